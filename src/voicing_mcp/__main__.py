@@ -1,0 +1,3 @@
+from voicing_mcp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The Voicing API client: knows nothing of MCP."""

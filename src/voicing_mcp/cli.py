@@ -1,0 +1,81 @@
+"""Command line: ``voicing-mcp [--transport stdio|sse|http] | emulator | demo | check | --version``.
+
+Logging goes to stderr from the first line: in stdio mode stdout carries only the protocol.
+Heavy modules are imported lazily, per command, to keep start-up fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from voicing_mcp import __version__
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Send every log record to stderr (never stdout)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="voicing-mcp",
+        description="MCP server for placing and tracking phone calls through the Voicing AI API.",
+    )
+    p.add_argument("--version", action="version", version=f"voicing-mcp {__version__}")
+    p.add_argument("--transport", choices=["stdio", "sse", "http"], default="stdio")
+    p.add_argument("--host", default="127.0.0.1", help="bind address for sse/http (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port for sse/http (default 8000)")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (stderr)")
+    sub = p.add_subparsers(dest="command")
+
+    emu = sub.add_parser("emulator", help="run the Voicing API emulator alone")
+    emu.add_argument("--host", dest="emu_host", default="127.0.0.1")
+    emu.add_argument("--port", dest="emu_port", type=int, default=8787)
+    emu.add_argument("--api-key", default="emulator", help="key the emulator accepts (default: emulator)")
+    emu.add_argument("--speed", type=float, default=None, help="virtual-time speed factor")
+    emu.add_argument("--seed", type=int, default=None, help="seed for random fault injection")
+    emu.add_argument("--fault-rate", type=float, default=0.0, help="share of requests given a random fault")
+    emu.add_argument("--latency-ms", type=float, default=0.0, help="added latency per request")
+
+    sub.add_parser("demo", help="guided end-to-end session against the emulator")
+    sub.add_parser("check", help="check settings, prompts and API reachability")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    setup_logging()
+    args = _parser().parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        if args.command == "emulator":
+            from voicing_mcp.emulator.cli import run_emulator
+
+            return run_emulator(args)
+        if args.command == "demo":
+            from voicing_mcp.server.demo import run_demo
+
+            return run_demo(args)
+        if args.command == "check":
+            from voicing_mcp.server.check import run_check
+
+            return run_check(args)
+        from voicing_mcp.server.run import run_server
+
+        return run_server(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # top level: one readable line, never a traceback
+        from voicing_mcp.errors import VoicingError
+
+        if isinstance(exc, VoicingError):
+            print(f"voicing-mcp: {exc}", file=sys.stderr)
+            return 2
+        logging.getLogger("voicing_mcp").exception("unexpected error")
+        return 1

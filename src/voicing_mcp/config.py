@@ -1,0 +1,238 @@
+"""Settings, read from the environment (``VOICING_*``) and validated at start-up.
+
+The names are a public contract (DESIGN §2). ``load_settings()`` turns every validation
+problem into one :class:`~voicing_mcp.errors.ConfigError` whose message has a line per bad
+setting, naming the variable and the bad part. The API key and the MCP token are secret
+types: they never appear in ``repr``, logs or error messages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from voicing_mcp.errors import ConfigError
+
+Env = Literal["local", "development", "sandbox", "production"]
+
+BASE_URLS: dict[str, str] = {
+    "development": "https://api-dev.backend.voicing.ai",
+    "sandbox": "https://api.sandbox.voicing.ai",
+    "production": "https://api.voicing.ai",
+}
+
+PACKAGE_PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
+
+_HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
+_E164_OR_PREFIX = re.compile(r"^\+\d{1,15}\*?$")
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """A daily window (callee's local time) in which no call is placed. May wrap midnight."""
+
+    start: time
+    end: time
+
+    def contains(self, t: time) -> bool:
+        if self.start == self.end:
+            return False
+        if self.start < self.end:
+            return self.start <= t < self.end
+        return t >= self.start or t < self.end
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def _parse_hhmm(text: str, which: str) -> time:
+    m = _HHMM.match(text.strip())
+    if not m:
+        raise ValueError(f"{which} {text.strip()!r} is not a time in HH:MM form")
+    hour, minute = int(m.group(1)), int(m.group(2))
+    if hour > 23:
+        raise ValueError(f"{which} {text.strip()!r}: hour {hour} is out of range 00-23")
+    if minute > 59:
+        raise ValueError(f"{which} {text.strip()!r}: minute {minute} is out of range 00-59")
+    return time(hour, minute)
+
+
+def parse_quiet_hours(value: str) -> QuietHours | None:
+    """``"21:00-08:00"`` → QuietHours; ``"off"`` (or empty) → None."""
+    text = value.strip()
+    if text.lower() in {"", "off", "none", "false", "0"}:
+        return None
+    parts = text.split("-")
+    if len(parts) != 2:
+        raise ValueError(f"{text!r} is not a window of the form HH:MM-HH:MM (or 'off')")
+    return QuietHours(_parse_hhmm(parts[0], "start"), _parse_hhmm(parts[1], "end"))
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "voicing-mcp"
+
+
+class Settings(BaseSettings):
+    """All settings of DESIGN §2. Use :func:`load_settings` to get one with friendly errors."""
+
+    model_config = SettingsConfigDict(env_prefix="VOICING_", extra="ignore", frozen=True)
+
+    api_key: SecretStr | None = Field(default=None, description="the 'Rest APIs' key, sent as x-api-key")
+    env: Env | None = Field(default=None, description="local, development, sandbox or production")
+    base_url: str | None = Field(default=None, description="overrides the base URL of VOICING_ENV")
+    prompts_dir: Path | None = Field(default=None, description="folder of <assistant_id>.j2 templates")
+    quiet_hours: Annotated[QuietHours | None, NoDecode] = Field(
+        default=QuietHours(time(21, 0), time(8, 0)), description="no dialling in this local-time window"
+    )
+    allowed_numbers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    default_region: str | None = None
+    allowed_countries: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    strict_templates: bool = True
+    dnc_file: Path | None = None
+    require_elicitation: bool = False
+    max_calls_per_hour: int = Field(default=30, ge=0)
+    ledger: Path | None = None
+    mcp_token: SecretStr | None = Field(default=None, description="bearer token for SSE/HTTP")
+
+    @field_validator("quiet_hours", mode="before")
+    @classmethod
+    def _quiet_hours(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_quiet_hours(value)
+        return value
+
+    @field_validator("allowed_numbers", mode="before")
+    @classmethod
+    def _allowed_numbers(cls, value: Any) -> Any:
+        items = _split_csv(value)
+        if isinstance(items, list):
+            for item in items:
+                if not isinstance(item, str) or not _E164_OR_PREFIX.match(item.replace(" ", "")):
+                    raise ValueError(f"{item!r} is not an E.164 number (+17015550123) or a prefix (+1701*)")
+            return [str(i).replace(" ", "") for i in items]
+        return items
+
+    @field_validator("allowed_countries", mode="before")
+    @classmethod
+    def _allowed_countries(cls, value: Any) -> Any:
+        items = _split_csv(value)
+        if isinstance(items, list):
+            return [_region(str(i)) for i in items]
+        return items
+
+    @field_validator("default_region", mode="before")
+    @classmethod
+    def _default_region(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return _region(value) if value.strip() else None
+        return value
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _base_url(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            v = value.strip().rstrip("/")
+            if not v:
+                return None
+            if not re.match(r"^https?://[^/\s]+", v):
+                raise ValueError(f"{v!r} is not an http(s) URL")
+            return v
+        return value
+
+    @field_validator("api_key", "mcp_token", mode="before")
+    @classmethod
+    def _blank_secret_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_lower(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip().lower() or None
+        return value
+
+    @model_validator(mode="after")
+    def _check_env_and_key(self) -> Settings:
+        env = self.resolved_env
+        if env != "local" and self.api_key is None and self.base_url is None:
+            raise ValueError(
+                f"VOICING_ENV={env} needs VOICING_API_KEY (a 'Rest APIs' key); "
+                "unset VOICING_ENV to use the built-in emulator"
+            )
+        return self
+
+    # ----- resolved values -------------------------------------------------------------
+    @property
+    def resolved_env(self) -> Env:
+        """``VOICING_ENV`` if set, else ``local`` without a key and ``production`` with one."""
+        if self.env is not None:
+            return self.env
+        return "local" if self.api_key is None else "production"
+
+    @property
+    def is_local(self) -> bool:
+        """True when the built-in emulator is used (no real phone can ring)."""
+        return self.resolved_env == "local" and self.base_url is None
+
+    @property
+    def resolved_base_url(self) -> str | None:
+        """The API base URL; None in local mode (the emulator's URL is known only once it runs)."""
+        if self.base_url is not None:
+            return self.base_url
+        env = self.resolved_env
+        return None if env == "local" else BASE_URLS[env]
+
+    @property
+    def resolved_prompts_dir(self) -> Path:
+        if self.prompts_dir is not None:
+            return self.prompts_dir
+        cwd_prompts = Path.cwd() / "prompts"
+        return cwd_prompts if cwd_prompts.is_dir() else PACKAGE_PROMPTS_DIR
+
+    @property
+    def resolved_ledger(self) -> Path:
+        return self.ledger if self.ledger is not None else default_state_dir() / "ledger.sqlite3"
+
+
+def _region(value: str) -> str:
+    import phonenumbers
+
+    code = value.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"{value.strip()!r} is not an ISO 3166 country code phonenumbers knows (e.g. US, IN, GB)")
+    return code
+
+
+def _describe(err: ValidationError) -> str:
+    lines: list[str] = []
+    for e in err.errors(include_url=False, include_input=False):
+        loc = [str(p) for p in e.get("loc", ()) if not isinstance(p, int)]
+        name = f"VOICING_{loc[0].upper()}" if loc else "settings"
+        msg = str(e.get("msg", "invalid value"))
+        msg = msg.removeprefix("Value error, ")
+        lines.append(f"{name}: {msg}")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings; raise ConfigError with one line per bad setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        raise ConfigError(_describe(err)) from None

@@ -1,0 +1,188 @@
+"""The one exception tree of voicing-mcp.
+
+::
+
+    VoicingError                       base of everything this package raises on purpose
+    ├── ConfigError                    a setting is missing or malformed (message names it)
+    ├── GuardRefusal                   the dial guard refused a call; nothing left the machine
+    └── APIError                       anything that went wrong talking to the Voicing API
+        ├── APIConnectionError         no HTTP answer: connection refused/reset, DNS, protocol break
+        │   └── APITimeoutError        a connect/read/write/pool timeout
+        ├── OutcomeUnknownError        a dial POST may have reached the server but no answer came;
+        │                              never retried, the call may or may not be ringing
+        ├── ChatError                  the chatbot WebSocket failed (closed, bad frame, reply timeout)
+        └── APIStatusError             the API answered with an error status (keeps status + detail)
+            ├── BadRequestError        400
+            ├── AuthenticationError    401  (the key is never part of the message)
+            ├── NotFoundError          404
+            ├── UnprocessableError     422
+            ├── RateLimitError         429  (``retry_after`` seconds when the API sent one)
+            └── ServerError            5xx
+
+``status_error_for`` is the single place that maps an HTTP status to a class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class VoicingError(Exception):
+    """Base class of every error voicing-mcp raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(VoicingError):
+    """A setting is missing or malformed. The message names the setting and the bad part."""
+
+
+class GuardRefusal(VoicingError):
+    """The dial guard refused the call. ``rule`` names the rule; nothing was sent."""
+
+    def __init__(self, message: str, *, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+class APIError(VoicingError):
+    """Anything that went wrong while talking to the Voicing API."""
+
+    def __init__(self, message: str, *, method: str | None = None, url: str | None = None) -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url
+
+
+class APIConnectionError(APIError):
+    """No HTTP answer was received (refused, reset, DNS, broken protocol)."""
+
+
+class APITimeoutError(APIConnectionError):
+    """A connect, read, write or pool timeout."""
+
+
+class OutcomeUnknownError(APIError):
+    """A dial request may have reached the server, but no answer came back.
+
+    The call may be ringing. It is never retried automatically: check with
+    ``get_call_details`` / ``list_calls`` before dialling again.
+    """
+
+
+class ChatError(APIError):
+    """The chatbot WebSocket failed: refused, closed, malformed frame or reply timeout."""
+
+    def __init__(self, message: str, *, close_code: int | None = None) -> None:
+        super().__init__(message)
+        self.close_code = close_code
+
+
+class APIStatusError(APIError):
+    """The API answered with an error status. ``detail`` is the API's own text."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        detail: str | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.status_code = status_code
+        self.detail = detail
+        self.request_id = request_id
+        self.body = body
+
+
+class BadRequestError(APIStatusError):
+    """400: invalid JSON, missing fields, or an assistant lookup failure."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: missing or wrong API key. The key itself is never part of the message."""
+
+
+class NotFoundError(APIStatusError):
+    """404: unknown assistant or call."""
+
+
+class UnprocessableError(APIStatusError):
+    """422: a well-formed request with invalid values (for example ``limit`` out of range)."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests. ``retry_after`` is the server's hint in seconds, if any."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(APIStatusError):
+    """5xx: the API failed on its side."""
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    404: NotFoundError,
+    422: UnprocessableError,
+    429: RateLimitError,
+}
+
+_HINTS: dict[type[APIStatusError], str] = {
+    BadRequestError: "the API rejected the request as malformed",
+    AuthenticationError: "the API key was rejected: check VOICING_API_KEY (a 'Rest APIs' key) and VOICING_ENV",
+    NotFoundError: "not found",
+    UnprocessableError: "the API rejected a value in the request",
+    RateLimitError: "rate limited by the API: wait and try again",
+    ServerError: "the Voicing API failed on its side",
+    APIStatusError: "the API answered with an error",
+}
+
+
+def status_error_for(
+    status_code: int,
+    *,
+    detail: str | None,
+    body: Any = None,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+    method: str | None = None,
+    url: str | None = None,
+) -> APIStatusError:
+    """Build the exception for an HTTP error status. The one place statuses map to classes."""
+    cls: type[APIStatusError]
+    if status_code in _BY_STATUS:
+        cls = _BY_STATUS[status_code]
+    elif status_code >= 500:
+        cls = ServerError
+    else:
+        cls = APIStatusError
+    hint = _HINTS[cls]
+    message = f"HTTP {status_code}: {detail}" if detail else f"HTTP {status_code}: {hint}"
+    if detail and cls is not NotFoundError and cls is not APIStatusError:
+        message = f"{message} ({hint})"
+    if request_id:
+        message = f"{message} [request id {request_id}]"
+    kwargs: dict[str, Any] = {
+        "status_code": status_code,
+        "detail": detail,
+        "request_id": request_id,
+        "body": body,
+        "method": method,
+        "url": url,
+    }
+    if cls is RateLimitError:
+        return RateLimitError(message, retry_after=retry_after, **kwargs)
+    return cls(message, **kwargs)

@@ -1,0 +1,1 @@
+"""voicing_mcp.server"""

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import pytest
+
+from voicing_mcp.config import load_settings
+from voicing_mcp.errors import ConfigError
+
+
+def test_bad_quiet_hours_names_the_variable_and_the_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOICING_QUIET_HOURS", "25:00-08:00")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "VOICING_QUIET_HOURS" in str(info.value)
+    assert "hour 25" in str(info.value)
+
+
+def test_no_key_means_local_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VOICING_API_KEY", raising=False)
+    monkeypatch.delenv("VOICING_ENV", raising=False)
+    s = load_settings()
+    assert s.resolved_env == "local" and s.is_local and s.resolved_base_url is None
+
+
+def test_key_is_secret_and_selects_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOICING_API_KEY", "sk-very-secret-123")
+    monkeypatch.delenv("VOICING_ENV", raising=False)
+    s = load_settings()
+    assert s.resolved_base_url == "https://api.voicing.ai"
+    assert "sk-very-secret-123" not in repr(s) and "sk-very-secret-123" not in str(s.model_dump())
+
+
+def test_lists_and_regions_are_parsed_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOICING_ALLOWED_NUMBERS", "+17015550123, +1701*")
+    monkeypatch.setenv("VOICING_ALLOWED_COUNTRIES", "us,ca")
+    monkeypatch.setenv("VOICING_QUIET_HOURS", "off")
+    s = load_settings()
+    assert s.allowed_numbers == ["+17015550123", "+1701*"]
+    assert s.allowed_countries == ["US", "CA"]
+    assert s.quiet_hours is None
+    monkeypatch.setenv("VOICING_ALLOWED_COUNTRIES", "US,XX")
+    with pytest.raises(ConfigError, match="VOICING_ALLOWED_COUNTRIES.*'XX'"):
+        load_settings()
+
+
+def test_quiet_window_wraps_midnight() -> None:
+    from datetime import time
+
+    from voicing_mcp.config import parse_quiet_hours
+
+    q = parse_quiet_hours("21:00-08:00")
+    assert q is not None
+    assert q.contains(time(22, 14)) and q.contains(time(7, 59)) and not q.contains(time(8, 0))
+    assert not q.contains(time(12, 0))
