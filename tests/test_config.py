@@ -38,7 +38,7 @@ def test_lists_and_regions_are_parsed_and_checked(monkeypatch: pytest.MonkeyPatc
     assert s.allowed_countries == ["US", "CA"]
     assert s.quiet_hours is None
     monkeypatch.setenv("VOICING_ALLOWED_COUNTRIES", "US,XX")
-    with pytest.raises(ConfigError, match="VOICING_ALLOWED_COUNTRIES.*'XX'"):
+    with pytest.raises(ConfigError, match=r"VOICING_ALLOWED_COUNTRIES.*'XX'"):
         load_settings()
 
 
