@@ -1,0 +1,321 @@
+"""Assistant prompt templates: ``<assistant_id>.j2`` files in the prompts folder.
+
+The Voicing API has no endpoint to read an assistant's prompt, so the placeholder check uses
+local copies. :class:`TemplateStore` finds a template, reloads it when its file changes, and
+lists its inputs with Jinja2's parser (never with regular expressions):
+
+- a name used anywhere without protection is **required**;
+- a name whose every use is under a ``default`` filter (``{{ x | default("") }}``) or inside
+  an ``{% if x is defined %}`` guard (or the ``else`` of ``is not defined``) is **optional**;
+- ``{{ a.b }}`` and ``{{ a["b"] }}`` need ``a``;
+- loop variables, ``set`` targets, macro arguments and Jinja's globals are not inputs.
+
+Rendering happens in a sandboxed environment with ``StrictUndefined``: a missing value is an
+error, never an empty string.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from voicing_mcp.errors import VoicingError
+
+if TYPE_CHECKING:
+    from jinja2 import Template
+    from jinja2.nodes import Node
+    from jinja2.sandbox import SandboxedEnvironment
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+SUFFIX = ".j2"
+
+
+class TemplateProblem(VoicingError):
+    """A template cannot be parsed or rendered. The message names the file and, if known, the line."""
+
+    def __init__(self, message: str, *, path: Path, line: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantTemplate:
+    """One parsed template. ``required`` and ``optional`` are sorted input names."""
+
+    assistant_id: str
+    path: Path
+    source: str
+    required: list[str]
+    optional: list[str]
+    _template: Template = field(repr=False, compare=False)
+
+    @property
+    def placeholders(self) -> list[str]:
+        return sorted({*self.required, *self.optional})
+
+    def render(self, variables: Mapping[str, object]) -> str:
+        """Render in the sandbox with strict undefined; raise TemplateProblem naming the file on failure."""
+        from jinja2 import TemplateError
+
+        try:
+            return self._template.render(dict(variables))
+        except TemplateError as exc:
+            raise TemplateProblem(
+                f"template {self.path} could not be rendered: {exc.message or type(exc).__name__}", path=self.path
+            ) from None
+
+
+def valid_assistant_id(assistant_id: str) -> bool:
+    """True when the id can name a file safely (no separators, no leading dot)."""
+    return bool(_SAFE_ID.match(assistant_id)) and ".." not in assistant_id
+
+
+def _environment() -> SandboxedEnvironment:
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+class TemplateStore:
+    """The templates of one prompts folder, cached and reloaded when a file's mtime or size changes."""
+
+    def __init__(self, prompts_dir: Path) -> None:
+        self.prompts_dir = prompts_dir
+        self._env: SandboxedEnvironment | None = None
+        self._cache: dict[str, tuple[tuple[int, int], AssistantTemplate]] = {}
+
+    @property
+    def env(self) -> SandboxedEnvironment:
+        if self._env is None:
+            self._env = _environment()
+        return self._env
+
+    def path_for(self, assistant_id: str) -> Path:
+        """Where the template of ``assistant_id`` is (or should be put)."""
+        return self.prompts_dir / f"{assistant_id}{SUFFIX}"
+
+    def get(self, assistant_id: str) -> AssistantTemplate | None:
+        """The template of ``assistant_id``, or None if there is none. Raises TemplateProblem if it does not parse."""
+        if not valid_assistant_id(assistant_id):
+            return None
+        path = self.path_for(assistant_id)
+        try:
+            st = path.stat()
+        except OSError:
+            self._cache.pop(assistant_id, None)
+            return None
+        stamp = (st.st_mtime_ns, st.st_size)
+        cached = self._cache.get(assistant_id)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        template = self._load(assistant_id, path)
+        self._cache[assistant_id] = (stamp, template)
+        return template
+
+    def list(self) -> list[AssistantTemplate]:
+        """Every template in the folder, sorted by assistant id. Raises TemplateProblem for one that does not parse."""
+        templates, problems = self.scan()
+        if problems:
+            raise problems[0]
+        return templates
+
+    def scan(self) -> tuple[list[AssistantTemplate], list[TemplateProblem]]:
+        """Every template that parses, and a problem for each one that does not (for ``voicing-mcp check``)."""
+        templates: list[AssistantTemplate] = []
+        problems: list[TemplateProblem] = []
+        if not self.prompts_dir.is_dir():
+            return templates, problems
+        for path in sorted(self.prompts_dir.glob(f"*{SUFFIX}")):
+            assistant_id = path.name[: -len(SUFFIX)]
+            try:
+                template = self.get(assistant_id)
+            except TemplateProblem as exc:
+                problems.append(exc)
+                continue
+            if template is not None:
+                templates.append(template)
+        return templates, problems
+
+    def _load(self, assistant_id: str, path: Path) -> AssistantTemplate:
+        from jinja2 import TemplateSyntaxError
+
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TemplateProblem(f"template {path} cannot be read: {exc}", path=path) from None
+        try:
+            ast = self.env.parse(source, name=assistant_id, filename=str(path))
+            compiled = self.env.from_string(source)
+        except TemplateSyntaxError as exc:
+            raise TemplateProblem(
+                f"template {path}, line {exc.lineno}: {exc.message}", path=path, line=exc.lineno
+            ) from None
+        required, optional = analyse(ast, ignore=self.env.globals.keys())
+        return AssistantTemplate(
+            assistant_id=assistant_id,
+            path=path,
+            source=source,
+            required=required,
+            optional=optional,
+            _template=compiled,
+        )
+
+
+def placeholders_of(source: str) -> tuple[list[str], list[str]]:
+    """``(required, optional)`` input names of a template source (raises jinja2.TemplateSyntaxError)."""
+    env = _environment()
+    return analyse(env.parse(source), ignore=env.globals.keys())
+
+
+# ----- the analysis -------------------------------------------------------------------------------
+
+
+class _Uses:
+    def __init__(self) -> None:
+        self.guarded: set[str] = set()
+        self.unguarded: set[str] = set()
+
+
+def analyse(ast: Node, *, ignore: Iterable[str] = ()) -> tuple[list[str], list[str]]:
+    """Walk a parsed template; return sorted ``(required, optional)`` input names."""
+    uses = _Uses()
+    _walk(ast, uses, bound=frozenset(ignore), guarded=frozenset())
+    required = sorted(uses.unguarded)
+    optional = sorted(uses.guarded - uses.unguarded)
+    return required, optional
+
+
+def _defined_tests(test: Node, *, negated: bool = False) -> tuple[set[str], set[str]]:
+    """Names proven defined when ``test`` is true, and names proven defined when it is false."""
+    from jinja2 import nodes
+
+    if isinstance(test, nodes.Test) and test.name == "defined":
+        root = _root_name(test.node)
+        if root is None:
+            return set(), set()
+        return ({root}, set()) if not negated else (set(), {root})
+    if isinstance(test, nodes.Not):
+        return _defined_tests(test.node, negated=not negated)
+    if isinstance(test, nodes.And) and not negated:
+        left_true, _ = _defined_tests(test.left)
+        right_true, _ = _defined_tests(test.right)
+        return left_true | right_true, set()
+    if isinstance(test, nodes.Or) and negated:
+        # not (a or b) == (not a) and (not b)
+        _, left_false = _defined_tests(test.left)
+        _, right_false = _defined_tests(test.right)
+        return set(), left_false | right_false
+    return set(), set()
+
+
+def _root_name(node: Node) -> str | None:
+    from jinja2 import nodes
+
+    while isinstance(node, nodes.Getattr | nodes.Getitem):
+        node = node.node
+    if isinstance(node, nodes.Name):
+        return node.name
+    return None
+
+
+def _targets(node: Node) -> set[str]:
+    from jinja2 import nodes
+
+    return {n.name for n in node.find_all(nodes.Name)} | ({node.name} if isinstance(node, nodes.Name) else set())
+
+
+def _walk_all(items: Iterable[Node], uses: _Uses, bound: frozenset[str], guarded: frozenset[str]) -> frozenset[str]:
+    """Walk a statement list in order; ``set`` targets bind names for the statements after them."""
+    from jinja2 import nodes
+
+    for item in items:
+        _walk(item, uses, bound, guarded)
+        if isinstance(item, nodes.Assign | nodes.AssignBlock):
+            bound = bound | _targets(item.target)
+        elif isinstance(item, nodes.Macro):
+            bound = bound | {item.name}
+        elif isinstance(item, nodes.FromImport):
+            bound = bound | {alias if isinstance(alias, str) else alias[1] for alias in item.names}
+        elif isinstance(item, nodes.Import):
+            bound = bound | {item.target}
+    return bound
+
+
+def _walk(node: Node, uses: _Uses, bound: frozenset[str], guarded: frozenset[str]) -> None:
+    from jinja2 import nodes
+
+    if isinstance(node, nodes.Name):
+        if node.ctx == "load" and node.name not in bound:
+            (uses.guarded if node.name in guarded else uses.unguarded).add(node.name)
+        return
+    if isinstance(node, nodes.Template):
+        _walk_all(node.body, uses, bound, guarded)
+        return
+    if isinstance(node, nodes.Filter) and node.name in {"default", "d"} and node.node is not None:
+        root = _root_name(node.node)
+        inner = guarded | {root} if root is not None else guarded
+        _walk(node.node, uses, bound, inner)
+        for child in (*node.args, *(kw.value for kw in node.kwargs)):
+            _walk(child, uses, bound, guarded)
+        return
+    if isinstance(node, nodes.Test) and node.name == "defined":
+        root = _root_name(node.node)
+        _walk(node.node, uses, bound, guarded | {root} if root is not None else guarded)
+        return
+    if isinstance(node, nodes.If | nodes.CondExpr):
+        when_true, when_false = _defined_tests(node.test)
+        _walk(node.test, uses, bound, guarded | when_true)
+        if isinstance(node, nodes.If):
+            _walk_all(node.body, uses, bound, guarded | when_true)
+            for elif_node in node.elif_:  # an elif runs only when the test above was false
+                _walk(elif_node, uses, bound, guarded | when_false)
+            _walk_all(node.else_, uses, bound, guarded | when_false)
+        else:
+            _walk(node.expr1, uses, bound, guarded | when_true)
+            if node.expr2 is not None:
+                _walk(node.expr2, uses, bound, guarded | when_false)
+        return
+    if isinstance(node, nodes.And):
+        when_true, _ = _defined_tests(node.left)
+        _walk(node.left, uses, bound, guarded)
+        _walk(node.right, uses, bound, guarded | when_true)
+        return
+    if isinstance(node, nodes.For):
+        _walk(node.iter, uses, bound, guarded)
+        inner = bound | _targets(node.target) | {"loop"}
+        if node.test is not None:
+            _walk(node.test, uses, inner, guarded)
+        _walk_all(node.body, uses, inner, guarded)
+        _walk_all(node.else_, uses, bound, guarded)
+        return
+    if isinstance(node, nodes.Macro | nodes.CallBlock):
+        inner = bound | {arg.name for arg in node.args} | {"caller", "varargs", "kwargs"}
+        for default in node.defaults:
+            _walk(default, uses, bound, guarded)
+        if isinstance(node, nodes.CallBlock):
+            _walk(node.call, uses, bound, guarded)
+        _walk_all(node.body, uses, inner, guarded)
+        return
+    if isinstance(node, nodes.With):
+        for value in node.values:
+            _walk(value, uses, bound, guarded)
+        inner = bound
+        for target in node.targets:
+            inner = inner | _targets(target)
+        _walk_all(node.body, uses, inner, guarded)
+        return
+    if isinstance(node, nodes.Assign):
+        _walk(node.node, uses, bound, guarded)
+        return
+    if isinstance(node, nodes.AssignBlock):
+        if node.filter is not None:
+            _walk(node.filter, uses, bound, guarded)
+        _walk_all(node.body, uses, bound, guarded)
+        return
+    for child in node.iter_child_nodes():
+        _walk(child, uses, bound, guarded)
