@@ -5,6 +5,7 @@
     VoicingError                       base of everything this package raises on purpose
     ├── ConfigError                    a setting is missing or malformed (message names it)
     ├── GuardRefusal                   the dial guard refused a call; nothing left the machine
+    ├── InvalidRequestError            the API client refused to send an invalid request (also a ValueError)
     └── APIError                       anything that went wrong talking to the Voicing API
         ├── APIConnectionError         no HTTP answer: connection refused/reset, DNS, protocol break
         │   └── APITimeoutError        a connect/read/write/pool timeout
@@ -48,6 +49,10 @@ class GuardRefusal(VoicingError):
     def __init__(self, message: str, *, rule: str) -> None:
         super().__init__(message)
         self.rule = rule
+
+
+class InvalidRequestError(VoicingError, ValueError):
+    """The API client refused to send a request with invalid arguments; nothing was sent."""
 
 
 class APIError(VoicingError):
