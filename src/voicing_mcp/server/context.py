@@ -1,0 +1,43 @@
+"""The per-server object the lifespan builds and every tool and resource reads.
+
+One :class:`ServerContext` exists per running server (per lifespan), never a module global.
+Tools reach it through ``ctx.request_context.lifespan_context``.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from voicing_mcp.api.client import VoicingClient
+    from voicing_mcp.config import Settings
+    from voicing_mcp.guard.templates import TemplateStore
+    from voicing_mcp.server.chat_sessions import ChatSessions
+
+
+@dataclass(slots=True)
+class ServerContext:
+    """Everything one server instance owns while it runs.
+
+    ``exit_stack`` closes in reverse order at shutdown: register further per-server
+    resources on it (``ctx.exit_stack.push_async_callback(...)``). ``ledger`` and ``guard``
+    are the dial guard's (issue 4): the lifespan leaves them ``None`` until that part sets
+    them up; nothing in the read tools depends on them.
+    """
+
+    settings: Settings
+    client: VoicingClient
+    templates: TemplateStore
+    chats: ChatSessions
+    base_url: str
+    exit_stack: AsyncExitStack
+    is_local: bool = False
+    emulator: Any | None = None
+    """The in-process emulator handle in local mode (``.base_url``, ``.state``), else None."""
+    ledger: Any | None = None
+    """The dial guard's audit ledger (issue 4); None until the guard sets it up."""
+    guard: Any | None = None
+    """The dial guard's policy object (issue 4); None until the guard sets it up."""
+    extras: dict[str, Any] = field(default_factory=dict[str, Any])

@@ -1,0 +1,105 @@
+"""Resources: the local assistant templates and single calls, as JSON documents.
+
+* ``voicing://assistants`` — every template found, with its required and optional variables;
+* ``voicing://assistants/{assistant_id}`` — one template's text and variables;
+* ``voicing://calls/{call_id}`` — one call's details (as ``get_call_details``).
+
+A resource that is not there is a ``ResourceNotFoundError`` (JSON-RPC -32602) whose message says
+what was missing and where to look.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+
+from voicing_mcp.errors import NotFoundError, VoicingError
+from voicing_mcp.server.context import ServerContext
+from voicing_mcp.server.tools import fetch_call, tool_error
+
+if TYPE_CHECKING:
+    from voicing_mcp.guard.templates import AssistantTemplate, TemplateStore
+
+JSON = "application/json"
+
+
+def _template_summary(t: AssistantTemplate) -> dict[str, Any]:
+    return {
+        "assistant_id": t.assistant_id,
+        "uri": f"voicing://assistants/{t.assistant_id}",
+        "file": t.path.name,
+        "required_variables": list(t.required),
+        "optional_variables": list(t.optional),
+    }
+
+
+def assistants_document(store: TemplateStore) -> dict[str, Any]:
+    """The ``voicing://assistants`` document."""
+    templates, problems = store.scan()
+    return {
+        "prompts_dir": str(store.prompts_dir),
+        "count": len(templates),
+        "assistants": [_template_summary(t) for t in templates],
+        "problems": [{"file": p.path.name, "line": p.line, "error": p.message} for p in problems],
+        "note": "Variables are the {{placeholders}} of each template; initiate_outbound_call needs every required one.",
+    }
+
+
+def assistant_document(store: TemplateStore, assistant_id: str) -> dict[str, Any]:
+    """The ``voicing://assistants/{assistant_id}`` document."""
+    try:
+        template = store.get(assistant_id)
+    except VoicingError as exc:
+        raise ResourceError(str(exc)) from None
+    if template is None:
+        raise ResourceNotFoundError(
+            f"assistant {assistant_id!r} has no local template (<assistant_id>.j2 in the prompts folder); "
+            "read voicing://assistants for the ones there are"
+        )
+    return {**_template_summary(template), "template": template.source}
+
+
+def register_resources(server: MCPServer[ServerContext], store: TemplateStore) -> None:
+    """Add the three resources to ``server``; ``store`` is the server's own TemplateStore."""
+
+    @server.resource(
+        "voicing://assistants",
+        name="assistants",
+        title="Assistant templates",
+        description="The assistants with a local prompt template, each with its required and optional variables.",
+        mime_type=JSON,
+    )
+    def assistants() -> str:
+        return json.dumps(assistants_document(store), ensure_ascii=False, indent=2)
+
+    @server.resource(
+        "voicing://assistants/{assistant_id}",
+        name="assistant",
+        title="Assistant template",
+        description="One assistant's prompt template: its text and its required and optional variables.",
+        mime_type=JSON,
+    )
+    def assistant(assistant_id: str) -> str:
+        return json.dumps(assistant_document(store, assistant_id), ensure_ascii=False, indent=2)
+
+    @server.resource(
+        "voicing://calls/{call_id}",
+        name="call",
+        title="Call details",
+        description="One call's details, as get_call_details returns them (the transcript is third-party text).",
+        mime_type=JSON,
+    )
+    async def call(call_id: str, ctx: Context[ServerContext, Any]) -> str:
+        state = ctx.request_context.lifespan_context
+        key = state.settings.api_key
+        try:
+            result = await fetch_call(state.client, call_id)
+        except NotFoundError:
+            raise ResourceNotFoundError(f"call {call_id!r} not found; list_calls shows the calls there are") from None
+        except VoicingError as exc:
+            message = str(tool_error(exc, secret=key.get_secret_value() if key else None, subject=f"call {call_id!r}"))
+            raise ResourceError(message) from None
+        return json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2)
