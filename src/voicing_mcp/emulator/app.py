@@ -1,0 +1,478 @@
+"""The emulator's HTTP and WebSocket surface (Starlette), exact to the vendor's guide.
+
+Every API path runs through :func:`_api`: injected latency, the key check (401), the request
+log, then a fault (header ``x-emulator-fault``, an armed fault, or a seeded random one), then
+the handler. Test helpers live under ``/_emulator/`` (no key, loopback clients only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from voicing_mcp.emulator.state import (
+    FAULT_KINDS,
+    STATUSES,
+    TIMEOUT_HOLD_SECONDS,
+    ArmedFault,
+    EmulatorConfig,
+    EmulatorState,
+    FaultChoice,
+    FaultKind,
+)
+
+log = logging.getLogger("voicing_mcp.emulator")
+
+API = "/api/v1/campaigns"
+DIAL_PATH = f"{API}/publish-outbound-call"
+DETAILS_PATH = f"{API}/get-call-details"
+BULK_PATH = f"{API}/get-call-details/bulk-by-ids"
+CHAT_PATH = "/api/v1/voicing/ws/platform/api/chatbot"
+MAX_BULK = 100
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 20
+_TRANSPORT_KEY = "voicing_emulator.transport"
+_LOOPBACK = ("127.", "::1", "localhost")
+
+Handler = Callable[[Request, EmulatorState], Awaitable[Response]]
+
+
+def _detail(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+class EmulatorApp(Starlette):
+    """A Starlette app that remembers each HTTP connection's transport, so faults can break it."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        owner = getattr(receive, "__self__", None)  # uvicorn's request cycle
+        transport = getattr(owner, "transport", None)
+        if transport is not None:
+            scope[_TRANSPORT_KEY] = transport
+        await super().__call__(scope, receive, send)
+
+
+class _DropConnection(Exception):
+    """Raised only when the server gives no handle on the connection (not under uvicorn)."""
+
+
+def state_of(request: Request | WebSocket) -> EmulatorState:
+    return cast(EmulatorState, request.app.state.emulator)
+
+
+async def _break_connection(request: Request, *, hard: bool) -> Response:
+    """Close the client's connection without an answer (``hard``: TCP reset instead of FIN)."""
+    transport = cast(asyncio.Transport | None, request.scope.get(_TRANSPORT_KEY))
+    if transport is None:
+        raise _DropConnection("the emulator cannot break a connection outside uvicorn")
+    if hard:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    # wait until the server has noticed, so it does not try to answer on the dead connection
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    return Response(status_code=204)
+
+
+async def _hold(request: Request) -> Response:
+    """The ``timeout`` fault: answer only after the client has surely given up (bounded)."""
+    try:
+        async with asyncio.timeout(TIMEOUT_HOLD_SECONDS):
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+    except TimeoutError:
+        return _detail(504, "Gateway timeout")
+    return Response(status_code=204)
+
+
+def _fault_response(choice: FaultChoice, path: str, body: Any) -> JSONResponse | None:
+    """The answer for a fault that is just an error status (None for the connection-level ones)."""
+    headers = {"retry-after": f"{choice.retry_after:g}"} if choice.retry_after is not None else None
+    assistant_id = body.get("assistant_id") if isinstance(body, dict) else None
+    match choice.fault:
+        case "500":
+            text = "Failed to publish outbound call" if path == DIAL_PATH else "Internal server error"
+            return _detail(500, text)
+        case "503":
+            return _detail(503, "Service temporarily unavailable", headers)
+        case "429":
+            return _detail(429, "Too many requests", headers)
+        case "400-assistant":
+            return _detail(400, f"Error fetching assistant: lookup of assistant {assistant_id} failed")
+        case "404-user":
+            return _detail(404, f"User ID not found for assistant with ID {assistant_id}")
+        case "404-org":
+            return _detail(404, f"Organization ID not found for assistant with ID {assistant_id}")
+        case _:
+            return None
+
+
+async def _read_json(request: Request) -> tuple[Any, bool]:
+    """(parsed body, ok). An empty body is not valid JSON."""
+    raw = await request.body()
+    try:
+        return json.loads(raw), True
+    except (ValueError, UnicodeDecodeError):
+        return None, False
+
+
+def _api(handler: Handler, *, with_body: bool) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        state = state_of(request)
+        if state.config.latency_ms > 0:
+            await asyncio.sleep(state.config.latency_ms / 1000)
+        path = request.url.path
+        body: Any = None
+        if with_body:
+            body, ok = await _read_json(request)
+            request.state.body = body
+            request.state.body_ok = ok
+        entry: dict[str, Any] = {
+            "method": request.method,
+            "path": path,
+            "query": dict(request.query_params),
+            "json": body,
+            "status": None,
+            "fault": None,
+        }
+        state.requests.append(entry)
+        response = await _dispatch(request, state, handler, path, body, entry)
+        entry["status"] = response.status_code if entry["status"] is None else entry["status"]
+        return response
+
+    return endpoint
+
+
+async def _dispatch(
+    request: Request, state: EmulatorState, handler: Handler, path: str, body: Any, entry: dict[str, Any]
+) -> Response:
+    if request.headers.get("x-api-key") != state.config.api_key:
+        return _detail(401, "Invalid API token")
+    header = request.headers.get("x-emulator-fault")
+    fault: FaultKind | None = None
+    if header is not None:
+        if header not in FAULT_KINDS:
+            return _detail(400, f"Unknown x-emulator-fault {header!r}; one of: {', '.join(FAULT_KINDS)}")
+        fault = header
+    retry_after = _number(request.headers.get("x-emulator-retry-after"))
+    choice = state.choose_fault(path, fault, retry_after)
+    if choice is None:
+        return await handler(request, state)
+    entry["fault"] = choice.fault
+    log.info("%s fault (%s) on %s %s", choice.fault, choice.source, request.method, path)
+    if choice.fault == "reset":
+        entry["status"] = 0
+        return await _break_connection(request, hard=True)
+    if choice.fault == "timeout":
+        entry["status"] = 0
+        return await _hold(request)
+    if choice.fault == "drop-after-accept":
+        response = await handler(request, state)
+        if response.status_code >= 300:
+            return response
+        entry["status"] = 0
+        return await _break_connection(request, hard=False)
+    answer = _fault_response(choice, path, body)
+    assert answer is not None
+    return answer
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+# ----- API handlers ------------------------------------------------------------------------------
+
+_REQUIRED = ("assistant_id", "phone_number", "telephony_provider")
+
+
+async def publish_outbound_call(request: Request, state: EmulatorState) -> Response:
+    if not request.state.body_ok:
+        return _detail(400, "Invalid JSON body")
+    body: Any = request.state.body
+    if not isinstance(body, dict):
+        return _detail(400, "Request body must be a JSON object")
+    fields = cast(dict[str, Any], body)
+    missing = [name for name in _REQUIRED if fields.get(name) in (None, "")]
+    if missing:
+        return _detail(400, f"Missing required fields: {', '.join(missing)}")
+    for name in _REQUIRED:
+        if not isinstance(fields[name], str):
+            return _detail(400, f"{name} must be a string")
+    variables = fields.get("input_variables")
+    if variables is None:
+        variables = {}
+    if not isinstance(variables, dict):
+        return _detail(400, "input_variables must be an object")
+    assistant_id: str = fields["assistant_id"]
+    assistant = state.assistants.get(assistant_id)
+    if assistant is None:
+        return _detail(404, f"Assistant with ID {assistant_id} not found")
+    provider: str = fields["telephony_provider"]
+    if provider not in state.config.telephony_providers:
+        return _detail(400, f"Telephony provider '{provider}' is not configured for this organization")
+    call = state.dial(assistant, fields["phone_number"], cast(dict[str, Any], variables), provider)
+    return JSONResponse({"status": "success", "message": "Outbound call started successfully", "call_id": call.call_id})
+
+
+def _call_response(state: EmulatorState, call_id: str) -> Response:
+    view = state.call_view(call_id)
+    if view is None:
+        return _detail(404, f"Call with ID {call_id} not found")
+    return JSONResponse({"success": True, **view})
+
+
+def _int_param(request: Request, name: str, default: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw.strip())
+    except ValueError:
+        return None
+
+
+async def get_call_details(request: Request, state: EmulatorState) -> Response:
+    params = request.query_params
+    if "call_id" in params:
+        call_id = params["call_id"].strip()
+        if not call_id:
+            return _detail(422, "call_id must not be empty")
+        return _call_response(state, call_id)
+    page = _int_param(request, "page", 1)
+    if page is None or page < 1:
+        return _detail(422, "page must be an integer of at least 1")
+    limit = _int_param(request, "limit", DEFAULT_LIMIT)
+    if limit is None or not 1 <= limit <= MAX_LIMIT:
+        return _detail(422, f"limit must be an integer between 1 and {MAX_LIMIT}")
+    status = params.get("status") or None
+    if status is not None and status not in STATUSES:
+        return _detail(422, f"status must be one of: {', '.join(STATUSES)}")
+    assistant_id = params.get("assistant_id") or None
+    return JSONResponse(state.page(page=page, limit=limit, status=status, assistant_id=assistant_id))
+
+
+async def get_call_details_by_path(request: Request, state: EmulatorState) -> Response:
+    return _call_response(state, str(request.path_params["call_id"]))
+
+
+async def bulk_by_ids(request: Request, state: EmulatorState) -> Response:
+    if not request.state.body_ok:
+        return _detail(400, "Invalid JSON body")
+    body: Any = request.state.body
+    if not isinstance(body, dict) or "call_ids" not in body:
+        return _detail(400, "Missing required field: call_ids")
+    ids: Any = cast(dict[str, Any], body)["call_ids"]
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in cast(list[Any], ids)):
+        return _detail(400, "call_ids must be a non-empty list of strings")
+    call_ids = cast(list[str], ids)
+    if len(call_ids) > MAX_BULK:
+        return _detail(400, f"call_ids may hold at most {MAX_BULK} ids (got {len(call_ids)})")
+    return JSONResponse({"success": True, "data": state.bulk(call_ids)})
+
+
+# ----- WebSocket chatbot ---------------------------------------------------------------------------
+
+_TEXT_FIELDS = ("message", "text", "content", "response")
+
+
+def _frame_text(raw: str) -> str:
+    """A client frame: JSON ``{"message": ...}`` (or text/content) or plain text."""
+    try:
+        data: Any = json.loads(raw)
+    except ValueError:
+        return raw.strip()
+    if isinstance(data, dict):
+        fields = cast(dict[str, Any], data)
+        for key in _TEXT_FIELDS:
+            value = fields.get(key)
+            if isinstance(value, str):
+                return value.strip()
+        return ""
+    return data.strip() if isinstance(data, str) else raw.strip()
+
+
+def chat_reply(opening: str, message: str, turn: int) -> str:
+    """A deterministic answer: the same conversation always gets the same replies."""
+    low = message.lower()
+    if any(word in low for word in ("bye", "goodbye", "that's all", "thats all")):
+        return "Thank you for your time. Goodbye!"
+    if low.rstrip("!. ") in ("hi", "hello", "hey"):
+        return f"Hello! {opening}"
+    if "repeat" in low or "again" in low:
+        return f"Of course. {opening}"
+    if "?" in message:
+        return f"Good question. About \u201c{message}\u201d: I can help with that on this call."
+    acks = ("I understand.", "Thank you, noted.", "Got it.", "Okay.")
+    return f"{acks[turn % len(acks)]} You said: \u201c{message}\u201d. Is there anything else?"
+
+
+async def chatbot(websocket: WebSocket) -> None:
+    state = state_of(websocket)
+    await websocket.accept()
+    state.requests.append(
+        {
+            "method": "WS",
+            "path": websocket.url.path,
+            "query": dict(websocket.query_params),
+            "json": None,
+            "status": None,
+            "fault": None,
+        }
+    )
+    if websocket.headers.get("x-api-key") != state.config.api_key:
+        await websocket.close(code=4401, reason="Invalid API token")
+        return
+    assistant_id = websocket.query_params.get("assistant_id", "").strip()
+    if not assistant_id:
+        await websocket.close(code=4400, reason="assistant_id is required")
+        return
+    assistant = state.assistants.get(assistant_id)
+    if assistant is None:
+        await websocket.close(code=4404, reason=f"Assistant with ID {assistant_id} not found"[:120])
+        return
+    variables = {k: v for k, v in websocket.query_params.items() if k != "assistant_id"}
+    opening = assistant.render(variables)
+    await websocket.send_json({"type": "message", "message": opening})
+    turn = 0
+    try:
+        while True:
+            received = await websocket.receive()
+            if received["type"] == "websocket.disconnect":
+                return
+            raw = received.get("text")
+            if raw is None:
+                data = received.get("bytes") or b""
+                raw = data.decode("utf-8", errors="replace")
+            text = _frame_text(raw)
+            if not text:
+                await websocket.send_json({"type": "error", "message": 'empty message: send {"message": "<text>"}'})
+                continue
+            await websocket.send_json({"type": "message", "message": chat_reply(opening, text, turn)})
+            turn += 1
+    except WebSocketDisconnect:
+        return
+
+
+# ----- test helpers --------------------------------------------------------------------------------
+
+
+def _helper(func: Callable[[Request, EmulatorState], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        host = request.client.host if request.client else ""
+        if not host.startswith(_LOOPBACK):
+            return _detail(403, "emulator helpers answer loopback clients only")
+        return await func(request, state_of(request))
+
+    return endpoint
+
+
+async def _json_object(request: Request) -> dict[str, Any] | None:
+    body, ok = await _read_json(request)
+    if not ok or not isinstance(body, dict):
+        return None
+    return cast(dict[str, Any], body)
+
+
+async def helper_reset(request: Request, state: EmulatorState) -> Response:
+    state.reset()
+    return JSONResponse({"ok": True, **state.health()})
+
+
+async def helper_requests(request: Request, state: EmulatorState) -> Response:
+    return JSONResponse({"count": len(state.requests), "requests": list(state.requests)})
+
+
+async def helper_dials(request: Request, state: EmulatorState) -> Response:
+    return JSONResponse(state.dials())
+
+
+async def helper_health(request: Request, state: EmulatorState) -> Response:
+    return JSONResponse(state.health())
+
+
+async def helper_advance(request: Request, state: EmulatorState) -> Response:
+    body = await _json_object(request)
+    seconds = body.get("seconds") if body is not None else None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+        return _detail(400, 'send {"seconds": N} with N >= 0')
+    from voicing_mcp.emulator.state import iso
+
+    return JSONResponse({"now": iso(state.clock.advance(float(seconds)))})
+
+
+async def helper_faults(request: Request, state: EmulatorState) -> Response:
+    if request.method == "DELETE":
+        state.armed.clear()
+    elif request.method == "POST":
+        body = await _json_object(request)
+        if body is None:
+            return _detail(400, 'send {"fault": "503", "path": "/api/v1/...", "times": 1, "retry_after": 1}')
+        fault, path, times, retry_after = body.get("fault"), body.get("path", "/"), body.get("times", 1), None
+        if fault not in FAULT_KINDS:
+            return _detail(400, f"fault must be one of: {', '.join(FAULT_KINDS)}")
+        if not isinstance(path, str) or not path.startswith("/"):
+            return _detail(400, "path must be a path prefix starting with /")
+        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+            return _detail(400, "times must be an integer of at least 1")
+        if body.get("retry_after") is not None:
+            retry_after = _number(str(body["retry_after"]))
+            if retry_after is None:
+                return _detail(400, "retry_after must be a number of seconds >= 0")
+        state.arm(ArmedFault(fault, path, times, retry_after))
+    return JSONResponse({"armed": [a.as_dict() for a in state.armed]})
+
+
+# ----- the app ---------------------------------------------------------------------------------------
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return _detail(exc.status_code, str(exc.detail), dict(exc.headers) if exc.headers else None)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.error("unexpected %s on %s", type(exc).__name__, request.url.path)
+    return _detail(500, "Internal Server Error")
+
+
+def create_app(config: EmulatorConfig | None = None) -> Starlette:
+    """Build the emulator app; its state is ``app.state.emulator``."""
+    config = config or EmulatorConfig()
+    routes = [
+        Route(DIAL_PATH, _api(publish_outbound_call, with_body=True), methods=["POST"]),
+        Route(BULK_PATH, _api(bulk_by_ids, with_body=True), methods=["POST"]),
+        Route(DETAILS_PATH, _api(get_call_details, with_body=False), methods=["GET"]),
+        Route(DETAILS_PATH + "/{call_id}", _api(get_call_details_by_path, with_body=False), methods=["GET"]),
+        WebSocketRoute(CHAT_PATH, chatbot),
+        Route("/_emulator/reset", _helper(helper_reset), methods=["POST"]),
+        Route("/_emulator/requests", _helper(helper_requests), methods=["GET"]),
+        Route("/_emulator/dials", _helper(helper_dials), methods=["GET"]),
+        Route("/_emulator/health", _helper(helper_health), methods=["GET"]),
+        Route("/_emulator/clock/advance", _helper(helper_advance), methods=["POST"]),
+        Route("/_emulator/faults", _helper(helper_faults), methods=["GET", "POST", "DELETE"]),
+    ]
+    app = EmulatorApp(routes=routes, exception_handlers={HTTPException: _http_error, Exception: _server_error})
+    app.state.emulator = EmulatorState(config)
+    return app

@@ -1,0 +1,545 @@
+"""The emulator's in-memory world: assistants, calls on a virtual clock, faults, request log.
+
+Nothing here runs in the background. A call is stored once, with the plan of its life fixed at
+creation (outcome from the number, timings from a hash of its id); its status, timestamps,
+duration and transcript are computed on read from the virtual clock. That keeps every request
+O(1) per call and makes the emulator deterministic.
+
+Outcomes by number (NANP fictional range ``+1 NXX 555 01DD``, by ``DD``)::
+
+    00-39 completed          60-69 voicemail        90-99 completed, callee hung up early
+    40-49 busy               70-79 failed           any other number: completed
+    50-59 no-answer          80-89 completed (long call)
+
+Life of a call, in virtual seconds after it was accepted: ``queued`` (0-1), ``initiated`` (1-3),
+then ``failed`` at 3, or ``ringing`` for a few seconds, then ``busy``/``no-answer``, or
+``in-progress`` while talking, then ``completed``/``voicemail``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import re
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from voicing_mcp.config import PACKAGE_PROMPTS_DIR
+from voicing_mcp.redact import mask_number
+
+log = logging.getLogger("voicing_mcp.emulator")
+
+FaultKind = Literal[
+    "500", "503", "429", "timeout", "reset", "drop-after-accept", "400-assistant", "404-user", "404-org"
+]
+FAULT_KINDS: tuple[FaultKind, ...] = (
+    "500",
+    "503",
+    "429",
+    "timeout",
+    "reset",
+    "drop-after-accept",
+    "400-assistant",
+    "404-user",
+    "404-org",
+)
+# what the seeded random fault injection picks from (``timeout`` would hold a request for a minute)
+RANDOM_FAULTS: tuple[FaultKind, ...] = ("500", "503", "429", "reset", "drop-after-accept")
+TIMEOUT_HOLD_SECONDS = 60.0
+REQUEST_LOG_MAX = 20_000
+
+Outcome = Literal["completed", "long", "hung-up-early", "busy", "no-answer", "voicemail", "failed"]
+TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "voicemail", "failed"})
+STATUSES = ("queued", "initiated", "ringing", "in-progress", "completed", "busy", "no-answer", "voicemail", "failed")
+
+ENDED_REASONS: dict[Outcome, str] = {
+    "completed": "assistant-ended-call",
+    "long": "assistant-ended-call",
+    "hung-up-early": "customer-ended-call",
+    "busy": "customer-busy",
+    "no-answer": "customer-did-not-answer",
+    "voicemail": "voicemail",
+    "failed": "telephony-error",
+}
+FINAL_STATUS: dict[Outcome, str] = {
+    "completed": "completed",
+    "long": "completed",
+    "hung-up-early": "completed",
+    "busy": "busy",
+    "no-answer": "no-answer",
+    "voicemail": "voicemail",
+    "failed": "failed",
+}
+
+T_INITIATED = 1.0
+T_DIALLED = 3.0  # ringing starts (or the call fails) this long after it was accepted
+
+
+@dataclass(slots=True)
+class EmulatorConfig:
+    """How an emulator instance behaves. The defaults suit tests and demos."""
+
+    api_key: str = "emulator"
+    speed: float = 60.0  # virtual seconds per wall second
+    seed: int = 0
+    fault_rate: float = 0.0
+    latency_ms: float = 0.0
+    seed_calls: int = 300
+    prompts_dir: Path = PACKAGE_PROMPTS_DIR
+    telephony_providers: tuple[str, ...] = ("default",)
+
+    def __post_init__(self) -> None:
+        if self.speed < 0:
+            raise ValueError("speed must be >= 0")
+        if not 0.0 <= self.fault_rate <= 1.0:
+            raise ValueError("fault_rate must be between 0 and 1")
+        if self.latency_ms < 0:
+            raise ValueError("latency_ms must be >= 0")
+        if self.seed_calls < 0:
+            raise ValueError("seed_calls must be >= 0")
+
+
+# ----- assistants ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Assistant:
+    """One assistant: a prompt template (``<assistant_id>.j2``) rendered in a sandbox."""
+
+    assistant_id: str
+    source: str
+    variables: tuple[str, ...]
+    _template: Any = field(repr=False, compare=False)
+
+    def render(self, variables: Mapping[str, object]) -> str:
+        from jinja2 import TemplateError
+
+        try:
+            return " ".join(str(self._template.render(dict(variables))).split())
+        except TemplateError:
+            return " ".join(self.source.split())
+
+
+def load_assistants(prompts_dir: Path) -> dict[str, Assistant]:
+    """Every ``*.j2`` in ``prompts_dir``; the file stem is the assistant id. Broken templates are skipped."""
+    from jinja2 import DebugUndefined, TemplateSyntaxError, meta
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(undefined=DebugUndefined, autoescape=False)
+    out: dict[str, Assistant] = {}
+    if not prompts_dir.is_dir():
+        log.warning("prompts folder %s does not exist; no assistants", prompts_dir)
+        return out
+    for path in sorted(prompts_dir.glob("*.j2")):
+        source = path.read_text(encoding="utf-8")
+        try:
+            variables = tuple(sorted(meta.find_undeclared_variables(env.parse(source))))
+            template = env.from_string(source)
+        except TemplateSyntaxError as exc:
+            log.warning("skipping %s: line %s: %s", path.name, exc.lineno, exc.message)
+            continue
+        out[path.stem] = Assistant(path.stem, source, variables, template)
+    return out
+
+
+# ----- clock -----------------------------------------------------------------------------------
+
+
+class VirtualClock:
+    """Virtual time: wall time since start × ``speed``, plus manual jumps. Epoch seconds, UTC."""
+
+    def __init__(self, speed: float, start: float | None = None) -> None:
+        self.speed = speed
+        self._virtual0 = float(int(time.time() if start is None else start))
+        self._wall0 = time.monotonic()
+        self._jumped = 0.0
+
+    def now(self) -> float:
+        return self._virtual0 + (time.monotonic() - self._wall0) * self.speed + self._jumped
+
+    def advance(self, seconds: float) -> float:
+        self._jumped += seconds
+        return self.now()
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ----- calls -------------------------------------------------------------------------------------
+
+_DIGITS = re.compile(r"\D")
+
+
+def outcome_for_number(phone_number: str) -> Outcome:
+    """The outcome table: ``+1 NXX 555 01DD`` (or the same ten digits without ``+1``) by ``DD``."""
+    text = phone_number.strip()
+    digits = _DIGITS.sub("", text)
+    if text.startswith("+"):
+        if not digits.startswith("1"):
+            return "completed"
+        digits = digits[1:]
+    elif len(digits) == 11 and digits.startswith("1"):
+        digits = digits[1:]
+    if len(digits) != 10 or digits[0] in "01" or digits[3:8] != "55501":
+        return "completed"
+    dd = int(digits[8:])
+    if dd < 40:
+        return "completed"
+    if dd < 50:
+        return "busy"
+    if dd < 60:
+        return "no-answer"
+    if dd < 70:
+        return "voicemail"
+    if dd < 80:
+        return "failed"
+    if dd < 90:
+        return "long"
+    return "hung-up-early"
+
+
+def _id_hash(call_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(call_id.encode("utf-8"), digest_size=8).digest(), "big")
+
+
+def plan_timings(call_id: str, outcome: Outcome) -> tuple[float, float]:
+    """(ring seconds, talk seconds) for a call, from a hash of its id."""
+    h = _id_hash(call_id)
+    a, b = h & 0xFFFFFFFF, h >> 32
+    match outcome:
+        case "completed":
+            return 4 + a % 12, 30 + b % 211
+        case "long":
+            return 4 + a % 12, 360 + b % 181
+        case "hung-up-early":
+            return 4 + a % 8, 2 + b % 7
+        case "busy":
+            return 2 + a % 3, 0
+        case "no-answer":
+            return 30 + a % 15, 0
+        case "voicemail":
+            return 15 + a % 10, 15 + b % 26
+        case "failed":
+            return 0, 0
+
+
+_USER_OPENERS = (
+    "Yes, speaking. What is this about?",
+    "Oh, hello. Okay, go on.",
+    "Hi. Sure, I have a minute.",
+    "Yes? Who is calling?",
+)
+_USER_REPLIES = (
+    "Okay, thanks for letting me know.",
+    "I see. I will take care of it this week.",
+    "Right, that makes sense.",
+    "Good to know, thank you.",
+)
+_LONG_MIDDLE = (
+    ("user", "Actually, I have a few questions about that."),
+    ("assistant", "Of course. Let me go through the details with you."),
+    ("user", "Can you repeat the last part?"),
+    ("assistant", "Certainly. I will summarise it again."),
+)
+
+
+def script_for(call_id: str, outcome: Outcome, opening: str, talk: float) -> list[tuple[float, str, str]]:
+    """The whole transcript of an answered call: (seconds after answer, role, text)."""
+    if outcome == "voicemail":
+        return [(0.0, "assistant", f"(voicemail) {opening}")]
+    if outcome not in ("completed", "long", "hung-up-early"):
+        return []
+    h = _id_hash(call_id)
+    if outcome == "hung-up-early":
+        lines = [(0.0, "assistant", opening)]
+        if talk >= 4:
+            lines.append((talk - 1, "user", "Sorry, this is not a good time."))
+        return lines
+    lines_text: list[tuple[str, str]] = [
+        ("assistant", opening),
+        ("user", _USER_OPENERS[h % len(_USER_OPENERS)]),
+    ]
+    if outcome == "long":
+        lines_text += list(_LONG_MIDDLE)
+    lines_text += [
+        ("assistant", "Is there anything else I can help you with today?"),
+        ("user", _USER_REPLIES[(h >> 8) % len(_USER_REPLIES)]),
+        ("assistant", "Thank you for your time. Goodbye!"),
+    ]
+    n = len(lines_text)
+    return [(round(talk * i / n, 1), role, text) for i, (role, text) in enumerate(lines_text)]
+
+
+@dataclass(slots=True)
+class Call:
+    """A call as stored. Everything that changes with time is derived in :meth:`view`."""
+
+    call_id: str
+    assistant_id: str
+    phone_number: str
+    input_variables: dict[str, Any]
+    telephony_provider: str
+    created: float  # virtual epoch seconds
+    outcome: Outcome
+    ring: float
+    talk: float
+    opening: str
+
+    @property
+    def answered_at(self) -> float | None:
+        if self.outcome in ("failed", "busy", "no-answer"):
+            return None
+        return self.created + T_DIALLED + self.ring
+
+    @property
+    def ends_at(self) -> float:
+        if self.outcome == "failed":
+            return self.created + T_DIALLED
+        return self.created + T_DIALLED + self.ring + self.talk
+
+    def status_at(self, now: float) -> str:
+        elapsed = now - self.created
+        if elapsed < T_INITIATED:
+            return "queued"
+        if elapsed < T_DIALLED:
+            return "initiated"
+        if now >= self.ends_at:
+            return FINAL_STATUS[self.outcome]
+        answered = self.answered_at
+        if answered is None or now < answered:
+            return "ringing"
+        return "in-progress"
+
+    def view(self, now: float, *, transcript: bool) -> dict[str, Any]:
+        status = self.status_at(now)
+        answered = self.answered_at
+        ended = status in TERMINAL_STATUSES
+        if answered is not None and now >= answered:
+            talked = min(now, self.ends_at) - answered
+        else:
+            talked = 0.0
+        out: dict[str, Any] = {
+            "call_id": self.call_id,
+            "status": status,
+            "duration": int(talked),
+            "started_at": iso(answered) if answered is not None and now >= answered else None,
+            "ended_at": iso(self.ends_at) if ended else None,
+            "created_at": iso(self.created),
+            "assistant_id": self.assistant_id,
+            "phone_number": self.phone_number,
+            "input_variables": dict(self.input_variables),
+            "telephony_provider": self.telephony_provider,
+            "ended_reason": ENDED_REASONS[self.outcome] if ended else None,
+        }
+        if transcript:
+            out["transcript"] = [
+                {"role": role, "text": text, "t": t}
+                for t, role, text in script_for(self.call_id, self.outcome, self.opening, self.talk)
+                if answered is not None and t <= talked
+            ]
+        return out
+
+
+# ----- faults ------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ArmedFault:
+    fault: FaultKind
+    path: str
+    times: int
+    retry_after: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"fault": self.fault, "path": self.path, "times": self.times, "retry_after": self.retry_after}
+
+
+@dataclass(frozen=True, slots=True)
+class FaultChoice:
+    fault: FaultKind
+    retry_after: float | None
+    source: Literal["header", "armed", "random"]
+
+
+# ----- the state ---------------------------------------------------------------------------------
+
+_FAKE_VALUES: dict[str, tuple[str, ...]] = {
+    "name": ("John Doe", "Priya Sharma", "Ana Lopez", "Wei Chen", "Sam Okafor", "Maria Rossi"),
+    "plan_type": ("Premium", "Basic", "Family", "Business"),
+    "date": ("May 12", "June 3", "July 21", "August 9"),
+    "time": ("9:30 AM", "2:00 PM", "4:15 PM"),
+    "clinic": ("Riverside Clinic", "Northgate Health"),
+}
+
+
+class EmulatorState:
+    """All the emulator's data. One per app; nothing global."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.assistants = load_assistants(config.prompts_dir)
+        self.calls: dict[str, Call] = {}
+        self.order: list[Call] = []  # oldest first
+        self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_MAX)
+        self.dialled: list[str] = []
+        self.armed: list[ArmedFault] = []
+        self.clock = VirtualClock(config.speed)
+        self._fault_rng = random.Random(config.seed)
+        self._seed_history()
+
+    # --- lifecycle of the state itself
+    def reset(self) -> None:
+        """Back to a fresh start: history re-seeded, logs, dials, faults and clock cleared."""
+        self.calls.clear()
+        self.order.clear()
+        self.requests.clear()
+        self.dialled.clear()
+        self.armed.clear()
+        self.clock = VirtualClock(self.config.speed)
+        self._fault_rng = random.Random(self.config.seed)
+        self._seed_history()
+
+    def _seed_history(self) -> None:
+        """``seed_calls`` finished calls over the week before the clock started, from ``seed``."""
+        if not self.assistants or self.config.seed_calls == 0:
+            return
+        rng = random.Random(f"history:{self.config.seed}")
+        assistants = sorted(self.assistants)
+        start = self.clock.now()
+        ages = sorted((rng.uniform(3_600, 7 * 86_400) for _ in range(self.config.seed_calls)), reverse=True)
+        for age in ages:
+            assistant = self.assistants[rng.choice(assistants)]
+            number = f"+1{rng.choice(('701', '212', '415', '617', '312'))}55501{rng.randrange(100):02d}"
+            variables = {v: rng.choice(_FAKE_VALUES.get(v, ("sample",))) for v in assistant.variables}
+            call_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            self._store(assistant, number, variables, "default", call_id, start - age)
+
+    def _store(
+        self,
+        assistant: Assistant,
+        phone_number: str,
+        variables: dict[str, Any],
+        provider: str,
+        call_id: str,
+        created: float,
+    ) -> Call:
+        outcome = outcome_for_number(phone_number)
+        ring, talk = plan_timings(call_id, outcome)
+        call = Call(
+            call_id=call_id,
+            assistant_id=assistant.assistant_id,
+            phone_number=phone_number,
+            input_variables=variables,
+            telephony_provider=provider,
+            created=created,
+            outcome=outcome,
+            ring=ring,
+            talk=talk,
+            opening=assistant.render(variables),
+        )
+        self.calls[call_id] = call
+        self.order.append(call)
+        return call
+
+    # --- dialling
+    def dial(self, assistant: Assistant, phone_number: str, variables: dict[str, Any], provider: str) -> Call:
+        """Record a new call and count the dial. The id is random so it is never reused across runs."""
+        call = self._store(assistant, phone_number, variables, provider, str(uuid.uuid4()), self.clock.now())
+        self.dialled.append(call.call_id)
+        log.info(
+            "call %s to %s (%s, outcome %s)",
+            call.call_id,
+            mask_number(phone_number),
+            assistant.assistant_id,
+            call.outcome,
+        )
+        return call
+
+    # --- reading
+    def call_view(self, call_id: str, *, transcript: bool = True) -> dict[str, Any] | None:
+        call = self.calls.get(call_id)
+        return None if call is None else call.view(self.clock.now(), transcript=transcript)
+
+    def page(
+        self, *, page: int, limit: int, status: str | None = None, assistant_id: str | None = None
+    ) -> dict[str, Any]:
+        """Newest first, optionally filtered, with page metadata."""
+        now = self.clock.now()
+        if status is None and assistant_id is None:
+            total = len(self.order)
+            hi = total - (page - 1) * limit
+            lo = max(hi - limit, 0)
+            chosen = reversed(self.order[lo:hi]) if hi > 0 else iter(())
+        else:
+            matching = [
+                c
+                for c in reversed(self.order)
+                if (assistant_id is None or c.assistant_id == assistant_id)
+                and (status is None or c.status_at(now) == status)
+            ]
+            total = len(matching)
+            chosen = iter(matching[(page - 1) * limit : page * limit])
+        total_pages = -(-total // limit)
+        return {
+            "success": True,
+            "data": [c.view(now, transcript=False) for c in chosen],
+            "page": page,
+            "limit": limit,
+            "total": total,
+            "total_pages": total_pages,
+            "has_next": page < total_pages,
+        }
+
+    def bulk(self, call_ids: list[str]) -> list[dict[str, Any]]:
+        """Known ids in request order, each once; unknown ids left out."""
+        now = self.clock.now()
+        seen: set[str] = set()
+        out: list[dict[str, Any]] = []
+        for call_id in call_ids:
+            call = self.calls.get(call_id)
+            if call is not None and call_id not in seen:
+                seen.add(call_id)
+                out.append(call.view(now, transcript=False))
+        return out
+
+    # --- faults
+    def arm(self, fault: ArmedFault) -> None:
+        self.armed.append(fault)
+
+    def choose_fault(self, path: str, header: FaultKind | None, header_retry_after: float | None) -> FaultChoice | None:
+        """Header first, then the first armed fault matching ``path``, then a seeded random one."""
+        if header is not None:
+            return FaultChoice(header, header_retry_after, "header")
+        for armed in self.armed:
+            if path.startswith(armed.path):
+                armed.times -= 1
+                if armed.times <= 0:
+                    self.armed.remove(armed)
+                return FaultChoice(armed.fault, armed.retry_after, "armed")
+        rate = self.config.fault_rate
+        if rate > 0 and self._fault_rng.random() < rate:
+            return FaultChoice(self._fault_rng.choice(RANDOM_FAULTS), 1.0, "random")
+        return None
+
+    # --- test helpers
+    def dials(self) -> dict[str, Any]:
+        return {"count": len(self.dialled), "calls": list(self.dialled)}
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "now": iso(self.clock.now()),
+            "speed": self.config.speed,
+            "calls": len(self.order),
+            "dials": len(self.dialled),
+            "assistants": sorted(self.assistants),
+            "telephony_providers": list(self.config.telephony_providers),
+        }
