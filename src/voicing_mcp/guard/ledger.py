@@ -1,0 +1,363 @@
+"""The dial ledger: an SQLite (WAL) audit of every dial, and the store of spent token nonces.
+
+- The file is created on first use (``VOICING_LEDGER``, default in the user's state folder).
+- A dial's *intent* row is committed before the POST; its *outcome* (``started`` + call_id,
+  ``failed`` + the API's error, or ``unknown``) after.
+- ``claim_dial`` re-checks the rate limit, the duplicate guard and unresolved unknown outcomes
+  and inserts the intent in one ``BEGIN IMMEDIATE`` transaction, so two concurrent requests
+  (in this process or another one using the same file) cannot both dial.
+- Spending a nonce is one ``INSERT`` on a primary key: exactly one spender wins.
+- Stored: number (E.164 and masked), assistant, provider, the *names* of the input variables
+  (not their values), how the call was confirmed, outcome. Never the API key.
+
+One connection per ledger object, guarded by a lock; the async methods run the (short) blocking
+work in a worker thread with ``anyio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from voicing_mcp.api.models import OutboundCallRequest
+from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.redact import mask_number
+
+T = TypeVar("T")
+Status = Literal["pending", "started", "failed", "unknown"]
+Confirmation = Literal["elicitation", "token", "allow-list"]
+DUPLICATE_WINDOW = timedelta(minutes=10)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS dials (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    created_ts REAL NOT NULL,
+    assistant_id TEXT NOT NULL,
+    phone_e164 TEXT NOT NULL,
+    phone_masked TEXT NOT NULL,
+    telephony_provider TEXT NOT NULL,
+    variable_names TEXT NOT NULL,
+    confirmation TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    status TEXT NOT NULL,
+    call_id TEXT,
+    detail TEXT,
+    updated_at TEXT NOT NULL,
+    resolved_at TEXT,
+    resolution TEXT
+);
+CREATE INDEX IF NOT EXISTS dials_by_number ON dials (phone_e164, created_ts);
+CREATE INDEX IF NOT EXISTS dials_by_time ON dials (created_ts);
+CREATE TABLE IF NOT EXISTS nonces (
+    nonce TEXT PRIMARY KEY,
+    spent_ts REAL NOT NULL,
+    expires_ts REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DialRow:
+    id: int
+    created_at: str
+    assistant_id: str
+    phone_e164: str
+    phone_masked: str
+    telephony_provider: str
+    variable_names: list[str]
+    confirmation: str
+    environment: str
+    status: str
+    call_id: str | None
+    detail: str | None
+    updated_at: str
+    resolved_at: str | None
+    resolution: str | None
+
+    def public(self) -> dict[str, Any]:
+        """The row for a resource or a log: the number masked."""
+        data = asdict(self)
+        data.pop("phone_e164")
+        return data
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class Ledger:
+    """One SQLite ledger file. Safe to share between tasks and threads of one process."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.path = path
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    # ----- connection ------------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            return fn(self._connection())
+
+    async def _arun(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        import anyio.to_thread
+
+        return await anyio.to_thread.run_sync(self._run, fn)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # ----- nonces ----------------------------------------------------------------------------
+    async def spend_nonce(self, nonce: str, *, expires_at: datetime) -> bool:
+        """Mark a token nonce as used. True for exactly one caller per nonce, ever."""
+        now = self._clock()
+
+        def spend(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO nonces (nonce, spent_ts, expires_ts) VALUES (?, ?, ?)",
+                (nonce, now.timestamp(), expires_at.timestamp()),
+            )
+            return cur.rowcount == 1
+
+        return await self._arun(spend)
+
+    # ----- reads -----------------------------------------------------------------------------
+    async def count_since(self, since: datetime) -> int:
+        def count(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT COUNT(*) FROM dials WHERE created_ts >= ?", (since.timestamp(),)).fetchone()
+            return int(row[0])
+
+        return await self._arun(count)
+
+    async def last_dial(self, phone_e164: str, assistant_id: str, *, since: datetime) -> DialRow | None:
+        """The newest dial (not a failed one) of this number with this assistant since ``since``."""
+        return await self._arun(lambda conn: _last_dial(conn, phone_e164, assistant_id, since))
+
+    async def open_unknown(self, phone_e164: str) -> DialRow | None:
+        """An unresolved ``unknown`` (or never-finished ``pending``) dial of this number, if any."""
+        return await self._arun(lambda conn: _open_unknown(conn, phone_e164))
+
+    async def recent(self, limit: int = 20) -> list[DialRow]:
+        def rows(conn: sqlite3.Connection) -> list[DialRow]:
+            cur = conn.execute("SELECT * FROM dials ORDER BY id DESC LIMIT ?", (limit,))
+            return [_row(r) for r in cur.fetchall()]
+
+        return await self._arun(rows)
+
+    async def get(self, row_id: int) -> DialRow | None:
+        def one(conn: sqlite3.Connection) -> DialRow | None:
+            r = conn.execute("SELECT * FROM dials WHERE id = ?", (row_id,)).fetchone()
+            return _row(r) if r is not None else None
+
+        return await self._arun(one)
+
+    # ----- writes ----------------------------------------------------------------------------
+    async def claim_dial(
+        self,
+        req: OutboundCallRequest,
+        *,
+        confirmation: Confirmation,
+        environment: str,
+        max_per_hour: int,
+    ) -> int:
+        """Re-check rate limit, duplicates and unknown outcomes, and commit the intent row, atomically.
+
+        Returns the row id. Raises GuardRefusal when another dial got there first.
+        """
+        now = self._clock()
+
+        def claim(conn: sqlite3.Connection) -> int:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                refusal = (
+                    unknown_refusal(_open_unknown(conn, req.phone_number))
+                    or rate_refusal(_count(conn, now - timedelta(hours=1)), max_per_hour)
+                    or duplicate_refusal(_last_dial(conn, req.phone_number, req.assistant_id, now - DUPLICATE_WINDOW))
+                )
+                if refusal is not None:
+                    raise refusal
+                cur = conn.execute(
+                    "INSERT INTO dials (created_at, created_ts, assistant_id, phone_e164, phone_masked, "
+                    "telephony_provider, variable_names, confirmation, environment, status, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                    (
+                        _iso(now),
+                        now.timestamp(),
+                        req.assistant_id,
+                        req.phone_number,
+                        mask_number(req.phone_number),
+                        req.telephony_provider,
+                        json.dumps(sorted(req.input_variables)),
+                        confirmation,
+                        environment,
+                        _iso(now),
+                    ),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return int(cur.lastrowid or 0)
+
+        return await self._arun(claim)
+
+    async def record_outcome(
+        self, row_id: int, *, status: Status, call_id: str | None = None, detail: str | None = None
+    ) -> None:
+        now = self._clock()
+
+        def update(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE dials SET status = ?, call_id = ?, detail = ?, updated_at = ? WHERE id = ?",
+                (status, call_id, detail, _iso(now), row_id),
+            )
+
+        await self._arun(update)
+
+    async def resolve(self, row_id: int, *, resolution: str, call_id: str | None = None) -> bool:
+        """Close an ``unknown``/``pending`` row after a check (a found call_id, or a human's word)."""
+        now = self._clock()
+
+        def update(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE dials SET resolved_at = ?, resolution = ?, call_id = COALESCE(?, call_id), updated_at = ? "
+                "WHERE id = ? AND status IN ('unknown', 'pending') AND resolved_at IS NULL",
+                (_iso(now), resolution, call_id, _iso(now), row_id),
+            )
+            return cur.rowcount == 1
+
+        return await self._arun(update)
+
+
+# ----- shared queries and refusal texts (used by claim_dial and by policy) -----------------------
+
+
+def _row(r: sqlite3.Row) -> DialRow:
+    return DialRow(
+        id=int(r["id"]),
+        created_at=str(r["created_at"]),
+        assistant_id=str(r["assistant_id"]),
+        phone_e164=str(r["phone_e164"]),
+        phone_masked=str(r["phone_masked"]),
+        telephony_provider=str(r["telephony_provider"]),
+        variable_names=list(json.loads(r["variable_names"])),
+        confirmation=str(r["confirmation"]),
+        environment=str(r["environment"]),
+        status=str(r["status"]),
+        call_id=r["call_id"],
+        detail=r["detail"],
+        updated_at=str(r["updated_at"]),
+        resolved_at=r["resolved_at"],
+        resolution=r["resolution"],
+    )
+
+
+def _count(conn: sqlite3.Connection, since: datetime) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM dials WHERE created_ts >= ?", (since.timestamp(),)).fetchone()[0])
+
+
+def _last_dial(conn: sqlite3.Connection, phone: str, assistant_id: str, since: datetime) -> DialRow | None:
+    r = conn.execute(
+        "SELECT * FROM dials WHERE phone_e164 = ? AND assistant_id = ? AND created_ts >= ? AND status != 'failed' "
+        "ORDER BY id DESC LIMIT 1",
+        (phone, assistant_id, since.timestamp()),
+    ).fetchone()
+    return _row(r) if r is not None else None
+
+
+def _open_unknown(conn: sqlite3.Connection, phone: str) -> DialRow | None:
+    r = conn.execute(
+        "SELECT * FROM dials WHERE phone_e164 = ? AND status IN ('unknown', 'pending') AND resolved_at IS NULL "
+        "ORDER BY id DESC LIMIT 1",
+        (phone,),
+    ).fetchone()
+    return _row(r) if r is not None else None
+
+
+def unknown_refusal(row: DialRow | None) -> GuardRefusal | None:
+    if row is None:
+        return None
+    what = "got no answer from the API" if row.status == "unknown" else "never recorded an outcome"
+    return GuardRefusal(
+        f"outcome unknown: an earlier dial to {row.phone_masked} (ledger #{row.id}, {row.created_at}, assistant "
+        f"{row.assistant_id}) {what} — that call may have been placed, so this number is blocked. Check first: "
+        f"call list_calls and look for a call to this number after {row.created_at} (or ask the person). Calling "
+        "initiate_outbound_call again re-checks the API and lifts the block if the call is found there; if it is "
+        f"not, a human releases it with `python -m voicing_mcp.guard.ledger resolve {row.id}`",
+        rule="outcome-unknown",
+    )
+
+
+def rate_refusal(count: int, max_per_hour: int) -> GuardRefusal | None:
+    if count < max_per_hour:
+        return None
+    return GuardRefusal(
+        f"rate limit: {count} dials in the last hour, VOICING_MAX_CALLS_PER_HOUR is {max_per_hour}; wait until the "
+        "oldest of them is an hour old, or raise the setting",
+        rule="rate-limit",
+    )
+
+
+def duplicate_refusal(row: DialRow | None, current_status: str | None = None) -> GuardRefusal | None:
+    if row is None:
+        return None
+    call = f"call_id {row.call_id}" if row.call_id else f"ledger #{row.id} (no call_id yet)"
+    status = current_status or row.status
+    return GuardRefusal(
+        f"duplicate: {row.phone_masked} was dialled with assistant {row.assistant_id} at {row.created_at} ({call}, "
+        f"status {status}); the same number and assistant are not dialled twice within "
+        f"{int(DUPLICATE_WINDOW.total_seconds() // 60)} minutes — check that call with get_call_details, and try "
+        "again after the window if a second call is really wanted",
+        rule="duplicate",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m voicing_mcp.guard.ledger [list | resolve ID [NOTE]]`` — for the human operator."""
+    import sys
+
+    import anyio
+
+    from voicing_mcp.config import load_settings
+
+    args = sys.argv[1:] if argv is None else argv
+    ledger = Ledger(load_settings().resolved_ledger)
+    try:
+        if args[:1] == ["resolve"] and len(args) >= 2 and args[1].isdigit():
+            note = " ".join(args[2:]) or "checked by a human: no call was placed"
+            ok = anyio.run(lambda: ledger.resolve(int(args[1]), resolution=note))
+            print(f"ledger #{args[1]}: {'released' if ok else 'nothing to release (not an open unknown row)'}")
+            return 0 if ok else 1
+        if args[:1] in ([], ["list"]):
+            for row in anyio.run(ledger.recent):
+                print(json.dumps(row.public(), ensure_ascii=False))
+            return 0
+        print("usage: python -m voicing_mcp.guard.ledger [list | resolve ID [NOTE]]", file=sys.stderr)
+        return 2
+    finally:
+        ledger.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,450 @@
+"""The dial guard: the ordered checks every ``initiate_outbound_call`` passes before anything leaves.
+
+:meth:`DialGuard.check` reads as issue 4 §2 / DESIGN §4:
+
+1. **Number** — parse, normalise to E.164, refuse short/emergency numbers, national formats
+   without ``VOICING_DEFAULT_REGION``, impossible/invalid numbers, premium-rate, shared-cost,
+   UAN and unknown line types, the fictional 555-01XX range outside local mode, countries
+   outside ``VOICING_ALLOWED_COUNTRIES`` and do-not-call entries.
+2. **Template** — the assistant's ``.j2`` file: required placeholders present, extras warned,
+   values scalar and bounded, opening line rendered in the sandbox.
+3. **Quiet hours** — in every time zone of the number (warn only in local mode).
+4. **Rate limit, unknown outcomes and duplicates** — counted in the ledger.
+5. **Confirmation** — :meth:`confirmation_mode`, :meth:`issue_token`, :meth:`redeem_token`.
+6. **Ledger** — :meth:`place_call` commits the intent, POSTs once, records the outcome.
+
+Every refusal is a :class:`~voicing_mcp.errors.GuardRefusal` naming the rule, the value and what
+would make it pass. Nothing here knows about MCP.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from voicing_mcp.api.models import OutboundCallRequest, OutboundCallResponse
+from voicing_mcp.config import QuietHours, Settings
+from voicing_mcp.errors import APIError, GuardRefusal, OutcomeUnknownError
+from voicing_mcp.guard import phone as ph
+from voicing_mcp.guard.ledger import (
+    DUPLICATE_WINDOW,
+    Confirmation,
+    DialRow,
+    Ledger,
+    duplicate_refusal,
+    rate_refusal,
+    unknown_refusal,
+)
+from voicing_mcp.guard.templates import AssistantTemplate, TemplateProblem, TemplateStore
+from voicing_mcp.guard.tokens import IssuedToken, TokenSigner
+
+logger = logging.getLogger(__name__)
+
+MAX_VARIABLES = 50
+MAX_KEY_LENGTH = 64
+MAX_VALUE_LENGTH = 2000
+MAX_OPENING_LINE = 300
+LOCAL_NOTE = "local mode: the built-in emulator answers — no real phone will ring"
+
+Clock = Callable[[], datetime]
+
+
+class DialClient(Protocol):
+    async def initiate_outbound_call(self, req: OutboundCallRequest) -> OutboundCallResponse: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What the human sees before confirming."""
+
+    phone_number: str
+    international: str
+    country: str
+    line_type: str
+    callee_local_time: str
+    time_zones: list[str]
+    assistant_id: str
+    opening_line: str | None
+    telephony_provider: str
+    input_variables: dict[str, str | int | float | bool]
+    local_mode: bool
+    note: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def as_text(self) -> str:
+        lines = [
+            f"Call {self.international} ({self.country}, {self.line_type})",
+            f"Callee's local time: {self.callee_local_time}",
+            f"Assistant: {self.assistant_id} (provider {self.telephony_provider})",
+        ]
+        if self.opening_line is not None:
+            lines.append(f'Opening line: "{self.opening_line}"')
+        if self.input_variables:
+            lines.append("Variables: " + ", ".join(f"{k}={v!r}" for k, v in sorted(self.input_variables.items())))
+        if self.note:
+            lines.append(self.note)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of checks 1-4: the normalised request, its preview, and warnings."""
+
+    request: OutboundCallRequest
+    phone: ph.PhoneInfo
+    preview: Preview
+    warnings: list[str] = field(default_factory=list[str])
+    allow_listed: bool = False
+
+
+def _now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+class DialGuard:
+    """The guard of one server: settings, templates, ledger, token signer and a clock."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        templates: TemplateStore,
+        ledger: Ledger,
+        *,
+        signer: TokenSigner | None = None,
+        clock: Clock | None = None,
+        local: bool | None = None,
+    ) -> None:
+        self.settings = settings
+        self.templates = templates
+        self.ledger = ledger
+        self.signer = signer or TokenSigner()
+        self.clock: Clock = clock or _now_utc
+        self.local = settings.is_local if local is None else local
+        self.dnc = ph.DoNotCallList(settings.dnc_file, default_region=settings.default_region)
+
+    # ----- checks 1-4 --------------------------------------------------------------------------
+    async def check(
+        self,
+        *,
+        assistant_id: str,
+        phone_number: str,
+        input_variables: Mapping[str, object] | None = None,
+        telephony_provider: str = "default",
+        reconcile: Callable[[DialRow], Awaitable[str | None]] | None = None,
+        call_status: Callable[[str], Awaitable[str | None]] | None = None,
+    ) -> Decision:
+        """Run checks 1-4 in order. Raises GuardRefusal; returns the decision otherwise."""
+        warnings: list[str] = []
+        now = self.clock()
+
+        # 1. Number
+        number = ph.parse_number(phone_number, default_region=self.settings.default_region)
+        ph.check_line_type(number)
+        ph.check_fictional(number, local=self.local)
+        ph.check_country(number, self.settings.allowed_countries)
+        self.dnc.check(number)
+
+        # 2. Template
+        variables = check_variables(input_variables or {})
+        assistant_id, telephony_provider = check_ids(assistant_id, telephony_provider)
+        opening_line = self.check_template(assistant_id, variables, warnings)
+
+        # 3. Quiet hours
+        self.check_quiet_hours(number, now, warnings)
+
+        # 4. Rate limit, unknown outcomes, duplicates
+        request = OutboundCallRequest(
+            assistant_id=assistant_id,
+            phone_number=number.e164,
+            input_variables=variables,
+            telephony_provider=telephony_provider,
+        )
+        await self.check_unknown_outcomes(number, reconcile)
+        await self.check_rate_limit(now)
+        await self.check_duplicate(request, now, call_status)
+
+        preview = Preview(
+            phone_number=number.e164,
+            international=number.international,
+            country=f"{number.country} ({number.region})",
+            line_type=number.line_type,
+            callee_local_time=describe_local_time(number.time_zones, now),
+            time_zones=list(number.time_zones),
+            assistant_id=assistant_id,
+            opening_line=opening_line,
+            telephony_provider=telephony_provider,
+            input_variables=dict(variables),
+            local_mode=self.local,
+            note=LOCAL_NOTE if self.local else None,
+        )
+        allow_listed = ph.matches_allowed(number.e164, self.settings.allowed_numbers)
+        return Decision(request=request, phone=number, preview=preview, warnings=warnings, allow_listed=allow_listed)
+
+    def check_template(self, assistant_id: str, variables: Mapping[str, object], warnings: list[str]) -> str | None:
+        try:
+            template = self.templates.get(assistant_id)
+        except TemplateProblem as exc:
+            raise GuardRefusal(f"template: {exc}; fix the template file", rule="template") from None
+        if template is None:
+            where = self.templates.path_for(assistant_id)
+            if self.settings.strict_templates:
+                raise GuardRefusal(
+                    f"template: assistant {assistant_id!r} has no local prompt template, so its placeholders cannot "
+                    f"be checked; put a copy of its prompt at {where} (or set VOICING_STRICT_TEMPLATES=false to dial "
+                    "without the check)",
+                    rule="template-missing",
+                )
+            warnings.append(
+                f"assistant {assistant_id!r} has no local template ({where}); placeholders were not checked "
+                "(VOICING_STRICT_TEMPLATES=false)"
+            )
+            return None
+        missing = [name for name in template.required if name not in variables]
+        if missing:
+            raise GuardRefusal(
+                f"template: input_variables lack {', '.join(repr(m) for m in missing)}, required by the prompt of "
+                f"assistant {assistant_id} ({template.path.name}); add "
+                + ", ".join(f'"{m}": "…"' for m in missing)
+                + (f" (optional: {', '.join(template.optional)})" if template.optional else ""),
+                rule="template-variables",
+            )
+        extra = sorted(set(variables) - set(template.placeholders))
+        if extra:
+            known = ", ".join(template.placeholders) or "none"
+            warnings.append(
+                f"input_variables {', '.join(extra)} are not used by the template of {assistant_id} "
+                f"(its placeholders: {known})"
+            )
+        return render_opening_line(template, variables, warnings)
+
+    def check_quiet_hours(self, number: ph.PhoneInfo, now: datetime, warnings: list[str]) -> None:
+        window = self.settings.quiet_hours
+        if window is None:
+            return
+        inside = zones_in_window(number.time_zones, window, now)
+        if not inside:
+            return
+        zone, local_time = inside[0]
+        more = f" (and {len(inside) - 1} more of its {len(number.time_zones)} zones)" if len(inside) > 1 else ""
+        opens = next_window_opening(number.time_zones, window, now)
+        wait = f", next window opens in {format_delta(opens - now)}" if opens is not None else ""
+        text = (
+            f"quiet hours: it is {local_time:%H:%M} in {zone}{more} for {number.masked}; calls allowed "
+            f"{window.end:%H:%M}–{window.start:%H:%M}{wait}"
+        )
+        if self.local:
+            warnings.append(f"{text} (local mode: not enforced)")
+            return
+        raise GuardRefusal(f"{text}; try again then, or change VOICING_QUIET_HOURS", rule="quiet-hours")
+
+    async def check_unknown_outcomes(
+        self, number: ph.PhoneInfo, reconcile: Callable[[DialRow], Awaitable[str | None]] | None
+    ) -> None:
+        row = await self.ledger.open_unknown(number.e164)
+        if row is None:
+            return
+        if reconcile is not None:
+            call_id = await reconcile(row)
+            if call_id is not None and await self.ledger.resolve(
+                row.id, resolution="found in the API's call list", call_id=call_id
+            ):
+                logger.info("ledger #%d (%s): uncertain dial found as call %s", row.id, row.phone_masked, call_id)
+                return
+        refusal = unknown_refusal(row)
+        assert refusal is not None
+        raise refusal
+
+    async def check_rate_limit(self, now: datetime) -> None:
+        refusal = rate_refusal(
+            await self.ledger.count_since(now - timedelta(hours=1)), self.settings.max_calls_per_hour
+        )
+        if refusal is not None:
+            raise refusal
+
+    async def check_duplicate(
+        self, req: OutboundCallRequest, now: datetime, call_status: Callable[[str], Awaitable[str | None]] | None
+    ) -> None:
+        row = await self.ledger.last_dial(req.phone_number, req.assistant_id, since=now - DUPLICATE_WINDOW)
+        if row is None:
+            return
+        status = await call_status(row.call_id) if call_status is not None and row.call_id else None
+        refusal = duplicate_refusal(row, status)
+        assert refusal is not None
+        raise refusal
+
+    # ----- 5. confirmation ---------------------------------------------------------------------
+    def confirmation_mode(self, decision: Decision, *, client_can_elicit: bool) -> Confirmation:
+        """How this call is confirmed: allow-list, asking the human, or a token."""
+        if decision.allow_listed:
+            return "allow-list"
+        if client_can_elicit:
+            return "elicitation"
+        if self.settings.require_elicitation:
+            raise GuardRefusal(
+                "confirmation: VOICING_REQUIRE_ELICITATION=true and this MCP client cannot ask the user "
+                "(it did not declare the elicitation capability); use a client that supports elicitation, add the "
+                "number to VOICING_ALLOWED_NUMBERS, or unset VOICING_REQUIRE_ELICITATION",
+                rule="elicitation-required",
+            )
+        return "token"
+
+    def issue_token(self, decision: Decision) -> IssuedToken:
+        return self.signer.issue(decision.request, now=self.clock())
+
+    async def redeem_token(self, decision: Decision, token: str) -> None:
+        """Verify the token against this exact request and spend its nonce (exactly once)."""
+        verified = self.signer.verify(token, decision.request, now=self.clock())
+        if not await self.ledger.spend_nonce(verified.nonce, expires_at=verified.expires_at):
+            raise GuardRefusal(
+                "confirmation token: already used — a token confirms one call only; call initiate_outbound_call "
+                "again without confirmation_token to get a new preview and token",
+                rule="token-replayed",
+            )
+
+    # ----- 6. ledger and the one POST ----------------------------------------------------------
+    async def place_call(
+        self, decision: Decision, client: DialClient, *, confirmation: Confirmation
+    ) -> tuple[OutboundCallResponse, int]:
+        """Commit the intent, POST once, record the outcome. Returns the API's answer and the ledger row id."""
+        import anyio
+
+        req = decision.request
+        row_id = await self.ledger.claim_dial(
+            req,
+            confirmation=confirmation,
+            environment="local" if self.local else self.settings.resolved_env,
+            max_per_hour=self.settings.max_calls_per_hour,
+        )
+        logger.info("ledger #%d: dialling %s (%s, %s)", row_id, decision.phone.masked, req.assistant_id, confirmation)
+        try:
+            response = await client.initiate_outbound_call(req)
+        except OutcomeUnknownError as exc:
+            with anyio.CancelScope(shield=True):
+                await self.ledger.record_outcome(row_id, status="unknown", detail=str(exc))
+            logger.warning("ledger #%d: outcome unknown for %s", row_id, decision.phone.masked)
+            raise OutcomeUnknownError(
+                f"outcome unknown (ledger #{row_id}): {exc} Redials of {decision.phone.masked} are blocked until "
+                "this is checked: the next initiate_outbound_call to this number looks the call up in the API "
+                f"first; a human can release the block with `python -m voicing_mcp.guard.ledger resolve {row_id}`.",
+                method=exc.method,
+                url=exc.url,
+            ) from None
+        except APIError as exc:
+            with anyio.CancelScope(shield=True):
+                await self.ledger.record_outcome(row_id, status="failed", detail=str(exc))
+            raise
+        except BaseException:
+            # cancelled or crashed mid-request: the call may have been placed
+            with anyio.CancelScope(shield=True):
+                await self.ledger.record_outcome(row_id, status="unknown", detail="interrupted during the request")
+            raise
+        with anyio.CancelScope(shield=True):
+            await self.ledger.record_outcome(row_id, status="started", call_id=response.call_id)
+        logger.info("ledger #%d: call %s started", row_id, response.call_id)
+        return response, row_id
+
+
+# ----- helpers (pure) ------------------------------------------------------------------------------
+
+
+def check_ids(assistant_id: str, telephony_provider: str) -> tuple[str, str]:
+    a, p = assistant_id.strip(), telephony_provider.strip()
+    if not a:
+        raise GuardRefusal("template: assistant_id is empty; give the assistant's id", rule="assistant")
+    if not p:
+        raise GuardRefusal('telephony_provider is empty; use "default" unless told otherwise', rule="provider")
+    return a, p
+
+
+def check_variables(variables: Mapping[str, object]) -> dict[str, str | int | float | bool]:
+    """Values must be strings, numbers or booleans; keys and sizes are capped."""
+    if len(variables) > MAX_VARIABLES:
+        raise GuardRefusal(
+            f"template: {len(variables)} input_variables, at most {MAX_VARIABLES} are accepted; send only the "
+            "template's placeholders",
+            rule="template-variables",
+        )
+    out: dict[str, str | int | float | bool] = {}
+    for key, value in variables.items():
+        if not key or len(key) > MAX_KEY_LENGTH:
+            raise GuardRefusal(
+                f"template: input variable name {key[:80]!r} must be 1-{MAX_KEY_LENGTH} characters",
+                rule="template-variables",
+            )
+        if not isinstance(value, str | int | float | bool):
+            raise GuardRefusal(
+                f"template: input variable {key!r} is a {type(value).__name__}; values must be strings, numbers "
+                "or booleans — pass it as text",
+                rule="template-variables",
+            )
+        if isinstance(value, float) and value != value:  # NaN cannot be sent as JSON
+            raise GuardRefusal(f"template: input variable {key!r} is NaN; give a number", rule="template-variables")
+        if isinstance(value, str) and len(value) > MAX_VALUE_LENGTH:
+            raise GuardRefusal(
+                f"template: input variable {key!r} is {len(value)} characters, at most {MAX_VALUE_LENGTH}; shorten it",
+                rule="template-variables",
+            )
+        out[key] = value
+    return out
+
+
+def render_opening_line(template: AssistantTemplate, variables: Mapping[str, object], warnings: list[str]) -> str:
+    try:
+        text = template.render(variables)
+    except TemplateProblem as exc:
+        warnings.append(f"the preview could not be rendered: {exc}")
+        return "(could not be rendered)"
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return line if len(line) <= MAX_OPENING_LINE else line[: MAX_OPENING_LINE - 1] + "…"
+
+
+def zones_in_window(zones: tuple[str, ...], window: QuietHours, now: datetime) -> list[tuple[str, datetime]]:
+    from zoneinfo import ZoneInfo
+
+    inside: list[tuple[str, datetime]] = []
+    for zone in zones:
+        local = now.astimezone(ZoneInfo(zone))
+        if window.contains(local.time().replace(tzinfo=None)):
+            inside.append((zone, local))
+    return inside
+
+
+def next_window_opening(zones: tuple[str, ...], window: QuietHours, now: datetime) -> datetime | None:
+    """The first instant after ``now`` at which every zone is outside the quiet window (within 3 days)."""
+    from zoneinfo import ZoneInfo
+
+    candidates: list[datetime] = []
+    for zone in zones:
+        tz = ZoneInfo(zone)
+        local_now = now.astimezone(tz)
+        for day in range(-1, 3):
+            d = (local_now + timedelta(days=day)).date()
+            candidate = datetime.combine(d, window.end, tzinfo=tz).astimezone(UTC)
+            if candidate > now:
+                candidates.append(candidate)
+    for candidate in sorted(candidates):
+        if not zones_in_window(zones, window, candidate):
+            return candidate
+    return None
+
+
+def format_delta(delta: timedelta) -> str:
+    minutes = max(int(delta.total_seconds() + 59) // 60, 1)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+def describe_local_time(zones: tuple[str, ...], now: datetime) -> str:
+    from zoneinfo import ZoneInfo
+
+    times = sorted({(now.astimezone(ZoneInfo(z)).strftime("%a %H:%M"), z) for z in zones})
+    if len(zones) == 1:
+        t, z = times[0]
+        return f"{t} ({z})"
+    labels = sorted({t for t, _ in times}, key=lambda s: s.split()[1])
+    return f"{labels[0]}–{labels[-1]} across {len(zones)} time zones"

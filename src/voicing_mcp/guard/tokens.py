@@ -1,0 +1,123 @@
+"""Confirmation tokens: HMAC-SHA256 over the canonical normalised request, an expiry and a nonce.
+
+A token is ``v1.<payload>.<signature>`` (base64url). The payload carries the expiry, a random
+nonce and, per field, a keyed digest of the value it was issued for, so a mismatch can say which
+field changed without revealing the values. The secret is random per process (a restart
+invalidates outstanding tokens). Single use is enforced by spending the nonce in the ledger.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from voicing_mcp.api.models import OutboundCallRequest
+from voicing_mcp.errors import GuardRefusal
+
+TOKEN_TTL = timedelta(minutes=5)
+_VERSION = "v1"
+FIELDS = ("phone_number", "assistant_id", "input_variables", "telephony_provider")
+
+
+def canonical_request(req: OutboundCallRequest) -> dict[str, str]:
+    """Each field of the request as canonical text (JSON with sorted keys)."""
+    return {
+        "phone_number": req.phone_number,
+        "assistant_id": req.assistant_id,
+        "input_variables": json.dumps(req.input_variables, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+        "telephony_provider": req.telephony_provider,
+    }
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    nonce: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    nonce: str
+    expires_at: datetime
+
+
+class TokenSigner:
+    """Issues and verifies confirmation tokens with one secret (random per process unless given)."""
+
+    def __init__(self, secret: bytes | None = None, *, ttl: timedelta = TOKEN_TTL) -> None:
+        self._secret = secret if secret is not None else secrets.token_bytes(32)
+        self.ttl = ttl
+
+    def _mac(self, data: bytes) -> bytes:
+        return hmac.new(self._secret, data, hashlib.sha256).digest()
+
+    def _field_digest(self, name: str, value: str) -> str:
+        return _b64(self._mac(f"field\x00{name}\x00{value}".encode()))[:22]
+
+    def issue(self, req: OutboundCallRequest, *, now: datetime | None = None) -> IssuedToken:
+        now = now or datetime.now(UTC)
+        expires_at = (now + self.ttl).replace(microsecond=0)
+        nonce = secrets.token_hex(16)
+        canon = canonical_request(req)
+        payload = {
+            "exp": int(expires_at.timestamp()),
+            "nonce": nonce,
+            "fields": {name: self._field_digest(name, canon[name]) for name in FIELDS},
+        }
+        body = _b64(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
+        signature = _b64(self._mac(f"{_VERSION}.{body}".encode()))
+        return IssuedToken(token=f"{_VERSION}.{body}.{signature}", nonce=nonce, expires_at=expires_at)
+
+    def verify(self, token: str, req: OutboundCallRequest, *, now: datetime | None = None) -> VerifiedToken:
+        """Check signature, expiry and binding to ``req``; raise GuardRefusal(rule="confirmation-token")."""
+        now = now or datetime.now(UTC)
+        again = "call initiate_outbound_call again without confirmation_token to get a new preview and token"
+        parts = token.strip().split(".")
+        if len(parts) != 3 or parts[0] != _VERSION:
+            raise GuardRefusal(f"confirmation token: not a token issued by this server; {again}", rule="token-invalid")
+        _, body, signature = parts
+        try:
+            payload = json.loads(_unb64(body))
+            given_sig = _unb64(signature)
+            exp = int(payload["exp"])
+            nonce = str(payload["nonce"])
+            digests = payload["fields"]
+            if not isinstance(digests, dict):
+                raise TypeError("fields")
+        except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+            raise GuardRefusal(f"confirmation token: malformed or forged; {again}", rule="token-invalid") from None
+        if not hmac.compare_digest(given_sig, self._mac(f"{_VERSION}.{body}".encode())):
+            raise GuardRefusal(
+                f"confirmation token: signature is invalid (forged or altered); {again}", rule="token-invalid"
+            )
+        expires_at = datetime.fromtimestamp(exp, UTC)
+        if now >= expires_at:
+            raise GuardRefusal(
+                f"confirmation token: expired at {expires_at:%H:%M:%S} UTC (tokens live "
+                f"{int(self.ttl.total_seconds())} s); {again}",
+                rule="token-expired",
+            )
+        canon = canonical_request(req)
+        changed = [name for name in FIELDS if digests.get(name) != self._field_digest(name, canon[name])]
+        if changed:
+            raise GuardRefusal(
+                f"confirmation token: it was issued for a different request ({', '.join(changed)} changed); a token "
+                f"confirms exactly one request — {again} and show the user the new preview",
+                rule="token-mismatch",
+            )
+        return VerifiedToken(nonce=nonce, expires_at=expires_at)

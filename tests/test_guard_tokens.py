@@ -1,0 +1,91 @@
+"""Confirmation tokens: bound to the exact request, expiring, unforgeable."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from voicing_mcp.api.models import OutboundCallRequest
+from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.guard.tokens import TOKEN_TTL, TokenSigner
+
+NOW = datetime(2026, 5, 4, 15, 0, tzinfo=UTC)
+REQ = OutboundCallRequest(
+    assistant_id="a1",
+    phone_number="+17015550123",
+    input_variables={"name": "Ann", "n": 3},
+    telephony_provider="default",
+)
+
+
+def refused(signer: TokenSigner, token: str, req: OutboundCallRequest, now: datetime = NOW) -> GuardRefusal:
+    with pytest.raises(GuardRefusal) as info:
+        signer.verify(token, req, now=now)
+    return info.value
+
+
+def test_a_fresh_token_verifies_for_its_request() -> None:
+    signer = TokenSigner()
+    issued = signer.issue(REQ, now=NOW)
+    assert issued.expires_at == NOW + TOKEN_TTL
+    verified = signer.verify(issued.token, REQ, now=NOW + timedelta(minutes=4))
+    assert verified.nonce == issued.nonce
+    assert "+17015550123" not in issued.token and "Ann" not in issued.token
+
+
+def test_variable_order_does_not_matter_but_values_and_types_do() -> None:
+    signer = TokenSigner()
+    token = signer.issue(REQ, now=NOW).token
+    same = REQ.model_copy(update={"input_variables": {"n": 3, "name": "Ann"}})
+    signer.verify(token, same, now=NOW)
+    as_text = REQ.model_copy(update={"input_variables": {"name": "Ann", "n": "3"}})
+    assert "input_variables changed" in str(refused(signer, token, as_text))
+
+
+@pytest.mark.parametrize(
+    ("update", "field"),
+    [
+        ({"phone_number": "+17015550124"}, "phone_number"),
+        ({"assistant_id": "a2"}, "assistant_id"),
+        ({"input_variables": {"name": "Bob", "n": 3}}, "input_variables"),
+        ({"telephony_provider": "twilio"}, "telephony_provider"),
+    ],
+)
+def test_a_changed_field_invalidates_the_token_and_is_named(update: dict[str, object], field: str) -> None:
+    signer = TokenSigner()
+    token = signer.issue(REQ, now=NOW).token
+    err = refused(signer, token, REQ.model_copy(update=update))
+    assert err.rule == "token-mismatch"
+    assert f"({field} changed)" in str(err)
+
+
+def test_an_expired_token_is_refused() -> None:
+    signer = TokenSigner()
+    token = signer.issue(REQ, now=NOW).token
+    err = refused(signer, token, REQ, now=NOW + TOKEN_TTL)
+    assert err.rule == "token-expired"
+    assert "expired" in str(err)
+
+
+def test_a_token_from_another_secret_or_altered_is_refused_as_forged() -> None:
+    token = TokenSigner(b"k1" * 16).issue(REQ, now=NOW).token
+    assert refused(TokenSigner(b"k2" * 16), token, REQ).rule == "token-invalid"
+    signer = TokenSigner(b"k1" * 16)
+    version, body, sig = token.split(".")
+    flipped = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1]
+    assert refused(signer, f"{version}.{flipped}.{sig}", REQ).rule == "token-invalid"
+    assert refused(signer, f"{version}.{body}.{sig[::-1]}", REQ).rule == "token-invalid"
+
+
+@pytest.mark.parametrize("garbage", ["", "v1", "v1.x.y", "v2.a.b", "not a token", "v1.!!!.???"])
+def test_garbage_is_refused_without_a_traceback(garbage: str) -> None:
+    err = refused(TokenSigner(), garbage, REQ)
+    assert err.rule == "token-invalid"
+    assert "again without confirmation_token" in str(err)
+
+
+def test_every_token_has_its_own_nonce() -> None:
+    signer = TokenSigner()
+    nonces = {signer.issue(REQ, now=NOW).nonce for _ in range(50)}
+    assert len(nonces) == 50
