@@ -1,0 +1,131 @@
+"""``voicing-mcp [--transport stdio|sse|http] [--host H] [--port P]``: run the MCP server.
+
+* ``stdio`` (the default, what desktop clients start): stdout carries only the protocol; every
+  log line goes to stderr (cli.py sets that up before anything else runs).
+* ``sse`` (``GET /sse`` + ``POST /messages/``) and ``http`` (streamable HTTP at ``/mcp``), served
+  by uvicorn behind :class:`~voicing_mcp.server.security.SecurityMiddleware`: DNS-rebinding
+  protection always, a bearer token when ``VOICING_MCP_TOKEN`` is set, and no start at all on a
+  non-loopback address without a token. The URL is logged to stderr once the socket is bound
+  (``--port 0`` picks a free port and the log says which).
+
+Settings are loaded first; a bad setting stops the start with one line per problem (ConfigError,
+exit 2 via cli.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+from typing import TYPE_CHECKING, Any, Literal
+
+from voicing_mcp.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+    from starlette.types import ASGIApp
+
+    from voicing_mcp.server.security import HttpPolicy
+
+logger = logging.getLogger(__name__)
+
+HttpTransport = Literal["sse", "http"]
+PATHS: dict[str, str] = {"sse": "/sse", "http": "/mcp"}
+GRACEFUL_SHUTDOWN_SECONDS = 3
+
+
+def run_server(args: argparse.Namespace) -> int:
+    """Run the server on the transport named by ``args`` until it is stopped. Returns the exit code."""
+    from voicing_mcp.config import load_settings
+
+    settings = load_settings()
+    transport: str = args.transport
+    if transport == "stdio":
+        import anyio
+
+        from voicing_mcp.server.app import create_server
+
+        anyio.run(create_server(settings).run_stdio_async)
+        return 0
+    if transport not in PATHS:
+        raise ConfigError(f"unknown transport {transport!r}: use stdio, sse or http")
+
+    from voicing_mcp.server.security import policy_for
+
+    host: str = args.host
+    port: int = args.port
+    policy = policy_for(host, settings.mcp_token)  # refuses non-loopback without a token, before anything binds
+
+    import anyio
+
+    from voicing_mcp.server.app import create_server
+
+    server = create_server(settings)
+    app = build_http_app(server, "sse" if transport == "sse" else "http", policy)
+    anyio.run(serve_http, app, host, port, "sse" if transport == "sse" else "http")
+    return 0
+
+
+def build_http_app(server: MCPServer[Any], transport: HttpTransport, policy: HttpPolicy) -> ASGIApp:
+    """The ASGI app of ``server`` on ``transport``, wrapped in the security middleware."""
+    from voicing_mcp.server.security import SecurityMiddleware
+
+    security = policy.transport_security()
+    if transport == "sse":
+        inner = server.sse_app(transport_security=security, host=policy.bind_host)
+    else:
+        inner = server.streamable_http_app(transport_security=security, host=policy.bind_host)
+    return SecurityMiddleware(inner, policy)
+
+
+def display_url(host: str, port: int, transport: HttpTransport) -> str:
+    """The URL a client uses (a wildcard bind is shown as 127.0.0.1, IPv6 in brackets)."""
+    shown = "127.0.0.1" if host.strip("[]") in ("", "0.0.0.0", "::") else host.strip("[]")
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}{PATHS[transport]}"
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind and listen on ``host:port`` (0 = any free port); a busy or foreign address is a ConfigError."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    try:
+        sock = socket.create_server((host.strip("[]"), port), family=family, backlog=512)
+    except OSError as exc:
+        hint = " (another process uses it: pick another --port)" if port and exc.errno in (48, 98, 10048) else ""
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
+    sock.setblocking(False)
+    return sock
+
+
+async def serve_http(app: ASGIApp, host: str, port: int, transport: HttpTransport) -> None:
+    """Serve ``app`` with uvicorn (logs to stderr only) and announce the URL once bound."""
+    import uvicorn
+
+    sock = bind(host, port)
+    bound = int(sock.getsockname()[1])
+    url = display_url(host, bound, transport)
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                kind = "SSE" if transport == "sse" else "streamable HTTP"
+                print(f"voicing-mcp: serving MCP over {kind} at {url}", file=sys.stderr, flush=True)
+
+    config = uvicorn.Config(
+        app,
+        log_config=None,  # uvicorn's default config sends access logs to stdout; ours go to stderr
+        access_log=logger.isEnabledFor(logging.DEBUG),
+        log_level=logging.getLogger().getEffectiveLevel(),
+        lifespan="on" if transport == "http" else "off",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    server = _Server(config)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        sock.close()
+    if not server.started:
+        raise ConfigError(f"the server could not start on {host}:{bound} (see the messages above)")
