@@ -26,13 +26,20 @@ from mcp.server.mcpserver import MCPServer
 
 from voicing_mcp import __version__
 from voicing_mcp.config import Settings
+from voicing_mcp.server.chat_sessions import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_SESSIONS,
+    ChatLike,
+    ChatOpener,
+    ChatSessions,
+)
 from voicing_mcp.server.context import ServerContext
 from voicing_mcp.server.resources import register_resources
 from voicing_mcp.server.tools import register_read_tools
 
 if TYPE_CHECKING:
-    from voicing_mcp.guard.templates import TemplateStore
-    from voicing_mcp.server.chat_sessions import ChatLike
+    from voicing_mcp.api.client import VoicingClient
+    from voicing_mcp.emulator.runner import RunningEmulator
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +73,18 @@ say what was wrong and how to fix it; API errors quote the API's own detail.
 """
 
 
-def create_server(settings: Settings) -> MCPServer[ServerContext]:
-    """Build the MCP server for ``settings``. Nothing is started until its lifespan is entered."""
+def create_server(
+    settings: Settings,
+    *,
+    chat_reply_timeout: float = CHAT_REPLY_TIMEOUT,
+    chat_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    max_chats: int = DEFAULT_MAX_SESSIONS,
+) -> MCPServer[ServerContext]:
+    """Build the MCP server for ``settings``. Nothing is started until its lifespan is entered.
+
+    The keyword options tune the chat conversations (seconds to wait for a reply, idle seconds
+    before a conversation is closed, conversations open at once); the defaults suit users.
+    """
     from voicing_mcp.guard.templates import TemplateStore
 
     templates = TemplateStore(settings.resolved_prompts_dir)
@@ -75,7 +92,21 @@ def create_server(settings: Settings) -> MCPServer[ServerContext]:
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerContext]) -> AsyncGenerator[ServerContext]:
         async with AsyncExitStack() as stack:
-            state = await _open_state(settings, templates, stack)
+            client, base_url, emulator = await _open_api(settings, stack)
+            chats = ChatSessions(
+                _chat_opener(client, chat_reply_timeout), max_sessions=max_chats, idle_timeout=chat_idle_timeout
+            )
+            stack.push_async_callback(chats.aclose)
+            state = ServerContext(
+                settings=settings,
+                client=client,
+                templates=templates,
+                chats=chats,
+                base_url=base_url,
+                exit_stack=stack,
+                is_local=emulator is not None,
+                emulator=emulator,
+            )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(state.chats.run_reaper, CHAT_SWEEP_INTERVAL)
                 try:
@@ -97,18 +128,18 @@ def create_server(settings: Settings) -> MCPServer[ServerContext]:
     return server
 
 
-async def _open_state(settings: Settings, templates: TemplateStore, stack: AsyncExitStack) -> ServerContext:
+async def _open_api(settings: Settings, stack: AsyncExitStack) -> tuple[VoicingClient, str, RunningEmulator | None]:
+    """Start the emulator in local mode, then open the one API client; both close with ``stack``."""
     from voicing_mcp.api.client import VoicingClient
-    from voicing_mcp.server.chat_sessions import ChatSessions
 
-    emulator = None
+    emulator: RunningEmulator | None = None
     if settings.is_local:
         from voicing_mcp.emulator.runner import serve_emulator
         from voicing_mcp.emulator.state import EmulatorConfig
 
         emulator = await stack.enter_async_context(serve_emulator(EmulatorConfig(), host="127.0.0.1", port=0))
-        base_url: str = emulator.base_url
-        api_key: str = emulator.api_key
+        base_url = emulator.base_url
+        api_key = emulator.api_key
         print(f"voicing-mcp: {LOCAL_BANNER} (emulator at {base_url})", file=sys.stderr, flush=True)
     else:
         resolved = settings.resolved_base_url
@@ -116,21 +147,12 @@ async def _open_state(settings: Settings, templates: TemplateStore, stack: Async
         base_url = resolved
         api_key = settings.api_key.get_secret_value() if settings.api_key is not None else ""
         logger.info("Voicing API at %s (%s)", base_url, settings.resolved_env)
-
     client = await stack.enter_async_context(VoicingClient(base_url=base_url, api_key=api_key))
+    return client, base_url, emulator
 
+
+def _chat_opener(client: VoicingClient, reply_timeout: float) -> ChatOpener:
     def open_chat(assistant_id: str) -> AbstractAsyncContextManager[ChatLike]:
-        return client.chat(assistant_id, reply_timeout=CHAT_REPLY_TIMEOUT)
+        return client.chat(assistant_id, reply_timeout=reply_timeout)
 
-    chats = ChatSessions(open_chat)
-    stack.push_async_callback(chats.aclose)
-    return ServerContext(
-        settings=settings,
-        client=client,
-        templates=templates,
-        chats=chats,
-        base_url=base_url,
-        exit_stack=stack,
-        is_local=settings.is_local,
-        emulator=emulator,
-    )
+    return open_chat

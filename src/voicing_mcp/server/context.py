@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from voicing_mcp.api.client import VoicingClient
     from voicing_mcp.config import Settings
+    from voicing_mcp.emulator.runner import RunningEmulator
     from voicing_mcp.guard.templates import TemplateStore
     from voicing_mcp.server.chat_sessions import ChatSessions
 
@@ -34,7 +35,7 @@ class ServerContext:
     base_url: str
     exit_stack: AsyncExitStack
     is_local: bool = False
-    emulator: Any | None = None
+    emulator: RunningEmulator | None = None
     """The in-process emulator handle in local mode (``.base_url``, ``.state``), else None."""
     ledger: Any | None = None
     """The dial guard's audit ledger (issue 4); None until the guard sets it up."""

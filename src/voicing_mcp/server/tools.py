@@ -291,7 +291,8 @@ def shape_call(details: CallDetails, *, with_transcript: bool) -> Call:
     extras = details.extra_fields()
     raw_transcript = extras.pop("transcript", None)
     # Fields named like ours but set through extras would clash with the declared ones.
-    for name in ("call_id", "status", "duration", "started_at", "ended_at"):
+    # ``success`` is the answer's envelope, not a field of the call.
+    for name in ("call_id", "status", "duration", "started_at", "ended_at", "success"):
         extras.pop(name, None)
     capped = {k: _cap_value(v) for k, v in extras.items()}
     transcript = _transcript(raw_transcript) if with_transcript and raw_transcript is not None else None
@@ -374,14 +375,15 @@ async def fetch_call_list(
         )
 
     size = ALL_PAGES_PAGE_SIZE
-    max_pages = math.ceil(max_records / size) + 1
+    max_pages = math.ceil(max_records / size) + 1  # a bound even if the API sends short pages
     calls: list[Call] = []
     current = page
     fetched = 0
     truncated = False
+    next_page: int | None = None
     last: CallPage | None = None
     has_next: bool | None = False
-    while fetched < max_pages:
+    while True:
         last = await client.list_calls(page=current, limit=size, filters=query or None)
         fetched += 1
         room = max_records - len(calls)
@@ -391,10 +393,13 @@ async def fetch_call_list(
             has_next = last.page < last.total_pages if last.total_pages is not None else len(last.calls) >= size
         if not last.calls:
             has_next = False
-        if len(calls) >= max_records:
-            truncated = bool(has_next) or len(last.calls) > room
+        if len(last.calls) > room:  # max_records reached inside this page
+            truncated, next_page = True, current
             break
         if not has_next:
+            break
+        if len(calls) >= max_records or fetched >= max_pages:
+            truncated, next_page = True, current + 1
             break
         current += 1
     return CallListResult(
@@ -405,7 +410,7 @@ async def fetch_call_list(
         total=last.total if last else None,
         total_pages=last.total_pages if last else None,
         has_next=has_next,
-        next_page=(current + 1) if has_next and not truncated else (current if truncated else None),
+        next_page=next_page,
         all_pages=True,
         pages_fetched=fetched,
         truncated=truncated,
@@ -483,7 +488,9 @@ def text_for_call(c: Call) -> str:
     reason = (c.model_extra or {}).get("ended_reason")
     if isinstance(reason, str) and reason:
         lines.append(f"Ended reason: {reason}")
-    if c.transcript is not None:
+    if c.transcript is not None and not c.transcript.lines:
+        lines.append("Transcript: none")
+    elif c.transcript is not None:
         t = c.transcript
         cut = " (truncated)" if t.truncated else ""
         lines.append(f"Transcript — {len(t.lines)} of {t.total_lines} lines{cut}; {THIRD_PARTY_NOTICE}:")
@@ -495,7 +502,7 @@ def text_for_list(r: CallListResult) -> str:
     if r.all_pages:
         head = f"{r.returned} calls from {r.pages_fetched} page(s) starting at page {r.page}"
         if r.truncated:
-            head += f"; stopped at max_records, more follow from page {r.next_page}"
+            head += f"; stopped at max_records, more follow from page {r.next_page} (at limit {r.limit})"
     else:
         of = f" of {r.total_pages}" if r.total_pages is not None else ""
         head = f"Page {r.page}{of}, {r.returned} calls (limit {r.limit})"

@@ -1,0 +1,83 @@
+"""Helpers shared by the server tests: a real emulator on loopback, settings pointing at it,
+and in-process MCP client sessions in both protocol modes.
+
+The MCP ``Client`` is opened inside each test body (``async with session(...)``), not in a
+fixture, so the server's lifespan is entered and left by the same task.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
+from mcp_types import CallToolResult, TextContent
+
+from voicing_mcp.config import Settings, load_settings
+from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.server.app import create_server
+from voicing_mcp.server.context import ServerContext
+
+#: ``Client(mode=...)`` values: the 2025-11-25 initialize handshake, and the 2026-07-28 per-request envelope.
+MODES = {"2025-11-25": "legacy", "2026-07-28": "2026-07-28"}
+
+ASSISTANT = "019addcc-b878-7b10-85f1-49f21342f947"  # "Hi {{name}}, your {{plan_type}} plan payment is pending."
+CLINIC = "019addcc-0000-7000-8000-000000000002"
+
+
+def settings_for(emu: RunningEmulator, *, api_key: str | None = None) -> Settings:
+    """Settings that point the server at a running emulator as if it were a remote API."""
+    return load_settings(base_url=emu.base_url, api_key=api_key or emu.api_key, env="development")
+
+
+@asynccontextmanager
+async def session(server: MCPServer[ServerContext], mode: str, **kwargs: Any) -> AsyncIterator[Client]:
+    async with Client(server, mode=mode, **kwargs) as client:
+        yield client
+
+
+@asynccontextmanager
+async def connect(emu: RunningEmulator, mode: str, **server_options: Any) -> AsyncIterator[Client]:
+    """A client session with a fresh server pointed at ``emu``."""
+    server = create_server(settings_for(emu), **server_options)
+    async with session(server, mode) as client:
+        yield client
+
+
+def text_of(result: CallToolResult) -> str:
+    blocks = [b.text for b in result.content if isinstance(b, TextContent)]
+    assert blocks, "a tool result always carries a text block"
+    return blocks[0]
+
+
+def structured(result: CallToolResult) -> dict[str, Any]:
+    assert not result.is_error, text_of(result)
+    assert result.structured_content is not None
+    # the JSON text block carries the same data for clients that ignore structuredContent
+    json_blocks = [b.text for b in result.content if isinstance(b, TextContent)][1:]
+    assert json.loads(json_blocks[0]) == result.structured_content
+    return result.structured_content
+
+
+def helper(emu: RunningEmulator, method: str, path: str, body: Any = None) -> Any:
+    """Call one of the emulator's loopback test helpers (``/_emulator/...``)."""
+    response = httpx.request(method, f"{emu.base_url}{path}", json=body, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def seeded_calls(emu: RunningEmulator, n: int = 100) -> list[dict[str, Any]]:
+    """Some of the emulator's historical calls, straight from its HTTP API."""
+    response = httpx.get(
+        f"{emu.base_url}/api/v1/campaigns/get-call-details",
+        params={"page": 1, "limit": n},
+        headers={"x-api-key": emu.api_key},
+        timeout=10,
+    )
+    response.raise_for_status()
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
