@@ -360,6 +360,7 @@ class VoicingClient:
             except httpx.RequestError as exc:
                 decision = decide(kind, retries_done=retries_done, max_retries=self.max_retries, error=exc)
                 if decision is Decision.OUTCOME_UNKNOWN:
+                    logger.error("%s %s: no answer (%s); outcome unknown, NOT retried", method, path, _reason(exc))
                     raise self._outcome_unknown(exc, method=method, path=path) from exc
                 if decision is Decision.GIVE_UP:
                     raise self._connection_error(exc, what=what, attempts=retries_done + 1, method=method) from exc
