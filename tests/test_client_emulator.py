@@ -387,3 +387,13 @@ async def test_a_dial_to_a_closed_port_is_retried_and_fails_as_a_connection_erro
     assert len(transport.sent) == 3
     assert KEY not in str(info.value)
     assert await _dial_count(emulator) == 0
+
+
+async def test_a_failing_progress_callback_surfaces_as_its_own_exception(client: VoicingClient) -> None:
+    ids = [c.call_id async for c in client.iter_calls(limit=100)][:250]
+
+    async def on_progress(done: int, total: int) -> None:
+        raise RuntimeError(f"progress sink gone at {done}/{total}")
+
+    with pytest.raises(RuntimeError, match="progress sink gone"):
+        await client.bulk_call_details(ids, on_progress=on_progress)
