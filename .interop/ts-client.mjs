@@ -1,0 +1,176 @@
+// Interop: the official TypeScript MCP SDK client drives the voicing-mcp stdio server (local mode,
+// built-in emulator, no real phone) through every tool, the resources and completion.
+// Usage: node ts-client.mjs [path/to/voicing-mcp]   (default: ../.venv/bin/voicing-mcp)
+// Prints one line per step; exits 1 on the first failure, 0 when every step passed.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport, getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const command = resolve(process.argv[2] ?? join(here, "..", ".venv", "bin", "voicing-mcp"));
+const READ_TOOLS = ["get_call_details", "list_calls", "bulk_call_details", "chat_with_assistant"];
+const ASSISTANT = "019addcc-b878-7b10-85f1-49f21342f947";
+const DIAL_TOOL = "initiate_outbound_call";
+
+let step = 0;
+function check(condition, message, detail) {
+  if (!condition) {
+    const extra = detail === undefined ? "" : `\n  got: ${JSON.stringify(detail).slice(0, 600)}`;
+    throw new Error(`${message}${extra}`);
+  }
+}
+function ok(what) {
+  step += 1;
+  console.log(`ok ${String(step).padStart(2)}  ${what}`);
+}
+function textOf(result) {
+  return (result.content ?? []).filter((c) => c.type === "text").map((c) => c.text).join("\n");
+}
+
+const stateDir = mkdtempSync(join(tmpdir(), "voicing-interop-"));
+const env = { ...getDefaultEnvironment(), XDG_STATE_HOME: stateDir, VOICING_QUIET_HOURS: "off" };
+const transport = new StdioClientTransport({ command, args: [], env, stderr: "pipe" });
+let stderrText = "";
+transport.stderr?.on("data", (chunk) => {
+  stderrText += chunk.toString();
+});
+const client = new Client({ name: "voicing-interop-ts", version: "1.0.0" }, { capabilities: {} });
+
+async function callTool(name, args, options) {
+  return client.callTool({ name, arguments: args }, undefined, { timeout: 60_000, ...options });
+}
+
+async function main() {
+  await client.connect(transport);
+  const info = client.getServerVersion();
+  check(info?.name === "voicing-mcp", "server identifies as voicing-mcp", info);
+  ok(`initialize: ${info.name} ${info.version}, protocol negotiated`);
+
+  await client.ping();
+  ok("ping");
+
+  const { tools } = await client.listTools();
+  const names = tools.map((t) => t.name);
+  for (const name of READ_TOOLS) check(names.includes(name), `tool ${name} is listed`, names);
+  for (const tool of tools) {
+    check(tool.description && tool.description.length > 20, `${tool.name} has a description`, tool);
+    check(tool.inputSchema?.type === "object", `${tool.name} has an input schema`, tool.inputSchema);
+    check(tool.outputSchema?.type === "object", `${tool.name} declares an output schema`, tool);
+    check(tool.annotations?.openWorldHint === true, `${tool.name} is annotated open-world`, tool.annotations);
+  }
+  for (const name of ["get_call_details", "list_calls", "bulk_call_details"]) {
+    const a = tools.find((t) => t.name === name).annotations;
+    check(a.readOnlyHint === true && a.idempotentHint === true, `${name} is read-only and idempotent`, a);
+  }
+  ok(`tools/list: ${names.join(", ")}`);
+
+  const page = await callTool("list_calls", { page: 1, limit: 5 });
+  check(!page.isError, "list_calls succeeds", page);
+  const calls = page.structuredContent?.calls ?? [];
+  check(calls.length === 5 && calls.every((c) => typeof c.call_id === "string"), "list_calls returns 5 calls", page);
+  check(textOf(page).length > 0, "list_calls has a text block", page.content);
+  ok(`list_calls: ${calls.length} calls, total ${page.structuredContent.total}`);
+
+  const one = await callTool("get_call_details", { call_id: calls[0].call_id });
+  check(!one.isError && one.structuredContent?.call_id === calls[0].call_id, "get_call_details returns the call", one);
+  ok(`get_call_details: ${one.structuredContent.call_id} is ${one.structuredContent.status}`);
+
+  const progress = [];
+  const ids = [...calls.map((c) => c.call_id), calls[0].call_id, "no-such-call-interop"];
+  const bulk = await callTool("bulk_call_details", { call_ids: ids }, { onprogress: (p) => progress.push(p) });
+  check(!bulk.isError, "bulk_call_details succeeds", bulk);
+  const b = bulk.structuredContent;
+  check(b.found === 5 && b.duplicates_removed === 1, "bulk_call_details finds 5 and drops the duplicate", b);
+  check(b.missing.length === 1 && b.missing[0] === "no-such-call-interop", "the unknown id is reported missing", b);
+  check(
+    b.calls.map((c) => c.call_id).join() === calls.map((c) => c.call_id).join(),
+    "bulk keeps the request order",
+    b.calls.map((c) => c.call_id),
+  );
+  check(progress.length >= 1, "bulk_call_details sends progress notifications", progress);
+  ok(`bulk_call_details: ${b.found} found, missing ${JSON.stringify(b.missing)}, ${progress.length} progress`);
+
+  const first = await callTool("chat_with_assistant", { assistant_id: ASSISTANT, message: "Hello, who is this?" });
+  check(!first.isError && first.structuredContent?.reply?.length > 0, "chat_with_assistant replies", first);
+  const conversation = first.structuredContent.conversation_id;
+  const second = await callTool("chat_with_assistant", {
+    assistant_id: ASSISTANT,
+    message: "Can you tell me more?",
+    conversation_id: conversation,
+  });
+  check(
+    !second.isError && second.structuredContent.conversation_id === conversation && second.structuredContent.turn === 2,
+    "the conversation continues with conversation_id",
+    second,
+  );
+  ok(`chat_with_assistant: two turns in conversation ${conversation}`);
+
+  const missing = await callTool("get_call_details", { call_id: "no-such-call-interop" });
+  check(missing.isError === true, "an unknown call id is a tool error (isError)", missing);
+  check(/not found/i.test(textOf(missing)), "the error says not found", textOf(missing));
+  ok(`get_call_details(bad id): isError, "${textOf(missing).slice(0, 80)}"`);
+
+  const badLimit = await callTool("list_calls", { limit: 1000 });
+  check(badLimit.isError === true && /limit/i.test(textOf(badLimit)), "an out-of-range limit names the field", badLimit);
+  ok("list_calls(limit=1000): isError naming `limit`");
+
+  const badChat = await callTool("chat_with_assistant", { assistant_id: "no-such-assistant", message: "hi" });
+  check(badChat.isError === true, "chat with an unknown assistant is a tool error", badChat);
+  ok(`chat_with_assistant(bad assistant): isError, "${textOf(badChat).slice(0, 80)}"`);
+
+  if (names.includes(DIAL_TOOL)) {
+    const tpl = await client.readResource({ uri: `voicing://assistants/${ASSISTANT}` });
+    check(tpl.contents.length > 0, "the assistant's template resource is readable", tpl);
+    const required = JSON.parse(tpl.contents[0].text).required ?? [];
+    const input_variables = Object.fromEntries(required.map((name) => [name, `interop ${name}`]));
+    const dial = await callTool(DIAL_TOOL, { assistant_id: ASSISTANT, phone_number: "+12015550123", input_variables });
+    check(
+      !dial.isError && dial.structuredContent?.status === "confirmation_required",
+      "a dial without a human's confirmation is held back (confirmation_required), never placed",
+      dial,
+    );
+    ok(`${DIAL_TOOL}: confirmation_required, nothing dialled`);
+  }
+
+  const { resources } = await client.listResources();
+  const { resourceTemplates } = await client.listResourceTemplates();
+  const templates = resourceTemplates.map((t) => t.uriTemplate);
+  check(resources.some((r) => r.uri === "voicing://assistants"), "voicing://assistants is listed", resources);
+  check(templates.includes("voicing://calls/{call_id}"), "voicing://calls/{call_id} is a template", templates);
+  const assistants = await client.readResource({ uri: "voicing://assistants" });
+  check(assistants.contents[0]?.text.includes(ASSISTANT), "voicing://assistants lists the example assistant", assistants);
+  const callRes = await client.readResource({ uri: `voicing://calls/${calls[0].call_id}` });
+  check(callRes.contents[0]?.text.includes(calls[0].call_id), "voicing://calls/{id} reads the call", callRes);
+  ok(`resources: ${resources.length} listed, ${templates.length} templates, assistants and a call read`);
+
+  const completion = await client.complete({
+    ref: { type: "ref/resource", uri: "voicing://assistants/{assistant_id}" },
+    argument: { name: "assistant_id", value: "019addcc-b8" },
+  });
+  check(completion.completion.values.includes(ASSISTANT), "assistant ids complete", completion);
+  ok(`completion/complete: ${completion.completion.values.join(", ")}`);
+}
+
+const deadline = setTimeout(() => {
+  console.error("FAIL: the interop run took longer than 120 s");
+  process.exit(1);
+}, 120_000);
+
+let code = 0;
+try {
+  await main();
+  console.log(`PASS: ${step} steps with the TypeScript SDK client over stdio`);
+} catch (err) {
+  code = 1;
+  console.error(`FAIL after ${step} steps: ${err?.message ?? err}`);
+  if (stderrText) console.error(`--- server stderr (last lines) ---\n${stderrText.split("\n").slice(-15).join("\n")}`);
+} finally {
+  clearTimeout(deadline);
+  await client.close().catch(() => {});
+  rmSync(stateDir, { recursive: true, force: true });
+}
+process.exit(code);
