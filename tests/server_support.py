@@ -8,7 +8,7 @@ fixture, so the server's lifespan is entered and left by the same task.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -35,13 +35,13 @@ def settings_for(emu: RunningEmulator, *, api_key: str | None = None) -> Setting
 
 
 @asynccontextmanager
-async def session(server: MCPServer[ServerContext], mode: str, **kwargs: Any) -> AsyncIterator[Client]:
+async def session(server: MCPServer[ServerContext], mode: str, **kwargs: Any) -> AsyncGenerator[Client]:
     async with Client(server, mode=mode, **kwargs) as client:
         yield client
 
 
 @asynccontextmanager
-async def connect(emu: RunningEmulator, mode: str, **server_options: Any) -> AsyncIterator[Client]:
+async def connect(emu: RunningEmulator, mode: str, **server_options: Any) -> AsyncGenerator[Client]:
     """A client session with a fresh server pointed at ``emu``."""
     server = create_server(settings_for(emu), **server_options)
     async with session(server, mode) as client:

@@ -98,6 +98,7 @@ async def test_get_call_details_returns_every_api_field_and_a_labelled_transcrip
         result = await client.call_tool("get_call_details", {"call_id": call["call_id"]})
         schema = next(t for t in (await client.list_tools()).tools if t.name == "get_call_details").output_schema
     data = structured(result)
+    assert schema is not None
     jsonschema.validate(data, schema)
     for key in ("call_id", "status", "duration", "started_at", "ended_at", "assistant_id", "ended_reason"):
         assert data[key] == call[key]
@@ -200,19 +201,19 @@ async def test_bulk_keeps_request_order_reports_missing_and_removes_duplicates(e
 async def test_bulk_of_250_ids_reports_progress_per_chunk(emu: RunningEmulator, mode: str) -> None:
     ids = [c["call_id"] for c in seeded_calls(emu, 100)]
     ids += [f"unknown-{i}" for i in range(150)]
-    progress: list[tuple[float, float | None, str | None]] = []
+    seen: list[tuple[float, float | None, str | None]] = []
 
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append((done, total, message))
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
 
     async with connect(emu, mode) as client:
         result = await client.call_tool("bulk_call_details", {"call_ids": ids}, progress_callback=on_progress)
     data = structured(result)
     assert data["found"] == 100 and len(data["missing"]) == 150
-    assert len(progress) == 3  # one per API request of at most 100 ids
-    assert [p[1] for p in progress] == [250, 250, 250]
-    assert [p[0] for p in progress] == sorted(p[0] for p in progress) and progress[-1][0] == 250
-    assert all(p[2] and "of 250" in p[2] for p in progress)
+    assert len(seen) == 3  # one per API request of at most 100 ids
+    assert [p[1] for p in seen] == [250, 250, 250]
+    assert [p[0] for p in seen] == sorted(p[0] for p in seen) and seen[-1][0] == 250
+    assert all(p[2] and "of 250" in p[2] for p in seen)
 
 
 @pytest.mark.parametrize("count", [0, 10_001])

@@ -202,11 +202,9 @@ def tool_error(exc: VoicingError, *, secret: str | None = None, subject: str | N
         if exc.request_id:
             message = f"{message} [request id {exc.request_id}]"
     elif isinstance(exc, APITimeoutError):
-        message = f"the Voicing API did not answer in time ({exc.message}); try again shortly"
+        message = f"{exc.message}; try again shortly"
     elif isinstance(exc, APIConnectionError):
-        message = (
-            f"could not reach the Voicing API ({exc.message}); check the network and VOICING_ENV / VOICING_BASE_URL"
-        )
+        message = exc.message  # the client's text names the host and what to check
     elif isinstance(exc, ChatError):
         message = _chat_error_text(exc, subject)
     else:
@@ -215,14 +213,12 @@ def tool_error(exc: VoicingError, *, secret: str | None = None, subject: str | N
 
 
 def _chat_error_text(exc: ChatError, subject: str | None) -> str:
-    code = exc.close_code
-    if code == 4404:
-        return f"{subject or 'the assistant'} not found by the chatbot ({exc.message}); check assistant_id"
-    if code == 4401:
-        return "the chatbot rejected the API key; set VOICING_API_KEY to a valid 'Rest APIs' key (not shown here)"
-    if code == 4400:
-        return f"the chatbot refused the request ({exc.message}); check assistant_id"
-    return f"the chat failed: {exc.message}. The conversation is closed; omit conversation_id to start a new one"
+    if exc.close_code == 4404:
+        return f"{subject or 'the assistant'} not found: {exc.message}; voicing://assistants lists the local ones"
+    return (
+        f"the chat failed: {exc.message}. A conversation that was open is now closed; "
+        "omit conversation_id to start a new one"
+    )
 
 
 def _scrub(text: str, secret: str | None) -> str:
