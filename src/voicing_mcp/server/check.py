@@ -1,0 +1,258 @@
+"""``voicing-mcp check``: is this installation ready? One line per check, exit 1 on any failure.
+
+Checks, in order (a check that needs valid settings is skipped when they are not):
+
+1. ``settings``   every ``VOICING_*`` variable parses; which environment and base URL are used.
+2. ``prompts``    the prompts folder exists and every ``<assistant_id>.j2`` in it parses
+                  (one line per template that does not, naming file and line).
+3. ``dnc list``   the do-not-call file is readable (only when ``VOICING_DNC_FILE`` is set).
+4. ``api``        the API answers and accepts the key: one cheap authenticated read
+                  (``list_calls`` with ``limit=1``). In ``local`` mode the emulator is started
+                  in-process for the check, exactly as the server would.
+5. ``ledger``     the audit ledger's file (or the folder it will be created in) is writable.
+6. ``transports`` informational: whether SSE/HTTP need a bearer token.
+
+The API key is never printed: every line passes through a filter that masks it, in case an
+error message ever carried it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from voicing_mcp.config import Settings
+
+Status = Literal["ok", "warn", "FAIL", "skip"]
+API_TIMEOUT_SECONDS = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class CheckLine:
+    """One line of the report."""
+
+    status: Status
+    name: str
+    detail: str
+
+    def render(self) -> str:
+        return f"{self.status:<5} {self.name:<11} {self.detail}"
+
+
+@dataclass(slots=True)
+class Report:
+    """The lines so far; prints each as it is added (stdout) with secrets masked."""
+
+    secrets: tuple[str, ...] = ()
+    lines: list[CheckLine] | None = None
+
+    def add(self, status: Status, name: str, detail: str) -> None:
+        for secret in self.secrets:
+            if secret:
+                detail = detail.replace(secret, "•••")
+        line = CheckLine(status, name, detail)
+        if self.lines is None:
+            self.lines = []
+        self.lines.append(line)
+        print(line.render(), flush=True)
+
+    @property
+    def failed(self) -> bool:
+        return any(line.status == "FAIL" for line in self.lines or [])
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Run every check, print one line each; 0 when none failed, else 1."""
+    import anyio
+
+    return anyio.run(check_all)
+
+
+async def check_all() -> int:
+    from voicing_mcp.config import load_settings
+    from voicing_mcp.errors import ConfigError
+
+    report = Report()
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        problems = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()] or [str(exc)]
+        for problem in problems:
+            report.add("FAIL", "settings", problem)
+        for name in ("prompts", "api", "ledger"):
+            report.add("skip", name, "needs valid settings")
+        return _summary(report)
+
+    secrets = tuple(s.get_secret_value() for s in (settings.api_key, settings.mcp_token) if s is not None)
+    report.secrets = secrets
+    report.add("ok", "settings", _describe_settings(settings))
+    check_prompts(settings, report)
+    check_dnc(settings, report)
+    await check_api(settings, report)
+    check_ledger(settings.resolved_ledger, report)
+    if settings.mcp_token is not None:
+        report.add("ok", "transports", "VOICING_MCP_TOKEN is set: SSE/HTTP require 'Authorization: Bearer <token>'")
+    else:
+        report.add(
+            "ok", "transports", "no VOICING_MCP_TOKEN: SSE/HTTP serve 127.0.0.1 only (set one for --host 0.0.0.0)"
+        )
+    return _summary(report)
+
+
+def _summary(report: Report) -> int:
+    if report.failed:
+        print("voicing-mcp check: FAILED — fix the lines marked FAIL (see README, Troubleshooting)", flush=True)
+        return 1
+    print("voicing-mcp check: all good", flush=True)
+    return 0
+
+
+def _describe_settings(settings: Settings) -> str:
+    env = settings.resolved_env
+    if settings.is_local:
+        where = "env=local: the built-in emulator, no real phone will ring"
+    else:
+        where = f"env={env} at {settings.resolved_base_url}"
+        if env == "production":
+            where += " (real calls: phones will ring)"
+    key = "API key set" if settings.api_key is not None else "no API key"
+    return f"{where}; {key}"
+
+
+def check_prompts(settings: Settings, report: Report) -> None:
+    from voicing_mcp.guard.templates import TemplateStore
+
+    folder = settings.resolved_prompts_dir
+    if not folder.is_dir():
+        why = "does not exist" if not folder.exists() else "is not a folder"
+        report.add(
+            "FAIL", "prompts", f"prompts folder {folder} {why}: set VOICING_PROMPTS_DIR to a folder of .j2 files"
+        )
+        return
+    templates, problems = TemplateStore(folder).scan()
+    for problem in problems:
+        report.add("FAIL", "prompts", str(problem))
+    if not templates and not problems:
+        status: Status = "FAIL" if settings.strict_templates else "warn"
+        report.add(status, "prompts", f"no <assistant_id>.j2 templates in {folder}: every dial would be refused")
+        return
+    if templates:
+        names = ", ".join(
+            f"{t.assistant_id} ({len(t.required)} required, {len(t.optional)} optional)" for t in templates[:5]
+        )
+        more = f" and {len(templates) - 5} more" if len(templates) > 5 else ""
+        report.add("ok", "prompts", f"{len(templates)} template(s) parse in {folder}: {names}{more}")
+
+
+def check_dnc(settings: Settings, report: Report) -> None:
+    path = settings.dnc_file
+    if path is None:
+        return
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        report.add("FAIL", "dnc list", f"VOICING_DNC_FILE {path} cannot be read: {exc}")
+        return
+    entries = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    report.add("ok", "dnc list", f"{len(entries)} number(s) in {path}")
+
+
+async def check_api(settings: Settings, report: Report) -> None:
+    """One authenticated read against the API (or the in-process emulator in local mode)."""
+    from contextlib import AsyncExitStack
+
+    import anyio
+
+    from voicing_mcp.api.client import VoicingClient
+    from voicing_mcp.errors import (
+        APIConnectionError,
+        AuthenticationError,
+        NotFoundError,
+        VoicingError,
+    )
+
+    async with AsyncExitStack() as stack:
+        if settings.is_local:
+            from voicing_mcp.emulator.runner import serve_emulator
+            from voicing_mcp.emulator.state import EmulatorConfig
+
+            try:
+                emu = await stack.enter_async_context(serve_emulator(EmulatorConfig(), host="127.0.0.1", port=0))
+            except VoicingError as exc:
+                report.add("FAIL", "api", f"the built-in emulator did not start: {exc}")
+                return
+            base_url, api_key, what = emu.base_url, emu.api_key, f"the built-in emulator at {emu.base_url}"
+        else:
+            base_url = settings.resolved_base_url or ""
+            api_key = settings.api_key.get_secret_value() if settings.api_key is not None else ""
+            what = base_url
+        started = time.perf_counter()
+        try:
+            client = await stack.enter_async_context(VoicingClient(base_url=base_url, api_key=api_key, max_retries=0))
+            with anyio.fail_after(API_TIMEOUT_SECONDS):
+                page = await client.list_calls(page=1, limit=1)
+        except TimeoutError:
+            report.add("FAIL", "api", f"{what} did not answer within {API_TIMEOUT_SECONDS:.0f} s")
+            return
+        except AuthenticationError:
+            report.add(
+                "FAIL",
+                "api",
+                f"{what} rejected the API key (HTTP 401): check VOICING_API_KEY is a 'Rest APIs' key "
+                "for this environment (VOICING_ENV)",
+            )
+            return
+        except NotFoundError as exc:
+            report.add(
+                "FAIL", "api", f"{what} has no call-details endpoint ({exc}): check VOICING_BASE_URL/VOICING_ENV"
+            )
+            return
+        except APIConnectionError as exc:
+            report.add("FAIL", "api", f"cannot reach {what}: {exc}")
+            return
+        except VoicingError as exc:
+            report.add("FAIL", "api", f"{what} answered with an error: {exc}")
+            return
+        ms = (time.perf_counter() - started) * 1000
+        total = f", {page.total} call(s) on record" if page.total is not None else ""
+        report.add("ok", "api", f"{what} answered and accepted the key in {ms:.0f} ms{total}")
+
+
+def check_ledger(path: Path, report: Report) -> None:
+    """The ledger file, or the folder it will be created in, must be writable (nothing is left behind)."""
+    if path.exists():
+        if path.is_dir():
+            report.add("FAIL", "ledger", f"VOICING_LEDGER {path} is a folder: give a file path")
+        elif os.access(path, os.W_OK):
+            report.add("ok", "ledger", f"{path} exists and is writable")
+        else:
+            report.add("FAIL", "ledger", f"{path} is not writable: fix its permissions or set VOICING_LEDGER")
+        return
+    folder = path.parent
+    if folder.is_dir():
+        try:
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".voicing-check-"):
+                pass
+        except OSError as exc:
+            report.add("FAIL", "ledger", f"cannot write in {folder}: {exc.strerror or exc}: set VOICING_LEDGER")
+            return
+        report.add("ok", "ledger", f"{path} will be created (folder writable)")
+        return
+    ancestor = folder
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.is_dir() and os.access(ancestor, os.W_OK | os.X_OK):
+        report.add("ok", "ledger", f"{path} will be created (with its folder, under {ancestor})")
+    else:
+        report.add("FAIL", "ledger", f"cannot create {folder}: {ancestor} is not a writable folder; set VOICING_LEDGER")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run_check(argparse.Namespace()))
