@@ -34,6 +34,7 @@ from voicing_mcp.server.chat_sessions import (
     ChatSessions,
 )
 from voicing_mcp.server.context import ServerContext
+from voicing_mcp.server.dial import register_dial_tool
 from voicing_mcp.server.protocol_extras import register_protocol_extras
 from voicing_mcp.server.resources import register_resources
 from voicing_mcp.server.tools import register_read_tools
@@ -126,7 +127,7 @@ def create_server(
     register_read_tools(server)
     register_resources(server, templates)
     register_protocol_extras(server, templates)  # completion, logging/setLevel, resources/subscribe
-    # The dial tool (issue 4) registers here, in voicing_mcp.server.dial.
+    register_dial_tool(server, settings)  # initiate_outbound_call and voicing://ledger/recent (issue 4)
     return server
 
 

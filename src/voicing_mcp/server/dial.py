@@ -1,0 +1,532 @@
+"""``initiate_outbound_call``: the one tool that makes a phone ring, and the ``voicing://ledger/recent`` resource.
+
+The tool is a thin MCP layer over :class:`~voicing_mcp.guard.policy.DialGuard`:
+
+1. a resolver (``Resolve(ask_the_human)``) runs the guard's checks 1-4 and, when the client declared
+   elicitation and the number is not allow-listed, asks the human with the preview. The SDK carries
+   that question over either protocol: a mid-call ``elicitation/create`` on 2025-11-25, an
+   ``InputRequiredResult`` round on 2026-07-28;
+2. the tool body runs the checks again (time passed while the human read the preview), then
+   dials on an explicit accept, on an allow-listed number, or on a valid single-use confirmation
+   token; without elicitation it returns ``confirmation_required`` with a fresh token;
+3. the guard commits the ledger intent, POSTs once and records the outcome. An uncertain outcome
+   is reported, never retried, and blocks that number until checked.
+
+Optionally ``wait_seconds`` follows a started call with progress notifications.
+"""
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
+
+import anyio
+from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.mcpserver.resolve import Elicit, Resolve
+from mcp_types import CallToolResult, ToolAnnotations
+from pydantic import BaseModel, Field, StringConstraints
+
+from voicing_mcp.api.models import OutboundCallRequest
+from voicing_mcp.config import Settings
+from voicing_mcp.errors import GuardRefusal, VoicingError
+from voicing_mcp.guard.ledger import Confirmation, DialRow, Ledger
+from voicing_mcp.guard.policy import Clock, Decision, DialGuard
+from voicing_mcp.server.context import ServerContext
+from voicing_mcp.server.tools import as_tool_result, tool_error
+
+if TYPE_CHECKING:
+    from voicing_mcp.api.client import VoicingClient
+
+logger = logging.getLogger(__name__)
+
+MAX_WAIT_SECONDS = 120
+POLL_SECONDS = 1.0
+TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "voicemail", "failed", "canceled", "cancelled"})
+RECONCILE_PAGES = 3
+RECENT_ROWS = 20
+
+# ----- arguments ---------------------------------------------------------------------------------
+AssistantIdArg = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=256),
+    Field(description="The Voicing assistant that will speak (voicing://assistants lists the local templates)."),
+]
+PhoneArg = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    Field(description="The number to call, in +country format (E.164), e.g. +17015550123."),
+]
+VariablesArg = Annotated[
+    dict[str, Any],
+    Field(
+        description="Values for the assistant prompt's {{placeholders}}: every required one, as strings, numbers "
+        "or booleans (voicing://assistants/{id} lists them)."
+    ),
+]
+ProviderArg = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
+    Field(description='Telephony provider configured for the organization; "default" unless told otherwise.'),
+]
+TokenArg = Annotated[
+    str | None,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2048),
+    Field(
+        description="The confirmation_token from a confirmation_required result, sent only after the user saw "
+        "that preview and said yes. Valid 5 minutes, once, for exactly the same request."
+    ),
+]
+WaitArg = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="Follow the started call for up to this many seconds (0-120), with progress notifications, "
+        "and return its latest status; 0 returns as soon as the call is started.",
+    ),
+]
+
+
+# ----- the question and the results ------------------------------------------------------------
+class ConfirmCall(BaseModel):
+    """The form shown to the human."""
+
+    confirm: bool = Field(title="Place this call now?", description="Tick to dial this number now.")
+
+
+class NoQuestion:
+    """The resolver's answer when the human is not asked in this call (token flow or allow-listed number)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class PreviewModel(BaseModel):
+    phone_number: str = Field(description="E.164, exactly as sent to the API.")
+    international: str = Field(description="The number in international format.")
+    country: str
+    line_type: str
+    callee_local_time: str = Field(description="The callee's local time now (a range for numbers spanning zones).")
+    time_zones: list[str]
+    assistant_id: str
+    opening_line: str | None = Field(description="The assistant's first line, rendered from the local template.")
+    telephony_provider: str
+    input_variables: dict[str, str | int | float | bool]
+    local_mode: bool = Field(description="True with the built-in emulator: no real phone will ring.")
+    note: str | None = None
+
+
+class FollowedCall(BaseModel):
+    status: str | None = Field(description="The call's latest status.")
+    ended: bool = Field(description="True when the call reached a final status while we waited.")
+    duration: float | None = None
+    ended_at: str | None = None
+    waited_seconds: float
+    note: str | None = None
+
+
+class DialResult(BaseModel):
+    """Result of initiate_outbound_call."""
+
+    status: Literal["started", "confirmation_required"]
+    call_id: str | None = Field(default=None, description="With status started: the new call's id.")
+    request: OutboundCallRequest | None = Field(
+        default=None, description="With status started: the normalised request that was sent."
+    )
+    confirmed_by: Literal["elicitation", "token", "allow-list"] | None = None
+    ledger_id: int | None = Field(default=None, description="The call's row in the local dial ledger.")
+    confirmation_token: str | None = Field(
+        default=None, description="With confirmation_required: pass it back once the user has said yes."
+    )
+    expires_at: str | None = Field(default=None, description="With confirmation_required: when the token expires.")
+    preview: PreviewModel
+    warnings: list[str] = Field(default_factory=list[str])
+    next_step: str | None = None
+    call: FollowedCall | None = Field(default=None, description="With wait_seconds: how the call went so far.")
+
+
+# ----- the guard of one server -----------------------------------------------------------------
+def guard_for(state: ServerContext, *, clock: Clock | None = None) -> DialGuard:
+    """The server's DialGuard (created on first use with its ledger, closed with the server)."""
+    guard: DialGuard | None = state.guard
+    if guard is None:
+        ledger = Ledger(state.settings.resolved_ledger, clock=clock)
+        guard = DialGuard(state.settings, state.templates, ledger, clock=clock, local=state.is_local)
+        state.ledger = ledger
+        state.guard = guard
+        state.exit_stack.callback(ledger.close)
+    return guard
+
+
+def _state(ctx: Context[ServerContext, Any]) -> ServerContext:
+    return ctx.request_context.lifespan_context
+
+
+def _secret(state: ServerContext) -> str | None:
+    key = state.settings.api_key
+    return key.get_secret_value() if key is not None else None
+
+
+def client_can_elicit(ctx: Context[ServerContext, Any]) -> bool:
+    """True when the client declared form elicitation (a bare ``elicitation: {}`` counts)."""
+    caps = ctx.client_capabilities
+    elicitation = caps.elicitation if caps is not None else None
+    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+
+
+def refusal_error(exc: GuardRefusal) -> ToolError:
+    return ToolError(f"refused by the dial guard [{exc.rule}]: {exc.message}. Nothing was dialled.")
+
+
+async def _check(
+    ctx: Context[ServerContext, Any],
+    assistant_id: str,
+    phone_number: str,
+    input_variables: dict[str, Any],
+    telephony_provider: str,
+    *,
+    clock: Clock | None,
+) -> tuple[DialGuard, Decision]:
+    state = _state(ctx)
+    guard = guard_for(state, clock=clock)
+    try:
+        decision = await guard.check(
+            assistant_id=assistant_id,
+            phone_number=phone_number,
+            input_variables=input_variables,
+            telephony_provider=telephony_provider,
+            reconcile=lambda row: find_uncertain_call(state.client, row),
+            call_status=lambda call_id: current_status(state.client, call_id),
+        )
+    except GuardRefusal as exc:
+        raise refusal_error(exc) from None
+    return guard, decision
+
+
+def question_text(decision: Decision) -> str:
+    p = decision.preview
+    head = (
+        "Place this phone call? (local mode: the built-in emulator answers — no real phone will ring)"
+        if p.local_mode
+        else "Place this phone call? A real phone will ring."
+    )
+    warnings = "".join(f"\nWarning: {w}" for w in decision.warnings)
+    return f"{head}\n\n{p.as_text()}{warnings}"
+
+
+async def ask_the_human(
+    ctx: Context[ServerContext, Any],
+    clock: Clock | None,
+    assistant_id: str,
+    phone_number: str,
+    input_variables: dict[str, Any],
+    telephony_provider: str,
+    confirmation_token: str | None,
+) -> Elicit[ConfirmCall] | NoQuestion:
+    """Resolver body: run checks 1-4; ask the human with the preview when this call is confirmed by elicitation."""
+    if confirmation_token is not None:
+        return NoQuestion("token")
+    guard, decision = await _check(ctx, assistant_id, phone_number, input_variables, telephony_provider, clock=clock)
+    try:
+        mode = guard.confirmation_mode(decision, client_can_elicit=client_can_elicit(ctx))
+    except GuardRefusal as exc:
+        raise refusal_error(exc) from None
+    if mode != "elicitation":
+        return NoQuestion(mode)
+    return Elicit(question_text(decision), ConfirmCall)
+
+
+TOOL_DESCRIPTION = """Place a phone call: a Voicing assistant calls `phone_number` and speaks its prompt, filled with \
+`input_variables`. A REAL PHONE RINGS (except in local mode). Every call passes the dial guard (number validity, \
+do-not-call list, template variables, quiet hours in the callee's time zone, rate limit, no repeat of the same number \
+and assistant within 10 minutes) and needs the human's confirmation:
+- if your client can ask the user, they are shown a preview and only their explicit yes dials;
+- otherwise the result is status "confirmation_required" with a preview and a confirmation_token: SHOW THE PREVIEW TO \
+THE USER and ask them; only if they say yes, call again with the same arguments plus confirmation_token. Never \
+confirm on the user's behalf.
+A dial is never retried. If the outcome is uncertain, the error says how to check before dialling again. To test an \
+assistant without a call, use chat_with_assistant."""
+
+
+async def dial(
+    ctx: Context[ServerContext, Any],
+    clock: Clock | None,
+    *,
+    assistant_id: str,
+    phone_number: str,
+    input_variables: dict[str, Any],
+    telephony_provider: str,
+    confirmation_token: str | None,
+    wait_seconds: int,
+    confirmation: ElicitationResult[ConfirmCall],
+) -> CallToolResult:
+    """The tool body: checks again, confirms (token / elicitation / allow-list), dials once, follows."""
+    state = _state(ctx)
+    guard, decision = await _check(ctx, assistant_id, phone_number, input_variables, telephony_provider, clock=clock)
+    try:
+        mode: Confirmation = guard.confirmation_mode(decision, client_can_elicit=client_can_elicit(ctx))
+        if confirmation_token is not None:
+            await guard.redeem_token(decision, confirmation_token)
+            mode = "token"
+        elif mode == "token":
+            issued = guard.issue_token(decision)
+            return _result(
+                DialResult(
+                    status="confirmation_required",
+                    confirmation_token=issued.token,
+                    expires_at=issued.expires_at.isoformat().replace("+00:00", "Z"),
+                    preview=PreviewModel(**decision.preview.as_dict()),
+                    warnings=decision.warnings,
+                    next_step="Show this preview to the user and ask whether to place the call. Only if they say "
+                    "yes, call initiate_outbound_call again with the same arguments and this confirmation_token "
+                    "(valid 5 minutes, once). Nothing has been dialled.",
+                )
+            )
+        elif mode == "elicitation":
+            _require_accept(confirmation)
+        response, row_id = await guard.place_call(decision, state.client, confirmation=mode)
+    except GuardRefusal as exc:
+        raise refusal_error(exc) from None
+    except VoicingError as exc:
+        raise tool_error(exc, secret=_secret(state)) from None
+    result = DialResult(
+        status="started",
+        call_id=response.call_id,
+        request=decision.request,
+        confirmed_by=mode,
+        ledger_id=row_id,
+        preview=PreviewModel(**decision.preview.as_dict()),
+        warnings=decision.warnings,
+        next_step=f"Follow it with get_call_details(call_id={response.call_id!r}).",
+    )
+    if wait_seconds > 0:
+        result.call = await follow_call(ctx, state.client, response.call_id, wait_seconds)
+    return _result(result)
+
+
+def _require_accept(confirmation: ElicitationResult[ConfirmCall]) -> None:
+    """Only an explicit accept with the box ticked dials; anything else says what happened."""
+    if isinstance(confirmation, AcceptedElicitation):
+        data: object = cast(object, confirmation.data)
+        if isinstance(data, ConfirmCall) and data.confirm:
+            return
+        if isinstance(data, ConfirmCall):
+            raise ToolError("the user did not tick 'Place this call now?': nothing was dialled")
+        raise ToolError("the user was not asked to confirm this call: nothing was dialled; call again")
+    raise ToolError(f"the user {confirmation.action}d the call: nothing was dialled")
+
+
+def _result(result: DialResult) -> CallToolResult:
+    return as_tool_result(result, text_for_dial(result))
+
+
+def text_for_dial(result: DialResult) -> str:
+    p = result.preview
+    lines: list[str]
+    if result.status == "started":
+        lines = [f"Call started: call_id {result.call_id} to {p.international} (confirmed by {result.confirmed_by})."]
+        if result.call is not None:
+            c = result.call
+            state = "ended" if c.ended else "still going"
+            lines.append(f"Status after {c.waited_seconds:.0f} s: {c.status} ({state}).")
+    else:
+        lines = [
+            "CONFIRMATION REQUIRED — nothing has been dialled. Show the user this preview and ask before confirming:",
+        ]
+        lines.append(
+            "\n".join(
+                [
+                    f"  Number: {p.international} ({p.country}, {p.line_type})",
+                    f"  Callee's local time: {p.callee_local_time}",
+                    f"  Assistant: {p.assistant_id}",
+                    f'  Opening line: "{p.opening_line}"' if p.opening_line is not None else "  Opening line: (none)",
+                ]
+            )
+        )
+        if p.note:
+            lines.append(f"  {p.note}")
+        lines.append(f"confirmation_token (expires {result.expires_at}): {result.confirmation_token}")
+    lines.extend(f"Warning: {w}" for w in result.warnings)
+    if result.next_step:
+        lines.append(result.next_step)
+    return "\n".join(lines)
+
+
+# ----- following a call, checking an uncertain one ------------------------------------------------
+async def follow_call(
+    ctx: Context[ServerContext, Any], client: "VoicingClient", call_id: str, wait_seconds: int
+) -> FollowedCall:
+    """Poll the call until it ends or ``wait_seconds`` pass, reporting progress. Never raises for the call."""
+    start = anyio.current_time()
+    deadline = start + wait_seconds
+    status: str | None = None
+    while True:
+        elapsed = anyio.current_time() - start
+        try:
+            details = await client.get_call_details(call_id)
+        except VoicingError as exc:
+            return FollowedCall(
+                status=status,
+                ended=False,
+                waited_seconds=round(elapsed, 1),
+                note=f"stopped following: {exc}. The call was started; check it with get_call_details.",
+            )
+        status = details.status
+        await ctx.report_progress(min(elapsed, wait_seconds), wait_seconds, f"call {call_id}: {status}")
+        if status is not None and status.lower() in TERMINAL_STATUSES:
+            return FollowedCall(
+                status=status,
+                ended=True,
+                duration=details.duration,
+                ended_at=details.ended_at,
+                waited_seconds=round(elapsed, 1),
+            )
+        remaining = deadline - anyio.current_time()
+        if remaining <= 0:
+            return FollowedCall(
+                status=status,
+                ended=False,
+                waited_seconds=round(elapsed, 1),
+                note="still going; follow it with get_call_details",
+            )
+        await anyio.sleep(min(POLL_SECONDS, remaining))
+
+
+async def current_status(client: "VoicingClient", call_id: str) -> str | None:
+    try:
+        return (await client.get_call_details(call_id)).status
+    except VoicingError:
+        return None
+
+
+async def find_uncertain_call(client: "VoicingClient", row: DialRow) -> str | None:
+    """Look for the call an uncertain dial may have placed: same number and assistant, created after the intent.
+
+    Only a positive match lifts the block; not finding it (or the list lacking the fields) keeps it.
+    """
+    since = datetime.fromisoformat(row.created_at.replace("Z", "+00:00")) - timedelta(minutes=1)
+    try:
+        for page in range(1, RECONCILE_PAGES + 1):
+            listing = await client.list_calls(page=page, limit=100)
+            for call in listing.calls:
+                extra = call.extra_fields()
+                if extra.get("phone_number") != row.phone_e164 or extra.get("assistant_id") != row.assistant_id:
+                    continue
+                created = _parse_time(extra.get("created_at") or call.started_at)
+                if created is not None and created >= since:
+                    return call.call_id
+            if not listing.has_next:
+                break
+    except VoicingError as exc:
+        logger.info("could not check the uncertain dial (ledger #%d): %s", row.id, exc)
+    return None
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+# ----- registration ------------------------------------------------------------------------------
+def register_dial_tool(
+    server: MCPServer[ServerContext], settings: Settings, *, clock: Clock | None = None, resource: bool = True
+) -> None:
+    """Add ``initiate_outbound_call`` (and the ``voicing://ledger/recent`` resource) to ``server``.
+
+    ``clock`` (UTC ``datetime`` callable) is for tests that move time; the guard of this server uses it.
+    The tool and its resolver are closures over it; their annotations are real objects (this module
+    has no ``from __future__ import annotations``), which the SDK reads to find ``Resolve``.
+    """
+
+    async def confirm_with_human(
+        ctx: Context[ServerContext, Any],
+        assistant_id: str,
+        phone_number: str,
+        input_variables: dict[str, Any],
+        telephony_provider: str,
+        confirmation_token: str | None,
+    ) -> Elicit[ConfirmCall] | NoQuestion:
+        return await ask_the_human(
+            ctx, clock, assistant_id, phone_number, input_variables, telephony_provider, confirmation_token
+        )
+
+    async def initiate_outbound_call(
+        assistant_id: AssistantIdArg,
+        phone_number: PhoneArg,
+        ctx: Context[ServerContext, Any],
+        confirmation: Annotated[ElicitationResult[ConfirmCall], Resolve(confirm_with_human)],
+        input_variables: VariablesArg = {},  # noqa: B006 - pydantic copies defaults; the public signature says {}
+        telephony_provider: ProviderArg = "default",
+        confirmation_token: TokenArg = None,
+        wait_seconds: WaitArg = 0,
+    ) -> Annotated[CallToolResult, DialResult]:
+        return await dial(
+            ctx,
+            clock,
+            assistant_id=assistant_id,
+            phone_number=phone_number,
+            input_variables=input_variables,
+            telephony_provider=telephony_provider,
+            confirmation_token=confirmation_token,
+            wait_seconds=wait_seconds,
+            confirmation=confirmation,
+        )
+
+    server.add_tool(
+        initiate_outbound_call,
+        title="Place a phone call",
+        description=TOOL_DESCRIPTION,
+        annotations=ToolAnnotations(
+            title="Place a phone call",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+    )
+    if not resource:
+        return
+
+    async def ledger_recent() -> str:
+        return await recent_dials_document(settings.resolved_ledger)
+
+    server.resource(
+        "voicing://ledger/recent",
+        name="ledger-recent",
+        title="Recent dials",
+        description="The last dials this server placed (numbers masked), with how each was confirmed and its outcome.",
+        mime_type="application/json",
+    )(ledger_recent)
+
+
+async def recent_dials_document(path: Path) -> str:
+    """The ``voicing://ledger/recent`` document, read with a short-lived connection of its own."""
+    import json
+    import sqlite3
+
+    rows: list[DialRow] = []
+    if path.exists():
+        ledger = Ledger(path)
+        try:
+            rows = await ledger.recent(RECENT_ROWS)
+        except sqlite3.Error as exc:
+            raise ResourceError(f"the dial ledger {path} cannot be read: {exc}") from None
+        finally:
+            ledger.close()
+    document = {
+        "ledger": str(path),
+        "count": len(rows),
+        "dials": [row.public() for row in rows],
+        "note": "status: pending (intent written, no answer yet), started, failed (API error, no call), or "
+        "unknown (no answer: the call may have been placed; the number is blocked until checked)",
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2)
