@@ -322,15 +322,13 @@ class Call:
         status = self.status_at(now)
         answered = self.answered_at
         ended = status in TERMINAL_STATUSES
-        if answered is not None and now >= answered:
-            talked = min(now, self.ends_at) - answered
-        else:
-            talked = 0.0
+        picked_up = answered is not None and now >= answered
+        talked = min(now, self.ends_at) - answered if answered is not None and picked_up else 0.0
         out: dict[str, Any] = {
             "call_id": self.call_id,
             "status": status,
             "duration": int(talked),
-            "started_at": iso(answered) if answered is not None and now >= answered else None,
+            "started_at": iso(answered) if answered is not None and picked_up else None,
             "ended_at": iso(self.ends_at) if ended else None,
             "created_at": iso(self.created),
             "assistant_id": self.assistant_id,
@@ -343,7 +341,7 @@ class Call:
             out["transcript"] = [
                 {"role": role, "text": text, "t": t}
                 for t, role, text in script_for(self.call_id, self.outcome, self.opening, self.talk)
-                if answered is not None and t <= talked
+                if picked_up and t <= talked
             ]
         return out
 
