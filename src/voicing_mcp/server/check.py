@@ -152,15 +152,23 @@ def check_prompts(settings: Settings, report: Report) -> None:
 
 
 def check_dnc(settings: Settings, report: Report) -> None:
+    """The do-not-call file is read the way the dial guard reads it (which refuses every dial if it cannot)."""
+    from voicing_mcp.errors import GuardRefusal
+    from voicing_mcp.guard.phone import DoNotCallList
+
     path = settings.dnc_file
     if path is None:
         return
     try:
+        DoNotCallList(path, default_region=settings.default_region).numbers()
         lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
+    except GuardRefusal as exc:
+        report.add("FAIL", "dnc list", str(exc))
+        return
+    except (OSError, UnicodeDecodeError) as exc:  # changed between the two reads
         report.add("FAIL", "dnc list", f"VOICING_DNC_FILE {path} cannot be read: {exc}")
         return
-    entries = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    entries = [ln for ln in lines if ln.split("#", 1)[0].strip()]
     report.add("ok", "dnc list", f"{len(entries)} number(s) in {path}")
 
 

@@ -1,0 +1,189 @@
+"""``voicing-mcp check``: one line per check, exit 1 on any failure, never the key.
+
+Run as a subprocess (as a user runs it) and, for the individual failure modes, through
+``check_all`` in-process with the environment set — both against a real emulator over HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
+from voicing_mcp.emulator.state import EmulatorConfig
+from voicing_mcp.server.check import check_all
+
+RIGHT_KEY = "right-key-3f9a1c7e5b"
+WRONG_KEY = "wrong-key-8d2e6a4f0c"
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[RunningEmulator]:
+    with emulator_in_thread(EmulatorConfig(api_key=RIGHT_KEY)) as running:
+        yield running
+
+
+def run_cli(tmp_path: Path, **env_extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    env.update(env_extra)
+    return subprocess.run(
+        [sys.executable, "-m", "voicing_mcp", "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
+
+
+def lines_of(out: str) -> dict[str, list[str]]:
+    """``{check name: [status, ...]}`` from the report."""
+    found: dict[str, list[str]] = {}
+    for line in out.splitlines():
+        parts = line.split(maxsplit=2)
+        if len(parts) >= 2 and parts[0] in ("ok", "warn", "FAIL", "skip"):
+            found.setdefault(parts[1], []).append(parts[0])
+    return found
+
+
+# ----- as a user runs it ----------------------------------------------------------------------
+def test_check_in_local_mode_passes_every_line_against_the_built_in_emulator(tmp_path: Path) -> None:
+    done = run_cli(tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = lines_of(done.stdout)
+    assert report == {
+        "settings": ["ok"],
+        "prompts": ["ok"],
+        "api": ["ok"],
+        "ledger": ["ok"],
+        "transports": ["ok"],
+    }
+    assert "no real phone will ring" in done.stdout
+    assert "the built-in emulator at http://127.0.0.1:" in done.stdout
+    assert done.stdout.rstrip().endswith("voicing-mcp check: all good")
+
+
+def test_a_rejected_key_fails_the_api_line_and_the_key_is_never_printed(emu: RunningEmulator, tmp_path: Path) -> None:
+    done = run_cli(tmp_path, VOICING_API_KEY=WRONG_KEY, VOICING_BASE_URL=emu.base_url, VOICING_MCP_TOKEN=RIGHT_KEY)
+    assert done.returncode == 1
+    assert lines_of(done.stdout)["api"] == ["FAIL"]
+    assert "rejected the API key (HTTP 401)" in done.stdout and "VOICING_API_KEY" in done.stdout
+    assert WRONG_KEY not in done.stdout + done.stderr
+    assert RIGHT_KEY not in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_accepted_key_passes_the_api_line_without_printing_it(emu: RunningEmulator, tmp_path: Path) -> None:
+    done = run_cli(tmp_path, VOICING_API_KEY=RIGHT_KEY, VOICING_BASE_URL=emu.base_url, VOICING_ENV="sandbox")
+    assert done.returncode == 0, done.stdout
+    assert lines_of(done.stdout)["api"] == ["ok"]
+    assert f"{emu.base_url} answered and accepted the key" in done.stdout
+    assert "env=sandbox" in done.stdout
+    assert RIGHT_KEY not in done.stdout + done.stderr
+
+
+# ----- each failure, in-process ---------------------------------------------------------------
+async def test_bad_settings_fail_one_line_each_and_skip_the_rest(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VOICING_QUIET_HOURS", "8pm-9am")
+    monkeypatch.setenv("VOICING_DEFAULT_REGION", "ZZ")
+    assert await check_all() == 1
+    out = capsys.readouterr().out
+    report = lines_of(out)
+    assert report["settings"] == ["FAIL", "FAIL"]
+    assert report["api"] == ["skip"] and report["prompts"] == ["skip"] and report["ledger"] == ["skip"]
+    assert "VOICING_QUIET_HOURS" in out and "VOICING_DEFAULT_REGION" in out
+
+
+async def test_a_template_that_does_not_parse_is_named_with_its_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "good-assistant.j2").write_text("Hi {{ name }}, this is a reminder.", encoding="utf-8")
+    (prompts / "broken-assistant.j2").write_text("Hello\nthere {{ name \n", encoding="utf-8")
+    monkeypatch.setenv("VOICING_PROMPTS_DIR", str(prompts))
+    assert await check_all() == 1
+    out = capsys.readouterr().out
+    fails = [ln for ln in out.splitlines() if ln.startswith("FAIL") and "prompts" in ln]
+    assert len(fails) == 1
+    assert "broken-assistant.j2" in fails[0] and "line 2" in fails[0]
+    assert lines_of(out)["api"] == ["ok"]
+
+
+async def test_a_missing_prompts_folder_fails_with_the_variable_to_set(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("VOICING_PROMPTS_DIR", str(tmp_path / "nowhere"))
+    assert await check_all() == 1
+    out = capsys.readouterr().out
+    assert lines_of(out)["prompts"] == ["FAIL"]
+    assert "does not exist" in out and "VOICING_PROMPTS_DIR" in out
+
+
+async def test_an_unreachable_api_fails_the_api_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port that was free a moment ago and has no listener
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("VOICING_API_KEY", WRONG_KEY)
+    monkeypatch.setenv("VOICING_BASE_URL", f"http://127.0.0.1:{port}")
+    assert await check_all() == 1
+    out = capsys.readouterr().out
+    assert lines_of(out)["api"] == ["FAIL"]
+    assert f"cannot reach http://127.0.0.1:{port}" in out
+    assert WRONG_KEY not in out
+
+
+async def test_a_ledger_that_cannot_be_written_fails_the_ledger_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("VOICING_LEDGER", str(blocker / "sub" / "ledger.sqlite3"))
+    assert await check_all() == 1
+    out = capsys.readouterr().out
+    assert lines_of(out)["ledger"] == ["FAIL"]
+    assert "is not a writable folder" in out and "VOICING_LEDGER" in out
+
+
+async def test_a_ledger_path_that_is_a_folder_fails(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("VOICING_LEDGER", str(tmp_path))
+    assert await check_all() == 1
+    assert "is a folder: give a file path" in capsys.readouterr().out
+
+
+async def test_an_unreadable_do_not_call_file_fails(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("VOICING_DNC_FILE", str(tmp_path / "missing-dnc.txt"))
+    assert await check_all() == 1
+    out = capsys.readouterr().out
+    assert lines_of(out)["dnc"] == ["FAIL"]
+    assert "missing-dnc.txt cannot be read" in out and "unset VOICING_DNC_FILE" in out
+
+
+async def test_a_writable_ledger_folder_is_left_as_it_was(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("VOICING_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    dnc = tmp_path / "dnc.txt"
+    dnc.write_text("# test phones\n+12015550123\n+12015550124\n", encoding="utf-8")
+    monkeypatch.setenv("VOICING_DNC_FILE", str(dnc))
+    assert await check_all() == 0
+    out = capsys.readouterr().out
+    assert "will be created (folder writable)" in out
+    assert "2 number(s) in" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dnc.txt"]
