@@ -89,15 +89,31 @@ async def _break_connection(request: Request, *, hard: bool) -> Response:
     return Response(status_code=204)
 
 
-async def _hold(request: Request) -> Response:
-    """The ``timeout`` fault: answer only after the client has surely given up (bounded)."""
-    try:
-        async with asyncio.timeout(TIMEOUT_HOLD_SECONDS):
-            while (await request.receive())["type"] != "http.disconnect":
-                pass
-    except TimeoutError:
-        return _detail(504, "Gateway timeout")
-    return Response(status_code=204)
+async def _until_disconnect(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _until_closing(state: EmulatorState) -> None:
+    await state.closing.wait()
+
+
+async def _hold(request: Request, state: EmulatorState) -> Response:
+    """The ``timeout`` fault: answer only after the client has surely given up (bounded).
+
+    Ends early when the client goes away, and breaks the connection when the emulator stops.
+    """
+    gone = asyncio.ensure_future(_until_disconnect(request))
+    closing = asyncio.ensure_future(_until_closing(state))
+    done, pending = await asyncio.wait({gone, closing}, timeout=TIMEOUT_HOLD_SECONDS, return_when="FIRST_COMPLETED")
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    if gone in done:
+        return Response(status_code=204)
+    if closing in done:
+        return await _break_connection(request, hard=False)
+    return _detail(504, "Gateway timeout")
 
 
 def _fault_response(choice: FaultChoice, path: str, body: Any) -> JSONResponse | None:
@@ -180,7 +196,7 @@ async def _dispatch(
         return await _break_connection(request, hard=True)
     if choice.fault == "timeout":
         entry["status"] = 0
-        return await _hold(request)
+        return await _hold(request, state)
     if choice.fault == "drop-after-accept":
         response = await handler(request, state)
         if response.status_code >= 300:

@@ -103,6 +103,7 @@ async def serve_emulator(
         bound_port = int(sock.getsockname()[1])
         yield RunningEmulator(_url(host, bound_port), host, bound_port, config.api_key, state)
     finally:
+        state.closing.set()
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await task

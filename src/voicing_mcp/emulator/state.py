@@ -18,6 +18,7 @@ then ``failed`` at 3, or ``ringing`` for a few seconds, then ``busy``/``no-answe
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import random
@@ -390,6 +391,7 @@ class EmulatorState:
         self.dialled: list[str] = []
         self.armed: list[ArmedFault] = []
         self.clock = VirtualClock(config.speed)
+        self.closing = asyncio.Event()  # set by the runner when the server stops: held requests end
         self._fault_rng = random.Random(config.seed)
         self._seed_history()
 
