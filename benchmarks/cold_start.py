@@ -1,0 +1,164 @@
+"""Cold start: process start to a completed MCP ``initialize`` + ``tools/list`` over stdio.
+
+``python -m benchmarks.cold_start [--repeat N] [--top K]`` (or ``python benchmarks/cold_start.py``).
+
+Runs ``python -m voicing_mcp`` in local mode (built-in emulator, a temporary ``VOICING_LEDGER``) as
+a real stdio subprocess driven by the MCP SDK's client, N times; the same for the baselines
+``python -c pass``, ``python -c "import voicing_mcp.cli"`` and ``voicing-mcp --version``. Then
+one more server start under ``-X importtime`` lists the slowest imports on the start-up path, so a
+lost lazy import shows up as a new name near the top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import REPO, Stats, child_env, machine_line, ms, ratio, table
+
+
+@dataclass(frozen=True, slots=True)
+class ImportLine:
+    module: str
+    self_us: int
+    cumulative_us: int
+    depth: int
+
+
+async def _stdio_start(env: dict[str, str], errlog_path: Path, *, python_flags: tuple[str, ...] = ()) -> float:
+    """Seconds from spawning the server to the answer of ``tools/list`` (initialize done before it)."""
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    params = StdioServerParameters(
+        command=sys.executable, args=[*python_flags, "-m", "voicing_mcp"], env=env, cwd=str(REPO)
+    )
+    with errlog_path.open("a", encoding="utf-8") as errlog:
+        start = time.perf_counter()
+        async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
+            tools = await client.list_tools()
+            elapsed = time.perf_counter() - start
+        if not tools.tools:
+            raise RuntimeError("the server listed no tools")
+    return elapsed
+
+
+def _run_once(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, encoding="utf-8", check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}: {done.stderr.strip()[-500:]}")
+    return elapsed
+
+
+def parse_importtime(text: str) -> list[ImportLine]:
+    """The ``import time: self | cumulative | name`` lines of ``-X importtime`` output."""
+    out: list[ImportLine] = []
+    for raw in text.splitlines():
+        if not raw.startswith("import time:"):
+            continue
+        parts = raw[len("import time:") :].split("|")
+        if len(parts) != 3 or not parts[0].strip().isdigit():
+            continue  # the header line
+        name = parts[2].rstrip()
+        stripped = name.lstrip()
+        depth = (len(name) - len(stripped) - 1) // 2
+        out.append(ImportLine(stripped, int(parts[0]), int(parts[1]), depth))
+    return out
+
+
+def _version_cmd() -> list[str]:
+    script = Path(sys.executable).parent / "voicing-mcp"
+    if script.exists():
+        return [str(script), "--version"]
+    return [sys.executable, "-m", "voicing_mcp", "--version"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Cold start of the stdio MCP server, with baselines and import times.")
+    p.add_argument("--repeat", type=int, default=5, help="runs of each case (default 5)")
+    p.add_argument("--top", type=int, default=10, help="slowest imports to list (default 10)")
+    args = p.parse_args(argv)
+
+    import anyio
+
+    with tempfile.TemporaryDirectory(prefix="voicing-bench-") as tmp:
+        tmpdir = Path(tmp)
+        env = child_env(VOICING_LEDGER=str(tmpdir / "ledger.sqlite3"), XDG_STATE_HOME=str(tmpdir / "state"))
+        stderr_log = tmpdir / "server-stderr.log"
+        cases: list[tuple[str, list[float]]] = [
+            ("python -c pass", []),
+            ('python -c "import voicing_mcp.cli"', []),
+            ("voicing-mcp --version", []),
+            ("stdio: spawn + initialize + tools/list", []),
+        ]
+        commands = [
+            [sys.executable, "-c", "pass"],
+            [sys.executable, "-c", "import voicing_mcp.cli"],
+            _version_cmd(),
+        ]
+        for _ in range(args.repeat):  # interleaved, so drifting machine load hits every case alike
+            for (_, samples), cmd in zip(cases[:3], commands, strict=True):
+                samples.append(_run_once(cmd, env))
+            cases[3][1].append(anyio.run(_stdio_start, env, stderr_log))
+
+        importtime_log = tmpdir / "importtime.log"
+        anyio.run(partial(_stdio_start, env, importtime_log, python_flags=("-X", "importtime")))
+        imports = parse_importtime(importtime_log.read_text(encoding="utf-8"))
+
+    base = Stats.of(cases[0][1]).median
+    cli_base = Stats.of(cases[1][1]).median
+    rows: list[list[str]] = []
+    for name, samples in cases:
+        s = Stats.of(samples)
+        rows.append(
+            [name, str(s.n), ms(s.median), ms(s.p95), ms(s.min), ratio(s.median, base), ratio(s.median, cli_base)]
+        )
+    print(machine_line())
+    print()
+    print(
+        table(
+            ["case", "runs", "median ms", "p95 ms", "min ms", "x python", "x import cli"],
+            rows,
+            title="Cold start (wall time from process start; stdio server in local mode, temp VOICING_LEDGER)",
+        )
+    )
+    total_us = sum(i.self_us for i in imports)
+    print()
+    print(f"-X importtime of one stdio start up to tools/list: {len(imports)} modules, {total_us / 1000:.0f} ms in all")
+    top_level = sorted((i for i in imports if i.depth == 0), key=lambda i: i.cumulative_us, reverse=True)
+    print(
+        table(
+            ["top-level import", "cumulative ms", "self ms"],
+            [[i.module, f"{i.cumulative_us / 1000:.1f}", f"{i.self_us / 1000:.1f}"] for i in top_level[: args.top]],
+            title=f"\n{args.top} slowest top-level imports (each with everything it pulled in)",
+        )
+    )
+    by_self = sorted(imports, key=lambda i: i.self_us, reverse=True)
+    print(
+        table(
+            ["module", "self ms", "cumulative ms"],
+            [[i.module, f"{i.self_us / 1000:.1f}", f"{i.cumulative_us / 1000:.1f}"] for i in by_self[: args.top]],
+            title=f"\n{args.top} slowest single modules (own time)",
+        )
+    )
+    ours = [i for i in imports if i.module.startswith("voicing_mcp")]
+    print()
+    print("voicing_mcp modules imported on this path: " + ", ".join(sorted({i.module for i in ours})))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    raise SystemExit(main())
