@@ -45,8 +45,8 @@ async def test_resources_and_templates_are_listed_with_descriptions(emu: Running
     async with connect(emu, mode) as client:
         resources = (await client.list_resources()).resources
         templates = (await client.list_resource_templates()).resource_templates
-    assert [str(r.uri) for r in resources] == ["voicing://assistants"]
-    assert {t.uri_template for t in templates} == {"voicing://assistants/{assistant_id}", "voicing://calls/{call_id}"}
+    assert "voicing://assistants" in {str(r.uri) for r in resources}
+    assert {t.uri_template for t in templates} >= {"voicing://assistants/{assistant_id}", "voicing://calls/{call_id}"}
     assert all(r.description for r in resources) and all(t.description for t in templates)
 
 

@@ -1,0 +1,283 @@
+"""``voicing-mcp demo``: a guided end-to-end session, driven the way a user's MCP client drives it.
+
+The demo spawns ``python -m voicing_mcp`` over stdio with the SDK's client and a clean
+environment (no ``VOICING_API_KEY``, so the server runs its built-in emulator and no real phone
+can ring; its own temporary ledger through ``VOICING_LEDGER``), then runs the steps below and
+prints each one. It exits 0 when every step passed, and 1 naming the first step that failed.
+
+Steps: tools and resources → one call's details → two pages of the call list → 250 ids
+reconciled in bulk, with progress → two chat turns with an assistant → the dial steps
+(preview → confirmation → follow the call to completion; see :func:`dial_steps`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mcp import Client
+    from mcp_types import CallToolResult
+
+STEP_TIMEOUT = 120.0
+"""Upper bound for one step (a hung server fails the step instead of hanging the demo)."""
+DEMO_ASSISTANT = "019addcc-b878-7b10-85f1-49f21342f947"
+BULK_KNOWN = 240
+BULK_UNKNOWN = 10
+
+
+class StepFailed(Exception):
+    """A demo step did not do what it should; the message says what was seen."""
+
+
+class Demo:
+    """Prints the steps readably and keeps what later steps need."""
+
+    def __init__(self, client: Client, out: IO[str]) -> None:
+        self.client = client
+        self.out = out
+        self.tools: dict[str, Any] = {}
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    def detail(self, text: str) -> None:
+        for line in text.splitlines():
+            self.say(f"     {line}")
+
+    async def call(self, name: str, arguments: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Call a tool; a tool error fails the step with the server's own message."""
+        result: CallToolResult = await self.client.call_tool(name, arguments, **kwargs)
+        text = _first_text(result)
+        if result.is_error:
+            raise StepFailed(f"{name} returned an error: {text}")
+        if result.structured_content is None:
+            raise StepFailed(f"{name} returned no structured content")
+        return dict(result.structured_content)
+
+
+def _first_text(result: CallToolResult) -> str:
+    from mcp_types import TextContent
+
+    for block in result.content:
+        if isinstance(block, TextContent):
+            return block.text
+    return ""
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        raise StepFailed(message)
+
+
+# ----- the steps ----------------------------------------------------------------------------
+async def step_discover(demo: Demo) -> None:
+    tools = (await demo.client.list_tools()).tools
+    demo.tools = {t.name: t for t in tools}
+    for tool in tools:
+        hints = tool.annotations
+        kind = (
+            "read-only"
+            if hints and hints.read_only_hint
+            else "destructive"
+            if hints and hints.destructive_hint
+            else "acts"
+        )
+        demo.say(f"   tool      {tool.name:<24} {kind}, {tool.title or ''}")
+    needed = {"get_call_details", "list_calls", "bulk_call_details", "chat_with_assistant"}
+    check(needed <= demo.tools.keys(), f"tools missing: {sorted(needed - demo.tools.keys())}")
+    for resource in (await demo.client.list_resources()).resources:
+        demo.say(f"   resource  {resource.uri}")
+    for template in (await demo.client.list_resource_templates()).resource_templates:
+        demo.say(f"   resource  {template.uri_template}")
+    import json
+
+    from mcp_types import TextResourceContents
+
+    contents = (await demo.client.read_resource("voicing://assistants")).contents
+    check(bool(contents) and isinstance(contents[0], TextResourceContents), "voicing://assistants is empty")
+    first = contents[0]
+    assert isinstance(first, TextResourceContents)
+    doc = json.loads(first.text)
+    for a in doc["assistants"]:
+        needs = ", ".join(a["required_variables"]) or "nothing"
+        optional = f" (optional: {', '.join(a['optional_variables'])})" if a["optional_variables"] else ""
+        demo.say(f"   assistant {a['assistant_id']} needs {needs}{optional}")
+    check(doc["count"] >= 1, "no assistant templates were found")
+
+
+async def step_details(demo: Demo) -> None:
+    page = await demo.call("list_calls", {"limit": 1, "status": "completed"})
+    check(page["returned"] == 1, "list_calls found no completed call to look at")
+    call_id = page["calls"][0]["call_id"]
+    result = await demo.client.call_tool("get_call_details", {"call_id": call_id})
+    check(not result.is_error, f"get_call_details failed: {_first_text(result)}")
+    details = result.structured_content or {}
+    check(details.get("call_id") == call_id, "get_call_details returned another call")
+    demo.detail(_first_text(result))
+
+
+async def step_pages(demo: Demo) -> None:
+    first = await demo.call("list_calls", {"page": 1, "limit": 5})
+    check(first["next_page"] == 2, f"page 1 should point to page 2, not {first['next_page']}")
+    second = await demo.call("list_calls", {"page": 2, "limit": 5})
+    for data in (first, second):
+        demo.say(f"   page {data['page']} of {data['total_pages']} ({data['total']} calls in all):")
+        for c in data["calls"]:
+            demo.say(f"     {c['call_id']}  {c['status'] or '?':<12} {c.get('duration') or 0:>5} s")
+    overlap = {c["call_id"] for c in first["calls"]} & {c["call_id"] for c in second["calls"]}
+    check(not overlap, f"pages 1 and 2 overlap: {sorted(overlap)}")
+
+
+async def step_bulk(demo: Demo) -> None:
+    listing = await demo.call("list_calls", {"all_pages": True, "max_records": BULK_KNOWN})
+    known = [c["call_id"] for c in listing["calls"]]
+    check(len(known) == BULK_KNOWN, f"expected {BULK_KNOWN} calls to reconcile, got {len(known)}")
+    unknown = [f"not-a-call-{i:02d}" for i in range(BULK_UNKNOWN)]
+    ids = known[:120] + unknown + known[120:]
+    demo.say(f"   reconciling {len(ids)} ids ({BULK_KNOWN} real, {BULK_UNKNOWN} made up) in API-sized chunks")
+    updates: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        updates.append(progress)
+        width = 30
+        filled = int(width * progress / total) if total else 0
+        demo.say(f"   [{'#' * filled}{'.' * (width - filled)}] {message or progress}")
+
+    data = await demo.call("bulk_call_details", {"call_ids": ids}, progress_callback=on_progress)
+    demo.say(f"   found {data['found']}, missing {len(data['missing'])}: {', '.join(data['missing'][:3])}, …")
+    check(data["found"] == BULK_KNOWN and data["missing"] == unknown, "bulk result does not match the ids sent")
+    check([c["call_id"] for c in data["calls"]] == known, "bulk result is not in request order")
+    check(bool(updates) and updates[-1] == len(ids), f"progress did not reach {len(ids)}: {updates}")
+
+
+async def step_chat(demo: Demo) -> None:
+    first = await demo.call("chat_with_assistant", {"assistant_id": DEMO_ASSISTANT, "message": "Hello"})
+    demo.say(f"   assistant greets: {first.get('greeting')!r}")
+    demo.say(f"   you: 'Hello'  →  assistant: {first['reply']!r}")
+    second = await demo.call(
+        "chat_with_assistant",
+        {
+            "assistant_id": DEMO_ASSISTANT,
+            "message": "When is the payment due?",
+            "conversation_id": first["conversation_id"],
+        },
+    )
+    demo.say(f"   you: 'When is the payment due?'  →  assistant: {second['reply']!r}")
+    check(second["conversation_id"] == first["conversation_id"], "the second turn opened a new conversation")
+    check(second["turn"] == 2, f"the second turn is numbered {second['turn']}")
+
+
+async def dial_steps(demo: Demo) -> None:
+    """Place a call through the confirmation flow and follow it to completion.
+
+    THE PLACE FOR THE DIAL STEPS (issue 4): preview → confirmation → follow the call with
+    get_call_details until it ends. Until the server offers ``initiate_outbound_call`` this
+    step only says so.
+    """
+    if "initiate_outbound_call" not in demo.tools:
+        demo.say("   skipped: this server does not offer initiate_outbound_call yet")
+        return
+    demo.say("   initiate_outbound_call is offered; its guided steps are not part of this demo yet")
+
+
+STEPS: list[tuple[str, Callable[[Demo], Awaitable[None]]]] = [
+    ("tools and resources", step_discover),
+    ("a call's details", step_details),
+    ("two pages of the call list", step_pages),
+    ("250 ids reconciled in bulk", step_bulk),
+    ("two chat turns with an assistant", step_chat),
+    ("a call placed through the confirmation flow", dial_steps),
+]
+
+
+# ----- running ------------------------------------------------------------------------------
+def server_parameters(workdir: Path) -> Any:
+    """How the demo starts the server: as a desktop client would, with a clean environment."""
+    from mcp.client.stdio import StdioServerParameters
+
+    return StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "voicing_mcp", "--log-level", "WARNING"],
+        # The SDK passes only a safe base (HOME, PATH, …) plus this: no VOICING_API_KEY, so local mode.
+        env={"VOICING_LEDGER": str(workdir / "ledger.sqlite3"), "PYTHONUNBUFFERED": "1"},
+        cwd=str(workdir),
+    )
+
+
+async def run_steps(out: IO[str]) -> tuple[int, int, str | None]:
+    """Run every step; return (passed, total, name of the failed step or None)."""
+    import anyio
+    from mcp import Client
+    from mcp.client.stdio import stdio_client
+
+    with tempfile.TemporaryDirectory(prefix="voicing-demo-") as tmp:
+        workdir = Path(tmp)
+        log_path = workdir / "server.log"
+        with log_path.open("w", encoding="utf-8") as errlog:
+            failed: str | None = None
+            passed = 0
+            try:
+                async with AsyncExitStack() as stack:
+                    client = await stack.enter_async_context(
+                        Client(stdio_client(server_parameters(workdir), errlog=errlog))
+                    )
+                    demo = Demo(client, out)
+                    info = client.server_info
+                    demo.say(
+                        f"Connected to {info.name if info else 'the server'} {info.version if info else ''} over "
+                        f"stdio (protocol {client.protocol_version})"
+                    )
+                    for line in log_path.read_text(encoding="utf-8").splitlines():
+                        if "no real phone will ring" in line:
+                            demo.say(f"  server: {line.removeprefix('voicing-mcp: ')}")
+                    for number, (name, step) in enumerate(STEPS, start=1):
+                        demo.say()
+                        demo.say(f"{number}. {name}")
+                        try:
+                            with anyio.fail_after(STEP_TIMEOUT):
+                                await step(demo)
+                        except StepFailed as exc:
+                            failed = name
+                            demo.say(f"   FAILED: {exc}")
+                            break
+                        except TimeoutError:
+                            failed = name
+                            demo.say(f"   FAILED: no answer within {STEP_TIMEOUT:g} s")
+                            break
+                        passed += 1
+                        demo.say("   ok")
+            except OSError as exc:
+                print(f"demo: could not start the server: {exc}", file=out)
+                return passed, len(STEPS), failed or "starting the server"
+            if failed is not None:
+                errlog.flush()
+                tail = log_path.read_text(encoding="utf-8").splitlines()[-15:]
+                if tail:
+                    print("   server log (last lines):", file=out)
+                    for line in tail:
+                        print(f"     {line}", file=out)
+            return passed, len(STEPS), failed
+
+
+def run_demo(args: argparse.Namespace | None = None, *, out: IO[str] | None = None) -> int:
+    """The ``demo`` command. Returns the exit code: 0 when every step passed."""
+    import anyio
+
+    stream = out if out is not None else sys.stdout
+    print(
+        "voicing-mcp demo — a real MCP client drives the server over stdio against the built-in emulator.", file=stream
+    )
+    print("No real phone will ring.", file=stream)
+    passed, total, failed = anyio.run(run_steps, stream)
+    print(file=stream)
+    if failed is None:
+        print(f"All {total} steps passed.", file=stream)
+        return 0
+    print(f"Demo failed at step {passed + 1} of {total}: {failed}.", file=stream)
+    return 1

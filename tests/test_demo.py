@@ -1,0 +1,51 @@
+"""``voicing-mcp demo`` as a user runs it: a subprocess that spawns the stdio server and drives it."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from voicing_mcp.server import demo
+
+
+def test_the_demo_runs_every_step_against_the_emulator_and_exits_0(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env["VOICING_API_KEY"] = "must-not-reach-the-demo-server"  # the demo's server gets a clean environment
+    proc = subprocess.run(
+        [sys.executable, "-m", "voicing_mcp", "demo"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    assert "local emulator — no real phone will ring" in out
+    for step in demo.STEPS:
+        assert step[0] in out
+    assert "100 of 250 call ids looked up" in out and "250 of 250 call ids looked up" in out
+    assert "found 240, missing 10" in out
+    assert "you: 'Hello'" in out and "you: 'When is the payment due?'" in out
+    assert f"All {len(demo.STEPS)} steps passed." in out
+    assert "Traceback" not in out + proc.stderr
+
+
+def test_a_failing_step_is_named_and_the_exit_code_is_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def impossible(d: demo.Demo) -> None:
+        result = await d.client.call_tool("get_call_details", {"call_id": "no-such-call"})
+        demo.check(not result.is_error, "the call that does not exist was not found")
+
+    monkeypatch.setattr(demo, "STEPS", [demo.STEPS[0], ("a step that cannot pass", impossible), *demo.STEPS[1:]])
+    out = io.StringIO()
+    code = demo.run_demo(None, out=out)
+    text = out.getvalue()
+    assert code == 1
+    assert "FAILED: the call that does not exist was not found" in text
+    assert f"Demo failed at step 2 of {len(demo.STEPS)}: a step that cannot pass." in text

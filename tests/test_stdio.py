@@ -1,0 +1,167 @@
+"""The stdio server as a subprocess (``python -m voicing_mcp``), as a desktop client starts it.
+
+Nothing but JSON-RPC may reach stdout: every line is parsed, across a whole session with
+successes, tool errors, protocol errors, progress and log notifications, at ``--log-level DEBUG``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+from server_support import ASSISTANT, MODES
+
+READ_LIMIT = 30.0  # a bound against a hung server, not a speed expectation
+
+
+def clean_env(tmp_path: Path) -> dict[str, str]:
+    """The environment a user's client would give: no VOICING_* (so local mode), a private state dir."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    env["VOICING_LEDGER"] = str(tmp_path / "ledger.sqlite3")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class RawSession:
+    """JSON-RPC over the pipes of a real subprocess, recording every stdout line."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self.messages: list[dict[str, Any]] = []
+        self._next_id = 0
+
+    async def send(self, message: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+        await self.proc.stdin.drain()
+
+    async def _read_message(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        raw = await asyncio.wait_for(self.proc.stdout.readline(), READ_LIMIT)
+        assert raw, "the server closed stdout early"
+        line = raw.decode("utf-8")
+        self.lines.append(line)
+        message: dict[str, Any] = json.loads(line)  # every stdout line must be JSON
+        self.messages.append(message)
+        return message
+
+    async def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self._next_id += 1
+        request_id = self._next_id
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        await self.send(message)
+        while True:
+            answer = await self._read_message()
+            if answer.get("id") == request_id and "method" not in answer:
+                return answer
+
+    async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
+        await self.send({"jsonrpc": "2.0", "method": method, **({"params": params} if params else {})})
+
+    async def drain(self) -> None:
+        """Close stdin and read stdout to the end (the server exits on EOF)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.close()
+        rest = await asyncio.wait_for(self.proc.stdout.read(), READ_LIMIT)
+        for line in rest.decode("utf-8").splitlines(keepends=True):
+            self.lines.append(line)
+            self.messages.append(json.loads(line))
+        await asyncio.wait_for(self.proc.wait(), READ_LIMIT)
+
+
+async def test_stdout_carries_only_json_rpc_through_a_whole_debug_session(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "voicing_mcp",
+        "--log-level",
+        "DEBUG",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=clean_env(tmp_path),
+        cwd=tmp_path,
+    )
+    s = RawSession(proc)
+    try:
+        init = await s.request(
+            "initialize",
+            {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}},
+        )
+        await s.notify("notifications/initialized")
+        assert init["result"]["serverInfo"]["name"] == "voicing-mcp"
+        assert (await s.request("logging/setLevel", {"level": "debug"})).get("result") == {}
+        tools = await s.request("tools/list")
+        page = await s.request("tools/call", {"name": "list_calls", "arguments": {"limit": 2}})
+        call_id = page["result"]["structuredContent"]["calls"][0]["call_id"]
+        details = await s.request("tools/call", {"name": "get_call_details", "arguments": {"call_id": call_id}})
+        missing = await s.request("tools/call", {"name": "get_call_details", "arguments": {"call_id": "nope"}})
+        bad_args = await s.request("tools/call", {"name": "list_calls", "arguments": {"limit": 500}})
+        bulk = await s.request(
+            "tools/call",
+            {
+                "name": "bulk_call_details",
+                "arguments": {"call_ids": [call_id] + [f"x-{i}" for i in range(249)]},
+                "_meta": {"progressToken": "bulk-1"},
+            },
+        )
+        chat = await s.request(
+            "tools/call", {"name": "chat_with_assistant", "arguments": {"assistant_id": ASSISTANT, "message": "hi"}}
+        )
+        no_tool = await s.request("tools/call", {"name": "no_such_tool", "arguments": {}})
+        no_resource = await s.request("resources/read", {"uri": "voicing://calls/nope"})
+        no_method = await s.request("no/such/method")
+        pong = await s.request("ping")
+    finally:
+        await s.drain()
+        assert proc.stderr is not None
+        stderr = (await proc.stderr.read()).decode("utf-8")
+
+    assert s.lines and all(line.endswith("\n") for line in s.lines)
+    assert all(m.get("jsonrpc") == "2.0" for m in s.messages)
+    assert {t["name"] for t in tools["result"]["tools"]} >= {
+        "get_call_details",
+        "list_calls",
+        "bulk_call_details",
+        "chat_with_assistant",
+        "initiate_outbound_call",
+    }
+    assert details["result"]["structuredContent"]["call_id"] == call_id
+    assert missing["result"]["isError"] is True and "not found" in missing["result"]["content"][0]["text"]
+    assert bad_args["result"]["isError"] is True and "limit" in bad_args["result"]["content"][0]["text"]
+    assert bulk["result"]["structuredContent"]["found"] == 1
+    progress = [m for m in s.messages if m.get("method") == "notifications/progress"]
+    assert [p["params"]["progressToken"] for p in progress] == ["bulk-1"] * 3
+    assert chat["result"]["structuredContent"]["turn"] == 1
+    assert no_tool["result"]["isError"] is True and "Unknown tool" in no_tool["result"]["content"][0]["text"]
+    assert no_resource["error"]["code"] == -32602 and "not found" in no_resource["error"]["message"]
+    assert no_method["error"]["code"] == -32601
+    assert pong["result"] == {}
+    assert "local emulator — no real phone will ring" in stderr
+    assert "DEBUG" in stderr and "Traceback" not in stderr
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("mode", list(MODES.values()), ids=list(MODES.keys()))
+async def test_the_sdk_client_drives_the_stdio_server(tmp_path: Path, mode: str) -> None:
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "voicing_mcp"], env=clean_env(tmp_path), cwd=tmp_path
+    )
+    async with Client(params, mode=mode) as client:
+        assert client.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
+        names = {t.name for t in (await client.list_tools()).tools}
+        result = await client.call_tool("list_calls", {"limit": 3})
+    assert "list_calls" in names and not result.is_error
+    assert result.structured_content is not None and result.structured_content["returned"] == 3
