@@ -107,7 +107,7 @@ async def test_concurrent_claims_for_one_number_and_assistant_admit_one(tmp_path
         for _ in range(10):
             tg.start_soon(claim)
     assert len(won) == 1
-    assert refused == ["outcome-unknown"] * 9  # the winner's row is pending until its outcome is known
+    assert refused == ["duplicate"] * 9  # the winner's row is pending: a dial in flight
     ledger.close()
 
 
@@ -156,6 +156,19 @@ async def test_an_unknown_outcome_blocks_the_number_until_resolved(tmp_path: Pat
     assert await ledger.resolve(row, resolution="checked: not placed")
     assert not await ledger.resolve(row, resolution="twice")
     await ledger.claim_dial(other_assistant, confirmation="token", environment="local", max_per_hour=9)
+    ledger.close()
+
+
+async def test_a_pending_row_left_by_a_crash_blocks_like_an_unknown_outcome(tmp_path: Path) -> None:
+    clock = Clock()
+    ledger = Ledger(tmp_path / "l.sqlite3", clock=clock)
+    await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=9)
+    assert await ledger.open_unknown(REQ.phone_number) is None  # in flight: the duplicate guard covers it
+    clock.now += timedelta(minutes=30)
+    row = await ledger.open_unknown(REQ.phone_number)
+    assert row is not None and row.status == "pending"
+    with pytest.raises(GuardRefusal, match="never recorded an outcome"):
+        await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=9)
     ledger.close()
 
 

@@ -33,6 +33,7 @@ T = TypeVar("T")
 Status = Literal["pending", "started", "failed", "unknown"]
 Confirmation = Literal["elicitation", "token", "allow-list"]
 DUPLICATE_WINDOW = timedelta(minutes=10)
+PENDING_STALE = timedelta(minutes=2)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dials (
@@ -156,7 +157,8 @@ class Ledger:
 
     async def open_unknown(self, phone_e164: str) -> DialRow | None:
         """An unresolved ``unknown`` (or never-finished ``pending``) dial of this number, if any."""
-        return await self._arun(lambda conn: _open_unknown(conn, phone_e164))
+        now = self._clock()
+        return await self._arun(lambda conn: _open_unknown(conn, phone_e164, now))
 
     async def recent(self, limit: int = 20) -> list[DialRow]:
         def rows(conn: sqlite3.Connection) -> list[DialRow]:
@@ -191,7 +193,7 @@ class Ledger:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 refusal = (
-                    unknown_refusal(_open_unknown(conn, req.phone_number))
+                    unknown_refusal(_open_unknown(conn, req.phone_number, now))
                     or rate_refusal(_count(conn, now - timedelta(hours=1)), max_per_hour)
                     or duplicate_refusal(_last_dial(conn, req.phone_number, req.assistant_id, now - DUPLICATE_WINDOW))
                 )
@@ -286,11 +288,15 @@ def _last_dial(conn: sqlite3.Connection, phone: str, assistant_id: str, since: d
     return _row(r) if r is not None else None
 
 
-def _open_unknown(conn: sqlite3.Connection, phone: str) -> DialRow | None:
+def _open_unknown(conn: sqlite3.Connection, phone: str, now: datetime) -> DialRow | None:
+    """An unresolved ``unknown`` row, or a ``pending`` one older than PENDING_STALE (the process died mid-dial).
+
+    A recent ``pending`` row is a dial in flight: the duplicate guard covers it.
+    """
     r = conn.execute(
-        "SELECT * FROM dials WHERE phone_e164 = ? AND status IN ('unknown', 'pending') AND resolved_at IS NULL "
-        "ORDER BY id DESC LIMIT 1",
-        (phone,),
+        "SELECT * FROM dials WHERE phone_e164 = ? AND resolved_at IS NULL "
+        "AND (status = 'unknown' OR (status = 'pending' AND created_ts < ?)) ORDER BY id DESC LIMIT 1",
+        (phone, (now - PENDING_STALE).timestamp()),
     ).fetchone()
     return _row(r) if r is not None else None
 

@@ -1,0 +1,562 @@
+"""initiate_outbound_call end to end: real MCP client sessions (both protocol modes) against the emulator
+served over loopback HTTP. Every refusal is checked against the emulator's own dial counter."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.client.session import ClientRequestContext
+from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult, TextResourceContents
+
+from server_support import MODES, helper, structured, text_of
+from voicing_mcp.config import load_settings
+from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
+from voicing_mcp.emulator.state import EmulatorConfig
+from voicing_mcp.server.app import create_server
+from voicing_mcp.server.dial import register_dial_tool
+
+PAYMENT = "019addcc-b878-7b10-85f1-49f21342f947"  # Hi {{name}}, your {{plan_type}} plan payment is pending.
+CLINIC = "019addcc-0000-7000-8000-000000000002"  # name, date required; time, clinic optional
+VARS = {"name": "Ann", "plan_type": "Gold"}
+NUMBER = "+17018112582"  # North Dakota (not the fictional range: this server is not in local mode)
+DIAL_PATH = "/api/v1/campaigns/publish-outbound-call"
+DAY = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)  # 10:00-11:00 across the continental US
+NIGHT = datetime(2026, 5, 5, 3, 14, tzinfo=UTC)  # 22:14 in Chicago
+
+
+class Clock:
+    def __init__(self, now: datetime = DAY) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def emu_module() -> Iterator[RunningEmulator]:
+    with emulator_in_thread(EmulatorConfig()) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emu(emu_module: RunningEmulator) -> RunningEmulator:
+    helper(emu_module, "POST", "/_emulator/reset")
+    helper(emu_module, "DELETE", "/_emulator/faults")
+    return emu_module
+
+
+@pytest.fixture(params=list(MODES.values()), ids=list(MODES.keys()))
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def dials(emu: RunningEmulator) -> int:
+    return int(helper(emu, "GET", "/_emulator/dials")["count"])
+
+
+class Human:
+    """An elicitation callback: answers every question the same way and keeps what it was shown."""
+
+    def __init__(self, action: str = "accept", confirm: bool = True) -> None:
+        self.action = action
+        self.confirm = confirm
+        self.questions: list[str] = []
+
+    async def __call__(self, context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        self.questions.append(params.message)
+        if self.action == "accept":
+            return ElicitResult(action="accept", content={"confirm": self.confirm})
+        return ElicitResult(action=self.action)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def dial_client(
+    emu: RunningEmulator,
+    tmp_path: Path,
+    mode: str,
+    *,
+    human: Human | None = None,
+    clock: Clock | None = None,
+    **settings: Any,
+) -> AsyncGenerator[Client]:
+    """A fresh server pointed at the emulator (as a remote API), its own ledger, and a client session."""
+    settings.setdefault("quiet_hours", "off")
+    settings.setdefault("ledger", tmp_path / "ledger.sqlite3")
+    s = load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development", **settings)
+    server = create_server(s)
+    server.remove_tool("initiate_outbound_call")
+    register_dial_tool(server, s, clock=clock or Clock(), resource=False)
+    async with Client(server, mode=mode, elicitation_callback=human) as client:
+        yield client
+
+
+async def call(client: Client, **arguments: Any) -> CallToolResult:
+    arguments.setdefault("assistant_id", PAYMENT)
+    arguments.setdefault("phone_number", NUMBER)
+    arguments.setdefault("input_variables", VARS)
+    return await client.call_tool("initiate_outbound_call", arguments)
+
+
+def refusal(result: CallToolResult, rule: str) -> str:
+    assert result.is_error, text_of(result)
+    text = text_of(result)
+    assert f"[{rule}]" in text, text
+    assert "Nothing was dialled" in text
+    return text
+
+
+async def ledger_rows(client: Client) -> list[dict[str, Any]]:
+    res = await client.read_resource("voicing://ledger/recent")
+    content = res.contents[0]
+    assert isinstance(content, TextResourceContents)
+    rows: list[dict[str, Any]] = json.loads(content.text)["dials"]
+    return rows
+
+
+async def confirm_with_token(client: Client, **arguments: Any) -> CallToolResult:
+    first = structured(await call(client, **arguments))
+    assert first["status"] == "confirmation_required"
+    return await call(client, confirmation_token=first["confirmation_token"], **arguments)
+
+
+# ----- the tool's shape --------------------------------------------------------------------------
+async def test_the_tool_is_destructive_open_world_not_idempotent_and_tells_the_model_to_ask(
+    emu: RunningEmulator, tmp_path: Path, mode: str
+) -> None:
+    async with dial_client(emu, tmp_path, mode) as client:
+        tool = next(t for t in (await client.list_tools()).tools if t.name == "initiate_outbound_call")
+    assert tool.annotations is not None
+    assert tool.annotations.destructive_hint is True and tool.annotations.open_world_hint is True
+    assert tool.annotations.idempotent_hint is False and tool.annotations.read_only_hint is False
+    assert tool.description is not None and "SHOW THE PREVIEW TO THE USER" in tool.description
+    props = tool.input_schema["properties"]
+    assert set(props) == {
+        "assistant_id",
+        "phone_number",
+        "input_variables",
+        "telephony_provider",
+        "confirmation_token",
+        "wait_seconds",
+    }
+    assert "confirmation" not in props  # filled by the resolver, never by the model
+    assert props["input_variables"]["default"] == {} and props["telephony_provider"]["default"] == "default"
+    assert props["wait_seconds"]["maximum"] == 120
+    assert tool.output_schema is not None and "status" in tool.output_schema["properties"]
+
+
+# ----- confirmation by elicitation --------------------------------------------------------------
+async def test_an_accepted_elicitation_dials_once_with_the_documented_body(
+    emu: RunningEmulator, tmp_path: Path, mode: str
+) -> None:
+    human = Human("accept")
+    async with dial_client(emu, tmp_path, mode, human=human) as client:
+        result = structured(await call(client, phone_number="+1 (701) 811-2582"))
+        rows = await ledger_rows(client)
+    assert result["status"] == "started" and result["confirmed_by"] == "elicitation"
+    assert dials(emu) == 1
+    assert len(human.questions) == 1
+    question = human.questions[0]
+    assert "A real phone will ring" in question
+    assert "+1 701-811-2582" in question and "United States" in question
+    assert 'Opening line: "Hi Ann, your Gold plan payment is pending."' in question
+    assert "Callee's local time:" in question
+    posts = [r for r in helper(emu, "GET", "/_emulator/requests")["requests"] if r["path"] == DIAL_PATH]
+    assert [p["json"] for p in posts] == [
+        {"assistant_id": PAYMENT, "phone_number": NUMBER, "input_variables": VARS, "telephony_provider": "default"}
+    ]
+    assert result["request"] == posts[0]["json"]
+    assert rows[0]["status"] == "started" and rows[0]["call_id"] == result["call_id"]
+    assert rows[0]["confirmation"] == "elicitation" and rows[0]["phone_masked"] == "+1 701 ••• ••82"
+
+
+@pytest.mark.parametrize("action", ["decline", "cancel"])
+async def test_declining_or_cancelling_the_question_dials_nothing_and_says_so(
+    emu: RunningEmulator, tmp_path: Path, mode: str, action: str
+) -> None:
+    human = Human(action)
+    async with dial_client(emu, tmp_path, mode, human=human) as client:
+        result = await call(client)
+        rows = await ledger_rows(client)
+    assert result.is_error
+    assert f"the user {action}d the call: nothing was dialled" in text_of(result)
+    assert len(human.questions) == 1
+    assert dials(emu) == 0 and rows == []
+
+
+async def test_accepting_without_ticking_the_box_dials_nothing(emu: RunningEmulator, tmp_path: Path, mode: str) -> None:
+    async with dial_client(emu, tmp_path, mode, human=Human("accept", confirm=False)) as client:
+        result = await call(client)
+    assert result.is_error and "nothing was dialled" in text_of(result)
+    assert dials(emu) == 0
+
+
+async def test_a_refused_call_never_reaches_the_human(emu: RunningEmulator, tmp_path: Path, mode: str) -> None:
+    human = Human("accept")
+    async with dial_client(emu, tmp_path, mode, human=human) as client:
+        refusal(await call(client, phone_number="911"), "emergency-number")
+    assert human.questions == [] and dials(emu) == 0
+
+
+# ----- confirmation by token ---------------------------------------------------------------------
+async def test_without_elicitation_a_token_is_issued_and_confirms_the_call(
+    emu: RunningEmulator, tmp_path: Path, mode: str
+) -> None:
+    async with dial_client(emu, tmp_path, mode) as client:
+        first = structured(await call(client))
+        assert dials(emu) == 0
+        assert first["status"] == "confirmation_required"
+        assert "CONFIRMATION REQUIRED" in text_of(await call(client, phone_number="+17018112583"))
+        preview = first["preview"]
+        assert preview["phone_number"] == NUMBER and preview["country"] == "United States (US)"
+        assert preview["opening_line"] == "Hi Ann, your Gold plan payment is pending."
+        assert preview["local_mode"] is False
+        assert first["expires_at"].endswith("Z") and "ask" in first["next_step"]
+        second = structured(await call(client, confirmation_token=first["confirmation_token"]))
+    assert second["status"] == "started" and second["confirmed_by"] == "token"
+    assert dials(emu) == 1
+
+
+async def test_a_replayed_token_dials_once(emu: RunningEmulator, tmp_path: Path, mode: str) -> None:
+    async with dial_client(emu, tmp_path, mode) as client:
+        token = structured(await call(client))["confirmation_token"]
+        assert structured(await call(client, confirmation_token=token))["status"] == "started"
+        # the guard's duplicate rule already stops the same request; the token is spent as well
+        assert (await call(client, confirmation_token=token)).is_error
+    assert dials(emu) == 1
+
+
+async def test_a_token_is_spent_even_when_its_dial_fails(emu: RunningEmulator, tmp_path: Path, mode: str) -> None:
+    helper(emu, "POST", "/_emulator/faults", {"fault": "500", "path": DIAL_PATH, "times": 1})
+    async with dial_client(emu, tmp_path, mode) as client:
+        token = structured(await call(client))["confirmation_token"]
+        failed = await call(client, confirmation_token=token)
+        assert failed.is_error and "500" in text_of(failed)
+        # a failed dial is no duplicate, so only the spent nonce stops the replay
+        text = refusal(await call(client, confirmation_token=token), "token-replayed")
+        assert "already used" in text
+        assert structured(await confirm_with_token(client))["status"] == "started"
+    assert dials(emu) == 1
+
+
+async def test_an_expired_token_is_refused(emu: RunningEmulator, tmp_path: Path, mode: str) -> None:
+    clock = Clock()
+    async with dial_client(emu, tmp_path, mode, clock=clock) as client:
+        token = structured(await call(client))["confirmation_token"]
+        clock.now += timedelta(minutes=5)
+        refusal(await call(client, confirmation_token=token), "token-expired")
+        clock.now -= timedelta(seconds=1)  # back inside the window: still valid, and unspent
+        assert structured(await call(client, confirmation_token=token))["status"] == "started"
+    assert dials(emu) == 1
+
+
+async def test_a_forged_or_altered_token_is_refused(emu: RunningEmulator, tmp_path: Path, mode: str) -> None:
+    async with dial_client(emu, tmp_path, mode) as client:
+        token = structured(await call(client))["confirmation_token"]
+        version, body, signature = token.split(".")
+        refusal(await call(client, confirmation_token=f"{version}.{body}.{signature[:-3]}AAA"), "token-invalid")
+        refusal(await call(client, confirmation_token="v1.e30.AAAA"), "token-invalid")
+        refusal(await call(client, confirmation_token="please just dial"), "token-invalid")
+    assert dials(emu) == 0
+
+
+async def test_a_token_from_another_server_is_refused(emu: RunningEmulator, tmp_path: Path, mode: str) -> None:
+    async with dial_client(emu, tmp_path / "a", mode) as client:
+        token = structured(await call(client))["confirmation_token"]
+    async with dial_client(emu, tmp_path / "b", mode) as client:
+        refusal(await call(client, confirmation_token=token), "token-invalid")
+    assert dials(emu) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"phone_number": "+17018112583"}, "phone_number"),
+        ({"assistant_id": CLINIC}, "assistant_id"),
+        ({"input_variables": {**VARS, "name": "Bob"}}, "input_variables"),
+        ({"telephony_provider": "twilio"}, "telephony_provider"),
+    ],
+)
+async def test_a_token_used_with_a_changed_request_is_refused_naming_the_change(
+    emu: RunningEmulator, tmp_path: Path, mode: str, change: dict[str, Any], field: str
+) -> None:
+    both = {**VARS, "date": "May 3"}  # valid for both assistants, so only the named field differs
+    async with dial_client(emu, tmp_path, mode) as client:
+        token = structured(await call(client, input_variables=both))["confirmation_token"]
+        changed = {"input_variables": both, **change}
+        text = refusal(await call(client, confirmation_token=token, **changed), "token-mismatch")
+        assert f"({field} changed)" in text
+    assert dials(emu) == 0
+
+
+async def test_ten_concurrent_uses_of_one_token_dial_exactly_once(
+    emu: RunningEmulator, tmp_path: Path, mode: str
+) -> None:
+    results: list[CallToolResult] = []
+    async with dial_client(emu, tmp_path, mode) as client:
+        token = structured(await call(client))["confirmation_token"]
+
+        async def use() -> None:
+            results.append(await call(client, confirmation_token=token))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(10):
+                tg.start_soon(use)
+        rows = await ledger_rows(client)
+    started = [r for r in results if not r.is_error]
+    assert len(started) == 1
+    assert all("[token-replayed]" in text_of(r) or "[duplicate]" in text_of(r) for r in results if r.is_error)
+    assert dials(emu) == 1
+    assert len(rows) == 1
+
+
+async def test_require_elicitation_refuses_clients_that_cannot_ask(
+    emu: RunningEmulator, tmp_path: Path, mode: str
+) -> None:
+    async with dial_client(emu, tmp_path, mode, require_elicitation=True) as client:
+        refusal(await call(client), "elicitation-required")
+    async with dial_client(emu, tmp_path, mode, human=Human("accept"), require_elicitation=True) as client:
+        assert structured(await call(client))["status"] == "started"
+    assert dials(emu) == 1
+
+
+async def test_an_allow_listed_number_dials_without_confirmation(
+    emu: RunningEmulator, tmp_path: Path, mode: str
+) -> None:
+    human = Human("decline")
+    async with dial_client(emu, tmp_path, mode, human=human, allowed_numbers="+1701811*") as client:
+        result = structured(await call(client))
+        other = await call(client, phone_number="+17028112582")
+    assert result["status"] == "started" and result["confirmed_by"] == "allow-list"
+    assert human.questions and "702-811-2582" in human.questions[0]  # only the other number was asked about
+    assert other.is_error and dials(emu) == 1
+
+
+# ----- each rule: refuses (nothing dialled) and passes ---------------------------------------------
+REFUSALS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("number-format", {}, {"phone_number": "701 811 2582"}),
+    ("emergency-number", {}, {"phone_number": "112"}),
+    ("short-number", {"default_region": "US"}, {"phone_number": "611"}),
+    ("number", {}, {"phone_number": "+1 099 811 2582"}),
+    ("line-type", {}, {"phone_number": "+1 900 555 1234"}),
+    ("fictional-number", {}, {"phone_number": "+1 701 555 0123"}),
+    ("country", {"allowed_countries": "CA,GB"}, {}),
+    ("template-missing", {}, {"assistant_id": "no-such-assistant"}),
+    ("template-variables", {}, {"input_variables": {"name": "Ann"}}),
+    ("template-variables", {}, {"input_variables": {"name": "Ann", "plan_type": ["Gold"]}}),
+    ("template-variables", {}, {"input_variables": {**VARS, "note": "x" * 5000}}),
+]
+PASSES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("number-format", {"default_region": "US"}, {"phone_number": "701 811 2582"}),
+    ("country", {"allowed_countries": "US,CA"}, {}),
+    ("template-missing", {"strict_templates": False}, {"assistant_id": "019addcc-0000-7000-8000-000000000001"}),
+    ("template-variables", {}, {"assistant_id": CLINIC, "input_variables": {"name": "Ann", "date": "May 3"}}),
+]
+
+
+@pytest.mark.parametrize(
+    ("rule", "settings", "arguments"), REFUSALS, ids=[f"{r[0]}-{i}" for i, r in enumerate(REFUSALS)]
+)
+async def test_each_number_and_template_rule_refuses_and_nothing_is_dialled(
+    emu: RunningEmulator,
+    tmp_path: Path,
+    mode: str,
+    rule: str,
+    settings: dict[str, Any],
+    arguments: dict[str, Any],
+) -> None:
+    async with dial_client(emu, tmp_path, mode, human=Human("accept"), **settings) as client:
+        refusal(await call(client, **arguments), rule)
+        assert await ledger_rows(client) == []
+    assert dials(emu) == 0
+    assert not [r for r in helper(emu, "GET", "/_emulator/requests")["requests"] if r["path"] == DIAL_PATH]
+
+
+@pytest.mark.parametrize(("rule", "settings", "arguments"), PASSES, ids=[p[0] for p in PASSES])
+async def test_each_number_and_template_rule_passes_a_good_request(
+    emu: RunningEmulator,
+    tmp_path: Path,
+    mode: str,
+    rule: str,
+    settings: dict[str, Any],
+    arguments: dict[str, Any],
+) -> None:
+    async with dial_client(emu, tmp_path, mode, **settings) as client:
+        result = structured(await confirm_with_token(client, **arguments))
+    assert result["status"] == "started", rule
+    assert dials(emu) == 1
+
+
+async def test_the_do_not_call_file_refuses_listed_numbers_and_passes_others(
+    emu: RunningEmulator, tmp_path: Path, mode: str
+) -> None:
+    dnc = tmp_path / "dnc.txt"
+    dnc.write_text("+1 701 811 2582\n", encoding="utf-8")
+    async with dial_client(emu, tmp_path, mode, dnc_file=dnc) as client:
+        refusal(await call(client), "do-not-call")
+        assert dials(emu) == 0
+        assert structured(await confirm_with_token(client, phone_number="+17018112583"))["status"] == "started"
+    assert dials(emu) == 1
+
+
+async def test_quiet_hours_refuse_in_the_callees_time_zone_and_pass_by_day(
+    emu: RunningEmulator, tmp_path: Path, mode: str
+) -> None:
+    clock = Clock(NIGHT)
+    async with dial_client(emu, tmp_path, mode, clock=clock, quiet_hours="21:00-08:00") as client:
+        text = refusal(await call(client, phone_number="+13128112582"), "quiet-hours")
+        assert "it is 22:14 in America/Chicago for +1 312 ••• ••82" in text
+        assert "next window opens in 9 h 46 min" in text
+        assert dials(emu) == 0
+        clock.now = DAY
+        assert structured(await confirm_with_token(client, phone_number="+13128112582"))["status"] == "started"
+    assert dials(emu) == 1
+
+
+async def test_the_rate_limit_refuses_once_reached(emu: RunningEmulator, tmp_path: Path, mode: str) -> None:
+    clock = Clock()
+    async with dial_client(emu, tmp_path, mode, clock=clock, max_calls_per_hour=1) as client:
+        assert structured(await confirm_with_token(client))["status"] == "started"
+        text = refusal(await call(client, phone_number="+17018112583"), "rate-limit")
+        assert "VOICING_MAX_CALLS_PER_HOUR is 1" in text
+        assert dials(emu) == 1
+        clock.now += timedelta(hours=1, minutes=1)
+        assert structured(await confirm_with_token(client, phone_number="+17018112583"))["status"] == "started"
+    assert dials(emu) == 2
+
+
+async def test_the_duplicate_guard_names_the_earlier_call_and_its_status(
+    emu: RunningEmulator, tmp_path: Path, mode: str
+) -> None:
+    clock = Clock()
+    async with dial_client(emu, tmp_path, mode, clock=clock) as client:
+        first = structured(await confirm_with_token(client))
+        text = refusal(await call(client), "duplicate")
+        assert f"call_id {first['call_id']}, status " in text
+        # a different assistant may call the same number; after 10 minutes the same one may again
+        other = {"assistant_id": CLINIC, "input_variables": {"name": "Ann", "date": "May 3"}}
+        assert structured(await confirm_with_token(client, **other))["status"] == "started"
+        clock.now += timedelta(minutes=10, seconds=1)
+        assert structured(await confirm_with_token(client))["status"] == "started"
+    assert dials(emu) == 3
+
+
+async def test_a_token_issued_before_a_duplicate_dial_no_longer_dials(
+    emu: RunningEmulator, tmp_path: Path, mode: str
+) -> None:
+    async with dial_client(emu, tmp_path, mode) as client:
+        one = structured(await call(client))["confirmation_token"]
+        two = structured(await call(client))["confirmation_token"]
+        assert structured(await call(client, confirmation_token=one))["status"] == "started"
+        refusal(await call(client, confirmation_token=two), "duplicate")
+    assert dials(emu) == 1
+
+
+# ----- API errors and uncertain outcomes ---------------------------------------------------------
+async def test_an_api_error_is_reported_with_its_detail_and_recorded_as_failed(
+    emu: RunningEmulator, tmp_path: Path, mode: str
+) -> None:
+    # no local template, so the guard lets it through with a warning; the API does not know the assistant
+    unknown = "00000000-dead-beef-0000-000000000000"
+    async with dial_client(emu, tmp_path, mode, strict_templates=False) as client:
+        first = structured(await call(client, assistant_id=unknown))
+        assert any("no local template" in w for w in first["warnings"])
+        result = await call(client, assistant_id=unknown, confirmation_token=first["confirmation_token"])
+        rows = await ledger_rows(client)
+    assert result.is_error and "404" in text_of(result) and unknown in text_of(result)
+    assert emu.api_key not in text_of(result)
+    assert rows[0]["status"] == "failed" and "404" in rows[0]["detail"]
+    assert dials(emu) == 0
+
+
+async def test_drop_after_accept_is_outcome_unknown_dialled_once_recorded_and_blocks_redial(
+    emu: RunningEmulator, tmp_path: Path, mode: str
+) -> None:
+    helper(emu, "POST", "/_emulator/faults", {"fault": "drop-after-accept", "path": DIAL_PATH, "times": 1})
+    async with dial_client(emu, tmp_path, mode, human=Human("accept")) as client:
+        result = await call(client)
+        assert result.is_error
+        text = text_of(result)
+        assert "outcome unknown (ledger #1)" in text and "NOT retried" in text
+        assert "python -m voicing_mcp.guard.ledger resolve 1" in text
+        assert dials(emu) == 1
+        rows = await ledger_rows(client)
+        assert rows[0]["status"] == "unknown" and rows[0]["call_id"] is None
+        # a redial looks the call up in the API first: it is there, so the duplicate guard names it
+        again = await call(client)
+        dialled = helper(emu, "GET", "/_emulator/dials")["calls"]
+        assert f"call_id {dialled[0]}" in refusal(again, "duplicate")
+        rows = await ledger_rows(client)
+        assert rows[0]["resolution"] == "found in the API's call list" and rows[0]["call_id"] == dialled[0]
+    assert dials(emu) == 1
+
+
+async def test_an_uncertain_dial_that_cannot_be_found_keeps_the_number_blocked(
+    emu: RunningEmulator, tmp_path: Path, mode: str
+) -> None:
+    clock = Clock()
+    helper(emu, "POST", "/_emulator/faults", {"fault": "drop-after-accept", "path": DIAL_PATH, "times": 1})
+    async with dial_client(emu, tmp_path, mode, clock=clock) as client:
+        assert (await confirm_with_token(client)).is_error
+        helper(emu, "POST", "/_emulator/reset")  # the API no longer lists the call
+        clock.now += timedelta(hours=3)  # far beyond the duplicate window
+        text = refusal(
+            await call(client, assistant_id=CLINIC, input_variables={"name": "A", "date": "B"}), "outcome-unknown"
+        )
+        assert "list_calls" in text and "resolve 1" in text
+    assert dials(emu) == 0  # (counted since the reset)
+
+
+# ----- following a call, local mode -----------------------------------------------------------------
+async def test_wait_seconds_follows_the_call_to_its_end_with_progress(
+    emu: RunningEmulator, tmp_path: Path, mode: str
+) -> None:
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    async with dial_client(emu, tmp_path, mode, human=Human("accept")) as client:
+        result = await client.call_tool(
+            "initiate_outbound_call",
+            {"assistant_id": PAYMENT, "phone_number": NUMBER, "input_variables": VARS, "wait_seconds": 60},
+            progress_callback=on_progress,
+        )
+    data = structured(result)
+    assert data["status"] == "started"
+    assert data["call"]["ended"] is True and data["call"]["status"] == "completed"
+    assert seen and all(total == 60 for _, total, _ in seen)
+    assert seen[-1][2] == f"call {data['call_id']}: completed"
+    assert dials(emu) == 1
+
+
+async def test_local_mode_says_no_real_phone_will_ring_and_dials_the_fictional_range(tmp_path: Path, mode: str) -> None:
+    human = Human("accept")
+    settings = load_settings(ledger=tmp_path / "ledger.sqlite3")
+    assert settings.is_local
+    server = create_server(settings)
+    async with Client(server, mode=mode, elicitation_callback=human) as client:
+        result = structured(await call(client, phone_number="+1 701 555 0123"))
+        rows = await ledger_rows(client)
+        listed = structured(await client.call_tool("list_calls", {"limit": 5}))
+    assert "no real phone will ring" in human.questions[0]
+    assert result["status"] == "started" and result["preview"]["local_mode"] is True
+    assert rows[0]["environment"] == "local" and rows[0]["status"] == "started"
+    assert result["call_id"] in [c["call_id"] for c in listed["calls"]]
+
+
+async def test_the_ledger_resource_masks_numbers(emu: RunningEmulator, tmp_path: Path, mode: str) -> None:
+    async with dial_client(emu, tmp_path, mode) as client:
+        await confirm_with_token(client)
+        res = await client.read_resource("voicing://ledger/recent")
+    content = res.contents[0]
+    assert isinstance(content, TextResourceContents)
+    assert "+1 701 ••• ••82" in content.text and "8112582" not in content.text
+    assert emu.api_key not in content.text
