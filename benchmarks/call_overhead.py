@@ -118,7 +118,7 @@ def render(results: list[tuple[str, list[float]]], *, where: str) -> str:
     rows: list[list[str]] = []
     for i, (name, s) in enumerate(stats):
         below = stats[1][1].median if name.startswith("(c)") else raw  # stdio is compared with in-process legacy
-        added = "-" if i == 0 else f"+{ms(s.median - below)}"
+        added = "-" if i == 0 else f"{(s.median - below) * 1000:+.2f}"
         rows.append([name, str(s.n), ms(s.median), ms(s.p95), ms(s.min), added, ratio(s.median, raw)])
     return table(
         ["layer", "calls", "median ms", "p95 ms", "min ms", "adds ms", "x raw"],

@@ -1,0 +1,77 @@
+"""Smoke test of benchmarks/: every benchmark runs with tiny counts and prints its table.
+
+Behaviour only (exit code, the tables, the correctness columns); no timing is asserted.
+``python -m benchmarks.run_all --tiny`` starts each benchmark as ``python benchmarks/<name>.py``,
+and those start their workers and the emulator as ``python -m benchmarks.<module>``, so both
+ways of running a benchmark are exercised.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _table_rows(output: str, title_start: str) -> list[str]:
+    """The data rows of the table whose title line starts with ``title_start``."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(title_start))
+    rows: list[str] = []
+    for line in lines[start + 3 :]:  # title, header, dashes
+        if not line.strip() or line.startswith(" ") or line.startswith("==="):
+            break
+        rows.append(line)
+    return rows
+
+
+@pytest.mark.timeout(600)
+def test_every_benchmark_runs_with_tiny_counts_and_prints_its_table() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run_all", "--tiny"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        check=False,
+        timeout=590,
+    )
+    out = done.stdout
+    assert done.returncode == 0, f"stdout:\n{out[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
+    for name in ("cold_start", "call_overhead", "reconcile", "reconcile_latency"):
+        assert re.search(rf"^=== {name}: exit 0 after [\d.]+ s$", out, re.MULTILINE), name
+    assert "FAILED" not in out
+    assert re.search(r"^measured .* 2 cores|^measured .* \d+ cores", out, re.MULTILINE)
+
+    cold = _table_rows(out, "Cold start")
+    assert [row.split("  ")[0] for row in cold] == [
+        "python -c pass",
+        'python -c "import voicing_mcp.cli"',
+        "voicing-mcp --version",
+        "stdio: spawn + initialize + tools/list",
+    ]
+    assert "voicing_mcp.server.app" in out  # the import-time tables list the start-up path
+
+    layers = _table_rows(out, "get_call_details latency per call")
+    assert [row.split("  ")[0] for row in layers] == [
+        "(a) VoicingClient",
+        "(b) MCP in-process, legacy",
+        "(b) MCP in-process, 2026-07-28",
+        "(c) MCP stdio subprocess, legacy",
+    ]
+    assert all(row.split()[-1].endswith("x") for row in layers)  # a ratio to the raw client on every row
+
+    # tiny reconcile: 290 seeded ids + 10 unknown ones = 3 bulk requests of <=100 ids, 3 progress reports
+    bulk = _table_rows(out, "bulk_call_details reconciliation (emulator latency 0 ms")
+    assert [row.split("  ")[0] for row in bulk] == ["client", "client", "MCP tool (in-process)"]
+    for row in bulk:
+        assert re.search(r"\b300\b.*\s3\s+3\s+290/10\s", row), row
+    with_latency = _table_rows(out, "bulk_call_details reconciliation (emulator latency 5 ms")
+    assert len(with_latency) == 2
+    for row in with_latency:
+        assert re.search(r"\s2\s+2\s+195/5\s", row), row
