@@ -188,7 +188,7 @@ class ChatSessions:
         finally:
             self._opening -= 1
         conv = _Conversation(
-            id=f"conv-{uuid.uuid4().hex[:16]}",
+            id=f"conv-{uuid.uuid4().hex}",
             assistant_id=assistant_id,
             session=session,
             stack=stack,

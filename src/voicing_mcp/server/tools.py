@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -415,11 +415,12 @@ async def fetch_call_list(
     )
 
 
-ProgressFn = Any  # Callable[[int, int], Awaitable[None]] | None, as VoicingClient.bulk_call_details takes
+ProgressFn = Callable[[int, int], Awaitable[None]]
+"""``(ids done, ids total)`` after each finished API request, as ``VoicingClient.bulk_call_details`` calls it."""
 
 
 async def fetch_bulk(
-    client: VoicingClient, call_ids: Sequence[str], *, on_progress: ProgressFn = None
+    client: VoicingClient, call_ids: Sequence[str], *, on_progress: ProgressFn | None = None
 ) -> BulkCallDetailsResult:
     """``bulk_call_details`` without MCP: de-duplicate, look up in API-sized chunks, keep request order."""
     unique = list(dict.fromkeys(call_ids))
