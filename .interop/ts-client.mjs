@@ -125,7 +125,8 @@ async function main() {
   if (names.includes(DIAL_TOOL)) {
     const tpl = await client.readResource({ uri: `voicing://assistants/${ASSISTANT}` });
     check(tpl.contents.length > 0, "the assistant's template resource is readable", tpl);
-    const required = JSON.parse(tpl.contents[0].text).required ?? [];
+    const required = JSON.parse(tpl.contents[0].text).required_variables;
+    check(Array.isArray(required) && required.length > 0, "the template resource lists required_variables", tpl);
     const input_variables = Object.fromEntries(required.map((name) => [name, `interop ${name}`]));
     const dial = await callTool(DIAL_TOOL, { assistant_id: ASSISTANT, phone_number: "+12015550123", input_variables });
     check(
