@@ -239,3 +239,22 @@ async def test_server_shutdown_closes_the_conversations_it_opened(mode: str) -> 
             assert data["reply"].startswith("echo ") and not closed.is_set()
         with anyio.fail_after(10):
             await closed.wait()
+
+
+async def test_the_background_reaper_closes_idle_conversations(emu: RunningEmulator) -> None:
+    import anyio
+
+    clock = Clock()
+    async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as client:
+        opener = Recorder(client)
+        chats = ChatSessions(opener, idle_timeout=300, clock=clock)
+        turn = await chats.send(ASSISTANT, "hi")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(chats.run_reaper, 0.01)
+            clock.now += 301
+            with anyio.fail_after(10):
+                while chats.is_open(turn.conversation_id):
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+        assert opener.opened[0].is_open is False
+        await chats.aclose()

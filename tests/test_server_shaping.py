@@ -54,3 +54,18 @@ def test_filters_are_stringified_and_named_arguments_win() -> None:
         "n": "3",
         "flag": "false",
     }
+
+
+async def test_the_plain_functions_work_without_mcp() -> None:
+    from voicing_mcp.api.client import VoicingClient
+    from voicing_mcp.emulator.runner import serve_emulator
+    from voicing_mcp.server.tools import fetch_bulk, fetch_call, fetch_call_list
+
+    async with serve_emulator() as emu, VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as client:
+        listing = await fetch_call_list(client, all_pages=True, max_records=120)
+        ids = [c.call_id for c in listing.calls]
+        bulk = await fetch_bulk(client, [*ids, ids[0], "nope"])
+        one = await fetch_call(client, ids[0])
+    assert listing.returned == 120 and listing.truncated and listing.next_page == 2
+    assert [c.call_id for c in bulk.calls] == ids and bulk.missing == ["nope"] and bulk.duplicates_removed == 1
+    assert one.call_id == ids[0] and one.transcript is not None
