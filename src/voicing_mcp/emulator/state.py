@@ -293,6 +293,7 @@ class Call:
     ring: float
     talk: float
     opening: str
+    _final: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def answered_at(self) -> float | None:
@@ -320,6 +321,9 @@ class Call:
         return "in-progress"
 
     def view(self, now: float, *, transcript: bool) -> dict[str, Any]:
+        """The call as the API shows it at virtual time ``now`` (a finished call's view is cached)."""
+        if self._final is not None:
+            return self._with_transcript(self._final, self.talk) if transcript else self._final
         status = self.status_at(now)
         answered = self.answered_at
         ended = status in TERMINAL_STATUSES
@@ -334,17 +338,19 @@ class Call:
             "created_at": iso(self.created),
             "assistant_id": self.assistant_id,
             "phone_number": self.phone_number,
-            "input_variables": dict(self.input_variables),
+            "input_variables": self.input_variables,
             "telephony_provider": self.telephony_provider,
             "ended_reason": ENDED_REASONS[self.outcome] if ended else None,
         }
+        if ended:
+            self._final = out  # nothing changes once a call has ended (the clock never goes back)
         if transcript:
-            out["transcript"] = [
-                {"role": role, "text": text, "t": t}
-                for t, role, text in script_for(self.call_id, self.outcome, self.opening, self.talk)
-                if picked_up and t <= talked
-            ]
+            return self._with_transcript(out, talked if picked_up else -1.0)
         return out
+
+    def _with_transcript(self, base: dict[str, Any], talked: float) -> dict[str, Any]:
+        lines = script_for(self.call_id, self.outcome, self.opening, self.talk)
+        return {**base, "transcript": [{"role": role, "text": text, "t": t} for t, role, text in lines if t <= talked]}
 
 
 # ----- faults ------------------------------------------------------------------------------------
@@ -391,6 +397,7 @@ class EmulatorState:
         self.dialled: list[str] = []
         self.armed: list[ArmedFault] = []
         self.clock = VirtualClock(config.speed)
+        self._renders: dict[tuple[str, tuple[tuple[str, Any], ...]], str] = {}
         self.closing = asyncio.Event()  # set by the runner when the server stops: held requests end
         self._fault_rng = random.Random(config.seed)
         self._seed_history()
@@ -443,11 +450,25 @@ class EmulatorState:
             outcome=outcome,
             ring=ring,
             talk=talk,
-            opening=assistant.render(variables),
+            opening=self._render(assistant, variables),
         )
         self.calls[call_id] = call
         self.order.append(call)
         return call
+
+    def _render(self, assistant: Assistant, variables: dict[str, Any]) -> str:
+        """Render the opening line, memoised for the few distinct variable sets of the seeded history."""
+        try:
+            key = (assistant.assistant_id, tuple(sorted(variables.items())))
+            hash(key)
+        except TypeError:
+            return assistant.render(variables)
+        cached = self._renders.get(key)
+        if cached is None:
+            cached = self._renders[key] = assistant.render(variables)
+            if len(self._renders) > 4096:
+                self._renders.clear()
+        return cached
 
     # --- dialling
     def dial(self, assistant: Assistant, phone_number: str, variables: dict[str, Any], provider: str) -> Call:
