@@ -10,8 +10,9 @@ process's event loop and GIL are not shared with it):
     handshake, and the 2026-07-28 per-request envelope);
 (c) ``python -m voicing_mcp`` as a stdio subprocess, pointed at the same emulator.
 
-The calls rotate over a set of seeded call ids. The table gives median, p95 and min latency per
-call, the overhead each layer adds over the one below it, and ratios to the raw client.
+The calls rotate over a set of seeded call ids and are interleaved: call i goes
+through every layer in turn, so drifting machine load affects all layers alike. The table gives
+median, p95 and min latency per call, the overhead each layer adds over the one below it, and ratios to the raw client.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -40,29 +43,35 @@ from benchmarks._common import (
     table,
 )
 
+if TYPE_CHECKING:
+    from mcp import Client
+
 CallFn = Callable[[str], Awaitable[object]]
 
 
-async def _measure(call: CallFn, ids: list[str], *, repeat: int, warmup: int) -> list[float]:
+async def _measure(layers: list[tuple[str, CallFn]], ids: list[str], *, repeat: int, warmup: int) -> list[list[float]]:
+    """Interleaved: call i goes through every layer in turn, so drifting machine load hits all alike."""
     for i in range(warmup):
-        await call(ids[i % len(ids)])
-    samples: list[float] = []
+        for _, call in layers:
+            await call(ids[i % len(ids)])
+    samples: list[list[float]] = [[] for _ in layers]
     for i in range(repeat):
         call_id = ids[i % len(ids)]
-        start = time.perf_counter()
-        await call(call_id)
-        samples.append(time.perf_counter() - start)
+        for n, (_, call) in enumerate(layers):
+            start = time.perf_counter()
+            await call(call_id)
+            samples[n].append(time.perf_counter() - start)
     return samples
 
 
-async def _tool_ok(client: object, call_id: str) -> object:
-    from mcp import Client
+def _via_tool(client: Client) -> CallFn:
+    async def call(call_id: str) -> object:
+        result = await client.call_tool("get_call_details", {"call_id": call_id})
+        if result.is_error:
+            raise RuntimeError(f"get_call_details failed: {result.content}")
+        return result
 
-    assert isinstance(client, Client)
-    result = await client.call_tool("get_call_details", {"call_id": call_id})
-    if result.is_error:
-        raise RuntimeError(f"get_call_details failed: {result.content}")
-    return result
+    return call
 
 
 async def run(
@@ -75,23 +84,9 @@ async def run(
     from voicing_mcp.config import load_settings
     from voicing_mcp.server.app import create_server
 
-    results: list[tuple[str, list[float]]] = []
-
-    async with VoicingClient(base_url=base_url, api_key=EMULATOR_KEY) as api:
-        results.append(("(a) VoicingClient", await _measure(api.get_call_details, ids, repeat=repeat, warmup=warmup)))
-
     settings = load_settings(
         base_url=base_url, api_key=EMULATOR_KEY, env="development", ledger=tmpdir / "ledger.sqlite3"
     )
-    for label, mode in (("legacy", "legacy"), ("2026-07-28", "2026-07-28")):
-        async with Client(create_server(settings), mode=mode) as mcp_client:
-
-            async def in_process(call_id: str, c: Client = mcp_client) -> object:
-                return await _tool_ok(c, call_id)
-
-            samples = await _measure(in_process, ids, repeat=repeat, warmup=warmup)
-        results.append((f"(b) MCP in-process, {label}", samples))
-
     env = child_env(
         VOICING_BASE_URL=base_url,
         VOICING_API_KEY=EMULATOR_KEY,
@@ -100,16 +95,20 @@ async def run(
         XDG_STATE_HOME=str(tmpdir / "state"),
     )
     params = StdioServerParameters(command=sys.executable, args=["-m", "voicing_mcp"], env=env, cwd=str(REPO))
-    with (tmpdir / "stdio-stderr.log").open("w", encoding="utf-8") as errlog:
-        async with Client(stdio_client(params, errlog=errlog), mode="legacy") as stdio:
-
-            async def over_stdio(call_id: str) -> object:
-                return await _tool_ok(stdio, call_id)
-
-            results.append(
-                ("(c) MCP stdio subprocess, legacy", await _measure(over_stdio, ids, repeat=repeat, warmup=warmup))
-            )
-    return results
+    async with AsyncExitStack() as stack:
+        api = await stack.enter_async_context(VoicingClient(base_url=base_url, api_key=EMULATOR_KEY))
+        legacy = await stack.enter_async_context(Client(create_server(settings), mode="legacy"))
+        modern = await stack.enter_async_context(Client(create_server(settings), mode="2026-07-28"))
+        errlog = stack.enter_context((tmpdir / "stdio-stderr.log").open("w", encoding="utf-8"))
+        stdio = await stack.enter_async_context(Client(stdio_client(params, errlog=errlog), mode="legacy"))
+        layers: list[tuple[str, CallFn]] = [
+            ("(a) VoicingClient", api.get_call_details),
+            ("(b) MCP in-process, legacy", _via_tool(legacy)),
+            ("(b) MCP in-process, 2026-07-28", _via_tool(modern)),
+            ("(c) MCP stdio subprocess, legacy", _via_tool(stdio)),
+        ]
+        samples = await _measure(layers, ids, repeat=repeat, warmup=warmup)
+    return [(name, s) for (name, _), s in zip(layers, samples, strict=True)]
 
 
 def render(results: list[tuple[str, list[float]]], *, where: str) -> str:

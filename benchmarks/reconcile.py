@@ -5,7 +5,9 @@
 
 The emulator is seeded with ``ids - unknown`` historical calls (``EmulatorConfig(seed_calls=...)``);
 the request is every seeded id plus ``unknown`` ids it has never seen, shuffled (fixed seed). Each
-configuration runs in a fresh worker process, so its peak RSS (``resource.getrusage``) is its own:
+run of a configuration is a fresh worker process, so its peak RSS (``resource.getrusage``) is its
+own, and the runs go in rounds (every configuration once, then again) so drifting machine load
+hits them alike:
 
 * ``client``: :meth:`VoicingClient.bulk_call_details` with ``bulk_concurrency`` 1, 4, 8 …, with a
   progress callback;
@@ -16,12 +18,15 @@ configuration runs in a fresh worker process, so its peak RSS (``resource.getrus
 By default the emulator runs in a separate process (its own interpreter and GIL), so it does not
 share the measured event loop; ``--emulator thread`` runs it on a thread inside each worker
 (``emulator_in_thread``) instead; the table says which. Before each run the emulator is reset, and
-afterwards its request log gives the number of HTTP requests the run made.
+afterwards its request log gives the number of HTTP requests the run made. Each worker first makes
+one untimed 100-id call (connection, lazy imports, the SDK's output-schema cache), so the timed
+runs are steady-state.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import subprocess
@@ -123,6 +128,7 @@ async def _worker_runs(args: argparse.Namespace, base_url: str, ids: list[str], 
 
     async def measure(target: Any) -> None:
         nonlocal rss_before
+        await _one_run(args.via, target, ids[:100])  # untimed warm-up: connection, lazy imports, schema cache
         rss_before = peak_rss_mib()  # imports done, client or server ready
         for _ in range(args.repeat):
             _helper(base_url, "POST", "/_emulator/reset")
@@ -195,6 +201,15 @@ LEGEND = (
     "  requests: bulk HTTP requests the emulator logged in a run; progress: callbacks/notifications per run",
     "  RSS MiB: the worker's peak RSS (getrusage) with client/server ready -> after all its runs",
 )
+
+
+def _merge(outs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One configuration's workers (one per round) as one result: all runs, the lowest start and highest peak RSS."""
+    merged = dict(outs[0])
+    merged["runs"] = [run for out in outs for run in out["runs"]]
+    merged["rss_before_mib"] = min(out["rss_before_mib"] for out in outs)
+    merged["rss_peak_mib"] = max(out["rss_peak_mib"] for out in outs)
+    return merged
 
 
 def render(results: list[dict[str, Any]], *, latency_ms: float) -> str:
@@ -281,22 +296,25 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--unknown must be at least 0 and less than --ids")
     levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
     seed_calls = args.ids - args.unknown
-    common = ["--unknown", str(args.unknown), "--repeat", str(args.repeat)]
+    common = ["--unknown", str(args.unknown), "--repeat", "1"]
     configs = [["--via", "client", "--worker-concurrency", str(c)] for c in levels]
     if not args.no_mcp:
         configs.append(["--via", "mcp"])
-    results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="voicing-bench-") as tmp:
+    per_config: list[list[dict[str, Any]]] = [[] for _ in configs]
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="voicing-bench-")))
         if args.emulator == "process":
-            ids_file = Path(tmp) / "ids.txt"
-            with start_emulator("process", seed_calls=seed_calls, latency_ms=args.latency_ms, ids_file=ids_file) as emu:
-                for config in configs:
-                    target = ["--base-url", emu.base_url, "--ids-file", str(ids_file)]
-                    results.append(_spawn_worker([*config, *common, *target]))
+            ids_file = tmp / "ids.txt"
+            emu = stack.enter_context(
+                start_emulator("process", seed_calls=seed_calls, latency_ms=args.latency_ms, ids_file=ids_file)
+            )
+            target = ["--base-url", emu.base_url, "--ids-file", str(ids_file)]
         else:
-            for config in configs:
-                target = ["--seed-calls", str(seed_calls), "--latency-ms", str(args.latency_ms)]
-                results.append(_spawn_worker([*config, *common, *target]))
+            target = ["--seed-calls", str(seed_calls), "--latency-ms", str(args.latency_ms)]
+        for _ in range(args.repeat):  # rounds: drifting machine load hits every configuration alike
+            for n, config in enumerate(configs):
+                per_config[n].append(_spawn_worker([*config, *common, *target]))
+    results = [_merge(outs) for outs in per_config]
     print(machine_line())
     print()
     print(render(results, latency_ms=args.latency_ms))
