@@ -325,3 +325,21 @@ def test_header_values_are_split_into_host_names() -> None:
     assert origin_host("http://[::1]:3000") == "::1"
     assert origin_host("https://user@localhost") is None
     assert origin_host("null") is None
+
+
+# ----- shutdown ------------------------------------------------------------------------------
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
+def test_ctrl_c_with_an_sse_client_connected_stops_cleanly(tmp_path: Path) -> None:
+    import signal
+
+    served = serve(tmp_path, "sse")
+    with httpx.Client(timeout=30) as http, http.stream("GET", served.url) as stream:
+        lines = stream.iter_lines()
+        assert next(lines) == "event: endpoint"
+        served.proc.send_signal(signal.SIGINT)
+        code = served.proc.wait(timeout=60)
+    out = served.proc.stdout.read() if served.proc.stdout else ""
+    assert code == 130  # uvicorn shuts down gracefully, then re-raises the SIGINT; the CLI exits 128+2
+    assert out == ""
+    log = "".join(served.stderr)
+    assert "Traceback" not in log and "ERROR" not in log, log

@@ -24,7 +24,7 @@ from voicing_mcp.errors import ConfigError
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
-    from starlette.types import ASGIApp
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from voicing_mcp.server.security import HttpPolicy
 
@@ -73,10 +73,49 @@ def build_http_app(server: MCPServer[Any], transport: HttpTransport, policy: Htt
 
     security = policy.transport_security()
     if transport == "sse":
-        inner = server.sse_app(transport_security=security, host=policy.bind_host)
+        inner = OneResponse(server.sse_app(transport_security=security, host=policy.bind_host))
     else:
         inner = server.streamable_http_app(transport_security=security, host=policy.bind_host)
     return SecurityMiddleware(inner, policy)
+
+
+class OneResponse:
+    """Let an HTTP request start one response only.
+
+    The SDK's SSE endpoint returns an empty ``Response()`` after the event stream ends; when the
+    stream ends because the server shuts down, Starlette then starts a second response on the same
+    request and uvicorn logs a traceback for it (at every Ctrl-C with a client connected). The
+    second start, and anything after it, is dropped here, and the event stream is ended properly.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+        finished = False
+        dropping = False
+
+        async def send_once(message: Message) -> None:
+            nonlocal started, finished, dropping
+            if dropping:
+                return
+            if message["type"] == "http.response.start":
+                if started:
+                    dropping = True
+                    if not finished:  # end the first response (the event stream) cleanly instead
+                        finished = True
+                        await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    return
+                started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                finished = True
+            await send(message)
+
+        await self.app(scope, receive, send_once)
 
 
 def display_url(host: str, port: int, transport: HttpTransport) -> str:
