@@ -116,7 +116,7 @@ async def _hold(request: Request, state: EmulatorState) -> Response:
     return _detail(504, "Gateway timeout")
 
 
-def _fault_response(choice: FaultChoice, path: str, body: Any) -> JSONResponse | None:
+def _fault_response(choice: FaultChoice, path: str, body: Any) -> Response | None:
     """The answer for a fault that is just an error status (None for the connection-level ones)."""
     headers = {"retry-after": f"{choice.retry_after:g}"} if choice.retry_after is not None else None
     assistant_id = body.get("assistant_id") if isinstance(body, dict) else None
@@ -195,17 +195,16 @@ async def _dispatch(
         entry["status"] = 0
         return await _break_connection(request, hard=True)
     if choice.fault == "timeout":
-        entry["status"] = 0
-        return await _hold(request, state)
+        held = await _hold(request, state)
+        entry["status"] = held.status_code if held.status_code == 504 else 0
+        return held
     if choice.fault == "drop-after-accept":
         response = await handler(request, state)
         if response.status_code >= 300:
             return response
         entry["status"] = 0
         return await _break_connection(request, hard=False)
-    answer = _fault_response(choice, path, body)
-    assert answer is not None
-    return answer
+    return _fault_response(choice, path, body) or _detail(500, "Internal server error")
 
 
 def _number(text: str | None) -> float | None:
