@@ -148,8 +148,10 @@ async def test_the_sdk_client_calls_tools_over_streamable_http(http_server: Serv
 
 
 async def test_the_sdk_client_in_the_newer_protocol_mode_works_over_streamable_http(http_server: Served) -> None:
-    async with Client(http_server.url) as client:  # "auto": server/discover, the 2026-07-28 era when offered
+    async with Client(http_server.url, mode="2026-07-28") as client:  # per-request envelope, no handshake
         result = await client.call_tool("get_call_details", {"call_id": "no-such-call"})
+        version = client.session.protocol_version
+    assert version == "2026-07-28"
     assert result.is_error is True
     assert "not found" in result.content[0].text  # type: ignore[union-attr]
 
