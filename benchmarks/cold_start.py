@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -155,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ours = [i for i in imports if i.module.startswith("voicing_mcp")]
     print()
-    print("voicing_mcp modules imported on this path: " + ", ".join(sorted({i.module for i in ours})))
+    names = ", ".join(sorted({i.module.removeprefix("voicing_mcp.") for i in ours}))
+    print(textwrap.fill(f"voicing_mcp modules imported on this path: {names}", width=110, subsequent_indent="  "))
     return 0
 
 
