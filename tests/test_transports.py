@@ -166,6 +166,17 @@ async def test_the_sdk_client_calls_tools_over_sse(sse_server: Served) -> None:
     assert bulk["found"] == 2 and bulk["missing"] == ["nope"]
 
 
+async def test_sse_connections_share_one_server_state(sse_server: Served) -> None:
+    assistant = "019addcc-b878-7b10-85f1-49f21342f947"
+    async with Client(sse_client(sse_server.url), mode="legacy") as first:
+        opened = structured(await first.call_tool("chat_with_assistant", {"assistant_id": assistant, "message": "hi"}))
+    async with Client(sse_client(sse_server.url), mode="legacy") as second:
+        args = {"assistant_id": assistant, "message": "still there?", "conversation_id": opened["conversation_id"]}
+        continued = structured(await second.call_tool("chat_with_assistant", args))
+    assert continued["conversation_id"] == opened["conversation_id"] and continued["turn"] == 2
+    assert sum("local emulator" in line for line in sse_server.stderr) == 1, "one emulator for the whole server"
+
+
 # ----- DNS-rebinding protection ---------------------------------------------------------------
 def test_a_forged_origin_gets_403_on_streamable_http(http_server: Served) -> None:
     r = httpx.post(http_server.url, json=INIT, headers={**MCP_HEADERS, "Origin": "http://evil.example.com"})

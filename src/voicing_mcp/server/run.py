@@ -18,6 +18,7 @@ import argparse
 import logging
 import socket
 import sys
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any, Literal
 
 from voicing_mcp.errors import ConfigError
@@ -73,10 +74,55 @@ def build_http_app(server: MCPServer[Any], transport: HttpTransport, policy: Htt
 
     security = policy.transport_security()
     if transport == "sse":
-        inner = OneResponse(server.sse_app(transport_security=security, host=policy.bind_host))
+        inner = SharedLifespan(OneResponse(server.sse_app(transport_security=security, host=policy.bind_host)), server)
     else:
         inner = server.streamable_http_app(transport_security=security, host=policy.bind_host)
     return SecurityMiddleware(inner, policy)
+
+
+class SharedLifespan:
+    """Enter the server's lifespan once per process for SSE, as streamable HTTP does.
+
+    The SDK's SSE app runs the server's lifespan for every connection: every SSE client would get
+    its own API client and, in local mode, its own emulator (a call placed on one connection would
+    be unknown on the next). This ASGI wrapper enters the lifespan at application start-up, lets
+    each connection reuse its state, and leaves it at shutdown, after the connections have closed.
+    """
+
+    def __init__(self, app: ASGIApp, server: MCPServer[Any]) -> None:
+        self.app = app
+        # MCPServer has no public hook for this; the low-level server's lifespan attribute is public.
+        self.lowlevel = server._lowlevel_server  # pyright: ignore[reportPrivateUsage]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        from contextlib import asynccontextmanager
+
+        from voicing_mcp.errors import VoicingError
+
+        await receive()  # lifespan.startup
+        original = self.lowlevel.lifespan
+        started = False
+        try:
+            async with original(self.lowlevel) as state:
+
+                @asynccontextmanager
+                async def reuse(_: object) -> AsyncGenerator[Any]:
+                    yield state
+
+                self.lowlevel.lifespan = reuse
+                started = True
+                await send({"type": "lifespan.startup.complete"})
+                await receive()  # lifespan.shutdown
+        except VoicingError as exc:
+            kind = "shutdown" if started else "startup"
+            await send({"type": f"lifespan.{kind}.failed", "message": str(exc)})
+            return
+        finally:
+            self.lowlevel.lifespan = original
+        await send({"type": "lifespan.shutdown.complete"})
 
 
 class OneResponse:
@@ -158,7 +204,7 @@ async def serve_http(app: ASGIApp, host: str, port: int, transport: HttpTranspor
         log_config=None,  # uvicorn's default config sends access logs to stdout; ours go to stderr
         access_log=logger.isEnabledFor(logging.DEBUG),
         log_level=logging.getLogger().getEffectiveLevel(),
-        lifespan="on" if transport == "http" else "off",
+        lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     server = _Server(config)
