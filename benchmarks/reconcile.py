@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -52,6 +52,11 @@ from benchmarks._common import (
     start_emulator,
     table,
 )
+
+if TYPE_CHECKING:
+    from mcp import Client
+
+    from voicing_mcp.api.client import VoicingClient
 
 UNKNOWN_PREFIX = "bench-unknown-"
 
@@ -73,8 +78,10 @@ def _helper(base_url: str, method: str, path: str) -> Any:
     return response.json()
 
 
-async def _one_run(via: str, target: Any, ids: list[str]) -> dict[str, Any]:
+async def _one_run(target: VoicingClient | Client, ids: list[str]) -> dict[str, Any]:
     """One reconciliation: seconds, seconds to the last progress report, progress reports, found, missing."""
+    from voicing_mcp.api.client import VoicingClient
+
     progress = 0
     last_progress = 0.0
     start = time.perf_counter()
@@ -85,7 +92,7 @@ async def _one_run(via: str, target: Any, ids: list[str]) -> dict[str, Any]:
         last_progress = time.perf_counter() - start
 
     validation: float | None = None
-    if via == "client":
+    if isinstance(target, VoicingClient):
 
         async def on_progress(done: int, total: int) -> None:
             tick()
@@ -96,7 +103,7 @@ async def _one_run(via: str, target: Any, ids: list[str]) -> dict[str, Any]:
         found, missing = len(result.calls), len(result.missing)
     else:
 
-        async def on_notification(done: float, total: float | None, message: str | None) -> None:
+        async def on_notification(progress: float, total: float | None, message: str | None) -> None:
             tick()
 
         start = time.perf_counter()
@@ -126,13 +133,13 @@ async def _worker_runs(args: argparse.Namespace, base_url: str, ids: list[str], 
 
     rss_before = 0.0
 
-    async def measure(target: Any) -> None:
+    async def measure(target: VoicingClient | Client) -> None:
         nonlocal rss_before
-        await _one_run(args.via, target, ids[:100])  # untimed warm-up: connection, lazy imports, schema cache
+        await _one_run(target, ids[:100])  # untimed warm-up: connection, lazy imports, schema cache
         rss_before = peak_rss_mib()  # imports done, client or server ready
         for _ in range(args.repeat):
             _helper(base_url, "POST", "/_emulator/reset")
-            run = await _one_run(args.via, target, ids)
+            run = await _one_run(target, ids)
             log = _helper(base_url, "GET", "/_emulator/requests")
             run["requests"] = sum(1 for r in log["requests"] if r.get("path") == BULK_PATH)
             runs.append(run)
