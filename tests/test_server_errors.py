@@ -84,3 +84,12 @@ async def test_a_non_json_error_body_still_gives_the_status() -> None:
 def test_other_errors_keep_their_own_words_without_the_key(error: VoicingError, expected: str) -> None:
     text = str(tool_error(error, secret=KEY, subject="assistant 'a-1'"))
     assert expected in text and KEY not in text
+
+
+def test_a_missing_assistant_points_to_the_assistants_resource() -> None:
+    from voicing_mcp.errors import status_error_for
+
+    error = status_error_for(404, detail="Assistant with ID a-9 not found")
+    text = str(tool_error(error, subject="assistant 'a-9'"))
+    assert text.startswith("assistant 'a-9' not found (HTTP 404: Assistant with ID a-9 not found)")
+    assert "voicing://assistants" in text

@@ -184,9 +184,13 @@ def tool_error(exc: VoicingError, *, secret: str | None = None, subject: str | N
         )
     elif isinstance(exc, NotFoundError):
         what = subject or "the requested item"
-        message = (
-            f"{what} not found (HTTP 404: {exc.detail or 'not found'}). Check the id; list_calls shows recent calls"
-        )
+        if what.startswith("call"):
+            hint = "Check the id; list_calls shows recent calls"
+        elif what.startswith("assistant"):
+            hint = "Check the assistant_id; voicing://assistants lists the local templates"
+        else:
+            hint = "Check the id"
+        message = f"{what} not found (HTTP 404: {exc.detail or 'not found'}). {hint}"
     elif isinstance(exc, RateLimitError):
         wait = f"retry after {exc.retry_after:g} s" if exc.retry_after is not None else "wait a little and retry"
         message = f"rate limited by the Voicing API (HTTP 429: {exc.detail or 'too many requests'}); {wait}"
@@ -640,7 +644,7 @@ async def bulk_call_details(
     try:
         result = await fetch_bulk(state.client, call_ids, on_progress=progress)
     except VoicingError as exc:
-        raise tool_error(exc, secret=_secret(state), subject="a call") from None
+        raise tool_error(exc, secret=_secret(state), subject="a call in the request") from None
     return as_tool_result(result, text_for_bulk(result))
 
 
