@@ -6,7 +6,8 @@
   by uvicorn behind :class:`~voicing_mcp.server.security.SecurityMiddleware`: DNS-rebinding
   protection always, a bearer token when ``VOICING_MCP_TOKEN`` is set, and no start at all on a
   non-loopback address without a token. The URL is logged to stderr once the socket is bound
-  (``--port 0`` picks a free port and the log says which).
+  (``--port 0`` picks a free port and the log says which). Both enter the server's lifespan once
+  per process (one API client, one local emulator, one chat registry for every connection).
 
 Settings are loaded first; a bad setting stops the start with one line per problem (ConfigError,
 exit 2 via cli.py).
@@ -62,9 +63,9 @@ def run_server(args: argparse.Namespace) -> int:
 
     from voicing_mcp.server.app import create_server
 
-    server = create_server(settings)
-    app = build_http_app(server, "sse" if transport == "sse" else "http", policy)
-    anyio.run(serve_http, app, host, port, "sse" if transport == "sse" else "http")
+    kind: HttpTransport = "sse" if transport == "sse" else "http"
+    app = build_http_app(create_server(settings), kind, policy)
+    anyio.run(serve_http, app, host, port, kind)
     return 0
 
 
