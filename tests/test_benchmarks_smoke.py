@@ -30,6 +30,7 @@ def _table_rows(output: str, title_start: str) -> list[str]:
     return rows
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_every_benchmark_runs_with_tiny_counts_and_prints_its_table() -> None:
     done = subprocess.run(
