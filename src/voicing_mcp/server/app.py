@@ -140,7 +140,9 @@ async def _open_api(settings: Settings, stack: AsyncExitStack) -> tuple[VoicingC
         from voicing_mcp.emulator.runner import serve_emulator
         from voicing_mcp.emulator.state import EmulatorConfig
 
-        emulator = await stack.enter_async_context(serve_emulator(EmulatorConfig(), host="127.0.0.1", port=0))
+        # the emulator's assistants are the templates the guard reads, so local mode matches VOICING_PROMPTS_DIR
+        config = EmulatorConfig(prompts_dir=settings.resolved_prompts_dir)
+        emulator = await stack.enter_async_context(serve_emulator(config, host="127.0.0.1", port=0))
         base_url = emulator.base_url
         api_key = emulator.api_key
         print(f"voicing-mcp: {LOCAL_BANNER} (emulator at {base_url})", file=sys.stderr, flush=True)
