@@ -573,9 +573,10 @@ class VoicingClient:
         limiter = anyio.CapacityLimiter(self.bulk_concurrency)
         done = 0
         failure: tuple[int, APIError] | None = None
+        callback_error: Exception | None = None
 
         async def run(index: int, chunk: list[str], tg: TaskGroup) -> None:
-            nonlocal done, failure
+            nonlocal done, failure, callback_error
             try:
                 async with limiter:
                     found[index] = await self._bulk_chunk(chunk, index=index, count=len(chunks))
@@ -586,16 +587,18 @@ class VoicingClient:
                 return
             done += len(chunk)
             if on_progress is not None:
-                await on_progress(done, total)
+                try:
+                    await on_progress(done, total)
+                except Exception as exc:  # re-raised below, unwrapped: the first one wins
+                    if callback_error is None:
+                        callback_error = exc
+                    tg.cancel_scope.cancel()
 
-        try:
-            async with anyio.create_task_group() as tg:
-                for index, chunk in enumerate(chunks):
-                    tg.start_soon(run, index, chunk, tg)
-        except BaseExceptionGroup as group:  # a failing on_progress callback: surface it unwrapped
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from None
-            raise
+        async with anyio.create_task_group() as tg:
+            for index, chunk in enumerate(chunks):
+                tg.start_soon(run, index, chunk, tg)
+        if callback_error is not None:
+            raise callback_error
         if failure is not None:
             index, exc = failure
             start = index * BULK_CHUNK
