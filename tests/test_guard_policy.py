@@ -225,3 +225,14 @@ def test_durations_are_written_in_hours_and_minutes() -> None:
     assert format_delta(timedelta(hours=9, minutes=46)) == "9 h 46 min"
     assert format_delta(timedelta(seconds=30)) == "1 min"
     assert format_delta(timedelta(minutes=5)) == "5 min"
+
+
+def test_the_callees_local_time_is_one_time_or_a_range_across_zones() -> None:
+    from voicing_mcp.guard.policy import describe_local_time
+
+    now = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)
+    assert describe_local_time(("America/Chicago",), now) == "Mon 11:00 (America/Chicago)"
+    assert describe_local_time(("America/Denver", "America/North_Dakota/Center"), now) == (
+        "Mon 10:00–11:00 across 2 time zones"
+    )
+    assert describe_local_time(("Pacific/Guam", "America/New_York"), now) == "Mon 12:00–Tue 02:00 across 2 time zones"

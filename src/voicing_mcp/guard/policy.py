@@ -440,11 +440,12 @@ def format_delta(delta: timedelta) -> str:
 
 
 def describe_local_time(zones: tuple[str, ...], now: datetime) -> str:
+    """``Mon 09:05 (America/Chicago)``, or a range ``Mon 08:05–11:05 across 5 time zones``."""
     from zoneinfo import ZoneInfo
 
-    times = sorted({(now.astimezone(ZoneInfo(z)).strftime("%a %H:%M"), z) for z in zones})
+    locals_ = sorted(now.astimezone(ZoneInfo(z)).replace(tzinfo=None) for z in zones)
     if len(zones) == 1:
-        t, z = times[0]
-        return f"{t} ({z})"
-    labels = sorted({t for t, _ in times}, key=lambda s: s.split()[1])
-    return f"{labels[0]}–{labels[-1]} across {len(zones)} time zones"
+        return f"{locals_[0]:%a %H:%M} ({zones[0]})"
+    low, high = locals_[0], locals_[-1]
+    high_text = f"{high:%H:%M}" if high.date() == low.date() else f"{high:%a %H:%M}"
+    return f"{low:%a %H:%M}–{high_text} across {len(zones)} time zones"

@@ -173,17 +173,73 @@ async def step_chat(demo: Demo) -> None:
     check(second["turn"] == 2, f"the second turn is numbered {second['turn']}")
 
 
+DEMO_NUMBER = "+1 701 555 0123"
+"""In the NANP range reserved for fiction: dialled only in local mode, where the emulator answers it."""
+DEMO_VARIABLES = {"name": "Ann", "plan_type": "Gold"}
+
+
 async def dial_steps(demo: Demo) -> None:
     """Place a call through the confirmation flow and follow it to completion.
 
-    THE PLACE FOR THE DIAL STEPS (issue 4): preview → confirmation → follow the call with
-    get_call_details until it ends. Until the server offers ``initiate_outbound_call`` this
-    step only says so.
+    The guard refuses a request missing a template variable; the complete request comes back as
+    ``confirmation_required`` with a preview (this client declares no elicitation, so the token
+    flow is used); the demo plays the user saying yes and sends the token, with ``wait_seconds`` so
+    the server follows the call to its end with progress notifications.
     """
-    if "initiate_outbound_call" not in demo.tools:
-        demo.say("   skipped: this server does not offer initiate_outbound_call yet")
-        return
-    demo.say("   initiate_outbound_call is offered; its guided steps are not part of this demo yet")
+    check("initiate_outbound_call" in demo.tools, "the server does not offer initiate_outbound_call")
+    base = {"assistant_id": DEMO_ASSISTANT, "phone_number": DEMO_NUMBER}
+
+    refused = await demo.client.call_tool("initiate_outbound_call", {**base, "input_variables": {"name": "Ann"}})
+    check(refused.is_error, "a request missing a template variable was not refused")
+    demo.say("   a request without plan_type is refused by the guard:")
+    demo.detail(_first_text(refused).removeprefix("Error executing tool initiate_outbound_call: "))
+
+    request = {**base, "input_variables": DEMO_VARIABLES}
+    first = await demo.client.call_tool("initiate_outbound_call", request)
+    check(not first.is_error, f"the preview failed: {_first_text(first)}")
+    preview = first.structured_content or {}
+    check(preview.get("status") == "confirmation_required", f"expected a preview, got {preview.get('status')}")
+    demo.say("   the complete request returns a preview and a one-time token (nothing dialled yet):")
+    demo.detail(_first_text(first).split("confirmation_token")[0].rstrip())
+    demo.say("   the user reads the preview and says yes: the token goes back with the same request")
+
+    updates: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        if message and (not updates or updates[-1] != message):
+            updates.append(message)
+            demo.say(f"   [{progress:5.1f} s] {message}")
+
+    started = await demo.call(
+        "initiate_outbound_call",
+        {**request, "confirmation_token": preview["confirmation_token"], "wait_seconds": 60},
+        progress_callback=on_progress,
+    )
+    check(started["status"] == "started", f"the confirmed call did not start: {started['status']}")
+    followed = started.get("call") or {}
+    demo.say(
+        f"   call {started['call_id']} (confirmed by {started['confirmed_by']}): {followed.get('status')}, "
+        f"{followed.get('duration') or 0:g} s"
+    )
+    check(followed.get("ended") is True, f"the call did not end within 60 s: {followed.get('status')}")
+
+    again = await demo.client.call_tool(
+        "initiate_outbound_call", {**request, "confirmation_token": preview["confirmation_token"]}
+    )
+    check(again.is_error, "a used confirmation token dialled again")
+    demo.say("   sending the same token again is refused; the ledger has one dial:")
+    from mcp_types import TextResourceContents
+
+    contents = (await demo.client.read_resource("voicing://ledger/recent")).contents
+    check(bool(contents) and isinstance(contents[0], TextResourceContents), "voicing://ledger/recent is empty")
+    ledger = contents[0]
+    assert isinstance(ledger, TextResourceContents)
+    import json
+
+    rows = json.loads(ledger.text)["dials"]
+    check(len(rows) == 1, f"the ledger has {len(rows)} dials, expected 1")
+    row = rows[0]
+    demo.say(f"   ledger #{row['id']}: {row['phone_masked']} {row['status']} {row['call_id']} ({row['confirmation']})")
 
 
 STEPS: list[tuple[str, Callable[[Demo], Awaitable[None]]]] = [
