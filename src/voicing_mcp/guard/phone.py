@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 _FORMATTING = re.compile(r"[\s().\-/]")
 _FICTIONAL = re.compile(r"^\+1[2-9]\d{2}55501\d{2}$")
 MAX_SHORT_DIGITS = 6
+_COMMON_REGIONS = ("US", "GB", "IN", "CA", "AU", "DE", "FR")
 
 # PhoneNumberType values (phonenumbers.PhoneNumberType) by name, without importing at module level
 _LINE_TYPES = {
@@ -94,12 +95,16 @@ def _check_short(raw: str, default_region: str | None) -> None:
     else:
         regions = [default_region] if default_region else list(shortnumberinfo.SUPPORTED_SHORT_REGIONS)
         candidates.extend((digits, region) for region in regions)
-    for number, region in candidates:
-        if shortnumberinfo.is_emergency_number(number, region):
-            raise GuardRefusal(
-                f"number: {raw!r} is an emergency number in {region}; emergency services are never dialled",
-                rule="emergency-number",
-            )
+    emergency = [region for number, region in candidates if shortnumberinfo.is_emergency_number(number, region)]
+    if emergency:
+        first = [r for r in (default_region, *_COMMON_REGIONS) if r in emergency]
+        shown = list(dict.fromkeys([*first, *sorted(emergency)]))[:3]
+        more = ", …" if len(emergency) > len(shown) else ""
+        raise GuardRefusal(
+            f"number: {raw!r} is an emergency number (in {', '.join(shown)}{more}); emergency services are never "
+            "dialled",
+            rule="emergency-number",
+        )
     short = any(len(number) <= MAX_SHORT_DIGITS for number, _ in candidates) or (
         not international and len(digits) <= MAX_SHORT_DIGITS
     )
