@@ -21,6 +21,10 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # the HTTP libraries log every request at INFO: keep them for --log-level DEBUG
+    quiet = logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    for name in ("httpx", "httpcore", "websockets", "uvicorn.access"):
+        logging.getLogger(name).setLevel(quiet)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,7 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--transport", choices=["stdio", "sse", "http"], default="stdio")
     p.add_argument("--host", default="127.0.0.1", help="bind address for sse/http (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port for sse/http (default 8000)")
-    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (stderr)")
+    p.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log level of the messages on stderr (default INFO)",
+    )
     sub = p.add_subparsers(dest="command")
 
     emu = sub.add_parser("emulator", help="run the Voicing API emulator alone")
