@@ -201,3 +201,25 @@ def test_the_ledger_module_lists_and_resolves_rows_for_the_operator(tmp_path: Pa
     assert run("resolve", str(row)).returncode == 1
     bad = run("bogus")
     assert bad.returncode == 2 and "usage" in bad.stderr
+
+
+async def test_dials_rehearsed_in_local_mode_never_count_against_real_ones(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    local = Ledger(path, environment="local")
+    real = Ledger(path, environment="production")
+    row_id = await local.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=1)
+    await local.record_outcome(row_id, status="unknown", detail="no answer")
+    # the same environment: rate limit reached and the number blocked by the unknown outcome
+    with pytest.raises(GuardRefusal) as refused:
+        await local.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=5)
+    assert refused.value.rule == "outcome-unknown"
+    assert await local.count_since(Clock().now - timedelta(days=3650)) == 1
+    # production sees none of it
+    assert await real.open_unknown(REQ.phone_number) is None
+    assert await real.count_since(Clock().now - timedelta(days=3650)) == 0
+    assert await real.last_dial(REQ.phone_number, REQ.assistant_id, since=Clock().now - timedelta(days=3650)) is None
+    assert await real.claim_dial(REQ, confirmation="token", environment="production", max_per_hour=1) > row_id
+    # an unscoped ledger (the `list` command) sees every row
+    assert len(await Ledger(path).recent()) == 2
+    for ledger in (local, real):
+        ledger.close()

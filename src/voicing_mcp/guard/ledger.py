@@ -96,8 +96,13 @@ def _iso(t: datetime) -> str:
 class Ledger:
     """One SQLite ledger file. Safe to share between tasks and threads of one process."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, path: Path, *, clock: Callable[[], datetime] | None = None, environment: str | None = None
+    ) -> None:
         self.path = path
+        #: rows of other environments are not counted (rate limit, duplicates, unknown outcomes): dials
+        #: rehearsed against the local emulator never block or use up real ones. None = every row counts.
+        self.environment = environment
         self._clock = clock or (lambda: datetime.now(UTC))
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
@@ -145,20 +150,16 @@ class Ledger:
 
     # ----- reads -----------------------------------------------------------------------------
     async def count_since(self, since: datetime) -> int:
-        def count(conn: sqlite3.Connection) -> int:
-            row = conn.execute("SELECT COUNT(*) FROM dials WHERE created_ts >= ?", (since.timestamp(),)).fetchone()
-            return int(row[0])
-
-        return await self._arun(count)
+        return await self._arun(lambda conn: _count(conn, since, self.environment))
 
     async def last_dial(self, phone_e164: str, assistant_id: str, *, since: datetime) -> DialRow | None:
         """The newest dial (not a failed one) of this number with this assistant since ``since``."""
-        return await self._arun(lambda conn: _last_dial(conn, phone_e164, assistant_id, since))
+        return await self._arun(lambda conn: _last_dial(conn, phone_e164, assistant_id, since, self.environment))
 
     async def open_unknown(self, phone_e164: str) -> DialRow | None:
         """An unresolved ``unknown`` (or never-finished ``pending``) dial of this number, if any."""
         now = self._clock()
-        return await self._arun(lambda conn: _open_unknown(conn, phone_e164, now))
+        return await self._arun(lambda conn: _open_unknown(conn, phone_e164, now, self.environment))
 
     async def recent(self, limit: int = 20) -> list[DialRow]:
         def rows(conn: sqlite3.Connection) -> list[DialRow]:
@@ -188,14 +189,17 @@ class Ledger:
         Returns the row id. Raises GuardRefusal when another dial got there first.
         """
         now = self._clock()
+        scope = self.environment
 
         def claim(conn: sqlite3.Connection) -> int:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 refusal = (
-                    unknown_refusal(_open_unknown(conn, req.phone_number, now))
-                    or rate_refusal(_count(conn, now - timedelta(hours=1)), max_per_hour)
-                    or duplicate_refusal(_last_dial(conn, req.phone_number, req.assistant_id, now - DUPLICATE_WINDOW))
+                    unknown_refusal(_open_unknown(conn, req.phone_number, now, scope))
+                    or rate_refusal(_count(conn, now - timedelta(hours=1), scope), max_per_hour)
+                    or duplicate_refusal(
+                        _last_dial(conn, req.phone_number, req.assistant_id, now - DUPLICATE_WINDOW, scope)
+                    )
                 )
                 if refusal is not None:
                     raise refusal
@@ -275,28 +279,34 @@ def _row(r: sqlite3.Row) -> DialRow:
     )
 
 
-def _count(conn: sqlite3.Connection, since: datetime) -> int:
-    return int(conn.execute("SELECT COUNT(*) FROM dials WHERE created_ts >= ?", (since.timestamp(),)).fetchone()[0])
+_IN_SCOPE = "(?1 IS NULL OR environment = ?1)"
 
 
-def _last_dial(conn: sqlite3.Connection, phone: str, assistant_id: str, since: datetime) -> DialRow | None:
+def _count(conn: sqlite3.Connection, since: datetime, scope: str | None) -> int:
+    row = conn.execute(f"SELECT COUNT(*) FROM dials WHERE {_IN_SCOPE} AND created_ts >= ?2", (scope, since.timestamp()))
+    return int(row.fetchone()[0])
+
+
+def _last_dial(
+    conn: sqlite3.Connection, phone: str, assistant_id: str, since: datetime, scope: str | None
+) -> DialRow | None:
     r = conn.execute(
-        "SELECT * FROM dials WHERE phone_e164 = ? AND assistant_id = ? AND created_ts >= ? AND status != 'failed' "
-        "ORDER BY id DESC LIMIT 1",
-        (phone, assistant_id, since.timestamp()),
+        f"SELECT * FROM dials WHERE {_IN_SCOPE} AND phone_e164 = ?2 AND assistant_id = ?3 AND created_ts >= ?4 "
+        "AND status != 'failed' ORDER BY id DESC LIMIT 1",
+        (scope, phone, assistant_id, since.timestamp()),
     ).fetchone()
     return _row(r) if r is not None else None
 
 
-def _open_unknown(conn: sqlite3.Connection, phone: str, now: datetime) -> DialRow | None:
+def _open_unknown(conn: sqlite3.Connection, phone: str, now: datetime, scope: str | None) -> DialRow | None:
     """An unresolved ``unknown`` row, or a ``pending`` one older than PENDING_STALE (the process died mid-dial).
 
     A recent ``pending`` row is a dial in flight: the duplicate guard covers it.
     """
     r = conn.execute(
-        "SELECT * FROM dials WHERE phone_e164 = ? AND resolved_at IS NULL "
-        "AND (status = 'unknown' OR (status = 'pending' AND created_ts < ?)) ORDER BY id DESC LIMIT 1",
-        (phone, (now - PENDING_STALE).timestamp()),
+        f"SELECT * FROM dials WHERE {_IN_SCOPE} AND phone_e164 = ?2 AND resolved_at IS NULL "
+        "AND (status = 'unknown' OR (status = 'pending' AND created_ts < ?3)) ORDER BY id DESC LIMIT 1",
+        (scope, phone, (now - PENDING_STALE).timestamp()),
     ).fetchone()
     return _row(r) if r is not None else None
 

@@ -317,7 +317,7 @@ class DialGuard:
         row_id = await self.ledger.claim_dial(
             req,
             confirmation=confirmation,
-            environment="local" if self.local else self.settings.resolved_env,
+            environment=self.ledger.environment or ledger_environment(self.settings, local=self.local),
             max_per_hour=self.settings.max_calls_per_hour,
         )
         logger.info("ledger #%d: dialling %s (%s, %s)", row_id, decision.phone.masked, req.assistant_id, confirmation)
@@ -350,6 +350,15 @@ class DialGuard:
 
 
 # ----- helpers (pure) ------------------------------------------------------------------------------
+
+
+def ledger_environment(settings: Settings, *, local: bool) -> str:
+    """The ledger's name for where dials go: ``local``, the env name, or the overriding base URL."""
+    if local:
+        return "local"
+    if settings.base_url is not None:
+        return f"{settings.resolved_env}:{settings.base_url}"
+    return settings.resolved_env
 
 
 def check_ids(assistant_id: str, telephony_provider: str) -> tuple[str, str]:

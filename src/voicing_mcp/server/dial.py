@@ -32,7 +32,7 @@ from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import Settings
 from voicing_mcp.errors import GuardRefusal, VoicingError
 from voicing_mcp.guard.ledger import Confirmation, DialRow, Ledger
-from voicing_mcp.guard.policy import Clock, Decision, DialGuard
+from voicing_mcp.guard.policy import Clock, Decision, DialGuard, ledger_environment
 from voicing_mcp.server.context import ServerContext
 from voicing_mcp.server.tools import as_tool_result, tool_error
 
@@ -154,7 +154,11 @@ def guard_for(state: ServerContext, *, clock: Clock | None = None) -> DialGuard:
     """The server's DialGuard (created on first use with its ledger, closed with the server)."""
     guard: DialGuard | None = state.guard
     if guard is None:
-        ledger = Ledger(state.settings.resolved_ledger, clock=clock)
+        ledger = Ledger(
+            state.settings.resolved_ledger,
+            clock=clock,
+            environment=ledger_environment(state.settings, local=state.is_local),
+        )
         guard = DialGuard(state.settings, state.templates, ledger, clock=clock, local=state.is_local)
         state.ledger = ledger
         state.guard = guard
