@@ -177,6 +177,34 @@ async def test_an_accepted_elicitation_dials_once_with_the_documented_body(
     assert rows[0]["confirmation"] == "elicitation" and rows[0]["phone_masked"] == "+1 701 ••• ••82"
 
 
+class SlowHuman(Human):
+    """Takes a few minutes to read the preview before accepting."""
+
+    def __init__(self, clock: Clock, minutes: int) -> None:
+        super().__init__("accept")
+        self.clock = clock
+        self.minutes = minutes
+
+    async def __call__(self, context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        self.clock.now += timedelta(minutes=self.minutes)
+        return await super().__call__(context, params)
+
+
+async def test_a_human_who_reads_the_preview_for_minutes_is_asked_once(
+    emu: RunningEmulator, tmp_path: Path, mode: str
+) -> None:
+    clock = Clock(DAY + timedelta(seconds=30))
+    human = SlowHuman(clock, minutes=3)
+    async with dial_client(emu, tmp_path, mode, human=human, clock=clock) as client:
+        result = structured(await call(client))
+    assert result["status"] == "started"
+    assert len(human.questions) == 1
+    assert "Callee's local time: about Mon 10:00" in human.questions[0]
+    # the structured preview keeps the exact minute
+    assert "10:03" in result["preview"]["callee_local_time"]
+    assert dials(emu) == 1
+
+
 @pytest.mark.parametrize("action", ["decline", "cancel"])
 async def test_declining_or_cancelling_the_question_dials_nothing_and_says_so(
     emu: RunningEmulator, tmp_path: Path, mode: str, action: str

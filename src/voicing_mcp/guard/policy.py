@@ -100,6 +100,7 @@ class Decision:
     preview: Preview
     warnings: list[str] = field(default_factory=list[str])
     allow_listed: bool = False
+    checked_at: datetime | None = None
 
 
 def _now_utc() -> datetime:
@@ -183,7 +184,14 @@ class DialGuard:
             note=LOCAL_NOTE if self.local else None,
         )
         allow_listed = ph.matches_allowed(number.e164, self.settings.allowed_numbers)
-        return Decision(request=request, phone=number, preview=preview, warnings=warnings, allow_listed=allow_listed)
+        return Decision(
+            request=request,
+            phone=number,
+            preview=preview,
+            warnings=warnings,
+            allow_listed=allow_listed,
+            checked_at=now,
+        )
 
     def check_template(self, assistant_id: str, variables: Mapping[str, object], warnings: list[str]) -> str | None:
         try:
@@ -448,13 +456,22 @@ def format_delta(delta: timedelta) -> str:
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
-def describe_local_time(zones: tuple[str, ...], now: datetime) -> str:
-    """``Mon 09:05 (America/Chicago)``, or a range ``Mon 08:05–11:05 across 5 time zones``."""
+def describe_local_time(zones: tuple[str, ...], now: datetime, *, round_minutes: int = 1) -> str:
+    """``Mon 09:05 (America/Chicago)``, or a range ``Mon 08:05–11:05 across 5 time zones``.
+
+    ``round_minutes`` > 1 rounds down and says "about": the text then stays the same for that many
+    minutes (the elicitation question must not change while the human reads it).
+    """
     from zoneinfo import ZoneInfo
 
+    step = timedelta(minutes=max(round_minutes, 1))
+    if step > timedelta(minutes=1):
+        epoch = datetime(2000, 1, 1, tzinfo=UTC)
+        now = epoch + ((now - epoch) // step) * step
+    about = "about " if step > timedelta(minutes=1) else ""
     locals_ = sorted(now.astimezone(ZoneInfo(z)).replace(tzinfo=None) for z in zones)
     if len(zones) == 1:
-        return f"{locals_[0]:%a %H:%M} ({zones[0]})"
+        return f"{about}{locals_[0]:%a %H:%M} ({zones[0]})"
     low, high = locals_[0], locals_[-1]
     high_text = f"{high:%H:%M}" if high.date() == low.date() else f"{high:%a %H:%M}"
-    return f"{low:%a %H:%M}–{high_text} across {len(zones)} time zones"
+    return f"{about}{low:%a %H:%M}–{high_text} across {len(zones)} time zones"

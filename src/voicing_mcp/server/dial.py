@@ -15,6 +15,7 @@ The tool is a thin MCP layer over :class:`~voicing_mcp.guard.policy.DialGuard`:
 Optionally ``wait_seconds`` follows a started call with progress notifications.
 """
 
+import dataclasses
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +33,7 @@ from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import Settings
 from voicing_mcp.errors import GuardRefusal, VoicingError
 from voicing_mcp.guard.ledger import Confirmation, DialRow, Ledger
-from voicing_mcp.guard.policy import Clock, Decision, DialGuard, ledger_environment
+from voicing_mcp.guard.policy import Clock, Decision, DialGuard, describe_local_time, ledger_environment
 from voicing_mcp.server.context import ServerContext
 from voicing_mcp.server.tools import as_tool_result, tool_error
 
@@ -211,8 +212,16 @@ async def _check(
     return guard, decision
 
 
+#: the question's local time is rounded to this many minutes: on the 2026-07-28 protocol the question is
+#: compared between rounds, and a preview that changed while the human read it is asked again
+QUESTION_TIME_STEP = 15
+
+
 def question_text(decision: Decision) -> str:
     p = decision.preview
+    if decision.checked_at is not None:
+        rounded = describe_local_time(tuple(p.time_zones), decision.checked_at, round_minutes=QUESTION_TIME_STEP)
+        p = dataclasses.replace(p, callee_local_time=rounded)
     head = (
         "Place this phone call? (local mode: the built-in emulator answers — no real phone will ring)"
         if p.local_mode
