@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 _DIGITS = re.compile(r"\d")
@@ -20,3 +21,27 @@ def mask_number(number: str) -> str:
         masked = "•" * hidden
         return f"+{cc} {head} {masked[:3]} {masked[3:]}{tail}".replace("  ", " ")
     return "•" * max(len(raw) - 2, 1) + raw[-2:]
+
+
+# A phone number as it may appear inside a log message: E.164 (+17018112582) or a national digit run
+# (4155550123, 415-555-0123, (415) 555 0123). Digit runs inside ids, dates, times and addresses are left
+# alone: a run glued to a letter, '-', ':', '.' or '/' on either side is not taken for a number, nor is a
+# YYYY-MM-DD date.
+_NUMBER_IN_TEXT = re.compile(r"(?<![\w\-:./+])(?!\d{4}-\d\d-\d\d\b)(?:\+|\()?\d(?:[ \-()]{0,2}\d){6,16}(?![\w\-:./])")
+
+
+def mask_numbers_in(text: str) -> str:
+    """Every phone number found in ``text`` masked with :func:`mask_number`."""
+    return _NUMBER_IN_TEXT.sub(lambda m: mask_number(m.group(0)), text)
+
+
+class MaskNumbersFilter(logging.Filter):
+    """A handler filter that masks phone numbers in every record, whoever logged it (the SDK logs the text
+    of a failed tool call, which may quote the number the model asked to dial)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_numbers_in(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
