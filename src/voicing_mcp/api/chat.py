@@ -41,6 +41,18 @@ GREETING_TIMEOUT = 2.0
 OPEN_TIMEOUT = 10.0
 
 
+class _HandshakeLog(logging.LoggerAdapter[logging.Logger]):
+    """The ``websockets.client`` logger, with the ``x-api-key`` header's value hidden.
+
+    At DEBUG, websockets logs every handshake header as ``("> %s: %s", name, value)``.
+    """
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if len(args) >= 2 and isinstance(args[0], str) and args[0].lower() == "x-api-key":
+            args = (args[0], "[redacted]", *args[2:])
+        super().log(level, msg, *args, **kwargs)
+
+
 def encode_message(text: str) -> str:
     """The frame we send for one user turn."""
     return json.dumps({"message": text}, ensure_ascii=False)
@@ -203,6 +215,7 @@ class ChatSession:
                 open_timeout=OPEN_TIMEOUT,
                 close_timeout=5,
                 max_size=2**22,
+                logger=_HandshakeLog(logging.getLogger("websockets.client")),
             )
         except InvalidStatus as exc:
             raise ChatError(_status_message(exc, self.assistant_id)) from None
