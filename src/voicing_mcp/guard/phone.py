@@ -60,6 +60,13 @@ class PhoneInfo:
         return mask_number(self.e164)
 
     @property
+    def national_number(self) -> str:
+        """The national significant number (E.164 without the country code): ``7018112582``."""
+        import phonenumbers
+
+        return phonenumbers.national_significant_number(phonenumbers.parse(self.e164, None))
+
+    @property
     def fictional(self) -> bool:
         """True for the NANP range reserved for fiction, ``+1 NXX 555 0100…0199``."""
         return is_fictional(self.e164)
@@ -266,12 +273,16 @@ class DoNotCallList:
                 pass
             # also keep the bare digits, so an entry that cannot be parsed still blocks an exact match
             out.add("+" + cleaned.lstrip("+") if cleaned.startswith("+") else cleaned)
+            if not cleaned.startswith("+"):
+                # a national-format entry ("701 811 2582", "07911 123456") is also matched on the callee's
+                # national number, whatever VOICING_DEFAULT_REGION says: blocking too much is safe, too little not
+                out.add(cleaned.lstrip("0"))
         return out
 
     def check(self, info: PhoneInfo) -> None:
         """Check 1e: numbers on the do-not-call file are never dialled."""
         numbers = self.numbers()
-        if info.e164 in numbers or info.e164.lstrip("+") in numbers:
+        if info.e164 in numbers or info.e164.lstrip("+") in numbers or info.national_number in numbers:
             raise GuardRefusal(
                 f"do-not-call: {info.masked} is on the do-not-call list ({self.path}); it is never dialled — "
                 "remove it from that file only if the person asked to be called again",
