@@ -167,7 +167,7 @@ def _try_json(response: httpx.Response) -> Any:
         return None
     try:
         return response.json()
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError; nesting too deep to decode
         return None
 
 
@@ -430,7 +430,7 @@ class VoicingClient:
             raise APIError(f"the Voicing API answered {what} with HTTP {response.status_code} and an empty body")
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting too deep to decode
             raise APIError(
                 f"the Voicing API answered {what} with HTTP {response.status_code}, "
                 f"but the body is not JSON: {_snippet(response.text)!r}"

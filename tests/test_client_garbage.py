@@ -1,0 +1,92 @@
+"""The API client against a real loopback HTTP server that answers with garbage a proxy or a broken API
+might send: every answer becomes an error of the tree with a readable message, never a crash."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from mcp import Client
+
+from voicing_mcp.api.client import VoicingClient
+from voicing_mcp.api.models import OutboundCallRequest
+from voicing_mcp.config import load_settings
+from voicing_mcp.errors import APIError, OutcomeUnknownError
+from voicing_mcp.server.app import create_server
+
+DEEP_JSON = b'{"call_id": "c-1", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+
+@dataclass
+class Garbage:
+    """What the throwaway server answers: status, content type and body, the same for every request."""
+
+    url: str = ""
+    status: int = 200
+    content_type: str = "application/json"
+    body: bytes = b"{}"
+    paths: list[str] = field(default_factory=list[str])
+
+
+@pytest.fixture
+def garbage() -> Iterator[Garbage]:
+    answer = Garbage()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            answer.paths.append(self.path)
+            self.send_response(answer.status)
+            self.send_header("content-type", answer.content_type)
+            self.send_header("content-length", str(len(answer.body)))
+            self.end_headers()
+            self.wfile.write(answer.body)
+
+        do_GET = do_POST = _answer
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    answer.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield answer
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+async def test_json_nested_too_deep_to_decode_is_an_api_error_naming_the_request(garbage: Garbage) -> None:
+    garbage.body = DEEP_JSON
+    async with VoicingClient(base_url=garbage.url, api_key="k") as client:
+        with pytest.raises(APIError, match=r"answered get_call_details\(c-1\) with HTTP 200, but the body is not JSON"):
+            await client.get_call_details("c-1")
+        with pytest.raises(APIError, match="but the body is not JSON"):
+            await client.list_calls()
+        with pytest.raises(APIError, match="but the body is not JSON"):
+            await client.bulk_call_details(["c-1", "c-2"])
+
+
+async def test_a_dial_answered_with_undecodable_json_is_outcome_unknown_and_sent_once(garbage: Garbage) -> None:
+    garbage.body = DEEP_JSON
+    request = OutboundCallRequest(assistant_id="a-1", phone_number="+17018112582")
+    async with VoicingClient(base_url=garbage.url, api_key="k") as client:
+        with pytest.raises(OutcomeUnknownError, match="the answer was not JSON"):
+            await client.initiate_outbound_call(request)
+    assert garbage.paths == ["/api/v1/campaigns/publish-outbound-call"]
+
+
+async def test_the_model_reads_what_went_wrong_when_the_api_sends_undecodable_json(garbage: Garbage) -> None:
+    garbage.body = DEEP_JSON
+    server = create_server(load_settings(base_url=garbage.url, api_key="k", env="development"))
+    async with Client(server) as client:
+        result = await client.call_tool("get_call_details", {"call_id": "c-1"})
+    assert result.is_error
+    text = result.content[0].text if result.content[0].type == "text" else ""
+    assert "HTTP 200, but the body is not JSON" in text
