@@ -6,13 +6,16 @@ session, the ledger helper as a subprocess.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from server_support import helper, structured
-from test_dial import NUMBER, call, dial_client, dials, refusal
+from server_support import helper, structured, text_of
+from test_dial import DIAL_PATH, NUMBER, call, dial_client, dials, refusal
 from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
 from voicing_mcp.emulator.state import EmulatorConfig
 
@@ -43,4 +46,36 @@ async def test_a_do_not_call_entry_in_national_format_blocks_the_number_without_
         refusal(await call(client, phone_number="+44 7911 123456"), "do-not-call")
         other = structured(await call(client, phone_number="+17018112583"))
     assert other["status"] == "started"
+    assert dials(emu) == 1
+
+
+def ledger_cli(ledger: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m voicing_mcp.guard.ledger ...`` as the README tells a human to run it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")} | {"VOICING_LEDGER": str(ledger)}
+    return subprocess.run(
+        [sys.executable, "-m", "voicing_mcp.guard.ledger", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_after_a_human_releases_an_uncertain_dial_the_number_can_be_dialled_again(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """The README's outcome-unknown procedure, followed literally: the call is not in the API, a human runs
+    ``python -m voicing_mcp.guard.ledger resolve <id>``, and the next dial goes through (within 10 minutes)."""
+    ledger = tmp_path / "ledger.sqlite3"
+    helper(emu, "POST", "/_emulator/faults", {"fault": "reset", "path": DIAL_PATH, "times": 1})
+    async with dial_client(emu, tmp_path, MODE, ledger=ledger, allowed_numbers=NUMBER) as client:
+        first = await call(client)
+        assert first.is_error and "outcome unknown (ledger #1)" in text_of(first)
+        assert "resolve 1" in refusal(await call(client), "outcome-unknown")
+        released = ledger_cli(ledger, "resolve", "1")
+        assert released.returncode == 0 and "released" in released.stdout, released.stdout + released.stderr
+        again = structured(await call(client))
+    assert again["status"] == "started" and again["ledger_id"] == 2
     assert dials(emu) == 1

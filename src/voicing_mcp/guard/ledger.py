@@ -153,7 +153,8 @@ class Ledger:
         return await self._arun(lambda conn: _count(conn, since, self.environment))
 
     async def last_dial(self, phone_e164: str, assistant_id: str, *, since: datetime) -> DialRow | None:
-        """The newest dial (not a failed one) of this number with this assistant since ``since``."""
+        """The newest dial of this number with this assistant since ``since``: not a failed one, nor an uncertain
+        one a human released without a call_id (they checked: no call was placed)."""
         return await self._arun(lambda conn: _last_dial(conn, phone_e164, assistant_id, since, self.environment))
 
     async def open_unknown(self, phone_e164: str) -> DialRow | None:
@@ -292,7 +293,7 @@ def _last_dial(
 ) -> DialRow | None:
     r = conn.execute(
         f"SELECT * FROM dials WHERE {_IN_SCOPE} AND phone_e164 = ?2 AND assistant_id = ?3 AND created_ts >= ?4 "
-        "AND status != 'failed' ORDER BY id DESC LIMIT 1",
+        "AND status != 'failed' AND NOT (resolved_at IS NOT NULL AND call_id IS NULL) ORDER BY id DESC LIMIT 1",
         (scope, phone, assistant_id, since.timestamp()),
     ).fetchone()
     return _row(r) if r is not None else None
