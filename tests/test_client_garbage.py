@@ -90,3 +90,14 @@ async def test_the_model_reads_what_went_wrong_when_the_api_sends_undecodable_js
     assert result.is_error
     text = result.content[0].text if result.content[0].type == "text" else ""
     assert "HTTP 200, but the body is not JSON" in text
+
+
+async def test_a_megabyte_error_detail_reaches_the_model_cut_to_a_readable_length(garbage: Garbage) -> None:
+    garbage.status, garbage.body = 400, b'{"detail": "call_id is malformed: ' + b"x" * 2_000_000 + b'"}'
+    server = create_server(load_settings(base_url=garbage.url, api_key="k", env="development"))
+    async with Client(server) as client:
+        result = await client.call_tool("get_call_details", {"call_id": "c-1"})
+    assert result.is_error
+    text = result.content[0].text if result.content[0].type == "text" else ""
+    assert "HTTP 400: call_id is malformed: xxx" in text
+    assert "more characters cut" in text and len(text) < 2_000

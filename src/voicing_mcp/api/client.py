@@ -65,6 +65,8 @@ _LIMIT_KEYS = ("limit", "per_page", "page_size", "pageSize")
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-correlation-id", "x-amzn-requestid")
 _RESERVED_FILTERS = frozenset({"page", "limit", "call_id"})
 _SNIPPET = 200
+_DETAIL_MAX = 1_000
+"""The API's error text is quoted up to this many characters (a proxy may send megabytes)."""
 
 ProgressCallback = Callable[[int, int], Awaitable[None]]
 
@@ -120,13 +122,19 @@ def _describe_validation(exc: ValidationError) -> str:
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
 
 
+def _cap_detail(text: str) -> str:
+    if len(text) <= _DETAIL_MAX:
+        return text
+    return f"{text[:_DETAIL_MAX]}… ({len(text) - _DETAIL_MAX} more characters cut)"
+
+
 def error_detail(body: Any, text: str) -> str | None:
     """The API's own error text: ``detail`` (or ``message``/``error``), else the raw body."""
     if isinstance(body, dict):
         for key in ("detail", "message", "error", "error_description", "msg"):
             value = body.get(key)
             if isinstance(value, str) and value.strip():
-                return value.strip()
+                return _cap_detail(value.strip())
             if isinstance(value, list) and value:  # FastAPI-style validation errors
                 items: list[str] = []
                 for item in value:
@@ -136,7 +144,7 @@ def error_detail(body: Any, text: str) -> str | None:
                         items.append(f"{where}: {item['msg']}" if where else str(item["msg"]))
                     else:
                         items.append(str(item))
-                return "; ".join(items)
+                return _cap_detail("; ".join(items))
             if isinstance(value, dict):
                 nested = error_detail(value, "")
                 if nested:
