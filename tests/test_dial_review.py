@@ -79,3 +79,25 @@ async def test_after_a_human_releases_an_uncertain_dial_the_number_can_be_dialle
         again = structured(await call(client))
     assert again["status"] == "started" and again["ledger_id"] == 2
     assert dials(emu) == 1
+
+
+@pytest.mark.parametrize(
+    ("source", "variables"),
+    [
+        ("You owe {{ amount * 1.2 }} dollars.", {"amount": "100"}),  # a number sent as text
+        ("{{ total / parts }} each", {"total": 10, "parts": 0}),
+        ("{{ range(10 ** 7) | list | length }} items for {{ name }}", {"name": "Ann"}),  # the sandbox's range cap
+    ],
+)
+async def test_a_template_expression_that_fails_on_the_values_is_a_preview_warning_not_a_crash(
+    emu: RunningEmulator, tmp_path: Path, source: str, variables: dict[str, object]
+) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "billing.j2").write_text(source, encoding="utf-8")
+    async with dial_client(emu, tmp_path, MODE, prompts_dir=prompts) as client:
+        result = structured(await call(client, assistant_id="billing", input_variables=variables))
+    assert result["status"] == "confirmation_required"
+    assert result["preview"]["opening_line"] == "(could not be rendered)"
+    assert any("could not be rendered" in w and "billing.j2" in w for w in result["warnings"]), result["warnings"]
+    assert dials(emu) == 0

@@ -67,6 +67,12 @@ class AssistantTemplate:
             raise TemplateProblem(
                 f"template {self.path} could not be rendered: {exc.message or type(exc).__name__}", path=self.path
             ) from None
+        except (ArithmeticError, TypeError, ValueError, LookupError, AttributeError, RecursionError) as exc:
+            # the template's own expressions failing on the given values ({{ amount * 1.2 }} with amount "100")
+            raise TemplateProblem(
+                f"template {self.path} could not be rendered with these values: {type(exc).__name__}: {exc}",
+                path=self.path,
+            ) from None
 
 
 def valid_assistant_id(assistant_id: str) -> bool:
