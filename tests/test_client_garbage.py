@@ -101,3 +101,20 @@ async def test_a_megabyte_error_detail_reaches_the_model_cut_to_a_readable_lengt
     text = result.content[0].text if result.content[0].type == "text" else ""
     assert "HTTP 400: call_id is malformed: xxx" in text
     assert "more characters cut" in text and len(text) < 2_000
+
+
+async def test_huge_strings_in_a_call_reach_the_model_capped_as_the_readme_says(garbage: Garbage) -> None:
+    huge = "y" * 100_000
+    garbage.body = (
+        f'{{"call_id": "c-1", "status": "{huge}", "started_at": "{huge}", "ended_at": "{huge}", "note": "{huge}"}}'
+    ).encode()
+    server = create_server(load_settings(base_url=garbage.url, api_key="k", env="development"))
+    async with Client(server) as client:
+        result = await client.call_tool("get_call_details", {"call_id": "c-1"})
+    assert not result.is_error and result.structured_content is not None
+    call = result.structured_content
+    assert call["call_id"] == "c-1"
+    for name in ("status", "started_at", "ended_at", "note"):
+        assert len(call[name]) == 4_000 and call[name].endswith("…")
+    text = result.content[0].text if result.content[0].type == "text" else ""
+    assert len(text) < 20_000

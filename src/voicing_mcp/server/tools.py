@@ -297,11 +297,11 @@ def shape_call(details: CallDetails, *, with_transcript: bool) -> Call:
     capped = {k: _cap_value(v) for k, v in extras.items()}
     transcript = _transcript(raw_transcript) if with_transcript and raw_transcript is not None else None
     return Call(
-        call_id=details.call_id,
-        status=details.status,
+        call_id=_cap(details.call_id)[0],
+        status=_cap_value(details.status),
         duration=details.duration,
-        started_at=details.started_at,
-        ended_at=details.ended_at,
+        started_at=_cap_value(details.started_at),
+        ended_at=_cap_value(details.ended_at),
         transcript=transcript,
         **capped,
     )
