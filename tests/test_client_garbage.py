@@ -118,3 +118,14 @@ async def test_huge_strings_in_a_call_reach_the_model_capped_as_the_readme_says(
         assert len(call[name]) == 4_000 and call[name].endswith("…")
     text = result.content[0].text if result.content[0].type == "text" else ""
     assert len(text) < 20_000
+
+
+async def test_a_call_refused_with_success_false_in_a_200_answer_is_not_reported_as_a_404(garbage: Garbage) -> None:
+    garbage.body = b'{"success": false, "detail": "no call with that id"}'
+    server = create_server(load_settings(base_url=garbage.url, api_key="k", env="development"))
+    async with Client(server) as client:
+        result = await client.call_tool("get_call_details", {"call_id": "c-1"})
+    assert result.is_error
+    text = result.content[0].text if result.content[0].type == "text" else ""
+    assert "call 'c-1' not found (HTTP 200: no call with that id)" in text
+    assert "404" not in text

@@ -190,7 +190,7 @@ def tool_error(exc: VoicingError, *, secret: str | None = None, subject: str | N
             hint = "Check the assistant_id; voicing://assistants lists the local templates"
         else:
             hint = "Check the id"
-        message = f"{what} not found (HTTP 404: {exc.detail or 'not found'}). {hint}"
+        message = f"{what} not found (HTTP {exc.status_code}: {exc.detail or 'not found'}). {hint}"
     elif isinstance(exc, RateLimitError):
         wait = f"retry after {exc.retry_after:g} s" if exc.retry_after is not None else "wait a little and retry"
         message = f"rate limited by the Voicing API (HTTP 429: {exc.detail or 'too many requests'}); {wait}"
