@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from server_support import helper, structured, text_of
-from test_dial import DIAL_PATH, NUMBER, call, dial_client, dials, refusal
+from test_dial import DIAL_PATH, NUMBER, Clock, call, dial_client, dials, refusal
 from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
 from voicing_mcp.emulator.state import EmulatorConfig
 
@@ -101,3 +101,72 @@ async def test_a_template_expression_that_fails_on_the_values_is_a_preview_warni
     assert result["preview"]["opening_line"] == "(could not be rendered)"
     assert any("could not be rendered" in w and "billing.j2" in w for w in result["warnings"]), result["warnings"]
     assert dials(emu) == 0
+
+
+@pytest.mark.parametrize("broken", ["not a database", "parent is a file"])
+async def test_an_unusable_ledger_refuses_the_dial_naming_the_file_and_nothing_is_dialled(
+    emu: RunningEmulator, tmp_path: Path, broken: str
+) -> None:
+    if broken == "not a database":
+        ledger = tmp_path / "ledger.sqlite3"
+        ledger.write_bytes(b"this is not an SQLite file\n" * 200)
+    else:
+        (tmp_path / "state").write_text("a file where a folder should be", encoding="utf-8")
+        ledger = tmp_path / "state" / "ledger.sqlite3"
+    async with dial_client(emu, tmp_path, MODE, ledger=ledger, allowed_numbers=NUMBER) as client:
+        text = refusal(await call(client), "ledger")
+    assert str(ledger) in text and "VOICING_LEDGER" in text
+    assert "Error executing tool initiate_outbound_call" not in text.split(":", 1)[1]
+    assert dials(emu) == 0
+
+
+def test_the_ledger_helper_reports_an_unusable_ledger_without_a_traceback(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    ledger.write_bytes(b"this is not an SQLite file\n" * 200)
+    for args in (("list",), ("resolve", "1")):
+        done = ledger_cli(ledger, *args)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert str(ledger) in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_a_ledger_that_fails_after_the_post_does_not_hide_the_started_call(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """The call was sent: the result says started (with a warning), never "refused, nothing was dialled"."""
+    from voicing_mcp.api.client import VoicingClient
+    from voicing_mcp.api.models import OutboundCallRequest, OutboundCallResponse
+    from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
+    from voicing_mcp.guard.ledger import Ledger
+    from voicing_mcp.guard.policy import DialGuard
+    from voicing_mcp.guard.templates import TemplateStore
+
+    path = tmp_path / "ledger.sqlite3"
+    ledger = Ledger(path, clock=Clock())
+    settings = load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development", quiet_hours="off")
+    guard = DialGuard(settings, TemplateStore(PACKAGE_PROMPTS_DIR), ledger, clock=Clock())
+
+    class LedgerLostDuringThePost:
+        """The real API client; while the POST is out, the ledger file is replaced by a folder."""
+
+        def __init__(self, client: VoicingClient) -> None:
+            self.client = client
+
+        async def initiate_outbound_call(self, req: OutboundCallRequest) -> OutboundCallResponse:
+            response = await self.client.initiate_outbound_call(req)
+            ledger.close()
+            for leftover in tmp_path.glob("ledger.sqlite3*"):
+                leftover.unlink()
+            path.mkdir()
+            return response
+
+    decision = await guard.check(
+        assistant_id="019addcc-b878-7b10-85f1-49f21342f947",
+        phone_number=NUMBER,
+        input_variables={"name": "Ann", "plan_type": "Gold"},
+    )
+    async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as api:
+        response, row_id = await guard.place_call(decision, LedgerLostDuringThePost(api), confirmation="token")
+    ledger.close()
+    assert response.call_id == helper(emu, "GET", "/_emulator/dials")["calls"][0]
+    assert row_id == 1 and dials(emu) == 1
+    assert any("the call was started, but the ledger could not record it" in w for w in decision.warnings)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from voicing_mcp.api.models import OutboundCallRequest
-from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.errors import ConfigError, GuardRefusal
 from voicing_mcp.redact import mask_number
 
 T = TypeVar("T")
@@ -112,16 +112,28 @@ class Ledger:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_SCHEMA)
+            try:
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.executescript(_SCHEMA)
+            except BaseException:
+                conn.close()
+                raise
             self._conn = conn
         return self._conn
 
     def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on the connection. A ledger that cannot be used fails closed: GuardRefusal(rule="ledger")."""
         with self._lock:
-            return fn(self._connection())
+            try:
+                return fn(self._connection())
+            except (sqlite3.Error, OSError) as exc:
+                raise GuardRefusal(
+                    f"ledger: the dial ledger {self.path} cannot be used ({type(exc).__name__}: {exc}); no call is "
+                    "placed without it — move that file aside or point VOICING_LEDGER at a writable file",
+                    rule="ledger",
+                ) from None
 
     async def _arun(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         import anyio.to_thread
@@ -359,7 +371,11 @@ def main(argv: list[str] | None = None) -> int:
     from voicing_mcp.config import load_settings
 
     args = sys.argv[1:] if argv is None else argv
-    ledger = Ledger(load_settings().resolved_ledger)
+    try:
+        ledger = Ledger(load_settings().resolved_ledger)
+    except ConfigError as exc:
+        print(f"voicing-mcp ledger: {exc}", file=sys.stderr)
+        return 2
     try:
         if args[:1] == ["resolve"] and len(args) >= 2 and args[1].isdigit():
             note = " ".join(args[2:]) or "checked by a human: no call was placed"
@@ -372,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         print("usage: python -m voicing_mcp.guard.ledger [list | resolve ID [NOTE]]", file=sys.stderr)
         return 2
+    except GuardRefusal as exc:
+        print(f"voicing-mcp ledger: {exc}", file=sys.stderr)
+        return 1
     finally:
         ledger.close()
 

@@ -34,6 +34,7 @@ from voicing_mcp.guard.ledger import (
     Confirmation,
     DialRow,
     Ledger,
+    Status,
     duplicate_refusal,
     rate_refusal,
     unknown_refusal,
@@ -333,7 +334,7 @@ class DialGuard:
             response = await client.initiate_outbound_call(req)
         except OutcomeUnknownError as exc:
             with anyio.CancelScope(shield=True):
-                await self.ledger.record_outcome(row_id, status="unknown", detail=str(exc))
+                await self._record(row_id, status="unknown", detail=str(exc))
             logger.warning("ledger #%d: outcome unknown for %s", row_id, decision.phone.masked)
             raise OutcomeUnknownError(
                 f"outcome unknown (ledger #{row_id}): {exc} Redials of {decision.phone.masked} are blocked until "
@@ -344,17 +345,35 @@ class DialGuard:
             ) from None
         except APIError as exc:
             with anyio.CancelScope(shield=True):
-                await self.ledger.record_outcome(row_id, status="failed", detail=str(exc))
+                await self._record(row_id, status="failed", detail=str(exc))
             raise
         except BaseException:
             # cancelled or crashed mid-request: the call may have been placed
             with anyio.CancelScope(shield=True):
-                await self.ledger.record_outcome(row_id, status="unknown", detail="interrupted during the request")
+                await self._record(row_id, status="unknown", detail="interrupted during the request")
             raise
+        problem: str | None = None
         with anyio.CancelScope(shield=True):
-            await self.ledger.record_outcome(row_id, status="started", call_id=response.call_id)
+            problem = await self._record(row_id, status="started", call_id=response.call_id)
+        if problem is not None:
+            decision.warnings.append(
+                f"the call was started, but the ledger could not record it ({problem}); its row #{row_id} stays "
+                "'pending' and blocks redials of this number until a human releases it"
+            )
         logger.info("ledger #%d: call %s started", row_id, response.call_id)
         return response, row_id
+
+    async def _record(
+        self, row_id: int, *, status: Status, call_id: str | None = None, detail: str | None = None
+    ) -> str | None:
+        """Record a dial's outcome after the POST. A ledger failure here must not hide what happened to the
+        call (it was sent): it is logged and returned, never raised."""
+        try:
+            await self.ledger.record_outcome(row_id, status=status, call_id=call_id, detail=detail)
+        except GuardRefusal as exc:
+            logger.error("ledger #%d: outcome %r could not be recorded: %s", row_id, status, exc.message)
+            return exc.message
+        return None
 
 
 # ----- helpers (pure) ------------------------------------------------------------------------------

@@ -531,7 +531,7 @@ async def recent_dials_document(path: Path) -> str:
         ledger = Ledger(path)
         try:
             rows = await ledger.recent(RECENT_ROWS)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, GuardRefusal) as exc:
             raise ResourceError(f"the dial ledger {path} cannot be read: {exc}") from None
         finally:
             ledger.close()
