@@ -170,3 +170,20 @@ async def test_a_ledger_that_fails_after_the_post_does_not_hide_the_started_call
     assert response.call_id == helper(emu, "GET", "/_emulator/dials")["calls"][0]
     assert row_id == 1 and dials(emu) == 1
     assert any("the call was started, but the ledger could not record it" in w for w in decision.warnings)
+
+
+async def test_a_forged_token_with_a_hostile_payload_is_refused_as_invalid(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    import base64
+
+    payload = b'{"exp":1e400,"nonce":"n","fields":{}}'  # int(inf) overflows: parsed before the signature was checked
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+    token = f"v1.{b64(payload)}.{b64(b'0' * 32)}"
+    async with dial_client(emu, tmp_path, MODE) as client:
+        text = refusal(await call(client, confirmation_token=token), "token-invalid")
+    assert "forged" in text
+    assert dials(emu) == 0

@@ -92,8 +92,16 @@ class TokenSigner:
             raise GuardRefusal(f"confirmation token: not a token issued by this server; {again}", rule="token-invalid")
         _, body, signature = parts
         try:
-            payload = json.loads(_unb64(body))
             given_sig = _unb64(signature)
+        except (ValueError, binascii.Error):
+            raise GuardRefusal(f"confirmation token: malformed or forged; {again}", rule="token-invalid") from None
+        # the signature first: only a payload this server wrote is ever parsed
+        if not hmac.compare_digest(given_sig, self._mac(f"{_VERSION}.{body}".encode())):
+            raise GuardRefusal(
+                f"confirmation token: signature is invalid (forged or altered); {again}", rule="token-invalid"
+            )
+        try:
+            payload = json.loads(_unb64(body))
             exp = int(payload["exp"])
             nonce = str(payload["nonce"])
             digests = payload["fields"]
@@ -101,10 +109,6 @@ class TokenSigner:
                 raise TypeError("fields")
         except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
             raise GuardRefusal(f"confirmation token: malformed or forged; {again}", rule="token-invalid") from None
-        if not hmac.compare_digest(given_sig, self._mac(f"{_VERSION}.{body}".encode())):
-            raise GuardRefusal(
-                f"confirmation token: signature is invalid (forged or altered); {again}", rule="token-invalid"
-            )
         expires_at = datetime.fromtimestamp(exp, UTC)
         if now >= expires_at:
             raise GuardRefusal(
