@@ -187,3 +187,32 @@ async def test_a_writable_ledger_folder_is_left_as_it_was(
     assert "will be created (folder writable)" in out
     assert "2 number(s) in" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dnc.txt"]
+
+
+async def test_a_ledger_path_naming_a_file_that_is_not_sqlite_fails_and_the_file_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my shopping list, not a ledger\n", encoding="utf-8")
+    monkeypatch.setenv("VOICING_LEDGER", str(notes))
+    assert await check_all() == 1
+    out = capsys.readouterr().out
+    assert lines_of(out)["ledger"] == ["FAIL"]
+    assert "is not an SQLite ledger" in out and "VOICING_LEDGER" in out
+    assert notes.read_text(encoding="utf-8") == "my shopping list, not a ledger\n"
+
+
+async def test_an_existing_ledger_written_by_the_guard_passes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from voicing_mcp.guard.ledger import Ledger
+
+    path = tmp_path / "ledger.sqlite3"
+    ledger = Ledger(path)
+    await ledger.spend_nonce("n-1", expires_at=datetime.now(UTC))
+    ledger.close()
+    monkeypatch.setenv("VOICING_LEDGER", str(path))
+    assert await check_all() == 0
+    assert f"{path} exists and is writable" in capsys.readouterr().out

@@ -233,15 +233,37 @@ async def check_api(settings: Settings, report: Report) -> None:
         report.add("ok", "api", f"{what} answered and accepted the key in {ms:.0f} ms{total}")
 
 
+def _not_sqlite(path: Path) -> str | None:
+    """Why an existing file cannot be opened as an SQLite database (read-only, nothing changed), or None."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 def check_ledger(path: Path, report: Report) -> None:
     """The ledger file, or the folder it will be created in, must be writable (nothing is left behind)."""
     if path.exists():
         if path.is_dir():
             report.add("FAIL", "ledger", f"VOICING_LEDGER {path} is a folder: give a file path")
-        elif os.access(path, os.W_OK):
-            report.add("ok", "ledger", f"{path} exists and is writable")
-        else:
+        elif not os.access(path, os.W_OK):
             report.add("FAIL", "ledger", f"{path} is not writable: fix its permissions or set VOICING_LEDGER")
+        elif problem := _not_sqlite(path):
+            report.add(
+                "FAIL",
+                "ledger",
+                f"VOICING_LEDGER {path} is not an SQLite ledger ({problem}): every dial would be refused; "
+                "move that file aside or point VOICING_LEDGER at another file",
+            )
+        else:
+            report.add("ok", "ledger", f"{path} exists and is writable")
         return
     folder = path.parent
     if folder.is_dir():
