@@ -187,3 +187,17 @@ async def test_a_forged_token_with_a_hostile_payload_is_refused_as_invalid(
         text = refusal(await call(client, confirmation_token=token), "token-invalid")
     assert "forged" in text
     assert dials(emu) == 0
+
+
+async def test_a_tel_uri_is_read_without_a_default_region_and_a_dropped_extension_is_said(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    async with dial_client(emu, tmp_path, MODE) as client:
+        uri = structured(await call(client, phone_number="tel:+1-701-811-2582;ext=12"))
+        plain = structured(await call(client, phone_number="+1 701 811 2582"))
+        emergency = refusal(await call(client, phone_number="tel:911"), "emergency-number")
+    assert uri["status"] == "confirmation_required" and uri["preview"]["phone_number"] == NUMBER
+    assert any("extension 12 is not dialled" in w for w in uri["warnings"]), uri["warnings"]
+    assert not any("extension" in w for w in plain["warnings"])
+    assert "emergency services are never dialled" in emergency
+    assert dials(emu) == 0

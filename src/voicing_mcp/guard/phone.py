@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from phonenumbers import PhoneNumber
 
 _FORMATTING = re.compile(r"[\s().\-/]")
+_TEL_URI = re.compile(r"^\s*tel:", re.IGNORECASE)
 _FICTIONAL = re.compile(r"^\+1[2-9]\d{2}55501\d{2}$")
 MAX_SHORT_DIGITS = 6
 _COMMON_REGIONS = ("US", "GB", "IN", "CA", "AU", "DE", "FR")
@@ -54,6 +55,8 @@ class PhoneInfo:
     line_type: str
     line_type_code: int
     time_zones: tuple[str, ...]
+    extension: str | None = None
+    """An extension given with the number (``x12``, ``;ext=12``): E.164 cannot carry it, so it is not dialled."""
 
     @property
     def masked(self) -> str:
@@ -132,6 +135,8 @@ def parse_number(raw: str, *, default_region: str | None) -> PhoneInfo:
         raise GuardRefusal(
             f"number: {raw!r} has no digits; give the number in +country format, e.g. +17015550123", rule="number"
         )
+    given = raw
+    raw = _TEL_URI.sub("", raw)  # a tel: URI (RFC 3966) is read as the number it holds
     _check_short(raw, default_region)
     cleaned = _clean(raw)
     if not cleaned.startswith("+") and default_region is None:
@@ -141,7 +146,7 @@ def parse_number(raw: str, *, default_region: str | None) -> PhoneInfo:
             rule="number-format",
         )
     try:
-        parsed = phonenumbers.parse(raw, None if cleaned.startswith("+") else default_region)
+        parsed = phonenumbers.parse(given, None if cleaned.startswith("+") else default_region)
     except phonenumbers.NumberParseException as exc:
         raise GuardRefusal(
             f"number: {raw!r} is not a phone number ({exc}); give it in +country format, e.g. +17015550123",
@@ -167,6 +172,7 @@ def parse_number(raw: str, *, default_region: str | None) -> PhoneInfo:
         line_type=_LINE_TYPES.get(code, "unknown"),
         line_type_code=code,
         time_zones=_zones(parsed, timezone.time_zones_for_number(parsed)),
+        extension=parsed.extension or None,
     )
 
 

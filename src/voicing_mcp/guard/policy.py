@@ -146,6 +146,11 @@ class DialGuard:
 
         # 1. Number
         number = ph.parse_number(phone_number, default_region=self.settings.default_region)
+        if number.extension:
+            warnings.append(
+                f"extension {number.extension} is not dialled: the API calls {number.international} itself (E.164 "
+                "has no extensions), so the assistant reaches whoever answers that line"
+            )
         ph.check_line_type(number)
         ph.check_fictional(number, local=self.local)
         ph.check_country(number, self.settings.allowed_countries)
