@@ -194,6 +194,19 @@ async def test_an_error_frame_is_a_chat_error_with_the_servers_words() -> None:
             await session.send("hello")
 
 
+async def test_a_huge_error_frame_is_quoted_cut_to_a_readable_length() -> None:
+    async def erring(ws: ServerConnection) -> None:
+        async for _ in ws:
+            await ws.send(json.dumps({"type": "error", "message": "assistant is paused " + "x" * 100_000}))
+
+    async with _ws_server(erring) as url, _session(url) as session:
+        with pytest.raises(ChatError) as info:
+            await session.send("hello")
+    text = str(info.value)
+    assert text.startswith("the chatbot reported an error: assistant is paused xxx")
+    assert text.endswith("more characters cut)") and len(text) < 1_200
+
+
 # ----------------------------------------------------------------------------- framing, pure
 
 

@@ -39,6 +39,8 @@ TEXT_KEYS = ("message", "text", "content", "response")
 #: how long to wait for a greeting right after the connection opens, at most.
 GREETING_TIMEOUT = 2.0
 OPEN_TIMEOUT = 10.0
+#: the text of an error frame is quoted up to this many characters.
+MAX_ERROR_TEXT = 1_000
 
 
 class _HandshakeLog(logging.LoggerAdapter[logging.Logger]):
@@ -66,6 +68,8 @@ def _text_from(value: Any) -> str | None:
     if value.get("type") == "error" or isinstance(value.get("error"), str):
         reason = value.get("error") if isinstance(value.get("error"), str) else None
         reason = reason or _text_from({k: v for k, v in value.items() if k != "type"}) or "no details"
+        if len(reason) > MAX_ERROR_TEXT:
+            reason = f"{reason[:MAX_ERROR_TEXT]}… ({len(reason) - MAX_ERROR_TEXT} more characters cut)"
         raise ChatError(f"the chatbot reported an error: {reason}")
     for key in TEXT_KEYS:
         found = value.get(key)
