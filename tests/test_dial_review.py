@@ -201,3 +201,51 @@ async def test_a_tel_uri_is_read_without_a_default_region_and_a_dropped_extensio
     assert not any("extension" in w for w in plain["warnings"])
     assert "emergency services are never dialled" in emergency
     assert dials(emu) == 0
+
+
+async def test_a_gateway_timeout_on_the_dial_is_an_unknown_outcome_and_the_call_is_not_placed_twice(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """A proxy in front of the API passes the POST on (the call is placed) but answers 504 itself: the
+    dial is recorded as unknown, so the model's natural retry finds the call instead of dialling again."""
+    import anyio
+    import httpx
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, Response
+    from starlette.routing import Route
+
+    from voicing_mcp.emulator.runner import bind_socket
+
+    async with httpx.AsyncClient(base_url=emu.base_url) as upstream:
+
+        async def forward(request: Request) -> Response:
+            answer = await upstream.request(
+                request.method,
+                request.url.path,
+                params=request.query_params,
+                headers={"x-api-key": request.headers.get("x-api-key", "")},
+                content=await request.body(),
+            )
+            if request.url.path == DIAL_PATH:
+                return HTMLResponse("<html><body>504 Gateway Time-out</body></html>", status_code=504)
+            return Response(answer.content, answer.status_code, media_type=answer.headers.get("content-type"))
+
+        gateway = Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])])
+        sock = bind_socket("127.0.0.1", 0)
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(gateway, log_level="warning", lifespan="off"))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.serve, [sock])
+            while not server.started:
+                await anyio.sleep(0.01)
+            proxied = RunningEmulator(f"http://127.0.0.1:{port}", "127.0.0.1", port, emu.api_key, emu.state)
+            async with dial_client(proxied, tmp_path, MODE, allowed_numbers=NUMBER) as client:
+                first = await call(client)
+                assert first.is_error and "outcome unknown (ledger #1)" in text_of(first), text_of(first)
+                again = await call(client)  # what a model does after "try again later"
+                placed = helper(emu, "GET", "/_emulator/dials")["calls"]
+                assert f"call_id {placed[0]}" in refusal(again, "duplicate")
+            server.should_exit = True
+    assert dials(emu) == 1

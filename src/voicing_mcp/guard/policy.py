@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from voicing_mcp.api.models import OutboundCallRequest, OutboundCallResponse
 from voicing_mcp.config import QuietHours, Settings
-from voicing_mcp.errors import APIError, GuardRefusal, OutcomeUnknownError
+from voicing_mcp.errors import APIError, APIStatusError, GuardRefusal, OutcomeUnknownError
 from voicing_mcp.guard import phone as ph
 from voicing_mcp.guard.ledger import (
     DUPLICATE_WINDOW,
@@ -337,21 +337,27 @@ class DialGuard:
         logger.info("ledger #%d: dialling %s (%s, %s)", row_id, decision.phone.masked, req.assistant_id, confirmation)
         try:
             response = await client.initiate_outbound_call(req)
-        except OutcomeUnknownError as exc:
+        except APIError as exc:
+            if not (isinstance(exc, OutcomeUnknownError) or gateway_failure(exc)):
+                with anyio.CancelScope(shield=True):
+                    await self._record(row_id, status="failed", detail=str(exc))
+                raise
             with anyio.CancelScope(shield=True):
                 await self._record(row_id, status="unknown", detail=str(exc))
             logger.warning("ledger #%d: outcome unknown for %s", row_id, decision.phone.masked)
+            why = (
+                ""
+                if isinstance(exc, OutcomeUnknownError)
+                else "a gateway in front of the Voicing API answered instead of the API, which may have placed the "
+                "call. It was NOT retried. "
+            )
             raise OutcomeUnknownError(
-                f"outcome unknown (ledger #{row_id}): {exc} Redials of {decision.phone.masked} are blocked until "
-                "this is checked: the next initiate_outbound_call to this number looks the call up in the API "
+                f"outcome unknown (ledger #{row_id}): {exc} {why}Redials of {decision.phone.masked} are blocked "
+                "until this is checked: the next initiate_outbound_call to this number looks the call up in the API "
                 f"first; a human can release the block with `python -m voicing_mcp.guard.ledger resolve {row_id}`.",
                 method=exc.method,
                 url=exc.url,
             ) from None
-        except APIError as exc:
-            with anyio.CancelScope(shield=True):
-                await self._record(row_id, status="failed", detail=str(exc))
-            raise
         except BaseException:
             # cancelled or crashed mid-request: the call may have been placed
             with anyio.CancelScope(shield=True):
@@ -382,6 +388,14 @@ class DialGuard:
 
 
 # ----- helpers (pure) ------------------------------------------------------------------------------
+
+#: statuses a gateway sends when the API behind it did not answer in time: the dial may have been placed
+GATEWAY_STATUSES = frozenset({502, 504})
+
+
+def gateway_failure(exc: APIError) -> bool:
+    """True for a dial answered by a gateway (502/504), not by the API: the POST may have reached the API."""
+    return isinstance(exc, APIStatusError) and exc.status_code in GATEWAY_STATUSES
 
 
 def ledger_environment(settings: Settings, *, local: bool) -> str:
