@@ -6,6 +6,7 @@ One emulator per module on its own thread, with a frozen clock (``speed=0``) so 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -480,3 +481,23 @@ def test_unknown_paths_and_methods_answer_with_a_detail_body(api: httpx.Client) 
     assert (missing.status_code, missing.json()) == (404, {"detail": "Not Found"})
     wrong = api.get(DIAL)
     assert (wrong.status_code, wrong.json()) == (405, {"detail": "Method Not Allowed"})
+
+
+@pytest.mark.parametrize("seconds", [1e308, 315_576_001, -1, "NaN"])
+def test_an_absurd_clock_jump_is_refused_and_the_emulator_keeps_answering(api: httpx.Client, seconds: Any) -> None:
+    content = json.dumps({"seconds": float(seconds) if seconds == "NaN" else seconds})  # NaN as JSON's NaN literal
+    refused = api.post("/_emulator/clock/advance", content=content, headers={"content-type": "application/json"})
+    assert refused.status_code == 400 and "seconds" in refused.json()["detail"]
+    assert api.get("/_emulator/health").status_code == 200
+    call_id = dial(api)
+    assert details(api, call_id)["call_id"] == call_id
+
+
+def test_the_clock_cannot_be_pushed_past_the_year_9999_step_by_step(api: httpx.Client) -> None:
+    jumps = 0
+    while (response := api.post("/_emulator/clock/advance", json={"seconds": 315_576_000})).status_code == 200:
+        jumps += 1
+        assert jumps < 1_000
+    assert response.status_code == 400 and "year 9999" in response.json()["detail"]
+    assert api.get("/_emulator/health").status_code == 200
+    assert api.get(DETAILS, params={"page": 1, "limit": 5}).status_code == 200

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import socket
 import struct
 from collections.abc import Awaitable, Callable
@@ -44,6 +45,8 @@ CHAT_PATH = "/api/v1/voicing/ws/platform/api/chatbot"
 MAX_BULK = 100
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
+MAX_CLOCK_ADVANCE = 315_576_000
+"""Seconds one ``/_emulator/clock/advance`` may jump (ten years)."""
 _TRANSPORT_KEY = "voicing_emulator.transport"
 _LOOPBACK = ("127.", "::1", "localhost")
 
@@ -430,10 +433,19 @@ async def helper_health(request: Request, state: EmulatorState) -> Response:
 async def helper_advance(request: Request, state: EmulatorState) -> Response:
     body = await _json_object(request)
     seconds = body.get("seconds") if body is not None else None
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-        return _detail(400, 'send {"seconds": N} with N >= 0')
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not math.isfinite(seconds)
+        or not 0 <= seconds <= MAX_CLOCK_ADVANCE
+    ):
+        return _detail(400, f'send {{"seconds": N}} with 0 <= N <= {MAX_CLOCK_ADVANCE} (ten years)')
     from voicing_mcp.emulator.state import iso
 
+    try:  # a clock past year 9999 would break every later answer: refuse the jump instead
+        iso(state.clock.now() + float(seconds))
+    except (OverflowError, ValueError, OSError):
+        return _detail(400, "the virtual clock cannot pass the year 9999; POST /_emulator/reset to start over")
     return JSONResponse({"now": iso(state.clock.advance(float(seconds)))})
 
 
