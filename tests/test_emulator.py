@@ -501,3 +501,13 @@ def test_the_clock_cannot_be_pushed_past_the_year_9999_step_by_step(api: httpx.C
     assert response.status_code == 400 and "year 9999" in response.json()["detail"]
     assert api.get("/_emulator/health").status_code == 200
     assert api.get(DETAILS, params={"page": 1, "limit": 5}).status_code == 200
+
+
+@pytest.mark.parametrize("path", [DIAL, BULK])
+def test_json_nested_too_deep_to_decode_is_the_documented_400_and_nothing_is_dialled(
+    api: httpx.Client, path: str
+) -> None:
+    deep = '{"call_ids": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    response = api.post(path, content=deep, headers={"content-type": "application/json"})
+    assert response.status_code == 400 and response.json() == {"detail": "Invalid JSON body"}
+    assert dial_count(api) == 0

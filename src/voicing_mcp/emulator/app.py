@@ -146,7 +146,7 @@ async def _read_json(request: Request) -> tuple[Any, bool]:
     raw = await request.body()
     try:
         return json.loads(raw), True
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep to decode
         return None, False
 
 
