@@ -207,6 +207,18 @@ async def test_a_huge_error_frame_is_quoted_cut_to_a_readable_length() -> None:
     assert text.endswith("more characters cut)") and len(text) < 1_200
 
 
+async def test_a_reply_nested_too_deep_to_decode_is_read_as_plain_text() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+
+    async def nesting(ws: ServerConnection) -> None:
+        async for _ in ws:
+            await ws.send(deep)
+
+    async with _ws_server(nesting) as url, _session(url) as session:
+        assert await session.send("hello") == deep
+        assert session.is_open
+
+
 # ----------------------------------------------------------------------------- framing, pure
 
 

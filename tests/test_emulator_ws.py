@@ -127,3 +127,13 @@ def test_chats_appear_in_the_request_log_without_the_key(emu: RunningEmulator) -
     last = raw.json()["requests"][-1]
     assert (last["method"], last["path"], last["query"]["assistant_id"]) == ("WS", CHAT, GUIDE_ASSISTANT)
     assert KEY not in raw.text
+
+
+def test_a_frame_nested_too_deep_to_decode_is_answered_as_plain_text_and_the_chat_goes_on(emu: RunningEmulator) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    with open_chat(emu, f"?assistant_id={GUIDE_ASSISTANT}&name=Ada&plan_type=Gold") as ws:
+        frame(ws)  # the greeting
+        ws.send(deep)
+        assert frame(ws)["type"] == "message"
+        ws.send(json.dumps({"message": "still there?"}))
+        assert "still there?" in frame(ws)["message"]

@@ -92,7 +92,7 @@ def decode_frame(frame: str | bytes) -> str | None:
         return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to decode
         return text  # plain text reply
     if isinstance(value, str | dict):
         return _text_from(value)
@@ -140,7 +140,7 @@ def _status_message(exc: InvalidStatus, assistant_id: str) -> str:
     detail = ""
     try:
         parsed = json.loads(body.decode("utf-8", errors="replace")) if body else None
-    except ValueError:
+    except (ValueError, RecursionError):
         parsed = None
     if isinstance(parsed, dict) and isinstance(parsed.get("detail"), str):
         detail = parsed["detail"]

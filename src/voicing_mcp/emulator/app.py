@@ -319,7 +319,7 @@ def _frame_text(raw: str) -> str:
     """A client frame: JSON ``{"message": ...}`` (or text/content) or plain text."""
     try:
         data: Any = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to decode
         return raw.strip()
     if isinstance(data, dict):
         fields = cast(dict[str, Any], data)
