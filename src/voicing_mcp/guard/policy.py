@@ -245,15 +245,19 @@ class DialGuard:
             return
         zone, local_time = inside[0]
         more = f" (and {len(inside) - 1} more of its {len(number.time_zones)} zones)" if len(inside) > 1 else ""
+        if self.local:
+            # no minutes in a warning: it is part of the human's question, which must not change while they read
+            warnings.append(
+                f"quiet hours: it is inside VOICING_QUIET_HOURS ({window.start:%H:%M}–{window.end:%H:%M}) in {zone}"
+                f"{more} for {number.masked}; a real call would be refused now (local mode: not enforced)"
+            )
+            return
         opens = next_window_opening(number.time_zones, window, now)
         wait = f", next window opens in {format_delta(opens - now)}" if opens is not None else ""
         text = (
             f"quiet hours: it is {local_time:%H:%M} in {zone}{more} for {number.masked}; calls allowed "
             f"{window.end:%H:%M}–{window.start:%H:%M}{wait}"
         )
-        if self.local:
-            warnings.append(f"{text} (local mode: not enforced)")
-            return
         raise GuardRefusal(f"{text}; try again then, or change VOICING_QUIET_HOURS", rule="quiet-hours")
 
     async def check_unknown_outcomes(
