@@ -214,7 +214,8 @@ async def test_declining_or_cancelling_the_question_dials_nothing_and_says_so(
         result = await call(client)
         rows = await ledger_rows(client)
     assert result.is_error
-    assert f"the user {action}d the call: nothing was dialled" in text_of(result)
+    done = {"decline": "declined", "cancel": "cancelled"}[action]
+    assert f"the user {done} the call: nothing was dialled" in text_of(result)
     assert len(human.questions) == 1
     assert dials(emu) == 0 and rows == []
 

@@ -330,7 +330,8 @@ def _require_accept(confirmation: ElicitationResult[ConfirmCall]) -> None:
         if isinstance(data, ConfirmCall):
             raise ToolError("the user did not tick 'Place this call now?': nothing was dialled")
         raise ToolError("the user was not asked to confirm this call: nothing was dialled; call again")
-    raise ToolError(f"the user {confirmation.action}d the call: nothing was dialled")
+    done = {"decline": "declined", "cancel": "cancelled"}.get(confirmation.action, confirmation.action)
+    raise ToolError(f"the user {done} the call: nothing was dialled")
 
 
 def _result(result: DialResult) -> CallToolResult:
