@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from starlette.responses import Response
 
 from server_support import helper, structured, text_of
 from test_dial import DIAL_PATH, NUMBER, Clock, call, dial_client, dials, refusal
@@ -203,17 +205,15 @@ async def test_a_tel_uri_is_read_without_a_default_region_and_a_dropped_extensio
     assert dials(emu) == 0
 
 
-async def test_a_gateway_timeout_on_the_dial_is_an_unknown_outcome_and_the_call_is_not_placed_twice(
-    emu: RunningEmulator, tmp_path: Path
-) -> None:
-    """A proxy in front of the API passes the POST on (the call is placed) but answers 504 itself: the
-    dial is recorded as unknown, so the model's natural retry finds the call instead of dialling again."""
+@asynccontextmanager
+async def gateway(emu: RunningEmulator, dial_answer: Callable[[], Response]) -> AsyncGenerator[RunningEmulator]:
+    """A real HTTP proxy on loopback in front of the emulator. Every request is passed on; the dial POST's
+    answer is replaced by ``dial_answer()`` (after the emulator placed the call)."""
     import anyio
     import httpx
     import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.responses import HTMLResponse, Response
     from starlette.routing import Route
 
     from voicing_mcp.emulator.runner import bind_socket
@@ -229,25 +229,42 @@ async def test_a_gateway_timeout_on_the_dial_is_an_unknown_outcome_and_the_call_
                 content=await request.body(),
             )
             if request.url.path == DIAL_PATH:
-                return HTMLResponse("<html><body>504 Gateway Time-out</body></html>", status_code=504)
+                return dial_answer()
             return Response(answer.content, answer.status_code, media_type=answer.headers.get("content-type"))
 
-        gateway = Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])])
+        app = Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])])
         sock = bind_socket("127.0.0.1", 0)
         port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(gateway, log_level="warning", lifespan="off"))
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
         async with anyio.create_task_group() as tg:
             tg.start_soon(server.serve, [sock])
             while not server.started:
                 await anyio.sleep(0.01)
-            proxied = RunningEmulator(f"http://127.0.0.1:{port}", "127.0.0.1", port, emu.api_key, emu.state)
-            async with dial_client(proxied, tmp_path, MODE, allowed_numbers=NUMBER) as client:
-                first = await call(client)
-                assert first.is_error and "outcome unknown (ledger #1)" in text_of(first), text_of(first)
-                again = await call(client)  # what a model does after "try again later"
-                placed = helper(emu, "GET", "/_emulator/dials")["calls"]
-                assert f"call_id {placed[0]}" in refusal(again, "duplicate")
-            server.should_exit = True
+            try:
+                yield RunningEmulator(f"http://127.0.0.1:{port}", "127.0.0.1", port, emu.api_key, emu.state)
+            finally:
+                server.should_exit = True
+
+
+async def test_a_gateway_timeout_on_the_dial_is_an_unknown_outcome_and_the_call_is_not_placed_twice(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """A proxy in front of the API passes the POST on (the call is placed) but answers 504 itself: the
+    dial is recorded as unknown, so the model's natural retry finds the call instead of dialling again."""
+    from starlette.responses import HTMLResponse
+
+    def timed_out() -> Response:
+        return HTMLResponse("<html><body>504 Gateway Time-out</body></html>", status_code=504)
+
+    async with (
+        gateway(emu, timed_out) as proxied,
+        dial_client(proxied, tmp_path, MODE, allowed_numbers=NUMBER) as client,
+    ):
+        first = await call(client)
+        assert first.is_error and "outcome unknown (ledger #1)" in text_of(first), text_of(first)
+        again = await call(client)  # what a model does after "try again later"
+        placed = helper(emu, "GET", "/_emulator/dials")["calls"]
+        assert f"call_id {placed[0]}" in refusal(again, "duplicate")
     assert dials(emu) == 1
 
 
@@ -275,3 +292,31 @@ async def test_in_local_mode_at_night_a_human_who_reads_for_minutes_is_asked_onc
     assert result["status"] == "started" and result["confirmed_by"] == "elicitation"
     assert len(human.questions) == 1
     assert "quiet hours" in human.questions[0] and "not enforced" in human.questions[0]
+
+
+async def test_an_api_error_that_echoes_the_number_is_masked_in_the_ledger_resource_and_listing(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    import json
+
+    from starlette.responses import JSONResponse
+
+    from voicing_mcp.server.dial import recent_dials_document
+
+    def rejected() -> Response:
+        return JSONResponse({"detail": "Invalid phone number +17018112582 for this provider"}, status_code=400)
+
+    ledger = tmp_path / "ledger.sqlite3"
+    async with (
+        gateway(emu, rejected) as proxied,
+        dial_client(proxied, tmp_path, MODE, ledger=ledger, allowed_numbers=NUMBER) as client,
+    ):
+        result = await call(client)
+    assert result.is_error and "HTTP 400" in text_of(result)
+    document = await recent_dials_document(ledger)  # the text of voicing://ledger/recent
+    listed = ledger_cli(ledger, "list")
+    assert listed.returncode == 0
+    for text in (document, listed.stdout):
+        assert "Invalid phone number" in text and "8112582" not in text, text
+    row = json.loads(listed.stdout.splitlines()[0])
+    assert row["status"] == "failed" and "+1 701 ••• ••82" in row["detail"]

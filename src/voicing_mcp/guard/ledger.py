@@ -27,7 +27,7 @@ from typing import Any, Literal, TypeVar
 
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.errors import ConfigError, GuardRefusal
-from voicing_mcp.redact import mask_number
+from voicing_mcp.redact import mask_number, mask_numbers_in
 
 T = TypeVar("T")
 Status = Literal["pending", "started", "failed", "unknown"]
@@ -83,9 +83,12 @@ class DialRow:
     resolution: str | None
 
     def public(self) -> dict[str, Any]:
-        """The row for a resource or a log: the number masked."""
+        """The row for a resource or a log: the number masked, also where an API error's text quotes it."""
         data = asdict(self)
         data.pop("phone_e164")
+        for name in ("detail", "resolution"):
+            if data[name] is not None:
+                data[name] = mask_numbers_in(str(data[name]))
         return data
 
 
