@@ -320,3 +320,12 @@ async def test_an_api_error_that_echoes_the_number_is_masked_in_the_ledger_resou
         assert "Invalid phone number" in text and "8112582" not in text, text
     row = json.loads(listed.stdout.splitlines()[0])
     assert row["status"] == "failed" and "+1 701 ••• ••82" in row["detail"]
+
+
+def test_the_ledger_helper_pointed_at_no_ledger_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "state" / "ledger.sqlite3"
+    for args in (("resolve", "1"), ("list",)):
+        done = ledger_cli(missing, *args)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert str(missing) in done.stderr and "VOICING_LEDGER" in done.stderr
+    assert not missing.exists() and not missing.parent.exists()

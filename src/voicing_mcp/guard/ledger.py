@@ -375,15 +375,23 @@ def main(argv: list[str] | None = None) -> int:
 
     args = sys.argv[1:] if argv is None else argv
     try:
-        ledger = Ledger(load_settings().resolved_ledger)
+        path = load_settings().resolved_ledger
     except ConfigError as exc:
         print(f"voicing-mcp ledger: {exc}", file=sys.stderr)
         return 2
+    if not path.is_file():
+        print(
+            f"voicing-mcp ledger: there is no ledger at {path}; set VOICING_LEDGER to the file the server uses",
+            file=sys.stderr,
+        )
+        return 1
+    ledger = Ledger(path)
     try:
         if args[:1] == ["resolve"] and len(args) >= 2 and args[1].isdigit():
             note = " ".join(args[2:]) or "checked by a human: no call was placed"
             ok = anyio.run(lambda: ledger.resolve(int(args[1]), resolution=note))
-            print(f"ledger #{args[1]}: {'released' if ok else 'nothing to release (not an open unknown row)'}")
+            outcome = "released" if ok else "nothing to release (not an open unknown row)"
+            print(f"ledger #{args[1]}: {outcome} in {path}")
             return 0 if ok else 1
         if args[:1] in ([], ["list"]):
             for row in anyio.run(ledger.recent):
