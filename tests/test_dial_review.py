@@ -329,3 +329,22 @@ def test_the_ledger_helper_pointed_at_no_ledger_says_so_and_creates_nothing(tmp_
         assert done.returncode == 1, done.stdout + done.stderr
         assert str(missing) in done.stderr and "VOICING_LEDGER" in done.stderr
     assert not missing.exists() and not missing.parent.exists()
+
+
+async def test_a_placeholder_guarded_by_is_undefined_is_optional(emu: RunningEmulator, tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "greeter.j2").write_text(
+        "Hello{% if name is undefined %} there{% else %} {{ name }}{% endif %}, this is {{ company }}.\n",
+        encoding="utf-8",
+    )
+    async with dial_client(emu, tmp_path, MODE, prompts_dir=prompts) as client:
+        bare = structured(await call(client, assistant_id="greeter", input_variables={"company": "Acme"}))
+        named = structured(
+            await call(client, assistant_id="greeter", input_variables={"company": "Acme", "name": "Ann"})
+        )
+        missing = refusal(await call(client, assistant_id="greeter", input_variables={}), "template-variables")
+    assert bare["preview"]["opening_line"] == "Hello there, this is Acme."
+    assert named["preview"]["opening_line"] == "Hello Ann, this is Acme."
+    assert "'company'" in missing and "'name'" not in missing.split("(optional")[0]
+    assert dials(emu) == 0

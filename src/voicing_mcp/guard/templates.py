@@ -6,7 +6,8 @@ lists its inputs with Jinja2's parser (never with regular expressions):
 
 - a name used anywhere without protection is **required**;
 - a name whose every use is under a ``default`` filter (``{{ x | default("") }}``) or inside
-  an ``{% if x is defined %}`` guard (or the ``else`` of ``is not defined``) is **optional**;
+  an ``{% if x is defined %}`` guard (or the ``else`` of ``is not defined`` / ``is undefined``) is
+  **optional**;
 - ``{{ a.b }}`` and ``{{ a["b"] }}`` need ``a``;
 - loop variables, ``set`` targets, macro arguments and Jinja's globals are not inputs.
 
@@ -200,10 +201,11 @@ def _defined_tests(test: Node, *, negated: bool = False) -> tuple[set[str], set[
     """Names proven defined when ``test`` is true, and names proven defined when it is false."""
     from jinja2 import nodes
 
-    if isinstance(test, nodes.Test) and test.name == "defined":
+    if isinstance(test, nodes.Test) and test.name in {"defined", "undefined"}:
         root = _root_name(test.node)
         if root is None:
             return set(), set()
+        negated = negated != (test.name == "undefined")  # "a is undefined" is "not (a is defined)"
         return ({root}, set()) if not negated else (set(), {root})
     if isinstance(test, nodes.Not):
         return _defined_tests(test.node, negated=not negated)
@@ -269,7 +271,7 @@ def _walk(node: Node, uses: _Uses, bound: frozenset[str], guarded: frozenset[str
         for child in (*node.args, *(kw.value for kw in node.kwargs)):
             _walk(child, uses, bound, guarded)
         return
-    if isinstance(node, nodes.Test) and node.name == "defined":
+    if isinstance(node, nodes.Test) and node.name in {"defined", "undefined"}:
         root = _root_name(node.node)
         _walk(node.node, uses, bound, guarded | {root} if root is not None else guarded)
         return
