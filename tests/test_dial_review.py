@@ -348,3 +348,28 @@ async def test_a_placeholder_guarded_by_is_undefined_is_optional(emu: RunningEmu
     assert named["preview"]["opening_line"] == "Hello Ann, this is Acme."
     assert "'company'" in missing and "'name'" not in missing.split("(optional")[0]
     assert dials(emu) == 0
+
+
+async def test_local_mode_starts_and_dials_with_a_template_whose_expression_fails_on_sample_values(
+    tmp_path: Path,
+) -> None:
+    """The built-in emulator renders every prompt for its seeded history; {{ amount * 1.2 }} with a text
+    value raised TypeError there, and the server did not start at all in local mode."""
+    from mcp import Client
+
+    from voicing_mcp.config import load_settings
+    from voicing_mcp.server.app import create_server
+
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "billing.j2").write_text("You owe {{ amount * 1.2 }} dollars.\n", encoding="utf-8")
+    settings = load_settings(
+        ledger=tmp_path / "ledger.sqlite3", prompts_dir=prompts, allowed_numbers="+17015550123", quiet_hours="off"
+    )
+    assert settings.is_local
+    async with Client(create_server(settings)) as client:
+        result = structured(
+            await call(client, assistant_id="billing", phone_number="+17015550123", input_variables={"amount": 100})
+        )
+    assert result["status"] == "started" and result["confirmed_by"] == "allow-list"
+    assert result["preview"]["opening_line"] == "You owe 120.0 dollars."

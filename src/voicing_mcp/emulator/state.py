@@ -124,7 +124,8 @@ class Assistant:
 
         try:
             return " ".join(str(self._template.render(dict(variables))).split())
-        except TemplateError:
+        except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError, AttributeError, RecursionError):
+            # an expression failing on these values ({{ amount * 1.2 }} with amount "100"): the raw prompt
             return " ".join(self.source.split())
 
 
