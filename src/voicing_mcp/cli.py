@@ -29,6 +29,17 @@ def setup_logging(level: str = "INFO") -> None:
         logging.getLogger(name).setLevel(quiet)
 
 
+def _port(text: str) -> int:
+    """A TCP port for argparse: 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535; 0 picks a free port)") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535; 0 picks a free port)")
+    return port
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="voicing-mcp",
@@ -37,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"voicing-mcp {__version__}")
     p.add_argument("--transport", choices=["stdio", "sse", "http"], default="stdio")
     p.add_argument("--host", default="127.0.0.1", help="bind address for sse/http (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port for sse/http (default 8000)")
+    p.add_argument("--port", type=_port, default=8000, help="port for sse/http (default 8000)")
     p.add_argument(
         "--log-level",
         default="INFO",
@@ -49,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 
     emu = sub.add_parser("emulator", help="run the Voicing API emulator alone")
     emu.add_argument("--host", dest="emu_host", default="127.0.0.1")
-    emu.add_argument("--port", dest="emu_port", type=int, default=8787)
+    emu.add_argument("--port", dest="emu_port", type=_port, default=8787)
     emu.add_argument("--api-key", default="emulator", help="key the emulator accepts (default: emulator)")
     emu.add_argument("--speed", type=float, default=None, help="virtual-time speed factor")
     emu.add_argument("--seed", type=int, default=None, help="seed for random fault injection")

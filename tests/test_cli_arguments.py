@@ -1,0 +1,42 @@
+"""``voicing-mcp`` command-line arguments, run as a subprocess as a user runs it: a bad value is one
+argparse line naming it (exit 2), never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    return subprocess.run(
+        [sys.executable, "-m", "voicing_mcp", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--transport", "http", "--port", "70000"),
+        ("--transport", "sse", "--port", "-1"),
+        ("--transport", "http", "--port", "eighty"),
+        ("emulator", "--port", "65536"),
+    ],
+    ids=["http-too-high", "sse-negative", "not-a-number", "emulator-too-high"],
+)
+def test_a_port_out_of_range_is_named_by_argparse_without_a_traceback(tmp_path: Path, args: tuple[str, ...]) -> None:
+    done = run(tmp_path, *args)
+    assert done.returncode == 2
+    assert "--port" in done.stderr and "is not a port number (0-65535" in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
