@@ -12,8 +12,11 @@ import sys
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+from mcp.client.session import ClientRequestContext
+from mcp_types import ElicitRequestParams, ElicitResult
 from starlette.responses import Response
 
 from server_support import helper, structured, text_of
@@ -373,3 +376,26 @@ async def test_local_mode_starts_and_dials_with_a_template_whose_expression_fail
         )
     assert result["status"] == "started" and result["confirmed_by"] == "allow-list"
     assert result["preview"]["opening_line"] == "You owe 120.0 dollars."
+
+
+class FormAnswer:
+    """An elicitation callback that accepts with the given form content (as a sloppy client might)."""
+
+    def __init__(self, content: dict[str, Any]) -> None:
+        self.content = content
+
+    async def __call__(self, context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        return ElicitResult(action="accept", content=self.content)
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+@pytest.mark.parametrize("content", [{"confirm": "yes"}, {"confirm": 1}, {"confirm": "on"}, {}])
+async def test_only_a_real_tick_confirms_a_call(
+    emu: RunningEmulator, tmp_path: Path, mode: str, content: dict[str, Any]
+) -> None:
+    async with dial_client(emu, tmp_path, mode, human=FormAnswer(content)) as client:  # pyright: ignore[reportArgumentType]
+        result = await call(client)
+    text = text_of(result)
+    assert result.is_error, text
+    assert "nothing was dialled" in text or "does not match the requested schema" in text, text
+    assert dials(emu) == 0

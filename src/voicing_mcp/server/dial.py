@@ -27,7 +27,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.resolve import Elicit, Resolve
 from mcp_types import CallToolResult, ToolAnnotations
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import Settings
@@ -92,9 +92,11 @@ WaitArg = Annotated[
 
 # ----- the question and the results ------------------------------------------------------------
 class ConfirmCall(BaseModel):
-    """The form shown to the human."""
+    """The form shown to the human. Strict: only a real ``true`` is a tick ("yes", 1 or "on" are not)."""
 
-    confirm: bool = Field(title="Place this call now?", description="Tick to dial this number now.")
+    model_config = ConfigDict(strict=True)
+
+    confirm: bool = Field(default=False, title="Place this call now?", description="Tick to dial this number now.")
 
 
 class NoQuestion:
