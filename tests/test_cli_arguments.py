@@ -40,3 +40,19 @@ def test_a_port_out_of_range_is_named_by_argparse_without_a_traceback(tmp_path: 
     assert done.returncode == 2
     assert "--port" in done.stderr and "is not a port number (0-65535" in done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--speed", "nan", "speed must be a finite number >= 0"),
+        ("--speed", "inf", "speed must be a finite number >= 0"),
+        ("--latency-ms", "nan", "latency_ms must be a finite number >= 0"),
+    ],
+)
+def test_an_emulator_option_that_is_not_a_finite_number_is_one_line_and_exit_status_2(
+    tmp_path: Path, option: str, value: str, message: str
+) -> None:
+    done = run(tmp_path, "emulator", "--port", "0", option, value)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"voicing-mcp: emulator: {message}"

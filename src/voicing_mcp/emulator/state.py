@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import random
 import re
 import time
@@ -97,12 +98,12 @@ class EmulatorConfig:
     telephony_providers: tuple[str, ...] = ("default",)
 
     def __post_init__(self) -> None:
-        if self.speed < 0:
-            raise ValueError("speed must be >= 0")
+        if not math.isfinite(self.speed) or self.speed < 0:
+            raise ValueError("speed must be a finite number >= 0")
         if not 0.0 <= self.fault_rate <= 1.0:
             raise ValueError("fault_rate must be between 0 and 1")
-        if self.latency_ms < 0:
-            raise ValueError("latency_ms must be >= 0")
+        if not math.isfinite(self.latency_ms) or self.latency_ms < 0:
+            raise ValueError("latency_ms must be a finite number >= 0")
         if self.seed_calls < 0:
             raise ValueError("seed_calls must be >= 0")
 
