@@ -51,3 +51,24 @@ def test_quiet_window_wraps_midnight() -> None:
     assert q is not None
     assert q.contains(time(22, 14)) and q.contains(time(7, 59)) and not q.contains(time(8, 0))
     assert not q.contains(time(12, 0))
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("VOICING_STRICT_TEMPLATES", "maybe", "VOICING_STRICT_TEMPLATES: Input should be a valid boolean"),
+        ("VOICING_REQUIRE_ELICITATION", "2", "(use true or false)"),
+        ("VOICING_MAX_CALLS_PER_HOUR", "ten", "VOICING_MAX_CALLS_PER_HOUR: Input should be a valid integer"),
+        ("VOICING_MAX_CALLS_PER_HOUR", "ten", "(use a whole number such as 30)"),
+        ("VOICING_ENV", "prod", "'local', 'development', 'sandbox' or 'production' (or leave it unset)"),
+    ],
+)
+def test_a_bad_flag_number_or_env_says_what_to_write_instead(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert expected in str(info.value)
+    if variable == "VOICING_STRICT_TEMPLATES":
+        assert "(use true or false)" in str(info.value)

@@ -219,6 +219,15 @@ def _region(value: str) -> str:
     return code
 
 
+_HINTS = {
+    "bool_parsing": "use true or false",
+    "bool_type": "use true or false",
+    "int_parsing": "use a whole number such as 30",
+    "literal_error": "or leave it unset",
+}
+"""What to write instead, by pydantic error type (the bad value itself is never echoed: it may be a secret)."""
+
+
 def _describe(err: ValidationError) -> str:
     lines: list[str] = []
     for e in err.errors(include_url=False, include_input=False):
@@ -226,7 +235,8 @@ def _describe(err: ValidationError) -> str:
         name = f"VOICING_{loc[0].upper()}" if loc else "settings"
         msg = str(e.get("msg", "invalid value"))
         msg = msg.removeprefix("Value error, ")
-        lines.append(f"{name}: {msg}")
+        hint = _HINTS.get(str(e.get("type", "")))
+        lines.append(f"{name}: {msg}" + (f" ({hint})" if hint else ""))
     return "invalid settings:\n  " + "\n  ".join(lines)
 
 
