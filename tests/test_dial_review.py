@@ -399,3 +399,42 @@ async def test_only_a_real_tick_confirms_a_call(
     assert result.is_error, text
     assert "nothing was dialled" in text or "does not match the requested schema" in text, text
     assert dials(emu) == 0
+
+
+async def test_two_servers_reaching_the_same_api_by_env_or_by_base_url_count_each_others_dials(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """VOICING_ENV=production and VOICING_BASE_URL=https://api.voicing.ai are the same API: one ledger scope.
+    (The POSTs go to the emulator through a real API client; only the ledger's view of them is under test.)"""
+    from voicing_mcp.api.client import VoicingClient
+    from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
+    from voicing_mcp.errors import GuardRefusal
+    from voicing_mcp.guard.ledger import Ledger
+    from voicing_mcp.guard.policy import DialGuard, ledger_environment
+    from voicing_mcp.guard.templates import TemplateStore
+
+    by_env = load_settings(api_key="k", env="production", quiet_hours="off")
+    by_url = load_settings(api_key="k", env="development", base_url="https://API.voicing.ai/", quiet_hours="off")
+    request: dict[str, Any] = {
+        "assistant_id": "019addcc-b878-7b10-85f1-49f21342f947",
+        "phone_number": NUMBER,
+        "input_variables": {"name": "Ann", "plan_type": "Gold"},
+    }
+    guards = [
+        DialGuard(
+            s,
+            TemplateStore(PACKAGE_PROMPTS_DIR),
+            Ledger(tmp_path / "ledger.sqlite3", environment=ledger_environment(s, local=False)),
+            local=False,
+        )
+        for s in (by_env, by_url)
+    ]
+    async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as api:
+        decision = await guards[0].check(**request)
+        await guards[0].place_call(decision, api, confirmation="token")
+        with pytest.raises(GuardRefusal) as refused:
+            await guards[1].check(**request)
+    for guard in guards:
+        guard.ledger.close()
+    assert refused.value.rule == "duplicate"
+    assert dials(emu) == 1

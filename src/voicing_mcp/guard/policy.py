@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from voicing_mcp.api.models import OutboundCallRequest, OutboundCallResponse
-from voicing_mcp.config import QuietHours, Settings
+from voicing_mcp.config import BASE_URLS, QuietHours, Settings
 from voicing_mcp.errors import APIError, APIStatusError, GuardRefusal, OutcomeUnknownError
 from voicing_mcp.guard import phone as ph
 from voicing_mcp.guard.ledger import (
@@ -403,11 +403,16 @@ def gateway_failure(exc: APIError) -> bool:
 
 
 def ledger_environment(settings: Settings, *, local: bool) -> str:
-    """The ledger's name for where dials go: ``local``, the env name, or the overriding base URL."""
+    """The ledger's name for where dials go: ``local``, the env name, or the overriding base URL.
+
+    Named by the API the dials reach: a ``VOICING_BASE_URL`` that is a known environment's URL gets that
+    environment's name, so two servers configured either way count each other's dials.
+    """
     if local:
         return "local"
     if settings.base_url is not None:
-        return f"{settings.resolved_env}:{settings.base_url}"
+        known = [name for name, url in BASE_URLS.items() if url == settings.base_url.lower()]
+        return known[0] if known else f"{settings.resolved_env}:{settings.base_url}"
     return settings.resolved_env
 
 
