@@ -129,3 +129,19 @@ async def test_a_call_refused_with_success_false_in_a_200_answer_is_not_reported
     text = result.content[0].text if result.content[0].type == "text" else ""
     assert "call 'c-1' not found (HTTP 200: no call with that id)" in text
     assert "404" not in text
+
+
+async def test_a_transcript_line_with_an_absurd_time_offset_keeps_its_text_without_the_offset(
+    garbage: Garbage,
+) -> None:
+    garbage.body = (
+        b'{"call_id": "c-1", "status": "completed", "transcript": ['
+        b'{"role": "assistant", "text": "hello", "t": 1' + b"0" * 400 + b"}, "
+        b'{"role": "user", "text": "hi", "t": -1e999}, {"role": "assistant", "text": "bye", "t": 2.5}]}'
+    )
+    server = create_server(load_settings(base_url=garbage.url, api_key="k", env="development"))
+    async with Client(server) as client:
+        result = await client.call_tool("get_call_details", {"call_id": "c-1"})
+    assert not result.is_error and result.structured_content is not None
+    lines = result.structured_content["transcript"]["lines"]
+    assert [(line["text"], line["t"]) for line in lines] == [("hello", None), ("hi", None), ("bye", 2.5)]

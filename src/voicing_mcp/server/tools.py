@@ -249,6 +249,17 @@ def _cap_value(value: Any) -> Any:
     return value
 
 
+def _seconds(value: Any) -> float | None:
+    """A transcript line's offset: a finite number of seconds, else None (an API may send anything)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
 def _transcript(raw: Any) -> Transcript:
     lines: list[TranscriptLine] = []
     truncated = False
@@ -279,7 +290,7 @@ def _transcript(raw: Any) -> Transcript:
             TranscriptLine(
                 role=None if role is None else str(role),
                 text=text,
-                t=float(t) if isinstance(t, int | float) and not isinstance(t, bool) else None,
+                t=_seconds(t),
                 **extras,
             )
         )
