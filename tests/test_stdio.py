@@ -165,3 +165,18 @@ async def test_the_sdk_client_drives_the_stdio_server(tmp_path: Path, mode: str)
         result = await client.call_tool("list_calls", {"limit": 3})
     assert "list_calls" in names and not result.is_error
     assert result.structured_content is not None and result.structured_content["returned"] == 3
+
+
+async def test_a_prompts_folder_with_an_unreadable_template_still_serves_the_others(tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "good-assistant.j2").write_text("Hello {{ name }}.", encoding="utf-8")
+    (prompts / "latin1-assistant.j2").write_bytes("Grüße {{ name }}".encode("latin-1"))
+    (prompts / "folder-assistant.j2").mkdir()
+    env = clean_env(tmp_path)
+    env["VOICING_PROMPTS_DIR"] = str(prompts)
+    params = StdioServerParameters(command=sys.executable, args=["-m", "voicing_mcp"], env=env, cwd=tmp_path)
+    async with Client(params, mode="legacy") as client:
+        result = await client.call_tool("chat_with_assistant", {"assistant_id": "good-assistant", "message": "hi"})
+    assert not result.is_error and result.structured_content is not None
+    assert result.structured_content["greeting"] == "Hello {{ name }}."

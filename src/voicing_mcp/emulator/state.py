@@ -141,7 +141,11 @@ def load_assistants(prompts_dir: Path) -> dict[str, Assistant]:
         log.warning("prompts folder %s does not exist; no assistants", prompts_dir)
         return out
     for path in sorted(prompts_dir.glob("*.j2")):
-        source = path.read_text(encoding="utf-8")
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:  # not UTF-8, unreadable, a folder named *.j2
+            log.warning("skipping %s: cannot be read (%s)", path.name, type(exc).__name__)
+            continue
         try:
             variables = tuple(sorted(meta.find_undeclared_variables(env.parse(source))))
             template = env.from_string(source)
