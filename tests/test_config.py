@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from voicing_mcp.config import load_settings
@@ -72,3 +74,17 @@ def test_a_bad_flag_number_or_env_says_what_to_write_instead(
     assert expected in str(info.value)
     if variable == "VOICING_STRICT_TEMPLATES":
         assert "(use true or false)" in str(info.value)
+
+
+def test_paths_starting_with_a_tilde_are_read_from_the_home_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("VOICING_PROMPTS_DIR", "~/prompts")
+    monkeypatch.setenv("VOICING_DNC_FILE", "~/dnc.txt")
+    monkeypatch.setenv("VOICING_LEDGER", "~/state/ledger.sqlite3")
+    settings = load_settings()
+    assert settings.resolved_prompts_dir == tmp_path / "prompts"
+    assert settings.dnc_file == tmp_path / "dnc.txt"
+    assert settings.resolved_ledger == tmp_path / "state" / "ledger.sqlite3"

@@ -153,6 +153,15 @@ class Settings(BaseSettings):
             return v
         return value
 
+    @field_validator("prompts_dir", "dnc_file", "ledger", mode="before")
+    @classmethod
+    def _expand_home(cls, value: Any) -> Any:
+        # client configs (JSON env blocks) pass "~/…" unexpanded: no shell reads them
+        if isinstance(value, str):
+            text = value.strip()
+            return Path(text).expanduser() if text else None
+        return value
+
     @field_validator("api_key", "mcp_token", mode="before")
     @classmethod
     def _blank_secret_is_none(cls, value: Any) -> Any:
