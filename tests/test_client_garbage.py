@@ -145,3 +145,25 @@ async def test_a_transcript_line_with_an_absurd_time_offset_keeps_its_text_witho
     assert not result.is_error and result.structured_content is not None
     lines = result.structured_content["transcript"]["lines"]
     assert [(line["text"], line["t"]) for line in lines] == [("hello", None), ("hi", None), ("bye", 2.5)]
+
+
+async def test_a_server_whose_key_came_with_a_trailing_line_break_works_and_never_logs_the_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from voicing_mcp.emulator.runner import serve_emulator
+    from voicing_mcp.emulator.state import EmulatorConfig
+
+    async with serve_emulator(EmulatorConfig(api_key="key-with-newline-0123")) as emu:
+        settings = load_settings(base_url=emu.base_url, api_key="key-with-newline-0123\n", env="development")
+        async with Client(create_server(settings)) as client:
+            result = await client.call_tool("list_calls", {"limit": 1})
+    assert not result.is_error
+    assert "key-with-newline-0123" not in caplog.text
+
+
+def test_the_client_refuses_a_key_an_http_header_cannot_carry_without_quoting_it() -> None:
+    from voicing_mcp.errors import InvalidRequestError
+
+    with pytest.raises(InvalidRequestError) as info:
+        VoicingClient(base_url="http://127.0.0.1:1", api_key="key-\n-0123")
+    assert "key-" not in str(info.value) and "0123" not in str(info.value)

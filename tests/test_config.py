@@ -88,3 +88,23 @@ def test_paths_starting_with_a_tilde_are_read_from_the_home_folder(
     assert settings.resolved_prompts_dir == tmp_path / "prompts"
     assert settings.dnc_file == tmp_path / "dnc.txt"
     assert settings.resolved_ledger == tmp_path / "state" / "ledger.sqlite3"
+
+
+def test_a_key_pasted_with_a_line_break_around_it_is_the_key_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOICING_API_KEY", "  sk-live-abc123\n")
+    monkeypatch.setenv("VOICING_MCP_TOKEN", "\ttoken-0123456789abcdef\r\n")
+    settings = load_settings()
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == "sk-live-abc123"
+    assert settings.mcp_token is not None and settings.mcp_token.get_secret_value() == "token-0123456789abcdef"
+
+
+@pytest.mark.parametrize("key", ["sk-live-abc\n123", "sk-live abc123", "sk-live-\x1babc123"])
+def test_a_key_with_a_break_or_control_character_inside_is_refused_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    monkeypatch.setenv("VOICING_API_KEY", key)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    text = str(info.value)
+    assert "VOICING_API_KEY: contains a space, line break or control character" in text
+    assert "abc" not in text and "sk-live" not in text

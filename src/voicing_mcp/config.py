@@ -165,8 +165,18 @@ class Settings(BaseSettings):
     @field_validator("api_key", "mcp_token", mode="before")
     @classmethod
     def _blank_secret_is_none(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.strip():
-            return None
+        if isinstance(value, str):
+            # a pasted key often brings a line break or spaces along: they are never part of it
+            text = value.strip()
+            if not text:
+                return None
+            if any(ch.isspace() or not ch.isprintable() for ch in text):
+                # never echo the value: it is a secret
+                raise ValueError(
+                    "contains a space, line break or control character inside it; "
+                    "paste the key alone (the value is not shown here)"
+                )
+            return text
         return value
 
     @field_validator("env", mode="before")

@@ -315,6 +315,11 @@ class VoicingClient:
         self.max_retries = max_retries
         self.bulk_concurrency = bulk_concurrency
         self._api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
+        if any(ch.isspace() or not ch.isprintable() for ch in self._api_key.get_secret_value()):
+            # an HTTP header cannot carry it, and httpx's error would quote the key
+            raise InvalidRequestError(
+                "the API key contains a space, line break or control character; pass the key alone (not shown here)"
+            )
         self._user_agent = f"voicing-mcp/{__version__}"
         self._rng = random.Random()
         self._http = httpx.AsyncClient(
