@@ -3,6 +3,7 @@ argparse line naming it (exit 2), never a traceback."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -56,3 +57,31 @@ def test_an_emulator_option_that_is_not_a_finite_number_is_one_line_and_exit_sta
     done = run(tmp_path, "emulator", "--port", "0", option, value)
     assert done.returncode == 2
     assert done.stderr.strip() == f"voicing-mcp: emulator: {message}"
+
+
+def test_the_demo_prints_to_a_legacy_code_page_console_without_failing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import io
+
+    from voicing_mcp import cli
+    from voicing_mcp.server import demo
+
+    chat_step = next(step for step in demo.STEPS if step[1] is demo.step_chat)  # prints "you: … → assistant: …"
+    monkeypatch.setattr(demo, "STEPS", [chat_step])
+    monkeypatch.chdir(tmp_path)
+    raw = io.BytesIO()
+    console = io.TextIOWrapper(raw, encoding="cp1252", errors="strict")  # Windows, output redirected
+    monkeypatch.setattr("sys.stdout", console)
+    loggers = [logging.getLogger(name) for name in ("", "httpx", "httpcore", "websockets", "uvicorn.access")]
+    saved = [(lg, list(lg.handlers), lg.level) for lg in loggers]
+    try:
+        code = cli.main(["demo"])  # sets up stderr logging for the process: put it back afterwards
+    finally:
+        for lg, handlers, level in saved:
+            lg.handlers[:] = handlers
+            lg.setLevel(level)
+    console.flush()
+    text = raw.getvalue().decode("cp1252")
+    assert code == 0, text
+    assert "you: 'Hello'  \\u2192  assistant:" in text and "All 1 steps passed." in text

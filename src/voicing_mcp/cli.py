@@ -7,6 +7,7 @@ Heavy modules are imported lazily, per command, to keep start-up fast.
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import sys
 from collections.abc import Sequence
@@ -72,10 +73,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _tolerant_stdout() -> None:
+    """Report commands print arrows and dashes: a console or file in a legacy code page (cp1252 on
+    Windows when redirected) shows them escaped instead of stopping the command with UnicodeEncodeError."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     args = _parser().parse_args(argv)
     setup_logging(args.log_level)
+    if args.command in ("demo", "check"):
+        _tolerant_stdout()
     try:
         if args.command == "emulator":
             from voicing_mcp.emulator.cli import run_emulator
