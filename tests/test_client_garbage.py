@@ -167,3 +167,18 @@ def test_the_client_refuses_a_key_an_http_header_cannot_carry_without_quoting_it
     with pytest.raises(InvalidRequestError) as info:
         VoicingClient(base_url="http://127.0.0.1:1", api_key="key-\n-0123")
     assert "key-" not in str(info.value) and "0123" not in str(info.value)
+
+
+async def test_a_chat_that_cannot_connect_does_not_tell_the_model_to_omit_a_conversation_id_it_never_sent() -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = create_server(load_settings(base_url=f"http://127.0.0.1:{port}", api_key="k", env="development"))
+    async with Client(server) as client:
+        result = await client.call_tool("chat_with_assistant", {"assistant_id": "a-1", "message": "hi"})
+    assert result.is_error
+    text = result.content[0].text if result.content[0].type == "text" else ""
+    assert "could not connect to the chatbot" in text and "No conversation was opened" in text
+    assert "omit conversation_id" not in text

@@ -170,11 +170,14 @@ class ChatResult(BaseModel):
 
 
 # ----- error mapping -----------------------------------------------------------------------
-def tool_error(exc: VoicingError, *, secret: str | None = None, subject: str | None = None) -> ToolError:
+def tool_error(
+    exc: VoicingError, *, secret: str | None = None, subject: str | None = None, new_conversation: bool = False
+) -> ToolError:
     """The one place a :class:`VoicingError` becomes the text a model reads.
 
     ``subject`` names what was asked for (e.g. ``"call 'abc'"``) so a 404 reads "call 'abc' not found".
     ``secret`` (the API key) is scrubbed from every message, whatever the API echoed.
+    ``new_conversation`` says a chat turn tried to open a conversation (so none is open to close).
     """
     message: str
     if isinstance(exc, AuthenticationError):
@@ -210,15 +213,17 @@ def tool_error(exc: VoicingError, *, secret: str | None = None, subject: str | N
     elif isinstance(exc, APIConnectionError):
         message = exc.message  # the client's text names the host and what to check
     elif isinstance(exc, ChatError):
-        message = _chat_error_text(exc, subject)
+        message = _chat_error_text(exc, subject, new_conversation)
     else:
         message = exc.message
     return ToolError(_scrub(message, secret))
 
 
-def _chat_error_text(exc: ChatError, subject: str | None) -> str:
+def _chat_error_text(exc: ChatError, subject: str | None, new_conversation: bool) -> str:
     if exc.close_code == 4404:
         return f"{subject or 'the assistant'} not found: {exc.message}; voicing://assistants lists the local ones"
+    if new_conversation:
+        return f"the chat failed: {exc.message}. No conversation was opened; fix the cause above, then try again"
     return (
         f"the chat failed: {exc.message}. A conversation that was open is now closed; "
         "omit conversation_id to start a new one"
@@ -682,7 +687,9 @@ async def chat_with_assistant(
     try:
         result = await chat_turn(state.chats, assistant_id, message, conversation_id)
     except VoicingError as exc:
-        raise tool_error(exc, secret=_secret(state), subject=f"assistant {assistant_id!r}") from None
+        raise tool_error(
+            exc, secret=_secret(state), subject=f"assistant {assistant_id!r}", new_conversation=conversation_id is None
+        ) from None
     return as_tool_result(result, text_for_chat(result))
 
 
