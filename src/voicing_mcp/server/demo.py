@@ -227,7 +227,11 @@ async def dial_steps(demo: Demo) -> None:
         "initiate_outbound_call", {**request, "confirmation_token": preview["confirmation_token"]}
     )
     check(again.is_error, "a used confirmation token dialled again")
-    demo.say("   sending the same token again is refused; the ledger has one dial:")
+    # the duplicate guard (check 4) answers before the token's single-use check (5) would
+    reason = _first_text(again).removeprefix("Error executing tool initiate_outbound_call: ")
+    demo.say("   sending the same request and token again dials nothing; the guard says:")
+    demo.detail(reason)
+    demo.say("   the ledger has one dial:")
     from mcp_types import TextResourceContents
 
     contents = (await demo.client.read_resource("voicing://ledger/recent")).contents
