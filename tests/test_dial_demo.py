@@ -29,6 +29,6 @@ def test_the_demo_shows_a_refusal_a_preview_a_confirmed_call_followed_to_its_end
     assert "CONFIRMATION REQUIRED" in step and 'Opening line: "Hi Ann, your Gold plan payment is pending."' in step
     assert "no real phone will ring" in step
     assert "(confirmed by token): completed" in step
-    assert "sending the same token again is refused" in step
+    assert "sending the same request and token again dials nothing" in step and "[duplicate]" in step
     assert "+1 701 ••• ••23 started" in step
     assert "+17015550123" not in out
