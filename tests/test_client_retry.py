@@ -78,7 +78,7 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert parse_retry_after(" 2.5 ", now=now) == 2.5
     assert parse_retry_after("Thu, 01 Jan 2026 12:00:30 GMT", now=now) == 30.0
     assert parse_retry_after("Thu, 01 Jan 2026 11:00:00 GMT", now=now) == 0.0  # in the past: now
-    for unreadable in (None, "", "soon", "-3", "nan"):
+    for unreadable in (None, "", "soon", "-3", "nan", "inf", "1e400"):
         assert parse_retry_after(unreadable, now=now) is None
 
 

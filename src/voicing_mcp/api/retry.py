@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import enum
+import math
 import random
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -90,7 +91,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     except ValueError:
         pass
     else:
-        if seconds != seconds or seconds < 0:  # NaN or negative
+        if not math.isfinite(seconds) or seconds < 0:  # NaN, infinite or negative
             return None
         return seconds
     try:
