@@ -45,3 +45,17 @@ class MaskNumbersFilter(logging.Filter):
         if masked != message:
             record.msg, record.args = masked, None
         return True
+
+
+def redact_url(url: str) -> str:
+    """``https://user:secret@host/path`` → ``https://•••@host/path``: credentials in a URL are never shown."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unreadable URL>"
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"•••@{host}"))

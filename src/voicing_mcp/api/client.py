@@ -34,7 +34,7 @@ from voicing_mcp.errors import (
     OutcomeUnknownError,
     status_error_for,
 )
-from voicing_mcp.redact import mask_number
+from voicing_mcp.redact import mask_number, redact_url
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -306,7 +306,7 @@ class VoicingClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not base_url.lower().startswith(("http://", "https://")):
-            raise InvalidRequestError(f"the base URL {base_url!r} must start with http:// or https://")
+            raise InvalidRequestError(f"the base URL {redact_url(base_url)!r} must start with http:// or https://")
         if max_retries < 0:
             raise InvalidRequestError("max_retries must be 0 or more")
         if bulk_concurrency < 1:
@@ -337,7 +337,7 @@ class VoicingClient:
         )
 
     def __repr__(self) -> str:
-        return f"VoicingClient(base_url={self.base_url!r}, max_retries={self.max_retries})"
+        return f"VoicingClient(base_url={redact_url(self.base_url)!r}, max_retries={self.max_retries})"
 
     async def __aenter__(self) -> Self:
         return self

@@ -26,6 +26,7 @@ from mcp.server.mcpserver import MCPServer
 
 from voicing_mcp import __version__
 from voicing_mcp.config import Settings
+from voicing_mcp.redact import redact_url
 from voicing_mcp.server.chat_sessions import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_SESSIONS,
@@ -151,7 +152,7 @@ async def _open_api(settings: Settings, stack: AsyncExitStack) -> tuple[VoicingC
         assert resolved is not None  # only local mode has no base URL
         base_url = resolved
         api_key = settings.api_key.get_secret_value() if settings.api_key is not None else ""
-        logger.info("Voicing API at %s (%s)", base_url, settings.resolved_env)
+        logger.info("Voicing API at %s (%s)", redact_url(base_url), settings.resolved_env)
     client = await stack.enter_async_context(VoicingClient(base_url=base_url, api_key=api_key))
     return client, base_url, emulator
 

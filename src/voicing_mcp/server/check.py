@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from voicing_mcp.redact import redact_url
+
 if TYPE_CHECKING:
     from voicing_mcp.config import Settings
 
@@ -119,7 +121,7 @@ def _describe_settings(settings: Settings) -> str:
     if settings.is_local:
         where = "env=local: the built-in emulator, no real phone will ring"
     else:
-        where = f"env={env} at {settings.resolved_base_url}"
+        where = f"env={env} at {redact_url(settings.resolved_base_url or '')}"
         if env == "production":
             where += " (real calls: phones will ring)"
     key = "API key set" if settings.api_key is not None else "no API key"
@@ -200,7 +202,7 @@ async def check_api(settings: Settings, report: Report) -> None:
         else:
             base_url = settings.resolved_base_url or ""
             api_key = settings.api_key.get_secret_value() if settings.api_key is not None else ""
-            what = base_url
+            what = redact_url(base_url)
         started = time.perf_counter()
         try:
             client = await stack.enter_async_context(VoicingClient(base_url=base_url, api_key=api_key, max_retries=0))
