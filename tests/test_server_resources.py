@@ -107,6 +107,20 @@ async def test_an_unknown_call_resource_is_a_not_found_error(emu: RunningEmulato
     assert "'no-such-call' not found" in caught.value.error.message
 
 
+async def test_an_oversized_call_id_in_a_resource_is_refused_before_the_api_is_asked(
+    emu: RunningEmulator, mode: str
+) -> None:
+    helper(emu, "POST", "/_emulator/reset")
+    async with connect(emu, mode) as client:
+        with pytest.raises(MCPError) as caught:
+            await client.read_resource("voicing://calls/" + "x" * 5000)
+    assert caught.value.error.code == INVALID_PARAMS
+    assert "5000 characters is not valid" in caught.value.error.message
+    assert len(caught.value.error.message) < 300
+    logged = helper(emu, "GET", "/_emulator/requests")["requests"]
+    assert not [r for r in logged if "x" * 300 in str(r.get("query"))]
+
+
 async def test_local_mode_runs_the_emulator_in_process_and_says_no_phone_will_ring(
     mode: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

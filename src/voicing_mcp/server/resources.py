@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from voicing_mcp.guard.templates import AssistantTemplate, TemplateStore
 
 JSON = "application/json"
+#: the same bound as the tools' call_id argument
+MAX_CALL_ID = 256
 
 
 def _template_summary(t: AssistantTemplate) -> dict[str, Any]:
@@ -95,6 +97,11 @@ def register_resources(server: MCPServer[ServerContext], store: TemplateStore) -
     async def call(call_id: str, ctx: Context[ServerContext, Any]) -> str:
         state = ctx.request_context.lifespan_context
         key = state.settings.api_key
+        if not call_id.strip() or len(call_id) > MAX_CALL_ID:
+            raise ResourceNotFoundError(
+                f"call id of {len(call_id)} characters is not valid (1-{MAX_CALL_ID}); "
+                "list_calls shows the calls there are"
+            )
         try:
             result = await fetch_call(state.client, call_id)
         except NotFoundError:
