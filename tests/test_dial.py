@@ -4,7 +4,7 @@ served over loopback HTTP. Every refusal is checked against the emulator's own d
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,10 +16,9 @@ from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult, TextResourceContents
 
-from server_support import MODES, helper, structured, text_of
+from server_support import helper, structured, text_of
 from voicing_mcp.config import load_settings
-from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
-from voicing_mcp.emulator.state import EmulatorConfig
+from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.dial import register_dial_tool
 
@@ -38,24 +37,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture(scope="module")
-def emu_module() -> Iterator[RunningEmulator]:
-    with emulator_in_thread(EmulatorConfig()) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emu_module: RunningEmulator) -> RunningEmulator:
-    helper(emu_module, "POST", "/_emulator/reset")
-    helper(emu_module, "DELETE", "/_emulator/faults")
-    return emu_module
-
-
-@pytest.fixture(params=list(MODES.values()), ids=list(MODES.keys()))
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def dials(emu: RunningEmulator) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,23 +21,9 @@ from starlette.responses import Response
 
 from server_support import helper, structured, text_of
 from test_dial import DIAL_PATH, NUMBER, Clock, call, dial_client, dials, refusal
-from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
-from voicing_mcp.emulator.state import EmulatorConfig
+from voicing_mcp.emulator.runner import RunningEmulator
 
 MODE = "legacy"  # the dial path under test does not depend on the protocol version
-
-
-@pytest.fixture(scope="module")
-def emu_module() -> Iterator[RunningEmulator]:
-    with emulator_in_thread(EmulatorConfig()) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emu_module: RunningEmulator) -> RunningEmulator:
-    helper(emu_module, "POST", "/_emulator/reset")
-    helper(emu_module, "DELETE", "/_emulator/faults")
-    return emu_module
 
 
 async def test_a_do_not_call_entry_in_national_format_blocks_the_number_without_a_default_region(

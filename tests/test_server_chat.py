@@ -3,37 +3,20 @@ ChatSessions bookkeeping (idle sweep, bound, shutdown) against the emulator's re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from server_support import ASSISTANT, CLINIC, MODES, connect, helper, structured, text_of
+from server_support import ASSISTANT, CLINIC, connect, helper, structured, text_of
 from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.config import load_settings
-from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
+from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.chat_sessions import ChatLike, ChatSessions, ConversationError
 from voicing_mcp.server.tools import MAX_REPLY_CHARS
-
-
-@pytest.fixture(scope="module")
-def emu_module() -> Iterator[RunningEmulator]:
-    with emulator_in_thread() as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emu_module: RunningEmulator) -> RunningEmulator:
-    helper(emu_module, "POST", "/_emulator/reset")
-    return emu_module
-
-
-@pytest.fixture(params=list(MODES.values()), ids=list(MODES.keys()))
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def websocket_opens(emu: RunningEmulator) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,27 +10,10 @@ import pytest
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, TextResourceContents
 
-from server_support import ASSISTANT, CLINIC, MODES, connect, helper, seeded_calls, session, structured
+from server_support import ASSISTANT, CLINIC, connect, helper, seeded_calls, session, structured
 from voicing_mcp.config import load_settings
-from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
+from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import LOCAL_BANNER, create_server
-
-
-@pytest.fixture(scope="module")
-def emu_module() -> Iterator[RunningEmulator]:
-    with emulator_in_thread() as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emu_module: RunningEmulator) -> RunningEmulator:
-    helper(emu_module, "POST", "/_emulator/reset")
-    return emu_module
-
-
-@pytest.fixture(params=list(MODES.values()), ids=list(MODES.keys()))
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def only_json(contents: list[Any]) -> Any:

@@ -3,43 +3,21 @@ against the emulator served over loopback HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import jsonschema
 import pytest
 from mcp_types import CallToolResult
 
 from server_support import (
     ASSISTANT,
-    MODES,
     connect,
     helper,
     seeded_calls,
     structured,
     text_of,
 )
-from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
-from voicing_mcp.emulator.state import EmulatorConfig
+from voicing_mcp.emulator.runner import RunningEmulator
 
 READ_TOOLS = {"get_call_details", "list_calls", "bulk_call_details"}
-
-
-@pytest.fixture(scope="module")
-def emu_module() -> Iterator[RunningEmulator]:
-    with emulator_in_thread(EmulatorConfig()) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emu_module: RunningEmulator) -> RunningEmulator:
-    helper(emu_module, "POST", "/_emulator/reset")
-    helper(emu_module, "DELETE", "/_emulator/faults")
-    return emu_module
-
-
-@pytest.fixture(params=list(MODES.values()), ids=list(MODES.keys()))
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def error_text(result: CallToolResult) -> str:
