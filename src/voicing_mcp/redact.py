@@ -59,3 +59,39 @@ def redact_url(url: str) -> str:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
     return urlunsplit(parts._replace(netloc=f"•••@{host}"))
+
+
+# ----- third-party and model-supplied text shown to a person or the model -------------------------
+#: characters that change how text *looks* without being visible: C0/C1 controls (ANSI escapes start with
+#: ESC), bidi overrides and isolates, zero-width and other format characters (Unicode category Cc/Cf),
+#: line and paragraph separators (Zl/Zp). A terminal or a form shows something else than what is sent.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+
+
+def visible(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with every control, format or bidi character made visible as ``<U+XXXX>``.
+
+    Tabs become one space. Newlines are shown as ``<U+000A>`` unless ``keep_newlines`` (then ``\\r\\n``
+    and ``\\r`` become ``\\n``). What a human reads in a preview is then what is sent: an ANSI escape or a
+    right-to-left override cannot make ``+1 701 555 0199`` look like another number.
+    """
+    import unicodedata
+
+    out: list[str] = []
+    text = text.replace("\r\n", "\n")
+    for ch in text:
+        if ch == "\t":
+            out.append(" ")
+        elif ch in "\n\r" and keep_newlines:
+            out.append("\n")
+        elif unicodedata.category(ch) in _INVISIBLE_CATEGORIES:
+            out.append(f"<U+{ord(ch):04X}>")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def one_line(text: str) -> str:
+    """``text`` made visible and kept on one line: a third-party string cannot start a line of its own
+    (a newline in an ``ended_reason`` would otherwise read as the server's own next line)."""
+    return visible(text, keep_newlines=False)
