@@ -577,14 +577,15 @@ def as_tool_result(model: BaseModel, text: str) -> CallToolResult:
     )
 
 
-def json_text(data: Any) -> str:
+def json_text(data: Any, *, indent: int | None = None) -> str:
     """``data`` as JSON for a text block: readable non-ASCII text kept, but every character ``visible`` would
     show as ``<U+XXXX>`` escaped as ``\\uXXXX`` (``json.dumps`` escapes only C0 controls, so a bidi override
     in an API field would reach the reader raw). ``json.loads`` gives ``data`` back."""
-    return _NOT_PRINTABLE_ASCII.sub(_json_escape, json.dumps(data, ensure_ascii=False))
+    return _NOT_PRINTABLE_ASCII.sub(_json_escape, json.dumps(data, ensure_ascii=False, indent=indent))
 
 
-_NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e]")
+#: json.dumps escapes C0 controls inside strings, so a raw newline is the indentation's own
+_NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e\n]")
 
 
 def _json_escape(match: re.Match[str]) -> str:
