@@ -400,7 +400,8 @@ async def follow_call(
                 note=f"stopped following: {exc}. The call was started; check it with get_call_details.",
             )
         status = details.status
-        await ctx.report_progress(min(elapsed, wait_seconds), wait_seconds, f"call {call_id}: {status}")
+        shown = f"call {one_line(call_id)}: {one_line(str(status))}"  # the client shows it: the API's text, one line
+        await ctx.report_progress(min(elapsed, wait_seconds), wait_seconds, shown)
         if status is not None and status.lower() in TERMINAL_STATUSES:
             return FollowedCall(
                 status=status,
