@@ -454,8 +454,6 @@ async def helper_seed_call(request: Request, state: EmulatorState) -> Response:
     call_id = body.get("call_id") if body is not None else None
     if body is None or (call_id is not None and (not isinstance(call_id, str) or not call_id)):
         return _detail(400, 'send the call record as a JSON object, e.g. {"call_id": "c1", "status": "completed"}')
-    if call_id in state.calls:
-        return _detail(409, f"a call with id {call_id} exists already; POST /_emulator/reset or use another id")
     return JSONResponse({"call_id": state.seed_call(body).call_id})
 
 

@@ -507,7 +507,8 @@ class EmulatorState:
         return call
 
     def seed_call(self, fields: dict[str, Any]) -> SeededCall:
-        """Store a call record with arbitrary fields as the newest call (not a dial: the counter is unchanged)."""
+        """Store a call record with arbitrary fields as the newest call, or in place of the call with its
+        ``call_id`` (a dialled call's too: its answers then change). Not a dial: the counter is unchanged."""
         call_id = fields.get("call_id")
         if not isinstance(call_id, str) or not call_id:
             call_id = str(uuid.uuid4())
@@ -526,8 +527,12 @@ class EmulatorState:
             opening="",
             fields=record,
         )
+        previous = self.calls.get(call_id)
+        if previous is not None:
+            self.order[self.order.index(previous)] = call
+        else:
+            self.order.append(call)
         self.calls[call_id] = call
-        self.order.append(call)
         return call
 
     # --- reading

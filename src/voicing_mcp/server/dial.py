@@ -187,7 +187,8 @@ def client_can_elicit(ctx: Context[ServerContext, Any]) -> bool:
 
 
 def refusal_error(exc: GuardRefusal) -> ToolError:
-    return ToolError(f"refused by the dial guard [{exc.rule}]: {exc.message}. Nothing was dialled.")
+    # refusals quote the API (an earlier call's status) and the model's values: one line, escapes visible
+    return ToolError(f"refused by the dial guard [{exc.rule}]: {one_line(exc.message)}. Nothing was dialled.")
 
 
 async def _check(
