@@ -449,6 +449,14 @@ async def helper_advance(request: Request, state: EmulatorState) -> Response:
     return JSONResponse({"now": iso(state.clock.advance(float(seconds)))})
 
 
+async def helper_seed_call(request: Request, state: EmulatorState) -> Response:
+    body = await _json_object(request)
+    call_id = body.get("call_id") if body is not None else None
+    if body is None or (call_id is not None and (not isinstance(call_id, str) or not call_id)):
+        return _detail(400, 'send the call record as a JSON object, e.g. {"call_id": "c1", "status": "completed"}')
+    return JSONResponse({"call_id": state.seed_call(body).call_id})
+
+
 async def helper_faults(request: Request, state: EmulatorState) -> Response:
     if request.method == "DELETE":
         state.armed.clear()
@@ -499,6 +507,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         Route("/_emulator/health", _helper(helper_health), methods=["GET"]),
         Route("/_emulator/clock/advance", _helper(helper_advance), methods=["POST"]),
         Route("/_emulator/faults", _helper(helper_faults), methods=["GET", "POST", "DELETE"]),
+        Route("/_emulator/calls", _helper(helper_seed_call), methods=["POST"]),
     ]
     app = EmulatorApp(routes=routes, exception_handlers={HTTPException: _http_error, Exception: _server_error})
     app.state.emulator = EmulatorState(config)

@@ -359,6 +359,22 @@ class Call:
         return {**base, "transcript": [{"role": role, "text": text, "t": t} for t, role, text in lines if t <= talked]}
 
 
+@dataclass(slots=True)
+class SeededCall(Call):
+    """A call record put in by a test (``POST /_emulator/calls``): the API shows exactly its fields, whatever
+    they hold (a hostile ``ended_reason``, a transcript line with newlines and escapes, unknown fields). Its
+    ``transcript`` is shown only where the API shows transcripts (one call's details), like any call's."""
+
+    fields: dict[str, Any] = field(default_factory=dict[str, Any])
+
+    def status_at(self, now: float) -> str:
+        status = self.fields.get("status")
+        return status if isinstance(status, str) else ""
+
+    def view(self, now: float, *, transcript: bool) -> dict[str, Any]:
+        return {k: v for k, v in self.fields.items() if transcript or k != "transcript"}
+
+
 # ----- faults ------------------------------------------------------------------------------------
 
 
@@ -488,6 +504,35 @@ class EmulatorState:
             assistant.assistant_id,
             call.outcome,
         )
+        return call
+
+    def seed_call(self, fields: dict[str, Any]) -> SeededCall:
+        """Store a call record with arbitrary fields as the newest call, or in place of the call with its
+        ``call_id`` (a dialled call's too: its answers then change). Not a dial: the counter is unchanged."""
+        call_id = fields.get("call_id")
+        if not isinstance(call_id, str) or not call_id:
+            call_id = str(uuid.uuid4())
+        record = {**fields, "call_id": call_id}
+        assistant_id, phone_number = record.get("assistant_id"), record.get("phone_number")
+        call = SeededCall(
+            call_id=call_id,
+            assistant_id=assistant_id if isinstance(assistant_id, str) else "",
+            phone_number=phone_number if isinstance(phone_number, str) else "",
+            input_variables={},
+            telephony_provider="default",
+            created=self.clock.now(),
+            outcome="completed",
+            ring=0.0,
+            talk=0.0,
+            opening="",
+            fields=record,
+        )
+        previous = self.calls.get(call_id)
+        if previous is not None:
+            self.order[self.order.index(previous)] = call
+        else:
+            self.order.append(call)
+        self.calls[call_id] = call
         return call
 
     # --- reading

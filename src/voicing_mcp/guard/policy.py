@@ -41,6 +41,7 @@ from voicing_mcp.guard.ledger import (
 )
 from voicing_mcp.guard.templates import AssistantTemplate, TemplateProblem, TemplateStore
 from voicing_mcp.guard.tokens import IssuedToken, TokenSigner
+from voicing_mcp.redact import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -78,18 +79,34 @@ class Preview:
         return {name: getattr(self, name) for name in self.__slots__}
 
     def as_text(self) -> str:
+        """The preview as the human reads it. Every model-supplied or template-derived string is made visible
+        and kept on its line (:func:`~voicing_mcp.redact.one_line`): an ANSI escape or a bidi override in a
+        variable cannot make the terminal show another number than the one dialled."""
         lines = [
-            f"Call {self.international} ({self.country}, {self.line_type})",
-            f"Callee's local time: {self.callee_local_time}",
-            f"Assistant: {self.assistant_id} (provider {self.telephony_provider})",
+            f"Call {one_line(self.international)} ({one_line(self.country)}, {one_line(self.line_type)})",
+            f"Callee's local time: {one_line(self.callee_local_time)}",
+            f"Assistant: {one_line(self.assistant_id)} (provider {one_line(self.telephony_provider)})",
         ]
         if self.opening_line is not None:
-            lines.append(f'Opening line: "{self.opening_line}"')
+            lines.append(f'Opening line: "{one_line(self.opening_line)}"')
         if self.input_variables:
-            lines.append("Variables: " + ", ".join(f"{k}={v!r}" for k, v in sorted(self.input_variables.items())))
+            lines.append(f"Variables: {variables_text(self.input_variables)}")
         if self.note:
-            lines.append(self.note)
+            lines.append(one_line(self.note))
         return "\n".join(lines)
+
+
+def shown_value(value: object) -> str:
+    """A variable's value as a preview shows it: strings quoted, with ``"`` and ``\\`` escaped (a value cannot
+    fake the next variable) and every control, format or bidi character visible; numbers and booleans as is."""
+    if isinstance(value, str):
+        return '"' + one_line(value.replace("\\", "\\\\").replace('"', '\\"')) + '"'
+    return one_line(repr(value))
+
+
+def variables_text(variables: Mapping[str, object]) -> str:
+    """``name="Ann", plan_type="Gold"``: keys sorted, keys and values made visible."""
+    return ", ".join(f"{one_line(k)}={shown_value(v)}" for k, v in sorted(variables.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,6 +452,7 @@ def check_variables(variables: Mapping[str, object]) -> dict[str, str | int | fl
         )
     out: dict[str, str | int | float | bool] = {}
     for key, value in variables.items():
+        refuse_hidden_characters(key, value)
         if not key or len(key) > MAX_KEY_LENGTH:
             raise GuardRefusal(
                 f"template: input variable name {key[:80]!r} must be 1-{MAX_KEY_LENGTH} characters",
@@ -455,6 +473,45 @@ def check_variables(variables: Mapping[str, object]) -> dict[str, str | int | fl
             )
         out[key] = value
     return out
+
+
+#: bidi embeddings, overrides and isolates (LRE RLE PDF LRO RLO, LRI RLI FSI PDI): they reorder what a terminal or
+#: a form shows. The marks LRM/RLM/ALM and the joiners (emoji, Indic scripts) are allowed and shown visibly.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def hidden_character(text: str, *, allow_newlines: bool) -> str | None:
+    """The first character of ``text`` a call script has no use for, or None: a C0/C1 control (ESC starts an
+    ANSI sequence, a lone CR returns to column 0) other than newline, tab and CRLF when ``allow_newlines``, or a
+    bidi embedding/override/isolate."""
+    import unicodedata
+
+    for i, ch in enumerate(text):
+        if ch in BIDI_CONTROLS:
+            return ch
+        if unicodedata.category(ch) != "Cc":
+            continue
+        if allow_newlines and (ch in "\n\t" or (ch == "\r" and text[i + 1 : i + 2] == "\n")):
+            continue
+        return ch
+    return None
+
+
+def refuse_hidden_characters(key: str, value: object) -> None:
+    """Refuse control and bidi-override characters in an input variable's name or (string) value, naming the
+    variable and the character; everything else a preview shows is made visible instead."""
+    what, ch = "name", hidden_character(key, allow_newlines=False)
+    if ch is None and isinstance(value, str):
+        what, ch = "value", hidden_character(value, allow_newlines=True)
+    if ch is None:
+        return
+    kind = "a bidi override/isolate" if ch in BIDI_CONTROLS else "a control character"
+    raise GuardRefusal(
+        f"template: the {what} of input variable {one_line(key)!r} contains <U+{ord(ch):04X}> ({kind}), which "
+        "could make the preview show something else than what is sent; remove it (plain text, newlines and tabs are "
+        "fine)",
+        rule="control-characters",
+    )
 
 
 def render_opening_line(template: AssistantTemplate, variables: Mapping[str, object], warnings: list[str]) -> str:

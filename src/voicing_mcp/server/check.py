@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from voicing_mcp.redact import redact_url
+from voicing_mcp.redact import one_line, redact_url
 
 if TYPE_CHECKING:
     from voicing_mcp.config import Settings
@@ -59,7 +59,7 @@ class Report:
         for secret in self.secrets:
             if secret:
                 detail = detail.replace(secret, "•••")
-        line = CheckLine(status, name, detail)
+        line = CheckLine(status, name, one_line(detail))  # details quote the API's and files' text
         if self.lines is None:
             self.lines = []
         self.lines.append(line)

@@ -33,7 +33,8 @@ from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import Settings
 from voicing_mcp.errors import GuardRefusal, VoicingError
 from voicing_mcp.guard.ledger import Confirmation, DialRow, Ledger
-from voicing_mcp.guard.policy import Clock, Decision, DialGuard, describe_local_time, ledger_environment
+from voicing_mcp.guard.policy import Clock, Decision, DialGuard, describe_local_time, ledger_environment, variables_text
+from voicing_mcp.redact import one_line
 from voicing_mcp.server.context import ServerContext
 from voicing_mcp.server.tools import as_tool_result, tool_error
 
@@ -186,7 +187,8 @@ def client_can_elicit(ctx: Context[ServerContext, Any]) -> bool:
 
 
 def refusal_error(exc: GuardRefusal) -> ToolError:
-    return ToolError(f"refused by the dial guard [{exc.rule}]: {exc.message}. Nothing was dialled.")
+    # refusals quote the API (an earlier call's status) and the model's values: one line, escapes visible
+    return ToolError(f"refused by the dial guard [{exc.rule}]: {one_line(exc.message)}. Nothing was dialled.")
 
 
 async def _check(
@@ -229,7 +231,7 @@ def question_text(decision: Decision) -> str:
         if p.local_mode
         else "Place this phone call? A real phone will ring."
     )
-    warnings = "".join(f"\nWarning: {w}" for w in decision.warnings)
+    warnings = "".join(f"\nWarning: {one_line(w)}" for w in decision.warnings)  # warnings quote values
     return f"{head}\n\n{p.as_text()}{warnings}"
 
 
@@ -341,34 +343,41 @@ def _result(result: DialResult) -> CallToolResult:
 
 
 def text_for_dial(result: DialResult) -> str:
+    """The readable text block. Model-supplied, template-derived and API strings are made visible and kept on
+    their line (``one_line``); the structured result keeps them as sent."""
     p = result.preview
     lines: list[str]
     if result.status == "started":
-        lines = [f"Call started: call_id {result.call_id} to {p.international} (confirmed by {result.confirmed_by})."]
+        lines = [
+            f"Call started: call_id {one_line(result.call_id or '')} to {one_line(p.international)} "
+            f"(confirmed by {result.confirmed_by})."
+        ]
         if result.call is not None:
             c = result.call
             state = "ended" if c.ended else "still going"
-            lines.append(f"Status after {c.waited_seconds:.0f} s: {c.status} ({state}).")
+            lines.append(f"Status after {c.waited_seconds:.0f} s: {one_line(str(c.status))} ({state}).")
     else:
         lines = [
             "CONFIRMATION REQUIRED — nothing has been dialled. Show the user this preview and ask before confirming:",
         ]
+        opening = f'"{one_line(p.opening_line)}"' if p.opening_line is not None else "(none)"
         lines.append(
             "\n".join(
                 [
-                    f"  Number: {p.international} ({p.country}, {p.line_type})",
-                    f"  Callee's local time: {p.callee_local_time}",
-                    f"  Assistant: {p.assistant_id}",
-                    f'  Opening line: "{p.opening_line}"' if p.opening_line is not None else "  Opening line: (none)",
+                    f"  Number: {one_line(p.international)} ({one_line(p.country)}, {one_line(p.line_type)})",
+                    f"  Callee's local time: {one_line(p.callee_local_time)}",
+                    f"  Assistant: {one_line(p.assistant_id)} (provider {one_line(p.telephony_provider)})",
+                    f"  Opening line: {opening}",
+                    f"  Variables: {variables_text(p.input_variables) or '(none)'}",
                 ]
             )
         )
         if p.note:
-            lines.append(f"  {p.note}")
+            lines.append(f"  {one_line(p.note)}")
         lines.append(f"confirmation_token (expires {result.expires_at}): {result.confirmation_token}")
-    lines.extend(f"Warning: {w}" for w in result.warnings)
+    lines.extend(f"Warning: {one_line(w)}" for w in result.warnings)
     if result.next_step:
-        lines.append(result.next_step)
+        lines.append(one_line(result.next_step))
     return "\n".join(lines)
 
 
@@ -392,7 +401,8 @@ async def follow_call(
                 note=f"stopped following: {exc}. The call was started; check it with get_call_details.",
             )
         status = details.status
-        await ctx.report_progress(min(elapsed, wait_seconds), wait_seconds, f"call {call_id}: {status}")
+        shown = f"call {one_line(call_id)}: {one_line(str(status))}"  # the client shows it: the API's text, one line
+        await ctx.report_progress(min(elapsed, wait_seconds), wait_seconds, shown)
         if status is not None and status.lower() in TERMINAL_STATUSES:
             return FollowedCall(
                 status=status,

@@ -18,7 +18,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from voicing_mcp.errors import NotFoundError, VoicingError
 from voicing_mcp.server.context import ServerContext
-from voicing_mcp.server.tools import fetch_call, tool_error
+from voicing_mcp.server.tools import fetch_call, json_text, tool_error
 
 if TYPE_CHECKING:
     from voicing_mcp.guard.templates import AssistantTemplate, TemplateStore
@@ -109,4 +109,4 @@ def register_resources(server: MCPServer[ServerContext], store: TemplateStore) -
         except VoicingError as exc:
             message = str(tool_error(exc, secret=key.get_secret_value() if key else None, subject=f"call {call_id!r}"))
             raise ResourceError(message) from None
-        return json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2)
+        return json_text(result.model_dump(mode="json"), indent=2)  # third-party text: invisible characters escaped
