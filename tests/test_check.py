@@ -175,6 +175,33 @@ async def test_an_unreadable_do_not_call_file_fails(
     assert "missing-dnc.txt cannot be read" in out and "unset VOICING_DNC_FILE" in out
 
 
+async def test_a_do_not_call_file_with_a_line_without_a_valid_number_fails_naming_the_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    dnc = tmp_path / "dnc.txt"
+    dnc.write_text("+17018112582,John Smith\n+17018112583\tJane Doe\nJane's cousin, call later\n", encoding="utf-8")
+    monkeypatch.setenv("VOICING_DNC_FILE", str(dnc))
+    assert await check_all() == 1
+    out = capsys.readouterr().out
+    assert lines_of(out)["dnc"] == ["FAIL"]
+    assert f"VOICING_DNC_FILE {dnc} has 1 line(s)" in out
+    assert "line 3 'Jane's cousin, call later': no phone number on this line" in out
+    assert "number(s) in" not in out
+
+
+async def test_a_do_not_call_file_in_csv_with_several_numbers_a_line_counts_each_number(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    dnc = tmp_path / "dnc.txt"
+    dnc.write_text("phone,name\n+17018112582,John Smith\n+17018112584;+17025550100\n(701) 811-2585\n", encoding="utf-8")
+    monkeypatch.setenv("VOICING_DNC_FILE", str(dnc))
+    assert await check_all() == 0
+    out = capsys.readouterr().out
+    assert lines_of(out)["dnc"] == ["ok", "warn"]
+    assert f"4 number(s) in {dnc}" in out
+    assert "1 entry is in national format and VOICING_DEFAULT_REGION is not set" in out
+
+
 async def test_a_writable_ledger_folder_is_left_as_it_was(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -151,6 +151,144 @@ def test_do_not_call_file_is_reloaded_and_fails_closed(tmp_path: Path) -> None:
     DoNotCallList(None, default_region=None).check(number)
 
 
+# ----- the do-not-call file: every line is read or the list refuses every dial -------------------------
+def dnc_list(tmp_path: Path, text: str, region: str | None = None) -> DoNotCallList:
+    path = tmp_path / "dnc.txt"
+    path.write_text(text, encoding="utf-8")
+    return DoNotCallList(path, default_region=region)
+
+
+def is_blocked(lst: DoNotCallList, number: str) -> bool:
+    try:
+        lst.check(parse_number(number, default_region=None))
+    except GuardRefusal as err:
+        assert err.rule == "do-not-call", err
+        return True
+    return False
+
+
+def file_refusal(lst: DoNotCallList, number: str = "+12125550123") -> GuardRefusal:
+    """The refusal every dial gets while the file cannot be used (any number, listed or not)."""
+    with pytest.raises(GuardRefusal) as err:
+        lst.check(parse_number(number, default_region=None))
+    assert err.value.rule == "do-not-call-file", err.value
+    return err.value
+
+
+@pytest.mark.parametrize(
+    ("line", "listed"),
+    [
+        ("+17018112582,John Smith", ["+17018112582"]),
+        ("+17018112583\tJane Doe", ["+17018112583"]),
+        ("+17018112584;+17025550100", ["+17018112584", "+17025550100"]),
+        ("+17018112584|+17025550100", ["+17018112584", "+17025550100"]),
+        ("+17018112584 +17025550100", ["+17018112584", "+17025550100"]),
+        ('"+1 (701) 811-2582","Smith, John",2 calls', ["+17018112582"]),
+        ("tel:+1-701-811-2582;ext=12", ["+17018112582"]),
+        ("+1 701 811 2582 ext. 12\tfront desk", ["+17018112582"]),
+    ],
+)
+@pytest.mark.parametrize("region", [None, "US"])
+def test_a_do_not_call_line_with_notes_or_several_numbers_blocks_each_of_its_numbers(
+    tmp_path: Path, line: str, listed: list[str], region: str | None
+) -> None:
+    lst = dnc_list(tmp_path, f"# exported from the CRM\n{line}\n", region)
+    assert sorted(lst.load().e164) == listed
+    for number in listed:
+        assert is_blocked(lst, number), number
+    assert not is_blocked(lst, "+17018112599")
+
+
+def test_a_note_in_letters_is_never_read_as_a_vanity_number(tmp_path: Path) -> None:
+    # phonenumbers reads letters as keypad digits: 'Jane Doe' after a number made +170181125835263363 (so the
+    # listed number was not blocked), and '+1 701 FLOWERS' is the valid +17013569377
+    lst = dnc_list(tmp_path, "+17018112583\tJane Doe\n+17018112584,FLOWERS\n")
+    entries = lst.load()
+    assert entries.e164 == {"+17018112583", "+17018112584"}
+    assert entries.national == frozenset()
+    assert not is_blocked(lst, "+17013569377")
+    err = file_refusal(dnc_list(tmp_path, "+17018112582\n+1 701 FLOWERS\n"), "+17013569377")
+    assert "line 2 '+1 701 FLOWERS': no phone number on this line" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("+17018112582\ncall Jane back\n", "line 2 'call Jane back': no phone number on this line"),
+        ("+17018112582 John Smith\n", "line 1 '+1 701 ••• ••82 John Smith': no phone number on this line"),
+        ("+17018112582\n# ok\n+1 701 811 258\n", "line 3 '+1 701 ••• •58': column 1 is not a valid phone number"),
+        ("+1 099 811 2582,Bob\n", "line 1 '+1 099 ••• ••82,Bob': column 1 is not a valid phone number"),
+        ("+17018112582*\n", "line 1 '+1 701 ••• ••82*': column 1 has digits but is not written as a phone number"),
+        ("+17018112582,John\nname,reason\n", "line 2 'name,reason': no phone number on this line"),
+        ("name,reason\n+17018112582\n", "line 1 'name,reason': no phone number on this line"),
+        ("12\n", "line 1 '12': column 1 has 2 digits, too few or too many"),
+    ],
+)
+def test_a_line_from_which_no_valid_number_can_be_read_refuses_every_dial_and_names_the_line(
+    tmp_path: Path, text: str, named: str
+) -> None:
+    lst = dnc_list(tmp_path, text)
+    for number in ("+17018112582", "+12125550123"):  # listed or not: nobody is dialled
+        err = file_refusal(lst, number)
+        assert named in str(err)
+        assert str(tmp_path / "dnc.txt") in str(err)
+        assert "7018112582" not in str(err).replace("+17018112582,John", "")  # numbers in the line are masked
+
+
+def test_a_national_entry_that_is_not_valid_in_the_default_region_refuses_every_dial(tmp_path: Path) -> None:
+    lst = dnc_list(tmp_path, "(701) 811-2582\n07911 123456\n", region="US")
+    err = file_refusal(lst)
+    assert "line 2" in str(err) and "not a valid phone number in VOICING_DEFAULT_REGION=US" in str(err)
+    assert "line 1" not in str(err)
+
+
+def test_a_header_row_is_skipped_only_as_the_first_line_naming_the_phone_column(tmp_path: Path) -> None:
+    lst = dnc_list(tmp_path, "\ufeffPhone Number,Name,Added\n+17018112582,John,\n")  # Excel's CSV, with a BOM
+    assert lst.load().e164 == {"+17018112582"}
+    assert lst.load().numbers == 1
+    assert is_blocked(lst, "+17018112582")
+
+
+def test_a_do_not_call_file_change_that_keeps_its_size_and_mtime_is_seen(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "dnc.txt"
+    path.write_text("+17018112582\n", encoding="utf-8")
+    lst = DoNotCallList(path, default_region=None)
+    assert is_blocked(lst, "+17018112582") and not is_blocked(lst, "+17018112583")
+    before = path.stat()
+    path.write_text("+17018112583\n", encoding="utf-8")  # same length
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert is_blocked(lst, "+17018112583") and not is_blocked(lst, "+17018112582")
+    path.write_text("+17018112583\nJohn!\n", encoding="utf-8")  # broken, then fixed: both seen at once
+    file_refusal(lst)
+    path.write_text("+17018112583\n#John\n", encoding="utf-8")
+    assert is_blocked(lst, "+17018112583") and not is_blocked(lst, "+17018112582")
+
+
+def test_an_unreadable_do_not_call_file_refuses_every_dial(tmp_path: Path) -> None:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "latin1.txt").write_bytes("+17018112582,Jos\xe9\n".encode("latin-1"))
+    for name, why in [
+        ("missing.txt", "FileNotFoundError"),
+        ("folder", "it is a folder"),
+        ("latin1.txt", "it is not UTF-8 text"),
+    ]:
+        err = file_refusal(DoNotCallList(tmp_path / name, default_region=None))
+        assert f"{tmp_path / name} cannot be read ({why}" in str(err)
+        assert "unset VOICING_DNC_FILE" in str(err)
+
+
+def test_national_entries_without_a_region_are_counted_for_the_check_warning(tmp_path: Path) -> None:
+    # 0044… is read as +44… too (and checked), so only the first entry is unchecked digits
+    lst = dnc_list(tmp_path, "(701) 811-2582\n+17018112583\n0044 7911 123456\n")
+    entries = lst.load()
+    assert (entries.numbers, entries.national_without_region) == (3, 1)
+    assert is_blocked(lst, "+17018112582") and is_blocked(lst, "+447911123456")
+
+
 def test_allowed_numbers_match_exactly_or_by_prefix() -> None:
     assert matches_allowed("+17015550123", ["+17015550123"])
     assert matches_allowed("+17015550123", ["+1701*"])
