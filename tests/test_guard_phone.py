@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from test_guard_policy import PAYMENT, make_guard, refused
 from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.guard.phone import (
     DoNotCallList,
     check_country,
     check_fictional,
     check_line_type,
+    country_zones,
     matches_allowed,
     parse_number,
 )
@@ -94,6 +97,57 @@ def test_ordinary_mobile_and_toll_free_lines_pass() -> None:
     check_line_type(toll_free)
     assert toll_free.line_type == "toll-free"
     assert len(toll_free.time_zones) > 5
+
+
+# ----- time zones: a number whose prefix does not say where the phone is spans its whole country ---------
+# 12:30 UTC: 19:30 in Jakarta (UTC+7), 20:30 in Makassar (UTC+8), 21:30 in Jayapura (UTC+9)
+EVENING_IN_JAKARTA = datetime(2026, 5, 4, 12, 30, tzinfo=UTC)
+
+
+async def test_an_indonesian_mobile_is_refused_when_it_is_night_in_jayapura_though_evening_in_jakarta(
+    tmp_path: Path,
+) -> None:
+    mobile = parse_number("+62 812 345 678", default_region=None)
+    assert mobile.line_type == "mobile"
+    assert mobile.time_zones == ("Asia/Jakarta", "Asia/Jayapura", "Asia/Makassar")  # phonenumbers: Jakarta only
+    err = await refused(make_guard(tmp_path, EVENING_IN_JAKARTA), phone_number="+62 812 345 678")
+    assert err.rule == "quiet-hours"
+    assert "21:30 in Asia/Jayapura" in str(err)
+    # a Jakarta landline is where its area code says: 19:30 there, it may be called
+    landline = parse_number("+62 21 8350123", default_region=None)
+    assert landline.time_zones == ("Asia/Jakarta",)
+    decision = await make_guard(tmp_path / "b", EVENING_IN_JAKARTA).check(
+        assistant_id=PAYMENT, phone_number="+62 21 8350123", input_variables={"name": "Ann", "plan_type": "Gold"}
+    )
+    assert decision.preview.callee_local_time == "Mon 19:30 (Asia/Jakarta)"
+
+
+@pytest.mark.parametrize("region", ["ID", "FM", "AU", "RU", "KZ", "MN", "CD", "KI", "EC", "PT", "ES", "PF", "NZ"])
+def test_a_mobile_in_a_country_of_several_time_zones_spans_all_of_them(region: str) -> None:
+    import phonenumbers
+
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    assert example is not None
+    info = parse_number(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164), default_region=None)
+    assert info.line_type in ("mobile", "fixed line or mobile")
+    zones = country_zones(example.country_code or 0)
+    assert len(zones) > 1
+    assert set(info.time_zones) == set(zones)
+
+
+@pytest.mark.parametrize(
+    ("number", "zones"),
+    [
+        ("+17018112582", ("America/Denver", "America/North_Dakota/Center")),  # US: by area code, mobile or not
+        ("+15062345678", ("America/Halifax",)),  # Canada (New Brunswick)
+        ("+5511961234567", ("America/Sao_Paulo",)),  # a Brazilian mobile carries its area code (11)
+        ("+522221234567", ("America/Mexico_City",)),  # Mexico (Puebla)
+        ("+61212345678", ("Australia/Sydney",)),  # an Australian landline
+        ("+351212345678", ("Europe/Lisbon",)),  # a Lisbon landline, not the Azores
+    ],
+)
+def test_a_geographic_number_keeps_the_zone_of_its_area_code(number: str, zones: tuple[str, ...]) -> None:
+    assert parse_number(number, default_region=None).time_zones == zones
 
 
 def test_fictional_range_is_refused_outside_local_mode_and_allowed_in_it() -> None:

@@ -7,6 +7,7 @@ them in the order of issue 4 §2.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Sequence
@@ -176,17 +177,42 @@ def parse_number(raw: str, *, default_region: str | None) -> PhoneInfo:
     )
 
 
+#: country codes whose mobile numbers carry a geographic area code, so the zone lookup by prefix holds for
+#: them: North America (+1, ``fixed line or mobile``), Mexico, Argentina, Brazil, China (one zone)
+_MOBILE_AREA_CODE_COUNTRIES = frozenset({1, 52, 54, 55, 86})
+
+
 def _zones(parsed: PhoneNumber, zones: Sequence[str]) -> tuple[str, ...]:
-    """Known IANA zones of the number; falls back to every zone of its country code."""
-    from phonenumbers.tzdata import TIMEZONE_DATA
+    """IANA zones the callee may be in: the zones phonenumbers gives for the number's prefix, or every zone
+    of its country code where that lookup does not say where the phone is.
+
+    phonenumbers looks mobile numbers up by prefix in a few countries (Indonesia among them) whose mobile
+    ranges are not geographic: ``+62 812…`` gives only Asia/Jakarta, though the phone may be in Jayapura,
+    two hours ahead. A mobile, or a number that may be one (``fixed line or mobile``), is therefore given
+    every zone of its country unless mobile numbers there carry an area code.
+    """
+    import phonenumbers
 
     known = tuple(z for z in zones if z != "Etc/Unknown")
-    if known:
+    code = parsed.country_code or 0
+    maybe_mobile = phonenumbers.number_type(parsed) in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    )
+    if known and not (maybe_mobile and code not in _MOBILE_AREA_CODE_COUNTRIES):
         return known
-    prefix = str(parsed.country_code)
+    return country_zones(code) or known or ("UTC",)
+
+
+@functools.cache
+def country_zones(country_code: int) -> tuple[str, ...]:
+    """Every IANA zone phonenumbers' data lists under a country calling code (all its prefixes), sorted."""
+    from phonenumbers.tzdata import TIMEZONE_DATA
+
+    prefix = str(country_code)
     data: dict[str, tuple[str, ...]] = TIMEZONE_DATA
     collected = {z for key, values in data.items() if key.startswith(prefix) for z in values if z != "Etc/Unknown"}
-    return tuple(sorted(collected)) or ("UTC",)
+    return tuple(sorted(collected))
 
 
 def check_line_type(info: PhoneInfo) -> None:
