@@ -42,6 +42,43 @@ def run_cli(tmp_path: Path, **env_extra: str) -> subprocess.CompletedProcess[str
     )
 
 
+def check_into_a_reader_that_stops(tmp_path: Path, lines: int) -> tuple[int, list[str], str]:
+    """``voicing-mcp check | head -<lines>``: the reader closes its end after ``lines`` lines."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicing_mcp", "check"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    read = [proc.stdout.readline().decode("utf-8") for _ in range(lines)]
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode("utf-8", "replace")
+    return proc.wait(timeout=120), read, stderr
+
+
+def test_check_into_a_reader_that_closes_at_once_stops_quietly_as_a_closed_pipe_does(tmp_path: Path) -> None:
+    code, _, stderr = check_into_a_reader_that_stops(tmp_path, 0)  # | head -0: the first line cannot be written
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert code == 141  # as a process stopped by SIGPIPE (`yes | head`)
+
+
+def test_check_into_a_reader_that_closes_after_one_line_prints_no_traceback(tmp_path: Path) -> None:
+    code, read, stderr = check_into_a_reader_that_stops(tmp_path, 1)
+    assert read[0].startswith("ok    settings")
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr and "Exception ignored" not in stderr, stderr
+    assert code in (0, 141)  # 0 only if every line was in the pipe before the reader closed
+
+
+def test_a_broken_pipe_elsewhere_is_not_taken_for_a_closed_stdout() -> None:
+    from voicing_mcp.cli import stdout_closed
+
+    assert not stdout_closed(BrokenPipeError())  # this process's stdout is open: a socket's EPIPE is a real error
+    assert not stdout_closed(ExceptionGroup("task group", [BrokenPipeError(), ValueError()]))
+
+
 def lines_of(out: str) -> dict[str, list[str]]:
     """``{check name: [status, ...]}`` from the report."""
     found: dict[str, list[str]] = {}
