@@ -240,6 +240,7 @@ def file_refusal(lst: DoNotCallList, number: str = "+12125550123") -> GuardRefus
         ('"+1 (701) 811-2582","Smith, John",2 calls', ["+17018112582"]),
         ("tel:+1-701-811-2582;ext=12", ["+17018112582"]),
         ("+1 701 811 2582 ext. 12\tfront desk", ["+17018112582"]),
+        ("\uff0b1 701\u2013811\u20132582,pasted from a document", ["+17018112582"]),  # full-width +, en dashes
     ],
 )
 @pytest.mark.parametrize("region", [None, "US"])

@@ -262,9 +262,11 @@ _DNC_COLUMNS = re.compile(r"[,;|\t]")
 #: an extension after a number (``x12``, ``ext. 12``, ``extension 12``, ``ext=12``): E.164 has none, ignored
 _DNC_EXTENSION = re.compile(r"\s*(?:ext(?:ension)?\.?|x)\s*[=:]?\s*\d{1,10}\s*$", re.IGNORECASE)
 #: a field that is written as a phone number: digits with ``+`` first and ``( ) - . /`` or spaces between
-_DNC_NUMBER = re.compile(r"\(?\+?[\d\s().\-/]*\d[\d\s().\-/]*")
+#: (the dashes and the full-width ``＋`` a word processor or a phone's contact list may put there included)
+_DNC_PUNCTUATION = r"\s().\-/\u2010-\u2015\u2212\uff0d"
+_DNC_NUMBER = re.compile(rf"\(?[+\uff0b]?[\d{_DNC_PUNCTUATION}]*\d[\d{_DNC_PUNCTUATION}]*")
 #: several ``+country`` numbers in one column separated by spaces: ``+17018112582 +17025550100``
-_DNC_NEXT_INTERNATIONAL = re.compile(r"\s+(?=\(?\+)")
+_DNC_NEXT_INTERNATIONAL = re.compile(r"\s+(?=\(?[+\uff0b])")
 #: words of a header row naming the phone column (``phone,name``, ``Phone Number``, ``tel``, ``msisdn``)
 _DNC_HEADER_WORDS = ("phone", "number", "tel", "mobile", "cell", "msisdn", "e164", "numéro", "número", "nummer")
 #: a longer file is refused rather than read into memory (a path naming a log or a device by mistake)
@@ -457,7 +459,7 @@ class DoNotCallList:
     def _parse_number(self, text: str, column: int) -> list[tuple[str, str]]:
         import phonenumbers
 
-        international = text.lstrip("(").startswith("+")
+        international = text.lstrip("(").startswith(("+", "\uff0b"))
         region = None if international else self.default_region
         if international or region is not None:
             try:
