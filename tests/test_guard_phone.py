@@ -240,6 +240,7 @@ def file_refusal(lst: DoNotCallList, number: str = "+12125550123") -> GuardRefus
         ('"+1 (701) 811-2582","Smith, John",2 calls', ["+17018112582"]),
         ("tel:+1-701-811-2582;ext=12", ["+17018112582"]),
         ("+1 701 811 2582 ext. 12\tfront desk", ["+17018112582"]),
+        ("+17018112582,asked on 2024-01-05 10:30 (ticket 4411)", ["+17018112582"]),
         ("\uff0b1 701\u2013811\u20132582,pasted from a document", ["+17018112582"]),  # full-width +, en dashes
     ],
 )
@@ -263,20 +264,31 @@ def test_a_note_in_letters_is_never_read_as_a_vanity_number(tmp_path: Path) -> N
     assert entries.national == frozenset()
     assert not is_blocked(lst, "+17013569377")
     err = file_refusal(dnc_list(tmp_path, "+17018112582\n+1 701 FLOWERS\n"), "+17013569377")
-    assert "line 2 '+1 701 FLOWERS': no phone number on this line" in str(err)
+    assert "line 2 '+1 701 FLOWERS': column 1 is a note (it has letters) but holds what looks like a phone" in str(err)
 
 
 @pytest.mark.parametrize(
     ("text", "named"),
     [
         ("+17018112582\ncall Jane back\n", "line 2 'call Jane back': no phone number on this line"),
-        ("+17018112582 John Smith\n", "line 1 '+1 701 ••• ••82 John Smith': no phone number on this line"),
+        (
+            "+17018112582 John Smith\n",
+            "line 1 '+1 701 ••• ••82 John Smith': column 1 is a note (it has letters) but holds what looks like a "
+            "phone number; give the number a column of its own",
+        ),
         ("+17018112582\n# ok\n+1 701 811 258\n", "line 3 '+1 701 ••• •58': column 1 is not a valid phone number"),
         ("+1 099 811 2582,Bob\n", "line 1 '+1 099 ••• ••82,Bob': column 1 is not a valid phone number"),
         ("+17018112582*\n", "line 1 '+1 701 ••• ••82*': column 1 has digits but is not written as a phone number"),
         ("+17018112582,John\nname,reason\n", "line 2 'name,reason': no phone number on this line"),
         ("name,reason\n+17018112582\n", "line 1 'name,reason': no phone number on this line"),
         ("12\n", "line 1 '12': column 1 has 2 digits, too few or too many"),
+        (
+            "+17018112582,John's other phone +17018112583\n",
+            "line 1 '+1 701 ••• ••82,John's other phone +1 701 ••• ••83': column 2 is a note (it has letters) but "
+            "holds what looks like a phone number",
+        ),
+        ("+17018112582,office (701) 811-2583\n", "column 2 is a note (it has letters) but holds what looks like"),
+        ("+17018112582 x12 +17025550100\n", "column 1 is a note (it has letters) but holds what looks like"),
     ],
 )
 def test_a_line_from_which_no_valid_number_can_be_read_refuses_every_dial_and_names_the_line(

@@ -267,6 +267,12 @@ _DNC_PUNCTUATION = r"\s().\-/\u2010-\u2015\u2212\uff0d"
 _DNC_NUMBER = re.compile(rf"\(?[+\uff0b]?[\d{_DNC_PUNCTUATION}]*\d[\d{_DNC_PUNCTUATION}]*")
 #: several ``+country`` numbers in one column separated by spaces: ``+17018112582 +17025550100``
 _DNC_NEXT_INTERNATIONAL = re.compile(r"\s+(?=\(?[+\uff0b])")
+#: a note that holds a phone number (``John, other phone +17018112583``) is not a note: its number would be
+#: dropped. Dates and times in notes (``called 2024-01-05 10:30``) are not taken for numbers.
+_DNC_DATE_OR_TIME = re.compile(
+    r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,2}:\d{2}(?::\d{2})?"
+)
+_DNC_NUMBER_IN_NOTE = re.compile(r"[+\uff0b]\s*\(?\d|\d(?:[\s().\-/\u2010-\u2015\u2212]?\d){6,}")
 #: words of a header row naming the phone column (``phone,name``, ``Phone Number``, ``tel``, ``msisdn``)
 _DNC_HEADER_WORDS = ("phone", "number", "tel", "mobile", "cell", "msisdn", "e164", "numéro", "número", "nummer")
 #: a longer file is refused rather than read into memory (a path naming a log or a device by mistake)
@@ -440,7 +446,12 @@ class DoNotCallList:
             if all(_DNC_NUMBER.fullmatch(part) for part in parts):
                 found.extend(self._parse_number(part, column) for part in parts)
             elif any(ch.isalpha() for ch in field):
-                continue  # a note (a name, a reason): never read as a number, letters are not digits here
+                # a note (a name, a reason): never read as a number, letters are not digits here
+                if _DNC_NUMBER_IN_NOTE.search(_DNC_DATE_OR_TIME.sub(" ", field)):
+                    unreadable.append(
+                        f"column {column} is a note (it has letters) but holds what looks like a phone number; "
+                        "give the number a column of its own, or move the note after '#'"
+                    )
             elif any(ch.isdigit() for ch in field):
                 unreadable.append(
                     f"column {column} has digits but is not written as a phone number (a number is digits with "
