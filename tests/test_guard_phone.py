@@ -279,6 +279,7 @@ def test_a_note_in_letters_is_never_read_as_a_vanity_number(tmp_path: Path) -> N
         ("+17018112582\n# ok\n+1 701 811 258\n", "line 3 '+1 701 ••• •58': column 1 is not a valid phone number"),
         ("+1 099 811 2582,Bob\n", "line 1 '+1 099 ••• ••82,Bob': column 1 is not a valid phone number"),
         ("+17018112582*\n", "line 1 '+1 701 ••• ••82*': column 1 has digits but is not written as a phone number"),
+        ("+17018112582John\n", "line 1 '+1 701 ••• ••82John': column 1 is a note"),
         ("+17018112582,John\nname,reason\n", "line 2 'name,reason': no phone number on this line"),
         ("name,reason\n+17018112582\n", "line 1 'name,reason': no phone number on this line"),
         ("12\n", "line 1 '12': column 1 has 2 digits, too few or too many"),

@@ -273,6 +273,7 @@ _DNC_DATE_OR_TIME = re.compile(
     r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,2}:\d{2}(?::\d{2})?"
 )
 _DNC_NUMBER_IN_NOTE = re.compile(r"[+\uff0b]\s*\(?\d|\d(?:[\s().\-/\u2010-\u2015\u2212]?\d){6,}")
+_DNC_DIGIT_RUN = re.compile(r"[+\uff0b]?\d(?:[\s\-().]{0,2}\d){4,}")
 #: words of a header row naming the phone column (``phone,name``, ``Phone Number``, ``tel``, ``msisdn``)
 _DNC_HEADER_WORDS = ("phone", "number", "tel", "mobile", "cell", "msisdn", "e164", "numéro", "número", "nummer")
 #: a longer file is refused rather than read into memory (a path naming a log or a device by mistake)
@@ -305,9 +306,12 @@ class _BadLine:
     reason: str
 
     def describe(self) -> str:
-        from voicing_mcp.redact import mask_numbers_in, one_line
+        from voicing_mcp.redact import one_line
 
-        shown = mask_numbers_in(one_line(self.text.replace("\t", "<TAB>").strip()))
+        # every run of 5 or more digits masked, glued to letters or not (``+17018112582John``)
+        shown = _DNC_DIGIT_RUN.sub(
+            lambda m: mask_number(m.group(0)), one_line(self.text.replace("\t", "<TAB>").strip())
+        )
         if len(shown) > 80:
             shown = shown[:79] + "…"
         return f"line {self.number} '{shown}': {self.reason}"
