@@ -42,6 +42,43 @@ def run_cli(tmp_path: Path, **env_extra: str) -> subprocess.CompletedProcess[str
     )
 
 
+def check_into_a_reader_that_stops(tmp_path: Path, lines: int) -> tuple[int, list[str], str]:
+    """``voicing-mcp check | head -<lines>``: the reader closes its end after ``lines`` lines."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicing_mcp", "check"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    read = [proc.stdout.readline().decode("utf-8") for _ in range(lines)]
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode("utf-8", "replace")
+    return proc.wait(timeout=120), read, stderr
+
+
+def test_check_into_a_reader_that_closes_at_once_stops_quietly_as_a_closed_pipe_does(tmp_path: Path) -> None:
+    code, _, stderr = check_into_a_reader_that_stops(tmp_path, 0)  # | head -0: the first line cannot be written
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert code == 141  # as a process stopped by SIGPIPE (`yes | head`)
+
+
+def test_check_into_a_reader_that_closes_after_one_line_prints_no_traceback(tmp_path: Path) -> None:
+    code, read, stderr = check_into_a_reader_that_stops(tmp_path, 1)
+    assert read[0].startswith("ok    settings")
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr and "Exception ignored" not in stderr, stderr
+    assert code in (0, 141)  # 0 only if every line was in the pipe before the reader closed
+
+
+def test_a_broken_pipe_elsewhere_is_not_taken_for_a_closed_stdout() -> None:
+    from voicing_mcp.cli import stdout_closed
+
+    assert not stdout_closed(BrokenPipeError())  # this process's stdout is open: a socket's EPIPE is a real error
+    assert not stdout_closed(ExceptionGroup("task group", [BrokenPipeError(), ValueError()]))
+
+
 def lines_of(out: str) -> dict[str, list[str]]:
     """``{check name: [status, ...]}`` from the report."""
     found: dict[str, list[str]] = {}
@@ -173,6 +210,33 @@ async def test_an_unreadable_do_not_call_file_fails(
     out = capsys.readouterr().out
     assert lines_of(out)["dnc"] == ["FAIL"]
     assert "missing-dnc.txt cannot be read" in out and "unset VOICING_DNC_FILE" in out
+
+
+async def test_a_do_not_call_file_with_a_line_without_a_valid_number_fails_naming_the_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    dnc = tmp_path / "dnc.txt"
+    dnc.write_text("+17018112582,John Smith\n+17018112583\tJane Doe\nJane's cousin, call later\n", encoding="utf-8")
+    monkeypatch.setenv("VOICING_DNC_FILE", str(dnc))
+    assert await check_all() == 1
+    out = capsys.readouterr().out
+    assert lines_of(out)["dnc"] == ["FAIL"]
+    assert f"VOICING_DNC_FILE {dnc} has 1 line(s)" in out
+    assert "line 3 'Jane's cousin, call later': no phone number on this line" in out
+    assert "number(s) in" not in out
+
+
+async def test_a_do_not_call_file_in_csv_with_several_numbers_a_line_counts_each_number(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    dnc = tmp_path / "dnc.txt"
+    dnc.write_text("phone,name\n+17018112582,John Smith\n+17018112584;+17025550100\n(701) 811-2585\n", encoding="utf-8")
+    monkeypatch.setenv("VOICING_DNC_FILE", str(dnc))
+    assert await check_all() == 0
+    out = capsys.readouterr().out
+    assert lines_of(out)["dnc"] == ["ok", "warn"]
+    assert f"4 number(s) in {dnc}" in out
+    assert "1 entry is in national format and VOICING_DEFAULT_REGION is not set" in out
 
 
 async def test_a_writable_ledger_folder_is_left_as_it_was(

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import io
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from voicing_mcp import __version__
 from voicing_mcp.redact import MaskNumbersFilter
@@ -81,6 +82,10 @@ def _tolerant_stdout() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return run_printing(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     setup_logging()
     args = _parser().parse_args(argv)
     setup_logging(args.log_level)
@@ -107,8 +112,72 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # top level: one readable line, never a traceback
         from voicing_mcp.errors import VoicingError
 
+        if stdout_closed(exc):
+            raise  # `| head`: run_printing ends quietly
+
         if isinstance(exc, VoicingError):
             print(f"voicing-mcp: {exc}", file=sys.stderr)
             return 2
         logging.getLogger("voicing_mcp").exception("unexpected error")
         return 1
+
+
+# ----- stdout closed early (`voicing-mcp check | head -3`) ----------------------------------------------
+#: the exit status of a process stopped by SIGPIPE in a shell (128 + 13), as `yes | head` gives
+STDOUT_CLOSED_EXIT = 141
+
+
+def run_printing(command: Callable[[], int]) -> int:
+    """Run a command that prints to stdout; when the reader closes stdout early (``| head``), stop at once,
+    quietly, with :data:`STDOUT_CLOSED_EXIT` instead of a BrokenPipeError traceback — as ``yes | head`` does.
+
+    Every entry point that prints (``voicing-mcp …``, ``python -m voicing_mcp.guard.ledger``) can use it:
+    ``raise SystemExit(run_printing(main))``.
+    """
+    try:
+        code = command()
+    except Exception as exc:
+        if not stdout_closed(exc):
+            raise
+        return _silence_stdout()
+    try:
+        sys.stdout.flush()  # what is still buffered would fail at exit, after main returned
+    except BrokenPipeError:
+        return _silence_stdout()
+    return code
+
+
+def stdout_closed(exc: BaseException) -> bool:
+    """True when ``exc`` is a BrokenPipeError (alone or inside an exception group, as a task group raises it)
+    and stdout is in fact closed: a broken pipe to a socket is a real error, reported as such."""
+    if isinstance(exc, BaseExceptionGroup):
+        group: BaseExceptionGroup[BaseException] = exc
+        return any(stdout_closed(inner) for inner in group.exceptions)
+    return isinstance(exc, BrokenPipeError) and _stdout_gone()
+
+
+def _stdout_gone() -> bool:
+    try:
+        fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else -1
+    except (OSError, ValueError):
+        return True
+    if fd < 0:
+        return True
+    import select
+
+    if not hasattr(select, "poll"):  # Windows: no poll on pipes; a broken pipe while printing is stdout's
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _silence_stdout() -> int:
+    """Point fd 1 at the null device, so the interpreter's last flush of stdout at exit does not fail too."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ is not None else 1)
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return STDOUT_CLOSED_EXIT

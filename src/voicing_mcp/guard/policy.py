@@ -171,7 +171,7 @@ class DialGuard:
         ph.check_line_type(number)
         ph.check_fictional(number, local=self.local)
         ph.check_country(number, self.settings.allowed_countries)
-        self.dnc.check(number)
+        await self.dnc.check_async(number)
 
         # 2. Template
         variables = check_variables(input_variables or {})

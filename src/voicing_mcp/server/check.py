@@ -5,7 +5,8 @@ Checks, in order (a check that needs valid settings is skipped when they are not
 1. ``settings``   every ``VOICING_*`` variable parses; which environment and base URL are used.
 2. ``prompts``    the prompts folder exists and every ``<assistant_id>.j2`` in it parses
                   (one line per template that does not, naming file and line).
-3. ``dnc list``   the do-not-call file is readable (only when ``VOICING_DNC_FILE`` is set).
+3. ``dnc list``   the do-not-call file is readable and every line holds a valid number (only when
+                  ``VOICING_DNC_FILE`` is set).
 4. ``api``        the API answers and accepts the key: one cheap authenticated read
                   (``list_calls`` with ``limit=1``). In ``local`` mode the emulator is started
                   in-process for the check, exactly as the server would.
@@ -154,7 +155,8 @@ def check_prompts(settings: Settings, report: Report) -> None:
 
 
 def check_dnc(settings: Settings, report: Report) -> None:
-    """The do-not-call file is read the way the dial guard reads it (which refuses every dial if it cannot)."""
+    """The do-not-call file is read exactly as the dial guard reads it: a file that cannot be read, or a line
+    from which no valid number can be read, fails here as it refuses every dial there (naming the lines)."""
     from voicing_mcp.errors import GuardRefusal
     from voicing_mcp.guard.phone import DoNotCallList
 
@@ -162,16 +164,20 @@ def check_dnc(settings: Settings, report: Report) -> None:
     if path is None:
         return
     try:
-        DoNotCallList(path, default_region=settings.default_region).numbers()
-        lines = path.read_text(encoding="utf-8").splitlines()
+        entries = DoNotCallList(path, default_region=settings.default_region).load()
     except GuardRefusal as exc:
         report.add("FAIL", "dnc list", str(exc))
         return
-    except (OSError, UnicodeDecodeError) as exc:  # changed between the two reads
-        report.add("FAIL", "dnc list", f"VOICING_DNC_FILE {path} cannot be read: {exc}")
-        return
-    entries = [ln for ln in lines if ln.split("#", 1)[0].strip()]
-    report.add("ok", "dnc list", f"{len(entries)} number(s) in {path}")
+    report.add("ok", "dnc list", f"{entries.numbers} number(s) in {path}")
+    national = entries.national_without_region
+    if national:
+        report.add(
+            "warn",
+            "dnc list",
+            f"{national} {'entry is' if national == 1 else 'entries are'} in national format and "
+            "VOICING_DEFAULT_REGION is not set: each blocks its digits in every country, but a wrong digit cannot "
+            "be noticed; write them in +country format or set VOICING_DEFAULT_REGION",
+        )
 
 
 async def check_api(settings: Settings, report: Report) -> None:
