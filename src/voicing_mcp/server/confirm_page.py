@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from urllib.parse import parse_qs
 
 import anyio
 
+from voicing_mcp.errors import ConfigError
 from voicing_mcp.guard.tokens import TOKEN_TTL, canonical_request
 from voicing_mcp.redact import visible
 
@@ -84,6 +86,8 @@ class PendingDial:
     expires_at: datetime
     state: State = "pending"
     asked_via: str = "browser"
+    closed: bool = False
+    """Done with by the tool (approval spent, or the decline reported); the page still says "already decided"."""
     decided: anyio.Event = field(default_factory=anyio.Event)
 
     @property
@@ -124,7 +128,7 @@ class ConfirmPages:
     def find(self, digest: str) -> PendingDial | None:
         """The live (unexpired) confirmation for this exact request, newest first."""
         self._sweep()
-        found = [p for p in self._by_id.values() if p.digest == digest]
+        found = [p for p in self._by_id.values() if p.digest == digest and not p.closed]
         return found[-1] if found else None
 
     def create(self, req: OutboundCallRequest, preview: Preview, warnings: list[str]) -> PendingDial:
@@ -140,6 +144,10 @@ class ConfirmPages:
         self._by_id[pending.id] = pending
         return pending
 
+    def close(self, pending: PendingDial) -> None:
+        """The tool is done with it: a new request asks again; its page keeps saying how it was decided."""
+        pending.closed = True
+
     def forget(self, pending: PendingDial) -> None:
         self._by_id.pop(pending.id, None)
 
@@ -151,14 +159,12 @@ class ConfirmPages:
                 return self.origin
             import uvicorn
 
-            from voicing_mcp.emulator.runner import bind_socket
-
             class _Server(uvicorn.Server):
                 @contextlib.contextmanager
                 def capture_signals(self) -> Generator[None]:
                     yield  # the MCP server keeps its own signal handling
 
-            self._sock = bind_socket(self.host, self.wanted_port)
+            self._sock = _bind(self.host, self.wanted_port)
             self.port = int(self._sock.getsockname()[1])
             config = uvicorn.Config(self.app(), log_config=None, access_log=False, log_level="warning", lifespan="off")
             server = _Server(config)
@@ -298,6 +304,22 @@ class ConfirmPages:
             f"<p class=small>This link works once and expires at {expires}.</p>"
         )
         return _page(200, "Place this phone call?", body)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Listen on ``host:port`` (0: a free port). A busy port is a ConfigError naming VOICING_CONFIRM_PORT."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"the confirm page cannot listen on {host}:{port} ({exc.strerror or exc}): free that port or change "
+            "VOICING_CONFIRM_PORT (unset: a free port)"
+        ) from None
+    sock.listen(64)
+    sock.setblocking(False)
+    return sock
 
 
 def _already(pending: PendingDial) -> Response:

@@ -435,7 +435,7 @@ def client_can_open_url(ctx: Context[ServerContext, Any]) -> bool:
 
 NO_HUMAN = (
     "confirmation: no way to reach a human here — this MCP client cannot ask the user (no form or URL "
-    "elicitation) and no browser could be opened on this machine for the confirm page{why}. Options: use a client "
+    "elicitation) and no browser could be opened on this machine for the confirm page. Options: use a client "
     "with elicitation; run the server where a browser can open (or set $BROWSER to a command that opens URLs for "
     "the user); put the operator's test phones in VOICING_ALLOWED_NUMBERS; or set VOICING_CONFIRMATION=token "
     "(the model then relays a token and could confirm a call by itself)"
@@ -454,30 +454,28 @@ async def confirm_on_page(
         try:
             await pages.start()
         except (ConfigError, OSError) as exc:
-            port = state.settings.confirm_port
             raise GuardRefusal(
-                NO_HUMAN.format(
-                    why=f" (the confirm page cannot listen on 127.0.0.1:{port}: {exc}; VOICING_CONFIRM_PORT)"
-                ),
+                f"confirmation: the confirm page could not start: {exc}. Until then a human can confirm only "
+                "through a client with elicitation (or put test phones in VOICING_ALLOWED_NUMBERS)",
                 rule="confirmation-unavailable",
             ) from None
         pending = pages.create(decision.request, decision.preview, decision.warnings)
         via = await reach_the_human(ctx, pages, pending)
         if via is None:
             pages.forget(pending)
-            raise GuardRefusal(NO_HUMAN.format(why=""), rule="confirmation-unavailable")
+            raise GuardRefusal(NO_HUMAN, rule="confirmation-unavailable")
         pending.asked_via = via
         logger.info("confirmation asked via %s for %s", via, decision.phone.masked)
     via = cast(AskedVia, pending.asked_via)
     if pending.state == "pending":
         await wait_for_click(ctx, pending, max(float(wait_seconds), CONFIRM_WAIT_SECONDS))
     if pending.state == "declined":
-        pages.forget(pending)
+        pages.close(pending)
         return _declined(
             decision, 'The user chose "Don\'t call" on the confirm page: nothing was dialled.', asked_via=via
         )
     if pending.state == "approved":
-        pages.forget(pending)
+        pages.close(pending)
         if not await guard.ledger.spend_nonce(pending.nonce, expires_at=pending.expires_at):
             raise GuardRefusal(
                 "confirmation: this approval has already placed its call (one click confirms one call); call "
