@@ -293,7 +293,7 @@ async def human_client(
     assert s.resolved_confirmation == "human"
     server = create_server(s)
     server.remove_tool("initiate_outbound_call")
-    register_dial_tool(server, s, clock=Clock())
+    register_dial_tool(server, s, clock=Clock(), resource=False)
     async with Client(server, mode=mode, elicitation_callback=human) as client:
         yield client
 
@@ -491,28 +491,38 @@ def declare_url_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_a_client_with_url_elicitation_gets_the_link_instead_of_the_browser(
-    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    emu: RunningEmulator, tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """On 2025-11-25 the link goes to the client's user (a mid-call URL elicitation). On 2026-07-28 a tool
+    cannot send a request mid-call (no back-channel), so the page opens in the browser instead."""
     script, log = recorder(tmp_path)
     monkeypatch.setenv("BROWSER", str(script))
     declare_url_only(monkeypatch)
     human = UrlOnlyHuman()
     results: list[CallToolResult] = []
-    async with human_client(emu, tmp_path, "legacy", human=human) as client:  # type: ignore[arg-type]
+    async with human_client(emu, tmp_path, mode, human=human) as client:  # type: ignore[arg-type]
 
         async def dial() -> None:
             results.append(await call(client))
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(dial)
-            with anyio.fail_after(30):
-                while not human.urls:
-                    await anyio.sleep(0.02)
-            assert (await click(human.urls[0])).status_code == 200
+            if mode == "legacy":
+                with anyio.fail_after(30):
+                    while not human.urls:
+                        await anyio.sleep(0.02)
+                url = human.urls[0]
+            else:
+                url = await recorded_url(log)
+            assert (await click(url)).status_code == 200
     data = structured(results[0])
     assert data["status"] == "started" and data["confirmed_by"] == "page"
-    assert not log.exists()  # the link went to the client's user, not to a browser
-    assert human.urls[0] not in everything_the_model_got(results[0])
+    if mode == "legacy":
+        assert not log.exists()  # the link went to the client's user, not to a browser
+        assert "confirm page" in human.messages[0]
+    else:
+        assert human.urls == []
+    assert url not in everything_the_model_got(results[0])
     assert dials(emu) == 1
 
 
@@ -658,3 +668,36 @@ def test_the_test_environment_opens_no_real_browser() -> None:
     """conftest.py removes $BROWSER and the display, so a human-mode test cannot open the developer's browser."""
     assert "BROWSER" not in os.environ and "DISPLAY" not in os.environ
     assert helper is not None
+
+
+# ----- the startup log says who confirms ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("settings", "warned"),
+    [
+        ({"confirmation": "token"}, True),
+        ({}, False),  # human, the default outside local
+    ],
+)
+async def test_the_startup_log_warns_when_the_model_can_confirm_by_itself(
+    emu: RunningEmulator, caplog: pytest.LogCaptureFixture, settings: dict[str, Any], warned: bool
+) -> None:
+    s = load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development", **settings)
+    with caplog.at_level("INFO", logger="voicing_mcp"):
+        async with Client(create_server(s), mode="legacy"):
+            pass
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("can confirm a call by itself" in w for w in warnings) is warned
+    if not warned:
+        assert any("confirmed by a human" in r.getMessage() for r in caplog.records)
+
+
+async def test_the_startup_log_names_the_replaced_require_elicitation_setting(
+    emu: RunningEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development", require_elicitation="true")
+    with caplog.at_level("INFO", logger="voicing_mcp"):
+        async with Client(create_server(s), mode="legacy"):
+            pass
+    assert any(
+        "VOICING_REQUIRE_ELICITATION was replaced by VOICING_CONFIRMATION" in r.getMessage() for r in caplog.records
+    )
