@@ -701,3 +701,41 @@ async def test_the_startup_log_names_the_replaced_require_elicitation_setting(
     assert any(
         "VOICING_REQUIRE_ELICITATION was replaced by VOICING_CONFIRMATION" in r.getMessage() for r in caplog.records
     )
+
+
+async def test_a_declined_request_stays_declined_until_it_expires_and_opens_no_new_page(
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script, log = recorder(tmp_path)
+    monkeypatch.setenv("BROWSER", str(script))
+    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    async with human_client(emu, tmp_path, "legacy") as client:
+        assert structured(await call(client))["status"] == "confirmation_required"
+        assert (await click(await recorded_url(log), "decline")).status_code == 200
+        for _ in range(3):
+            again = structured(await call(client))
+            assert again["status"] == "declined" and "declined until" in again["next_step"]
+    assert len(log.read_text(encoding="utf-8").split()) == 1
+    assert dials(emu) == 0
+
+
+async def test_at_most_five_pages_wait_at_once(
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script, log = recorder(tmp_path)
+    monkeypatch.setenv("BROWSER", str(script))
+    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    async with human_client(emu, tmp_path, "legacy") as client:
+        for i in range(5):
+            assert structured(await call(client, input_variables={**VARS, "name": f"N{i}"}))["status"] == (
+                "confirmation_required"
+            )
+        refusal(await call(client, input_variables={**VARS, "name": "N5"}), "confirmation-pending")
+        # an answered page frees its place
+        first = log.read_text(encoding="utf-8").split()[0]
+        assert (await click(first, "decline")).status_code == 200
+        assert structured(await call(client, input_variables={**VARS, "name": "N5"}))["status"] == (
+            "confirmation_required"
+        )
+    assert len(log.read_text(encoding="utf-8").split()) == 6
+    assert dials(emu) == 0

@@ -131,6 +131,11 @@ class ConfirmPages:
         found = [p for p in self._by_id.values() if p.digest == digest and not p.closed]
         return found[-1] if found else None
 
+    def undecided(self) -> int:
+        """Live confirmations still waiting for the human."""
+        self._sweep()
+        return sum(1 for p in self._by_id.values() if p.state == "pending" and not p.closed)
+
     def create(self, req: OutboundCallRequest, preview: Preview, warnings: list[str]) -> PendingDial:
         self._sweep()
         pending = PendingDial(

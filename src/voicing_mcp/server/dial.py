@@ -63,6 +63,8 @@ RECENT_ROWS = 20
 CONFIRM_WAIT_SECONDS = 45.0
 CONFIRM_PROGRESS_SECONDS = 2.0
 AskedVia = Literal["browser", "url-elicitation"]
+#: undecided confirm pages at once (each opened a browser tab): more are refused, so a model cannot flood the user
+MAX_PENDING_PAGES = 5
 
 # ----- arguments ---------------------------------------------------------------------------------
 AssistantIdArg = Annotated[
@@ -451,6 +453,12 @@ async def confirm_on_page(
     pages = pages_for(state, guard)
     pending = pages.find(request_digest(decision.request))
     if pending is None:
+        if pages.undecided() >= MAX_PENDING_PAGES:
+            raise GuardRefusal(
+                f"confirmation: {MAX_PENDING_PAGES} confirm pages are already waiting for the user; let them "
+                "answer those (or let them expire, 5 minutes) before asking about another call",
+                rule="confirmation-pending",
+            )
         try:
             await pages.start()
         except (ConfigError, OSError) as exc:
@@ -470,9 +478,14 @@ async def confirm_on_page(
     if pending.state == "pending":
         await wait_for_click(ctx, pending, max(float(wait_seconds), CONFIRM_WAIT_SECONDS))
     if pending.state == "declined":
-        pages.close(pending)
+        # kept until it expires: the same request asked again within the 5 minutes is declined again, so a
+        # model cannot nag the human with new pages
+        until = pending.expires_at.strftime("%H:%M:%S UTC")
         return _declined(
-            decision, 'The user chose "Don\'t call" on the confirm page: nothing was dialled.', asked_via=via
+            decision,
+            f'The user chose "Don\'t call" on the confirm page: nothing was dialled. The same request is '
+            f"declined until {until}.",
+            asked_via=via,
         )
     if pending.state == "approved":
         pages.close(pending)
