@@ -739,3 +739,23 @@ async def test_at_most_five_pages_wait_at_once(
         )
     assert len(log.read_text(encoding="utf-8").split()) == 6
     assert dials(emu) == 0
+
+
+async def test_concurrent_identical_first_requests_open_one_page(
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script, log = recorder(tmp_path)
+    monkeypatch.setenv("BROWSER", str(script))
+    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    results: list[CallToolResult] = []
+    async with human_client(emu, tmp_path, "legacy") as client:
+
+        async def ask() -> None:
+            results.append(await call(client))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(4):
+                tg.start_soon(ask)
+    assert [structured(r)["status"] for r in results] == ["confirmation_required"] * 4
+    assert len(log.read_text(encoding="utf-8").split()) == 1
+    assert dials(emu) == 0

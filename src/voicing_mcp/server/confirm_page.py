@@ -85,10 +85,14 @@ class PendingDial:
     warnings: list[str]
     expires_at: datetime
     state: State = "pending"
-    asked_via: str = "browser"
+    asked_via: str | None = None
+    """How the URL reached the human (``browser``, ``url-elicitation``); None while it is being sent, or if
+    it could not be."""
     closed: bool = False
     """Done with by the tool (approval spent, or the decline reported); the page still says "already decided"."""
     decided: anyio.Event = field(default_factory=anyio.Event)
+    reached: anyio.Event = field(default_factory=anyio.Event)
+    """Set once the URL was handed to the human (or could not be)."""
 
     @property
     def nonce(self) -> str:
@@ -186,6 +190,7 @@ class ConfirmPages:
 
     async def aclose(self) -> None:
         for pending in self._by_id.values():
+            pending.reached.set()
             pending.decided.set()
         if self._server is not None:
             self._server.should_exit = True

@@ -65,6 +65,8 @@ CONFIRM_PROGRESS_SECONDS = 2.0
 AskedVia = Literal["browser", "url-elicitation"]
 #: undecided confirm pages at once (each opened a browser tab): more are refused, so a model cannot flood the user
 MAX_PENDING_PAGES = 5
+#: how long an identical concurrent request waits for the first one to hand the URL to the human
+REACH_WAIT_SECONDS = 15.0
 
 # ----- arguments ---------------------------------------------------------------------------------
 AssistantIdArg = Annotated[
@@ -459,24 +461,33 @@ async def confirm_on_page(
                 "answer those (or let them expire, 5 minutes) before asking about another call",
                 rule="confirmation-pending",
             )
+        # registered before the first await: a concurrent identical request finds it instead of opening a tab
+        pending = pages.create(decision.request, decision.preview, decision.warnings)
         try:
             await pages.start()
         except (ConfigError, OSError) as exc:
+            pages.forget(pending)
             raise GuardRefusal(
                 f"confirmation: the confirm page could not start: {exc}. Until then a human can confirm only "
                 "through a client with elicitation (or put test phones in VOICING_ALLOWED_NUMBERS)",
                 rule="confirmation-unavailable",
             ) from None
-        pending = pages.create(decision.request, decision.preview, decision.warnings)
-        via = await reach_the_human(ctx, pages, pending)
-        if via is None:
+        try:
+            pending.asked_via = await reach_the_human(ctx, pages, pending)
+        finally:
+            pending.reached.set()  # a concurrent identical request waits for this
+        if pending.asked_via is None:
             pages.forget(pending)
             raise GuardRefusal(NO_HUMAN, rule="confirmation-unavailable")
-        pending.asked_via = via
-        logger.info("confirmation asked via %s for %s", via, decision.phone.masked)
-    via = cast(AskedVia, pending.asked_via)
+        logger.info("confirmation asked via %s for %s", pending.asked_via, decision.phone.masked)
+    else:
+        with anyio.move_on_after(REACH_WAIT_SECONDS):
+            await pending.reached.wait()
+        if pending.reached.is_set() and pending.asked_via is None:
+            raise GuardRefusal(NO_HUMAN, rule="confirmation-unavailable")
     if pending.state == "pending":
         await wait_for_click(ctx, pending, max(float(wait_seconds), CONFIRM_WAIT_SECONDS))
+    via = cast(AskedVia | None, pending.asked_via)
     if pending.state == "declined":
         # kept until it expires: the same request asked again within the 5 minutes is declined again, so a
         # model cannot nag the human with new pages
@@ -496,7 +507,9 @@ async def confirm_on_page(
                 rule="confirmation-used",
             )
         return None
-    where = "in their browser" if via == "browser" else "through the link your client showed them"
+    where = {"browser": "in their browser", "url-elicitation": "through the link your client showed them"}.get(
+        via or "", "(the link is on its way to them)"
+    )
     return DialResult(
         status="confirmation_required",
         asked_via=via,
@@ -539,7 +552,7 @@ async def reach_the_human(
 async def wait_for_click(ctx: Context[ServerContext, Any], pending: PendingDial, limit: float) -> None:
     """Wait for the human's decision up to ``limit`` seconds, reporting progress meanwhile."""
     start = anyio.current_time()
-    while pending.state == "pending":
+    while pending.state == "pending" and not pending.decided.is_set():
         elapsed = anyio.current_time() - start
         remaining = limit - elapsed
         if remaining <= 0:
