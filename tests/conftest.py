@@ -19,6 +19,9 @@ def _clean_voicing_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
     for name in list(os.environ):
         if name.startswith("VOICING_"):
             monkeypatch.delenv(name, raising=False)
+    # never open a real browser from a test (human-mode confirm pages): no $BROWSER, no display
+    for name in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
     # never touch the user's real ledger from a test
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
     yield

@@ -96,6 +96,7 @@ def test_check_in_local_mode_passes_every_line_against_the_built_in_emulator(tmp
     report = lines_of(done.stdout)
     assert report == {
         "settings": ["ok"],
+        "confirm": ["ok"],
         "prompts": ["ok"],
         "api": ["ok"],
         "ledger": ["ok"],
@@ -103,7 +104,35 @@ def test_check_in_local_mode_passes_every_line_against_the_built_in_emulator(tmp
     }
     assert "no real phone will ring" in done.stdout
     assert "the built-in emulator at http://127.0.0.1:" in done.stdout
+    assert "VOICING_CONFIRMATION=token (local mode)" in done.stdout
     assert done.stdout.rstrip().endswith("voicing-mcp check: all good")
+
+
+def confirm_line(out: str) -> str:
+    return next(line for line in out.splitlines() if line.split()[1:2] == ["confirm"])
+
+
+def test_check_shows_that_a_human_confirms_outside_local_mode(emu: RunningEmulator, tmp_path: Path) -> None:
+    done = run_cli(tmp_path, VOICING_API_KEY=RIGHT_KEY, VOICING_BASE_URL=emu.base_url, VOICING_CONFIRM_PORT="8788")
+    assert done.returncode == 0, done.stdout
+    line = confirm_line(done.stdout)
+    assert line.startswith("ok") and "VOICING_CONFIRMATION=human" in line and "127.0.0.1:8788" in line
+
+
+def test_check_warns_that_in_token_mode_the_model_can_confirm_by_itself(emu: RunningEmulator, tmp_path: Path) -> None:
+    done = run_cli(tmp_path, VOICING_API_KEY=RIGHT_KEY, VOICING_BASE_URL=emu.base_url, VOICING_CONFIRMATION="token")
+    assert done.returncode == 0, done.stdout  # a warning, not a failure: the operator opted in
+    line = confirm_line(done.stdout)
+    assert line.startswith("warn") and "the model relays the confirmation token" in line
+    assert "can confirm a call by itself" in line
+
+
+def test_check_names_the_replaced_require_elicitation_setting(tmp_path: Path) -> None:
+    done = run_cli(tmp_path, VOICING_REQUIRE_ELICITATION="true")
+    assert done.returncode == 0, done.stdout
+    assert lines_of(done.stdout)["confirm"] == ["warn", "ok"]
+    assert "VOICING_REQUIRE_ELICITATION was replaced by VOICING_CONFIRMATION" in done.stdout
+    assert "VOICING_CONFIRMATION=human" in done.stdout
 
 
 def test_a_rejected_key_fails_the_api_line_and_the_key_is_never_printed(emu: RunningEmulator, tmp_path: Path) -> None:

@@ -59,7 +59,13 @@ def test_quiet_window_wraps_midnight() -> None:
     ("variable", "value", "expected"),
     [
         ("VOICING_STRICT_TEMPLATES", "maybe", "VOICING_STRICT_TEMPLATES: Input should be a valid boolean"),
-        ("VOICING_REQUIRE_ELICITATION", "2", "(use true or false)"),
+        (
+            "VOICING_CONFIRMATION",
+            "maybe",
+            "VOICING_CONFIRMATION: Input should be 'human' or 'token' (or leave it unset)",
+        ),
+        ("VOICING_CONFIRM_PORT", "99999", "VOICING_CONFIRM_PORT: Input should be less than or equal to 65535"),
+        ("VOICING_CONFIRM_PORT", "auto", "(use a whole number such as 30)"),
         ("VOICING_MAX_CALLS_PER_HOUR", "ten", "VOICING_MAX_CALLS_PER_HOUR: Input should be a valid integer"),
         ("VOICING_MAX_CALLS_PER_HOUR", "ten", "(use a whole number such as 30)"),
         ("VOICING_ENV", "prod", "'local', 'development', 'sandbox' or 'production' (or leave it unset)"),
@@ -108,3 +114,40 @@ def test_a_key_with_a_break_or_control_character_inside_is_refused_without_showi
     text = str(info.value)
     assert "VOICING_API_KEY: contains a space, line break or control character" in text
     assert "abc" not in text and "sk-live" not in text
+
+
+# ----- who confirms a dial (VOICING_CONFIRMATION) -------------------------------------------------
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "token"),  # local mode: the built-in emulator, no real phone rings
+        ({"VOICING_API_KEY": "k"}, "human"),
+        ({"VOICING_API_KEY": "k", "VOICING_ENV": "sandbox"}, "human"),
+        ({"VOICING_API_KEY": "k", "VOICING_ENV": "development"}, "human"),
+        ({"VOICING_BASE_URL": "http://127.0.0.1:9", "VOICING_ENV": "local"}, "human"),  # a real API behind it
+        ({"VOICING_CONFIRMATION": "human"}, "human"),
+        ({"VOICING_API_KEY": "k", "VOICING_CONFIRMATION": " Token "}, "token"),
+    ],
+)
+def test_a_human_confirms_by_default_outside_local_mode_and_token_is_opt_in(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.resolved_confirmation == expected
+    assert settings.replaced_settings == []
+
+
+def test_the_replaced_require_elicitation_setting_is_named_and_true_still_means_a_human_confirms(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VOICING_REQUIRE_ELICITATION", "true")
+    settings = load_settings()  # local mode, where token would be the default
+    assert settings.resolved_confirmation == "human"
+    [note] = settings.replaced_settings
+    assert "VOICING_REQUIRE_ELICITATION was replaced by VOICING_CONFIRMATION" in note
+    monkeypatch.setenv("VOICING_CONFIRMATION", "token")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "contradicts VOICING_CONFIRMATION=token" in str(info.value) and "remove it" in str(info.value)

@@ -68,8 +68,13 @@ async def dial_client(
     clock: Clock | None = None,
     **settings: Any,
 ) -> AsyncGenerator[Client]:
-    """A fresh server pointed at the emulator (as a remote API), its own ledger, and a client session."""
+    """A fresh server pointed at the emulator (as a remote API), its own ledger, and a client session.
+
+    These tests pin the token flow, so they opt in to it (``VOICING_CONFIRMATION=token``; the default outside
+    local mode is ``human``, pinned in test_confirm_page.py); pass ``confirmation="human"`` to leave it.
+    """
     settings.setdefault("quiet_hours", "off")
+    settings.setdefault("confirmation", "token")
     settings.setdefault("ledger", tmp_path / "ledger.sqlite3")
     s = load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development", **settings)
     server = create_server(s)
@@ -187,16 +192,18 @@ async def test_a_human_who_reads_the_preview_for_minutes_is_asked_once(
 
 
 @pytest.mark.parametrize("action", ["decline", "cancel"])
-async def test_declining_or_cancelling_the_question_dials_nothing_and_says_so(
+async def test_declining_or_cancelling_the_question_is_a_declined_result_not_an_error(
     emu: RunningEmulator, tmp_path: Path, mode: str, action: str
 ) -> None:
     human = Human(action)
     async with dial_client(emu, tmp_path, mode, human=human) as client:
         result = await call(client)
         rows = await ledger_rows(client)
-    assert result.is_error
+    data = structured(result)  # not isError: nothing went wrong, the human said no
+    assert data["status"] == "declined" and data["call_id"] is None
     done = {"decline": "declined", "cancel": "cancelled"}[action]
-    assert f"the user {done} the call: nothing was dialled" in text_of(result)
+    assert f"The user {done} the call when asked: nothing was dialled." in data["next_step"]
+    assert text_of(result).startswith("DECLINED — nothing was dialled.")
     assert len(human.questions) == 1
     assert dials(emu) == 0 and rows == []
 
@@ -205,6 +212,31 @@ async def test_accepting_without_ticking_the_box_dials_nothing(emu: RunningEmula
     async with dial_client(emu, tmp_path, mode, human=Human("accept", confirm=False)) as client:
         result = await call(client)
     assert result.is_error and "nothing was dialled" in text_of(result)
+    assert dials(emu) == 0
+
+
+class OddHuman(Human):
+    """A client whose form accepts with content that does not fit the schema."""
+
+    def __init__(self, content: dict[str, Any]) -> None:
+        super().__init__("accept")
+        self.content = content
+
+    async def __call__(self, context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        self.questions.append(params.message)
+        return ElicitResult(action="accept", content=self.content)
+
+
+@pytest.mark.parametrize("content", [{"confirm": "yes"}, {}, {"other": 1}, {"confirm": 1}])
+async def test_an_accepted_answer_that_does_not_fit_the_form_says_so_without_internal_names(
+    emu: RunningEmulator, tmp_path: Path, mode: str, content: dict[str, Any]
+) -> None:
+    async with dial_client(emu, tmp_path, mode, human=OddHuman(content)) as client:
+        result = await call(client)
+    text = text_of(result)
+    assert result.is_error
+    assert "the user's answer did not tick 'Place this call now?'" in text and "nothing was dialled" in text
+    assert "Resolver" not in text and "confirm_with_human" not in text and "schema" not in text
     assert dials(emu) == 0
 
 
@@ -327,14 +359,24 @@ async def test_ten_concurrent_uses_of_one_token_dial_exactly_once(
     assert len(rows) == 1
 
 
-async def test_require_elicitation_refuses_clients_that_cannot_ask(
+async def test_human_mode_without_elicitation_or_browser_refuses_naming_the_options(
     emu: RunningEmulator, tmp_path: Path, mode: str
 ) -> None:
-    async with dial_client(emu, tmp_path, mode, require_elicitation=True) as client:
-        refusal(await call(client), "elicitation-required")
-    async with dial_client(emu, tmp_path, mode, human=Human("accept"), require_elicitation=True) as client:
+    async with dial_client(emu, tmp_path, mode, confirmation="human") as client:
+        text = refusal(await call(client), "confirmation-unavailable")
+        assert "VOICING_ALLOWED_NUMBERS" in text and "$BROWSER" in text and "VOICING_CONFIRMATION=token" in text
+        assert "elicitation" in text
+    async with dial_client(emu, tmp_path, mode, human=Human("accept"), confirmation="human") as client:
         assert structured(await call(client))["status"] == "started"
     assert dials(emu) == 1
+
+
+async def test_human_mode_refuses_a_confirmation_token(emu: RunningEmulator, tmp_path: Path, mode: str) -> None:
+    async with dial_client(emu, tmp_path / "t", mode) as client:
+        token = structured(await call(client))["confirmation_token"]
+    async with dial_client(emu, tmp_path / "h", mode, confirmation="human") as client:
+        refusal(await call(client, confirmation_token=token), "token-not-accepted")
+    assert dials(emu) == 0
 
 
 async def test_an_allow_listed_number_dials_without_confirmation(
@@ -346,7 +388,7 @@ async def test_an_allow_listed_number_dials_without_confirmation(
         other = await call(client, phone_number="+17028112582")
     assert result["status"] == "started" and result["confirmed_by"] == "allow-list"
     assert human.questions and "702-811-2582" in human.questions[0]  # only the other number was asked about
-    assert other.is_error and dials(emu) == 1
+    assert structured(other)["status"] == "declined" and dials(emu) == 1
 
 
 # ----- each rule: refuses (nothing dialled) and passes ---------------------------------------------

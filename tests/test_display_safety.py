@@ -65,7 +65,7 @@ async def dial_client(
         env="development",
         quiet_hours="off",
         ledger=tmp_path / "ledger.sqlite3",
-        **settings,
+        **{"confirmation": "token", **settings},  # the token preview is shown here; human mode has its own tests
     )
     server = create_server(s)
     server.remove_tool("initiate_outbound_call")
@@ -127,7 +127,8 @@ async def test_format_characters_the_guard_lets_through_reach_the_question_only_
     variables = {"name": 'Ann\u200b", plan_type="Free', "plan_type": "Gold\u2028+1 999 555 0100", "extra\u200b": 1}
     async with dial_client(emu, tmp_path, mode, human=human) as client:
         result = await dial(client, input_variables=variables)
-    assert result.is_error and "declined" in text_of(result) and dials(emu) == 0
+    assert not result.is_error and result.structured_content is not None
+    assert result.structured_content["status"] == "declined" and dials(emu) == 0
     (question,) = set(human.questions)
     assert_nothing_raw(question)
     # the opening line (template output, its first line), the variables line and the warning show them
@@ -144,7 +145,7 @@ async def test_a_model_supplied_assistant_and_provider_are_shown_visibly_in_ques
     args: dict[str, Any] = {"assistant_id": "helper\x1b[8m", "telephony_provider": "default\u202e"}
     human = Human("decline")
     async with dial_client(emu, tmp_path, mode, human=human, strict_templates=False) as client:
-        assert (await dial(client, **args)).is_error
+        assert structured(await dial(client, **args))["status"] == "declined"
     async with dial_client(emu, tmp_path, mode, strict_templates=False) as client:  # no elicitation: token flow
         token_result = await dial(client, **args)
     preview = structured(token_result)

@@ -193,7 +193,7 @@ async def test_the_duplicate_guard_names_the_earlier_call_and_expires(tmp_path: 
     await guard.check(phone_number="+17018112582", **kwargs)
 
 
-async def test_confirmation_mode_allow_list_elicitation_token_and_required_elicitation(tmp_path: Path) -> None:
+async def test_confirmation_mode_allow_list_elicitation_page_and_opt_in_token(tmp_path: Path) -> None:
     kwargs: dict[str, Any] = {"assistant_id": PAYMENT, "input_variables": {"name": "A", "plan_type": "B"}}
     guard = make_guard(tmp_path, allowed_numbers="+1701811*")
     allowed = await guard.check(phone_number="+17018112582", **kwargs)
@@ -201,12 +201,13 @@ async def test_confirmation_mode_allow_list_elicitation_token_and_required_elici
     assert guard.confirmation_mode(allowed, client_can_elicit=False) == "allow-list"
     other = await guard.check(phone_number="+17028112582", **kwargs)
     assert guard.confirmation_mode(other, client_can_elicit=True) == "elicitation"
-    assert guard.confirmation_mode(other, client_can_elicit=False) == "token"
-    strict = make_guard(tmp_path / "s", require_elicitation=True)
-    d = await strict.check(phone_number="+17028112582", **kwargs)
-    with pytest.raises(GuardRefusal) as info:
-        strict.confirmation_mode(d, client_can_elicit=False)
-    assert info.value.rule == "elicitation-required"
+    # human mode (the default outside local): without a form, the confirm page
+    assert guard.settings.resolved_confirmation == "human"
+    assert guard.confirmation_mode(other, client_can_elicit=False) == "page"
+    token = make_guard(tmp_path / "t", confirmation="token")
+    d = await token.check(phone_number="+17028112582", **kwargs)
+    assert token.confirmation_mode(d, client_can_elicit=False) == "token"
+    assert token.confirmation_mode(d, client_can_elicit=True) == "elicitation"
 
 
 async def test_a_token_is_redeemed_once(tmp_path: Path) -> None:

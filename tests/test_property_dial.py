@@ -110,6 +110,7 @@ class DialMachine(RuleBasedStateMachine):
             ledger=Path(self.tmp.name) / "ledger.sqlite3",
             allowed_numbers="+1702811*",
             max_calls_per_hour=1000,
+            confirmation="token",  # the token flow is opt-in (human mode is the default outside local)
         )
         server = create_server(s)
         server.remove_tool("initiate_outbound_call")

@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from voicing_mcp.errors import ConfigError
 
 Env = Literal["local", "development", "sandbox", "production"]
+ConfirmationMode = Literal["human", "token"]
 
 BASE_URLS: dict[str, str] = {
     "development": "https://api-dev.backend.voicing.ai",
@@ -103,7 +104,14 @@ class Settings(BaseSettings):
     allowed_countries: Annotated[list[str], NoDecode] = Field(default_factory=list)
     strict_templates: bool = True
     dnc_file: Path | None = None
-    require_elicitation: bool = False
+    confirmation: ConfirmationMode | None = Field(
+        default=None, description="who confirms a dial: human (default outside local) or token (the model relays it)"
+    )
+    confirm_port: int | None = Field(default=None, ge=0, le=65535, description="loopback port of the confirm page")
+    require_elicitation: bool | None = Field(
+        default=None,
+        description="replaced by VOICING_CONFIRMATION; still read so that true keeps meaning 'a human confirms'",
+    )
     max_calls_per_hour: int = Field(default=30, ge=0)
     ledger: Path | None = None
     mcp_token: SecretStr | None = Field(default=None, description="bearer token for SSE/HTTP")
@@ -179,6 +187,20 @@ class Settings(BaseSettings):
             return text
         return value
 
+    @field_validator("confirmation", mode="before")
+    @classmethod
+    def _confirmation_lower(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip().lower() or None
+        return value
+
+    @field_validator("confirm_port", mode="before")
+    @classmethod
+    def _blank_port_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("env", mode="before")
     @classmethod
     def _env_lower(cls, value: Any) -> Any:
@@ -194,6 +216,11 @@ class Settings(BaseSettings):
                 f"VOICING_ENV={env} needs VOICING_API_KEY (a 'Rest APIs' key); "
                 "unset VOICING_ENV to use the built-in emulator"
             )
+        if self.require_elicitation and self.confirmation == "token":
+            raise ValueError(
+                "VOICING_REQUIRE_ELICITATION=true contradicts VOICING_CONFIRMATION=token; VOICING_REQUIRE_ELICITATION "
+                "was replaced by VOICING_CONFIRMATION: remove it"
+            )
         return self
 
     # ----- resolved values -------------------------------------------------------------
@@ -208,6 +235,33 @@ class Settings(BaseSettings):
     def is_local(self) -> bool:
         """True when the built-in emulator is used (no real phone can ring)."""
         return self.resolved_env == "local" and self.base_url is None
+
+    @property
+    def resolved_confirmation(self) -> ConfirmationMode:
+        """``VOICING_CONFIRMATION`` if set; else ``human``, except ``token`` in local mode (no real phone rings).
+
+        The replaced ``VOICING_REQUIRE_ELICITATION=true`` still means ``human``.
+        """
+        if self.confirmation is not None:
+            return self.confirmation
+        if self.require_elicitation:
+            return "human"
+        return "token" if self.is_local else "human"
+
+    @property
+    def replaced_settings(self) -> list[str]:
+        """Notes on settings that were replaced (said by ``check`` and the startup log)."""
+        if self.require_elicitation is None:
+            return []
+        meaning = (
+            "true is read as VOICING_CONFIRMATION=human"
+            if self.require_elicitation
+            else f"false has no effect (confirmation: {self.resolved_confirmation})"
+        )
+        return [
+            f"VOICING_REQUIRE_ELICITATION was replaced by VOICING_CONFIRMATION (human or token); {meaning}; "
+            "remove VOICING_REQUIRE_ELICITATION and set VOICING_CONFIRMATION if you need another mode"
+        ]
 
     @property
     def resolved_base_url(self) -> str | None:

@@ -31,7 +31,7 @@ from voicing_mcp.redact import mask_number, mask_numbers_in
 
 T = TypeVar("T")
 Status = Literal["pending", "started", "failed", "unknown"]
-Confirmation = Literal["elicitation", "token", "allow-list"]
+Confirmation = Literal["elicitation", "page", "token", "allow-list"]
 DUPLICATE_WINDOW = timedelta(minutes=10)
 PENDING_STALE = timedelta(minutes=2)
 

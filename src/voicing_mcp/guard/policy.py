@@ -314,19 +314,16 @@ class DialGuard:
 
     # ----- 5. confirmation ---------------------------------------------------------------------
     def confirmation_mode(self, decision: Decision, *, client_can_elicit: bool) -> Confirmation:
-        """How this call is confirmed: allow-list, asking the human, or a token."""
+        """How this call is confirmed: allow-list, the client's form, the confirm page (human mode) or a token.
+
+        ``page`` means a human must click the loopback confirm page; the server decides how its URL reaches
+        them (URL-mode elicitation or the browser) and refuses when neither can.
+        """
         if decision.allow_listed:
             return "allow-list"
         if client_can_elicit:
             return "elicitation"
-        if self.settings.require_elicitation:
-            raise GuardRefusal(
-                "confirmation: VOICING_REQUIRE_ELICITATION=true and this MCP client cannot ask the user "
-                "(it did not declare the elicitation capability); use a client that supports elicitation, add the "
-                "number to VOICING_ALLOWED_NUMBERS, or unset VOICING_REQUIRE_ELICITATION",
-                rule="elicitation-required",
-            )
-        return "token"
+        return "token" if self.settings.resolved_confirmation == "token" else "page"
 
     def issue_token(self, decision: Decision) -> IssuedToken:
         return self.signer.issue(decision.request, now=self.clock())

@@ -76,6 +76,24 @@ say what was wrong and how to fix it; API errors quote the API's own detail.
 """
 
 
+def announce_confirmation(settings: Settings) -> None:
+    """Say at start-up who confirms a dial, warning when the model could confirm by itself (token mode)."""
+    for note in settings.replaced_settings:
+        logger.warning("%s", note)
+    if settings.resolved_confirmation == "human":
+        logger.info("dials are confirmed by a human (VOICING_CONFIRMATION=human)")
+    elif settings.is_local:
+        logger.info("VOICING_CONFIRMATION=token in local mode: the model relays the confirmation (no real phone rings)")
+    else:
+        logger.warning("%s", TOKEN_MODE_WARNING)
+
+
+TOKEN_MODE_WARNING = (
+    "VOICING_CONFIRMATION=token: the model relays the confirmation token, so it can confirm a call by itself "
+    "(a prompt-injected model will); unset it (human mode) unless you accept that"
+)
+
+
 def create_server(
     settings: Settings,
     *,
@@ -95,6 +113,7 @@ def create_server(
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerContext]) -> AsyncGenerator[ServerContext]:
         async with AsyncExitStack() as stack:
+            announce_confirmation(settings)
             client, base_url, emulator = await _open_api(settings, stack)
             chats = ChatSessions(
                 _chat_opener(client, chat_reply_timeout), max_sessions=max_chats, idle_timeout=chat_idle_timeout

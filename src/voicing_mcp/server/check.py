@@ -3,6 +3,7 @@
 Checks, in order (a check that needs valid settings is skipped when they are not):
 
 1. ``settings``   every ``VOICING_*`` variable parses; which environment and base URL are used.
+   ``confirm``    who confirms a dial (``VOICING_CONFIRMATION``): warns in token mode outside local.
 2. ``prompts``    the prompts folder exists and every ``<assistant_id>.j2`` in it parses
                   (one line per template that does not, naming file and line).
 3. ``dnc list``   the do-not-call file is readable and every line holds a valid number (only when
@@ -96,6 +97,7 @@ async def check_all() -> int:
     secrets = tuple(s.get_secret_value() for s in (settings.api_key, settings.mcp_token) if s is not None)
     report.secrets = secrets
     report.add("ok", "settings", _describe_settings(settings))
+    check_confirmation(settings, report)
     check_prompts(settings, report)
     check_dnc(settings, report)
     await check_api(settings, report)
@@ -127,6 +129,36 @@ def _describe_settings(settings: Settings) -> str:
             where += " (real calls: phones will ring)"
     key = "API key set" if settings.api_key is not None else "no API key"
     return f"{where}; {key}"
+
+
+def check_confirmation(settings: Settings, report: Report) -> None:
+    """Who confirms a dial in effect; a warning when the model could confirm by itself (token mode)."""
+    from voicing_mcp.server.app import TOKEN_MODE_WARNING
+
+    for note in settings.replaced_settings:
+        report.add("warn", "confirm", note)
+    port = f"127.0.0.1:{settings.confirm_port}" if settings.confirm_port else "127.0.0.1, a free port"
+    allow = (
+        f"; {len(settings.allowed_numbers)} allow-listed number(s) dial without asking"
+        if settings.allowed_numbers
+        else ""
+    )
+    if settings.resolved_confirmation == "human":
+        report.add(
+            "ok",
+            "confirm",
+            "VOICING_CONFIRMATION=human: a human confirms each dial (the client's form, else a confirm page on "
+            f"{port} reached by URL elicitation or the browser; no way to a human = refused){allow}",
+        )
+    elif settings.is_local:
+        report.add(
+            "ok",
+            "confirm",
+            "VOICING_CONFIRMATION=token (local mode): the model relays a token, and could confirm by itself; no "
+            f"real phone rings here{allow}",
+        )
+    else:
+        report.add("warn", "confirm", f"{TOKEN_MODE_WARNING}{allow}")
 
 
 def check_prompts(settings: Settings, report: Report) -> None:

@@ -7,8 +7,9 @@ The tool is a thin MCP layer over :class:`~voicing_mcp.guard.policy.DialGuard`:
    that question over either protocol: a mid-call ``elicitation/create`` on 2025-11-25, an
    ``InputRequiredResult`` round on 2026-07-28;
 2. the tool body runs the checks again (time passed while the human read the preview), then
-   dials on an explicit accept, on an allow-listed number, or on a valid single-use confirmation
-   token; without elicitation it returns ``confirmation_required`` with a fresh token;
+   dials on an explicit accept, on an allow-listed number, on the human's click on the loopback
+   confirm page (human mode, :mod:`voicing_mcp.server.confirm_page`; its URL reaches only the human),
+   or on a valid single-use confirmation token (token mode, opt-in); a "no" is ``status: "declined"``;
 3. the guard commits the ledger intent, POSTs once and records the outcome. An uncertain outcome
    is reported, never retried, and blocks that number until checked.
 
@@ -27,14 +28,24 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.resolve import Elicit, Resolve
 from mcp_types import CallToolResult, ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import Settings
-from voicing_mcp.errors import GuardRefusal, VoicingError
+from voicing_mcp.errors import ConfigError, GuardRefusal, VoicingError
 from voicing_mcp.guard.ledger import Confirmation, DialRow, Ledger
 from voicing_mcp.guard.policy import Clock, Decision, DialGuard, describe_local_time, ledger_environment, variables_text
 from voicing_mcp.redact import one_line
+from voicing_mcp.server.confirm_page import ConfirmPages, PendingDial, open_in_browser, request_digest
 from voicing_mcp.server.context import ServerContext
 from voicing_mcp.server.tools import as_tool_result, tool_error
 
@@ -48,6 +59,15 @@ POLL_SECONDS = 1.0
 TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "voicemail", "failed", "canceled", "cancelled"})
 RECONCILE_PAGES = 3
 RECENT_ROWS = 20
+#: how long the tool waits for a click on the confirm page by default (a longer wait_seconds waits longer);
+#: progress notifications keep the client from timing out meanwhile
+CONFIRM_WAIT_SECONDS = 45.0
+CONFIRM_PROGRESS_SECONDS = 2.0
+AskedVia = Literal["browser", "url-elicitation"]
+#: undecided confirm pages at once (each opened a browser tab): more are refused, so a model cannot flood the user
+MAX_PENDING_PAGES = 5
+#: how long an identical concurrent request waits for the first one to hand the URL to the human
+REACH_WAIT_SECONDS = 15.0
 
 # ----- arguments ---------------------------------------------------------------------------------
 AssistantIdArg = Annotated[
@@ -76,8 +96,8 @@ TokenArg = Annotated[
     str | None,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=2048),
     Field(
-        description="The confirmation_token from a confirmation_required result, sent only after the user saw "
-        "that preview and said yes. Valid 5 minutes, once, for exactly the same request."
+        description="Token mode only: the confirmation_token from a confirmation_required result, sent only after "
+        "the user saw that preview and said yes. Valid 5 minutes, once, for exactly the same request."
     ),
 ]
 WaitArg = Annotated[
@@ -86,7 +106,8 @@ WaitArg = Annotated[
         ge=0,
         le=MAX_WAIT_SECONDS,
         description="Follow the started call for up to this many seconds (0-120), with progress notifications, "
-        "and return its latest status; 0 returns as soon as the call is started.",
+        "and return its latest status; 0 returns as soon as the call is started. When the user confirms on the "
+        "confirm page, the tool also waits up to this long (at least 45 s) for their click.",
     ),
 ]
 
@@ -95,9 +116,27 @@ WaitArg = Annotated[
 class ConfirmCall(BaseModel):
     """The form shown to the human. Strict: only a real ``true`` is a tick ("yes", 1 or "on" are not)."""
 
+    # (the docstring is the form's description sent to the client.) An accepted answer that does not fit the
+    # form ({"confirm": "yes"}) is kept as "not ticked, malformed" instead of failing inside the SDK, which
+    # would show the model an internal resolver name.
     model_config = ConfigDict(strict=True)
 
     confirm: bool = Field(default=False, title="Place this call now?", description="Tick to dial this number now.")
+    _malformed: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _not_a_tick(cls, data: Any, handler: ModelWrapValidatorHandler["ConfirmCall"]) -> "ConfirmCall":
+        try:
+            return handler(data)
+        except ValidationError:
+            answer = cls(confirm=False)
+            answer._malformed = True
+            return answer
+
+    @property
+    def malformed(self) -> bool:
+        return self._malformed
 
 
 class NoQuestion:
@@ -136,17 +175,24 @@ class FollowedCall(BaseModel):
 class DialResult(BaseModel):
     """Result of initiate_outbound_call."""
 
-    status: Literal["started", "confirmation_required"]
+    status: Literal["started", "confirmation_required", "declined"]
     call_id: str | None = Field(default=None, description="With status started: the new call's id.")
     request: OutboundCallRequest | None = Field(
         default=None, description="With status started: the normalised request that was sent."
     )
-    confirmed_by: Literal["elicitation", "token", "allow-list"] | None = None
+    confirmed_by: Literal["elicitation", "page", "token", "allow-list"] | None = None
+    asked_via: AskedVia | None = Field(
+        default=None,
+        description="Human mode: where the human was asked to confirm (the confirm page opened in their browser, "
+        "or its link shown by the client). The page's address is never given to the model.",
+    )
     ledger_id: int | None = Field(default=None, description="The call's row in the local dial ledger.")
     confirmation_token: str | None = Field(
         default=None, description="With confirmation_required: pass it back once the user has said yes."
     )
-    expires_at: str | None = Field(default=None, description="With confirmation_required: when the token expires.")
+    expires_at: str | None = Field(
+        default=None, description="With confirmation_required: when the token (or the human's page) expires."
+    )
     preview: PreviewModel
     warnings: list[str] = Field(default_factory=list[str])
     next_step: str | None = None
@@ -262,9 +308,12 @@ TOOL_DESCRIPTION = """Place a phone call: a Voicing assistant calls `phone_numbe
 do-not-call list, template variables, quiet hours in the callee's time zone, rate limit, no repeat of the same number \
 and assistant within 10 minutes) and needs the human's confirmation:
 - if your client can ask the user, they are shown a preview and only their explicit yes dials;
-- otherwise the result is status "confirmation_required" with a preview and a confirmation_token: SHOW THE PREVIEW TO \
-THE USER and ask them; only if they say yes, call again with the same arguments plus confirmation_token. Never \
-confirm on the user's behalf.
+- otherwise the user confirms on a confirm page this server opens for them (in their browser, or through a link \
+your client shows them); the tool waits for their click, or returns status "confirmation_required": tell the user, \
+and once they have clicked, call again with the same arguments. A "Don't call" returns status "declined";
+- in token mode (VOICING_CONFIRMATION=token) the result is "confirmation_required" with a preview and a \
+confirmation_token: SHOW THE PREVIEW TO THE USER and ask them; only if they say yes, call again with the same \
+arguments plus confirmation_token. Never confirm on the user's behalf.
 A dial is never retried. If the outcome is uncertain, the error says how to check before dialling again. To test an \
 assistant without a call, use chat_with_assistant."""
 
@@ -281,12 +330,19 @@ async def dial(
     wait_seconds: int,
     confirmation: ElicitationResult[ConfirmCall],
 ) -> CallToolResult:
-    """The tool body: checks again, confirms (token / elicitation / allow-list), dials once, follows."""
+    """The tool body: checks again, confirms (elicitation / page / token / allow-list), dials once, follows."""
     state = _state(ctx)
     guard, decision = await _check(ctx, assistant_id, phone_number, input_variables, telephony_provider, clock=clock)
     try:
         mode: Confirmation = guard.confirmation_mode(decision, client_can_elicit=client_can_elicit(ctx))
         if confirmation_token is not None:
+            if state.settings.resolved_confirmation != "token":
+                raise GuardRefusal(
+                    "confirmation: this server does not take confirmation tokens (VOICING_CONFIRMATION=human: the "
+                    "user confirms themselves, in the client's form or on the confirm page); call "
+                    "initiate_outbound_call again without confirmation_token",
+                    rule="token-not-accepted",
+                )
             await guard.redeem_token(decision, confirmation_token)
             mode = "token"
         elif mode == "token":
@@ -304,7 +360,16 @@ async def dial(
                 )
             )
         elif mode == "elicitation":
-            _require_accept(confirmation)
+            if not _accepted_by_human(confirmation):
+                return _result(_declined(decision, _how_declined(confirmation)))
+        elif mode == "page":
+            answer = await confirm_on_page(ctx, guard, decision, wait_seconds)
+            if answer is not None:
+                return _result(answer)
+            # approved and spent: the checks run once more (time passed while the human read the page)
+            guard, decision = await _check(
+                ctx, assistant_id, phone_number, input_variables, telephony_provider, clock=clock
+            )
         response, row_id = await guard.place_call(decision, state.client, confirmation=mode)
     except GuardRefusal as exc:
         raise refusal_error(exc) from None
@@ -325,17 +390,178 @@ async def dial(
     return _result(result)
 
 
-def _require_accept(confirmation: ElicitationResult[ConfirmCall]) -> None:
-    """Only an explicit accept with the box ticked dials; anything else says what happened."""
+def _accepted_by_human(confirmation: ElicitationResult[ConfirmCall]) -> bool:
+    """Only an explicit accept with the box ticked dials; a no is a normal result; a malformed yes is an error."""
     if isinstance(confirmation, AcceptedElicitation):
         data: object = cast(object, confirmation.data)
         if isinstance(data, ConfirmCall) and data.confirm:
-            return
+            return True
         if isinstance(data, ConfirmCall):
-            raise ToolError("the user did not tick 'Place this call now?': nothing was dialled")
+            what = " (the answer was not a yes/no tick)" if data.malformed else ""
+            raise ToolError(
+                f"the user's answer did not tick 'Place this call now?'{what}: nothing was dialled; call "
+                "initiate_outbound_call again to ask them once more"
+            )
         raise ToolError("the user was not asked to confirm this call: nothing was dialled; call again")
+    return False
+
+
+def _how_declined(confirmation: ElicitationResult[ConfirmCall]) -> str:
     done = {"decline": "declined", "cancel": "cancelled"}.get(confirmation.action, confirmation.action)
-    raise ToolError(f"the user {done} the call: nothing was dialled")
+    return f"The user {done} the call when asked: nothing was dialled."
+
+
+def _declined(decision: Decision, how: str, *, asked_via: AskedVia | None = None) -> DialResult:
+    return DialResult(
+        status="declined",
+        asked_via=asked_via,
+        preview=PreviewModel(**decision.preview.as_dict()),
+        warnings=decision.warnings,
+        next_step=f"{how} Do not dial this number again unless the user asks for it.",
+    )
+
+
+# ----- human mode: the confirm page -------------------------------------------------------------------
+def pages_for(state: ServerContext, guard: DialGuard) -> ConfirmPages:
+    """The server's confirm pages (created on first need, stopped with the server)."""
+    pages = state.extras.get("confirm_pages")
+    if not isinstance(pages, ConfirmPages):
+        pages = ConfirmPages(port=state.settings.confirm_port, clock=guard.clock)
+        state.extras["confirm_pages"] = pages
+        state.exit_stack.push_async_callback(pages.aclose)
+    return pages
+
+
+def client_can_open_url(ctx: Context[ServerContext, Any]) -> bool:
+    """True when the client declared URL-mode elicitation (it shows the link to the user, not to the model)."""
+    caps = ctx.client_capabilities
+    elicitation = caps.elicitation if caps is not None else None
+    return elicitation is not None and elicitation.url is not None
+
+
+NO_HUMAN = (
+    "confirmation: no way to reach a human here — this MCP client cannot ask the user (no form or URL "
+    "elicitation) and no browser could be opened on this machine for the confirm page. Options: use a client "
+    "with elicitation; run the server where a browser can open (or set $BROWSER to a command that opens URLs for "
+    "the user); put the operator's test phones in VOICING_ALLOWED_NUMBERS; or set VOICING_CONFIRMATION=token "
+    "(the model then relays a token and could confirm a call by itself)"
+)
+
+
+async def confirm_on_page(
+    ctx: Context[ServerContext, Any], guard: DialGuard, decision: Decision, wait_seconds: int
+) -> DialResult | None:
+    """Human mode without form elicitation. None when the human approved (and the approval is now spent);
+    else the result to return: ``confirmation_required`` (still waiting) or ``declined``."""
+    state = _state(ctx)
+    pages = pages_for(state, guard)
+    pending = pages.find(request_digest(decision.request))
+    if pending is None:
+        if pages.undecided() >= MAX_PENDING_PAGES:
+            raise GuardRefusal(
+                f"confirmation: {MAX_PENDING_PAGES} confirm pages are already waiting for the user; let them "
+                "answer those (or let them expire, 5 minutes) before asking about another call",
+                rule="confirmation-pending",
+            )
+        # registered before the first await: a concurrent identical request finds it instead of opening a tab
+        pending = pages.create(decision.request, decision.preview, decision.warnings)
+        try:
+            await pages.start()
+        except (ConfigError, OSError) as exc:
+            pages.forget(pending)
+            raise GuardRefusal(
+                f"confirmation: the confirm page could not start: {exc}. Until then a human can confirm only "
+                "through a client with elicitation (or put test phones in VOICING_ALLOWED_NUMBERS)",
+                rule="confirmation-unavailable",
+            ) from None
+        try:
+            pending.asked_via = await reach_the_human(ctx, pages, pending)
+        finally:
+            pending.reached.set()  # a concurrent identical request waits for this
+        if pending.asked_via is None:
+            pages.forget(pending)
+            raise GuardRefusal(NO_HUMAN, rule="confirmation-unavailable")
+        logger.info("confirmation asked via %s for %s", pending.asked_via, decision.phone.masked)
+    else:
+        with anyio.move_on_after(REACH_WAIT_SECONDS):
+            await pending.reached.wait()
+        if pending.reached.is_set() and pending.asked_via is None:
+            raise GuardRefusal(NO_HUMAN, rule="confirmation-unavailable")
+    if pending.state == "pending":
+        await wait_for_click(ctx, pending, max(float(wait_seconds), CONFIRM_WAIT_SECONDS))
+    via = cast(AskedVia | None, pending.asked_via)
+    if pending.state == "declined":
+        # kept until it expires: the same request asked again within the 5 minutes is declined again, so a
+        # model cannot nag the human with new pages
+        until = pending.expires_at.strftime("%H:%M:%S UTC")
+        return _declined(
+            decision,
+            f'The user chose "Don\'t call" on the confirm page: nothing was dialled. The same request is '
+            f"declined until {until}.",
+            asked_via=via,
+        )
+    if pending.state == "approved":
+        pages.close(pending)
+        if not await guard.ledger.spend_nonce(pending.nonce, expires_at=pending.expires_at):
+            raise GuardRefusal(
+                "confirmation: this approval has already placed its call (one click confirms one call); call "
+                "initiate_outbound_call again for a new confirmation",
+                rule="confirmation-used",
+            )
+        return None
+    where = {"browser": "in their browser", "url-elicitation": "through the link your client showed them"}.get(
+        via or "", "(the link is on its way to them)"
+    )
+    return DialResult(
+        status="confirmation_required",
+        asked_via=via,
+        expires_at=pending.expires_at.isoformat().replace("+00:00", "Z"),
+        preview=PreviewModel(**decision.preview.as_dict()),
+        warnings=decision.warnings,
+        next_step=f"The user was asked to confirm this call on a confirm page {where}; nothing has been dialled. "
+        'Tell them; once they have clicked "Call now", call initiate_outbound_call again with the same '
+        "arguments (within 5 minutes). Only the user can confirm it.",
+    )
+
+
+async def reach_the_human(
+    ctx: Context[ServerContext, Any], pages: ConfirmPages, pending: PendingDial
+) -> AskedVia | None:
+    """Give the page's URL to the human: URL-mode elicitation, else the browser. None when neither can."""
+    import secrets
+
+    url = pages.url(pending)
+    if client_can_open_url(ctx):
+        elicitation_id = secrets.token_hex(8)  # not the page's id
+        try:
+            answer = await ctx.elicit_url(
+                "Confirm or decline this phone call on the confirm page (it shows who will be called).",
+                url,
+                elicitation_id,
+            )
+        except Exception as exc:  # no back-channel on this transport, or the client failed: try the browser
+            logger.info("URL elicitation unavailable (%s); opening the browser", type(exc).__name__)
+        else:
+            if answer.action != "accept":
+                pending.state = "declined"
+                pending.decided.set()
+            return "url-elicitation"
+    if await open_in_browser(url):
+        return "browser"
+    return None
+
+
+async def wait_for_click(ctx: Context[ServerContext, Any], pending: PendingDial, limit: float) -> None:
+    """Wait for the human's decision up to ``limit`` seconds, reporting progress meanwhile."""
+    start = anyio.current_time()
+    while pending.state == "pending" and not pending.decided.is_set():
+        elapsed = anyio.current_time() - start
+        remaining = limit - elapsed
+        if remaining <= 0:
+            return
+        await ctx.report_progress(elapsed, limit, "waiting for the user to confirm the call on the confirm page")
+        with anyio.move_on_after(min(CONFIRM_PROGRESS_SECONDS, remaining)):
+            await pending.decided.wait()
 
 
 def _result(result: DialResult) -> CallToolResult:
@@ -356,9 +582,16 @@ def text_for_dial(result: DialResult) -> str:
             c = result.call
             state = "ended" if c.ended else "still going"
             lines.append(f"Status after {c.waited_seconds:.0f} s: {one_line(str(c.status))} ({state}).")
+    elif result.status == "declined":
+        lines = [
+            f"DECLINED — nothing was dialled. Call to {one_line(p.international)} "
+            f"(assistant {one_line(p.assistant_id)})."
+        ]
     else:
         lines = [
-            "CONFIRMATION REQUIRED — nothing has been dialled. Show the user this preview and ask before confirming:",
+            "CONFIRMATION REQUIRED — nothing has been dialled. Show the user this preview and ask before confirming:"
+            if result.confirmation_token is not None
+            else "CONFIRMATION REQUIRED — nothing has been dialled. The user was asked to confirm this call:",
         ]
         opening = f'"{one_line(p.opening_line)}"' if p.opening_line is not None else "(none)"
         lines.append(
@@ -374,7 +607,8 @@ def text_for_dial(result: DialResult) -> str:
         )
         if p.note:
             lines.append(f"  {one_line(p.note)}")
-        lines.append(f"confirmation_token (expires {result.expires_at}): {result.confirmation_token}")
+        if result.confirmation_token is not None:
+            lines.append(f"confirmation_token (expires {result.expires_at}): {result.confirmation_token}")
     lines.extend(f"Warning: {one_line(w)}" for w in result.warnings)
     if result.next_step:
         lines.append(one_line(result.next_step))

@@ -1,0 +1,401 @@
+"""The loopback confirm page: a confirmation only a human can give (human mode, no form elicitation).
+
+Each pending dial gets a one-time URL ``http://127.0.0.1:<port>/confirm/<id>`` with an unguessable id
+(``secrets.token_urlsafe``), expiring with the request (5 minutes). The URL goes to the human only:
+by URL-mode elicitation (the client shows it to the user, not to the model) or by opening the user's
+browser (Python's ``webbrowser``, which honours ``$BROWSER``). It is never put in a tool result, a
+resource or a log line, so a model with a shell or fetch tool cannot find it and click it.
+
+The page shows the preview, escaped, with control and format characters made visible, and two
+buttons. A POST decides once: it must carry the page's CSRF token, an ``Origin`` of the page itself
+and a ``Host`` of ``127.0.0.1:<port>`` (a foreign Origin or Host — DNS rebinding, another site — is
+refused). The first POST decides; later ones change nothing. After expiry the page is gone (410).
+
+An approval is bound to the exact normalised request (the digest of
+:func:`~voicing_mcp.guard.tokens.canonical_request`) and spent once through the ledger's nonce table
+by the tool that dials. The server runs inside the MCP server's event loop (uvicorn, no signal
+handlers, no access log), started on first need and stopped with the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import html
+import json
+import logging
+import os
+import secrets
+import socket
+import sys
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import parse_qs
+
+import anyio
+
+from voicing_mcp.errors import ConfigError
+from voicing_mcp.guard.tokens import TOKEN_TTL, canonical_request
+from voicing_mcp.redact import visible
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from voicing_mcp.api.models import OutboundCallRequest
+    from voicing_mcp.guard.policy import Preview
+
+logger = logging.getLogger(__name__)
+
+State = Literal["pending", "approved", "declined"]
+MAX_FORM_BYTES = 4096
+BROWSER_OPEN_SECONDS = 10.0
+STARTUP_SECONDS = 10.0
+
+#: the program run to open the browser: the URL comes on stdin (never argv of our own process, never a log)
+_OPENER = (
+    "import sys, webbrowser\n"
+    "url = sys.stdin.readline().strip()\n"
+    "try:\n"
+    "    ok = webbrowser.open(url, new=2)\n"
+    "except Exception:\n"
+    "    ok = False\n"
+    "sys.exit(0 if ok else 3)\n"
+)
+
+
+def request_digest(req: OutboundCallRequest) -> str:
+    """The digest an approval is bound to: the exact normalised request."""
+    canon = json.dumps(canonical_request(req), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canon.encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class PendingDial:
+    """One dial waiting for the human's click."""
+
+    id: str
+    csrf: str
+    digest: str
+    preview: Preview
+    warnings: list[str]
+    expires_at: datetime
+    state: State = "pending"
+    asked_via: str | None = None
+    """How the URL reached the human (``browser``, ``url-elicitation``); None while it is being sent, or if
+    it could not be."""
+    closed: bool = False
+    """Done with by the tool (approval spent, or the decline reported); the page still says "already decided"."""
+    decided: anyio.Event = field(default_factory=anyio.Event)
+    reached: anyio.Event = field(default_factory=anyio.Event)
+    """Set once the URL was handed to the human (or could not be)."""
+
+    @property
+    def nonce(self) -> str:
+        """What the ledger's nonce table spends when this approval dials."""
+        return f"page:{self.id}"
+
+
+class ConfirmPages:
+    """The pending confirmations of one server and the loopback page that decides them."""
+
+    def __init__(self, *, port: int | None, clock: Callable[[], datetime], host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.wanted_port = port or 0
+        self.clock = clock
+        self.port: int | None = None
+        self._by_id: dict[str, PendingDial] = {}
+        self._server: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._sock: Any = None
+        self._lock = anyio.Lock()
+
+    # ----- the pending dials ---------------------------------------------------------------------
+    @property
+    def origin(self) -> str:
+        assert self.port is not None, "the confirm page is not running"
+        return f"http://{self.host}:{self.port}"
+
+    def url(self, pending: PendingDial) -> str:
+        """The page's address: for the human only (never a result, resource or log line)."""
+        return f"{self.origin}/confirm/{pending.id}"
+
+    def _sweep(self) -> None:
+        now = self.clock()
+        for key in [k for k, p in self._by_id.items() if p.expires_at <= now]:
+            del self._by_id[key]
+
+    def find(self, digest: str) -> PendingDial | None:
+        """The live (unexpired) confirmation for this exact request, newest first."""
+        self._sweep()
+        found = [p for p in self._by_id.values() if p.digest == digest and not p.closed]
+        return found[-1] if found else None
+
+    def undecided(self) -> int:
+        """Live confirmations still waiting for the human."""
+        self._sweep()
+        return sum(1 for p in self._by_id.values() if p.state == "pending" and not p.closed)
+
+    def create(self, req: OutboundCallRequest, preview: Preview, warnings: list[str]) -> PendingDial:
+        self._sweep()
+        pending = PendingDial(
+            id=secrets.token_urlsafe(32),
+            csrf=secrets.token_urlsafe(32),
+            digest=request_digest(req),
+            preview=preview,
+            warnings=list(warnings),
+            expires_at=self.clock() + TOKEN_TTL,
+        )
+        self._by_id[pending.id] = pending
+        return pending
+
+    def close(self, pending: PendingDial) -> None:
+        """The tool is done with it: a new request asks again; its page keeps saying how it was decided."""
+        pending.closed = True
+
+    def forget(self, pending: PendingDial) -> None:
+        self._by_id.pop(pending.id, None)
+
+    # ----- the server ------------------------------------------------------------------------------
+    async def start(self) -> str:
+        """Start the page server (once); returns its origin."""
+        async with self._lock:
+            if self._task is not None:
+                return self.origin
+            import uvicorn
+
+            class _Server(uvicorn.Server):
+                @contextlib.contextmanager
+                def capture_signals(self) -> Generator[None]:
+                    yield  # the MCP server keeps its own signal handling
+
+            self._sock = _bind(self.host, self.wanted_port)
+            self.port = int(self._sock.getsockname()[1])
+            config = uvicorn.Config(self.app(), log_config=None, access_log=False, log_level="warning", lifespan="off")
+            server = _Server(config)
+            self._server = server
+            self._task = asyncio.create_task(server.serve(sockets=[self._sock]), name="voicing-confirm-page")
+            with anyio.fail_after(STARTUP_SECONDS):
+                while not server.started:
+                    if self._task.done():
+                        self._task.result()
+                        raise RuntimeError("the confirm page stopped during start-up")
+                    await anyio.sleep(0.005)
+            logger.info("confirm page listening on %s (loopback only)", self.origin)
+            return self.origin
+
+    async def aclose(self) -> None:
+        for pending in self._by_id.values():
+            pending.reached.set()
+            pending.decided.set()
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._sock is not None:
+            self._sock.close()
+        self._task = self._server = self._sock = None
+
+    # ----- the page --------------------------------------------------------------------------------
+    def app(self) -> Any:
+        from starlette.applications import Starlette
+        from starlette.routing import Route
+
+        async def page(request: Request) -> Response:
+            return self._handle(request, None)
+
+        async def decide(request: Request) -> Response:
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_FORM_BYTES:
+                    return _page(413, "Too large", "<p>That request was too large. Nothing was changed.</p>")
+            return self._handle(request, body)
+
+        return Starlette(
+            routes=[
+                Route("/confirm/{id}", page, methods=["GET"]),
+                Route("/confirm/{id}", decide, methods=["POST"]),
+            ]
+        )
+
+    def _handle(self, request: Request, body: bytes | None) -> Response:
+        if request.headers.get("host") != f"{self.host}:{self.port}":
+            return _page(
+                421,
+                "Wrong address",
+                f"<p>This page answers only at {html.escape(self.origin)}. Nothing was changed.</p>",
+            )
+        pending = self._by_id.get(str(request.path_params["id"]))
+        if pending is None:
+            return _page(
+                404, "Unknown link", "<p>This confirmation link is unknown or expired. Nothing was dialled.</p>"
+            )
+        if self.clock() >= pending.expires_at:
+            self.forget(pending)
+            return _page(
+                410,
+                "Expired",
+                "<p>This confirmation expired (links live 5 minutes). Nothing was dialled; ask the assistant "
+                "again for a new preview.</p>",
+            )
+        if body is None:
+            return self._render(pending)
+        origin = request.headers.get("origin")
+        if origin != self.origin:
+            return _page(403, "Refused", "<p>That request came from another site. Nothing was changed.</p>")
+        form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        csrf = (form.get("csrf") or [""])[0]
+        if not hmac.compare_digest(csrf.encode(), pending.csrf.encode()):
+            return _page(
+                403,
+                "Refused",
+                "<p>That form is not this page's (its check token is missing or wrong). Nothing was changed.</p>",
+            )
+        if pending.state != "pending":
+            return _already(pending)
+        choice = (form.get("choice") or [""])[0]
+        if choice not in ("call", "decline"):
+            return _page(400, "Refused", "<p>Choose “Call now” or “Don't call”. Nothing was changed.</p>")
+        pending.state = "approved" if choice == "call" else "declined"
+        pending.decided.set()
+        logger.info("confirm page: a dial was %s by the human", pending.state)
+        if pending.state == "approved":
+            return _page(
+                200,
+                "Approved",
+                "<p class=ok>Approved. The assistant places this call now (or when it asks again, within 5 "
+                "minutes). You can close this tab.</p>",
+            )
+        return _page(200, "Not called", "<p class=no>Not called. Nothing was dialled. You can close this tab.</p>")
+
+    def _render(self, pending: PendingDial) -> Response:
+        if pending.state != "pending":
+            return _already(pending)
+        p = pending.preview
+
+        def cell(value: object) -> str:
+            return html.escape(visible(str(value)))
+
+        rows = [
+            ("Number", f"{p.international} ({p.phone_number})"),
+            ("Country", p.country),
+            ("Line type", p.line_type),
+            ("Callee's local time", p.callee_local_time),
+            ("Assistant", p.assistant_id),
+            ("Provider", p.telephony_provider),
+            ("Opening line", p.opening_line if p.opening_line is not None else "(none)"),
+        ]
+        table = "".join(f"<tr><th>{html.escape(k)}</th><td>{cell(v)}</td></tr>" for k, v in rows)
+        if p.input_variables:
+            variables = "".join(
+                f"<li><code>{cell(k)}</code> = <code>{cell(repr(v))}</code></li>"
+                for k, v in sorted(p.input_variables.items())
+            )
+            table += f"<tr><th>Variables</th><td><ul>{variables}</ul></td></tr>"
+        head = (
+            "<p class=local>Local mode: the built-in emulator answers — no real phone will ring.</p>"
+            if p.local_mode
+            else "<p class=real>A real phone will ring.</p>"
+        )
+        warnings = "".join(f"<p class=warn>Warning: {cell(w)}</p>" for w in pending.warnings)
+        expires = pending.expires_at.strftime("%H:%M:%S UTC")
+        csrf = html.escape(pending.csrf)
+        body = (
+            f"{head}<table>{table}</table>{warnings}"
+            f'<form method="post"><input type="hidden" name="csrf" value="{csrf}">'
+            '<button type="submit" name="choice" value="call" id="call">Call now</button> '
+            '<button type="submit" name="choice" value="decline" id="decline">Don\'t call</button></form>'
+            f"<p class=small>This link works once and expires at {expires}.</p>"
+        )
+        return _page(200, "Place this phone call?", body)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Listen on ``host:port`` (0: a free port). A busy port is a ConfigError naming VOICING_CONFIRM_PORT."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"the confirm page cannot listen on {host}:{port} ({exc.strerror or exc}): free that port or change "
+            "VOICING_CONFIRM_PORT (unset: a free port)"
+        ) from None
+    sock.listen(64)
+    sock.setblocking(False)
+    return sock
+
+
+def _already(pending: PendingDial) -> Response:
+    what = "approved (call now)" if pending.state == "approved" else "declined (not called)"
+    return _page(409, "Already decided", f"<p>This call was already decided: {what}. Nothing was changed.</p>")
+
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:40em;margin:2em auto;padding:0 1em}"
+    "th{text-align:left;padding-right:1em;vertical-align:top}td{overflow-wrap:anywhere}"
+    ".real{color:#a00;font-weight:bold}.warn{color:#850}.small{color:#666;font-size:small}"
+    "button{font-size:1.1em;padding:.4em 1em;margin-top:1em}"
+)
+
+
+def _page(status: int, title: str, body: str) -> Response:
+    from starlette.responses import HTMLResponse
+
+    text = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} — voicing-mcp'
+        f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
+    return HTMLResponse(
+        text,
+        status_code=status,
+        headers={
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'",
+            "X-Frame-Options": "DENY",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+            # same-origin (not no-referrer): with no-referrer a browser sends "Origin: null" on the form's POST
+            "Referrer-Policy": "same-origin",
+        },
+    )
+
+
+async def open_in_browser(url: str) -> bool:
+    """Open ``url`` in the user's browser with Python's ``webbrowser`` (honours ``$BROWSER``).
+
+    Run in a child process that reads the URL on stdin and has no stdout/stderr of ours: a browser
+    command must not write into the MCP stdio stream, and its messages (which may quote the URL) must
+    not reach a log. Console browsers are not used (no terminal of ours). True when a browser took it.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "TERM"}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _OPENER,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        logger.warning("could not start the browser opener: %s", exc)
+        return False
+    assert proc.stdin is not None
+    proc.stdin.write(url.encode() + b"\n")
+    with contextlib.suppress(OSError):
+        await proc.stdin.drain()
+    proc.stdin.close()
+    try:
+        code = await asyncio.wait_for(proc.wait(), BROWSER_OPEN_SECONDS)
+    except TimeoutError:
+        return True  # a browser command that keeps running (it waits for its window) has the page open
+    return code == 0
