@@ -207,6 +207,14 @@ async def _dispatch(
             return response
         entry["status"] = 0
         return await _break_connection(request, hard=False)
+    if choice.fault.startswith("accept-then-"):
+        # processed (a dial is recorded and counted), then a gateway in front answers with its own page
+        response = await handler(request, state)
+        if response.status_code >= 300:
+            return response
+        status = int(choice.fault.removeprefix("accept-then-"))
+        page = f"<html><body><h1>{status}</h1><p>upstream answered too late</p></body></html>"
+        return Response(page, status_code=status, media_type="text/html")
     return _fault_response(choice, path, body) or _detail(500, "Internal server error")
 
 

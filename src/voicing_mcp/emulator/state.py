@@ -39,7 +39,19 @@ from voicing_mcp.redact import mask_number
 log = logging.getLogger("voicing_mcp.emulator")
 
 FaultKind = Literal[
-    "500", "503", "429", "timeout", "reset", "drop-after-accept", "400-assistant", "404-user", "404-org"
+    "500",
+    "503",
+    "429",
+    "timeout",
+    "reset",
+    "drop-after-accept",
+    "400-assistant",
+    "404-user",
+    "404-org",
+    "accept-then-500",
+    "accept-then-503",
+    "accept-then-524",
+    "accept-then-408",
 ]
 FAULT_KINDS: tuple[FaultKind, ...] = (
     "500",
@@ -51,6 +63,10 @@ FAULT_KINDS: tuple[FaultKind, ...] = (
     "400-assistant",
     "404-user",
     "404-org",
+    "accept-then-500",
+    "accept-then-503",
+    "accept-then-524",
+    "accept-then-408",
 )
 # what the seeded random fault injection picks from (``timeout`` would hold a request for a minute)
 RANDOM_FAULTS: tuple[FaultKind, ...] = ("500", "503", "429", "reset", "drop-after-accept")
