@@ -119,6 +119,21 @@ def test_drop_after_accept_records_the_call_counts_one_dial_and_gives_no_answer(
     assert newest["data"][0]["phone_number"] == BODY["phone_number"]
 
 
+@pytest.mark.parametrize("status", [500, 503, 524, 408])
+def test_accept_then_status_records_the_call_and_answers_with_a_gateways_page(api: httpx.Client, status: int) -> None:
+    response = api.post(DIAL, json=BODY, headers=fault(f"accept-then-{status}"))
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("text/html") and "detail" not in response.text
+    counted = dials(api)
+    assert counted["count"] == 1
+    assert api.get(DETAILS, params={"limit": 1}).json()["data"][0]["call_id"] == counted["calls"][0]
+
+
+def test_accept_then_status_on_a_refused_dial_answers_the_refusal(api: httpx.Client) -> None:
+    response = api.post(DIAL, json={**BODY, "assistant_id": "nope"}, headers=fault("accept-then-503"))
+    assert response.status_code == 404 and dials(api)["count"] == 0
+
+
 def test_drop_after_accept_on_a_refused_dial_answers_the_refusal(api: httpx.Client) -> None:
     response = api.post(DIAL, json={**BODY, "assistant_id": "nope"}, headers=fault("drop-after-accept"))
     assert (response.status_code, response.json()) == (404, {"detail": "Assistant with ID nope not found"})
