@@ -20,7 +20,7 @@ from mcp_types import ElicitRequestParams, ElicitResult
 from starlette.responses import Response
 
 from server_support import helper, structured, text_of
-from test_dial import DIAL_PATH, NUMBER, Clock, call, dial_client, dials, refusal
+from test_dial import DIAL_PATH, NUMBER, PAYMENT, VARS, Clock, call, dial_client, dials, refusal
 from voicing_mcp.emulator.runner import RunningEmulator
 
 MODE = "legacy"  # the dial path under test does not depend on the protocol version
@@ -423,4 +423,135 @@ async def test_two_servers_reaching_the_same_api_by_env_or_by_base_url_count_eac
     for guard in guards:
         guard.ledger.close()
     assert refused.value.rule == "duplicate"
+    assert dials(emu) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (500, "<html><body>500 Internal Server Error</body></html>"),  # not the vendor's documented body
+        (500, '{"detail": "Internal server error"}'),  # JSON, but not a documented text
+        (503, '{"detail": "Service temporarily unavailable"}'),
+        (520, "<html>Web server is returning an unknown error</html>"),
+        (524, "<html>A timeout occurred</html>"),
+        (530, ""),
+        (408, "<html>408 Request Time-out</html>"),
+        (499, ""),
+    ],
+)
+async def test_a_gateway_error_after_placement_is_an_unknown_outcome_that_blocks_the_redial(
+    emu: RunningEmulator, tmp_path: Path, status: int, body: str
+) -> None:
+    """A proxy passes the dial POST on (the emulator places the call) and answers ``status`` itself: only a
+    documented rejection proves no call was placed, so this is 'outcome unknown', the model is not told to
+    try again, and its redial does not ring the person a second time."""
+    import json
+
+    def answered() -> Response:
+        media = "application/json" if body.startswith("{") else "text/html"
+        return Response(body, status_code=status, media_type=media)
+
+    ledger = tmp_path / "ledger.sqlite3"
+    async with (
+        gateway(emu, answered) as proxied,
+        dial_client(proxied, tmp_path, MODE, ledger=ledger, allowed_numbers=NUMBER) as client,
+    ):
+        first = await call(client)
+        text = text_of(first)
+        assert first.is_error and "outcome unknown (ledger #1)" in text and f"HTTP {status}" in text, text
+        assert "try again" not in text.lower() and "retry" not in text.lower(), text
+        row = json.loads(ledger_cli(ledger, "list").stdout.splitlines()[0])
+        assert row["status"] == "unknown" and row["resolved_at"] is None, row
+        again = await call(client)  # what a model does after an error
+        placed = helper(emu, "GET", "/_emulator/dials")["calls"]
+        assert f"call_id {placed[0]}" in refusal(again, "duplicate")
+    assert dials(emu) == 1
+
+
+async def test_the_vendors_documented_500_body_is_a_definite_failure_and_the_redial_goes_through(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """``500 {"detail": "Failed to publish outbound call"}`` is the API's own documented refusal: nothing
+    was placed, the row is 'failed', the number is not blocked, and the text does not advise a retry."""
+    import json
+
+    ledger = tmp_path / "ledger.sqlite3"
+    helper(emu, "POST", "/_emulator/faults", {"fault": "500", "path": DIAL_PATH, "times": 1})
+    async with dial_client(emu, tmp_path, MODE, ledger=ledger, allowed_numbers=NUMBER) as client:
+        failed = await call(client)
+        text = text_of(failed)
+        assert failed.is_error and "NOT placed (ledger #1" in text and "Failed to publish outbound call" in text
+        assert "try again" not in text.lower() and "retry" not in text.lower(), text
+        assert dials(emu) == 0
+        again = structured(await call(client))
+    assert again["status"] == "started" and again["ledger_id"] == 2
+    rows = [json.loads(line) for line in ledger_cli(ledger, "list").stdout.splitlines()]
+    assert [r["status"] for r in rows] == ["started", "failed"]
+    assert dials(emu) == 1
+
+
+@pytest.mark.parametrize("value", ["1e400", "-1e400", "Infinity", "NaN"])
+async def test_a_value_json_cannot_carry_is_refused_before_the_ledger_and_the_next_dial_is_not_blocked(
+    emu: RunningEmulator, tmp_path: Path, value: str
+) -> None:
+    """``{"amount": 1e400}`` as JSON text on stdio reaches the server as float inf: it used to pass the guard,
+    write the ledger intent, fail inside the HTTP client and leave the number blocked as 'unknown' behind
+    'Error executing tool'. Sent here as raw JSON-RPC text to the server over stdio, as a client does."""
+    import asyncio
+    import json
+
+    from test_stdio import RawSession, clean_env
+
+    ledger = tmp_path / "ledger.sqlite3"
+    env = clean_env(tmp_path) | {
+        "VOICING_BASE_URL": emu.base_url,
+        "VOICING_API_KEY": emu.api_key,
+        "VOICING_ENV": "development",
+        "VOICING_ALLOWED_NUMBERS": NUMBER,
+        "VOICING_QUIET_HOURS": "off",
+        "VOICING_LEDGER": str(ledger),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "voicing_mcp",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+    )
+    s = RawSession(proc)
+    arguments = {"assistant_id": PAYMENT, "phone_number": NUMBER, "input_variables": {**VARS, "amount": "@"}}
+    try:
+        await s.request(
+            "initialize",
+            {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}},
+        )
+        await s.notify("notifications/initialized")
+        raw = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 99,
+                "method": "tools/call",
+                "params": {"name": "initiate_outbound_call", "arguments": arguments},
+            }
+        ).replace('"@"', value)
+        assert proc.stdin is not None
+        proc.stdin.write(raw.encode() + b"\n")
+        await proc.stdin.drain()
+        while (answer := await s._read_message()).get("id") != 99:  # pyright: ignore[reportPrivateUsage]
+            pass
+        counted = dials(emu)
+        listed = ledger_cli(ledger, "list").stdout
+        arguments["input_variables"] = VARS
+        again = await s.request("tools/call", {"name": "initiate_outbound_call", "arguments": arguments})
+    finally:
+        await s.drain()
+    text = answer["result"]["content"][0]["text"]
+    assert answer["result"]["isError"] is True and "[template-variables]" in text and "'amount'" in text, text
+    assert "Error executing tool" not in text.split(":", 1)[1] and "Nothing was dialled" in text, text
+    assert counted == 0 and listed == ""  # nothing sent, nothing written, nothing blocked
+    assert again["result"]["structuredContent"]["status"] == "started", again
+    assert again["result"]["structuredContent"]["ledger_id"] == 1
     assert dials(emu) == 1

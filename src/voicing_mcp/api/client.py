@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
+from json import dumps as json_dumps
 from typing import TYPE_CHECKING, Any, Self
 
 import anyio
@@ -23,7 +24,7 @@ from pydantic import SecretStr, ValidationError
 
 from voicing_mcp import __version__
 from voicing_mcp.api.models import BulkResult, CallDetails, CallPage, OutboundCallRequest, OutboundCallResponse
-from voicing_mcp.api.retry import Decision, RequestKind, backoff_delay, decide, parse_retry_after
+from voicing_mcp.api.retry import Decision, RequestKind, backoff_delay, decide, dial_rejected, parse_retry_after
 from voicing_mcp.errors import (
     APIConnectionError,
     APIError,
@@ -111,6 +112,21 @@ def _first(sources: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> tuple[s
             if key in source and source[key] is not None:
                 return key, source[key]
     return None
+
+
+def encode_json_body(value: Any) -> bytes:
+    """A request body as the client sends it: compact UTF-8 JSON, no NaN/Infinity (not JSON), no lone surrogate.
+
+    Raises InvalidRequestError (nothing sent). The dial guard encodes the dial's body with this before it
+    writes the ledger intent, so a request that cannot be sent is refused with nothing written.
+    """
+    try:
+        return json_dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except ValueError as exc:  # "Out of range float values are not JSON compliant"; UnicodeEncodeError
+        why = "a number that is infinite or not a number" if "float" in str(exc) else "text that is not valid Unicode"
+        raise InvalidRequestError(f"the request body contains {why}, which JSON cannot carry") from None
+    except (TypeError, RecursionError) as exc:
+        raise InvalidRequestError(f"the request body cannot be written as JSON ({type(exc).__name__})") from None
 
 
 def _describe_validation(exc: ValidationError) -> str:
@@ -366,10 +382,17 @@ class VoicingClient:
         json: Any = None,
     ) -> httpx.Response:
         """Send with the retry rules of :mod:`voicing_mcp.api.retry`; return a 2xx response or raise."""
+        content = encode_json_body(json) if json is not None else None
+        try:  # everything that can fail before a byte leaves fails here: nothing was sent
+            request = self._http.build_request(method, path, params=params, content=content)
+        except (httpx.InvalidURL, ValueError, TypeError) as exc:
+            raise InvalidRequestError(
+                f"the request for {what} could not be built ({type(exc).__name__}); nothing was sent"
+            ) from None
         retries_done = 0
         while True:
             try:
-                response = await self._http.request(method, path, params=params, json=json)
+                response = await self._http.send(request)
             except httpx.RequestError as exc:
                 decision = decide(kind, retries_done=retries_done, max_retries=self.max_retries, error=exc)
                 if decision is Decision.OUTCOME_UNKNOWN:
@@ -427,7 +450,16 @@ class VoicingClient:
             url=url,
         )
 
-    def _outcome_unknown(self, exc: BaseException | None, *, method: str, path: str, why: str = "") -> APIError:
+    def _outcome_unknown(
+        self,
+        exc: BaseException | None,
+        *,
+        method: str,
+        path: str,
+        why: str = "",
+        status_code: int | None = None,
+        detail: str | None = None,
+    ) -> APIError:
         reason = why or (_reason(exc) if exc is not None else "no answer")
         return OutcomeUnknownError(
             f"the dial request may have reached the Voicing API, but no usable answer came back ({reason}). "
@@ -435,7 +467,9 @@ class VoicingClient:
             "Check with get_call_details or list_calls (look for a recent call to this number and assistant) "
             "before dialling again.",
             method=method,
-            url=f"{self.base_url}{path}",
+            url=redact_url(f"{self.base_url}{path}"),
+            status_code=status_code,
+            detail=detail,
         )
 
     def _json(self, response: httpx.Response, *, what: str) -> Any:
@@ -466,7 +500,22 @@ class VoicingClient:
             checked.assistant_id,
             checked.telephony_provider,
         )
-        response = await self._request("dial", "POST", DIAL_PATH, what="the dial request", json=payload)
+        try:
+            response = await self._request("dial", "POST", DIAL_PATH, what="the dial request", json=payload)
+        except APIStatusError as exc:
+            if dial_rejected(exc.status_code, exc.body):
+                raise  # a documented rejection: no call was placed
+            detail = f": {exc.detail}" if exc.detail else ""
+            logger.error("POST %s: HTTP %d is no documented rejection; outcome unknown", DIAL_PATH, exc.status_code)
+            raise self._outcome_unknown(
+                None,
+                method="POST",
+                path=DIAL_PATH,
+                why=f"HTTP {exc.status_code}{detail} — not one of the API's documented refusals, so it may come "
+                "from a gateway that had already passed the request on",
+                status_code=exc.status_code,
+                detail=exc.detail,
+            ) from None
         body = _try_json(response)
         if body is None:
             why = "the answer was empty" if not response.content else "the answer was not JSON"
@@ -474,15 +523,16 @@ class VoicingClient:
         if isinstance(body, dict):
             status = body.get("status")
             if body.get("success") is False or (isinstance(status, str) and status.lower() in {"error", "failed"}):
+                # a 2xx is the API having handled the request; a failure reported inside it is undocumented
+                # (it may come after the call was handed to the dialler): no proof that nothing rings
                 detail = error_detail(body, "") or str(status or "no details")
-                raise APIStatusError(
-                    f"the Voicing API refused the call: {detail}",
+                raise self._outcome_unknown(
+                    None,
+                    method="POST",
+                    path=DIAL_PATH,
+                    why=f"HTTP {response.status_code} reporting a failure the API does not document: {detail}",
                     status_code=response.status_code,
                     detail=detail,
-                    body=body,
-                    request_id=_request_id(response, body),
-                    method="POST",
-                    url=str(response.request.url),
                 )
             source: dict[str, Any] = body
             if body.get("call_id") is None and isinstance(body.get("data"), dict):
