@@ -555,3 +555,35 @@ async def test_a_value_json_cannot_carry_is_refused_before_the_ledger_and_the_ne
     assert again["result"]["structuredContent"]["status"] == "started", again
     assert again["result"]["structuredContent"]["ledger_id"] == 1
     assert dials(emu) == 1
+
+
+async def test_a_dial_left_pending_by_a_crashed_server_blocks_the_number_for_another_assistant(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """Another server process on the same ledger claimed a dial with one assistant and died before the outcome:
+    a dial of the same number with another assistant is refused, naming the row, and nothing rings."""
+    from test_dial import CLINIC
+    from voicing_mcp.api.models import OutboundCallRequest
+    from voicing_mcp.config import load_settings
+    from voicing_mcp.guard.ledger import Ledger
+    from voicing_mcp.guard.policy import ledger_environment
+
+    ledger = tmp_path / "ledger.sqlite3"
+    scope = ledger_environment(
+        load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development"), local=False
+    )
+    crashed = Ledger(ledger, clock=Clock(), environment=scope)
+    row = await crashed.claim_dial(
+        OutboundCallRequest(assistant_id=PAYMENT, phone_number=NUMBER, input_variables=VARS),
+        confirmation="token",
+        environment=scope,
+        max_per_hour=9,
+    )
+    crashed.close()
+    async with dial_client(emu, tmp_path, MODE, ledger=ledger, allowed_numbers=NUMBER) as client:
+        text = refusal(
+            await call(client, assistant_id=CLINIC, input_variables={"name": "Ann", "date": "May 5"}),
+            "dial-in-progress",
+        )
+    assert f"ledger #{row}" in text and PAYMENT in text
+    assert dials(emu) == 0

@@ -321,3 +321,20 @@ async def test_a_request_the_client_refused_before_sending_is_a_definite_failure
     [row] = await guard.ledger.recent()
     assert row.status == "failed"
     assert await guard.ledger.open_unknown("+17018112582") is None
+
+
+async def test_a_pending_dial_with_one_assistant_refuses_the_number_for_another_naming_the_row(
+    tmp_path: Path,
+) -> None:
+    from voicing_mcp.api.models import OutboundCallRequest
+
+    guard = make_guard(tmp_path)
+    crashed = OutboundCallRequest(assistant_id=PAYMENT, phone_number="+17018112582", input_variables={"name": "Ann"})
+    row = await guard.ledger.claim_dial(crashed, confirmation="token", environment="development", max_per_hour=9)
+    err = await refused(
+        guard, assistant_id=REMINDER, phone_number="+17018112582", input_variables={"name": "Ann", "date": "May 5"}
+    )
+    assert err.rule == "dial-in-progress"
+    assert f"ledger #{row}" in str(err) and PAYMENT in str(err)
+    # the same assistant is the duplicate rule, as before
+    assert (await refused(guard, phone_number="+17018112582")).rule == "duplicate"

@@ -177,6 +177,12 @@ class Ledger:
         now = self._clock()
         return await self._arun(lambda conn: _open_unknown(conn, phone_e164, now, self.environment))
 
+    async def in_flight(self, phone_e164: str, assistant_id: str) -> DialRow | None:
+        """An unresolved ``pending`` dial of this number with another assistant: a request in flight, or one whose
+        process died before it recorded an outcome (the call may be ringing). The same assistant's is the
+        duplicate rule's (and, once stale, the unknown-outcome rule's)."""
+        return await self._arun(lambda conn: _in_flight(conn, phone_e164, assistant_id, self.environment))
+
     async def recent(self, limit: int = 20) -> list[DialRow]:
         def rows(conn: sqlite3.Connection) -> list[DialRow]:
             cur = conn.execute("SELECT * FROM dials ORDER BY id DESC LIMIT ?", (limit,))
@@ -216,6 +222,7 @@ class Ledger:
                     or duplicate_refusal(
                         _last_dial(conn, req.phone_number, req.assistant_id, now - DUPLICATE_WINDOW, scope)
                     )
+                    or in_flight_refusal(_in_flight(conn, req.phone_number, req.assistant_id, scope))
                 )
                 if refusal is not None:
                     raise refusal
@@ -325,6 +332,37 @@ def _open_unknown(conn: sqlite3.Connection, phone: str, now: datetime, scope: st
         (scope, phone, (now - PENDING_STALE).timestamp()),
     ).fetchone()
     return _row(r) if r is not None else None
+
+
+def _in_flight(conn: sqlite3.Connection, phone: str, assistant_id: str, scope: str | None) -> DialRow | None:
+    """The newest unresolved ``pending`` row of this number with another assistant, whatever its age.
+
+    A fresh one is a dial in flight (here or in another process); an old one is a crash mid-dial (also
+    caught by :func:`_open_unknown`). Either way that call may be ringing: no other assistant dials the
+    number. (A pending row of the same assistant is refused by the duplicate rule, and once stale by the
+    unknown-outcome rule: each case has one rule, whichever request checks first.)
+    """
+    r = conn.execute(
+        f"SELECT * FROM dials WHERE {_IN_SCOPE} AND phone_e164 = ?2 AND resolved_at IS NULL AND status = 'pending' "
+        "AND assistant_id != ?3 ORDER BY id DESC LIMIT 1",
+        (scope, phone, assistant_id),
+    ).fetchone()
+    return _row(r) if r is not None else None
+
+
+def in_flight_refusal(row: DialRow | None) -> GuardRefusal | None:
+    if row is None:
+        return None
+    return GuardRefusal(
+        f"dial in progress: an earlier dial to {row.phone_masked} (ledger #{row.id}, {row.created_at}, assistant "
+        f"{row.assistant_id}) has no outcome yet — it is in flight, or its server stopped mid-dial, so that call "
+        "may be ringing now and no assistant dials this number meanwhile. Check with list_calls for a call to this "
+        f"number after {row.created_at}; once that dial records an outcome the number is free again. If its server "
+        f"died, the row counts as an unknown outcome after {int(PENDING_STALE.total_seconds() // 60)} minutes: a "
+        f"human releases it with `python -m voicing_mcp.guard.ledger resolve {row.id}` after making sure nobody "
+        "was called",
+        rule="dial-in-progress",
+    )
 
 
 def unknown_refusal(row: DialRow | None) -> GuardRefusal | None:

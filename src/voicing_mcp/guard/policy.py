@@ -50,6 +50,7 @@ from voicing_mcp.guard.ledger import (
     Ledger,
     Status,
     duplicate_refusal,
+    in_flight_refusal,
     rate_refusal,
     unknown_refusal,
 )
@@ -190,6 +191,7 @@ class DialGuard:
         await self.check_unknown_outcomes(number, reconcile)
         await self.check_rate_limit(now)
         await self.check_duplicate(request, now, call_status)
+        await self.check_in_flight(number, assistant_id)
 
         preview = Preview(
             phone_number=number.e164,
@@ -310,6 +312,13 @@ class DialGuard:
         refusal = duplicate_refusal(row, status)
         assert refusal is not None
         raise refusal
+
+    async def check_in_flight(self, number: ph.PhoneInfo, assistant_id: str) -> None:
+        """A dial of this number that has no outcome yet (in flight, or its process died) blocks every other
+        assistant: that call may be ringing. (The same assistant is refused by the duplicate rule.)"""
+        refusal = in_flight_refusal(await self.ledger.in_flight(number.e164, assistant_id))
+        if refusal is not None:
+            raise refusal
 
     # ----- 5. confirmation ---------------------------------------------------------------------
     def confirmation_mode(self, decision: Decision, *, client_can_elicit: bool) -> Confirmation:
