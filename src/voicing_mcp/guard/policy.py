@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from voicing_mcp.api.client import encode_json_body
 from voicing_mcp.api.models import OutboundCallRequest, OutboundCallResponse
 from voicing_mcp.api.retry import dial_rejected
-from voicing_mcp.config import BASE_URLS, QuietHours, Settings
+from voicing_mcp.config import QuietHours, Settings
 from voicing_mcp.errors import (
     APIConnectionError,
     APIStatusError,
@@ -49,9 +49,11 @@ from voicing_mcp.guard.ledger import (
     DialRow,
     Ledger,
     Status,
+    canonical_base_url,
     duplicate_refusal,
     in_flight_refusal,
     rate_refusal,
+    scope_key,
     unknown_refusal,
 )
 from voicing_mcp.guard.templates import AssistantTemplate, TemplateProblem, TemplateStore
@@ -496,16 +498,20 @@ def check_sendable(req: OutboundCallRequest) -> None:
 
 
 def ledger_environment(settings: Settings, *, local: bool) -> str:
-    """The ledger's name for where dials go: ``local``, the env name, or the overriding base URL.
+    """The ledger's name for where dials go: ``local``, the env name, or the normalised base URL.
 
-    Named by the API the dials reach: a ``VOICING_BASE_URL`` that is a known environment's URL gets that
-    environment's name, so two servers configured either way count each other's dials.
+    Named by the API the dials reach: a ``VOICING_BASE_URL`` is normalised (no credentials, host lowercase
+    without a trailing dot, no default port or trailing ``/``; :func:`~voicing_mcp.guard.ledger.canonical_base_url`),
+    and one that is a known environment's URL — in any spelling, ``http://`` or ``https://`` — gets that
+    environment's name, so servers configured either way count each other's dials. The env name is not part
+    of a base URL's scope: the URL alone says where the dials go.
     """
     if local:
         return "local"
     if settings.base_url is not None:
-        known = [name for name, url in BASE_URLS.items() if url == settings.base_url.lower()]
-        return known[0] if known else f"{settings.resolved_env}:{settings.base_url}"
+        shown = canonical_base_url(settings.base_url)[0]
+        key = scope_key(shown)
+        return key if not key.startswith("url:") else shown
     return settings.resolved_env
 
 
