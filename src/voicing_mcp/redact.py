@@ -151,3 +151,8 @@ def redact_secret_in(value: object, secret: str | None) -> object:
         out = [redact_secret_in(v, secret) for v in value]  # pyright: ignore[reportUnknownVariableType]
         return out if isinstance(value, list) else tuple(out)
     return value
+
+
+def contains_secret(text: str, secret: str | None) -> bool:
+    """True when :func:`redact_secret` would change ``text``."""
+    return bool(secret) and redact_secret(text, secret) != text

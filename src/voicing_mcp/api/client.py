@@ -12,11 +12,12 @@ without an answer it raises :class:`~voicing_mcp.errors.OutcomeUnknownError`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
 from json import dumps as json_dumps
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 import anyio
 import httpx
@@ -33,9 +34,10 @@ from voicing_mcp.errors import (
     InvalidRequestError,
     NotFoundError,
     OutcomeUnknownError,
+    VoicingError,
     status_error_for,
 )
-from voicing_mcp.redact import mask_number, redact_url
+from voicing_mcp.redact import contains_secret, mask_number, redact_secret, redact_secret_in, redact_url
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -308,6 +310,22 @@ def parse_page(body: Any, *, page: int, limit: int, what: str = "list_calls") ->
 
 # --------------------------------------------------------------------------- the client
 
+_Method = TypeVar("_Method", bound=Callable[..., Coroutine[Any, Any, Any]])
+
+
+def _keyless(method: _Method) -> _Method:
+    """Every error a public method raises leaves without the API key in it, whatever the API echoed."""
+
+    @functools.wraps(method)
+    async def wrapper(self: VoicingClient, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(self, *args, **kwargs)
+        except VoicingError as exc:
+            self._scrub_error(exc)  # pyright: ignore[reportPrivateUsage]
+            raise
+
+    return cast("_Method", wrapper)
+
 
 class VoicingClient:
     """Async client of the Voicing AI API. Use ``async with VoicingClient(...) as client:``."""
@@ -422,11 +440,12 @@ class VoicingClient:
             await anyio.sleep(delay)
 
     def _status_error(self, response: httpx.Response, *, method: str) -> APIStatusError:
-        body = _try_json(response)
+        body = self._decoded(response)
+        text = self._no_key(response.text)
         return status_error_for(
             response.status_code,
-            detail=error_detail(body, response.text),
-            body=body if body is not None else _snippet(response.text),
+            detail=error_detail(body, text),
+            body=body if body is not None else _snippet(text),
             request_id=_request_id(response, body),
             retry_after=parse_retry_after(response.headers.get("retry-after")),
             method=method,
@@ -472,19 +491,56 @@ class VoicingClient:
             detail=detail,
         )
 
+    def _no_key(self, text: str) -> str:
+        """Third-party text without the API key (an API or proxy that echoes the request)."""
+        return redact_secret(text, self._api_key.get_secret_value())
+
+    def _decoded(self, response: httpx.Response) -> Any:
+        """The JSON body (None when empty or not JSON), with the API key removed from every string in it."""
+        return self._redacted(_try_json(response))
+
+    def _redacted(self, body: Any) -> Any:
+        """``body`` with the API key removed from every string (records are kept whole, unknown fields included,
+        so a record that quotes the key would hand it to the model otherwise)."""
+        key = self._api_key.get_secret_value()
+        if body is None:
+            return None
+        try:
+            if not contains_secret(json_dumps(body, ensure_ascii=False, default=str), key):
+                return body
+            return redact_secret_in(body, key)
+        except RecursionError:  # nested too deep to walk: not shown at all
+            raise APIError("the Voicing API's answer is nested too deep to be checked for the API key") from None
+
+    def _scrub_error(self, exc: VoicingError) -> None:
+        """Remove the API key from an error leaving the client: its message, the API's detail and body, the URL."""
+        key = self._api_key.get_secret_value()
+        exc.message = redact_secret(exc.message, key)
+        exc.args = (exc.message,)
+        for name in ("detail", "url"):
+            value = getattr(exc, name, None)
+            if isinstance(value, str):
+                setattr(exc, name, redact_secret(value, key))
+        if isinstance(exc, APIStatusError) and exc.body is not None:
+            try:
+                exc.body = redact_secret_in(exc.body, key)
+            except RecursionError:
+                exc.body = None
+
     def _json(self, response: httpx.Response, *, what: str) -> Any:
         if not response.content:
             raise APIError(f"the Voicing API answered {what} with HTTP {response.status_code} and an empty body")
         try:
-            return response.json()
+            return self._redacted(response.json())
         except (ValueError, RecursionError):  # RecursionError: nesting too deep to decode
             raise APIError(
                 f"the Voicing API answered {what} with HTTP {response.status_code}, "
-                f"but the body is not JSON: {_snippet(response.text)!r}"
+                f"but the body is not JSON: {_snippet(self._no_key(response.text))!r}"
             ) from None
 
     # ----------------------------------------------------------------------- endpoints
 
+    @_keyless
     async def initiate_outbound_call(self, req: OutboundCallRequest) -> OutboundCallResponse:
         """POST publish-outbound-call: dials a real phone. Never resent once it may have left."""
         if not isinstance(req, OutboundCallRequest):  # pyright: ignore[reportUnnecessaryIsInstance]
@@ -516,7 +572,7 @@ class VoicingClient:
                 status_code=exc.status_code,
                 detail=exc.detail,
             ) from None
-        body = _try_json(response)
+        body = self._decoded(response)
         if body is None:
             why = "the answer was empty" if not response.content else "the answer was not JSON"
             raise self._outcome_unknown(None, method="POST", path=DIAL_PATH, why=f"HTTP {response.status_code}, {why}")
@@ -548,6 +604,7 @@ class VoicingClient:
             None, method="POST", path=DIAL_PATH, why=f"HTTP {response.status_code} without a call_id"
         )
 
+    @_keyless
     async def get_call_details(self, call_id: str) -> CallDetails:
         """One call by id. An unknown id (404, empty answer or ``success: false``) → NotFoundError."""
         call_id = _check_id(call_id)
@@ -575,8 +632,11 @@ class VoicingClient:
                     return _call_from(item, what=what)
             if items or _looks_empty(body):
                 raise _not_found(call_id, None, _request_id(response, body), body, status_code=response.status_code)
-        raise APIError(f"the Voicing API's answer to {what} has no call in it: {_snippet(response.text)!r}")
+        raise APIError(
+            f"the Voicing API's answer to {what} has no call in it: {_snippet(self._no_key(response.text))!r}"
+        )
 
+    @_keyless
     async def list_calls(self, *, page: int = 1, limit: int = 20, filters: Mapping[str, str] | None = None) -> CallPage:
         """One page of calls. ``filters`` are passed through as query parameters."""
         if isinstance(page, bool) or not isinstance(page, int) or page < 1:  # pyright: ignore[reportUnnecessaryIsInstance]
@@ -621,6 +681,7 @@ class VoicingClient:
                 return
             page += 1
 
+    @_keyless
     async def bulk_call_details(
         self, call_ids: Sequence[str], *, on_progress: ProgressCallback | None = None
     ) -> BulkResult:

@@ -28,7 +28,7 @@ from typing import Any, Literal, TypeVar
 
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.errors import ConfigError, GuardRefusal
-from voicing_mcp.redact import mask_number, mask_numbers_in
+from voicing_mcp.redact import mask_number, mask_numbers_in, redact_secret_in
 
 T = TypeVar("T")
 Status = Literal["pending", "started", "failed", "unknown"]
@@ -484,7 +484,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = sys.argv[1:] if argv is None else argv
     try:
-        path = load_settings().resolved_ledger
+        settings = load_settings()
+        path = settings.resolved_ledger
     except ConfigError as exc:
         print(f"voicing-mcp ledger: {exc}", file=sys.stderr)
         return 2
@@ -503,8 +504,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ledger #{args[1]}: {outcome} in {path}")
             return 0 if ok else 1
         if args[:1] in ([], ["list"]):
+            # rows written before API errors were cleaned may quote the key: never shown
+            key = settings.api_key.get_secret_value() if settings.api_key is not None else None
             for row in anyio.run(ledger.recent):
-                print(json.dumps(row.public(), ensure_ascii=False))
+                print(json.dumps(redact_secret_in(row.public(), key), ensure_ascii=False))
             return 0
         print("usage: python -m voicing_mcp.guard.ledger [list | resolve ID [NOTE]]", file=sys.stderr)
         return 2
