@@ -701,3 +701,20 @@ async def test_rows_written_under_the_older_scope_spelling_still_count(emu: Runn
     listed = ledger_cli(path, "list")
     assert "hunter2" not in listed.stdout and "https://proxy.example/v1" in listed.stdout, listed.stdout
     assert dials(emu) == 0
+
+
+async def test_a_token_issued_before_the_server_restarted_is_refused_saying_so(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """The same ledger, a new server process: the old token fails the HMAC, and the refusal said 'forged or
+    altered'. It now says the server restarted and how to get a new preview."""
+    ledger = tmp_path / "ledger.sqlite3"
+    async with dial_client(emu, tmp_path, MODE, ledger=ledger) as before:
+        token = structured(await call(before))["confirmation_token"]
+    async with dial_client(emu, tmp_path, MODE, ledger=ledger) as after:
+        text = refusal(await call(after, confirmation_token=token), "token-invalid")
+        fresh = structured(await call(after))
+    assert "earlier run of this server" in text and "restarted" in text and "forged" not in text, text
+    assert "again without confirmation_token" in text
+    assert fresh["status"] == "confirmation_required"
+    assert dials(emu) == 0
