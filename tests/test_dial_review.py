@@ -20,7 +20,7 @@ from mcp_types import ElicitRequestParams, ElicitResult
 from starlette.responses import Response
 
 from server_support import helper, structured, text_of
-from test_dial import DIAL_PATH, NUMBER, PAYMENT, VARS, Clock, call, dial_client, dials, refusal
+from test_dial import DIAL_PATH, NUMBER, PAYMENT, VARS, Clock, call, dial_client, dials, ledger_rows, refusal
 from voicing_mcp.emulator.runner import RunningEmulator
 
 MODE = "legacy"  # the dial path under test does not depend on the protocol version
@@ -468,20 +468,25 @@ async def test_a_gateway_error_after_placement_is_an_unknown_outcome_that_blocks
     assert dials(emu) == 1
 
 
+@pytest.mark.parametrize("fault", ["500", "429"])
 async def test_the_vendors_documented_500_body_is_a_definite_failure_and_the_redial_goes_through(
-    emu: RunningEmulator, tmp_path: Path
+    emu: RunningEmulator, tmp_path: Path, fault: str
 ) -> None:
-    """``500 {"detail": "Failed to publish outbound call"}`` is the API's own documented refusal: nothing
-    was placed, the row is 'failed', the number is not blocked, and the text does not advise a retry."""
+    """``500 {"detail": "Failed to publish outbound call"}`` is the API's own documented refusal (and a 429 a
+    refusal to process, sent once, Retry-After or not): nothing was placed, the row is 'failed', the number is
+    not blocked, and neither the model's text nor the ledger row advises a retry."""
     import json
 
     ledger = tmp_path / "ledger.sqlite3"
-    helper(emu, "POST", "/_emulator/faults", {"fault": "500", "path": DIAL_PATH, "times": 1})
+    helper(emu, "POST", "/_emulator/faults", {"fault": fault, "path": DIAL_PATH, "times": 1, "retry_after": 0})
+    detail = "Failed to publish outbound call" if fault == "500" else "Too many requests"
     async with dial_client(emu, tmp_path, MODE, ledger=ledger, allowed_numbers=NUMBER) as client:
         failed = await call(client)
         text = text_of(failed)
-        assert failed.is_error and "NOT placed (ledger #1" in text and "Failed to publish outbound call" in text
+        assert failed.is_error and "NOT placed (ledger #1" in text and f"HTTP {fault}: {detail}" in text, text
         assert "try again" not in text.lower() and "retry" not in text.lower(), text
+        stored = (await ledger_rows(client))[0]["detail"]
+        assert detail in stored and "try again" not in stored.lower(), stored
         assert dials(emu) == 0
         again = structured(await call(client))
     assert again["status"] == "started" and again["ledger_id"] == 2

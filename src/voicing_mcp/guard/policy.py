@@ -379,7 +379,7 @@ class DialGuard:
         except BaseException as exc:
             if isinstance(exc, Exception) and dial_not_placed(exc):
                 with anyio.CancelScope(shield=True):
-                    await self._record(row_id, status="failed", detail=self._scrub(str(exc)))
+                    await self._record(row_id, status="failed", detail=self._scrub(failure_text(exc)))
                 raise DialFailedError(
                     self._scrub(f"the call was NOT placed (ledger #{row_id}, recorded as failed): {failure_text(exc)}"),
                     status_code=getattr(exc, "status_code", None),
