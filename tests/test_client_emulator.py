@@ -364,9 +364,11 @@ async def test_a_dial_whose_connection_is_reset_is_outcome_unknown_and_not_resen
     assert len(transport.sent) == 1
 
 
-async def test_a_dial_meeting_a_503_is_not_retried(client: VoicingClient, emulator: RunningEmulator) -> None:
+async def test_a_dial_meeting_a_503_is_not_retried_and_its_outcome_is_unknown(
+    client: VoicingClient, emulator: RunningEmulator
+) -> None:
     await _arm(emulator, fault="503", path=DIAL_PATH, times=1, retry_after=0)
-    with pytest.raises(ServerError):
+    with pytest.raises(OutcomeUnknownError):
         await client.initiate_outbound_call(_dial_request())
     assert len(await _logged(emulator, "POST", DIAL_PATH)) == 1
     assert await _dial_count(emulator) == 0

@@ -16,12 +16,18 @@ from voicing_mcp.api.retry import (
     Decision,
     backoff_delay,
     decide,
+    dial_rejected,
     parse_retry_after,
     request_never_left,
 )
 
 _REQ = httpx.Request("POST", "https://api.example.test/x")
-NEVER_LEFT = [httpx.ConnectError("x", request=_REQ), httpx.ConnectTimeout("x"), httpx.PoolTimeout("x")]
+NEVER_LEFT = [
+    httpx.ConnectError("x", request=_REQ),
+    httpx.ConnectTimeout("x"),
+    httpx.PoolTimeout("x"),
+    httpx.UnsupportedProtocol("x"),
+]
 MAY_HAVE_LEFT = [
     httpx.ReadTimeout("x"),
     httpx.WriteTimeout("x"),
@@ -99,3 +105,34 @@ def test_backoff_grows_exponentially_with_jitter_and_stays_bounded(retries_done:
 def test_backoff_jitter_spreads_concurrent_clients() -> None:
     delays = {backoff_delay(1, retry_after=None, rng=random.Random(seed)) for seed in range(20)}
     assert len(delays) > 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "rejected"),
+    [
+        (400, None, True),
+        (401, {"detail": "Invalid API token"}, True),
+        (404, None, True),
+        (422, None, True),
+        (429, None, True),
+        (500, {"detail": "Failed to publish outbound call"}, True),
+        (500, {"detail": " Failed to publish outbound call "}, True),
+        (500, {"detail": "failed to publish outbound call, then the database save failed"}, False),
+        (500, {"detail": "Internal server error"}, False),
+        (500, {"message": "Failed to publish outbound call"}, False),
+        (500, None, False),
+        (502, None, False),
+        (503, {"detail": "Failed to publish outbound call"}, False),
+        (504, None, False),
+        (520, None, False),
+        (524, None, False),
+        (530, None, False),
+        (408, None, False),
+        (499, None, False),
+        (460, None, False),
+        (307, None, False),
+        (200, {"success": False}, False),
+    ],
+)
+def test_only_a_documented_rejection_proves_a_dial_placed_no_call(status: int, body: object, rejected: bool) -> None:
+    assert dial_rejected(status, body) is rejected

@@ -20,7 +20,7 @@ from mcp_types import ElicitRequestParams, ElicitResult
 from starlette.responses import Response
 
 from server_support import helper, structured, text_of
-from test_dial import DIAL_PATH, NUMBER, Clock, call, dial_client, dials, refusal
+from test_dial import DIAL_PATH, NUMBER, PAYMENT, VARS, Clock, call, dial_client, dials, ledger_rows, refusal
 from voicing_mcp.emulator.runner import RunningEmulator
 
 MODE = "legacy"  # the dial path under test does not depend on the protocol version
@@ -424,3 +424,302 @@ async def test_two_servers_reaching_the_same_api_by_env_or_by_base_url_count_eac
         guard.ledger.close()
     assert refused.value.rule == "duplicate"
     assert dials(emu) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (500, "<html><body>500 Internal Server Error</body></html>"),  # not the vendor's documented body
+        (500, '{"detail": "Internal server error"}'),  # JSON, but not a documented text
+        (503, '{"detail": "Service temporarily unavailable"}'),
+        (520, "<html>Web server is returning an unknown error</html>"),
+        (524, "<html>A timeout occurred</html>"),
+        (530, ""),
+        (408, "<html>408 Request Time-out</html>"),
+        (499, ""),
+    ],
+)
+async def test_a_gateway_error_after_placement_is_an_unknown_outcome_that_blocks_the_redial(
+    emu: RunningEmulator, tmp_path: Path, status: int, body: str
+) -> None:
+    """A proxy passes the dial POST on (the emulator places the call) and answers ``status`` itself: only a
+    documented rejection proves no call was placed, so this is 'outcome unknown', the model is not told to
+    try again, and its redial does not ring the person a second time."""
+    import json
+
+    def answered() -> Response:
+        media = "application/json" if body.startswith("{") else "text/html"
+        return Response(body, status_code=status, media_type=media)
+
+    ledger = tmp_path / "ledger.sqlite3"
+    async with (
+        gateway(emu, answered) as proxied,
+        dial_client(proxied, tmp_path, MODE, ledger=ledger, allowed_numbers=NUMBER) as client,
+    ):
+        first = await call(client)
+        text = text_of(first)
+        assert first.is_error and "outcome unknown (ledger #1)" in text and f"HTTP {status}" in text, text
+        assert "try again" not in text.lower() and "retry" not in text.lower(), text
+        row = json.loads(ledger_cli(ledger, "list").stdout.splitlines()[0])
+        assert row["status"] == "unknown" and row["resolved_at"] is None, row
+        again = await call(client)  # what a model does after an error
+        placed = helper(emu, "GET", "/_emulator/dials")["calls"]
+        assert f"call_id {placed[0]}" in refusal(again, "duplicate")
+    assert dials(emu) == 1
+
+
+@pytest.mark.parametrize("fault", ["500", "429"])
+async def test_the_vendors_documented_500_body_is_a_definite_failure_and_the_redial_goes_through(
+    emu: RunningEmulator, tmp_path: Path, fault: str
+) -> None:
+    """``500 {"detail": "Failed to publish outbound call"}`` is the API's own documented refusal (and a 429 a
+    refusal to process, sent once, Retry-After or not): nothing was placed, the row is 'failed', the number is
+    not blocked, and neither the model's text nor the ledger row advises a retry."""
+    import json
+
+    ledger = tmp_path / "ledger.sqlite3"
+    helper(emu, "POST", "/_emulator/faults", {"fault": fault, "path": DIAL_PATH, "times": 1, "retry_after": 0})
+    detail = "Failed to publish outbound call" if fault == "500" else "Too many requests"
+    async with dial_client(emu, tmp_path, MODE, ledger=ledger, allowed_numbers=NUMBER) as client:
+        failed = await call(client)
+        text = text_of(failed)
+        assert failed.is_error and "NOT placed (ledger #1" in text and f"HTTP {fault}: {detail}" in text, text
+        assert "try again" not in text.lower() and "retry" not in text.lower(), text
+        stored = (await ledger_rows(client))[0]["detail"]
+        assert detail in stored and "try again" not in stored.lower(), stored
+        assert dials(emu) == 0
+        again = structured(await call(client))
+    assert again["status"] == "started" and again["ledger_id"] == 2
+    rows = [json.loads(line) for line in ledger_cli(ledger, "list").stdout.splitlines()]
+    assert [r["status"] for r in rows] == ["started", "failed"]
+    assert dials(emu) == 1
+
+
+@pytest.mark.parametrize("value", ["1e400", "-1e400", "Infinity", "NaN"])
+async def test_a_value_json_cannot_carry_is_refused_before_the_ledger_and_the_next_dial_is_not_blocked(
+    emu: RunningEmulator, tmp_path: Path, value: str
+) -> None:
+    """``{"amount": 1e400}`` as JSON text on stdio reaches the server as float inf: it used to pass the guard,
+    write the ledger intent, fail inside the HTTP client and leave the number blocked as 'unknown' behind
+    'Error executing tool'. Sent here as raw JSON-RPC text to the server over stdio, as a client does."""
+    import asyncio
+    import json
+
+    from test_stdio import RawSession, clean_env
+
+    ledger = tmp_path / "ledger.sqlite3"
+    env = clean_env(tmp_path) | {
+        "VOICING_BASE_URL": emu.base_url,
+        "VOICING_API_KEY": emu.api_key,
+        "VOICING_ENV": "development",
+        "VOICING_ALLOWED_NUMBERS": NUMBER,
+        "VOICING_QUIET_HOURS": "off",
+        "VOICING_LEDGER": str(ledger),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "voicing_mcp",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+    )
+    s = RawSession(proc)
+    arguments = {"assistant_id": PAYMENT, "phone_number": NUMBER, "input_variables": {**VARS, "amount": "@"}}
+    try:
+        await s.request(
+            "initialize",
+            {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}},
+        )
+        await s.notify("notifications/initialized")
+        raw = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 99,
+                "method": "tools/call",
+                "params": {"name": "initiate_outbound_call", "arguments": arguments},
+            }
+        ).replace('"@"', value)
+        assert proc.stdin is not None
+        proc.stdin.write(raw.encode() + b"\n")
+        await proc.stdin.drain()
+        while (answer := await s._read_message()).get("id") != 99:  # pyright: ignore[reportPrivateUsage]
+            pass
+        counted = dials(emu)
+        listed = ledger_cli(ledger, "list").stdout
+        arguments["input_variables"] = VARS
+        again = await s.request("tools/call", {"name": "initiate_outbound_call", "arguments": arguments})
+    finally:
+        await s.drain()
+    text = answer["result"]["content"][0]["text"]
+    assert answer["result"]["isError"] is True and "[template-variables]" in text and "'amount'" in text, text
+    assert "Error executing tool" not in text.split(":", 1)[1] and "Nothing was dialled" in text, text
+    assert counted == 0 and listed == ""  # nothing sent, nothing written, nothing blocked
+    assert again["result"]["structuredContent"]["status"] == "started", again
+    assert again["result"]["structuredContent"]["ledger_id"] == 1
+    assert dials(emu) == 1
+
+
+async def test_a_dial_left_pending_by_a_crashed_server_blocks_the_number_for_another_assistant(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """Another server process on the same ledger claimed a dial with one assistant and died before the outcome:
+    a dial of the same number with another assistant is refused, naming the row, and nothing rings."""
+    from test_dial import CLINIC
+    from voicing_mcp.api.models import OutboundCallRequest
+    from voicing_mcp.config import load_settings
+    from voicing_mcp.guard.ledger import Ledger
+    from voicing_mcp.guard.policy import ledger_environment
+
+    ledger = tmp_path / "ledger.sqlite3"
+    scope = ledger_environment(
+        load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development"), local=False
+    )
+    crashed = Ledger(ledger, clock=Clock(), environment=scope)
+    row = await crashed.claim_dial(
+        OutboundCallRequest(assistant_id=PAYMENT, phone_number=NUMBER, input_variables=VARS),
+        confirmation="token",
+        environment=scope,
+        max_per_hour=9,
+    )
+    crashed.close()
+    async with dial_client(emu, tmp_path, MODE, ledger=ledger, allowed_numbers=NUMBER) as client:
+        text = refusal(
+            await call(client, assistant_id=CLINIC, input_variables={"name": "Ann", "date": "May 5"}),
+            "dial-in-progress",
+        )
+    assert f"ledger #{row}" in text and PAYMENT in text
+    assert dials(emu) == 0
+
+
+async def _two_guards_dial(emu: RunningEmulator, tmp_path: Path, first: Any, second: Any) -> Any:
+    """Guard 1 (settings ``first``) places a call; guard 2 (``second``) on the same ledger checks the same
+    request. Returns guard 2's refusal, or None when it would dial."""
+    from voicing_mcp.api.client import VoicingClient
+    from voicing_mcp.config import PACKAGE_PROMPTS_DIR
+    from voicing_mcp.errors import GuardRefusal
+    from voicing_mcp.guard.ledger import Ledger
+    from voicing_mcp.guard.policy import DialGuard, ledger_environment
+    from voicing_mcp.guard.templates import TemplateStore
+
+    request: dict[str, Any] = {"assistant_id": PAYMENT, "phone_number": NUMBER, "input_variables": VARS}
+    guards = [
+        DialGuard(
+            s,
+            TemplateStore(PACKAGE_PROMPTS_DIR),
+            Ledger(tmp_path / "ledger.sqlite3", environment=ledger_environment(s, local=False)),
+            local=False,
+        )
+        for s in (first, second)
+    ]
+    try:
+        async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as api:
+            decision = await guards[0].check(**request)
+            await guards[0].place_call(decision, api, confirmation="token")
+            try:
+                await guards[1].check(**request)
+            except GuardRefusal as exc:
+                return exc
+            return None
+    finally:
+        for guard in guards:
+            guard.ledger.close()
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "https://api.voicing.ai:443",
+        "https://API.voicing.ai/",
+        "https://api.voicing.ai.",
+        "http://api.voicing.ai",
+        "https://user:secret@api.voicing.ai",
+        "https://api.voicing.ai//",
+    ],
+)
+async def test_two_servers_on_one_ledger_share_a_scope_however_the_base_url_is_spelled(
+    emu: RunningEmulator, tmp_path: Path, spelling: str
+) -> None:
+    """Each spelling of the production URL got its own duplicate and rate scope: two servers on one ledger
+    dialled the same person twice. (The POSTs go to the emulator; only the ledger's view is under test.)"""
+    from voicing_mcp.config import load_settings
+
+    by_env = load_settings(api_key="k", env="production", quiet_hours="off")
+    by_url = load_settings(api_key="k", env="sandbox", base_url=spelling, quiet_hours="off")
+    refused = await _two_guards_dial(emu, tmp_path, by_env, by_url)
+    assert refused is not None and refused.rule == "duplicate"
+    refused = await _two_guards_dial(emu, tmp_path / "reverse", by_url, by_env)
+    assert refused is not None and refused.rule == "duplicate"
+    assert dials(emu) == 2
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "same"),
+    [
+        ("https://Proxy.example:443/v1/", "http://proxy.example/v1", True),
+        ("https://proxy.example:8443/v1", "https://u:p@PROXY.example.:8443/v1/", True),
+        ("https://proxy.example/v1", "https://proxy.example/v2", False),  # a path prefix is another API
+        ("https://proxy.example:8443", "https://proxy.example", False),  # so is another port
+    ],
+)
+async def test_a_base_url_scope_ignores_spelling_but_keeps_port_and_path(
+    emu: RunningEmulator, tmp_path: Path, one: str, other: str, same: bool
+) -> None:
+    from voicing_mcp.config import load_settings
+
+    first = load_settings(api_key="k", env="development", base_url=one, quiet_hours="off")
+    second = load_settings(api_key="k", env="production", base_url=other, quiet_hours="off")
+    refused = await _two_guards_dial(emu, tmp_path, first, second)
+    assert (refused is not None and refused.rule == "duplicate") is same, refused
+
+
+async def test_rows_written_under_the_older_scope_spelling_still_count(emu: RunningEmulator, tmp_path: Path) -> None:
+    """An unknown outcome recorded before base URLs were normalised (``<env>:<url as written>``) still blocks
+    the number for a server that spells the URL differently; its credentials are not shown."""
+    from voicing_mcp.api.models import OutboundCallRequest
+    from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
+    from voicing_mcp.errors import GuardRefusal
+    from voicing_mcp.guard.ledger import Ledger
+    from voicing_mcp.guard.policy import DialGuard, ledger_environment
+    from voicing_mcp.guard.templates import TemplateStore
+
+    path = tmp_path / "ledger.sqlite3"
+    old = Ledger(path, environment="development:https://ops:hunter2@Proxy.example/v1/")
+    row = await old.claim_dial(
+        OutboundCallRequest(assistant_id=PAYMENT, phone_number=NUMBER, input_variables=VARS),
+        confirmation="token",
+        environment="development:https://ops:hunter2@Proxy.example/v1/",
+        max_per_hour=9,
+    )
+    await old.record_outcome(row, status="unknown", detail="no answer")
+    old.close()
+    s = load_settings(api_key="k", env="production", base_url="https://proxy.example/v1", quiet_hours="off")
+    guard = DialGuard(
+        s, TemplateStore(PACKAGE_PROMPTS_DIR), Ledger(path, environment=ledger_environment(s, local=False)), local=False
+    )
+    with pytest.raises(GuardRefusal) as refused:
+        await guard.check(assistant_id=PAYMENT, phone_number=NUMBER, input_variables=VARS)
+    guard.ledger.close()
+    assert refused.value.rule == "outcome-unknown" and f"#{row}" in refused.value.message
+    listed = ledger_cli(path, "list")
+    assert "hunter2" not in listed.stdout and "https://proxy.example/v1" in listed.stdout, listed.stdout
+    assert dials(emu) == 0
+
+
+async def test_a_token_issued_before_the_server_restarted_is_refused_saying_so(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """The same ledger, a new server process: the old token fails the HMAC, and the refusal said 'forged or
+    altered'. It now says the server restarted and how to get a new preview."""
+    ledger = tmp_path / "ledger.sqlite3"
+    async with dial_client(emu, tmp_path, MODE, ledger=ledger) as before:
+        token = structured(await call(before))["confirmation_token"]
+    async with dial_client(emu, tmp_path, MODE, ledger=ledger) as after:
+        text = refusal(await call(after, confirmation_token=token), "token-invalid")
+        fresh = structured(await call(after))
+    assert "earlier run of this server" in text and "restarted" in text and "forged" not in text, text
+    assert "again without confirmation_token" in text
+    assert fresh["status"] == "confirmation_required"
+    assert dials(emu) == 0

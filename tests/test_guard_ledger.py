@@ -223,3 +223,36 @@ async def test_dials_rehearsed_in_local_mode_never_count_against_real_ones(tmp_p
     assert len(await Ledger(path).recent()) == 2
     for ledger in (local, real):
         ledger.close()
+
+
+async def test_a_dial_without_an_outcome_blocks_the_number_for_every_assistant_across_processes(
+    tmp_path: Path,
+) -> None:
+    """A crash mid-dial (intent claimed, no outcome) with assistant a1: within the first minutes a dial of the
+    same number with assistant a2 rang the person a second time while the first call might still ring."""
+    path = tmp_path / "l.sqlite3"
+    clock = Clock()
+    crashed = Ledger(path, clock=clock)
+    row = await crashed.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=9)
+    crashed.close()  # the process is gone; the row stays 'pending'
+    other = REQ.model_copy(update={"assistant_id": "a2"})
+    for ledger in (Ledger(path, clock=clock), Ledger(path, clock=clock, environment="local")):  # other processes
+        with pytest.raises(GuardRefusal) as err:
+            await ledger.claim_dial(other, confirmation="token", environment="local", max_per_hour=9)
+        assert err.value.rule == "dial-in-progress"
+        assert f"ledger #{row}" in str(err.value) and "assistant a1" in str(err.value)
+        found = await ledger.in_flight(REQ.phone_number, "a2")
+        assert found is not None and found.id == row
+        ledger.close()
+    # another number is not blocked; once the first dial records its outcome, the number is free for a2
+    second = Ledger(path, clock=clock)
+    await second.claim_dial(
+        REQ.model_copy(update={"phone_number": "+17015550124"}),
+        confirmation="token",
+        environment="local",
+        max_per_hour=9,
+    )
+    await second.record_outcome(row, status="started", call_id="c-1")
+    assert await second.in_flight(REQ.phone_number, "a2") is None
+    await second.claim_dial(other, confirmation="token", environment="local", max_per_hour=9)
+    second.close()

@@ -237,3 +237,105 @@ def test_the_callees_local_time_is_one_time_or_a_range_across_zones() -> None:
         "Mon 10:00–11:00 across 2 time zones"
     )
     assert describe_local_time(("Pacific/Guam", "America/New_York"), now) == "Mon 12:00–Tue 02:00 across 2 time zones"
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"amount": float("inf")},  # JSON 1e400
+        {"amount": float("-inf")},
+        {"amount": float("nan")},
+        {"note": "half a pair \ud800"},
+        {"bad\udfff": "x"},
+    ],
+    ids=["inf", "-inf", "nan", "surrogate-value", "surrogate-key"],
+)
+async def test_values_json_cannot_carry_are_refused_by_the_guard(tmp_path: Path, variables: dict[str, Any]) -> None:
+    err = await refused(
+        make_guard(tmp_path),
+        phone_number="+17018112582",
+        input_variables={"name": "Ann", "plan_type": "Gold"} | variables,
+    )
+    assert err.rule == "template-variables"
+    assert "JSON cannot carry" in str(err) or "unpaired surrogate" in str(err)
+
+
+class RecordingDialClient:
+    """A DialClient that records what it was asked and answers with ``outcome`` (an exception to raise)."""
+
+    def __init__(self, outcome: BaseException) -> None:
+        self.outcome = outcome
+        self.sent: list[Any] = []
+
+    async def initiate_outbound_call(self, req: Any) -> Any:
+        self.sent.append(req)
+        raise self.outcome
+
+
+async def _decision(guard: DialGuard) -> Any:
+    return await guard.check(
+        assistant_id=PAYMENT, phone_number="+17018112582", input_variables={"name": "Ann", "plan_type": "Gold"}
+    )
+
+
+async def test_a_request_that_cannot_be_encoded_is_refused_before_the_intent_is_written(tmp_path: Path) -> None:
+    import dataclasses
+
+    from voicing_mcp.api.models import OutboundCallRequest
+
+    guard = make_guard(tmp_path)
+    decision = await _decision(guard)
+    bad = OutboundCallRequest(
+        assistant_id=PAYMENT, phone_number="+17018112582", input_variables={"name": "Ann", "plan_type": float("inf")}
+    )
+    client = RecordingDialClient(AssertionError("must not be called"))
+    with pytest.raises(GuardRefusal) as info:
+        await guard.place_call(dataclasses.replace(decision, request=bad), client, confirmation="token")
+    assert info.value.rule == "template-variables" and client.sent == []
+    assert await guard.ledger.recent() == []
+
+
+async def test_an_unexpected_exception_during_the_dial_is_an_unknown_outcome_the_model_can_read(
+    tmp_path: Path,
+) -> None:
+    from voicing_mcp.errors import OutcomeUnknownError
+
+    guard = make_guard(tmp_path)
+    client = RecordingDialClient(RuntimeError("the transport broke in an odd way"))
+    with pytest.raises(OutcomeUnknownError) as info:
+        await guard.place_call(await _decision(guard), client, confirmation="token")
+    text = str(info.value)
+    assert "outcome unknown (ledger #1)" in text and "RuntimeError" in text and "resolve 1" in text
+    assert "try again" not in text.lower() and "retry" not in text.lower()
+    [row] = await guard.ledger.recent()
+    assert row.status == "unknown"
+
+
+async def test_a_request_the_client_refused_before_sending_is_a_definite_failure(tmp_path: Path) -> None:
+    from voicing_mcp.errors import DialFailedError, InvalidRequestError
+
+    guard = make_guard(tmp_path)
+    client = RecordingDialClient(InvalidRequestError("the request could not be built; nothing was sent"))
+    with pytest.raises(DialFailedError) as info:
+        await guard.place_call(await _decision(guard), client, confirmation="token")
+    assert "NOT placed (ledger #1" in str(info.value)
+    [row] = await guard.ledger.recent()
+    assert row.status == "failed"
+    assert await guard.ledger.open_unknown("+17018112582") is None
+
+
+async def test_a_pending_dial_with_one_assistant_refuses_the_number_for_another_naming_the_row(
+    tmp_path: Path,
+) -> None:
+    from voicing_mcp.api.models import OutboundCallRequest
+
+    guard = make_guard(tmp_path)
+    crashed = OutboundCallRequest(assistant_id=PAYMENT, phone_number="+17018112582", input_variables={"name": "Ann"})
+    row = await guard.ledger.claim_dial(crashed, confirmation="token", environment="development", max_per_hour=9)
+    err = await refused(
+        guard, assistant_id=REMINDER, phone_number="+17018112582", input_variables={"name": "Ann", "date": "May 5"}
+    )
+    assert err.rule == "dial-in-progress"
+    assert f"ledger #{row}" in str(err) and PAYMENT in str(err)
+    # the same assistant is the duplicate rule, as before
+    assert (await refused(guard, phone_number="+17018112582")).rule == "duplicate"

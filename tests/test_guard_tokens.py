@@ -89,3 +89,24 @@ def test_every_token_has_its_own_nonce() -> None:
     signer = TokenSigner()
     nonces = {signer.issue(REQ, now=NOW).nonce for _ in range(50)}
     assert len(nonces) == 50
+
+
+def test_a_token_from_before_a_restart_says_so_and_an_altered_one_says_forged() -> None:
+    before, after = TokenSigner(), TokenSigner()  # two runs of the server: two random secrets
+    assert before.key_id != after.key_id and len(after.key_id) == 8
+    token = before.issue(REQ, now=NOW).token
+    err = refused(after, token, REQ)
+    assert err.rule == "token-invalid"
+    assert "earlier run of this server" in str(err) and "restarted" in str(err) and "forged" not in str(err)
+    assert before.key_id in str(err) and "again without confirmation_token" in str(err)
+    # the key id is signed: relabelling an old token with this run's id does not make it pass, it is forged
+    _, body, sig = token.split(".")
+    relabelled = f"v2-{after.key_id}.{body}.{sig}"
+    assert "forged or altered" in str(refused(after, relabelled, REQ))
+    # altered within one run: forged, not "restarted"
+    flipped = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1]
+    altered = refused(before, f"v2-{before.key_id}.{flipped}.{sig}", REQ)
+    assert "forged or altered" in str(altered) and "restart" not in str(altered)
+    # the key id reveals nothing usable: the same secret gives the same id, and the id is not the secret
+    assert TokenSigner(b"k1" * 16).key_id == TokenSigner(b"k1" * 16).key_id
+    assert TokenSigner(b"k1" * 16).key_id not in (b"k1" * 16).hex()

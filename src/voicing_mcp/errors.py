@@ -9,8 +9,9 @@
     └── APIError                       anything that went wrong talking to the Voicing API
         ├── APIConnectionError         no HTTP answer: connection refused/reset, DNS, protocol break
         │   └── APITimeoutError        a connect/read/write/pool timeout
-        ├── OutcomeUnknownError        a dial POST may have reached the server but no answer came;
-        │                              never retried, the call may or may not be ringing
+        ├── OutcomeUnknownError        a dial POST may have reached the server but no answer proves what
+        │                              happened; never retried, the call may or may not be ringing
+        ├── DialFailedError            a dial that provably placed no call (the guard's text for the model)
         ├── ChatError                  the chatbot WebSocket failed (closed, bad frame, reply timeout)
         └── APIStatusError             the API answered with an error status (keeps status + detail)
             ├── BadRequestError        400
@@ -73,11 +74,35 @@ class APITimeoutError(APIConnectionError):
 
 
 class OutcomeUnknownError(APIError):
-    """A dial request may have reached the server, but no answer came back.
+    """A dial request may have reached the server, but no answer that proves what happened came back.
 
     The call may be ringing. It is never retried automatically: check with
-    ``get_call_details`` / ``list_calls`` before dialling again.
+    ``get_call_details`` / ``list_calls`` before dialling again. ``status_code`` / ``detail`` are set when
+    an HTTP answer came that is not a documented rejection (a gateway's 503, 520, 524, 408…).
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        url: str | None = None,
+        status_code: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.status_code = status_code
+        self.detail = detail
+
+
+class DialFailedError(APIError):
+    """The API refused a dial in a way that proves no call was placed (a documented rejection, or the
+    request never left this machine). The message says why and names the ledger row; it never advises a
+    blind retry."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 class ChatError(APIError):

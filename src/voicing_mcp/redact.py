@@ -95,3 +95,64 @@ def one_line(text: str) -> str:
     """``text`` made visible and kept on one line: a third-party string cannot start a line of its own
     (a newline in an ``ended_reason`` would otherwise read as the server's own next line)."""
     return visible(text, keep_newlines=False)
+
+
+# ----- the API key in third-party text ------------------------------------------------------------
+REDACTED = "[redacted]"
+#: shorter secrets are not searched for: they would match ordinary text
+_MIN_SECRET = 4
+
+
+def _secret_forms(secret: str) -> list[str]:
+    """The spellings under which a secret comes back in an echo: as is, URL-encoded (``%2F`` / ``+``),
+    JSON-escaped, HTML-escaped."""
+    import html
+    import json
+    from urllib.parse import quote, quote_plus
+
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1], html.escape(secret)}
+    return sorted((f for f in forms if f), key=len, reverse=True)
+
+
+def redact_secret(text: str, secret: str | None) -> str:
+    """``text`` with every occurrence of ``secret`` replaced by ``[redacted]``.
+
+    Also the URL-encoded (either case of the ``%XX`` escapes), JSON-escaped and HTML-escaped spellings, so a
+    proxy or an API that echoes the request (a header dump ``x-api-key: …``, a URL ``?api_key=…``) cannot
+    carry the key to the model, a log or the ledger. Secrets shorter than 4 characters are not searched.
+    """
+    if not secret or len(secret) < _MIN_SECRET or not text:
+        return text
+    for form in _secret_forms(secret):
+        if "%" in form:
+            text = re.sub(_percent_insensitive(form), REDACTED, text)
+        else:
+            text = text.replace(form, REDACTED)
+    return text
+
+
+def _percent_insensitive(form: str) -> str:
+    """A regex for ``form`` whose ``%XX`` escapes match in either case."""
+    parts = re.split(r"(%[0-9A-Fa-f]{2})", form)
+    return "".join(f"%(?i:{p[1:]})" if p.startswith("%") and len(p) == 3 else re.escape(p) for p in parts)
+
+
+def redact_secret_in(value: object, secret: str | None) -> object:
+    """``value`` (JSON-like: dicts, lists, strings) with :func:`redact_secret` applied to every string in
+    it, keys included; other values unchanged. Returns the same object when nothing changed."""
+    if not secret or len(secret) < _MIN_SECRET:
+        return value
+    if isinstance(value, str):
+        return redact_secret(value, secret)
+    if isinstance(value, dict):
+        items = [(redact_secret_in(k, secret), redact_secret_in(v, secret)) for k, v in value.items()]  # pyright: ignore[reportUnknownVariableType]
+        return dict(items)  # pyright: ignore[reportUnknownArgumentType]
+    if isinstance(value, list | tuple):
+        out = [redact_secret_in(v, secret) for v in value]  # pyright: ignore[reportUnknownVariableType]
+        return out if isinstance(value, list) else tuple(out)
+    return value
+
+
+def contains_secret(text: str, secret: str | None) -> bool:
+    """True when :func:`redact_secret` would change ``text``."""
+    return bool(secret) and redact_secret(text, secret) != text

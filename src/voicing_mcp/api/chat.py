@@ -25,6 +25,7 @@ import anyio
 from pydantic import SecretStr
 
 from voicing_mcp.errors import ChatError, InvalidRequestError
+from voicing_mcp.redact import redact_secret
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -144,7 +145,12 @@ def _status_message(exc: InvalidStatus, assistant_id: str) -> str:
         parsed = None
     if isinstance(parsed, dict) and isinstance(parsed.get("detail"), str):
         detail = parsed["detail"]
-    if status == 401:
+    if status in _REDIRECTS:
+        text = (
+            f"the chatbot answered with a redirect (HTTP {status}) instead of accepting the connection; redirects "
+            "are not followed, so the API key is never sent to another address: check VOICING_BASE_URL"
+        )
+    elif status == 401:
         text = "the chatbot rejected the API key (HTTP 401): check VOICING_API_KEY (a 'Rest APIs' key)"
     elif status == 403:
         text = f"the chatbot refused the connection (HTTP 403): check VOICING_API_KEY and assistant {assistant_id}"
@@ -153,6 +159,25 @@ def _status_message(exc: InvalidStatus, assistant_id: str) -> str:
     else:
         text = f"the chatbot refused the connection (HTTP {status})"
     return f"{text}: {detail}" if detail else text
+
+
+_REDIRECTS = frozenset({300, 301, 302, 303, 307, 308})
+
+
+def _connect_without_redirects() -> Any:
+    """``websockets``' ``connect`` that never follows a redirect.
+
+    websockets follows redirects by default (up to 10), also to another host, and strips only
+    ``Authorization``/``Cookie`` there: our ``x-api-key`` header would go to whatever host the redirect names.
+    The vendor documents no redirect, so none is followed: the 3xx is reported as an error.
+    """
+    from websockets.asyncio.client import connect
+
+    class NoRedirectConnect(connect):
+        def process_redirect(self, exc: Exception) -> Exception | str:
+            return exc
+
+    return NoRedirectConnect
 
 
 class ChatSession:
@@ -208,9 +233,9 @@ class ChatSession:
         """Connect and read the greeting if the server sends one first."""
         if self._ws is not None or self._closed:
             raise ChatError("this chat session was already opened; start a new one")
-        from websockets.asyncio.client import connect
         from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
+        connect = _connect_without_redirects()
         try:
             self._ws = await connect(
                 self.url,
@@ -222,7 +247,7 @@ class ChatSession:
                 logger=_HandshakeLog(logging.getLogger("websockets.client")),
             )
         except InvalidStatus as exc:
-            raise ChatError(_status_message(exc, self.assistant_id)) from None
+            raise ChatError(self._no_key(_status_message(exc, self.assistant_id))) from None
         except InvalidURI:
             raise ChatError("the chatbot URL is not valid: check VOICING_BASE_URL") from None
         except InvalidHandshake as exc:
@@ -234,6 +259,10 @@ class ChatSession:
             raise ChatError(f"could not connect to the chatbot: {reason}") from None
         logger.info("chat opened with assistant %s", self.assistant_id)
         self.greeting = await self._receive(self._greeting_timeout, waiting_for="greeting")
+
+    def _no_key(self, text: str) -> str:
+        """Third-party text (a reply, an error frame, a close reason) without the API key."""
+        return redact_secret(text, self._api_key.get_secret_value())
 
     async def send(self, text: str) -> str:
         """Send one user message and return the assistant's reply."""
@@ -270,7 +299,7 @@ class ChatSession:
         close = exc.rcvd
         code = close.code if close is not None else None
         reason = close.reason if close is not None else ""
-        return ChatError(close_message(code, reason, assistant_id=self.assistant_id), close_code=code)
+        return ChatError(self._no_key(close_message(code, reason, assistant_id=self.assistant_id)), close_code=code)
 
     async def _receive(self, timeout: float, *, waiting_for: str) -> str | None:
         """The next frame with text. For the greeting, None after the short wait; for a reply, ChatError."""
@@ -285,9 +314,12 @@ class ChatSession:
                         frame = await ws.recv()
                     except ConnectionClosed as exc:
                         raise self._closed_error(exc) from None
-                    text = decode_frame(frame)
+                    try:
+                        text = decode_frame(frame)
+                    except ChatError as exc:  # an error frame's text is the chatbot's
+                        raise ChatError(self._no_key(exc.message), close_code=exc.close_code) from None
                     if text is not None:
-                        return text
+                        return self._no_key(text)
                     ignored += 1
         except TimeoutError:
             if waiting_for == "greeting":

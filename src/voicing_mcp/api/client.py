@@ -12,10 +12,12 @@ without an answer it raises :class:`~voicing_mcp.errors.OutcomeUnknownError`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Self
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
+from json import dumps as json_dumps
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 import anyio
 import httpx
@@ -23,7 +25,7 @@ from pydantic import SecretStr, ValidationError
 
 from voicing_mcp import __version__
 from voicing_mcp.api.models import BulkResult, CallDetails, CallPage, OutboundCallRequest, OutboundCallResponse
-from voicing_mcp.api.retry import Decision, RequestKind, backoff_delay, decide, parse_retry_after
+from voicing_mcp.api.retry import Decision, RequestKind, backoff_delay, decide, dial_rejected, parse_retry_after
 from voicing_mcp.errors import (
     APIConnectionError,
     APIError,
@@ -32,9 +34,10 @@ from voicing_mcp.errors import (
     InvalidRequestError,
     NotFoundError,
     OutcomeUnknownError,
+    VoicingError,
     status_error_for,
 )
-from voicing_mcp.redact import mask_number, redact_url
+from voicing_mcp.redact import contains_secret, mask_number, redact_secret, redact_secret_in, redact_url
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -111,6 +114,21 @@ def _first(sources: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> tuple[s
             if key in source and source[key] is not None:
                 return key, source[key]
     return None
+
+
+def encode_json_body(value: Any) -> bytes:
+    """A request body as the client sends it: compact UTF-8 JSON, no NaN/Infinity (not JSON), no lone surrogate.
+
+    Raises InvalidRequestError (nothing sent). The dial guard encodes the dial's body with this before it
+    writes the ledger intent, so a request that cannot be sent is refused with nothing written.
+    """
+    try:
+        return json_dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except ValueError as exc:  # "Out of range float values are not JSON compliant"; UnicodeEncodeError
+        why = "a number that is infinite or not a number" if "float" in str(exc) else "text that is not valid Unicode"
+        raise InvalidRequestError(f"the request body contains {why}, which JSON cannot carry") from None
+    except (TypeError, RecursionError) as exc:
+        raise InvalidRequestError(f"the request body cannot be written as JSON ({type(exc).__name__})") from None
 
 
 def _describe_validation(exc: ValidationError) -> str:
@@ -292,6 +310,22 @@ def parse_page(body: Any, *, page: int, limit: int, what: str = "list_calls") ->
 
 # --------------------------------------------------------------------------- the client
 
+_Method = TypeVar("_Method", bound=Callable[..., Coroutine[Any, Any, Any]])
+
+
+def _keyless(method: _Method) -> _Method:
+    """Every error a public method raises leaves without the API key in it, whatever the API echoed."""
+
+    @functools.wraps(method)
+    async def wrapper(self: VoicingClient, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(self, *args, **kwargs)
+        except VoicingError as exc:
+            self._scrub_error(exc)  # pyright: ignore[reportPrivateUsage]
+            raise
+
+    return cast("_Method", wrapper)
+
 
 class VoicingClient:
     """Async client of the Voicing AI API. Use ``async with VoicingClient(...) as client:``."""
@@ -366,10 +400,17 @@ class VoicingClient:
         json: Any = None,
     ) -> httpx.Response:
         """Send with the retry rules of :mod:`voicing_mcp.api.retry`; return a 2xx response or raise."""
+        content = encode_json_body(json) if json is not None else None
+        try:  # everything that can fail before a byte leaves fails here: nothing was sent
+            request = self._http.build_request(method, path, params=params, content=content)
+        except (httpx.InvalidURL, ValueError, TypeError) as exc:
+            raise InvalidRequestError(
+                f"the request for {what} could not be built ({type(exc).__name__}); nothing was sent"
+            ) from None
         retries_done = 0
         while True:
             try:
-                response = await self._http.request(method, path, params=params, json=json)
+                response = await self._http.send(request)
             except httpx.RequestError as exc:
                 decision = decide(kind, retries_done=retries_done, max_retries=self.max_retries, error=exc)
                 if decision is Decision.OUTCOME_UNKNOWN:
@@ -399,11 +440,12 @@ class VoicingClient:
             await anyio.sleep(delay)
 
     def _status_error(self, response: httpx.Response, *, method: str) -> APIStatusError:
-        body = _try_json(response)
+        body = self._decoded(response)
+        text = self._no_key(response.text)
         return status_error_for(
             response.status_code,
-            detail=error_detail(body, response.text),
-            body=body if body is not None else _snippet(response.text),
+            detail=error_detail(body, text),
+            body=body if body is not None else _snippet(text),
             request_id=_request_id(response, body),
             retry_after=parse_retry_after(response.headers.get("retry-after")),
             method=method,
@@ -427,7 +469,16 @@ class VoicingClient:
             url=url,
         )
 
-    def _outcome_unknown(self, exc: BaseException | None, *, method: str, path: str, why: str = "") -> APIError:
+    def _outcome_unknown(
+        self,
+        exc: BaseException | None,
+        *,
+        method: str,
+        path: str,
+        why: str = "",
+        status_code: int | None = None,
+        detail: str | None = None,
+    ) -> APIError:
         reason = why or (_reason(exc) if exc is not None else "no answer")
         return OutcomeUnknownError(
             f"the dial request may have reached the Voicing API, but no usable answer came back ({reason}). "
@@ -435,22 +486,61 @@ class VoicingClient:
             "Check with get_call_details or list_calls (look for a recent call to this number and assistant) "
             "before dialling again.",
             method=method,
-            url=f"{self.base_url}{path}",
+            url=redact_url(f"{self.base_url}{path}"),
+            status_code=status_code,
+            detail=detail,
         )
+
+    def _no_key(self, text: str) -> str:
+        """Third-party text without the API key (an API or proxy that echoes the request)."""
+        return redact_secret(text, self._api_key.get_secret_value())
+
+    def _decoded(self, response: httpx.Response) -> Any:
+        """The JSON body (None when empty or not JSON), with the API key removed from every string in it."""
+        return self._redacted(_try_json(response))
+
+    def _redacted(self, body: Any) -> Any:
+        """``body`` with the API key removed from every string (records are kept whole, unknown fields included,
+        so a record that quotes the key would hand it to the model otherwise)."""
+        key = self._api_key.get_secret_value()
+        if body is None:
+            return None
+        try:
+            if not contains_secret(json_dumps(body, ensure_ascii=False, default=str), key):
+                return body
+            return redact_secret_in(body, key)
+        except RecursionError:  # nested too deep to walk: not shown at all
+            raise APIError("the Voicing API's answer is nested too deep to be checked for the API key") from None
+
+    def _scrub_error(self, exc: VoicingError) -> None:
+        """Remove the API key from an error leaving the client: its message, the API's detail and body, the URL."""
+        key = self._api_key.get_secret_value()
+        exc.message = redact_secret(exc.message, key)
+        exc.args = (exc.message,)
+        for name in ("detail", "url"):
+            value = getattr(exc, name, None)
+            if isinstance(value, str):
+                setattr(exc, name, redact_secret(value, key))
+        if isinstance(exc, APIStatusError) and exc.body is not None:
+            try:
+                exc.body = redact_secret_in(exc.body, key)
+            except RecursionError:
+                exc.body = None
 
     def _json(self, response: httpx.Response, *, what: str) -> Any:
         if not response.content:
             raise APIError(f"the Voicing API answered {what} with HTTP {response.status_code} and an empty body")
         try:
-            return response.json()
+            return self._redacted(response.json())
         except (ValueError, RecursionError):  # RecursionError: nesting too deep to decode
             raise APIError(
                 f"the Voicing API answered {what} with HTTP {response.status_code}, "
-                f"but the body is not JSON: {_snippet(response.text)!r}"
+                f"but the body is not JSON: {_snippet(self._no_key(response.text))!r}"
             ) from None
 
     # ----------------------------------------------------------------------- endpoints
 
+    @_keyless
     async def initiate_outbound_call(self, req: OutboundCallRequest) -> OutboundCallResponse:
         """POST publish-outbound-call: dials a real phone. Never resent once it may have left."""
         if not isinstance(req, OutboundCallRequest):  # pyright: ignore[reportUnnecessaryIsInstance]
@@ -466,23 +556,39 @@ class VoicingClient:
             checked.assistant_id,
             checked.telephony_provider,
         )
-        response = await self._request("dial", "POST", DIAL_PATH, what="the dial request", json=payload)
-        body = _try_json(response)
+        try:
+            response = await self._request("dial", "POST", DIAL_PATH, what="the dial request", json=payload)
+        except APIStatusError as exc:
+            if dial_rejected(exc.status_code, exc.body):
+                raise  # a documented rejection: no call was placed
+            detail = f": {exc.detail}" if exc.detail else ""
+            logger.error("POST %s: HTTP %d is no documented rejection; outcome unknown", DIAL_PATH, exc.status_code)
+            raise self._outcome_unknown(
+                None,
+                method="POST",
+                path=DIAL_PATH,
+                why=f"HTTP {exc.status_code}{detail} — not one of the API's documented refusals, so it may come "
+                "from a gateway that had already passed the request on",
+                status_code=exc.status_code,
+                detail=exc.detail,
+            ) from None
+        body = self._decoded(response)
         if body is None:
             why = "the answer was empty" if not response.content else "the answer was not JSON"
             raise self._outcome_unknown(None, method="POST", path=DIAL_PATH, why=f"HTTP {response.status_code}, {why}")
         if isinstance(body, dict):
             status = body.get("status")
             if body.get("success") is False or (isinstance(status, str) and status.lower() in {"error", "failed"}):
+                # a 2xx is the API having handled the request; a failure reported inside it is undocumented
+                # (it may come after the call was handed to the dialler): no proof that nothing rings
                 detail = error_detail(body, "") or str(status or "no details")
-                raise APIStatusError(
-                    f"the Voicing API refused the call: {detail}",
+                raise self._outcome_unknown(
+                    None,
+                    method="POST",
+                    path=DIAL_PATH,
+                    why=f"HTTP {response.status_code} reporting a failure the API does not document: {detail}",
                     status_code=response.status_code,
                     detail=detail,
-                    body=body,
-                    request_id=_request_id(response, body),
-                    method="POST",
-                    url=str(response.request.url),
                 )
             source: dict[str, Any] = body
             if body.get("call_id") is None and isinstance(body.get("data"), dict):
@@ -498,6 +604,7 @@ class VoicingClient:
             None, method="POST", path=DIAL_PATH, why=f"HTTP {response.status_code} without a call_id"
         )
 
+    @_keyless
     async def get_call_details(self, call_id: str) -> CallDetails:
         """One call by id. An unknown id (404, empty answer or ``success: false``) → NotFoundError."""
         call_id = _check_id(call_id)
@@ -525,8 +632,11 @@ class VoicingClient:
                     return _call_from(item, what=what)
             if items or _looks_empty(body):
                 raise _not_found(call_id, None, _request_id(response, body), body, status_code=response.status_code)
-        raise APIError(f"the Voicing API's answer to {what} has no call in it: {_snippet(response.text)!r}")
+        raise APIError(
+            f"the Voicing API's answer to {what} has no call in it: {_snippet(self._no_key(response.text))!r}"
+        )
 
+    @_keyless
     async def list_calls(self, *, page: int = 1, limit: int = 20, filters: Mapping[str, str] | None = None) -> CallPage:
         """One page of calls. ``filters`` are passed through as query parameters."""
         if isinstance(page, bool) or not isinstance(page, int) or page < 1:  # pyright: ignore[reportUnnecessaryIsInstance]
@@ -571,6 +681,7 @@ class VoicingClient:
                 return
             page += 1
 
+    @_keyless
     async def bulk_call_details(
         self, call_ids: Sequence[str], *, on_progress: ProgressCallback | None = None
     ) -> BulkResult:

@@ -7,6 +7,11 @@
   Any other failure without an answer (read/write timeout, reset, protocol error) means the
   server may have dialled: the outcome is unknown and the POST is never resent. An HTTP
   error status on a dial is final too: the API has no idempotency key.
+- What an error answer to the dial *means* (:func:`dial_rejected`): only a refusal the API documents
+  (a standard 4xx other than 408, or the vendor's documented 500 body ``Failed to publish outbound
+  call``) proves that no call was placed. Every other status (other 5xx, 408, 499 and other
+  non-standard codes, a 3xx, a 2xx without a call_id) may come from a gateway that already passed the
+  POST on: the outcome is unknown.
 - Waits grow exponentially with jitter; a ``Retry-After`` header (seconds or an HTTP date)
   wins, capped at :data:`MAX_RETRY_AFTER` seconds.
 """
@@ -18,7 +23,7 @@ import math
 import random
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 
@@ -32,7 +37,52 @@ MAX_RETRY_AFTER = 60.0
 BACKOFF_BASE = 0.25
 MAX_BACKOFF = 8.0
 
-_NEVER_LEFT: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+#: the standard 4xx statuses (RFC 9110, 6585, 7725, 8470): the server refused the request without acting on
+#: it. 408 is not one: the server (or a gateway) gave up reading, and a gateway may already have passed the
+#: request on. Non-standard 4xx (nginx's 499 "client closed", 444, AWS's 460…) are no proof either.
+DIAL_REJECTION_STATUSES: frozenset[int] = frozenset(
+    {
+        400,
+        401,
+        402,
+        403,
+        404,
+        405,
+        406,
+        407,
+        409,
+        410,
+        411,
+        412,
+        413,
+        414,
+        415,
+        416,
+        417,
+        421,
+        422,
+        423,
+        424,
+        425,
+        426,
+        428,
+        429,
+        431,
+        451,
+    }
+)
+#: the ``detail`` texts of a 500 answer to the dial that the vendor documents as failing before the call
+#: is placed. Only "Failed to publish outbound call" has a documented text (the publish step hands the
+#: call to the dialler: when it fails nothing rings). The other documented 500 causes (token verification,
+#: assistant fetch, database save) have no documented text, so their answers cannot be recognised.
+DIAL_FAILURE_DETAILS: frozenset[str] = frozenset({"Failed to publish outbound call"})
+
+_NEVER_LEFT: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,  # raised by the connection pool before it opens a connection
+)
 
 
 class Decision(enum.Enum):
@@ -49,6 +99,22 @@ class Decision(enum.Enum):
 def request_never_left(error: BaseException) -> bool:
     """True when the transport error proves that no byte of the request reached the server."""
     return isinstance(error, _NEVER_LEFT)
+
+
+def dial_rejected(status_code: int, body: Any) -> bool:
+    """True when an error answer to the dial POST proves that the call was NOT placed.
+
+    ``body`` is the decoded JSON body (None when it was not JSON). Only a standard 4xx other than 408, or a
+    500 whose body is exactly the vendor's documented ``{"detail": "Failed to publish outbound call"}``.
+    Everything else (any other 5xx, 408, 499, a 500 with an HTML page or another text, 3xx, 2xx) may have
+    been answered by a gateway after it passed the POST on, so the call may be ringing.
+    """
+    if status_code in DIAL_REJECTION_STATUSES:
+        return True
+    if status_code == 500 and isinstance(body, dict):
+        detail: Any = body.get("detail")  # pyright: ignore[reportUnknownMemberType]
+        return isinstance(detail, str) and detail.strip() in DIAL_FAILURE_DETAILS
+    return False
 
 
 def is_retryable_status(status_code: int) -> bool:

@@ -16,6 +16,7 @@ work in a worker thread with ``anyio.to_thread``.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -27,7 +28,7 @@ from typing import Any, Literal, TypeVar
 
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.errors import ConfigError, GuardRefusal
-from voicing_mcp.redact import mask_number, mask_numbers_in
+from voicing_mcp.redact import mask_number, mask_numbers_in, redact_secret_in
 
 T = TypeVar("T")
 Status = Literal["pending", "started", "failed", "unknown"]
@@ -86,10 +87,73 @@ class DialRow:
         """The row for a resource or a log: the number masked, also where an API error's text quotes it."""
         data = asdict(self)
         data.pop("phone_e164")
+        data["environment"] = shown_environment(self.environment)
         for name in ("detail", "resolution"):
             if data[name] is not None:
                 data[name] = mask_numbers_in(str(data[name]))
         return data
+
+
+def canonical_base_url(url: str) -> tuple[str, str]:
+    """``(shown, key)`` for a base URL: how the ledger shows it, and the scope key it counts under.
+
+    Both drop userinfo (credentials are never stored), lowercase the host and strip its trailing dot, drop
+    the scheme's default port, a trailing ``/``, a query and a fragment. The key also drops the scheme:
+    ``http://`` and ``https://`` of one host reach the same API (a non-default port or a path prefix other
+    than ``/`` stays). ``https://user:pw@API.voicing.ai.:443/`` → ``("https://api.voicing.ai", "api.voicing.ai")``.
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return "<unreadable URL>", url.strip().lower()
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    path = parts.path.rstrip("/")
+    return f"{scheme}://{host}{path}", f"{host}{path}"
+
+
+def scope_key(environment: str) -> str:
+    """The scope a stored ``environment`` counts in, whatever its spelling.
+
+    ``local`` and environment names stay; a base URL (also the older ``<env>:<url>`` spelling, so rows
+    written before this rule still count) becomes the known environment it belongs to, or ``url:<key>``
+    (:func:`canonical_base_url`). Two servers on one ledger that reach the same API count each other's dials.
+    Never raises (it runs inside SQLite queries).
+    """
+    try:
+        if "://" not in environment:
+            return environment
+        _, sep, rest = environment.partition(":")
+        url = rest if sep and not rest.startswith("//") else environment
+        _, key = canonical_base_url(url)
+        return _known_scopes().get(key, f"url:{key}")
+    except Exception:
+        return environment
+
+
+@functools.cache
+def _known_scopes() -> dict[str, str]:
+    from voicing_mcp.config import BASE_URLS
+
+    return {canonical_base_url(url)[1]: name for name, url in BASE_URLS.items()}
+
+
+def shown_environment(environment: str) -> str:
+    """A stored ``environment`` as shown to a person or the model: credentials of a URL in it removed (rows
+    written before URLs were normalised may carry ``user:password@``)."""
+    if "://" not in environment:
+        return environment
+    head, sep, rest = environment.partition(":")
+    if sep and not rest.startswith("//"):
+        return f"{head}:{canonical_base_url(rest)[0]}"
+    return canonical_base_url(environment)[0]
 
 
 def _iso(t: datetime) -> str:
@@ -110,6 +174,11 @@ class Ledger:
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
+    @property
+    def _scope(self) -> str | None:
+        """:func:`scope_key` of this ledger's environment: the rows it counts."""
+        return scope_key(self.environment) if self.environment is not None else None
+
     # ----- connection ------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -117,6 +186,7 @@ class Ledger:
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
             try:
                 conn.row_factory = sqlite3.Row
+                conn.create_function("voicing_scope", 1, scope_key, deterministic=True)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
                 conn.executescript(_SCHEMA)
@@ -165,17 +235,23 @@ class Ledger:
 
     # ----- reads -----------------------------------------------------------------------------
     async def count_since(self, since: datetime) -> int:
-        return await self._arun(lambda conn: _count(conn, since, self.environment))
+        return await self._arun(lambda conn: _count(conn, since, self._scope))
 
     async def last_dial(self, phone_e164: str, assistant_id: str, *, since: datetime) -> DialRow | None:
         """The newest dial of this number with this assistant since ``since``: not a failed one, nor an uncertain
         one a human released without a call_id (they checked: no call was placed)."""
-        return await self._arun(lambda conn: _last_dial(conn, phone_e164, assistant_id, since, self.environment))
+        return await self._arun(lambda conn: _last_dial(conn, phone_e164, assistant_id, since, self._scope))
 
     async def open_unknown(self, phone_e164: str) -> DialRow | None:
         """An unresolved ``unknown`` (or never-finished ``pending``) dial of this number, if any."""
         now = self._clock()
-        return await self._arun(lambda conn: _open_unknown(conn, phone_e164, now, self.environment))
+        return await self._arun(lambda conn: _open_unknown(conn, phone_e164, now, self._scope))
+
+    async def in_flight(self, phone_e164: str, assistant_id: str) -> DialRow | None:
+        """An unresolved ``pending`` dial of this number with another assistant: a request in flight, or one whose
+        process died before it recorded an outcome (the call may be ringing). The same assistant's is the
+        duplicate rule's (and, once stale, the unknown-outcome rule's)."""
+        return await self._arun(lambda conn: _in_flight(conn, phone_e164, assistant_id, self._scope))
 
     async def recent(self, limit: int = 20) -> list[DialRow]:
         def rows(conn: sqlite3.Connection) -> list[DialRow]:
@@ -205,7 +281,7 @@ class Ledger:
         Returns the row id. Raises GuardRefusal when another dial got there first.
         """
         now = self._clock()
-        scope = self.environment
+        scope = self._scope
 
         def claim(conn: sqlite3.Connection) -> int:
             conn.execute("BEGIN IMMEDIATE")
@@ -216,6 +292,7 @@ class Ledger:
                     or duplicate_refusal(
                         _last_dial(conn, req.phone_number, req.assistant_id, now - DUPLICATE_WINDOW, scope)
                     )
+                    or in_flight_refusal(_in_flight(conn, req.phone_number, req.assistant_id, scope))
                 )
                 if refusal is not None:
                     raise refusal
@@ -295,7 +372,8 @@ def _row(r: sqlite3.Row) -> DialRow:
     )
 
 
-_IN_SCOPE = "(?1 IS NULL OR environment = ?1)"
+#: rows of the ledger's scope: ``?1`` is :func:`scope_key` of its environment (None = every row)
+_IN_SCOPE = "(?1 IS NULL OR voicing_scope(environment) = ?1)"
 
 
 def _count(conn: sqlite3.Connection, since: datetime, scope: str | None) -> int:
@@ -325,6 +403,37 @@ def _open_unknown(conn: sqlite3.Connection, phone: str, now: datetime, scope: st
         (scope, phone, (now - PENDING_STALE).timestamp()),
     ).fetchone()
     return _row(r) if r is not None else None
+
+
+def _in_flight(conn: sqlite3.Connection, phone: str, assistant_id: str, scope: str | None) -> DialRow | None:
+    """The newest unresolved ``pending`` row of this number with another assistant, whatever its age.
+
+    A fresh one is a dial in flight (here or in another process); an old one is a crash mid-dial (also
+    caught by :func:`_open_unknown`). Either way that call may be ringing: no other assistant dials the
+    number. (A pending row of the same assistant is refused by the duplicate rule, and once stale by the
+    unknown-outcome rule: each case has one rule, whichever request checks first.)
+    """
+    r = conn.execute(
+        f"SELECT * FROM dials WHERE {_IN_SCOPE} AND phone_e164 = ?2 AND resolved_at IS NULL AND status = 'pending' "
+        "AND assistant_id != ?3 ORDER BY id DESC LIMIT 1",
+        (scope, phone, assistant_id),
+    ).fetchone()
+    return _row(r) if r is not None else None
+
+
+def in_flight_refusal(row: DialRow | None) -> GuardRefusal | None:
+    if row is None:
+        return None
+    return GuardRefusal(
+        f"dial in progress: an earlier dial to {row.phone_masked} (ledger #{row.id}, {row.created_at}, assistant "
+        f"{row.assistant_id}) has no outcome yet — it is in flight, or its server stopped mid-dial, so that call "
+        "may be ringing now and no assistant dials this number meanwhile. Check with list_calls for a call to this "
+        f"number after {row.created_at}; once that dial records an outcome the number is free again. If its server "
+        f"died, the row counts as an unknown outcome after {int(PENDING_STALE.total_seconds() // 60)} minutes: a "
+        f"human releases it with `python -m voicing_mcp.guard.ledger resolve {row.id}` after making sure nobody "
+        "was called",
+        rule="dial-in-progress",
+    )
 
 
 def unknown_refusal(row: DialRow | None) -> GuardRefusal | None:
@@ -375,7 +484,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = sys.argv[1:] if argv is None else argv
     try:
-        path = load_settings().resolved_ledger
+        settings = load_settings()
+        path = settings.resolved_ledger
     except ConfigError as exc:
         print(f"voicing-mcp ledger: {exc}", file=sys.stderr)
         return 2
@@ -394,8 +504,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ledger #{args[1]}: {outcome} in {path}")
             return 0 if ok else 1
         if args[:1] in ([], ["list"]):
+            # rows written before API errors were cleaned may quote the key: never shown
+            key = settings.api_key.get_secret_value() if settings.api_key is not None else None
             for row in anyio.run(ledger.recent):
-                print(json.dumps(row.public(), ensure_ascii=False))
+                print(json.dumps(redact_secret_in(row.public(), key), ensure_ascii=False))
             return 0
         print("usage: python -m voicing_mcp.guard.ledger [list | resolve ID [NOTE]]", file=sys.stderr)
         return 2

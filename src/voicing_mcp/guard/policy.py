@@ -20,14 +20,28 @@ would make it pass. Nothing here knows about MCP.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from voicing_mcp.api.client import encode_json_body
 from voicing_mcp.api.models import OutboundCallRequest, OutboundCallResponse
-from voicing_mcp.config import BASE_URLS, QuietHours, Settings
-from voicing_mcp.errors import APIError, APIStatusError, GuardRefusal, OutcomeUnknownError
+from voicing_mcp.api.retry import dial_rejected
+from voicing_mcp.config import QuietHours, Settings
+from voicing_mcp.errors import (
+    APIConnectionError,
+    APIStatusError,
+    AuthenticationError,
+    DialFailedError,
+    GuardRefusal,
+    InvalidRequestError,
+    NotFoundError,
+    OutcomeUnknownError,
+    RateLimitError,
+    VoicingError,
+)
 from voicing_mcp.guard import phone as ph
 from voicing_mcp.guard.ledger import (
     DUPLICATE_WINDOW,
@@ -35,13 +49,16 @@ from voicing_mcp.guard.ledger import (
     DialRow,
     Ledger,
     Status,
+    canonical_base_url,
     duplicate_refusal,
+    in_flight_refusal,
     rate_refusal,
+    scope_key,
     unknown_refusal,
 )
 from voicing_mcp.guard.templates import AssistantTemplate, TemplateProblem, TemplateStore
 from voicing_mcp.guard.tokens import IssuedToken, TokenSigner
-from voicing_mcp.redact import one_line
+from voicing_mcp.redact import one_line, redact_secret
 
 logger = logging.getLogger(__name__)
 
@@ -188,9 +205,11 @@ class DialGuard:
             input_variables=variables,
             telephony_provider=telephony_provider,
         )
+        check_sendable(request)
         await self.check_unknown_outcomes(number, reconcile)
         await self.check_rate_limit(now)
         await self.check_duplicate(request, now, call_status)
+        await self.check_in_flight(number, assistant_id)
 
         preview = Preview(
             phone_number=number.e164,
@@ -312,6 +331,13 @@ class DialGuard:
         assert refusal is not None
         raise refusal
 
+    async def check_in_flight(self, number: ph.PhoneInfo, assistant_id: str) -> None:
+        """A dial of this number that has no outcome yet (in flight, or its process died) blocks every other
+        assistant: that call may be ringing. (The same assistant is refused by the duplicate rule.)"""
+        refusal = in_flight_refusal(await self.ledger.in_flight(number.e164, assistant_id))
+        if refusal is not None:
+            raise refusal
+
     # ----- 5. confirmation ---------------------------------------------------------------------
     def confirmation_mode(self, decision: Decision, *, client_can_elicit: bool) -> Confirmation:
         """How this call is confirmed: allow-list, the client's form, the confirm page (human mode) or a token.
@@ -342,10 +368,18 @@ class DialGuard:
     async def place_call(
         self, decision: Decision, client: DialClient, *, confirmation: Confirmation
     ) -> tuple[OutboundCallResponse, int]:
-        """Commit the intent, POST once, record the outcome. Returns the API's answer and the ledger row id."""
+        """Commit the intent, POST once, record the outcome. Returns the API's answer and the ledger row id.
+
+        Only an answer that proves no call was placed (:func:`dial_not_placed`) is recorded as ``failed``;
+        anything else after the intent — an undocumented status, no answer, an unexpected exception, a
+        cancellation — is ``unknown`` and blocks redials of the number until it is checked. Every error
+        raised is a VoicingError whose text the model can read; none advises a retry.
+        """
         import anyio
 
         req = decision.request
+        # a body that cannot be sent is refused before the intent exists: nothing written, nothing blocked
+        check_sendable(req)
         row_id = await self.ledger.claim_dial(
             req,
             confirmation=confirmation,
@@ -355,32 +389,41 @@ class DialGuard:
         logger.info("ledger #%d: dialling %s (%s, %s)", row_id, decision.phone.masked, req.assistant_id, confirmation)
         try:
             response = await client.initiate_outbound_call(req)
-        except APIError as exc:
-            if not (isinstance(exc, OutcomeUnknownError) or gateway_failure(exc)):
+        except BaseException as exc:
+            if isinstance(exc, Exception) and dial_not_placed(exc):
                 with anyio.CancelScope(shield=True):
-                    await self._record(row_id, status="failed", detail=str(exc))
-                raise
+                    await self._record(row_id, status="failed", detail=self._scrub(failure_text(exc)))
+                raise DialFailedError(
+                    self._scrub(f"the call was NOT placed (ledger #{row_id}, recorded as failed): {failure_text(exc)}"),
+                    status_code=getattr(exc, "status_code", None),
+                ) from None
+            what = str(exc) if isinstance(exc, VoicingError) else f"{type(exc).__name__}: {exc}".rstrip(": ")
+            if not isinstance(exc, Exception):  # cancelled or stopped mid-request
+                what = "interrupted during the request"
             with anyio.CancelScope(shield=True):
-                await self._record(row_id, status="unknown", detail=str(exc))
+                await self._record(row_id, status="unknown", detail=self._scrub(what))
             logger.warning("ledger #%d: outcome unknown for %s", row_id, decision.phone.masked)
+            if not isinstance(exc, Exception):
+                raise
+            if not isinstance(exc, OutcomeUnknownError):
+                logger.error("ledger #%d: unexpected error during the dial", row_id, exc_info=exc)
             why = (
                 ""
                 if isinstance(exc, OutcomeUnknownError)
-                else "a gateway in front of the Voicing API answered instead of the API, which may have placed the "
-                "call. It was NOT retried. "
+                else "The dial stopped on an unexpected error after the request may have been sent. "
             )
             raise OutcomeUnknownError(
-                f"outcome unknown (ledger #{row_id}): {exc} {why}Redials of {decision.phone.masked} are blocked "
-                "until this is checked: the next initiate_outbound_call to this number looks the call up in the API "
-                f"first; a human can release the block with `python -m voicing_mcp.guard.ledger resolve {row_id}`.",
-                method=exc.method,
-                url=exc.url,
+                self._scrub(
+                    f"outcome unknown (ledger #{row_id}): {what} {why}The call may have been placed, so it is NOT "
+                    f"dialled again: redials of {decision.phone.masked} are blocked until this is checked. The next "
+                    "initiate_outbound_call to this number looks the call up in the API first and lifts the block "
+                    "if it is found; if it is not, a human releases it with "
+                    f"`python -m voicing_mcp.guard.ledger resolve {row_id}` after making sure nobody was called."
+                ),
+                method=getattr(exc, "method", None),
+                url=getattr(exc, "url", None),
+                status_code=getattr(exc, "status_code", None),
             ) from None
-        except BaseException:
-            # cancelled or crashed mid-request: the call may have been placed
-            with anyio.CancelScope(shield=True):
-                await self._record(row_id, status="unknown", detail="interrupted during the request")
-            raise
         problem: str | None = None
         with anyio.CancelScope(shield=True):
             problem = await self._record(row_id, status="started", call_id=response.call_id)
@@ -391,6 +434,11 @@ class DialGuard:
             )
         logger.info("ledger #%d: call %s started", row_id, response.call_id)
         return response, row_id
+
+    def _scrub(self, text: str) -> str:
+        """Third-party text (the API's error detail) without the API key, whatever the API echoed."""
+        key = self.settings.api_key
+        return redact_secret(text, key.get_secret_value() if key is not None else None)
 
     async def _record(
         self, row_id: int, *, status: Status, call_id: str | None = None, detail: str | None = None
@@ -407,26 +455,76 @@ class DialGuard:
 
 # ----- helpers (pure) ------------------------------------------------------------------------------
 
-#: statuses a gateway sends when the API behind it did not answer in time: the dial may have been placed
-GATEWAY_STATUSES = frozenset({502, 504})
+
+def dial_not_placed(exc: Exception) -> bool:
+    """True only when the dial's error proves that no call was placed.
+
+    - the client refused the request before sending it (:class:`InvalidRequestError`);
+    - the request never left this machine (:class:`APIConnectionError`: the client raises it for a dial only
+      after a refused connection, a connect or pool timeout — anything later is ``OutcomeUnknownError``);
+    - a documented rejection (:func:`~voicing_mcp.api.retry.dial_rejected`: a standard 4xx other than 408,
+      or the vendor's ``500 {"detail": "Failed to publish outbound call"}``).
+
+    Everything else — ``OutcomeUnknownError``, any other status (a gateway's 502, 503, 520, 524, 530, 408,
+    499…), an unexpected exception — may have placed the call.
+    """
+    if isinstance(exc, InvalidRequestError | APIConnectionError):
+        return True
+    if isinstance(exc, APIStatusError):
+        return dial_rejected(exc.status_code, exc.body)
+    return False
 
 
-def gateway_failure(exc: APIError) -> bool:
-    """True for a dial answered by a gateway (502/504), not by the API: the POST may have reached the API."""
-    return isinstance(exc, APIStatusError) and exc.status_code in GATEWAY_STATUSES
+def failure_text(exc: Exception) -> str:
+    """Why a dial provably failed, and what would make it pass — for the model. Never "try again"."""
+    if isinstance(exc, AuthenticationError):
+        return (
+            f"the Voicing API rejected the API key (HTTP 401: {exc.detail or 'Invalid API token'}); set "
+            "VOICING_API_KEY to a valid 'Rest APIs' key for this VOICING_ENV (the key is not shown here)"
+        )
+    if isinstance(exc, APIStatusError):
+        detail = exc.detail or "no detail given"
+        if isinstance(exc, NotFoundError):
+            advice = "check the assistant_id (voicing://assistants lists the local templates)"
+        elif isinstance(exc, RateLimitError):
+            advice = (
+                "the Voicing API is limiting requests from this key; ask the user whether the call is still "
+                "wanted before placing it later"
+            )
+        elif exc.status_code >= 500:
+            advice = "the Voicing API failed before it handed the call to its dialler, so no phone rang"
+        else:
+            advice = "correct the argument the detail names"
+        text = f"HTTP {exc.status_code}: {detail} ({advice})"
+        return f"{text} [request id {exc.request_id}]" if exc.request_id else text
+    if isinstance(exc, APIConnectionError):
+        return f"{exc} — the request never left this machine"
+    return f"{exc} — nothing was sent"
+
+
+def check_sendable(req: OutboundCallRequest) -> None:
+    """Refuse a request whose body cannot be sent (a non-finite number, text that is not valid Unicode)."""
+    try:
+        encode_json_body(req.model_dump(mode="json"))
+    except InvalidRequestError as exc:
+        raise GuardRefusal(f"template: input_variables cannot be sent: {exc}", rule="template-variables") from None
 
 
 def ledger_environment(settings: Settings, *, local: bool) -> str:
-    """The ledger's name for where dials go: ``local``, the env name, or the overriding base URL.
+    """The ledger's name for where dials go: ``local``, the env name, or the normalised base URL.
 
-    Named by the API the dials reach: a ``VOICING_BASE_URL`` that is a known environment's URL gets that
-    environment's name, so two servers configured either way count each other's dials.
+    Named by the API the dials reach: a ``VOICING_BASE_URL`` is normalised (no credentials, host lowercase
+    without a trailing dot, no default port or trailing ``/``; :func:`~voicing_mcp.guard.ledger.canonical_base_url`),
+    and one that is a known environment's URL — in any spelling, ``http://`` or ``https://`` — gets that
+    environment's name, so servers configured either way count each other's dials. The env name is not part
+    of a base URL's scope: the URL alone says where the dials go.
     """
     if local:
         return "local"
     if settings.base_url is not None:
-        known = [name for name, url in BASE_URLS.items() if url == settings.base_url.lower()]
-        return known[0] if known else f"{settings.resolved_env}:{settings.base_url}"
+        shown = canonical_base_url(settings.base_url)[0]
+        key = scope_key(shown)
+        return key if not key.startswith("url:") else shown
     return settings.resolved_env
 
 
@@ -461,8 +559,18 @@ def check_variables(variables: Mapping[str, object]) -> dict[str, str | int | fl
                 "or booleans — pass it as text",
                 rule="template-variables",
             )
-        if isinstance(value, float) and value != value:  # NaN cannot be sent as JSON
-            raise GuardRefusal(f"template: input variable {key!r} is NaN; give a number", rule="template-variables")
+        if isinstance(value, float) and not math.isfinite(value):  # JSON has no NaN/Infinity (1e400 reads as inf)
+            raise GuardRefusal(
+                f"template: input variable {key!r} is {value!r}, a number JSON cannot carry (a value like 1e400 "
+                "is too large and reads as infinity); give a finite number, or pass it as text",
+                rule="template-variables",
+            )
+        if _has_surrogate(key) or (isinstance(value, str) and _has_surrogate(value)):
+            raise GuardRefusal(
+                f"template: input variable {key.encode('utf-8', 'backslashreplace').decode()!r} contains an unpaired "
+                "surrogate (\\ud800-\\udfff), which is not valid text; send the text without it",
+                rule="template-variables",
+            )
         if isinstance(value, str) and len(value) > MAX_VALUE_LENGTH:
             raise GuardRefusal(
                 f"template: input variable {key!r} is {len(value)} characters, at most {MAX_VALUE_LENGTH}; shorten it",
@@ -509,6 +617,10 @@ def refuse_hidden_characters(key: str, value: object) -> None:
         "fine)",
         rule="control-characters",
     )
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
 def render_opening_line(template: AssistantTemplate, variables: Mapping[str, object], warnings: list[str]) -> str:

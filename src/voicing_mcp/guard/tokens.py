@@ -1,9 +1,11 @@
 """Confirmation tokens: HMAC-SHA256 over the canonical normalised request, an expiry and a nonce.
 
-A token is ``v1.<payload>.<signature>`` (base64url). The payload carries the expiry, a random
-nonce and, per field, a keyed digest of the value it was issued for, so a mismatch can say which
-field changed without revealing the values. The secret is random per process (a restart
-invalidates outstanding tokens). Single use is enforced by spending the nonce in the ledger.
+A token is ``v2-<key id>.<payload>.<signature>`` (base64url). The payload carries the expiry, a
+random nonce and, per field, a keyed digest of the value it was issued for, so a mismatch can say
+which field changed without revealing the values. The secret is random per process (a restart
+invalidates outstanding tokens); the key id — 8 hex digits of a hash of the secret, not secret
+itself, covered by the signature — lets the refusal of a token from before a restart say so instead
+of "forged". Single use is enforced by spending the nonce in the ledger.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,7 +24,10 @@ from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.errors import GuardRefusal
 
 TOKEN_TTL = timedelta(minutes=5)
-_VERSION = "v1"
+_VERSION = "v2"
+#: the format before key ids: such a token can only come from a run before a restart (or a forger)
+_OLD_VERSION = "v1"
+_KEY_ID = re.compile(r"[0-9a-f]{8}")
 FIELDS = ("phone_number", "assistant_id", "input_variables", "telephony_provider")
 
 
@@ -62,6 +68,12 @@ class TokenSigner:
     def __init__(self, secret: bytes | None = None, *, ttl: timedelta = TOKEN_TTL) -> None:
         self._secret = secret if secret is not None else secrets.token_bytes(32)
         self.ttl = ttl
+        #: names the secret without revealing it: tokens of another run carry another id
+        self.key_id = hashlib.sha256(b"voicing-mcp token key id\x00" + self._secret).hexdigest()[:8]
+
+    @property
+    def _head(self) -> str:
+        return f"{_VERSION}-{self.key_id}"
 
     def _mac(self, data: bytes) -> bytes:
         return hmac.new(self._secret, data, hashlib.sha256).digest()
@@ -80,23 +92,38 @@ class TokenSigner:
             "fields": {name: self._field_digest(name, canon[name]) for name in FIELDS},
         }
         body = _b64(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
-        signature = _b64(self._mac(f"{_VERSION}.{body}".encode()))
-        return IssuedToken(token=f"{_VERSION}.{body}.{signature}", nonce=nonce, expires_at=expires_at)
+        signature = _b64(self._mac(f"{self._head}.{body}".encode()))
+        return IssuedToken(token=f"{self._head}.{body}.{signature}", nonce=nonce, expires_at=expires_at)
 
     def verify(self, token: str, req: OutboundCallRequest, *, now: datetime | None = None) -> VerifiedToken:
         """Check signature, expiry and binding to ``req``; raise GuardRefusal(rule="confirmation-token")."""
         now = now or datetime.now(UTC)
         again = "call initiate_outbound_call again without confirmation_token to get a new preview and token"
         parts = token.strip().split(".")
-        if len(parts) != 3 or parts[0] != _VERSION:
+        restarted = (
+            "was issued by an earlier run of this server: it restarted since, and tokens do not survive a restart"
+        )
+        if len(parts) == 3 and parts[0] == _OLD_VERSION:
+            raise GuardRefusal(
+                "confirmation token: not valid here — it has the format of an older version of this server, so "
+                f"it {restarted} (or it is forged); {again}",
+                rule="token-invalid",
+            )
+        version, _, key_id = parts[0].partition("-") if len(parts) == 3 else ("", "", "")
+        if version != _VERSION or not _KEY_ID.fullmatch(key_id):
             raise GuardRefusal(f"confirmation token: not a token issued by this server; {again}", rule="token-invalid")
-        _, body, signature = parts
+        if key_id != self.key_id:
+            raise GuardRefusal(
+                f"confirmation token: it {restarted} (its key id is {key_id}, this run's is {self.key_id}); {again}",
+                rule="token-invalid",
+            )
+        head, body, signature = parts
         try:
             given_sig = _unb64(signature)
         except (ValueError, binascii.Error):
             raise GuardRefusal(f"confirmation token: malformed or forged; {again}", rule="token-invalid") from None
         # the signature first: only a payload this server wrote is ever parsed
-        if not hmac.compare_digest(given_sig, self._mac(f"{_VERSION}.{body}".encode())):
+        if not hmac.compare_digest(given_sig, self._mac(f"{head}.{body}".encode())):
             raise GuardRefusal(
                 f"confirmation token: signature is invalid (forged or altered); {again}", rule="token-invalid"
             )
