@@ -135,6 +135,23 @@ def test_check_names_the_replaced_require_elicitation_setting(tmp_path: Path) ->
     assert "VOICING_CONFIRMATION=human" in done.stdout
 
 
+def test_a_misspelt_setting_is_named_with_the_one_meant_instead_of_being_ignored(tmp_path: Path) -> None:
+    done = run_cli(tmp_path, VOICING_DNC_FIEL="/etc/dnc.txt", VOICING_SECRET_SAUCE="s3cr3t-value")
+    assert done.returncode == 0, done.stdout  # a warning: the server runs, but without what was meant
+    warned = [line for line in done.stdout.splitlines() if line.startswith("warn  settings")]
+    assert len(warned) == 2, done.stdout
+    assert "VOICING_DNC_FIEL is not a voicing-mcp setting and is ignored (did you mean VOICING_DNC_FILE?)" in warned[0]
+    assert "VOICING_SECRET_SAUCE is not a voicing-mcp setting" in warned[1] and "README, Settings" in warned[1]
+    assert "s3cr3t-value" not in done.stdout + done.stderr  # names only: a value may be a secret
+
+
+def test_a_problem_between_two_settings_is_not_prefixed_with_a_second_settings(tmp_path: Path) -> None:
+    done = run_cli(tmp_path, VOICING_ENV="sandbox")
+    assert done.returncode == 1
+    line = next(line for line in done.stdout.splitlines() if line.startswith("FAIL"))
+    assert line.split(maxsplit=2)[2].startswith("VOICING_ENV=sandbox needs VOICING_API_KEY"), line
+
+
 def test_a_rejected_key_fails_the_api_line_and_the_key_is_never_printed(emu: RunningEmulator, tmp_path: Path) -> None:
     done = run_cli(tmp_path, VOICING_API_KEY=WRONG_KEY, VOICING_BASE_URL=emu.base_url, VOICING_MCP_TOKEN=RIGHT_KEY)
     assert done.returncode == 1

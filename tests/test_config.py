@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from voicing_mcp.config import load_settings
+from voicing_mcp.config import load_settings, setting_names, unknown_settings
 from voicing_mcp.errors import ConfigError
 
 
@@ -151,3 +151,41 @@ def test_the_replaced_require_elicitation_setting_is_named_and_true_still_means_
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert "contradicts VOICING_CONFIRMATION=token" in str(info.value) and "remove it" in str(info.value)
+
+
+def test_every_voicing_variable_that_is_no_setting_is_named_with_the_closest_setting() -> None:
+    environ = {
+        "VOICING_CONFIRMATON": "human",
+        "voicing_quiet_hour": "off",
+        "VOICING_ENV": "local",
+        "voicing_env": "local",  # the settings are read whatever the case
+        "VOICING_NOTHING_LIKE_IT": "1",
+        "OTHER_VOICING_THING": "1",
+    }
+    assert unknown_settings(environ) == [
+        "VOICING_CONFIRMATON is not a voicing-mcp setting and is ignored (did you mean VOICING_CONFIRMATION?)",
+        "VOICING_NOTHING_LIKE_IT is not a voicing-mcp setting and is ignored (see README, Settings, for the names)",
+        "voicing_quiet_hour is not a voicing-mcp setting and is ignored (did you mean VOICING_QUIET_HOURS?)",
+    ]
+    assert unknown_settings(dict.fromkeys(setting_names(), "x")) == []
+
+
+def test_every_setting_the_server_reads_is_in_the_readme_settings_table() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- section: settings", 1)[1].split("<!-- /section: settings -->", 1)[0]
+    missing = [name for name in setting_names() if f"| `{name}` |" not in table]
+    assert missing == []
+
+
+def test_the_startup_log_names_a_misspelt_setting(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from voicing_mcp.server.app import announce_confirmation
+
+    monkeypatch.setenv("VOICING_ALLOWED_NUMBER", "+17018112582")
+    with caplog.at_level("INFO", logger="voicing_mcp"):
+        announce_confirmation(load_settings())
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "VOICING_ALLOWED_NUMBER is not a voicing-mcp setting and is ignored (did you mean VOICING_ALLOWED_NUMBERS?)"
+    ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
@@ -305,12 +306,35 @@ def _describe(err: ValidationError) -> str:
     lines: list[str] = []
     for e in err.errors(include_url=False, include_input=False):
         loc = [str(p) for p in e.get("loc", ()) if not isinstance(p, int)]
-        name = f"VOICING_{loc[0].upper()}" if loc else "settings"
         msg = str(e.get("msg", "invalid value"))
         msg = msg.removeprefix("Value error, ")
         hint = _HINTS.get(str(e.get("type", "")))
-        lines.append(f"{name}: {msg}" + (f" ({hint})" if hint else ""))
+        # a problem of one variable is named by it; one between variables names them itself
+        name = f"VOICING_{loc[0].upper()}: " if loc else ""
+        lines.append(f"{name}{msg}" + (f" ({hint})" if hint else ""))
     return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def setting_names() -> list[str]:
+    """Every ``VOICING_*`` variable the server reads."""
+    return [f"VOICING_{name.upper()}" for name in Settings.model_fields]
+
+
+def unknown_settings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One note per ``VOICING_*`` variable in the environment that is no setting (a typo is otherwise ignored
+    in silence: ``VOICING_DNC_FIEL`` would leave the do-not-call list off). Names only, never values."""
+    import difflib
+
+    known = setting_names()
+    notes: list[str] = []
+    for name in sorted(os.environ if environ is None else environ):
+        upper = name.upper()
+        if not upper.startswith("VOICING_") or upper in known:
+            continue
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.75)
+        hint = f"did you mean {close[0]}?" if close else "see README, Settings, for the names"
+        notes.append(f"{name} is not a voicing-mcp setting and is ignored ({hint})")
+    return notes
 
 
 def load_settings(**overrides: Any) -> Settings:

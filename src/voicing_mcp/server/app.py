@@ -25,7 +25,7 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 
 from voicing_mcp import __version__
-from voicing_mcp.config import Settings
+from voicing_mcp.config import Settings, unknown_settings
 from voicing_mcp.redact import redact_url
 from voicing_mcp.server.chat_sessions import (
     DEFAULT_IDLE_TIMEOUT,
@@ -77,8 +77,9 @@ say what was wrong and how to fix it; API errors quote the API's own detail.
 
 
 def announce_confirmation(settings: Settings) -> None:
-    """Say at start-up who confirms a dial, warning when the model could confirm by itself (token mode)."""
-    for note in settings.replaced_settings:
+    """Say at start-up who confirms a dial, warning when the model could confirm by itself (token mode),
+    and name any ``VOICING_*`` variable that is no setting (a misspelt one would be ignored in silence)."""
+    for note in [*unknown_settings(), *settings.replaced_settings]:
         logger.warning("%s", note)
     if settings.resolved_confirmation == "human":
         logger.info("dials are confirmed by a human (VOICING_CONFIRMATION=human)")

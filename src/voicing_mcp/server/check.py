@@ -80,7 +80,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 async def check_all() -> int:
-    from voicing_mcp.config import load_settings
+    from voicing_mcp.config import load_settings, unknown_settings
     from voicing_mcp.errors import ConfigError
 
     report = Report()
@@ -90,6 +90,8 @@ async def check_all() -> int:
         problems = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()] or [str(exc)]
         for problem in problems:
             report.add("FAIL", "settings", problem)
+        for note in unknown_settings():
+            report.add("warn", "settings", note)
         for name in ("prompts", "api", "ledger"):
             report.add("skip", name, "needs valid settings")
         return _summary(report)
@@ -97,6 +99,8 @@ async def check_all() -> int:
     secrets = tuple(s.get_secret_value() for s in (settings.api_key, settings.mcp_token) if s is not None)
     report.secrets = secrets
     report.add("ok", "settings", _describe_settings(settings))
+    for note in unknown_settings():
+        report.add("warn", "settings", note)
     check_confirmation(settings, report)
     check_prompts(settings, report)
     check_dnc(settings, report)
