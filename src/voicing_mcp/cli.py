@@ -46,9 +46,20 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="voicing-mcp",
         description="MCP server for placing and tracking phone calls through the Voicing AI API.",
+        epilog=(
+            "Without a command it serves MCP over stdio: an MCP client (Claude Desktop, Claude Code, Cursor, "
+            "VS Code) starts it and talks on stdin/stdout. Settings are VOICING_* environment variables (README, "
+            "Settings); without VOICING_API_KEY the built-in emulator answers and no real phone rings. "
+            "'voicing-mcp check' tests the settings, 'voicing-mcp demo' shows every tool."
+        ),
     )
     p.add_argument("--version", action="version", version=f"voicing-mcp {__version__}")
-    p.add_argument("--transport", choices=["stdio", "sse", "http"], default="stdio")
+    p.add_argument(
+        "--transport",
+        choices=["stdio", "sse", "http"],
+        default="stdio",
+        help="stdio (default: the client starts this command), or serve streamable HTTP at /mcp or SSE at /sse",
+    )
     p.add_argument("--host", default="127.0.0.1", help="bind address for sse/http (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8000, help="port for sse/http (default 8000)")
     p.add_argument(
@@ -61,13 +72,19 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
 
     emu = sub.add_parser("emulator", help="run the Voicing API emulator alone")
-    emu.add_argument("--host", dest="emu_host", default="127.0.0.1")
-    emu.add_argument("--port", dest="emu_port", type=_port, default=8787)
+    emu.add_argument("--host", dest="emu_host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    emu.add_argument("--port", dest="emu_port", type=_port, default=8787, help="port (default 8787; 0: a free one)")
     emu.add_argument("--api-key", default="emulator", help="key the emulator accepts (default: emulator)")
-    emu.add_argument("--speed", type=float, default=None, help="virtual-time speed factor")
-    emu.add_argument("--seed", type=int, default=None, help="seed for random fault injection")
-    emu.add_argument("--fault-rate", type=float, default=0.0, help="share of requests given a random fault")
-    emu.add_argument("--latency-ms", type=float, default=0.0, help="added latency per request")
+    emu.add_argument("--speed", type=float, default=None, help="virtual seconds per wall second (default 60)")
+    emu.add_argument(
+        "--seed", type=int, default=None, help="seed of the call history and the random faults (default 0)"
+    )
+    emu.add_argument(
+        "--fault-rate", type=float, default=0.0, help="share of API requests given a random fault, 0-1 (default 0)"
+    )
+    emu.add_argument(
+        "--latency-ms", type=float, default=0.0, help="milliseconds added to every API request (default 0)"
+    )
 
     sub.add_parser("demo", help="guided end-to-end session against the emulator")
     sub.add_parser("check", help="check settings, prompts and API reachability")

@@ -35,6 +35,11 @@ logger = logging.getLogger(__name__)
 HttpTransport = Literal["sse", "http"]
 PATHS: dict[str, str] = {"sse": "/sse", "http": "/mcp"}
 GRACEFUL_SHUTDOWN_SECONDS = 3
+STDIO_AT_A_TERMINAL = (
+    "voicing-mcp: serving MCP over stdio — an MCP client starts this command and talks to it on stdin/stdout, "
+    "so nothing more happens here; Ctrl-C stops. To try it: 'voicing-mcp demo'; to test the settings: "
+    "'voicing-mcp check'; for a client's config see README, Client setup"
+)
 
 
 def run_server(args: argparse.Namespace) -> int:
@@ -48,6 +53,8 @@ def run_server(args: argparse.Namespace) -> int:
 
         from voicing_mcp.server.app import create_server
 
+        if sys.stdin.isatty():  # started by hand in a terminal, not by a client: say why nothing happens
+            print(STDIO_AT_A_TERMINAL, file=sys.stderr, flush=True)
         anyio.run(create_server(settings).run_stdio_async)
         return 0
     if transport not in PATHS:
