@@ -119,6 +119,28 @@ def test_check_shows_that_a_human_confirms_outside_local_mode(emu: RunningEmulat
     assert line.startswith("ok") and "VOICING_CONFIRMATION=human" in line and "127.0.0.1:8788" in line
 
 
+def headless(tmp_path: Path) -> dict[str, str]:
+    """No $BROWSER, no display and no console browser on PATH: ``webbrowser`` finds nothing to open."""
+    empty = tmp_path / "bin"
+    empty.mkdir(parents=True, exist_ok=True)
+    return {"BROWSER": "", "DISPLAY": "", "WAYLAND_DISPLAY": "", "PATH": str(empty)}
+
+
+def test_check_warns_in_human_mode_when_no_browser_can_open_the_confirm_page(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    remote = {"VOICING_API_KEY": RIGHT_KEY, "VOICING_BASE_URL": emu.base_url}
+    done = run_cli(tmp_path, **remote, **headless(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr  # a warning: a client with elicitation still works
+    assert lines_of(done.stdout)["confirm"] == ["ok", "warn"]
+    warning = next(line for line in done.stdout.splitlines() if line.startswith("warn  confirm"))
+    assert "no browser can be opened here" in warning and "[confirmation-unavailable]" in warning
+    assert "$BROWSER" in warning and "VOICING_ALLOWED_NUMBERS" in warning
+
+    with_browser = run_cli(tmp_path, **remote, **{**headless(tmp_path / "b"), "BROWSER": "true"})
+    assert lines_of(with_browser.stdout)["confirm"] == ["ok"], with_browser.stdout
+
+
 def test_check_warns_that_in_token_mode_the_model_can_confirm_by_itself(emu: RunningEmulator, tmp_path: Path) -> None:
     done = run_cli(tmp_path, VOICING_API_KEY=RIGHT_KEY, VOICING_BASE_URL=emu.base_url, VOICING_CONFIRMATION="token")
     assert done.returncode == 0, done.stdout  # a warning, not a failure: the operator opted in
@@ -128,7 +150,7 @@ def test_check_warns_that_in_token_mode_the_model_can_confirm_by_itself(emu: Run
 
 
 def test_check_names_the_replaced_require_elicitation_setting(tmp_path: Path) -> None:
-    done = run_cli(tmp_path, VOICING_REQUIRE_ELICITATION="true")
+    done = run_cli(tmp_path, VOICING_REQUIRE_ELICITATION="true", BROWSER="true")  # a browser: no warning of none
     assert done.returncode == 0, done.stdout
     assert lines_of(done.stdout)["confirm"] == ["warn", "ok"]
     assert "VOICING_REQUIRE_ELICITATION was replaced by VOICING_CONFIRMATION" in done.stdout

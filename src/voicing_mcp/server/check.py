@@ -154,6 +154,8 @@ def check_confirmation(settings: Settings, report: Report) -> None:
             "VOICING_CONFIRMATION=human: a human confirms each dial (the client's form, else a confirm page on "
             f"{port} reached by URL elicitation or the browser; no way to a human = refused){allow}",
         )
+        if not browser_available():
+            report.add("warn", "confirm", NO_BROWSER)
     elif settings.is_local:
         report.add(
             "ok",
@@ -163,6 +165,24 @@ def check_confirmation(settings: Settings, report: Report) -> None:
         )
     else:
         report.add("warn", "confirm", f"{TOKEN_MODE_WARNING}{allow}")
+
+
+NO_BROWSER = (
+    "no browser can be opened here ($BROWSER unset, no display, no console browser): with a client that has "
+    "neither form nor URL elicitation every dial is refused [confirmation-unavailable]; use a client with "
+    "elicitation, set $BROWSER, or put test phones in VOICING_ALLOWED_NUMBERS (README, Troubleshooting)"
+)
+
+
+def browser_available() -> bool:
+    """Whether Python's ``webbrowser`` (what opens the confirm page; honours ``$BROWSER``) finds a browser."""
+    import webbrowser
+
+    try:
+        webbrowser.get()
+    except webbrowser.Error:
+        return False
+    return True
 
 
 def check_prompts(settings: Settings, report: Report) -> None:
