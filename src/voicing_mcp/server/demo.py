@@ -158,7 +158,8 @@ async def step_bulk(demo: Demo) -> None:
 
 async def step_chat(demo: Demo) -> None:
     first = await demo.call("chat_with_assistant", {"assistant_id": DEMO_ASSISTANT, "message": "Hello"})
-    demo.say(f"   assistant greets: {first.get('greeting')!r}")
+    # a chat carries no input_variables, so the emulator's assistant greets with its placeholders as written
+    demo.say(f"   assistant greets (a chat fills no variables, so {{{{ … }}}} stays): {first.get('greeting')!r}")
     demo.say(f"   you: 'Hello'  →  assistant: {first['reply']!r}")
     second = await demo.call(
         "chat_with_assistant",
