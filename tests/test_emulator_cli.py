@@ -232,8 +232,9 @@ def test_a_busy_port_is_one_line_and_exit_status_2() -> None:
             [str(EXE), "emulator", "--port", str(port)], capture_output=True, text=True, timeout=60, check=False
         )
     assert result.returncode == 2
-    assert (
-        result.stderr.strip() == f"voicing-mcp: the emulator cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert result.stderr.strip() == (
+        f"voicing-mcp: the emulator cannot listen on 127.0.0.1:{port}: Address already in use"
+        " (another process uses it: pick another --port, or --port 0 for a free one)"
     )
 
 

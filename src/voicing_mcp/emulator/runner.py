@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
 import threading
 from collections.abc import AsyncGenerator, Generator
@@ -48,7 +49,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"the emulator cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        busy = port and exc.errno in (errno.EADDRINUSE, 10048)  # 10048: Windows' WSAEADDRINUSE
+        hint = " (another process uses it: pick another --port, or --port 0 for a free one)" if busy else ""
+        raise ConfigError(f"the emulator cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
     sock.listen(512)
     sock.setblocking(False)
     return sock
