@@ -17,7 +17,9 @@ import os
 import re
 import shutil
 import stat
+import subprocess
 import sys
+import threading
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -535,6 +537,62 @@ async def test_declining_the_url_elicitation_is_a_declined_result(
         data = structured(await call(client))
     assert data["status"] == "declined" and data["asked_via"] == "url-elicitation"
     assert dials(emu) == 0
+
+
+@pytest.mark.parametrize("transport", ["http", "sse"])
+async def test_a_debug_log_never_carries_the_confirm_link_that_url_elicitation_sends(
+    emu: RunningEmulator, tmp_path: Path, transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At --log-level DEBUG the SDK's HTTP and SSE transports log every message they send, the URL-mode
+    elicitation that carries the page's link to the human included: a model that can read the server's log
+    (a shell or file tool) would find the link there and click it itself."""
+    from mcp.client.sse import sse_client
+    from mcp.client.streamable_http import streamable_http_client
+
+    from test_transports import Served, clean_env, stop
+
+    env = clean_env(
+        tmp_path,
+        VOICING_BASE_URL=emu.base_url,
+        VOICING_API_KEY=emu.api_key,
+        VOICING_ENV="development",
+        VOICING_QUIET_HOURS="off",
+        VOICING_LEDGER=str(tmp_path / "ledger.sqlite3"),
+        BROWSER="/bin/false",
+    )
+    command = [sys.executable, "-m", "voicing_mcp", "--transport", transport, "--port", "0", "--log-level", "DEBUG"]
+    served = Served(
+        subprocess.Popen(
+            command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    )
+    threading.Thread(target=served.pump, daemon=True).start()
+    await anyio.to_thread.run_sync(served.ready.wait, 60)
+    assert served.url, "".join(served.stderr)
+    declare_url_only(monkeypatch)
+    human = UrlOnlyHuman()
+    results: list[CallToolResult] = []
+    try:
+        connect = streamable_http_client(served.url) if transport == "http" else sse_client(served.url)
+        async with Client(connect, mode="legacy", elicitation_callback=human) as client:  # type: ignore[arg-type]
+
+            async def dial() -> None:
+                results.append(await call(client))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(dial)
+                with anyio.fail_after(30):
+                    while not human.urls:
+                        await anyio.sleep(0.02)
+                assert (await click(human.urls[0], "decline")).status_code == 200
+    finally:
+        stop(served)
+    url = human.urls[0]
+    log = "".join(served.stderr)
+    assert structured(results[0])["status"] == "declined"
+    assert "elicitation/create" in log  # the transport did log the message that carried the link…
+    assert "/confirm/<hidden>" in log
+    assert url not in log and url.rsplit("/", 1)[1] not in log  # …without the link
 
 
 # ----- 3. as a person would: stdio server, headless Chromium -----------------------------------------
