@@ -449,6 +449,38 @@ async def test_an_allow_listed_number_dials_without_a_page(
     assert not log.exists() and dials(emu) == 1
 
 
+async def test_the_browser_gets_neither_the_api_key_nor_the_mcp_token(
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The opener ran the browser with the server's whole environment: VOICING_API_KEY and VOICING_MCP_TOKEN
+    went to a third-party program (and every helper, wrapper or crash reporter it starts)."""
+    seen = tmp_path / "browser-env.json"
+    script = tmp_path / "browser-env"
+    script.write_text(
+        f"#!{sys.executable}\nimport json, os, sys\n"
+        f"with open({str(seen)!r}, 'w') as f:\n    json.dump({{'url': sys.argv[1], 'env': dict(os.environ)}}, f)\n",
+        encoding="utf-8",
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("BROWSER", str(script))
+    monkeypatch.setenv("VOICING_API_KEY", emu.api_key)
+    monkeypatch.setenv("VOICING_MCP_TOKEN", "mcp-token-5e1b0c7a")
+    (tmp_path / "dnc.txt").write_text("+17025550100\n", encoding="utf-8")
+    monkeypatch.setenv("VOICING_DNC_FILE", str(tmp_path / "dnc.txt"))
+    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    async with human_client(emu, tmp_path, "legacy") as client:
+        assert structured(await call(client))["status"] == "confirmation_required"
+    with anyio.fail_after(30):
+        while not seen.exists() or not seen.read_text(encoding="utf-8"):
+            await anyio.sleep(0.02)
+    opened = json.loads(seen.read_text(encoding="utf-8"))
+    assert opened["url"].startswith("http://127.0.0.1:")  # the browser did get the page
+    assert not [k for k in opened["env"] if k.upper().startswith("VOICING_")]
+    assert "mcp-token-5e1b0c7a" not in json.dumps(opened["env"])
+    assert "PATH" in opened["env"]  # the rest of the user's environment is the browser's as usual
+    assert dials(emu) == 0
+
+
 @pytest.mark.parametrize("browser", ["/bin/false", "/no/such/browser"])
 async def test_with_no_browser_and_no_elicitation_the_dial_is_refused_naming_the_options(
     emu: RunningEmulator, tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch, browser: str
