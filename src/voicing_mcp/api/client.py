@@ -56,6 +56,9 @@ TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
 #: ids per bulk request (the API's limit is undocumented; 100 is the emulator's and the guide's page size)
 BULK_CHUNK = 100
 MAX_LIMIT = 100
+#: the longest call id the tools take back (get_call_details, the voicing://calls/{id} resource): a dial answer
+#: whose call_id is longer, or not a string or integer, names no call that can be followed
+MAX_CALL_ID = 256
 
 LIST_KEYS = ("data", "calls", "items", "results")
 _META_CONTAINERS = ("meta", "pagination", "page_info", "paging")
@@ -593,7 +596,17 @@ class VoicingClient:
             source: dict[str, Any] = body
             if body.get("call_id") is None and isinstance(body.get("data"), dict):
                 source = {**body, **body["data"]}
-            if isinstance(source.get("call_id"), str | int) and str(source["call_id"]).strip():
+            call_id: Any = source.get("call_id")
+            usable = isinstance(call_id, str | int) and not isinstance(call_id, bool) and str(call_id).strip()
+            if usable and len(str(call_id).strip()) > MAX_CALL_ID:
+                raise self._outcome_unknown(
+                    None,
+                    method="POST",
+                    path=DIAL_PATH,
+                    why=f"HTTP {response.status_code} with a call_id of {len(str(call_id).strip())} characters, "
+                    f"longer than any id this server can look up ({MAX_CALL_ID})",
+                )
+            if usable:
                 try:
                     result = OutboundCallResponse.model_validate({**source, "call_id": str(source["call_id"])})
                 except ValidationError as exc:  # pragma: no cover - call_id is the only required field
