@@ -35,6 +35,7 @@ from voicing_mcp.server.dial import follow_call, register_dial_tool
 from voicing_mcp.server.tools import json_text
 
 NUMBER = "+17018112582"
+VARS = {"name": "Ann", "plan_type": "Gold"}
 DAY = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)
 ANSI_SPOOF = "\x1b[2K\r+1 701 555 0100"
 BIDI_SPOOF = "Ann \u202e0010 555 107 1+"
@@ -375,3 +376,68 @@ def test_the_json_text_block_escapes_invisible_characters_and_keeps_readable_tex
     assert "\\u001b\\u202e\\u200b\\u2028\\u007f\\u0085" in text
     indented = json_text(data, indent=2)
     assert json.loads(indented) == data and "\n  " in indented and "\\u202e" in indented
+
+
+class _RefusingAPI(BaseHTTPRequestHandler):
+    """Refuses the dial (a documented 400, so the row is 'failed' and keeps the API's text) with a detail full
+    of invisible characters."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        body = json.dumps({"detail": "assistant \u202e0010 555 107 1+\u2066 unknown\u200b\u2028x"}).encode()
+        self.send_response(400)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+async def test_the_ledger_resource_and_listing_show_an_apis_error_text_with_invisible_characters_escaped(
+    tmp_path: Path,
+) -> None:
+    """voicing://ledger/recent and `python -m voicing_mcp.guard.ledger list` printed the API's detail with its bidi
+    overrides raw (json.dumps escapes only C0 controls): the operator deciding whether to release a row read
+    spoofed text."""
+    import subprocess
+    import sys
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RefusingAPI)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ledger = tmp_path / "ledger.sqlite3"
+    base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        s = load_settings(
+            base_url=base_url,
+            api_key="k" * 20,
+            env="development",
+            quiet_hours="off",
+            ledger=ledger,
+            allowed_numbers=NUMBER,
+        )
+        async with Client(create_server(s)) as client:
+            arguments = {"assistant_id": ASSISTANT, "phone_number": NUMBER, "input_variables": VARS}
+            refused = await client.call_tool("initiate_outbound_call", arguments)
+            res = await client.read_resource("voicing://ledger/recent")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert refused.is_error and "NOT placed" in texts(refused)[0]
+    content = res.contents[0]
+    assert isinstance(content, TextResourceContents)
+    env = {"VOICING_LEDGER": str(ledger), "VOICING_API_KEY": "k" * 20, "VOICING_BASE_URL": base_url, "PATH": ""}
+    listed = subprocess.run(
+        [sys.executable, "-m", "voicing_mcp.guard.ledger", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        check=True,
+    ).stdout
+    for shown in (content.text, listed):
+        assert_nothing_raw(shown)
+        assert "\\u202e" in shown and "\\u2066" in shown
+    detail = json.loads(content.text)["dials"][0]["detail"]
+    assert "\u202e" in detail and json.loads(listed.strip())["detail"] == detail  # the text itself is kept
