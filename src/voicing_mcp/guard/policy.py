@@ -529,11 +529,20 @@ def ledger_environment(settings: Settings, *, local: bool) -> str:
 
 
 def check_ids(assistant_id: str, telephony_provider: str) -> tuple[str, str]:
+    """The ids as sent and recorded. An assistant id written as a UUID in any spelling (upper case, braces,
+    ``urn:uuid:``, no dashes) is the canonical lower-case dashed UUID: an API that reads it as a UUID takes every
+    spelling for the same assistant, so the duplicate rule, the templates and the confirmations must too."""
+    import uuid
+
     a, p = assistant_id.strip(), telephony_provider.strip()
     if not a:
         raise GuardRefusal("template: assistant_id is empty; give the assistant's id", rule="assistant")
     if not p:
         raise GuardRefusal('telephony_provider is empty; use "default" unless told otherwise', rule="provider")
+    try:
+        a = str(uuid.UUID(a))
+    except ValueError:
+        pass  # not a UUID: kept as given
     return a, p
 
 
