@@ -441,3 +441,30 @@ async def test_the_ledger_resource_and_listing_show_an_apis_error_text_with_invi
         assert "\\u202e" in shown and "\\u2066" in shown
     detail = json.loads(content.text)["dials"][0]["detail"]
     assert "\u202e" in detail and json.loads(listed.strip())["detail"] == detail  # the text itself is kept
+
+
+async def test_one_record_with_odd_field_types_leaves_the_list_bulk_and_record_readable(
+    emu: RunningEmulator, mode: str
+) -> None:
+    """A status that was not a string (5, ["completed"]) made the whole list_calls page and the bulk request
+    unreadable ("could not be read: status: Input should be a valid string") — and with them the look-up that
+    lifts an uncertain dial; a duration of "NaN" or true showed as "nan s" or "1 s"."""
+    odd = [
+        {"call_id": "odd-1", "status": 5, "duration": "NaN"},
+        {"call_id": "odd-2", "status": ["completed"], "started_at": {"at": 1}, "duration": True},
+        {"call_id": "odd-3", "status": "completed", "ended_at": 17, "duration": "12.5"},
+    ]
+    for record in odd:
+        helper(emu, "POST", "/_emulator/calls", record)
+    async with connect(emu, mode) as client:
+        listed = await client.call_tool("list_calls", {"limit": 5})
+        bulk = await client.call_tool("bulk_call_details", {"call_ids": ["odd-1", "odd-2", "odd-3"]})
+        one = await client.call_tool("get_call_details", {"call_id": "odd-2"})
+    assert not listed.is_error and not bulk.is_error and not one.is_error, texts(listed) + texts(bulk) + texts(one)
+    calls = {c["call_id"]: c for c in structured(bulk)["calls"]}
+    assert calls["odd-1"]["status"] == "5" and calls["odd-1"]["duration"] is None
+    assert calls["odd-2"]["status"] == '["completed"]' and calls["odd-2"]["duration"] is None
+    assert calls["odd-2"]["started_at"] == '{"at": 1}'
+    assert calls["odd-3"]["duration"] == 12.5 and calls["odd-3"]["ended_at"] == "17"
+    assert {c["call_id"] for c in structured(listed)["calls"]} >= {"odd-1", "odd-2", "odd-3"}
+    assert "nan" not in texts(one)[0] and structured(one)["status"] == '["completed"]'

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
 from json import dumps as json_dumps
@@ -241,6 +242,30 @@ def _check_success(body: Any, *, what: str) -> None:
         )
 
 
+def _tolerate_odd_types(data: dict[str, Any]) -> None:
+    """A record whose status or time is not a string, or whose duration is not a finite number, is still read:
+    the text fields keep the value as JSON text, the duration is dropped. (One such record made a whole
+    list_calls page, or a bulk request, unreadable — and with it the look-up that lifts an uncertain dial.)"""
+    for name in ("status", "started_at", "ended_at"):
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            try:
+                data[name] = json_dumps(value, ensure_ascii=False, default=str)
+            except (ValueError, RecursionError):
+                data[name] = None
+    duration = data.get("duration")
+    if duration is not None:
+        number: float | None = None
+        if isinstance(duration, int | float) and not isinstance(duration, bool):
+            number = float(duration)
+        elif isinstance(duration, str):
+            try:
+                number = float(duration)
+            except ValueError:
+                number = None
+        data["duration"] = number if number is not None and math.isfinite(number) else None
+
+
 def _call_from(item: Any, *, what: str) -> CallDetails:
     if not isinstance(item, dict):
         raise APIError(
@@ -251,6 +276,7 @@ def _call_from(item: Any, *, what: str) -> CallDetails:
         data["call_id"] = data["id"]
     if isinstance(data.get("call_id"), int) and not isinstance(data.get("call_id"), bool):
         data["call_id"] = str(data["call_id"])
+    _tolerate_odd_types(data)
     try:
         return CallDetails.model_validate(data)
     except ValidationError as exc:
