@@ -638,3 +638,17 @@ async def test_an_assistant_id_respelled_as_the_same_uuid_is_the_same_assistant_
     refusal(respelled, "duplicate")
     sent = [r for r in helper(emu, "GET", "/_emulator/requests")["requests"] if r["method"] == "POST"]
     assert dials(emu) == 1 and len(sent) == 1
+
+
+async def test_a_template_named_with_an_upper_case_assistant_id_still_checks_the_dial(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / f"{PAYMENT.upper()}.j2").write_text("Hi {{name}}, your {{plan_type}} plan payment is pending.\n")
+    async with dial_client(emu, tmp_path, "legacy", allowed_numbers=NUMBER, prompts_dir=prompts) as client:
+        missing = await call(client, assistant_id=PAYMENT.upper(), input_variables={"name": "Ann"})
+        started = structured(await call(client, assistant_id=PAYMENT.upper()))
+    refusal(missing, "template-variables")
+    assert started["status"] == "started" and started["request"]["assistant_id"] == PAYMENT
+    assert started["preview"]["opening_line"] == "Hi Ann, your Gold plan payment is pending."

@@ -192,8 +192,16 @@ class DialGuard:
 
         # 2. Template
         variables = check_variables(input_variables or {})
+        given = assistant_id.strip()
         assistant_id, telephony_provider = check_ids(assistant_id, telephony_provider)
-        opening_line = self.check_template(assistant_id, variables, warnings)
+        template_id = assistant_id
+        if given != assistant_id:  # a template file named with the id as spelled (upper case…) still counts
+            try:
+                if self.templates.get(assistant_id) is None and self.templates.get(given) is not None:
+                    template_id = given
+            except TemplateProblem:
+                pass  # check_template says what is wrong with it
+        opening_line = self.check_template(template_id, variables, warnings)
 
         # 3. Quiet hours
         self.check_quiet_hours(number, now, warnings)
