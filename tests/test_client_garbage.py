@@ -7,10 +7,12 @@ import http.server
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from mcp import Client
 
+from server_support import ASSISTANT
 from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import load_settings
@@ -80,6 +82,59 @@ async def test_a_dial_answered_with_undecodable_json_is_outcome_unknown_and_sent
         with pytest.raises(OutcomeUnknownError, match="the answer was not JSON"):
             await client.initiate_outbound_call(request)
     assert garbage.paths == ["/api/v1/campaigns/publish-outbound-call"]
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (b'{"call_id": "' + b"A" * 1_000_000 + b'"}', "a call_id of 1000000 characters"),
+        (b'{"call_id": "' + b"A" * 257 + b'"}', "a call_id of 257 characters"),
+        (b'{"call_id": true}', "without a call_id"),
+        (b'{"data": {"call_id": false}}', "without a call_id"),
+    ],
+)
+async def test_a_dial_answered_with_a_call_id_that_names_no_call_is_outcome_unknown_and_sent_once(
+    garbage: Garbage, body: bytes, why: str
+) -> None:
+    """A megabyte call_id was returned whole to the model (twice, text and structured: 2 MB) and quoted by every
+    duplicate refusal, though no tool could look it up; ``true`` became the call id "True"."""
+    garbage.body = body
+    request = OutboundCallRequest(assistant_id="a-1", phone_number="+17018112582")
+    async with VoicingClient(base_url=garbage.url, api_key="k") as client:
+        with pytest.raises(OutcomeUnknownError, match=why) as caught:
+            await client.initiate_outbound_call(request)
+    assert len(str(caught.value)) < 2_000
+    assert garbage.paths == ["/api/v1/campaigns/publish-outbound-call"]
+
+
+async def test_the_longest_call_id_the_tools_take_is_a_started_call(garbage: Garbage) -> None:
+    garbage.body = b'{"call_id": "' + b"A" * 256 + b'"}'
+    request = OutboundCallRequest(assistant_id="a-1", phone_number="+17018112582")
+    async with VoicingClient(base_url=garbage.url, api_key="k") as client:
+        assert (await client.initiate_outbound_call(request)).call_id == "A" * 256
+
+
+async def test_a_megabyte_call_id_reaches_the_model_as_a_short_unknown_outcome_that_blocks_the_number(
+    garbage: Garbage, tmp_path: Path
+) -> None:
+    garbage.body = b'{"call_id": "' + b"A" * 1_000_000 + b'"}'
+    settings = load_settings(
+        base_url=garbage.url,
+        api_key="k",
+        env="development",
+        quiet_hours="off",
+        ledger=tmp_path / "ledger.sqlite3",
+        allowed_numbers="+17018112582",
+    )
+    variables = {"name": "Ann", "plan_type": "Gold"}
+    arguments = {"assistant_id": ASSISTANT, "phone_number": "+17018112582", "input_variables": variables}
+    async with Client(create_server(settings)) as client:
+        first = await client.call_tool("initiate_outbound_call", arguments)
+        again = await client.call_tool("initiate_outbound_call", arguments)
+    texts = [b.text for r in (first, again) for b in r.content if b.type == "text"]
+    assert first.is_error and "outcome unknown" in texts[0] and len(texts[0]) < 3_000
+    assert again.is_error and "[outcome-unknown]" in texts[1] and len(texts[1]) < 3_000
+    assert garbage.paths.count("/api/v1/campaigns/publish-outbound-call") == 1
 
 
 async def test_the_model_reads_what_went_wrong_when_the_api_sends_undecodable_json(garbage: Garbage) -> None:

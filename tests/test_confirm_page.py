@@ -17,7 +17,9 @@ import os
 import re
 import shutil
 import stat
+import subprocess
 import sys
+import threading
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -447,6 +449,38 @@ async def test_an_allow_listed_number_dials_without_a_page(
     assert not log.exists() and dials(emu) == 1
 
 
+async def test_the_browser_gets_neither_the_api_key_nor_the_mcp_token(
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The opener ran the browser with the server's whole environment: VOICING_API_KEY and VOICING_MCP_TOKEN
+    went to a third-party program (and every helper, wrapper or crash reporter it starts)."""
+    seen = tmp_path / "browser-env.json"
+    script = tmp_path / "browser-env"
+    script.write_text(
+        f"#!{sys.executable}\nimport json, os, sys\n"
+        f"with open({str(seen)!r}, 'w') as f:\n    json.dump({{'url': sys.argv[1], 'env': dict(os.environ)}}, f)\n",
+        encoding="utf-8",
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("BROWSER", str(script))
+    monkeypatch.setenv("VOICING_API_KEY", emu.api_key)
+    monkeypatch.setenv("VOICING_MCP_TOKEN", "mcp-token-5e1b0c7a")
+    (tmp_path / "dnc.txt").write_text("+17025550100\n", encoding="utf-8")
+    monkeypatch.setenv("VOICING_DNC_FILE", str(tmp_path / "dnc.txt"))
+    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    async with human_client(emu, tmp_path, "legacy") as client:
+        assert structured(await call(client))["status"] == "confirmation_required"
+    with anyio.fail_after(30):
+        while not seen.exists() or not seen.read_text(encoding="utf-8"):
+            await anyio.sleep(0.02)
+    opened = json.loads(seen.read_text(encoding="utf-8"))
+    assert opened["url"].startswith("http://127.0.0.1:")  # the browser did get the page
+    assert not [k for k in opened["env"] if k.upper().startswith("VOICING_")]
+    assert "mcp-token-5e1b0c7a" not in json.dumps(opened["env"])
+    assert "PATH" in opened["env"]  # the rest of the user's environment is the browser's as usual
+    assert dials(emu) == 0
+
+
 @pytest.mark.parametrize("browser", ["/bin/false", "/no/such/browser"])
 async def test_with_no_browser_and_no_elicitation_the_dial_is_refused_naming_the_options(
     emu: RunningEmulator, tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch, browser: str
@@ -535,6 +569,62 @@ async def test_declining_the_url_elicitation_is_a_declined_result(
         data = structured(await call(client))
     assert data["status"] == "declined" and data["asked_via"] == "url-elicitation"
     assert dials(emu) == 0
+
+
+@pytest.mark.parametrize("transport", ["http", "sse"])
+async def test_a_debug_log_never_carries_the_confirm_link_that_url_elicitation_sends(
+    emu: RunningEmulator, tmp_path: Path, transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At --log-level DEBUG the SDK's HTTP and SSE transports log every message they send, the URL-mode
+    elicitation that carries the page's link to the human included: a model that can read the server's log
+    (a shell or file tool) would find the link there and click it itself."""
+    from mcp.client.sse import sse_client
+    from mcp.client.streamable_http import streamable_http_client
+
+    from test_transports import Served, clean_env, stop
+
+    env = clean_env(
+        tmp_path,
+        VOICING_BASE_URL=emu.base_url,
+        VOICING_API_KEY=emu.api_key,
+        VOICING_ENV="development",
+        VOICING_QUIET_HOURS="off",
+        VOICING_LEDGER=str(tmp_path / "ledger.sqlite3"),
+        BROWSER="/bin/false",
+    )
+    command = [sys.executable, "-m", "voicing_mcp", "--transport", transport, "--port", "0", "--log-level", "DEBUG"]
+    served = Served(
+        subprocess.Popen(
+            command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    )
+    threading.Thread(target=served.pump, daemon=True).start()
+    await anyio.to_thread.run_sync(served.ready.wait, 60)
+    assert served.url, "".join(served.stderr)
+    declare_url_only(monkeypatch)
+    human = UrlOnlyHuman()
+    results: list[CallToolResult] = []
+    try:
+        connect = streamable_http_client(served.url) if transport == "http" else sse_client(served.url)
+        async with Client(connect, mode="legacy", elicitation_callback=human) as client:  # type: ignore[arg-type]
+
+            async def dial() -> None:
+                results.append(await call(client))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(dial)
+                with anyio.fail_after(30):
+                    while not human.urls:
+                        await anyio.sleep(0.02)
+                assert (await click(human.urls[0], "decline")).status_code == 200
+    finally:
+        stop(served)
+    url = human.urls[0]
+    log = "".join(served.stderr)
+    assert structured(results[0])["status"] == "declined"
+    assert "elicitation/create" in log  # the transport did log the message that carried the link…
+    assert "/confirm/<hidden>" in log
+    assert url not in log and url.rsplit("/", 1)[1] not in log  # …without the link
 
 
 # ----- 3. as a person would: stdio server, headless Chromium -----------------------------------------

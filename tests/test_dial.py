@@ -612,3 +612,43 @@ async def test_the_ledger_resource_masks_numbers(emu: RunningEmulator, tmp_path:
     assert isinstance(content, TextResourceContents)
     assert "+1 701 ••• ••82" in content.text and "8112582" not in content.text
     assert emu.api_key not in content.text
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        PAYMENT.upper(),
+        "{" + PAYMENT + "}",
+        "urn:uuid:" + PAYMENT,
+        PAYMENT.replace("-", ""),
+    ],
+)
+async def test_an_assistant_id_respelled_as_the_same_uuid_is_the_same_assistant_for_the_duplicate_rule(
+    emu: RunningEmulator, tmp_path: Path, spelling: str
+) -> None:
+    """An API that reads assistant ids as UUIDs takes every spelling for one assistant; the guard compared the
+    strings, so a respelled id (or, on a case-insensitive file system, one whose template file matched) passed
+    the duplicate rule and rang the same person again. The canonical id is what is sent and recorded."""
+    async with dial_client(emu, tmp_path, "legacy", allowed_numbers=NUMBER) as client:
+        first = structured(await call(client, assistant_id=spelling))
+        again = await call(client, assistant_id=PAYMENT)
+        respelled = await call(client, assistant_id=spelling)
+    assert first["status"] == "started" and first["request"]["assistant_id"] == PAYMENT
+    refusal(again, "duplicate")
+    refusal(respelled, "duplicate")
+    sent = [r for r in helper(emu, "GET", "/_emulator/requests")["requests"] if r["method"] == "POST"]
+    assert dials(emu) == 1 and len(sent) == 1
+
+
+async def test_a_template_named_with_an_upper_case_assistant_id_still_checks_the_dial(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / f"{PAYMENT.upper()}.j2").write_text("Hi {{name}}, your {{plan_type}} plan payment is pending.\n")
+    async with dial_client(emu, tmp_path, "legacy", allowed_numbers=NUMBER, prompts_dir=prompts) as client:
+        missing = await call(client, assistant_id=PAYMENT.upper(), input_variables={"name": "Ann"})
+        started = structured(await call(client, assistant_id=PAYMENT.upper()))
+    refusal(missing, "template-variables")
+    assert started["status"] == "started" and started["request"]["assistant_id"] == PAYMENT
+    assert started["preview"]["opening_line"] == "Hi Ann, your Gold plan payment is pending."

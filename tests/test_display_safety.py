@@ -35,6 +35,7 @@ from voicing_mcp.server.dial import follow_call, register_dial_tool
 from voicing_mcp.server.tools import json_text
 
 NUMBER = "+17018112582"
+VARS = {"name": "Ann", "plan_type": "Gold"}
 DAY = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)
 ANSI_SPOOF = "\x1b[2K\r+1 701 555 0100"
 BIDI_SPOOF = "Ann \u202e0010 555 107 1+"
@@ -375,3 +376,95 @@ def test_the_json_text_block_escapes_invisible_characters_and_keeps_readable_tex
     assert "\\u001b\\u202e\\u200b\\u2028\\u007f\\u0085" in text
     indented = json_text(data, indent=2)
     assert json.loads(indented) == data and "\n  " in indented and "\\u202e" in indented
+
+
+class _RefusingAPI(BaseHTTPRequestHandler):
+    """Refuses the dial (a documented 400, so the row is 'failed' and keeps the API's text) with a detail full
+    of invisible characters."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        body = json.dumps({"detail": "assistant \u202e0010 555 107 1+\u2066 unknown\u200b\u2028x"}).encode()
+        self.send_response(400)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+async def test_the_ledger_resource_and_listing_show_an_apis_error_text_with_invisible_characters_escaped(
+    tmp_path: Path,
+) -> None:
+    """voicing://ledger/recent and `python -m voicing_mcp.guard.ledger list` printed the API's detail with its bidi
+    overrides raw (json.dumps escapes only C0 controls): the operator deciding whether to release a row read
+    spoofed text."""
+    import subprocess
+    import sys
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RefusingAPI)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ledger = tmp_path / "ledger.sqlite3"
+    base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        s = load_settings(
+            base_url=base_url,
+            api_key="k" * 20,
+            env="development",
+            quiet_hours="off",
+            ledger=ledger,
+            allowed_numbers=NUMBER,
+        )
+        async with Client(create_server(s)) as client:
+            arguments = {"assistant_id": ASSISTANT, "phone_number": NUMBER, "input_variables": VARS}
+            refused = await client.call_tool("initiate_outbound_call", arguments)
+            res = await client.read_resource("voicing://ledger/recent")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert refused.is_error and "NOT placed" in texts(refused)[0]
+    content = res.contents[0]
+    assert isinstance(content, TextResourceContents)
+    env = {"VOICING_LEDGER": str(ledger), "VOICING_API_KEY": "k" * 20, "VOICING_BASE_URL": base_url, "PATH": ""}
+    listed = subprocess.run(
+        [sys.executable, "-m", "voicing_mcp.guard.ledger", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        check=True,
+    ).stdout
+    for shown in (content.text, listed):
+        assert_nothing_raw(shown)
+        assert "\\u202e" in shown and "\\u2066" in shown
+    detail = json.loads(content.text)["dials"][0]["detail"]
+    assert "\u202e" in detail and json.loads(listed.strip())["detail"] == detail  # the text itself is kept
+
+
+async def test_one_record_with_odd_field_types_leaves_the_list_bulk_and_record_readable(
+    emu: RunningEmulator, mode: str
+) -> None:
+    """A status that was not a string (5, ["completed"]) made the whole list_calls page and the bulk request
+    unreadable ("could not be read: status: Input should be a valid string") — and with them the look-up that
+    lifts an uncertain dial; a duration of "NaN" or true showed as "nan s" or "1 s"."""
+    odd = [
+        {"call_id": "odd-1", "status": 5, "duration": "NaN"},
+        {"call_id": "odd-2", "status": ["completed"], "started_at": {"at": 1}, "duration": True},
+        {"call_id": "odd-3", "status": "completed", "ended_at": 17, "duration": "12.5"},
+    ]
+    for record in odd:
+        helper(emu, "POST", "/_emulator/calls", record)
+    async with connect(emu, mode) as client:
+        listed = await client.call_tool("list_calls", {"limit": 5})
+        bulk = await client.call_tool("bulk_call_details", {"call_ids": ["odd-1", "odd-2", "odd-3"]})
+        one = await client.call_tool("get_call_details", {"call_id": "odd-2"})
+    assert not listed.is_error and not bulk.is_error and not one.is_error, texts(listed) + texts(bulk) + texts(one)
+    calls = {c["call_id"]: c for c in structured(bulk)["calls"]}
+    assert calls["odd-1"]["status"] == "5" and calls["odd-1"]["duration"] is None
+    assert calls["odd-2"]["status"] == '["completed"]' and calls["odd-2"]["duration"] is None
+    assert calls["odd-2"]["started_at"] == '{"at": 1}'
+    assert calls["odd-3"]["duration"] == 12.5 and calls["odd-3"]["ended_at"] == "17"
+    assert {c["call_id"] for c in structured(listed)["calls"]} >= {"odd-1", "odd-2", "odd-3"}
+    assert "nan" not in texts(one)[0] and structured(one)["status"] == '["completed"]'

@@ -284,3 +284,26 @@ async def test_the_ledger_listing_hides_the_key_in_rows_written_before_details_w
     )
     assert done.returncode == 0, done.stderr
     assert "bad key [redacted]" in done.stdout and leaks(done.stdout) == [], done.stdout
+
+
+async def test_in_local_mode_the_word_emulator_in_an_answer_is_not_taken_for_the_key(tmp_path: Path) -> None:
+    """The built-in emulator's key was the word "emulator", and the client removes its key from every text the
+    API returns: a reply or record saying "emulator" showed "[redacted]". Local mode's key is random per run."""
+    from mcp import Client
+
+    from voicing_mcp.config import load_settings
+    from voicing_mcp.server.app import create_server
+
+    settings = load_settings(env="local", quiet_hours="off", ledger=tmp_path / "ledger.sqlite3")
+    async with Client(create_server(settings)) as client:
+        result = await client.call_tool(
+            "chat_with_assistant",
+            {
+                "assistant_id": "019addcc-b878-7b10-85f1-49f21342f947",
+                "message": "are you the emulator?",
+                "input_variables": {"name": "Ann", "plan_type": "Gold"},
+            },
+        )
+    text = "".join(b.text for b in result.content if b.type == "text")
+    assert not result.is_error, text
+    assert "emulator" in text and "[redacted]" not in text

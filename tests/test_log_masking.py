@@ -69,3 +69,16 @@ def test_masking_in_log_text_leaves_ids_dates_times_and_addresses_alone() -> Non
 def test_masking_in_log_text_hides_e164_and_national_forms() -> None:
     masked = mask_numbers_in("dial +17018112582, then (701) 811-2582 or 701 811 2582 and '7018112582'")
     assert masked == "dial +1 701 ••• ••82, then ••••••••82 or ••••••••82 and '••••••••82'"
+
+
+def test_confirm_links_are_hidden_in_every_spelling_a_log_line_may_use() -> None:
+    from voicing_mcp.redact import hide_confirm_links
+
+    page = "V_yrWzETztBUn7ttiYL9la0Ez_9M7Wu6Ftf4Hp8mnQg"
+    for text, shown in [
+        (f"url http://127.0.0.1:5/confirm/{page} x", "url http://127.0.0.1:5/confirm/<hidden> x"),
+        (f'"http:\\/\\/127.0.0.1:5\\/confirm\\/{page}"', '"http:\\/\\/127.0.0.1:5\\/confirm\\/<hidden>"'),
+        (f"http%3A%2F%2F127.0.0.1%3A5%2Fconfirm%2f{page}", "http%3A%2F%2F127.0.0.1%3A5%2Fconfirm%2f<hidden>"),
+        ("confirm/decline the call", "confirm/decline the call"),
+    ]:
+        assert hide_confirm_links(text) == shown

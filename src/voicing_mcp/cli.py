@@ -14,13 +14,14 @@ import sys
 from collections.abc import Callable, Sequence
 
 from voicing_mcp import __version__
-from voicing_mcp.redact import MaskNumbersFilter
+from voicing_mcp.redact import MaskNumbersFilter, SafeFormatter
 
 
 def setup_logging(level: str = "INFO") -> None:
     """Send every log record to stderr (never stdout)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # confirm page links hidden from every line (the transports log whole messages at DEBUG)
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(MaskNumbersFilter())  # phone numbers masked whoever logs them
     root = logging.getLogger()
     root.handlers[:] = [handler]

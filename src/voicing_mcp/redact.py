@@ -47,6 +47,25 @@ class MaskNumbersFilter(logging.Filter):
         return True
 
 
+#: a confirm page's address (``/confirm/<id>``, also URL- or JSON-escaped): only the human may have it. The SDK's
+#: transports log whole messages at DEBUG, the URL-mode elicitation that carries it to the human included.
+_CONFIRM_LINK = re.compile(r"(confirm(?:/|\\/|%2[fF]))[A-Za-z0-9_\-]{16,}")
+HIDDEN_LINK = "<hidden>"
+
+
+def hide_confirm_links(text: str) -> str:
+    """``text`` with the secret id of every confirm-page address replaced by ``<hidden>``."""
+    return _CONFIRM_LINK.sub(lambda m: m.group(1) + HIDDEN_LINK, text) if "confirm" in text else text
+
+
+class SafeFormatter(logging.Formatter):
+    """A formatter whose lines (message, traceback and stack included) never carry a confirm page's address:
+    a model that can read the server's log (a shell or file tool) must not find the link and click it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return hide_confirm_links(super().format(record))
+
+
 def redact_url(url: str) -> str:
     """``https://user:secret@host/path`` → ``https://•••@host/path``: credentials in a URL are never shown."""
     from urllib.parse import urlsplit, urlunsplit

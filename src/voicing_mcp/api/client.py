@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
 from json import dumps as json_dumps
@@ -56,6 +57,9 @@ TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
 #: ids per bulk request (the API's limit is undocumented; 100 is the emulator's and the guide's page size)
 BULK_CHUNK = 100
 MAX_LIMIT = 100
+#: the longest call id the tools take back (get_call_details, the voicing://calls/{id} resource): a dial answer
+#: whose call_id is longer, or not a string or integer, names no call that can be followed
+MAX_CALL_ID = 256
 
 LIST_KEYS = ("data", "calls", "items", "results")
 _META_CONTAINERS = ("meta", "pagination", "page_info", "paging")
@@ -238,6 +242,30 @@ def _check_success(body: Any, *, what: str) -> None:
         )
 
 
+def _tolerate_odd_types(data: dict[str, Any]) -> None:
+    """A record whose status or time is not a string, or whose duration is not a finite number, is still read:
+    the text fields keep the value as JSON text, the duration is dropped. (One such record made a whole
+    list_calls page, or a bulk request, unreadable — and with it the look-up that lifts an uncertain dial.)"""
+    for name in ("status", "started_at", "ended_at"):
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            try:
+                data[name] = json_dumps(value, ensure_ascii=False, default=str)
+            except (ValueError, RecursionError):
+                data[name] = None
+    duration = data.get("duration")
+    if duration is not None:
+        number: float | None = None
+        if isinstance(duration, int | float) and not isinstance(duration, bool):
+            number = float(duration)
+        elif isinstance(duration, str):
+            try:
+                number = float(duration)
+            except ValueError:
+                number = None
+        data["duration"] = number if number is not None and math.isfinite(number) else None
+
+
 def _call_from(item: Any, *, what: str) -> CallDetails:
     if not isinstance(item, dict):
         raise APIError(
@@ -248,6 +276,7 @@ def _call_from(item: Any, *, what: str) -> CallDetails:
         data["call_id"] = data["id"]
     if isinstance(data.get("call_id"), int) and not isinstance(data.get("call_id"), bool):
         data["call_id"] = str(data["call_id"])
+    _tolerate_odd_types(data)
     try:
         return CallDetails.model_validate(data)
     except ValidationError as exc:
@@ -593,7 +622,17 @@ class VoicingClient:
             source: dict[str, Any] = body
             if body.get("call_id") is None and isinstance(body.get("data"), dict):
                 source = {**body, **body["data"]}
-            if isinstance(source.get("call_id"), str | int) and str(source["call_id"]).strip():
+            call_id: Any = source.get("call_id")
+            usable = isinstance(call_id, str | int) and not isinstance(call_id, bool) and str(call_id).strip()
+            if usable and len(str(call_id).strip()) > MAX_CALL_ID:
+                raise self._outcome_unknown(
+                    None,
+                    method="POST",
+                    path=DIAL_PATH,
+                    why=f"HTTP {response.status_code} with a call_id of {len(str(call_id).strip())} characters, "
+                    f"longer than any id this server can look up ({MAX_CALL_ID})",
+                )
+            if usable:
                 try:
                     result = OutboundCallResponse.model_validate({**source, "call_id": str(source["call_id"])})
                 except ValidationError as exc:  # pragma: no cover - call_id is the only required field

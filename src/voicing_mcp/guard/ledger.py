@@ -505,9 +505,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if ok else 1
         if args[:1] in ([], ["list"]):
             # rows written before API errors were cleaned may quote the key: never shown
+            from voicing_mcp.server.tools import json_text
+
             key = settings.api_key.get_secret_value() if settings.api_key is not None else None
             for row in anyio.run(ledger.recent):
-                print(json.dumps(redact_secret_in(row.public(), key), ensure_ascii=False))
+                # an API's error text is third-party: bidi and format characters escaped, like every JSON we show
+                print(json_text(redact_secret_in(row.public(), key)))
             return 0
         print("usage: python -m voicing_mcp.guard.ledger [list | resolve ID [NOTE]]", file=sys.stderr)
         return 2

@@ -192,8 +192,16 @@ class DialGuard:
 
         # 2. Template
         variables = check_variables(input_variables or {})
+        given = assistant_id.strip()
         assistant_id, telephony_provider = check_ids(assistant_id, telephony_provider)
-        opening_line = self.check_template(assistant_id, variables, warnings)
+        template_id = assistant_id
+        if given != assistant_id:  # a template file named with the id as spelled (upper case…) still counts
+            try:
+                if self.templates.get(assistant_id) is None and self.templates.get(given) is not None:
+                    template_id = given
+            except TemplateProblem:
+                pass  # check_template says what is wrong with it
+        opening_line = self.check_template(template_id, variables, warnings)
 
         # 3. Quiet hours
         self.check_quiet_hours(number, now, warnings)
@@ -529,11 +537,20 @@ def ledger_environment(settings: Settings, *, local: bool) -> str:
 
 
 def check_ids(assistant_id: str, telephony_provider: str) -> tuple[str, str]:
+    """The ids as sent and recorded. An assistant id written as a UUID in any spelling (upper case, braces,
+    ``urn:uuid:``, no dashes) is the canonical lower-case dashed UUID: an API that reads it as a UUID takes every
+    spelling for the same assistant, so the duplicate rule, the templates and the confirmations must too."""
+    import uuid
+
     a, p = assistant_id.strip(), telephony_provider.strip()
     if not a:
         raise GuardRefusal("template: assistant_id is empty; give the assistant's id", rule="assistant")
     if not p:
         raise GuardRefusal('telephony_provider is empty; use "default" unless told otherwise', rule="provider")
+    try:
+        a = str(uuid.UUID(a))
+    except ValueError:
+        pass  # not a UUID: kept as given
     return a, p
 
 

@@ -158,11 +158,15 @@ async def _open_api(settings: Settings, stack: AsyncExitStack) -> tuple[VoicingC
 
     emulator: RunningEmulator | None = None
     if settings.is_local:
+        # the emulator's assistants are the templates the guard reads, so local mode matches VOICING_PROMPTS_DIR
+        # a random key per run: the client removes its key from every text the API returns, and the fixed
+        # key "emulator" turned every "emulator" in a reply or record into "[redacted]"
+        import secrets
+
         from voicing_mcp.emulator.runner import serve_emulator
         from voicing_mcp.emulator.state import EmulatorConfig
 
-        # the emulator's assistants are the templates the guard reads, so local mode matches VOICING_PROMPTS_DIR
-        config = EmulatorConfig(prompts_dir=settings.resolved_prompts_dir)
+        config = EmulatorConfig(prompts_dir=settings.resolved_prompts_dir, api_key=secrets.token_hex(16))
         emulator = await stack.enter_async_context(serve_emulator(config, host="127.0.0.1", port=0))
         base_url = emulator.base_url
         api_key = emulator.api_key

@@ -372,9 +372,11 @@ async def open_in_browser(url: str) -> bool:
 
     Run in a child process that reads the URL on stdin and has no stdout/stderr of ours: a browser
     command must not write into the MCP stdio stream, and its messages (which may quote the URL) must
-    not reach a log. Console browsers are not used (no terminal of ours). True when a browser took it.
+    not reach a log. Console browsers are not used (no terminal of ours). The browser gets none of the
+    ``VOICING_*`` settings: the API key and the MCP token are not a browser's (nor a ``$BROWSER`` wrapper's,
+    a crash reporter's or anything it starts). True when a browser took it.
     """
-    env = {k: v for k, v in os.environ.items() if k != "TERM"}
+    env = {k: v for k, v in os.environ.items() if k != "TERM" and not k.upper().startswith("VOICING_")}
     try:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,

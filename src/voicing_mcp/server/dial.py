@@ -47,7 +47,7 @@ from voicing_mcp.guard.policy import Clock, Decision, DialGuard, describe_local_
 from voicing_mcp.redact import one_line
 from voicing_mcp.server.confirm_page import ConfirmPages, PendingDial, open_in_browser, request_digest
 from voicing_mcp.server.context import ServerContext
-from voicing_mcp.server.tools import as_tool_result, tool_error
+from voicing_mcp.server.tools import as_tool_result, json_text, tool_error
 
 if TYPE_CHECKING:
     from voicing_mcp.api.client import VoicingClient
@@ -770,7 +770,6 @@ def register_dial_tool(
 
 async def recent_dials_document(path: Path) -> str:
     """The ``voicing://ledger/recent`` document, read with a short-lived connection of its own."""
-    import json
     import sqlite3
 
     rows: list[DialRow] = []
@@ -789,4 +788,4 @@ async def recent_dials_document(path: Path) -> str:
         "note": "status: pending (intent written, no answer yet), started, failed (API error, no call), or "
         "unknown (no answer: the call may have been placed; the number is blocked until checked)",
     }
-    return json.dumps(document, ensure_ascii=False, indent=2)
+    return json_text(document, indent=2)  # the API's error texts are third-party: invisible characters escaped
