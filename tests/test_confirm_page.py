@@ -425,6 +425,9 @@ async def test_concurrent_requests_after_one_approval_dial_once(
     started = [r for r in results if not r.is_error and (r.structured_content or {}).get("status") == "started"]
     assert len(started) == 1
     assert dials(emu) == 1
+    # the others are refused; none opens a second "Place this call?" page for the call just placed
+    assert len(log.read_text(encoding="utf-8").split()) == 1
+    assert all(r.is_error for r in results if r not in started)
 
 
 async def test_a_form_elicitation_is_still_used_in_human_mode_and_opens_no_page(

@@ -32,7 +32,7 @@ import socket
 import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
@@ -55,6 +55,8 @@ State = Literal["pending", "approved", "declined"]
 MAX_FORM_BYTES = 4096
 BROWSER_OPEN_SECONDS = 10.0
 STARTUP_SECONDS = 10.0
+#: an identical request within this long after an approval was taken is refused instead of opening a new page
+SPENT_GRACE = timedelta(seconds=30)
 
 #: the program run to open the browser: the URL comes on stdin (never argv of our own process, never a log)
 _OPENER = (
@@ -90,6 +92,7 @@ class PendingDial:
     it could not be."""
     closed: bool = False
     """Done with by the tool (approval spent, or the decline reported); the page still says "already decided"."""
+    closed_at: datetime | None = None
     decided: anyio.Event = field(default_factory=anyio.Event)
     reached: anyio.Event = field(default_factory=anyio.Event)
     """Set once the URL was handed to the human (or could not be)."""
@@ -135,6 +138,18 @@ class ConfirmPages:
         found = [p for p in self._by_id.values() if p.digest == digest and not p.closed]
         return found[-1] if found else None
 
+    def just_spent(self, digest: str) -> PendingDial | None:
+        """An approval of this exact request that a request took within the last :data:`SPENT_GRACE`: an
+        identical request racing it must not ask the human again about the call that is being placed."""
+        self._sweep()
+        since = self.clock() - SPENT_GRACE
+        found = [
+            p
+            for p in self._by_id.values()
+            if p.digest == digest and p.closed and p.state == "approved" and p.closed_at and p.closed_at >= since
+        ]
+        return found[-1] if found else None
+
     def undecided(self) -> int:
         """Live confirmations still waiting for the human."""
         self._sweep()
@@ -156,6 +171,7 @@ class ConfirmPages:
     def close(self, pending: PendingDial) -> None:
         """The tool is done with it: a new request asks again; its page keeps saying how it was decided."""
         pending.closed = True
+        pending.closed_at = self.clock()
 
     def forget(self, pending: PendingDial) -> None:
         self._by_id.pop(pending.id, None)

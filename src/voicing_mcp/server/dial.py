@@ -456,6 +456,14 @@ async def confirm_on_page(
     state = _state(ctx)
     pages = pages_for(state, guard)
     pending = pages.find(request_digest(decision.request))
+    if pending is None and pages.just_spent(request_digest(decision.request)) is not None:
+        raise GuardRefusal(
+            "confirmation: this exact request was approved on the confirm page moments ago, and that approval was "
+            "taken by an identical request sent at the same time (one click confirms one call); its result says "
+            "how the call went (voicing://ledger/recent lists it). Nothing more was dialled and the user was not "
+            "asked again",
+            rule="confirmation-used",
+        )
     if pending is None:
         if pages.undecided() >= MAX_PENDING_PAGES:
             raise GuardRefusal(
