@@ -458,6 +458,7 @@ class DialMachine(RuleBasedStateMachine):
         # a request that found no approval asks the human on a new page (concurrent identical ones share it)
         new = self.world.opened[opened:]
         assert len(new) <= 1, f"{n} identical requests opened {len(new)} pages"
+        assert not (placed and new), "a second page asked the human about the call being placed"
         self.opened_page(new, arguments, None)
 
     # ----- the world ---------------------------------------------------------------------------------
