@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR
 from voicing_mcp.redact import mask_number
@@ -53,21 +53,7 @@ FaultKind = Literal[
     "accept-then-524",
     "accept-then-408",
 ]
-FAULT_KINDS: tuple[FaultKind, ...] = (
-    "500",
-    "503",
-    "429",
-    "timeout",
-    "reset",
-    "drop-after-accept",
-    "400-assistant",
-    "404-user",
-    "404-org",
-    "accept-then-500",
-    "accept-then-503",
-    "accept-then-524",
-    "accept-then-408",
-)
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 # what the seeded random fault injection picks from (``timeout`` would hold a request for a minute)
 RANDOM_FAULTS: tuple[FaultKind, ...] = ("500", "503", "429", "reset", "drop-after-accept")
 TIMEOUT_HOLD_SECONDS = 60.0
