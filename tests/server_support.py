@@ -86,3 +86,29 @@ def seeded_calls(emu: RunningEmulator, n: int = 100) -> list[dict[str, Any]]:
     response.raise_for_status()
     data: list[dict[str, Any]] = response.json()["data"]
     return data
+
+
+@asynccontextmanager
+async def loopback_proxy(emu: RunningEmulator, forward: Any, *, api_key: str) -> AsyncGenerator[RunningEmulator]:
+    """Serve ``forward(request) -> Response`` for every path on a free loopback port (uvicorn, real HTTP), as an
+    API in front of ``emu``: the value is an emulator handle whose base URL is the proxy and whose key is
+    ``api_key`` (the proxy decides what it forwards)."""
+    import anyio
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from voicing_mcp.emulator.runner import bind_socket
+
+    app = Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])])
+    sock = bind_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve, [sock])
+        while not server.started:
+            await anyio.sleep(0.01)
+        try:
+            yield RunningEmulator(f"http://127.0.0.1:{port}", "127.0.0.1", port, api_key, emu.state)
+        finally:
+            server.should_exit = True

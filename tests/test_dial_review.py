@@ -19,7 +19,7 @@ from mcp.client.session import ClientRequestContext
 from mcp_types import ElicitRequestParams, ElicitResult
 from starlette.responses import Response
 
-from server_support import helper, structured, text_of
+from server_support import helper, loopback_proxy, structured, text_of
 from test_dial import DIAL_PATH, NUMBER, PAYMENT, VARS, Clock, call, dial_client, dials, ledger_rows, refusal
 from voicing_mcp.emulator.runner import RunningEmulator
 
@@ -198,14 +198,8 @@ async def test_a_tel_uri_is_read_without_a_default_region_and_a_dropped_extensio
 async def gateway(emu: RunningEmulator, dial_answer: Callable[[], Response]) -> AsyncGenerator[RunningEmulator]:
     """A real HTTP proxy on loopback in front of the emulator. Every request is passed on; the dial POST's
     answer is replaced by ``dial_answer()`` (after the emulator placed the call)."""
-    import anyio
     import httpx
-    import uvicorn
-    from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.routing import Route
-
-    from voicing_mcp.emulator.runner import bind_socket
 
     async with httpx.AsyncClient(base_url=emu.base_url) as upstream:
 
@@ -221,18 +215,8 @@ async def gateway(emu: RunningEmulator, dial_answer: Callable[[], Response]) -> 
                 return dial_answer()
             return Response(answer.content, answer.status_code, media_type=answer.headers.get("content-type"))
 
-        app = Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])])
-        sock = bind_socket("127.0.0.1", 0)
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(server.serve, [sock])
-            while not server.started:
-                await anyio.sleep(0.01)
-            try:
-                yield RunningEmulator(f"http://127.0.0.1:{port}", "127.0.0.1", port, emu.api_key, emu.state)
-            finally:
-                server.should_exit = True
+        async with loopback_proxy(emu, forward, api_key=emu.api_key) as proxied:
+            yield proxied
 
 
 async def test_a_gateway_timeout_on_the_dial_is_an_unknown_outcome_and_the_call_is_not_placed_twice(

@@ -18,7 +18,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 from starlette.responses import JSONResponse, Response
 
-from server_support import MODES, session, structured, text_of
+from server_support import MODES, loopback_proxy, session, structured, text_of
 from test_dial import DIAL_PATH, NUMBER, call, dial_client, dials, ledger_rows
 from test_dial_review import ledger_cli
 from voicing_mcp.config import load_settings
@@ -45,14 +45,8 @@ def leaks(text: str) -> list[str]:
 async def proxy(emu: RunningEmulator, rewrite: Rewrite) -> AsyncGenerator[RunningEmulator]:
     """A real HTTP proxy on loopback in front of the emulator that accepts ``KEY`` (and sends the emulator its own
     key). ``rewrite(path, status, json_body)`` may replace an answer after the emulator handled the request."""
-    import anyio
     import httpx
-    import uvicorn
-    from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.routing import Route
-
-    from voicing_mcp.emulator.runner import bind_socket
 
     async with httpx.AsyncClient(base_url=emu.base_url) as upstream:
 
@@ -75,18 +69,8 @@ async def proxy(emu: RunningEmulator, rewrite: Rewrite) -> AsyncGenerator[Runnin
                 return replaced
             return Response(answer.content, answer.status_code, media_type=answer.headers.get("content-type"))
 
-        app = Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])])
-        sock = bind_socket("127.0.0.1", 0)
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(server.serve, [sock])
-            while not server.started:
-                await anyio.sleep(0.01)
-            try:
-                yield RunningEmulator(f"http://127.0.0.1:{port}", "127.0.0.1", port, KEY, emu.state)
-            finally:
-                server.should_exit = True
+        async with loopback_proxy(emu, forward, api_key=KEY) as proxied:
+            yield proxied
 
 
 ECHO = f"Invalid request from key {KEY} (headers: x-api-key: {KEY}; url: /x?api_key={quote(KEY, safe='')})"
