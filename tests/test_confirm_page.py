@@ -1,4 +1,4 @@
-"""Human mode: the loopback confirm page (src/voicing_mcp/server/confirm_page.py) and the dial tool using it.
+"""Human mode: the loopback confirm page (voicing_mcp/server/confirm_page.py) and the dial tool using it.
 
 1. The page app over real loopback HTTP (httpx against the running page server): what it shows, and every
    refusal — no or wrong CSRF token, a foreign Origin or Host, after expiry — changes nothing; the first POST

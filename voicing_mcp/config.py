@@ -30,7 +30,7 @@ BASE_URLS: dict[str, str] = {
     "production": "https://api.voicing.ai",
 }
 
-PACKAGE_PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
+PACKAGE_PROMPTS_DIR = Path(__file__).resolve().parent / "examples"
 
 _HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
 _E164_OR_PREFIX = re.compile(r"^\+\d{1,15}\*?$")
@@ -276,8 +276,7 @@ class Settings(BaseSettings):
     def resolved_prompts_dir(self) -> Path:
         if self.prompts_dir is not None:
             return self.prompts_dir
-        cwd_prompts = Path.cwd() / "prompts"
-        return cwd_prompts if cwd_prompts.is_dir() else PACKAGE_PROMPTS_DIR
+        return PACKAGE_PROMPTS_DIR
 
     @property
     def resolved_ledger(self) -> Path:
