@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 from pydantic import SecretStr
 
+from voicing_mcp.api.constants import CHAT_REPLY_TIMEOUT
 from voicing_mcp.errors import ChatError, InvalidRequestError
 from voicing_mcp.redact import redact_secret
 
@@ -193,7 +194,7 @@ class ChatSession:
         url: str,
         api_key: SecretStr,
         assistant_id: str,
-        reply_timeout: float = 30.0,
+        reply_timeout: float = CHAT_REPLY_TIMEOUT,
         user_agent: str = "voicing-mcp",
         greeting_timeout: float = GREETING_TIMEOUT,
     ) -> None:
