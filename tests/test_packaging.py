@@ -160,3 +160,15 @@ def test_server_json_offers_only_real_settings_and_marks_the_secret_ones() -> No
         secret = SecretStr in getattr(settings[name].annotation, "__args__", (settings[name].annotation,))
         assert var.get("isSecret", False) is secret, name
         assert var["description"].strip(), name
+
+
+def test_the_readmes_client_entry_for_uvx_starts_this_repositorys_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Install without cloning", 1)[1].split("\n## ", 1)[0]
+    [snippet] = re.findall(r"```json\n(.*?)```", section, re.S)
+    entry = json.loads(snippet)["mcpServers"]["voicing"]
+    repository = PYPROJECT["project"]["urls"]["Repository"]
+    assert entry["command"] == "uvx"
+    assert entry["args"] == ["--from", f"git+{repository}", *PYPROJECT["project"]["scripts"]]
+    assert f"uvx --from git+{repository} voicing-mcp" in section and f"pipx install git+{repository}" in section
+    assert f"mcp-name: {SERVER_JSON['name']}" in readme  # the registry's proof that the PyPI package is ours
