@@ -1,6 +1,6 @@
 """Settings, read from the environment (``VOICING_*``) and validated at start-up.
 
-The names are a public contract (DESIGN §2). ``load_settings()`` turns every validation
+The names are a public contract (the Settings table of the README). ``load_settings()`` turns every validation
 problem into one :class:`~voicing_mcp.errors.ConfigError` whose message has a line per bad
 setting, naming the variable and the bad part. The API key and the MCP token are secret
 types: they never appear in ``repr``, logs or error messages.
@@ -89,7 +89,7 @@ def default_state_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    """All settings of DESIGN §2. Use :func:`load_settings` to get one with friendly errors."""
+    """Every ``VOICING_*`` setting (the README's Settings table). :func:`load_settings` gives friendly errors."""
 
     model_config = SettingsConfigDict(env_prefix="VOICING_", extra="ignore", frozen=True)
 

@@ -1,6 +1,6 @@
 """The dial guard: the ordered checks every ``initiate_outbound_call`` passes before anything leaves.
 
-:meth:`DialGuard.check` reads as issue 4 §2 / DESIGN §4:
+:meth:`DialGuard.check` reads as the list of checks, in this order (the README's dial guard table):
 
 1. **Number** — parse, normalise to E.164, refuse short/emergency numbers, national formats
    without ``VOICING_DEFAULT_REGION``, impossible/invalid numbers, premium-rate, shared-cost,
