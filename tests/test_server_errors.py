@@ -13,7 +13,8 @@ import pytest
 
 from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.errors import ChatError, ConfigError, GuardRefusal, VoicingError
-from voicing_mcp.server.tools import fetch_call, tool_error
+from voicing_mcp.server.results import tool_error
+from voicing_mcp.server.tools import fetch_call
 
 KEY = "sk-test-4f1c9e0b7a"
 

@@ -247,7 +247,8 @@ class ChatSession:
                 logger=_HandshakeLog(logging.getLogger("websockets.client")),
             )
         except InvalidStatus as exc:
-            raise ChatError(self._no_key(_status_message(exc, self.assistant_id))) from None
+            message = self._no_key(_status_message(exc, self.assistant_id))
+            raise ChatError(message, status_code=exc.response.status_code) from None
         except InvalidURI:
             raise ChatError("the chatbot URL is not valid: check VOICING_BASE_URL") from None
         except InvalidHandshake as exc:

@@ -33,13 +33,10 @@ from voicing_mcp.config import QuietHours, Settings
 from voicing_mcp.errors import (
     APIConnectionError,
     APIStatusError,
-    AuthenticationError,
     DialFailedError,
     GuardRefusal,
     InvalidRequestError,
-    NotFoundError,
     OutcomeUnknownError,
-    RateLimitError,
     VoicingError,
 )
 from voicing_mcp.guard import phone as ph
@@ -400,10 +397,13 @@ class DialGuard:
         except BaseException as exc:
             if isinstance(exc, Exception) and dial_not_placed(exc):
                 with anyio.CancelScope(shield=True):
-                    await self._record(row_id, status="failed", detail=self._scrub(failure_text(exc)))
+                    await self._record(row_id, status="failed", detail=self._scrub(str(exc)))
+                # the model's text (why, and what would make it pass) is written from the cause by describe()
                 raise DialFailedError(
-                    self._scrub(f"the call was NOT placed (ledger #{row_id}, recorded as failed): {failure_text(exc)}"),
+                    self._scrub(f"the call was NOT placed (ledger #{row_id}, recorded as failed): {exc}"),
                     status_code=getattr(exc, "status_code", None),
+                    cause=exc,
+                    ledger_id=row_id,
                 ) from None
             what = str(exc) if isinstance(exc, VoicingError) else f"{type(exc).__name__}: {exc}".rstrip(": ")
             if not isinstance(exc, Exception):  # cancelled or stopped mid-request
@@ -481,33 +481,6 @@ def dial_not_placed(exc: Exception) -> bool:
     if isinstance(exc, APIStatusError):
         return dial_rejected(exc.status_code, exc.body)
     return False
-
-
-def failure_text(exc: Exception) -> str:
-    """Why a dial provably failed, and what would make it pass — for the model. Never "try again"."""
-    if isinstance(exc, AuthenticationError):
-        return (
-            f"the Voicing API rejected the API key (HTTP 401: {exc.detail or 'Invalid API token'}); set "
-            "VOICING_API_KEY to a valid 'Rest APIs' key for this VOICING_ENV (the key is not shown here)"
-        )
-    if isinstance(exc, APIStatusError):
-        detail = exc.detail or "no detail given"
-        if isinstance(exc, NotFoundError):
-            advice = "check the assistant_id (voicing://assistants lists the local templates)"
-        elif isinstance(exc, RateLimitError):
-            advice = (
-                "the Voicing API is limiting requests from this key; ask the user whether the call is still "
-                "wanted before placing it later"
-            )
-        elif exc.status_code >= 500:
-            advice = "the Voicing API failed before it handed the call to its dialler, so no phone rang"
-        else:
-            advice = "correct the argument the detail names"
-        text = f"HTTP {exc.status_code}: {detail} ({advice})"
-        return f"{text} [request id {exc.request_id}]" if exc.request_id else text
-    if isinstance(exc, APIConnectionError):
-        return f"{exc} — the request never left this machine"
-    return f"{exc} — nothing was sent"
 
 
 def check_sendable(req: OutboundCallRequest) -> None:

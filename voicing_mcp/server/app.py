@@ -27,6 +27,7 @@ from mcp.server.mcpserver import MCPServer
 from voicing_mcp import __version__
 from voicing_mcp.config import Settings, unknown_settings
 from voicing_mcp.redact import redact_url
+from voicing_mcp.server.chat import register_chat_tool
 from voicing_mcp.server.chat_sessions import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_SESSIONS,
@@ -146,9 +147,10 @@ def create_server(
         lifespan=lifespan,
     )
     register_read_tools(server)
+    register_chat_tool(server)
     register_resources(server, templates)
     register_protocol_extras(server, templates)  # completion, logging/setLevel, resources/subscribe
-    register_dial_tool(server, settings)  # initiate_outbound_call and voicing://ledger/recent (issue 4)
+    register_dial_tool(server, settings)  # initiate_outbound_call and voicing://ledger/recent
     return server
 
 

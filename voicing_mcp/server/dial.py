@@ -46,8 +46,8 @@ from voicing_mcp.guard.ledger import Confirmation, DialRow, Ledger
 from voicing_mcp.guard.policy import Clock, Decision, DialGuard, describe_local_time, ledger_environment, variables_text
 from voicing_mcp.redact import one_line
 from voicing_mcp.server.confirm_page import ConfirmPages, PendingDial, open_in_browser, request_digest
-from voicing_mcp.server.context import ServerContext
-from voicing_mcp.server.tools import as_tool_result, json_text, tool_error
+from voicing_mcp.server.context import ServerContext, server_context
+from voicing_mcp.server.results import as_tool_result, json_text, tool_error
 
 if TYPE_CHECKING:
     from voicing_mcp.api.client import VoicingClient
@@ -216,25 +216,11 @@ def guard_for(state: ServerContext, *, clock: Clock | None = None) -> DialGuard:
     return guard
 
 
-def _state(ctx: Context[ServerContext, Any]) -> ServerContext:
-    return ctx.request_context.lifespan_context
-
-
-def _secret(state: ServerContext) -> str | None:
-    key = state.settings.api_key
-    return key.get_secret_value() if key is not None else None
-
-
 def client_can_elicit(ctx: Context[ServerContext, Any]) -> bool:
     """True when the client declared form elicitation (a bare ``elicitation: {}`` counts)."""
     caps = ctx.client_capabilities
     elicitation = caps.elicitation if caps is not None else None
     return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
-
-
-def refusal_error(exc: GuardRefusal) -> ToolError:
-    # refusals quote the API (an earlier call's status) and the model's values: one line, escapes visible
-    return ToolError(f"refused by the dial guard [{exc.rule}]: {one_line(exc.message)}. Nothing was dialled.")
 
 
 async def _check(
@@ -246,7 +232,7 @@ async def _check(
     *,
     clock: Clock | None,
 ) -> tuple[DialGuard, Decision]:
-    state = _state(ctx)
+    state = server_context(ctx)
     guard = guard_for(state, clock=clock)
     try:
         decision = await guard.check(
@@ -258,7 +244,7 @@ async def _check(
             call_status=lambda call_id: current_status(state.client, call_id),
         )
     except GuardRefusal as exc:
-        raise refusal_error(exc) from None
+        raise tool_error(exc) from None
     return guard, decision
 
 
@@ -297,7 +283,7 @@ async def ask_the_human(
     try:
         mode = guard.confirmation_mode(decision, client_can_elicit=client_can_elicit(ctx))
     except GuardRefusal as exc:
-        raise refusal_error(exc) from None
+        raise tool_error(exc) from None
     if mode != "elicitation":
         return NoQuestion(mode)
     return Elicit(question_text(decision), ConfirmCall)
@@ -331,7 +317,7 @@ async def dial(
     confirmation: ElicitationResult[ConfirmCall],
 ) -> CallToolResult:
     """The tool body: checks again, confirms (elicitation / page / token / allow-list), dials once, follows."""
-    state = _state(ctx)
+    state = server_context(ctx)
     guard, decision = await _check(ctx, assistant_id, phone_number, input_variables, telephony_provider, clock=clock)
     try:
         mode: Confirmation = guard.confirmation_mode(decision, client_can_elicit=client_can_elicit(ctx))
@@ -372,9 +358,9 @@ async def dial(
             )
         response, row_id = await guard.place_call(decision, state.client, confirmation=mode)
     except GuardRefusal as exc:
-        raise refusal_error(exc) from None
+        raise tool_error(exc) from None
     except VoicingError as exc:
-        raise tool_error(exc, secret=_secret(state)) from None
+        raise tool_error(exc, secret=state.secret) from None
     result = DialResult(
         status="started",
         call_id=response.call_id,
@@ -453,7 +439,7 @@ async def confirm_on_page(
 ) -> DialResult | None:
     """Human mode without form elicitation. None when the human approved (and the approval is now spent);
     else the result to return: ``confirmation_required`` (still waiting) or ``declined``."""
-    state = _state(ctx)
+    state = server_context(ctx)
     pages = pages_for(state, guard)
     pending = pages.find(request_digest(decision.request))
     if pending is None and pages.just_spent(request_digest(decision.request)) is not None:

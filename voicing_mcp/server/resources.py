@@ -17,8 +17,9 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from voicing_mcp.errors import NotFoundError, VoicingError
-from voicing_mcp.server.context import ServerContext
-from voicing_mcp.server.tools import fetch_call, json_text, tool_error
+from voicing_mcp.server.context import ServerContext, server_context
+from voicing_mcp.server.results import describe, json_text
+from voicing_mcp.server.tools import fetch_call
 
 if TYPE_CHECKING:
     from voicing_mcp.guard.templates import AssistantTemplate, TemplateStore
@@ -95,8 +96,7 @@ def register_resources(server: MCPServer[ServerContext], store: TemplateStore) -
         mime_type=JSON,
     )
     async def call(call_id: str, ctx: Context[ServerContext, Any]) -> str:
-        state = ctx.request_context.lifespan_context
-        key = state.settings.api_key
+        state = server_context(ctx)
         if not call_id.strip() or len(call_id) > MAX_CALL_ID:
             raise ResourceNotFoundError(
                 f"call id of {len(call_id)} characters is not valid (1-{MAX_CALL_ID}); "
@@ -107,6 +107,5 @@ def register_resources(server: MCPServer[ServerContext], store: TemplateStore) -
         except NotFoundError:
             raise ResourceNotFoundError(f"call {call_id!r} not found; list_calls shows the calls there are") from None
         except VoicingError as exc:
-            message = str(tool_error(exc, secret=key.get_secret_value() if key else None, subject=f"call {call_id!r}"))
-            raise ResourceError(message) from None
+            raise ResourceError(describe(exc, secret=state.secret, subject=f"call {call_id!r}")) from None
         return json_text(result.model_dump(mode="json"), indent=2)  # third-party text: invisible characters escaped
