@@ -39,7 +39,7 @@ from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.guard.policy import Preview
-from voicing_mcp.server import dial as dial_module
+from voicing_mcp.server import confirm_flow
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.confirm_page import ConfirmPages, PendingDial
 from voicing_mcp.server.dial import register_dial_tool
@@ -381,7 +381,7 @@ async def test_without_a_click_the_tool_says_where_the_human_was_asked_and_the_s
 ) -> None:
     script, log = recorder(tmp_path)
     monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     async with human_client(emu, tmp_path, mode) as client:
         first = await call(client)
         data = structured(first)
@@ -410,7 +410,7 @@ async def test_concurrent_requests_after_one_approval_dial_once(
 ) -> None:
     script, log = recorder(tmp_path)
     monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     results: list[CallToolResult] = []
     async with human_client(emu, tmp_path, "legacy") as client:
         assert structured(await call(client))["status"] == "confirmation_required"
@@ -470,7 +470,7 @@ async def test_the_browser_gets_neither_the_api_key_nor_the_mcp_token(
     monkeypatch.setenv("VOICING_MCP_TOKEN", "mcp-token-5e1b0c7a")
     (tmp_path / "dnc.txt").write_text("+17025550100\n", encoding="utf-8")
     monkeypatch.setenv("VOICING_DNC_FILE", str(tmp_path / "dnc.txt"))
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     async with human_client(emu, tmp_path, "legacy") as client:
         assert structured(await call(client))["status"] == "confirmation_required"
     with anyio.fail_after(30):
@@ -801,7 +801,7 @@ async def test_a_declined_request_stays_declined_until_it_expires_and_opens_no_n
 ) -> None:
     script, log = recorder(tmp_path)
     monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     async with human_client(emu, tmp_path, "legacy") as client:
         assert structured(await call(client))["status"] == "confirmation_required"
         assert (await click(await recorded_url(log), "decline")).status_code == 200
@@ -817,7 +817,7 @@ async def test_at_most_five_pages_wait_at_once(
 ) -> None:
     script, log = recorder(tmp_path)
     monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     async with human_client(emu, tmp_path, "legacy") as client:
         for i in range(5):
             assert structured(await call(client, input_variables={**VARS, "name": f"N{i}"}))["status"] == (
@@ -839,7 +839,7 @@ async def test_concurrent_identical_first_requests_open_one_page(
 ) -> None:
     script, log = recorder(tmp_path)
     monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     results: list[CallToolResult] = []
     async with human_client(emu, tmp_path, "legacy") as client:
 

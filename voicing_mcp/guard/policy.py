@@ -24,7 +24,9 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from voicing_mcp.api.client import encode_json_body
 from voicing_mcp.api.models import OutboundCallRequest, OutboundCallResponse
@@ -72,42 +74,26 @@ class DialClient(Protocol):
     async def initiate_outbound_call(self, req: OutboundCallRequest) -> OutboundCallResponse: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Preview:
-    """What the human sees before confirming."""
+class Preview(BaseModel):
+    """What the human sees before confirming; also the ``preview`` of the dial tool's result.
 
-    phone_number: str
-    international: str
+    Rendered in one place, :mod:`voicing_mcp.server.preview` (the question, the confirm page, the result text).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    phone_number: str = Field(description="E.164, exactly as sent to the API.")
+    international: str = Field(description="The number in international format.")
     country: str
     line_type: str
-    callee_local_time: str
+    callee_local_time: str = Field(description="The callee's local time now (a range for numbers spanning zones).")
     time_zones: list[str]
     assistant_id: str
-    opening_line: str | None
+    opening_line: str | None = Field(description="The assistant's first line, rendered from the local template.")
     telephony_provider: str
     input_variables: dict[str, str | int | float | bool]
-    local_mode: bool
-    note: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    def as_text(self) -> str:
-        """The preview as the human reads it. Every model-supplied or template-derived string is made visible
-        and kept on its line (:func:`~voicing_mcp.redact.one_line`): an ANSI escape or a bidi override in a
-        variable cannot make the terminal show another number than the one dialled."""
-        lines = [
-            f"Call {one_line(self.international)} ({one_line(self.country)}, {one_line(self.line_type)})",
-            f"Callee's local time: {one_line(self.callee_local_time)}",
-            f"Assistant: {one_line(self.assistant_id)} (provider {one_line(self.telephony_provider)})",
-        ]
-        if self.opening_line is not None:
-            lines.append(f'Opening line: "{one_line(self.opening_line)}"')
-        if self.input_variables:
-            lines.append(f"Variables: {variables_text(self.input_variables)}")
-        if self.note:
-            lines.append(one_line(self.note))
-        return "\n".join(lines)
+    local_mode: bool = Field(description="True with the built-in emulator: no real phone will ring.")
+    note: str | None = None
 
 
 def shown_value(value: object) -> str:

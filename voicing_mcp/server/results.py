@@ -134,7 +134,7 @@ def _dial_failed(exc: DialFailedError) -> str:
     )
     cause = exc.cause
     if isinstance(cause, AuthenticationError):
-        why = _rejected_key("the Voicing API", f"HTTP 401): {cause.detail or 'Invalid API token'}")
+        why = _prose(cause, None, False)
     elif isinstance(cause, APIStatusError):
         if isinstance(cause, NotFoundError):
             advice = "check the assistant_id (voicing://assistants lists the local templates)"
