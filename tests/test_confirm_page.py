@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -43,6 +44,7 @@ from voicing_mcp.server import confirm_flow
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.confirm_page import ConfirmPages, PendingDial
 from voicing_mcp.server.dial import register_dial_tool
+from voicing_mcp.server.preview import DialResult, preview_rows, preview_text, text_for_dial
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -129,6 +131,25 @@ async def test_the_page_listens_on_loopback_only_and_shows_the_preview_escaped_a
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["referrer-policy"] == "same-origin"
+
+
+async def test_the_page_the_result_text_and_the_question_show_the_preview_through_one_renderer() -> None:
+    hostile = preview(input_variables={"name": HOSTILE, "plan_type": "Gold"}, opening_line=f"Hi {HOSTILE}")
+    rows = preview_rows(hostile)
+    assert [label for label, _ in rows] == ["Number", "Callee's local time", "Assistant", "Opening line", "Variables"]
+    async with running_pages(Clock(NOW)) as pages:
+        pending = pages.create(REQUEST, hostile, [])
+        async with httpx.AsyncClient() as http:
+            page = (await http.get(pages.url(pending))).text
+    for label, value in rows:
+        assert f"<tr><th>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>" in page
+    shown = preview_text(hostile)
+    result = text_for_dial(DialResult(status="confirmation_required", preview=hostile, warnings=[]))
+    assert shown in result.replace("\n  ", "\n")
+    assert shown.split("\n")[0] == f"Call {rows[0][1]}"
+    for label, value in rows[1:]:
+        assert f"{label}: {value}" in shown
+    assert "\x1b" not in shown + page and "\u202e" not in shown + page
 
 
 async def test_local_mode_is_said_on_the_page() -> None:

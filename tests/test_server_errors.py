@@ -157,12 +157,12 @@ def test_describe_an_unknown_outcome_keeps_the_warning_not_to_redial() -> None:
 
 def test_describe_a_rejected_key_in_one_sentence_whoever_rejected_it() -> None:
     api = describe(status_error_for(401, detail="Invalid API token"), secret=KEY)
-    chat_close = describe(ChatError("the chatbot rejected the API key (close code 4401)", close_code=4401))
+    chat_close = describe(ChatError("the chatbot rejected the API key", close_code=4401, detail="bad key"))
     chat_handshake = describe(ChatError("the chatbot rejected the API key (HTTP 401)", status_code=401))
     dial = describe(DialFailedError("not placed", cause=status_error_for(401, detail=None), ledger_id=4))
     assert api == f"the Voicing API rejected the API key (HTTP 401): Invalid API token. {KEY_ADVICE}"
-    assert chat_close.startswith("the chatbot rejected the API key (close code 4401): ") and KEY_ADVICE in chat_close
-    assert chat_handshake.startswith("the chatbot rejected the API key (HTTP 401): ") and KEY_ADVICE in chat_handshake
+    assert chat_close == f"the chatbot rejected the API key (close code 4401): bad key. {KEY_ADVICE}"
+    assert chat_handshake == f"the chatbot rejected the API key (HTTP 401): Invalid API token. {KEY_ADVICE}"
     assert dial == (
         f"the call was NOT placed (ledger #4, recorded as failed): the Voicing API rejected the API key "
         f"(HTTP 401): Invalid API token. {KEY_ADVICE}"

@@ -142,11 +142,20 @@ class ChatError(APIError):
 
     kind: ClassVar[str] = "chat"
 
-    def __init__(self, message: str, *, close_code: int | None = None, status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        close_code: int | None = None,
+        status_code: int | None = None,
+        detail: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.close_code = close_code
         self.status_code = status_code
         """The HTTP status when the WebSocket handshake was refused."""
+        self.detail = detail
+        """The chatbot's own reason (the close frame's), when it gave one."""
 
 
 class APIStatusError(APIError):

@@ -300,7 +300,8 @@ class ChatSession:
         close = exc.rcvd
         code = close.code if close is not None else None
         reason = close.reason if close is not None else ""
-        return ChatError(self._no_key(close_message(code, reason, assistant_id=self.assistant_id)), close_code=code)
+        message = self._no_key(close_message(code, reason, assistant_id=self.assistant_id))
+        return ChatError(message, close_code=code, detail=self._no_key(reason) or None)
 
     async def _receive(self, timeout: float, *, waiting_for: str) -> str | None:
         """The next frame with text. For the greeting, None after the short wait; for a reply, ChatError."""

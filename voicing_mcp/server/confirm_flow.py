@@ -34,10 +34,10 @@ REACH_WAIT_SECONDS = 15.0
 
 def pages_for(state: ServerContext, guard: DialGuard) -> ConfirmPages:
     """The server's confirm pages (created on first need, stopped with the server)."""
-    pages = state.extras.get("confirm_pages")
-    if not isinstance(pages, ConfirmPages):
+    pages = state.confirm_pages
+    if pages is None:
         pages = ConfirmPages(port=state.settings.confirm_port, clock=guard.clock)
-        state.extras["confirm_pages"] = pages
+        state.confirm_pages = pages
         state.exit_stack.push_async_callback(pages.aclose)
     return pages
 

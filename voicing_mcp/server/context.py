@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from voicing_mcp.guard.policy import DialGuard
     from voicing_mcp.guard.templates import TemplateStore
     from voicing_mcp.server.chat_sessions import ChatSessions
+    from voicing_mcp.server.confirm_page import ConfirmPages
 
 
 @dataclass(slots=True)
@@ -44,6 +45,8 @@ class ServerContext:
     """The dial ledger; None until the dial tool's first use opens it."""
     guard: DialGuard | None = None
     """The dial guard over ``ledger``; None until the dial tool's first use builds it."""
+    confirm_pages: ConfirmPages | None = None
+    """Human mode's loopback confirm pages; None until a dial first needs one."""
     extras: dict[str, Any] = field(default_factory=dict[str, Any])
 
     @property

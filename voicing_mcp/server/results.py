@@ -61,7 +61,7 @@ def _prose(exc: BaseException, subject: str | None, new_conversation: bool) -> s
     if isinstance(exc, DialFailedError):
         return _dial_failed(exc)
     if isinstance(exc, AuthenticationError):
-        return _rejected_key("the Voicing API", f"HTTP 401): {exc.detail or 'Invalid API token'}")
+        return _rejected_key("the Voicing API", "HTTP 401", exc.detail)
     if isinstance(exc, NotFoundError):
         return _not_found(exc, subject)
     if isinstance(exc, RateLimitError):
@@ -88,11 +88,11 @@ def _prose(exc: BaseException, subject: str | None, new_conversation: bool) -> s
     return f"unexpected {type(exc).__name__}"
 
 
-def _rejected_key(who: str, how: str) -> str:
-    """The one sentence for a rejected API key (HTTP 401, chatbot close code 4401). ``how`` closes the brackets."""
+def _rejected_key(who: str, how: str, detail: str | None) -> str:
+    """The one sentence for a rejected API key (HTTP 401, the chatbot's close code 4401)."""
     return (
-        f"{who} rejected the API key ({how}. Set VOICING_API_KEY to a valid 'Rest APIs' key for this VOICING_ENV; "
-        "the key is not shown here"
+        f"{who} rejected the API key ({how}): {detail or 'Invalid API token'}. Set VOICING_API_KEY to a valid "
+        "'Rest APIs' key for this VOICING_ENV; the key is not shown here"
     )
 
 
@@ -114,7 +114,7 @@ def _not_found(exc: NotFoundError, subject: str | None) -> str:
 def _chat_failed(exc: ChatError, subject: str | None, new_conversation: bool) -> str:
     if exc.close_code == 4401 or exc.status_code == 401:
         how = f"close code {exc.close_code}" if exc.close_code is not None else f"HTTP {exc.status_code}"
-        return _rejected_key("the chatbot", f"{how}): {exc.message}")
+        return _rejected_key("the chatbot", how, exc.detail)
     if exc.close_code == 4404:
         return f"{subject or 'the assistant'} not found: {exc.message}; voicing://assistants lists the local ones"
     if new_conversation:
