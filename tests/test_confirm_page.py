@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -39,10 +40,11 @@ from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.guard.policy import Preview
-from voicing_mcp.server import dial as dial_module
+from voicing_mcp.server import confirm_flow
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.confirm_page import ConfirmPages, PendingDial
 from voicing_mcp.server.dial import register_dial_tool
+from voicing_mcp.server.preview import DialResult, preview_rows, preview_text, text_for_dial
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -129,6 +131,25 @@ async def test_the_page_listens_on_loopback_only_and_shows_the_preview_escaped_a
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["referrer-policy"] == "same-origin"
+
+
+async def test_the_page_the_result_text_and_the_question_show_the_preview_through_one_renderer() -> None:
+    hostile = preview(input_variables={"name": HOSTILE, "plan_type": "Gold"}, opening_line=f"Hi {HOSTILE}")
+    rows = preview_rows(hostile)
+    assert [label for label, _ in rows] == ["Number", "Callee's local time", "Assistant", "Opening line", "Variables"]
+    async with running_pages(Clock(NOW)) as pages:
+        pending = pages.create(REQUEST, hostile, [])
+        async with httpx.AsyncClient() as http:
+            page = (await http.get(pages.url(pending))).text
+    for label, value in rows:
+        assert f"<tr><th>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>" in page
+    shown = preview_text(hostile)
+    result = text_for_dial(DialResult(status="confirmation_required", preview=hostile, warnings=[]))
+    assert shown in result.replace("\n  ", "\n")
+    assert shown.split("\n")[0] == f"Call {rows[0][1]}"
+    for label, value in rows[1:]:
+        assert f"{label}: {value}" in shown
+    assert "\x1b" not in shown + page and "\u202e" not in shown + page
 
 
 async def test_local_mode_is_said_on_the_page() -> None:
@@ -381,7 +402,7 @@ async def test_without_a_click_the_tool_says_where_the_human_was_asked_and_the_s
 ) -> None:
     script, log = recorder(tmp_path)
     monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     async with human_client(emu, tmp_path, mode) as client:
         first = await call(client)
         data = structured(first)
@@ -410,7 +431,7 @@ async def test_concurrent_requests_after_one_approval_dial_once(
 ) -> None:
     script, log = recorder(tmp_path)
     monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     results: list[CallToolResult] = []
     async with human_client(emu, tmp_path, "legacy") as client:
         assert structured(await call(client))["status"] == "confirmation_required"
@@ -470,7 +491,7 @@ async def test_the_browser_gets_neither_the_api_key_nor_the_mcp_token(
     monkeypatch.setenv("VOICING_MCP_TOKEN", "mcp-token-5e1b0c7a")
     (tmp_path / "dnc.txt").write_text("+17025550100\n", encoding="utf-8")
     monkeypatch.setenv("VOICING_DNC_FILE", str(tmp_path / "dnc.txt"))
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     async with human_client(emu, tmp_path, "legacy") as client:
         assert structured(await call(client))["status"] == "confirmation_required"
     with anyio.fail_after(30):
@@ -801,7 +822,7 @@ async def test_a_declined_request_stays_declined_until_it_expires_and_opens_no_n
 ) -> None:
     script, log = recorder(tmp_path)
     monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     async with human_client(emu, tmp_path, "legacy") as client:
         assert structured(await call(client))["status"] == "confirmation_required"
         assert (await click(await recorded_url(log), "decline")).status_code == 200
@@ -817,7 +838,7 @@ async def test_at_most_five_pages_wait_at_once(
 ) -> None:
     script, log = recorder(tmp_path)
     monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     async with human_client(emu, tmp_path, "legacy") as client:
         for i in range(5):
             assert structured(await call(client, input_variables={**VARS, "name": f"N{i}"}))["status"] == (
@@ -839,7 +860,7 @@ async def test_concurrent_identical_first_requests_open_one_page(
 ) -> None:
     script, log = recorder(tmp_path)
     monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     results: list[CallToolResult] = []
     async with human_client(emu, tmp_path, "legacy") as client:
 

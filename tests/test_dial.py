@@ -3,6 +3,7 @@ served over loopback HTTP. Every refusal is checked against the emulator's own d
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ from server_support import helper, structured, text_of
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server
-from voicing_mcp.server.dial import register_dial_tool
+from voicing_mcp.server.dial import DialRequest, register_dial_tool
 
 PAYMENT = "019addcc-b878-7b10-85f1-49f21342f947"  # Hi {{name}}, your {{plan_type}} plan payment is pending.
 CLINIC = "019addcc-0000-7000-8000-000000000002"  # name, date required; time, clinic optional
@@ -652,3 +653,14 @@ async def test_a_template_named_with_an_upper_case_assistant_id_still_checks_the
     refusal(missing, "template-variables")
     assert started["status"] == "started" and started["request"]["assistant_id"] == PAYMENT
     assert started["preview"]["opening_line"] == "Hi Ann, your Gold plan payment is pending."
+
+
+def test_the_dial_request_is_one_frozen_value_with_read_only_variables() -> None:
+    given = {"name": "Ann"}
+    request = DialRequest.of(PAYMENT, NUMBER, given, "default", None)
+    given["name"] = "Bob"  # the request took a copy
+    assert request.input_variables == {"name": "Ann"}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.phone_number = "+15555550100"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        request.input_variables["name"] = "Bob"  # type: ignore[index]

@@ -274,7 +274,7 @@ async def test_an_api_error_that_echoes_the_number_is_masked_in_the_ledger_resou
 
     from starlette.responses import JSONResponse
 
-    from voicing_mcp.server.dial import recent_dials_document
+    from voicing_mcp.server.resources import recent_dials_document
 
     def rejected() -> Response:
         return JSONResponse({"detail": "Invalid phone number +17018112582 for this provider"}, status_code=400)

@@ -31,8 +31,9 @@ from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.guard.policy import check_variables, hidden_character, variables_text
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.check import check_all
-from voicing_mcp.server.dial import follow_call, register_dial_tool
-from voicing_mcp.server.tools import json_text
+from voicing_mcp.server.dial import register_dial_tool
+from voicing_mcp.server.follow import follow_call
+from voicing_mcp.server.results import json_text
 
 NUMBER = "+17018112582"
 VARS = {"name": "Ann", "plan_type": "Gold"}

@@ -50,7 +50,7 @@ from server_support import MODES, helper
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
 from voicing_mcp.emulator.state import EmulatorConfig
-from voicing_mcp.server import dial as dial_module
+from voicing_mcp.server import confirm_flow
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.dial import register_dial_tool
 
@@ -394,11 +394,11 @@ class DialMachine(RuleBasedStateMachine):
         self.world.click_on_open = click_while_waiting
         # a waiting tool is given time for the click; otherwise it returns confirmation_required at once
         # (not by wait_seconds, which would also follow the started call for that long)
-        dial_module.CONFIRM_WAIT_SECONDS = 10.0 if click_while_waiting else 0.0
+        confirm_flow.CONFIRM_WAIT_SECONDS = 10.0 if click_while_waiting else 0.0
         try:
             result = self.call("human", arguments)
         finally:
-            dial_module.CONFIRM_WAIT_SECONDS = 0.0
+            confirm_flow.CONFIRM_WAIT_SECONDS = 0.0
             self.world.click_on_open = None
         if self.check_refusals(number, which, result):
             assert len(self.world.opened) == opened, "a refused request reached the human"
@@ -495,8 +495,8 @@ def emu() -> Iterator[RunningEmulator]:
 @pytest.fixture
 def world(emu: RunningEmulator, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     built = World(emu, str(request.param))
-    monkeypatch.setattr(dial_module, "open_in_browser", built.browser)
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "open_in_browser", built.browser)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     try:
         yield built
     finally:

@@ -505,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if ok else 1
         if args[:1] in ([], ["list"]):
             # rows written before API errors were cleaned may quote the key: never shown
-            from voicing_mcp.server.tools import json_text
+            from voicing_mcp.server.results import json_text
 
             key = settings.api_key.get_secret_value() if settings.api_key is not None else None
             for row in anyio.run(ledger.recent):
