@@ -42,7 +42,6 @@ from voicing_mcp.guard.policy import Preview
 from voicing_mcp.server import dial as dial_module
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.confirm_page import ConfirmPages, PendingDial
-from voicing_mcp.server.dial import register_dial_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -293,9 +292,7 @@ async def human_client(
     settings.setdefault("ledger", tmp_path / "ledger.sqlite3")
     s = load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development", **settings)
     assert s.resolved_confirmation == "human"
-    server = create_server(s)
-    server.remove_tool("initiate_outbound_call")
-    register_dial_tool(server, s, clock=Clock(), resource=False)
+    server = create_server(s, clock=Clock())
     async with Client(server, mode=mode, elicitation_callback=human) as client:
         yield client
 

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from voicing_mcp.api.client import VoicingClient
     from voicing_mcp.config import Settings
     from voicing_mcp.emulator.runner import RunningEmulator
+    from voicing_mcp.guard.ledger import Ledger
+    from voicing_mcp.guard.policy import DialGuard
     from voicing_mcp.guard.templates import TemplateStore
     from voicing_mcp.server.chat_sessions import ChatSessions
 
@@ -23,9 +25,9 @@ class ServerContext:
     """Everything one server instance owns while it runs.
 
     ``exit_stack`` closes in reverse order at shutdown: register further per-server
-    resources on it (``ctx.exit_stack.push_async_callback(...)``). ``ledger`` and ``guard``
-    are the dial guard's (issue 4): the lifespan leaves them ``None`` until that part sets
-    them up; nothing in the read tools depends on them.
+    resources on it (``ctx.exit_stack.push_async_callback(...)``). ``guard`` and ``ledger``
+    are built by the lifespan (:func:`voicing_mcp.runtime.open_guard`); the ledger's file is
+    created on the first dial.
     """
 
     settings: Settings
@@ -34,11 +36,11 @@ class ServerContext:
     chats: ChatSessions
     base_url: str
     exit_stack: AsyncExitStack
+    guard: DialGuard
+    """The dial guard of this server: every ``initiate_outbound_call`` passes it."""
+    ledger: Ledger
+    """The dial guard's audit ledger (``guard.ledger``)."""
     is_local: bool = False
     emulator: RunningEmulator | None = None
     """The in-process emulator handle in local mode (``.base_url``, ``.state``), else None."""
-    ledger: Any | None = None
-    """The dial guard's audit ledger (issue 4); None until the guard sets it up."""
-    guard: Any | None = None
-    """The dial guard's policy object (issue 4); None until the guard sets it up."""
     extras: dict[str, Any] = field(default_factory=dict[str, Any])

@@ -43,7 +43,7 @@ from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import Settings
 from voicing_mcp.errors import ConfigError, GuardRefusal, VoicingError
 from voicing_mcp.guard.ledger import Confirmation, DialRow, Ledger
-from voicing_mcp.guard.policy import Clock, Decision, DialGuard, describe_local_time, ledger_environment, variables_text
+from voicing_mcp.guard.policy import Clock, Decision, DialGuard, describe_local_time, variables_text
 from voicing_mcp.redact import one_line
 from voicing_mcp.server.confirm_page import ConfirmPages, PendingDial, open_in_browser, request_digest
 from voicing_mcp.server.context import ServerContext
@@ -200,20 +200,9 @@ class DialResult(BaseModel):
 
 
 # ----- the guard of one server -----------------------------------------------------------------
-def guard_for(state: ServerContext, *, clock: Clock | None = None) -> DialGuard:
-    """The server's DialGuard (created on first use with its ledger, closed with the server)."""
-    guard: DialGuard | None = state.guard
-    if guard is None:
-        ledger = Ledger(
-            state.settings.resolved_ledger,
-            clock=clock,
-            environment=ledger_environment(state.settings, local=state.is_local),
-        )
-        guard = DialGuard(state.settings, state.templates, ledger, clock=clock, local=state.is_local)
-        state.ledger = ledger
-        state.guard = guard
-        state.exit_stack.callback(ledger.close)
-    return guard
+def guard_for(state: ServerContext) -> DialGuard:
+    """The server's DialGuard, built with its ledger by the lifespan (closed with the server)."""
+    return state.guard
 
 
 def _state(ctx: Context[ServerContext, Any]) -> ServerContext:
@@ -247,7 +236,7 @@ async def _check(
     clock: Clock | None,
 ) -> tuple[DialGuard, Decision]:
     state = _state(ctx)
-    guard = guard_for(state, clock=clock)
+    guard = guard_for(state)
     try:
         decision = await guard.check(
             assistant_id=assistant_id,
