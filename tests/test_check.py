@@ -431,8 +431,8 @@ def run_check_as_installed(
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
     env.update(env_extra)
     code = (
-        "import sys, voicing_mcp.config as c; from pathlib import Path; "
-        f"c.PACKAGE_DIR = Path({str(package_dir)!r}); from voicing_mcp.cli import main; sys.exit(main(['check']))"
+        "import sys, voicing_mcp.paths as p; from pathlib import Path; "
+        f"p.PACKAGE_DIR = Path({str(package_dir)!r}); from voicing_mcp.cli import main; sys.exit(main(['check']))"
     )
     return subprocess.run(
         [sys.executable, "-c", code],

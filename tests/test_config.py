@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from voicing_mcp import config
+from voicing_mcp import config, paths
 from voicing_mcp.config import load_settings, setting_names, unknown_settings
 from voicing_mcp.errors import ConfigError
 
@@ -217,26 +217,26 @@ def test_run_from_a_clone_the_prompts_folder_is_the_checkouts_whatever_the_worki
     (tmp_path / "prompts").mkdir()  # a prompts/ in the working directory is not taken
     monkeypatch.chdir(tmp_path)
     assert load_settings().resolved_prompts_dir == REPO / "prompts"
-    assert config.checkout_prompts_dir(fake_checkout(tmp_path / "clone")) == tmp_path / "clone" / "prompts"
+    assert paths.checkout_prompts_dir(fake_checkout(tmp_path / "clone")) == tmp_path / "clone" / "prompts"
 
 
 def test_a_folder_that_is_no_voicing_mcp_checkout_is_not_taken_for_one(tmp_path: Path) -> None:
-    assert config.checkout_prompts_dir(fake_checkout(tmp_path / "other", name="other-project")) is None
-    assert config.checkout_prompts_dir(fake_checkout(tmp_path / "bare", prompts=False)) is None
-    assert config.checkout_prompts_dir(tmp_path / "site-packages" / "voicing_mcp") is None
+    assert paths.checkout_prompts_dir(fake_checkout(tmp_path / "other", name="other-project")) is None
+    assert paths.checkout_prompts_dir(fake_checkout(tmp_path / "bare", prompts=False)) is None
+    assert paths.checkout_prompts_dir(tmp_path / "site-packages" / "voicing_mcp") is None
 
 
 def installed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The package as installed (its parent folder is no checkout), run from ``tmp_path``."""
     monkeypatch.delenv("VOICING_PROMPTS_DIR")
-    monkeypatch.setattr(config, "PACKAGE_DIR", tmp_path / "site-packages" / "voicing_mcp")
+    monkeypatch.setattr(paths, "PACKAGE_DIR", tmp_path / "site-packages" / "voicing_mcp")
     (tmp_path / "prompts").mkdir()  # a prompts/ in the working directory is not taken
     monkeypatch.chdir(tmp_path)
 
 
 def test_installed_the_prompts_folder_is_in_xdg_config_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     installed(monkeypatch, tmp_path)
-    monkeypatch.setattr(config.sys, "platform", "linux")
+    monkeypatch.setattr(paths.sys, "platform", "linux")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     assert load_settings().resolved_prompts_dir == tmp_path / "xdg" / "voicing-mcp" / "prompts"
 
@@ -245,7 +245,7 @@ def test_installed_without_xdg_config_home_the_prompts_folder_is_under_dot_confi
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     installed(monkeypatch, tmp_path)
-    monkeypatch.setattr(config.sys, "platform", "linux")
+    monkeypatch.setattr(paths.sys, "platform", "linux")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     for value in (None, "relative/xdg"):  # XDG: a relative value is ignored
         if value is None:
@@ -259,7 +259,7 @@ def test_installed_on_macos_the_prompts_folder_is_in_application_support(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     installed(monkeypatch, tmp_path)
-    monkeypatch.setattr(config.sys, "platform", "darwin")
+    monkeypatch.setattr(paths.sys, "platform", "darwin")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     expected = tmp_path / "home" / "Library" / "Application Support" / "voicing-mcp" / "prompts"
     assert load_settings().resolved_prompts_dir == expected
@@ -267,7 +267,7 @@ def test_installed_on_macos_the_prompts_folder_is_in_application_support(
 
 def test_installed_on_windows_the_prompts_folder_is_in_appdata(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     installed(monkeypatch, tmp_path)
-    monkeypatch.setattr(config.sys, "platform", "win32")
+    monkeypatch.setattr(paths.sys, "platform", "win32")
     monkeypatch.setenv("APPDATA", str(tmp_path / "Roaming"))
     assert load_settings().resolved_prompts_dir == tmp_path / "Roaming" / "voicing-mcp" / "prompts"
 

@@ -660,6 +660,7 @@ async def stdio_server(emu: RunningEmulator, tmp_path: Path, mode: str, browser:
         "VOICING_BASE_URL": emu.base_url,
         "VOICING_ENV": "development",
         "VOICING_QUIET_HOURS": "off",
+        "VOICING_PROMPTS_DIR": os.environ["VOICING_PROMPTS_DIR"],  # the test user's templates (conftest)
         "XDG_STATE_HOME": str(tmp_path / "state"),
         "BROWSER": str(browser),
     }

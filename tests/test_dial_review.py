@@ -487,11 +487,9 @@ async def test_a_value_json_cannot_carry_is_refused_before_the_ledger_and_the_ne
     import json
 
     from test_stdio import RawSession, clean_env
-    from voicing_mcp.config import PACKAGE_PROMPTS_DIR
 
     ledger = tmp_path / "ledger.sqlite3"
     env = clean_env(tmp_path) | {
-        "VOICING_PROMPTS_DIR": str(PACKAGE_PROMPTS_DIR),  # the emulator's assistants: outside local, only this counts
         "VOICING_BASE_URL": emu.base_url,
         "VOICING_API_KEY": emu.api_key,
         "VOICING_ENV": "development",

@@ -1,8 +1,8 @@
 """Settings, read from the environment (``VOICING_*``) and validated at start-up.
 
-The names are a public contract (DESIGN §2). ``load_settings()`` turns every validation
-problem into one :class:`~voicing_mcp.errors.ConfigError` whose message has a line per bad
-setting, naming the variable and the bad part. The API key and the MCP token are secret
+The names are a public contract (README, Settings): users' configs depend on them.
+``load_settings()`` turns every validation problem into one :class:`~voicing_mcp.errors.ConfigError`
+whose message has a line per bad setting, naming the variable and the bad part. The API key and the MCP token are secret
 types: they never appear in ``repr``, logs or error messages.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time
@@ -21,6 +20,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from voicing_mcp.errors import ConfigError
+from voicing_mcp.paths import PACKAGE_PROMPTS_DIR, default_prompts_dir, default_state_dir
 from voicing_mcp.redact import redact_url
 
 Env = Literal["local", "development", "sandbox", "production"]
@@ -33,9 +33,6 @@ BASE_URLS: dict[str, str] = {
     "production": "https://api.voicing.ai",
 }
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-PACKAGE_PROMPTS_DIR = PACKAGE_DIR / "examples"
-"""The example assistants shipped in the package: the built-in emulator's, and templates in local mode."""
 
 _HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
 _E164_OR_PREFIX = re.compile(r"^\+\d{1,15}\*?$")
@@ -88,50 +85,8 @@ def _split_csv(value: Any) -> Any:
     return value
 
 
-def checkout_prompts_dir(package_dir: Path | None = None) -> Path | None:
-    """The clone's ``prompts/`` when the package runs from a checkout: the package's parent folder holds a
-    ``pyproject.toml`` naming voicing-mcp and a ``prompts/`` folder. None for an installed package."""
-    root = (PACKAGE_DIR if package_dir is None else package_dir).parent
-    prompts = root / "prompts"
-    try:
-        if not prompts.is_dir():
-            return None
-        text = (root / "pyproject.toml").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    return prompts if re.search(r'^name\s*=\s*"voicing-mcp"', text, re.MULTILINE) else None
-
-
-def user_config_dir(platform: str | None = None, environ: Mapping[str, str] | None = None) -> Path:
-    """The user's config folder for voicing-mcp: ``%APPDATA%\\voicing-mcp`` on Windows,
-    ``~/Library/Application Support/voicing-mcp`` on macOS, else ``$XDG_CONFIG_HOME/voicing-mcp``
-    (``~/.config/voicing-mcp``)."""
-    env = os.environ if environ is None else environ
-    platform = sys.platform if platform is None else platform
-    if platform == "win32":
-        appdata = env.get("APPDATA")
-        base = Path(appdata) if appdata else Path.home() / "AppData" / "Roaming"
-    elif platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        xdg = env.get("XDG_CONFIG_HOME", "")
-        base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".config"  # XDG: a relative value is ignored
-    return base / "voicing-mcp"
-
-
-def default_prompts_dir() -> Path:
-    """The prompts folder without ``VOICING_PROMPTS_DIR``: the checkout's ``prompts/`` when run from a clone,
-    else ``prompts`` in the user's config folder. Never the working directory."""
-    return checkout_prompts_dir() or user_config_dir() / "prompts"
-
-
-def default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "voicing-mcp"
-
-
 class Settings(BaseSettings):
-    """All settings of DESIGN §2. Use :func:`load_settings` to get one with friendly errors."""
+    """Every setting (README, Settings). Use :func:`load_settings` to get one with friendly errors."""
 
     model_config = SettingsConfigDict(env_prefix="VOICING_", extra="ignore", frozen=True)
 

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from voicing_mcp.api.client import VoicingClient
-from voicing_mcp.config import PACKAGE_PROMPTS_DIR, Settings, checkout_prompts_dir
+from voicing_mcp.config import Settings
 from voicing_mcp.guard.ledger import Ledger
 from voicing_mcp.guard.policy import Clock, DialGuard, ledger_environment
 from voicing_mcp.guard.templates import TemplateStore
+from voicing_mcp.paths import PACKAGE_PROMPTS_DIR, checkout_prompts_dir
 from voicing_mcp.redact import redact_url
 
 if TYPE_CHECKING:  # the emulator is imported only when local mode starts it

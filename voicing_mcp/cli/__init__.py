@@ -104,7 +104,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=LOG_LEVELS,
         help="level of the log messages on stderr (default: VOICING_LOG_LEVEL, else WARNING)",
     )
-    sub = p.add_subparsers(dest="command", title="commands (none: the MCP server over stdio)", metavar="[COMMAND]")
+    sub = p.add_subparsers(
+        dest="command",
+        title="commands (none: the MCP server over stdio)",
+        metavar="[COMMAND]",
+        help="'voicing-mcp COMMAND --help' shows a command's options",
+        parser_class=argparse.ArgumentParser,  # the settings list ends the top-level help only
+    )
 
     emu = sub.add_parser("emulator", help="run the Voicing API emulator alone")
     emu.add_argument("--host", dest="emu_host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -124,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="guided end-to-end session against the emulator")
     sub.add_parser("check", help="check settings, prompts and API reachability")
     ledger = sub.add_parser("ledger", help="list the dial ledger, or release a dial whose outcome is unknown")
-    ledger_sub = ledger.add_subparsers(dest="ledger_command", metavar="ACTION")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", metavar="[ACTION]", help="list (the default) or resolve")
     ledger_sub.add_parser("list", help="print the last dials, one JSON line each (numbers masked)")
     resolve = ledger_sub.add_parser("resolve", help="release a number blocked by an unknown outcome")
     resolve.add_argument("id", type=int, help="the ledger id the refusal names (ledger #ID)")
