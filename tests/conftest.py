@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from server_support import MODES, helper
+from voicing_mcp.config import PACKAGE_PROMPTS_DIR
 
 if TYPE_CHECKING:
     from voicing_mcp.emulator.runner import RunningEmulator
@@ -24,6 +25,9 @@ def _clean_voicing_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
         monkeypatch.delenv(name, raising=False)
     # never touch the user's real ledger from a test
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+    # the test user keeps the example assistants' templates (the emulator's assistants) in their prompts folder:
+    # outside local mode only that folder counts (tests of the folder's resolution unset this)
+    monkeypatch.setenv("VOICING_PROMPTS_DIR", str(PACKAGE_PROMPTS_DIR))
     yield
 
 

@@ -43,7 +43,6 @@ from voicing_mcp.guard.policy import Preview
 from voicing_mcp.server import confirm_flow
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.confirm_page import ConfirmPages, PendingDial
-from voicing_mcp.server.dial import register_dial_tool
 from voicing_mcp.server.preview import DialResult, preview_rows, preview_text, text_for_dial
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -314,9 +313,7 @@ async def human_client(
     settings.setdefault("ledger", tmp_path / "ledger.sqlite3")
     s = load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development", **settings)
     assert s.resolved_confirmation == "human"
-    server = create_server(s)
-    server.remove_tool("initiate_outbound_call")
-    register_dial_tool(server, s, clock=Clock(), resource=False)
+    server = create_server(s, clock=Clock())
     async with Client(server, mode=mode, elicitation_callback=human) as client:
         yield client
 
@@ -684,6 +681,7 @@ async def stdio_server(emu: RunningEmulator, tmp_path: Path, mode: str, browser:
         "VOICING_BASE_URL": emu.base_url,
         "VOICING_ENV": "development",
         "VOICING_QUIET_HOURS": "off",
+        "VOICING_PROMPTS_DIR": os.environ["VOICING_PROMPTS_DIR"],  # the test user's templates (conftest)
         "XDG_STATE_HOME": str(tmp_path / "state"),
         "BROWSER": str(browser),
     }

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from voicing_mcp.server import demo
+from voicing_mcp.cli import demo
 
 
 def test_the_demo_runs_every_step_against_the_emulator_and_exits_0(tmp_path: Path) -> None:

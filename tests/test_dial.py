@@ -21,7 +21,7 @@ from server_support import helper, structured, text_of
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server
-from voicing_mcp.server.dial import DialRequest, register_dial_tool
+from voicing_mcp.server.dial import DialRequest
 
 PAYMENT = "019addcc-b878-7b10-85f1-49f21342f947"  # Hi {{name}}, your {{plan_type}} plan payment is pending.
 CLINIC = "019addcc-0000-7000-8000-000000000002"  # name, date required; time, clinic optional
@@ -78,9 +78,7 @@ async def dial_client(
     settings.setdefault("confirmation", "token")
     settings.setdefault("ledger", tmp_path / "ledger.sqlite3")
     s = load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development", **settings)
-    server = create_server(s)
-    server.remove_tool("initiate_outbound_call")
-    register_dial_tool(server, s, clock=clock or Clock(), resource=False)
+    server = create_server(s, clock=clock or Clock())
     async with Client(server, mode=mode, elicitation_callback=human) as client:
         yield client
 

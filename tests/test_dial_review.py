@@ -251,14 +251,11 @@ async def test_in_local_mode_at_night_a_human_who_reads_for_minutes_is_asked_onc
     from test_dial import SlowHuman
     from voicing_mcp.config import load_settings
     from voicing_mcp.server.app import create_server
-    from voicing_mcp.server.dial import register_dial_tool
 
     settings = load_settings(ledger=tmp_path / "ledger.sqlite3")  # local mode, default quiet hours 21:00-08:00
     assert settings.is_local
     clock = Clock(datetime(2026, 5, 5, 3, 0, 30, tzinfo=UTC))  # 21:00 in Denver, 22:00 in Chicago
-    server = create_server(settings)
-    server.remove_tool("initiate_outbound_call")
-    register_dial_tool(server, settings, clock=clock, resource=False)
+    server = create_server(settings, clock=clock)
     human = SlowHuman(clock, minutes=3)
     async with Client(server, mode="2026-07-28", elicitation_callback=human) as client:
         result = structured(await call(client, phone_number="+1 701 555 0123"))

@@ -256,3 +256,35 @@ async def test_a_dial_without_an_outcome_blocks_the_number_for_every_assistant_a
     assert await second.in_flight(REQ.phone_number, "a2") is None
     await second.claim_dial(other, confirmation="token", environment="local", max_per_hour=9)
     second.close()
+
+
+def test_voicing_mcp_ledger_lists_and_resolves_rows_as_the_module_alias_does(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "l.sqlite3"
+    env = {**os.environ, "VOICING_LEDGER": str(path)}
+    exe = Path(sys.executable).parent / "voicing-mcp"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(exe), "ledger", *args], env=env, capture_output=True, text=True, timeout=60)
+
+    missing = run()
+    assert missing.returncode == 1 and f"there is no ledger at {path}" in missing.stderr
+    ledger = Ledger(path)
+
+    async def setup() -> int:
+        row = await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=9)
+        await ledger.record_outcome(row, status="unknown")
+        return row
+
+    row = anyio.run(setup)
+    ledger.close()
+    listed = run()  # list is the default
+    assert listed.returncode == 0 and '"status": "unknown"' in listed.stdout and "+17015550123" not in listed.stdout
+    released = run("resolve", str(row), "called", "them")
+    assert released.returncode == 0 and f"ledger #{row}: released in {path}" in released.stdout
+    assert run("resolve", str(row)).returncode == 1
+    bad = run("resolve", "one")
+    assert bad.returncode == 2 and "invalid int value" in bad.stderr and "Traceback" not in bad.stderr

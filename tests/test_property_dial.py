@@ -52,7 +52,6 @@ from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
 from voicing_mcp.emulator.state import EmulatorConfig
 from voicing_mcp.server import confirm_flow
 from voicing_mcp.server.app import create_server
-from voicing_mcp.server.dial import register_dial_tool
 
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much]}
 PROFILES = {
@@ -183,9 +182,7 @@ class World:
             dnc_file=self.dnc,
             confirmation=confirmation,
         )
-        server = create_server(s)
-        server.remove_tool("initiate_outbound_call")
-        register_dial_tool(server, s, clock=self.clock, resource=False)
+        server = create_server(s, clock=self.clock)
         return self.stack.enter_context(self.portal.wrap_async_context_manager(Client(server, mode=mode)))
 
     async def browser(self, url: str) -> bool:

@@ -28,8 +28,9 @@ class ServerContext:
     """Everything one server instance owns while it runs.
 
     ``exit_stack`` closes in reverse order at shutdown: register further per-server
-    resources on it (``ctx.exit_stack.push_async_callback(...)``). ``ledger`` and ``guard``
-    belong to the dial tool; nothing in the read tools depends on them.
+    resources on it (``ctx.exit_stack.push_async_callback(...)``). ``guard`` and ``ledger``
+    are built by the lifespan (:func:`voicing_mcp.runtime.open_guard`); the ledger's file is
+    created on the first dial.
     """
 
     settings: Settings
@@ -38,13 +39,13 @@ class ServerContext:
     chats: ChatSessions
     base_url: str
     exit_stack: AsyncExitStack
+    guard: DialGuard
+    """The dial guard of this server: every ``initiate_outbound_call`` passes it."""
+    ledger: Ledger
+    """The dial guard's audit ledger (``guard.ledger``)."""
     is_local: bool = False
     emulator: RunningEmulator | None = None
     """The in-process emulator handle in local mode (``.base_url``, ``.state``), else None."""
-    ledger: Ledger | None = None
-    """The dial ledger; None until the dial tool's first use opens it."""
-    guard: DialGuard | None = None
-    """The dial guard over ``ledger``; None until the dial tool's first use builds it."""
     confirm_pages: ConfirmPages | None = None
     """Human mode's loopback confirm pages; None until a dial first needs one."""
     extras: dict[str, Any] = field(default_factory=dict[str, Any])

@@ -40,8 +40,8 @@ from pydantic import (
 
 from voicing_mcp.config import Settings
 from voicing_mcp.errors import GuardRefusal, VoicingError
-from voicing_mcp.guard.ledger import Confirmation, Ledger
-from voicing_mcp.guard.policy import Clock, Decision, DialGuard, ledger_environment
+from voicing_mcp.guard.ledger import Confirmation
+from voicing_mcp.guard.policy import Clock, Decision, DialGuard
 from voicing_mcp.server.confirm_flow import confirm_on_page
 from voicing_mcp.server.context import ServerContext, server_context
 from voicing_mcp.server.follow import current_status, find_uncertain_call, follow_call
@@ -51,7 +51,6 @@ from voicing_mcp.server.results import as_tool_result, tool_error
 
 MAX_WAIT_SECONDS = 120
 
-# ----- arguments ---------------------------------------------------------------------------------
 # ----- arguments ---------------------------------------------------------------------------------
 AssistantIdArg = Annotated[
     str,
@@ -156,20 +155,9 @@ class NoQuestion:
 
 
 # ----- the guard of one server -----------------------------------------------------------------
-def _guard_for(state: ServerContext, clock: Clock | None) -> DialGuard:
-    """The server's DialGuard (created on first use with its ledger, closed with the server)."""
-    guard = state.guard
-    if guard is None:
-        ledger = Ledger(
-            state.settings.resolved_ledger,
-            clock=clock,
-            environment=ledger_environment(state.settings, local=state.is_local),
-        )
-        guard = DialGuard(state.settings, state.templates, ledger, clock=clock, local=state.is_local)
-        state.ledger = ledger
-        state.guard = guard
-        state.exit_stack.callback(ledger.close)
-    return guard
+def _guard_for(state: ServerContext) -> DialGuard:
+    """The server's DialGuard, built with its ledger by the lifespan (closed with the server)."""
+    return state.guard
 
 
 def client_can_elicit(ctx: Context[ServerContext, Any]) -> bool:
@@ -184,7 +172,7 @@ async def _check(
 ) -> tuple[DialGuard, Decision]:
     """Checks 1-4 of the guard; a refusal is the ToolError the model reads."""
     state = server_context(ctx)
-    guard = _guard_for(state, clock)
+    guard = _guard_for(state)
     try:
         decision = await guard.check(
             assistant_id=request.assistant_id,
