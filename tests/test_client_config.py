@@ -28,8 +28,9 @@ def test_the_example_is_minimal_valid_json_with_one_placeholder_to_fill() -> Non
     assert list(config["mcpServers"]) == ["voicing"]
     server = config["mcpServers"]["voicing"]
     assert set(server) <= {"command", "args", "env"}
-    assert EXAMPLE.read_text(encoding="utf-8").count(PLACEHOLDER) == 1
     assert server["command"].startswith(PLACEHOLDER)
+    # the templates' folder is named explicitly: clients start servers in a folder of their choosing
+    assert server["env"]["VOICING_PROMPTS_DIR"] == PLACEHOLDER + "/prompts"
     assert "VOICING_API_KEY" not in server.get("env", {}), "the example works without an account (local mode)"
 
 
@@ -37,7 +38,9 @@ async def test_the_configured_command_completes_initialize_and_tools_list(tmp_pa
     server = load_example()["mcpServers"]["voicing"]
     command = server["command"].replace(PLACEHOLDER, str(ROOT))
     assert Path(command).is_file(), f"{command} is what the README's install creates"
-    env = {**get_default_environment(), **server.get("env", {}), "XDG_STATE_HOME": str(tmp_path / "state")}
+    configured = {name: value.replace(PLACEHOLDER, str(ROOT)) for name, value in server.get("env", {}).items()}
+    assert Path(configured["VOICING_PROMPTS_DIR"]).is_dir(), "the checkout's prompts/ folder exists"
+    env = {**get_default_environment(), **configured, "XDG_STATE_HOME": str(tmp_path / "state")}
     params = StdioServerParameters(command=command, args=server.get("args", []), env=env)
     async with Client(params, mode="legacy") as client:
         info = client.session.server_info
