@@ -20,7 +20,18 @@ from mcp_types import ElicitRequestParams, ElicitResult
 from starlette.responses import Response
 
 from server_support import helper, loopback_proxy, structured, text_of
-from test_dial import DIAL_PATH, NUMBER, PAYMENT, VARS, Clock, call, dial_client, dials, ledger_rows, refusal
+from tests.server.test_dial import (
+    DIAL_PATH,
+    NUMBER,
+    PAYMENT,
+    VARS,
+    Clock,
+    call,
+    dial_client,
+    dials,
+    ledger_rows,
+    refusal,
+)
 from voicing_mcp.emulator.runner import RunningEmulator
 
 MODE = "legacy"  # the dial path under test does not depend on the protocol version
@@ -248,7 +259,7 @@ async def test_in_local_mode_at_night_a_human_who_reads_for_minutes_is_asked_onc
 
     from mcp import Client
 
-    from test_dial import SlowHuman
+    from tests.server.test_dial import SlowHuman
     from voicing_mcp.config import load_settings
     from voicing_mcp.server.app import create_server
     from voicing_mcp.server.dial import register_dial_tool
@@ -489,7 +500,7 @@ async def test_a_value_json_cannot_carry_is_refused_before_the_ledger_and_the_ne
     import asyncio
     import json
 
-    from test_stdio import RawSession, clean_env
+    from tests.server.test_stdio import RawSession, clean_env
 
     ledger = tmp_path / "ledger.sqlite3"
     env = clean_env(tmp_path) | {
@@ -551,7 +562,7 @@ async def test_a_dial_left_pending_by_a_crashed_server_blocks_the_number_for_ano
 ) -> None:
     """Another server process on the same ledger claimed a dial with one assistant and died before the outcome:
     a dial of the same number with another assistant is refused, naming the row, and nothing rings."""
-    from test_dial import CLINIC
+    from tests.server.test_dial import CLINIC
     from voicing_mcp.api.models import OutboundCallRequest
     from voicing_mcp.config import load_settings
     from voicing_mcp.guard.ledger import Ledger

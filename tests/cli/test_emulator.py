@@ -24,7 +24,7 @@ import pytest
 
 from voicing_mcp.emulator.state import ENDED_REASONS, FINAL_STATUS, outcome_for_number
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 EXE = Path(sys.executable).parent / "voicing-mcp"
 README_BASE = "http://127.0.0.1:8787"

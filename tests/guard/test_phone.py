@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from test_guard_policy import PAYMENT, make_guard, refused
+from tests.guard.test_policy import PAYMENT, make_guard, refused
 from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.guard.phone import (
     DoNotCallList,

@@ -12,7 +12,7 @@ from typing import Any
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, get_default_environment
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "claude_desktop_config.example.json"
 PLACEHOLDER = "/ABSOLUTE/PATH/TO/voicing-mcp"
 READ_TOOLS = {"get_call_details", "list_calls", "bulk_call_details", "chat_with_assistant"}

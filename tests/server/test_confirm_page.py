@@ -34,7 +34,7 @@ from mcp.client.stdio import StdioServerParameters, get_default_environment
 from mcp_types import CallToolResult, TextContent, TextResourceContents
 
 from server_support import helper, structured, text_of
-from test_dial import NUMBER, PAYMENT, VARS, Clock, Human, call, dials, refusal
+from tests.server.test_dial import NUMBER, PAYMENT, VARS, Clock, Human, call, dials, refusal
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
@@ -44,7 +44,7 @@ from voicing_mcp.server.app import create_server
 from voicing_mcp.server.confirm_page import ConfirmPages, PendingDial
 from voicing_mcp.server.dial import register_dial_tool
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -584,7 +584,7 @@ async def test_a_debug_log_never_carries_the_confirm_link_that_url_elicitation_s
     from mcp.client.sse import sse_client
     from mcp.client.streamable_http import streamable_http_client
 
-    from test_transports import Served, clean_env, stop
+    from tests.server.test_transports import Served, clean_env, stop
 
     env = clean_env(
         tmp_path,

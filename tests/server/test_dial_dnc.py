@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from server_support import structured
-from test_dial import call, dial_client, dials, refusal
+from tests.server.test_dial import call, dial_client, dials, refusal
 from voicing_mcp.emulator.runner import RunningEmulator
 
 MODE = "legacy"  # the do-not-call rule does not depend on the protocol version

@@ -17,7 +17,7 @@ The servers are built once per protocol mode and reused: each sequence starts a 
 guard's clock with an empty ledger, a reset emulator and a mended do-not-call file, so sequences do not
 see each other. The example count is modest by default. Run it at scale with::
 
-    HYPOTHESIS_PROFILE=deep .venv/bin/pytest -q tests/test_property_dial.py   # 10,000 sequences (5,000 a mode)
+    HYPOTHESIS_PROFILE=deep .venv/bin/pytest -q tests/server/test_dial_property.py   # 10,000 sequences (5,000 a mode)
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ import pytest
 from starlette.responses import JSONResponse, Response
 
 from server_support import MODES, loopback_proxy, session, structured, text_of
-from test_dial import DIAL_PATH, NUMBER, call, dial_client, dials, ledger_rows
-from test_dial_review import ledger_cli
+from tests.server.test_dial import DIAL_PATH, NUMBER, call, dial_client, dials, ledger_rows
+from tests.test_dial_review import ledger_cli
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server

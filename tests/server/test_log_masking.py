@@ -6,7 +6,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-import test_stdio as stdio
+import tests.server.test_stdio as stdio
 from server_support import ASSISTANT
 from voicing_mcp.redact import mask_numbers_in
 

@@ -10,7 +10,7 @@ from mcp import Client
 from voicing_mcp.config import load_settings
 from voicing_mcp.server.app import create_server
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def tools_section() -> str:

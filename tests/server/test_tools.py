@@ -29,7 +29,7 @@ def error_text(result: CallToolResult) -> str:
 async def test_tools_have_descriptions_output_schemas_and_annotations(emu: RunningEmulator, mode: str) -> None:
     async with connect(emu, mode) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == {*READ_TOOLS, "chat_with_assistant", "initiate_outbound_call"}  # dial: tests/test_dial*.py
+    assert set(tools) == {*READ_TOOLS, "chat_with_assistant", "initiate_outbound_call"}  # dial: test_dial*.py
     dial = tools["initiate_outbound_call"].annotations
     assert dial is not None and dial.destructive_hint is True and dial.read_only_hint is False
     for tool in tools.values():
