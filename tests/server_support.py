@@ -8,8 +8,12 @@ fixture, so the server's lifespan is entered and left by the same task.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -86,6 +90,20 @@ def seeded_calls(emu: RunningEmulator, n: int = 100) -> list[dict[str, Any]]:
     response.raise_for_status()
     data: list[dict[str, Any]] = response.json()["data"]
     return data
+
+
+def ledger_cli(ledger: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m voicing_mcp.guard.ledger ...`` as the README tells a human to run it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")} | {"VOICING_LEDGER": str(ledger)}
+    return subprocess.run(
+        [sys.executable, "-m", "voicing_mcp.guard.ledger", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
+    )
 
 
 @asynccontextmanager

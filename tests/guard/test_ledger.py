@@ -10,7 +10,9 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.server.test_dial import NUMBER, call, dial_client, dials, refusal
 from voicing_mcp.api.models import OutboundCallRequest
+from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.guard.ledger import Ledger
 
@@ -256,3 +258,24 @@ async def test_a_dial_without_an_outcome_blocks_the_number_for_every_assistant_a
     assert await second.in_flight(REQ.phone_number, "a2") is None
     await second.claim_dial(other, confirmation="token", environment="local", max_per_hour=9)
     second.close()
+
+
+# ----- through the dial tool (a real MCP session against the emulator) ----------------------------
+MODE = "legacy"  # the dial path under test does not depend on the protocol version
+
+
+@pytest.mark.parametrize("broken", ["not a database", "parent is a file"])
+async def test_an_unusable_ledger_refuses_the_dial_naming_the_file_and_nothing_is_dialled(
+    emu: RunningEmulator, tmp_path: Path, broken: str
+) -> None:
+    if broken == "not a database":
+        ledger = tmp_path / "ledger.sqlite3"
+        ledger.write_bytes(b"this is not an SQLite file\n" * 200)
+    else:
+        (tmp_path / "state").write_text("a file where a folder should be", encoding="utf-8")
+        ledger = tmp_path / "state" / "ledger.sqlite3"
+    async with dial_client(emu, tmp_path, MODE, ledger=ledger, allowed_numbers=NUMBER) as client:
+        text = refusal(await call(client), "ledger")
+    assert str(ledger) in text and "VOICING_LEDGER" in text
+    assert "Error executing tool initiate_outbound_call" not in text.split(":", 1)[1]
+    assert dials(emu) == 0

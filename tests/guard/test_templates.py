@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from server_support import structured
+from tests.server.test_dial import call, dial_client, dials, refusal
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR
+from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.errors import VoicingError
 from voicing_mcp.guard.templates import TemplateProblem, TemplateStore, placeholders_of
 
@@ -147,3 +150,73 @@ def test_a_changed_file_is_reloaded(tmp_path: Path) -> None:
     assert second is not None and second.required == ["name", "topic"]
     path.unlink()
     assert store.get("a1") is None
+
+
+# ----- through the dial tool (a real MCP session against the emulator) ----------------------------
+MODE = "legacy"  # the dial path under test does not depend on the protocol version
+
+
+@pytest.mark.parametrize(
+    ("source", "variables"),
+    [
+        ("You owe {{ amount * 1.2 }} dollars.", {"amount": "100"}),  # a number sent as text
+        ("{{ total / parts }} each", {"total": 10, "parts": 0}),
+        ("{{ range(10 ** 7) | list | length }} items for {{ name }}", {"name": "Ann"}),  # the sandbox's range cap
+    ],
+)
+async def test_a_template_expression_that_fails_on_the_values_is_a_preview_warning_not_a_crash(
+    emu: RunningEmulator, tmp_path: Path, source: str, variables: dict[str, object]
+) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "billing.j2").write_text(source, encoding="utf-8")
+    async with dial_client(emu, tmp_path, MODE, prompts_dir=prompts) as client:
+        result = structured(await call(client, assistant_id="billing", input_variables=variables))
+    assert result["status"] == "confirmation_required"
+    assert result["preview"]["opening_line"] == "(could not be rendered)"
+    assert any("could not be rendered" in w and "billing.j2" in w for w in result["warnings"]), result["warnings"]
+    assert dials(emu) == 0
+
+
+async def test_a_placeholder_guarded_by_is_undefined_is_optional(emu: RunningEmulator, tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "greeter.j2").write_text(
+        "Hello{% if name is undefined %} there{% else %} {{ name }}{% endif %}, this is {{ company }}.\n",
+        encoding="utf-8",
+    )
+    async with dial_client(emu, tmp_path, MODE, prompts_dir=prompts) as client:
+        bare = structured(await call(client, assistant_id="greeter", input_variables={"company": "Acme"}))
+        named = structured(
+            await call(client, assistant_id="greeter", input_variables={"company": "Acme", "name": "Ann"})
+        )
+        missing = refusal(await call(client, assistant_id="greeter", input_variables={}), "template-variables")
+    assert bare["preview"]["opening_line"] == "Hello there, this is Acme."
+    assert named["preview"]["opening_line"] == "Hello Ann, this is Acme."
+    assert "'company'" in missing and "'name'" not in missing.split("(optional")[0]
+    assert dials(emu) == 0
+
+
+async def test_local_mode_starts_and_dials_with_a_template_whose_expression_fails_on_sample_values(
+    tmp_path: Path,
+) -> None:
+    """The built-in emulator renders every prompt for its seeded history; {{ amount * 1.2 }} with a text
+    value raised TypeError there, and the server did not start at all in local mode."""
+    from mcp import Client
+
+    from voicing_mcp.config import load_settings
+    from voicing_mcp.server.app import create_server
+
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "billing.j2").write_text("You owe {{ amount * 1.2 }} dollars.\n", encoding="utf-8")
+    settings = load_settings(
+        ledger=tmp_path / "ledger.sqlite3", prompts_dir=prompts, allowed_numbers="+17015550123", quiet_hours="off"
+    )
+    assert settings.is_local
+    async with Client(create_server(settings)) as client:
+        result = structured(
+            await call(client, assistant_id="billing", phone_number="+17015550123", input_variables={"amount": 100})
+        )
+    assert result["status"] == "started" and result["confirmed_by"] == "allow-list"
+    assert result["preview"]["opening_line"] == "You owe 120.0 dollars."

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from server_support import structured
+from tests.server.test_dial import call, dial_client, dials, refusal
 from voicing_mcp.api.models import OutboundCallRequest
+from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.guard.tokens import TOKEN_TTL, TokenSigner
 
@@ -110,3 +114,41 @@ def test_a_token_from_before_a_restart_says_so_and_an_altered_one_says_forged() 
     # the key id reveals nothing usable: the same secret gives the same id, and the id is not the secret
     assert TokenSigner(b"k1" * 16).key_id == TokenSigner(b"k1" * 16).key_id
     assert TokenSigner(b"k1" * 16).key_id not in (b"k1" * 16).hex()
+
+
+# ----- through the dial tool (a real MCP session against the emulator) ----------------------------
+MODE = "legacy"  # the dial path under test does not depend on the protocol version
+
+
+async def test_a_forged_token_with_a_hostile_payload_is_refused_as_invalid(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    import base64
+
+    payload = b'{"exp":1e400,"nonce":"n","fields":{}}'  # int(inf) overflows: parsed before the signature was checked
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+    token = f"v1.{b64(payload)}.{b64(b'0' * 32)}"
+    async with dial_client(emu, tmp_path, MODE) as client:
+        text = refusal(await call(client, confirmation_token=token), "token-invalid")
+    assert "forged" in text
+    assert dials(emu) == 0
+
+
+async def test_a_token_issued_before_the_server_restarted_is_refused_saying_so(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """The same ledger, a new server process: the old token fails the HMAC, and the refusal said 'forged or
+    altered'. It now says the server restarted and how to get a new preview."""
+    ledger = tmp_path / "ledger.sqlite3"
+    async with dial_client(emu, tmp_path, MODE, ledger=ledger) as before:
+        token = structured(await call(before))["confirmation_token"]
+    async with dial_client(emu, tmp_path, MODE, ledger=ledger) as after:
+        text = refusal(await call(after, confirmation_token=token), "token-invalid")
+        fresh = structured(await call(after))
+    assert "earlier run of this server" in text and "restarted" in text and "forged" not in text, text
+    assert "again without confirmation_token" in text
+    assert fresh["status"] == "confirmation_required"
+    assert dials(emu) == 0

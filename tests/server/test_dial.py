@@ -4,6 +4,7 @@ served over loopback HTTP. Every refusal is checked against the emulator's own d
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult, TextResourceContents
 
-from server_support import helper, structured, text_of
+from server_support import helper, ledger_cli, structured, text_of
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server
@@ -27,6 +28,7 @@ CLINIC = "019addcc-0000-7000-8000-000000000002"  # name, date required; time, cl
 VARS = {"name": "Ann", "plan_type": "Gold"}
 NUMBER = "+17018112582"  # North Dakota (not the fictional range: this server is not in local mode)
 DIAL_PATH = "/api/v1/campaigns/publish-outbound-call"
+MODE = "legacy"  # for tests of the dial path that does not depend on the protocol version
 DAY = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)  # 10:00-11:00 across the continental US
 NIGHT = datetime(2026, 5, 5, 3, 14, tzinfo=UTC)  # 22:14 in Chicago
 
@@ -191,6 +193,32 @@ async def test_a_human_who_reads_the_preview_for_minutes_is_asked_once(
     assert dials(emu) == 1
 
 
+async def test_in_local_mode_at_night_a_human_who_reads_for_minutes_is_asked_once(tmp_path: Path) -> None:
+    """The quiet-hours warning (local mode) is part of the question; with the minute in it, the 2026-07-28
+    protocol discarded every answer as 'the question changed' until the client gave up."""
+    from datetime import UTC, datetime
+
+    from mcp import Client
+
+    from tests.server.test_dial import SlowHuman
+    from voicing_mcp.config import load_settings
+    from voicing_mcp.server.app import create_server
+    from voicing_mcp.server.dial import register_dial_tool
+
+    settings = load_settings(ledger=tmp_path / "ledger.sqlite3")  # local mode, default quiet hours 21:00-08:00
+    assert settings.is_local
+    clock = Clock(datetime(2026, 5, 5, 3, 0, 30, tzinfo=UTC))  # 21:00 in Denver, 22:00 in Chicago
+    server = create_server(settings)
+    server.remove_tool("initiate_outbound_call")
+    register_dial_tool(server, settings, clock=clock, resource=False)
+    human = SlowHuman(clock, minutes=3)
+    async with Client(server, mode="2026-07-28", elicitation_callback=human) as client:
+        result = structured(await call(client, phone_number="+1 701 555 0123"))
+    assert result["status"] == "started" and result["confirmed_by"] == "elicitation"
+    assert len(human.questions) == 1
+    assert "quiet hours" in human.questions[0] and "not enforced" in human.questions[0]
+
+
 @pytest.mark.parametrize("action", ["decline", "cancel"])
 async def test_declining_or_cancelling_the_question_is_a_declined_result_not_an_error(
     emu: RunningEmulator, tmp_path: Path, mode: str, action: str
@@ -212,6 +240,29 @@ async def test_accepting_without_ticking_the_box_dials_nothing(emu: RunningEmula
     async with dial_client(emu, tmp_path, mode, human=Human("accept", confirm=False)) as client:
         result = await call(client)
     assert result.is_error and "nothing was dialled" in text_of(result)
+    assert dials(emu) == 0
+
+
+class FormAnswer:
+    """An elicitation callback that accepts with the given form content (as a sloppy client might)."""
+
+    def __init__(self, content: dict[str, Any]) -> None:
+        self.content = content
+
+    async def __call__(self, context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        return ElicitResult(action="accept", content=self.content)
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+@pytest.mark.parametrize("content", [{"confirm": "yes"}, {"confirm": 1}, {"confirm": "on"}, {}])
+async def test_only_a_real_tick_confirms_a_call(
+    emu: RunningEmulator, tmp_path: Path, mode: str, content: dict[str, Any]
+) -> None:
+    async with dial_client(emu, tmp_path, mode, human=FormAnswer(content)) as client:  # pyright: ignore[reportArgumentType]
+        result = await call(client)
+    text = text_of(result)
+    assert result.is_error, text
+    assert "nothing was dialled" in text or "does not match the requested schema" in text, text
     assert dials(emu) == 0
 
 
@@ -443,6 +494,87 @@ async def test_each_number_and_template_rule_passes_a_good_request(
     async with dial_client(emu, tmp_path, mode, **settings) as client:
         result = structured(await confirm_with_token(client, **arguments))
     assert result["status"] == "started", rule
+    assert dials(emu) == 1
+
+
+async def test_a_tel_uri_is_read_without_a_default_region_and_a_dropped_extension_is_said(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    async with dial_client(emu, tmp_path, MODE) as client:
+        uri = structured(await call(client, phone_number="tel:+1-701-811-2582;ext=12"))
+        plain = structured(await call(client, phone_number="+1 701 811 2582"))
+        emergency = refusal(await call(client, phone_number="tel:911"), "emergency-number")
+    assert uri["status"] == "confirmation_required" and uri["preview"]["phone_number"] == NUMBER
+    assert any("extension 12 is not dialled" in w for w in uri["warnings"]), uri["warnings"]
+    assert not any("extension" in w for w in plain["warnings"])
+    assert "emergency services are never dialled" in emergency
+    assert dials(emu) == 0
+
+
+@pytest.mark.parametrize("value", ["1e400", "-1e400", "Infinity", "NaN"])
+async def test_a_value_json_cannot_carry_is_refused_before_the_ledger_and_the_next_dial_is_not_blocked(
+    emu: RunningEmulator, tmp_path: Path, value: str
+) -> None:
+    """``{"amount": 1e400}`` as JSON text on stdio reaches the server as float inf: it used to pass the guard,
+    write the ledger intent, fail inside the HTTP client and leave the number blocked as 'unknown' behind
+    'Error executing tool'. Sent here as raw JSON-RPC text to the server over stdio, as a client does."""
+    import asyncio
+    import json
+
+    from tests.server.test_stdio import RawSession, clean_env
+
+    ledger = tmp_path / "ledger.sqlite3"
+    env = clean_env(tmp_path) | {
+        "VOICING_BASE_URL": emu.base_url,
+        "VOICING_API_KEY": emu.api_key,
+        "VOICING_ENV": "development",
+        "VOICING_ALLOWED_NUMBERS": NUMBER,
+        "VOICING_QUIET_HOURS": "off",
+        "VOICING_LEDGER": str(ledger),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "voicing_mcp",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+    )
+    s = RawSession(proc)
+    arguments = {"assistant_id": PAYMENT, "phone_number": NUMBER, "input_variables": {**VARS, "amount": "@"}}
+    try:
+        await s.request(
+            "initialize",
+            {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}},
+        )
+        await s.notify("notifications/initialized")
+        raw = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 99,
+                "method": "tools/call",
+                "params": {"name": "initiate_outbound_call", "arguments": arguments},
+            }
+        ).replace('"@"', value)
+        assert proc.stdin is not None
+        proc.stdin.write(raw.encode() + b"\n")
+        await proc.stdin.drain()
+        while (answer := await s._read_message()).get("id") != 99:  # pyright: ignore[reportPrivateUsage]
+            pass
+        counted = dials(emu)
+        listed = ledger_cli(ledger, "list").stdout
+        arguments["input_variables"] = VARS
+        again = await s.request("tools/call", {"name": "initiate_outbound_call", "arguments": arguments})
+    finally:
+        await s.drain()
+    text = answer["result"]["content"][0]["text"]
+    assert answer["result"]["isError"] is True and "[template-variables]" in text and "'amount'" in text, text
+    assert "Error executing tool" not in text.split(":", 1)[1] and "Nothing was dialled" in text, text
+    assert counted == 0 and listed == ""  # nothing sent, nothing written, nothing blocked
+    assert again["result"]["structuredContent"]["status"] == "started", again
+    assert again["result"]["structuredContent"]["ledger_id"] == 1
     assert dials(emu) == 1
 
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from server_support import structured
-from tests.server.test_dial import call, dial_client, dials, refusal
+from tests.server.test_dial import NUMBER, call, dial_client, dials, refusal
 from voicing_mcp.emulator.runner import RunningEmulator
 
 MODE = "legacy"  # the do-not-call rule does not depend on the protocol version
@@ -38,4 +38,18 @@ async def test_numbers_with_notes_or_side_by_side_are_blocked_and_a_broken_line_
         dnc.write_text("+17018112582,John Smith\n+17018112583\tJane Doe\n", encoding="utf-8")
         assert structured(await call(client, phone_number="+17018112584"))["status"] == "started"
         refusal(await call(client, phone_number="+17018112583"), "do-not-call")
+    assert dials(emu) == 1
+
+
+async def test_a_do_not_call_entry_in_national_format_blocks_the_number_without_a_default_region(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    dnc = tmp_path / "dnc.txt"
+    dnc.write_text("# written as people write numbers\n(701) 811-2582\n07911 123456  # a UK mobile\n", encoding="utf-8")
+    # allow-listed, so without the do-not-call rule these would dial at once
+    async with dial_client(emu, tmp_path, MODE, dnc_file=dnc, allowed_numbers="+1701*,+44*") as client:
+        refusal(await call(client, phone_number=NUMBER), "do-not-call")
+        refusal(await call(client, phone_number="+44 7911 123456"), "do-not-call")
+        other = structured(await call(client, phone_number="+17018112583"))
+    assert other["status"] == "started"
     assert dials(emu) == 1

@@ -18,9 +18,8 @@ from urllib.parse import quote, quote_plus
 import pytest
 from starlette.responses import JSONResponse, Response
 
-from server_support import MODES, loopback_proxy, session, structured, text_of
+from server_support import MODES, ledger_cli, loopback_proxy, session, structured, text_of
 from tests.server.test_dial import DIAL_PATH, NUMBER, call, dial_client, dials, ledger_rows
-from tests.test_dial_review import ledger_cli
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server
