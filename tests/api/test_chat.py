@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
@@ -14,7 +14,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from voicing_mcp.api.chat import ChatSession, decode_frame, encode_message, ws_url
 from voicing_mcp.api.client import VoicingClient
-from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
+from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
 from voicing_mcp.errors import ChatError, InvalidRequestError
 
@@ -27,9 +27,14 @@ BILLING = "019addcc-b878-7b10-85f1-49f21342f947"
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[RunningEmulator]:
-    with emulator_in_thread(EmulatorConfig(api_key=KEY, seed_calls=0)) as emu:
-        yield emu
+def emu_config() -> EmulatorConfig:
+    return EmulatorConfig(api_key=KEY, seed_calls=0)
+
+
+@pytest.fixture(scope="module")
+def emulator(emu_module: RunningEmulator) -> RunningEmulator:
+    """This module's name for its emulator (started by tests/conftest.py from ``emu_config``)."""
+    return emu_module
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ and adds ``x-emulator-fault`` headers; the public client surface has no fault kn
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,7 +16,7 @@ import pytest
 from voicing_mcp import __version__
 from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.api.models import OutboundCallRequest
-from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
+from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
 from voicing_mcp.errors import (
     APIConnectionError,
@@ -64,9 +64,14 @@ class RecordingTransport(httpx.AsyncBaseTransport):
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[RunningEmulator]:
-    with emulator_in_thread(EmulatorConfig(api_key=KEY, seed_calls=SEEDED)) as emu:
-        yield emu
+def emu_config() -> EmulatorConfig:
+    return EmulatorConfig(api_key=KEY, seed_calls=SEEDED)
+
+
+@pytest.fixture(scope="module")
+def emulator(emu_module: RunningEmulator) -> RunningEmulator:
+    """This module's name for its emulator (started by tests/conftest.py from ``emu_config``)."""
+    return emu_module
 
 
 @pytest.fixture(autouse=True)

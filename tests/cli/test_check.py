@@ -9,12 +9,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
+from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
 from voicing_mcp.server.check import check_all
 
@@ -23,9 +22,8 @@ WRONG_KEY = "wrong-key-8d2e6a4f0c"
 
 
 @pytest.fixture(scope="module")
-def emu() -> Iterator[RunningEmulator]:
-    with emulator_in_thread(EmulatorConfig(api_key=RIGHT_KEY)) as running:
-        yield running
+def emu_config() -> EmulatorConfig:
+    return EmulatorConfig(api_key=RIGHT_KEY)
 
 
 def run_cli(tmp_path: Path, **env_extra: str) -> subprocess.CompletedProcess[str]:

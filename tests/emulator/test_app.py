@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
+from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
 
 KEY = "test-key-123"
@@ -27,9 +27,8 @@ SEED_CALLS = 300
 
 
 @pytest.fixture(scope="module")
-def emu() -> Iterator[RunningEmulator]:
-    with emulator_in_thread(EmulatorConfig(api_key=KEY, speed=0.0)) as running:
-        yield running
+def emu_config() -> EmulatorConfig:
+    return EmulatorConfig(api_key=KEY, speed=0.0)
 
 
 @pytest.fixture

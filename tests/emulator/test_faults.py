@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread, serve_emulator
+from voicing_mcp.emulator.runner import RunningEmulator, serve_emulator
 from voicing_mcp.emulator.state import EmulatorConfig
 
 KEY = "fault-test-key"
@@ -26,9 +26,8 @@ BODY: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def emu() -> Iterator[RunningEmulator]:
-    with emulator_in_thread(EmulatorConfig(api_key=KEY, speed=0.0)) as running:
-        yield running
+def emu_config() -> EmulatorConfig:
+    return EmulatorConfig(api_key=KEY, speed=0.0)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -11,7 +10,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
+from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
 
 KEY = "ws-test-key"
@@ -21,9 +20,8 @@ CHAT = "/api/v1/voicing/ws/platform/api/chatbot"
 
 
 @pytest.fixture(scope="module")
-def emu() -> Iterator[RunningEmulator]:
-    with emulator_in_thread(EmulatorConfig(api_key=KEY, speed=0.0, seed_calls=0)) as running:
-        yield running
+def emu_config() -> EmulatorConfig:
+    return EmulatorConfig(api_key=KEY, speed=0.0, seed_calls=0)
 
 
 def ws_url(emu: RunningEmulator, query: str) -> str:

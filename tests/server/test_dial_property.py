@@ -48,8 +48,7 @@ from mcp_types import CallToolResult, TextContent
 
 from server_support import MODES, helper
 from voicing_mcp.config import load_settings
-from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
-from voicing_mcp.emulator.state import EmulatorConfig
+from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server import dial as dial_module
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.dial import register_dial_tool
@@ -484,12 +483,6 @@ class DialMachine(RuleBasedStateMachine):
         assert len(self.sure) <= recorded <= len(self.sure) + len(self.maybe), (recorded, self.sure, self.maybe)
         justifications = self.sure + self.maybe
         assert len(justifications) == len(set(justifications)), "one confirmation justified two dials"
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[RunningEmulator]:
-    with emulator_in_thread(EmulatorConfig()) as running:
-        yield running
 
 
 @pytest.fixture

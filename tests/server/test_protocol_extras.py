@@ -3,20 +3,12 @@ resource subscriptions — through a real client session against a server pointe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import PromptReference, ResourceTemplateReference
 
 from server_support import ASSISTANT, CLINIC, connect, seeded_calls
-from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[RunningEmulator]:
-    with emulator_in_thread() as running:
-        yield running
+from voicing_mcp.emulator.runner import RunningEmulator
 
 
 async def test_the_extras_are_advertised_in_the_handshake_capabilities(emu: RunningEmulator) -> None:
