@@ -1,4 +1,5 @@
-"""``voicing-mcp demo`` as a user runs it: a subprocess that spawns the stdio server and drives it."""
+"""``voicing-mcp demo`` as a user runs it: a subprocess that spawns the stdio server and drives it (run once for
+the module; each test reads a part of its output)."""
 
 from __future__ import annotations
 
@@ -6,25 +7,41 @@ import io
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from voicing_mcp.server import demo
 
+# the demo subprocess runs once: both tests that read its output run on the same parallel worker
+pytestmark = pytest.mark.xdist_group("demo")
 
-def test_the_demo_runs_every_step_against_the_emulator_and_exits_0(tmp_path: Path) -> None:
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    """One run of the demo, as a user runs it, shared by the tests that read its output (it takes most of a
+    minute on 2 cores)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
     env["VOICING_API_KEY"] = "must-not-reach-the-demo-server"  # the demo's server gets a clean environment
-    proc = subprocess.run(
+    # what the autouse _clean_voicing_env does for a test (it runs after a module fixture): no browser, no
+    # display, not the user's own state folder
+    env = {k: v for k, v in env.items() if k not in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY")}
+    env["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    return subprocess.run(
         [sys.executable, "-m", "voicing_mcp", "demo"],
         capture_output=True,
         text=True,
         encoding="utf-8",
         env=env,
-        cwd=tmp_path,
+        cwd=tmp_path_factory.mktemp("demo"),
         timeout=300,
+        check=False,
     )
+
+
+def test_the_demo_runs_every_step_against_the_emulator_and_exits_0(
+    demo_run: subprocess.CompletedProcess[str],
+) -> None:
+    proc = demo_run
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
     assert "local emulator — no real phone will ring" in out
@@ -38,6 +55,22 @@ def test_the_demo_runs_every_step_against_the_emulator_and_exits_0(tmp_path: Pat
     assert "{{ name }}" in greets and "a chat fills no variables, so {{ … }} stays" in greets
     assert f"All {len(demo.STEPS)} steps passed." in out
     assert "Traceback" not in out + proc.stderr
+
+
+def test_the_demo_shows_a_refusal_a_preview_a_confirmed_call_followed_to_its_end_and_one_ledger_row(
+    demo_run: subprocess.CompletedProcess[str],
+) -> None:
+    proc = demo_run
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    step = out[out.index("a call placed through the confirmation flow") :]
+    assert "[template-variables]" in step and "Nothing was dialled" in step
+    assert "CONFIRMATION REQUIRED" in step and 'Opening line: "Hi Ann, your Gold plan payment is pending."' in step
+    assert "no real phone will ring" in step
+    assert "(confirmed by token): completed" in step
+    assert "sending the same request and token again dials nothing" in step and "[duplicate]" in step
+    assert "+1 701 ••• ••23 started" in step
+    assert "+17015550123" not in out
 
 
 def test_a_failing_step_is_named_and_the_exit_code_is_1(monkeypatch: pytest.MonkeyPatch) -> None:
