@@ -16,13 +16,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
+import uvicorn
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from voicing_mcp.config import Settings, load_settings
-from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.emulator.runner import RunningEmulator, bind_socket
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.context import ServerContext
 
@@ -111,12 +115,6 @@ async def loopback_proxy(emu: RunningEmulator, forward: Any, *, api_key: str) ->
     """Serve ``forward(request) -> Response`` for every path on a free loopback port (uvicorn, real HTTP), as an
     API in front of ``emu``: the value is an emulator handle whose base URL is the proxy and whose key is
     ``api_key`` (the proxy decides what it forwards)."""
-    import anyio
-    import uvicorn
-    from starlette.applications import Starlette
-    from starlette.routing import Route
-
-    from voicing_mcp.emulator.runner import bind_socket
 
     app = Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])])
     sock = bind_socket("127.0.0.1", 0)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 
 import pytest
 
-from voicing_mcp.config import load_settings, setting_names, unknown_settings
+from voicing_mcp.config import load_settings, parse_quiet_hours, setting_names, unknown_settings
 from voicing_mcp.errors import ConfigError
+from voicing_mcp.server.app import announce_confirmation
 
 
 def test_bad_quiet_hours_names_the_variable_and_the_part(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,9 +47,6 @@ def test_lists_and_regions_are_parsed_and_checked(monkeypatch: pytest.MonkeyPatc
 
 
 def test_quiet_window_wraps_midnight() -> None:
-    from datetime import time
-
-    from voicing_mcp.config import parse_quiet_hours
 
     q = parse_quiet_hours("21:00-08:00")
     assert q is not None
@@ -180,7 +179,6 @@ def test_every_setting_the_server_reads_is_in_the_readme_settings_table() -> Non
 def test_the_startup_log_names_a_misspelt_setting(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from voicing_mcp.server.app import announce_confirmation
 
     monkeypatch.setenv("VOICING_ALLOWED_NUMBER", "+17018112582")
     with caplog.at_level("INFO", logger="voicing_mcp"):

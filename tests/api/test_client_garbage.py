@@ -4,6 +4,7 @@ might send: every answer becomes an error of the tree with a readable message, n
 from __future__ import annotations
 
 import http.server
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,7 +17,9 @@ from server_support import ASSISTANT
 from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import load_settings
-from voicing_mcp.errors import APIError, OutcomeUnknownError
+from voicing_mcp.emulator.runner import serve_emulator
+from voicing_mcp.emulator.state import EmulatorConfig
+from voicing_mcp.errors import APIError, InvalidRequestError, OutcomeUnknownError
 from voicing_mcp.server.app import create_server
 
 DEEP_JSON = b'{"call_id": "c-1", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
@@ -205,8 +208,6 @@ async def test_a_transcript_line_with_an_absurd_time_offset_keeps_its_text_witho
 async def test_a_server_whose_key_came_with_a_trailing_line_break_works_and_never_logs_the_key(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from voicing_mcp.emulator.runner import serve_emulator
-    from voicing_mcp.emulator.state import EmulatorConfig
 
     async with serve_emulator(EmulatorConfig(api_key="key-with-newline-0123")) as emu:
         settings = load_settings(base_url=emu.base_url, api_key="key-with-newline-0123\n", env="development")
@@ -217,7 +218,6 @@ async def test_a_server_whose_key_came_with_a_trailing_line_break_works_and_neve
 
 
 def test_the_client_refuses_a_key_an_http_header_cannot_carry_without_quoting_it() -> None:
-    from voicing_mcp.errors import InvalidRequestError
 
     with pytest.raises(InvalidRequestError) as info:
         VoicingClient(base_url="http://127.0.0.1:1", api_key="key-\n-0123")
@@ -225,7 +225,6 @@ def test_the_client_refuses_a_key_an_http_header_cannot_carry_without_quoting_it
 
 
 async def test_a_chat_that_cannot_connect_does_not_tell_the_model_to_omit_a_conversation_id_it_never_sent() -> None:
-    import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

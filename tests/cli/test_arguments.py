@@ -3,13 +3,18 @@ argparse line naming it (exit 2), never a traceback."""
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from voicing_mcp import cli
+from voicing_mcp.server import demo
 
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -62,10 +67,6 @@ def test_an_emulator_option_that_is_not_a_finite_number_is_one_line_and_exit_sta
 def test_the_demo_prints_to_a_legacy_code_page_console_without_failing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import io
-
-    from voicing_mcp import cli
-    from voicing_mcp.server import demo
 
     chat_step = next(step for step in demo.STEPS if step[1] is demo.step_chat)  # prints "you: … → assistant: …"
     monkeypatch.setattr(demo, "STEPS", [chat_step])
@@ -101,7 +102,6 @@ def test_help_says_what_the_command_does_without_arguments_and_where_the_setting
 def test_the_stdio_server_started_at_a_terminal_says_it_waits_for_a_client(tmp_path: Path) -> None:
     """Run by hand (the README's troubleshooting says to), the server sat silent; with stdin a terminal it says
     why, on stderr. A client's pipe gets no such line (stdout stays the protocol's either way)."""
-    import pty
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
     env["XDG_STATE_HOME"] = str(tmp_path / "state")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -175,9 +178,6 @@ async def test_a_pending_row_left_by_a_crash_blocks_like_an_unknown_outcome(tmp_
 
 
 def test_the_ledger_module_lists_and_resolves_rows_for_the_operator(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
 
     path = tmp_path / "l.sqlite3"
     env = {**os.environ, "VOICING_LEDGER": str(path)}

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR, Settings, load_settings
-from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.errors import DialFailedError, GuardRefusal, InvalidRequestError, OutcomeUnknownError
 from voicing_mcp.guard.ledger import Ledger
-from voicing_mcp.guard.policy import DialGuard, format_delta
+from voicing_mcp.guard.policy import DialGuard, describe_local_time, format_delta
 from voicing_mcp.guard.templates import TemplateStore
 
 PAYMENT = "019addcc-b878-7b10-85f1-49f21342f947"
@@ -229,7 +231,6 @@ def test_durations_are_written_in_hours_and_minutes() -> None:
 
 
 def test_the_callees_local_time_is_one_time_or_a_range_across_zones() -> None:
-    from voicing_mcp.guard.policy import describe_local_time
 
     now = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)
     assert describe_local_time(("America/Chicago",), now) == "Mon 11:00 (America/Chicago)"
@@ -279,9 +280,6 @@ async def _decision(guard: DialGuard) -> Any:
 
 
 async def test_a_request_that_cannot_be_encoded_is_refused_before_the_intent_is_written(tmp_path: Path) -> None:
-    import dataclasses
-
-    from voicing_mcp.api.models import OutboundCallRequest
 
     guard = make_guard(tmp_path)
     decision = await _decision(guard)
@@ -298,7 +296,6 @@ async def test_a_request_that_cannot_be_encoded_is_refused_before_the_intent_is_
 async def test_an_unexpected_exception_during_the_dial_is_an_unknown_outcome_the_model_can_read(
     tmp_path: Path,
 ) -> None:
-    from voicing_mcp.errors import OutcomeUnknownError
 
     guard = make_guard(tmp_path)
     client = RecordingDialClient(RuntimeError("the transport broke in an odd way"))
@@ -312,7 +309,6 @@ async def test_an_unexpected_exception_during_the_dial_is_an_unknown_outcome_the
 
 
 async def test_a_request_the_client_refused_before_sending_is_a_definite_failure(tmp_path: Path) -> None:
-    from voicing_mcp.errors import DialFailedError, InvalidRequestError
 
     guard = make_guard(tmp_path)
     client = RecordingDialClient(InvalidRequestError("the request could not be built; nothing was sent"))
@@ -327,7 +323,6 @@ async def test_a_request_the_client_refused_before_sending_is_a_definite_failure
 async def test_a_pending_dial_with_one_assistant_refuses_the_number_for_another_naming_the_row(
     tmp_path: Path,
 ) -> None:
-    from voicing_mcp.api.models import OutboundCallRequest
 
     guard = make_guard(tmp_path)
     crashed = OutboundCallRequest(assistant_id=PAYMENT, phone_number="+17018112582", input_variables={"name": "Ann"})

@@ -10,8 +10,15 @@ from typing import Any
 import pytest
 
 from server_support import ledger_cli
-from tests.server.test_dial import NUMBER, PAYMENT, VARS, Clock, call, dial_client, dials, refusal
+from tests.server.test_dial import CLINIC, NUMBER, PAYMENT, VARS, Clock, call, dial_client, dials, refusal
+from voicing_mcp.api.client import VoicingClient
+from voicing_mcp.api.models import OutboundCallRequest
+from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.guard.ledger import Ledger
+from voicing_mcp.guard.policy import DialGuard, ledger_environment
+from voicing_mcp.guard.templates import TemplateStore
 
 MODE = "legacy"  # the dial path under test does not depend on the protocol version
 
@@ -21,12 +28,6 @@ async def test_two_servers_reaching_the_same_api_by_env_or_by_base_url_count_eac
 ) -> None:
     """VOICING_ENV=production and VOICING_BASE_URL=https://api.voicing.ai are the same API: one ledger scope.
     (The POSTs go to the emulator through a real API client; only the ledger's view of them is under test.)"""
-    from voicing_mcp.api.client import VoicingClient
-    from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
-    from voicing_mcp.errors import GuardRefusal
-    from voicing_mcp.guard.ledger import Ledger
-    from voicing_mcp.guard.policy import DialGuard, ledger_environment
-    from voicing_mcp.guard.templates import TemplateStore
 
     by_env = load_settings(api_key="k", env="production", quiet_hours="off")
     by_url = load_settings(api_key="k", env="development", base_url="https://API.voicing.ai/", quiet_hours="off")
@@ -58,12 +59,6 @@ async def test_two_servers_reaching_the_same_api_by_env_or_by_base_url_count_eac
 async def _two_guards_dial(emu: RunningEmulator, tmp_path: Path, first: Any, second: Any) -> Any:
     """Guard 1 (settings ``first``) places a call; guard 2 (``second``) on the same ledger checks the same
     request. Returns guard 2's refusal, or None when it would dial."""
-    from voicing_mcp.api.client import VoicingClient
-    from voicing_mcp.config import PACKAGE_PROMPTS_DIR
-    from voicing_mcp.errors import GuardRefusal
-    from voicing_mcp.guard.ledger import Ledger
-    from voicing_mcp.guard.policy import DialGuard, ledger_environment
-    from voicing_mcp.guard.templates import TemplateStore
 
     request: dict[str, Any] = {"assistant_id": PAYMENT, "phone_number": NUMBER, "input_variables": VARS}
     guards = [
@@ -105,7 +100,6 @@ async def test_two_servers_on_one_ledger_share_a_scope_however_the_base_url_is_s
 ) -> None:
     """Each spelling of the production URL got its own duplicate and rate scope: two servers on one ledger
     dialled the same person twice. (The POSTs go to the emulator; only the ledger's view is under test.)"""
-    from voicing_mcp.config import load_settings
 
     by_env = load_settings(api_key="k", env="production", quiet_hours="off")
     by_url = load_settings(api_key="k", env="sandbox", base_url=spelling, quiet_hours="off")
@@ -128,7 +122,6 @@ async def test_two_servers_on_one_ledger_share_a_scope_however_the_base_url_is_s
 async def test_a_base_url_scope_ignores_spelling_but_keeps_port_and_path(
     emu: RunningEmulator, tmp_path: Path, one: str, other: str, same: bool
 ) -> None:
-    from voicing_mcp.config import load_settings
 
     first = load_settings(api_key="k", env="development", base_url=one, quiet_hours="off")
     second = load_settings(api_key="k", env="production", base_url=other, quiet_hours="off")
@@ -139,12 +132,6 @@ async def test_a_base_url_scope_ignores_spelling_but_keeps_port_and_path(
 async def test_rows_written_under_the_older_scope_spelling_still_count(emu: RunningEmulator, tmp_path: Path) -> None:
     """An unknown outcome recorded before base URLs were normalised (``<env>:<url as written>``) still blocks
     the number for a server that spells the URL differently; its credentials are not shown."""
-    from voicing_mcp.api.models import OutboundCallRequest
-    from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
-    from voicing_mcp.errors import GuardRefusal
-    from voicing_mcp.guard.ledger import Ledger
-    from voicing_mcp.guard.policy import DialGuard, ledger_environment
-    from voicing_mcp.guard.templates import TemplateStore
 
     path = tmp_path / "ledger.sqlite3"
     old = Ledger(path, environment="development:https://ops:hunter2@Proxy.example/v1/")
@@ -174,11 +161,6 @@ async def test_a_dial_left_pending_by_a_crashed_server_blocks_the_number_for_ano
 ) -> None:
     """Another server process on the same ledger claimed a dial with one assistant and died before the outcome:
     a dial of the same number with another assistant is refused, naming the row, and nothing rings."""
-    from tests.server.test_dial import CLINIC
-    from voicing_mcp.api.models import OutboundCallRequest
-    from voicing_mcp.config import load_settings
-    from voicing_mcp.guard.ledger import Ledger
-    from voicing_mcp.guard.policy import ledger_environment
 
     ledger = tmp_path / "ledger.sqlite3"
     scope = ledger_environment(

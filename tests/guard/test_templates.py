@@ -6,13 +6,15 @@ import os
 from pathlib import Path
 
 import pytest
+from mcp import Client
 
 from server_support import structured
 from tests.server.test_dial import call, dial_client, dials, refusal
-from voicing_mcp.config import PACKAGE_PROMPTS_DIR
+from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.errors import VoicingError
 from voicing_mcp.guard.templates import TemplateProblem, TemplateStore, placeholders_of
+from voicing_mcp.server.app import create_server
 
 
 def test_plain_placeholders_are_required() -> None:
@@ -202,10 +204,6 @@ async def test_local_mode_starts_and_dials_with_a_template_whose_expression_fail
 ) -> None:
     """The built-in emulator renders every prompt for its seeded history; {{ amount * 1.2 }} with a text
     value raised TypeError there, and the server did not start at all in local mode."""
-    from mcp import Client
-
-    from voicing_mcp.config import load_settings
-    from voicing_mcp.server.app import create_server
 
     prompts = tmp_path / "prompts"
     prompts.mkdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -123,7 +124,6 @@ MODE = "legacy"  # the dial path under test does not depend on the protocol vers
 async def test_a_forged_token_with_a_hostile_payload_is_refused_as_invalid(
     emu: RunningEmulator, tmp_path: Path
 ) -> None:
-    import base64
 
     payload = b'{"exp":1e400,"nonce":"n","fields":{}}'  # int(inf) overflows: parsed before the signature was checked
 

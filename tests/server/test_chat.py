@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import anyio
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from server_support import ASSISTANT, CLINIC, connect, helper, structured, text_of
+from server_support import ASSISTANT, CLINIC, connect, helper, session, structured, text_of
 from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
@@ -124,7 +125,6 @@ async def silent_chatbot() -> AsyncIterator[str]:
 async def test_a_reply_that_never_comes_is_a_clear_error_and_closes_the_conversation(
     silent_chatbot: str, mode: str
 ) -> None:
-    from server_support import session
 
     settings = load_settings(base_url=silent_chatbot, api_key="k", env="development")
     server = create_server(settings, chat_reply_timeout=0.3)
@@ -200,9 +200,6 @@ async def test_shutdown_closes_every_conversation_and_refuses_new_turns(emu: Run
 
 
 async def test_server_shutdown_closes_the_conversations_it_opened(mode: str) -> None:
-    import anyio
-
-    from server_support import session
 
     closed = anyio.Event()
 
@@ -225,7 +222,6 @@ async def test_server_shutdown_closes_the_conversations_it_opened(mode: str) -> 
 
 
 async def test_the_background_reaper_closes_idle_conversations(emu: RunningEmulator) -> None:
-    import anyio
 
     clock = Clock()
     async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as client:

@@ -30,11 +30,23 @@ import anyio
 import httpx
 import pytest
 from mcp import Client
+from mcp.client.session import ClientSession
+from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, get_default_environment
-from mcp_types import CallToolResult, TextContent, TextResourceContents
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types import (
+    CallToolResult,
+    ClientCapabilities,
+    ElicitationCapability,
+    ElicitResult,
+    TextContent,
+    TextResourceContents,
+    UrlElicitationCapability,
+)
 
 from server_support import helper, structured, text_of
 from tests.server.test_dial import NUMBER, PAYMENT, VARS, Clock, Human, call, dials, refusal
+from tests.server.test_transports import Served, clean_env, stop
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
@@ -507,7 +519,6 @@ class UrlOnlyHuman:
         self.messages: list[str] = []
 
     async def __call__(self, context: Any, params: Any) -> Any:
-        from mcp_types import ElicitResult
 
         self.messages.append(params.message)
         self.urls.append(params.url)
@@ -515,8 +526,6 @@ class UrlOnlyHuman:
 
 
 def declare_url_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mcp.client.session import ClientSession
-    from mcp_types import ClientCapabilities, ElicitationCapability, UrlElicitationCapability
 
     original = ClientSession._build_capabilities  # pyright: ignore[reportPrivateUsage]
 
@@ -581,10 +590,6 @@ async def test_a_debug_log_never_carries_the_confirm_link_that_url_elicitation_s
     """At --log-level DEBUG the SDK's HTTP and SSE transports log every message they send, the URL-mode
     elicitation that carries the page's link to the human included: a model that can read the server's log
     (a shell or file tool) would find the link there and click it itself."""
-    from mcp.client.sse import sse_client
-    from mcp.client.streamable_http import streamable_http_client
-
-    from tests.server.test_transports import Served, clean_env, stop
 
     env = clean_env(
         tmp_path,
@@ -638,7 +643,7 @@ def chromium_or_skip() -> Any:
             "to run the confirm page in a real browser"
         )
     try:
-        from playwright.async_api import async_playwright
+        from playwright.async_api import async_playwright  # noqa: PLC0415 (optional: the test skips without it)
     except ImportError:
         pytest.skip("playwright is missing: `.venv/bin/pip install -e '.[dev]'` installs it")
     return async_playwright

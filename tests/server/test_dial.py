@@ -3,6 +3,7 @@ served over loopback HTTP. Every refusal is checked against the emulator's own d
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import AsyncGenerator
@@ -18,6 +19,7 @@ from mcp.client.session import ClientRequestContext
 from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult, TextResourceContents
 
 from server_support import helper, ledger_cli, structured, text_of
+from tests.server.test_stdio import RawSession, clean_env
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server
@@ -196,14 +198,6 @@ async def test_a_human_who_reads_the_preview_for_minutes_is_asked_once(
 async def test_in_local_mode_at_night_a_human_who_reads_for_minutes_is_asked_once(tmp_path: Path) -> None:
     """The quiet-hours warning (local mode) is part of the question; with the minute in it, the 2026-07-28
     protocol discarded every answer as 'the question changed' until the client gave up."""
-    from datetime import UTC, datetime
-
-    from mcp import Client
-
-    from tests.server.test_dial import SlowHuman
-    from voicing_mcp.config import load_settings
-    from voicing_mcp.server.app import create_server
-    from voicing_mcp.server.dial import register_dial_tool
 
     settings = load_settings(ledger=tmp_path / "ledger.sqlite3")  # local mode, default quiet hours 21:00-08:00
     assert settings.is_local
@@ -518,10 +512,6 @@ async def test_a_value_json_cannot_carry_is_refused_before_the_ledger_and_the_ne
     """``{"amount": 1e400}`` as JSON text on stdio reaches the server as float inf: it used to pass the guard,
     write the ledger intent, fail inside the HTTP client and leave the number blocked as 'unknown' behind
     'Error executing tool'. Sent here as raw JSON-RPC text to the server over stdio, as a client does."""
-    import asyncio
-    import json
-
-    from tests.server.test_stdio import RawSession, clean_env
 
     ledger = tmp_path / "ledger.sqlite3"
     env = clean_env(tmp_path) | {

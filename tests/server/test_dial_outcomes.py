@@ -4,16 +4,26 @@ ledger lost during the POST does not hide a started call. A real loopback proxy 
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import pytest
-from starlette.responses import Response
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from server_support import helper, ledger_cli, loopback_proxy, structured, text_of
 from tests.server.test_dial import DIAL_PATH, NUMBER, Clock, call, dial_client, dials, ledger_rows, refusal
+from voicing_mcp.api.client import VoicingClient
+from voicing_mcp.api.models import OutboundCallRequest, OutboundCallResponse
+from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.guard.ledger import Ledger
+from voicing_mcp.guard.policy import DialGuard
+from voicing_mcp.guard.templates import TemplateStore
+from voicing_mcp.server.dial import recent_dials_document
 
 MODE = "legacy"  # the dial path under test does not depend on the protocol version
 
@@ -22,8 +32,6 @@ MODE = "legacy"  # the dial path under test does not depend on the protocol vers
 async def gateway(emu: RunningEmulator, dial_answer: Callable[[], Response]) -> AsyncGenerator[RunningEmulator]:
     """A real HTTP proxy on loopback in front of the emulator. Every request is passed on; the dial POST's
     answer is replaced by ``dial_answer()`` (after the emulator placed the call)."""
-    import httpx
-    from starlette.requests import Request
 
     async with httpx.AsyncClient(base_url=emu.base_url) as upstream:
 
@@ -48,7 +56,6 @@ async def test_a_gateway_timeout_on_the_dial_is_an_unknown_outcome_and_the_call_
 ) -> None:
     """A proxy in front of the API passes the POST on (the call is placed) but answers 504 itself: the
     dial is recorded as unknown, so the model's natural retry finds the call instead of dialling again."""
-    from starlette.responses import HTMLResponse
 
     def timed_out() -> Response:
         return HTMLResponse("<html><body>504 Gateway Time-out</body></html>", status_code=504)
@@ -84,7 +91,6 @@ async def test_a_gateway_error_after_placement_is_an_unknown_outcome_that_blocks
     """A proxy passes the dial POST on (the emulator places the call) and answers ``status`` itself: only a
     documented rejection proves no call was placed, so this is 'outcome unknown', the model is not told to
     try again, and its redial does not ring the person a second time."""
-    import json
 
     def answered() -> Response:
         media = "application/json" if body.startswith("{") else "text/html"
@@ -114,7 +120,6 @@ async def test_the_vendors_documented_500_body_is_a_definite_failure_and_the_red
     """``500 {"detail": "Failed to publish outbound call"}`` is the API's own documented refusal (and a 429 a
     refusal to process, sent once, Retry-After or not): nothing was placed, the row is 'failed', the number is
     not blocked, and neither the model's text nor the ledger row advises a retry."""
-    import json
 
     ledger = tmp_path / "ledger.sqlite3"
     helper(emu, "POST", "/_emulator/faults", {"fault": fault, "path": DIAL_PATH, "times": 1, "retry_after": 0})
@@ -137,11 +142,6 @@ async def test_the_vendors_documented_500_body_is_a_definite_failure_and_the_red
 async def test_an_api_error_that_echoes_the_number_is_masked_in_the_ledger_resource_and_listing(
     emu: RunningEmulator, tmp_path: Path
 ) -> None:
-    import json
-
-    from starlette.responses import JSONResponse
-
-    from voicing_mcp.server.dial import recent_dials_document
 
     def rejected() -> Response:
         return JSONResponse({"detail": "Invalid phone number +17018112582 for this provider"}, status_code=400)
@@ -166,12 +166,6 @@ async def test_a_ledger_that_fails_after_the_post_does_not_hide_the_started_call
     emu: RunningEmulator, tmp_path: Path
 ) -> None:
     """The call was sent: the result says started (with a warning), never "refused, nothing was dialled"."""
-    from voicing_mcp.api.client import VoicingClient
-    from voicing_mcp.api.models import OutboundCallRequest, OutboundCallResponse
-    from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
-    from voicing_mcp.guard.ledger import Ledger
-    from voicing_mcp.guard.policy import DialGuard
-    from voicing_mcp.guard.templates import TemplateStore
 
     path = tmp_path / "ledger.sqlite3"
     ledger = Ledger(path, clock=Clock())

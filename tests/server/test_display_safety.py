@@ -9,6 +9,8 @@ Everything runs through real MCP client sessions (both protocol modes) against t
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -401,8 +403,6 @@ async def test_the_ledger_resource_and_listing_show_an_apis_error_text_with_invi
     """voicing://ledger/recent and `python -m voicing_mcp.guard.ledger list` printed the API's detail with its bidi
     overrides raw (json.dumps escapes only C0 controls): the operator deciding whether to release a row read
     spoofed text."""
-    import subprocess
-    import sys
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _RefusingAPI)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -8,20 +8,33 @@ helper as a subprocess, WebSocket servers on loopback.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+import httpx
 import pytest
+from mcp import Client
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from websockets.asyncio.server import serve
 
 from server_support import MODES, ledger_cli, loopback_proxy, session, structured, text_of
 from tests.server.test_dial import DIAL_PATH, NUMBER, call, dial_client, dials, ledger_rows
+from voicing_mcp.api.client import VoicingClient
+from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.emulator.runner import RunningEmulator as Running
+from voicing_mcp.errors import ChatError
+from voicing_mcp.guard.ledger import Ledger
 from voicing_mcp.server.app import create_server
 
 KEY = "sk-live-Zq9/+k=ey%42"
@@ -44,8 +57,6 @@ def leaks(text: str) -> list[str]:
 async def proxy(emu: RunningEmulator, rewrite: Rewrite) -> AsyncGenerator[RunningEmulator]:
     """A real HTTP proxy on loopback in front of the emulator that accepts ``KEY`` (and sends the emulator its own
     key). ``rewrite(path, status, json_body)`` may replace an answer after the emulator handled the request."""
-    import httpx
-    from starlette.requests import Request
 
     async with httpx.AsyncClient(base_url=emu.base_url) as upstream:
 
@@ -141,7 +152,6 @@ async def test_call_records_that_quote_the_key_reach_the_model_without_it(emu: R
 
 
 async def test_the_client_parses_records_without_the_key_in_any_string(emu: RunningEmulator) -> None:
-    from voicing_mcp.api.client import VoicingClient
 
     async with proxy(emu, key_in_records) as proxied, VoicingClient(base_url=proxied.base_url, api_key=KEY) as api:
         page = await api.list_calls(limit=2)
@@ -155,7 +165,6 @@ async def test_the_client_parses_records_without_the_key_in_any_string(emu: Runn
 async def test_the_base_urls_credentials_are_not_in_the_ledgers_environment(
     emu: RunningEmulator, tmp_path: Path
 ) -> None:
-    from voicing_mcp.emulator.runner import RunningEmulator as Running
 
     with_userinfo = Running(f"http://ops:hunter2@127.0.0.1:{emu.port}", emu.host, emu.port, emu.api_key, emu.state)
     ledger = tmp_path / "ledger.sqlite3"
@@ -171,7 +180,6 @@ async def test_the_base_urls_credentials_are_not_in_the_ledgers_environment(
 # ----- the chat WebSocket never follows a redirect ---------------------------------------------------
 @asynccontextmanager
 async def ws_server(handler: Any, process_request: Any = None) -> AsyncGenerator[int]:
-    from websockets.asyncio.server import serve
 
     async with serve(handler, "127.0.0.1", 0, process_request=process_request) as server:
         port = next(iter(server.sockets)).getsockname()[1]
@@ -180,10 +188,6 @@ async def ws_server(handler: Any, process_request: Any = None) -> AsyncGenerator
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
 async def test_the_chat_does_not_follow_a_redirect_so_the_key_never_reaches_another_host(status: int) -> None:
-    from http import HTTPStatus
-
-    from voicing_mcp.api.client import VoicingClient
-    from voicing_mcp.errors import ChatError
 
     seen: list[dict[str, str]] = []
 
@@ -216,8 +220,6 @@ async def test_the_chat_does_not_follow_a_redirect_so_the_key_never_reaches_anot
 
 
 async def test_chat_replies_and_error_frames_that_quote_the_key_are_redacted() -> None:
-    from voicing_mcp.api.client import VoicingClient
-    from voicing_mcp.errors import ChatError
 
     async def echoing(ws: Any) -> None:
         async for message in ws:
@@ -237,12 +239,6 @@ async def test_chat_replies_and_error_frames_that_quote_the_key_are_redacted() -
 
 
 async def test_the_ledger_listing_hides_the_key_in_rows_written_before_details_were_cleaned(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
-    from voicing_mcp.api.models import OutboundCallRequest
-    from voicing_mcp.guard.ledger import Ledger
 
     path = tmp_path / "ledger.sqlite3"
     ledger = Ledger(path)
@@ -272,10 +268,6 @@ async def test_the_ledger_listing_hides_the_key_in_rows_written_before_details_w
 async def test_in_local_mode_the_word_emulator_in_an_answer_is_not_taken_for_the_key(tmp_path: Path) -> None:
     """The built-in emulator's key was the word "emulator", and the client removes its key from every text the
     API returns: a reply or record saying "emulator" showed "[redacted]". Local mode's key is random per run."""
-    from mcp import Client
-
-    from voicing_mcp.config import load_settings
-    from voicing_mcp.server.app import create_server
 
     settings = load_settings(env="local", quiet_hours="off", ledger=tmp_path / "ledger.sqlite3")
     async with Client(create_server(settings)) as client:

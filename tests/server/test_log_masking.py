@@ -8,7 +8,7 @@ from pathlib import Path
 
 import tests.server.test_stdio as stdio
 from server_support import ASSISTANT
-from voicing_mcp.redact import mask_numbers_in
+from voicing_mcp.redact import hide_confirm_links, mask_numbers_in
 
 
 async def test_a_refused_dial_logged_by_the_sdk_shows_the_number_masked_on_stderr(tmp_path: Path) -> None:
@@ -72,7 +72,6 @@ def test_masking_in_log_text_hides_e164_and_national_forms() -> None:
 
 
 def test_confirm_links_are_hidden_in_every_spelling_a_log_line_may_use() -> None:
-    from voicing_mcp.redact import hide_confirm_links
 
     page = "V_yrWzETztBUn7ttiYL9la0Ez_9M7Wu6Ftf4Hp8mnQg"
     for text, shown in [

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from voicing_mcp.api.client import VoicingClient
-from voicing_mcp.errors import ChatError, ConfigError, GuardRefusal, VoicingError
+from voicing_mcp.errors import ChatError, ConfigError, GuardRefusal, VoicingError, status_error_for
 from voicing_mcp.server.tools import fetch_call, tool_error
 
 KEY = "sk-test-4f1c9e0b7a"
@@ -87,7 +87,6 @@ def test_other_errors_keep_their_own_words_without_the_key(error: VoicingError, 
 
 
 def test_a_missing_assistant_points_to_the_assistants_resource() -> None:
-    from voicing_mcp.errors import status_error_for
 
     error = status_error_for(404, detail="Assistant with ID a-9 not found")
     text = str(tool_error(error, subject="assistant 'a-9'"))

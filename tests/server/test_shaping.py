@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.api.models import CallDetails
+from voicing_mcp.emulator.runner import serve_emulator
 from voicing_mcp.server.tools import (
     MAX_TEXT_FIELD,
     MAX_TRANSCRIPT_CHARS,
     MAX_TRANSCRIPT_LINES,
     THIRD_PARTY_NOTICE,
     build_filters,
+    fetch_bulk,
+    fetch_call,
+    fetch_call_list,
     shape_call,
 )
 
@@ -57,9 +62,6 @@ def test_filters_are_stringified_and_named_arguments_win() -> None:
 
 
 async def test_the_plain_functions_work_without_mcp() -> None:
-    from voicing_mcp.api.client import VoicingClient
-    from voicing_mcp.emulator.runner import serve_emulator
-    from voicing_mcp.server.tools import fetch_bulk, fetch_call, fetch_call_list
 
     async with serve_emulator() as emu, VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as client:
         listing = await fetch_call_list(client, all_pages=True, max_records=120)

@@ -3,6 +3,8 @@ against the emulator served over loopback HTTP."""
 
 from __future__ import annotations
 
+import socket
+
 import jsonschema
 import pytest
 from mcp_types import CallToolResult
@@ -12,10 +14,15 @@ from server_support import (
     connect,
     helper,
     seeded_calls,
+    session,
+    settings_for,
     structured,
     text_of,
 )
+from voicing_mcp import __version__
+from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.server.app import create_server
 
 READ_TOOLS = {"get_call_details", "list_calls", "bulk_call_details"}
 
@@ -57,7 +64,6 @@ async def test_argument_schemas_carry_bounds_and_descriptions(emu: RunningEmulat
 
 
 async def test_server_identifies_itself_with_name_version_and_instructions(emu: RunningEmulator) -> None:
-    from voicing_mcp import __version__
 
     async with connect(emu, "legacy") as client:
         info = client.server_info
@@ -210,8 +216,6 @@ async def test_bulk_refuses_an_empty_id_naming_it(emu: RunningEmulator, mode: st
 
 # ----- API errors ---------------------------------------------------------------------------
 async def test_a_rejected_api_key_is_named_without_echoing_it(emu: RunningEmulator, mode: str) -> None:
-    from server_support import session, settings_for
-    from voicing_mcp.server.app import create_server
 
     key = "sk-live-wrong-key-0123456789"
     server = create_server(settings_for(emu, api_key=key))
@@ -241,11 +245,6 @@ async def test_an_api_server_error_keeps_the_status_and_the_api_detail(emu: Runn
 
 
 async def test_an_unreachable_api_is_a_clear_error(mode: str) -> None:
-    import socket
-
-    from server_support import session
-    from voicing_mcp.config import load_settings
-    from voicing_mcp.server.app import create_server
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
