@@ -208,7 +208,6 @@ async def test_a_transcript_line_with_an_absurd_time_offset_keeps_its_text_witho
 async def test_a_server_whose_key_came_with_a_trailing_line_break_works_and_never_logs_the_key(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-
     async with serve_emulator(EmulatorConfig(api_key="key-with-newline-0123")) as emu:
         settings = load_settings(base_url=emu.base_url, api_key="key-with-newline-0123\n", env="development")
         async with Client(create_server(settings)) as client:
@@ -218,14 +217,12 @@ async def test_a_server_whose_key_came_with_a_trailing_line_break_works_and_neve
 
 
 def test_the_client_refuses_a_key_an_http_header_cannot_carry_without_quoting_it() -> None:
-
     with pytest.raises(InvalidRequestError) as info:
         VoicingClient(base_url="http://127.0.0.1:1", api_key="key-\n-0123")
     assert "key-" not in str(info.value) and "0123" not in str(info.value)
 
 
 async def test_a_chat_that_cannot_connect_does_not_tell_the_model_to_omit_a_conversation_id_it_never_sent() -> None:
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -67,7 +67,6 @@ def test_an_emulator_option_that_is_not_a_finite_number_is_one_line_and_exit_sta
 def test_the_demo_prints_to_a_legacy_code_page_console_without_failing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-
     chat_step = next(step for step in demo.STEPS if step[1] is demo.step_chat)  # prints "you: … → assistant: …"
     monkeypatch.setattr(demo, "STEPS", [chat_step])
     monkeypatch.chdir(tmp_path)

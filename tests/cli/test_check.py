@@ -75,7 +75,6 @@ def test_check_into_a_reader_that_closes_after_one_line_prints_no_traceback(tmp_
 
 
 def test_a_broken_pipe_elsewhere_is_not_taken_for_a_closed_stdout() -> None:
-
     assert not stdout_closed(BrokenPipeError())  # this process's stdout is open: a socket's EPIPE is a real error
     assert not stdout_closed(ExceptionGroup("task group", [BrokenPipeError(), ValueError()]))
 
@@ -237,7 +236,6 @@ async def test_a_missing_prompts_folder_fails_with_the_variable_to_set(
 async def test_an_unreachable_api_fails_the_api_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-
     with socket.socket() as s:  # a port that was free a moment ago and has no listener
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -337,7 +335,6 @@ async def test_a_ledger_path_naming_a_file_that_is_not_sqlite_fails_and_the_file
 async def test_an_existing_ledger_written_by_the_guard_passes(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-
     path = tmp_path / "ledger.sqlite3"
     ledger = Ledger(path)
     await ledger.spend_nonce("n-1", expires_at=datetime.now(UTC))

@@ -178,7 +178,6 @@ async def test_a_pending_row_left_by_a_crash_blocks_like_an_unknown_outcome(tmp_
 
 
 def test_the_ledger_module_lists_and_resolves_rows_for_the_operator(tmp_path: Path) -> None:
-
     path = tmp_path / "l.sqlite3"
     env = {**os.environ, "VOICING_LEDGER": str(path)}
     ledger = Ledger(path)

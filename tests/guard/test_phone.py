@@ -83,7 +83,6 @@ def test_premium_rate_and_shared_cost_lines_are_refused(raw: str, kind: str) -> 
 
 
 def test_uan_lines_are_refused() -> None:
-
     example = phonenumbers.example_number_for_type("AR", phonenumbers.PhoneNumberType.UAN)
     assert example is not None
     e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
@@ -125,7 +124,6 @@ async def test_an_indonesian_mobile_is_refused_when_it_is_night_in_jayapura_thou
 
 @pytest.mark.parametrize("region", ["ID", "FM", "AU", "RU", "KZ", "MN", "CD", "KI", "EC", "PT", "ES", "PF", "NZ"])
 def test_a_mobile_in_a_country_of_several_time_zones_spans_all_of_them(region: str) -> None:
-
     example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
     assert example is not None
     info = parse_number(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164), default_region=None)
@@ -187,7 +185,6 @@ def test_do_not_call_file_blocks_listed_numbers_in_any_format(tmp_path: Path) ->
 
 
 def test_do_not_call_file_is_reloaded_and_fails_closed(tmp_path: Path) -> None:
-
     dnc = tmp_path / "dnc.txt"
     dnc.write_text("", encoding="utf-8")
     lst = DoNotCallList(dnc, default_region=None)
@@ -317,7 +314,6 @@ def test_a_header_row_is_skipped_only_as_the_first_line_naming_the_phone_column(
 
 
 def test_a_do_not_call_file_change_that_keeps_its_size_and_mtime_is_seen(tmp_path: Path) -> None:
-
     path = tmp_path / "dnc.txt"
     path.write_text("+17018112582\n", encoding="utf-8")
     lst = DoNotCallList(path, default_region=None)

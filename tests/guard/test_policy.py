@@ -231,7 +231,6 @@ def test_durations_are_written_in_hours_and_minutes() -> None:
 
 
 def test_the_callees_local_time_is_one_time_or_a_range_across_zones() -> None:
-
     now = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)
     assert describe_local_time(("America/Chicago",), now) == "Mon 11:00 (America/Chicago)"
     assert describe_local_time(("America/Denver", "America/North_Dakota/Center"), now) == (
@@ -280,7 +279,6 @@ async def _decision(guard: DialGuard) -> Any:
 
 
 async def test_a_request_that_cannot_be_encoded_is_refused_before_the_intent_is_written(tmp_path: Path) -> None:
-
     guard = make_guard(tmp_path)
     decision = await _decision(guard)
     bad = OutboundCallRequest(
@@ -296,7 +294,6 @@ async def test_a_request_that_cannot_be_encoded_is_refused_before_the_intent_is_
 async def test_an_unexpected_exception_during_the_dial_is_an_unknown_outcome_the_model_can_read(
     tmp_path: Path,
 ) -> None:
-
     guard = make_guard(tmp_path)
     client = RecordingDialClient(RuntimeError("the transport broke in an odd way"))
     with pytest.raises(OutcomeUnknownError) as info:
@@ -309,7 +306,6 @@ async def test_an_unexpected_exception_during_the_dial_is_an_unknown_outcome_the
 
 
 async def test_a_request_the_client_refused_before_sending_is_a_definite_failure(tmp_path: Path) -> None:
-
     guard = make_guard(tmp_path)
     client = RecordingDialClient(InvalidRequestError("the request could not be built; nothing was sent"))
     with pytest.raises(DialFailedError) as info:
@@ -323,7 +319,6 @@ async def test_a_request_the_client_refused_before_sending_is_a_definite_failure
 async def test_a_pending_dial_with_one_assistant_refuses_the_number_for_another_naming_the_row(
     tmp_path: Path,
 ) -> None:
-
     guard = make_guard(tmp_path)
     crashed = OutboundCallRequest(assistant_id=PAYMENT, phone_number="+17018112582", input_variables={"name": "Ann"})
     row = await guard.ledger.claim_dial(crashed, confirmation="token", environment="development", max_per_hour=9)

@@ -122,7 +122,6 @@ async def test_two_servers_on_one_ledger_share_a_scope_however_the_base_url_is_s
 async def test_a_base_url_scope_ignores_spelling_but_keeps_port_and_path(
     emu: RunningEmulator, tmp_path: Path, one: str, other: str, same: bool
 ) -> None:
-
     first = load_settings(api_key="k", env="development", base_url=one, quiet_hours="off")
     second = load_settings(api_key="k", env="production", base_url=other, quiet_hours="off")
     refused = await _two_guards_dial(emu, tmp_path, first, second)

@@ -124,7 +124,6 @@ MODE = "legacy"  # the dial path under test does not depend on the protocol vers
 async def test_a_forged_token_with_a_hostile_payload_is_refused_as_invalid(
     emu: RunningEmulator, tmp_path: Path
 ) -> None:
-
     payload = b'{"exp":1e400,"nonce":"n","fields":{}}'  # int(inf) overflows: parsed before the signature was checked
 
     def b64(data: bytes) -> str:

@@ -125,7 +125,6 @@ async def silent_chatbot() -> AsyncIterator[str]:
 async def test_a_reply_that_never_comes_is_a_clear_error_and_closes_the_conversation(
     silent_chatbot: str, mode: str
 ) -> None:
-
     settings = load_settings(base_url=silent_chatbot, api_key="k", env="development")
     server = create_server(settings, chat_reply_timeout=0.3)
     async with session(server, mode) as client:
@@ -200,7 +199,6 @@ async def test_shutdown_closes_every_conversation_and_refuses_new_turns(emu: Run
 
 
 async def test_server_shutdown_closes_the_conversations_it_opened(mode: str) -> None:
-
     closed = anyio.Event()
 
     async def handler(ws: ServerConnection) -> None:
@@ -222,7 +220,6 @@ async def test_server_shutdown_closes_the_conversations_it_opened(mode: str) -> 
 
 
 async def test_the_background_reaper_closes_idle_conversations(emu: RunningEmulator) -> None:
-
     clock = Clock()
     async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as client:
         opener = Recorder(client)

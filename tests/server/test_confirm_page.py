@@ -526,7 +526,6 @@ class UrlOnlyHuman:
 
 
 def declare_url_only(monkeypatch: pytest.MonkeyPatch) -> None:
-
     original = ClientSession._build_capabilities  # pyright: ignore[reportPrivateUsage]
 
     def url_only(self: ClientSession, version: str) -> ClientCapabilities:

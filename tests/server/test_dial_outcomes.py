@@ -142,7 +142,6 @@ async def test_the_vendors_documented_500_body_is_a_definite_failure_and_the_red
 async def test_an_api_error_that_echoes_the_number_is_masked_in_the_ledger_resource_and_listing(
     emu: RunningEmulator, tmp_path: Path
 ) -> None:
-
     def rejected() -> Response:
         return JSONResponse({"detail": "Invalid phone number +17018112582 for this provider"}, status_code=400)
 

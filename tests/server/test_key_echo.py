@@ -152,7 +152,6 @@ async def test_call_records_that_quote_the_key_reach_the_model_without_it(emu: R
 
 
 async def test_the_client_parses_records_without_the_key_in_any_string(emu: RunningEmulator) -> None:
-
     async with proxy(emu, key_in_records) as proxied, VoicingClient(base_url=proxied.base_url, api_key=KEY) as api:
         page = await api.list_calls(limit=2)
         one = await api.get_call_details(page.calls[0].call_id)
@@ -165,7 +164,6 @@ async def test_the_client_parses_records_without_the_key_in_any_string(emu: Runn
 async def test_the_base_urls_credentials_are_not_in_the_ledgers_environment(
     emu: RunningEmulator, tmp_path: Path
 ) -> None:
-
     with_userinfo = Running(f"http://ops:hunter2@127.0.0.1:{emu.port}", emu.host, emu.port, emu.api_key, emu.state)
     ledger = tmp_path / "ledger.sqlite3"
     async with dial_client(with_userinfo, tmp_path, MODE, ledger=ledger, allowed_numbers=NUMBER) as client:
@@ -180,7 +178,6 @@ async def test_the_base_urls_credentials_are_not_in_the_ledgers_environment(
 # ----- the chat WebSocket never follows a redirect ---------------------------------------------------
 @asynccontextmanager
 async def ws_server(handler: Any, process_request: Any = None) -> AsyncGenerator[int]:
-
     async with serve(handler, "127.0.0.1", 0, process_request=process_request) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         yield port
@@ -188,7 +185,6 @@ async def ws_server(handler: Any, process_request: Any = None) -> AsyncGenerator
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
 async def test_the_chat_does_not_follow_a_redirect_so_the_key_never_reaches_another_host(status: int) -> None:
-
     seen: list[dict[str, str]] = []
 
     async def elsewhere_handler(ws: Any) -> None:
@@ -220,7 +216,6 @@ async def test_the_chat_does_not_follow_a_redirect_so_the_key_never_reaches_anot
 
 
 async def test_chat_replies_and_error_frames_that_quote_the_key_are_redacted() -> None:
-
     async def echoing(ws: Any) -> None:
         async for message in ws:
             text = json.loads(message)["message"]
@@ -239,7 +234,6 @@ async def test_chat_replies_and_error_frames_that_quote_the_key_are_redacted() -
 
 
 async def test_the_ledger_listing_hides_the_key_in_rows_written_before_details_were_cleaned(tmp_path: Path) -> None:
-
     path = tmp_path / "ledger.sqlite3"
     ledger = Ledger(path)
     row = await ledger.claim_dial(

@@ -72,7 +72,6 @@ def test_masking_in_log_text_hides_e164_and_national_forms() -> None:
 
 
 def test_confirm_links_are_hidden_in_every_spelling_a_log_line_may_use() -> None:
-
     page = "V_yrWzETztBUn7ttiYL9la0Ez_9M7Wu6Ftf4Hp8mnQg"
     for text, shown in [
         (f"url http://127.0.0.1:5/confirm/{page} x", "url http://127.0.0.1:5/confirm/<hidden> x"),

@@ -87,7 +87,6 @@ def test_other_errors_keep_their_own_words_without_the_key(error: VoicingError, 
 
 
 def test_a_missing_assistant_points_to_the_assistants_resource() -> None:
-
     error = status_error_for(404, detail="Assistant with ID a-9 not found")
     text = str(tool_error(error, subject="assistant 'a-9'"))
     assert text.startswith("assistant 'a-9' not found (HTTP 404: Assistant with ID a-9 not found)")

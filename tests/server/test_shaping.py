@@ -62,7 +62,6 @@ def test_filters_are_stringified_and_named_arguments_win() -> None:
 
 
 async def test_the_plain_functions_work_without_mcp() -> None:
-
     async with serve_emulator() as emu, VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as client:
         listing = await fetch_call_list(client, all_pages=True, max_records=120)
         ids = [c.call_id for c in listing.calls]

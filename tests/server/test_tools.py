@@ -64,7 +64,6 @@ async def test_argument_schemas_carry_bounds_and_descriptions(emu: RunningEmulat
 
 
 async def test_server_identifies_itself_with_name_version_and_instructions(emu: RunningEmulator) -> None:
-
     async with connect(emu, "legacy") as client:
         info = client.server_info
         instructions = client.instructions
@@ -216,7 +215,6 @@ async def test_bulk_refuses_an_empty_id_naming_it(emu: RunningEmulator, mode: st
 
 # ----- API errors ---------------------------------------------------------------------------
 async def test_a_rejected_api_key_is_named_without_echoing_it(emu: RunningEmulator, mode: str) -> None:
-
     key = "sk-live-wrong-key-0123456789"
     server = create_server(settings_for(emu, api_key=key))
     async with session(server, mode) as client:
@@ -245,7 +243,6 @@ async def test_an_api_server_error_keeps_the_status_and_the_api_detail(emu: Runn
 
 
 async def test_an_unreachable_api_is_a_clear_error(mode: str) -> None:
-
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

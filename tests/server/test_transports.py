@@ -347,7 +347,6 @@ def test_header_values_are_split_into_host_names() -> None:
 # ----- shutdown ------------------------------------------------------------------------------
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
 def test_ctrl_c_with_an_sse_client_connected_stops_cleanly(tmp_path: Path) -> None:
-
     served = serve(tmp_path, "sse")
     with httpx.Client(timeout=30) as http, http.stream("GET", served.url) as stream:
         lines = stream.iter_lines()
