@@ -12,14 +12,11 @@ import pytest
 
 from voicing_mcp.server import demo
 
-# the demo subprocess runs once: both tests that read its output run on the same parallel worker
-pytestmark = pytest.mark.xdist_group("demo")
-
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
-    """One run of the demo, as a user runs it, shared by the tests that read its output (it takes most of a
-    minute on 2 cores)."""
+    """One run of the demo, as a user runs it, shared by the tests that read its output (the module runs whole on
+    one parallel worker: ./test uses --dist loadscope)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
     env["VOICING_API_KEY"] = "must-not-reach-the-demo-server"  # the demo's server gets a clean environment
     # what the autouse _clean_voicing_env does for a test (it runs after a module fixture): no browser, no

@@ -30,9 +30,6 @@ from pydantic import SecretStr
 from voicing_mcp.errors import ConfigError
 from voicing_mcp.server.security import origin_host, policy_for, split_host
 
-# the three served processes (module fixtures) start once: their tests run on the same parallel worker
-pytestmark = pytest.mark.xdist_group("transports")
-
 STARTUP_LIMIT = 60.0  # a bound against a hung start, not a speed expectation
 TOKEN = "interop-token-0123456789abcdef"
 INIT = {
