@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from server_support import MODES, helper
+from voicing_mcp.config import PACKAGE_PROMPTS_DIR
 from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
 from voicing_mcp.emulator.state import EmulatorConfig
 
@@ -22,6 +23,9 @@ def _clean_voicing_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
         monkeypatch.delenv(name, raising=False)
     # never touch the user's real ledger from a test
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+    # the test user keeps the example assistants' templates (the emulator's assistants) in their prompts folder:
+    # outside local mode only that folder counts (tests of the folder's resolution unset this)
+    monkeypatch.setenv("VOICING_PROMPTS_DIR", str(PACKAGE_PROMPTS_DIR))
     yield
 
 

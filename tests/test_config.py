@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from voicing_mcp import config, paths
 from voicing_mcp.config import load_settings, parse_quiet_hours, setting_names, unknown_settings
 from voicing_mcp.errors import ConfigError
 from voicing_mcp.server.app import announce_confirmation
@@ -184,3 +185,130 @@ def test_the_startup_log_names_a_misspelt_setting(
     assert warnings == [
         "VOICING_ALLOWED_NUMBER is not a voicing-mcp setting and is ignored (did you mean VOICING_ALLOWED_NUMBERS?)"
     ]
+
+
+# ----- the prompts folder: never the working directory ---------------------------------------------
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fake_checkout(root: Path, *, name: str = "voicing-mcp", prompts: bool = True) -> Path:
+    """A folder laid out as a clone: pyproject.toml naming ``name``, ``prompts/``, the package beside them."""
+    (root / "voicing_mcp").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(f'[project]\nname = "{name}"\nversion = "0"\n', encoding="utf-8")
+    if prompts:
+        (root / "prompts").mkdir()
+    return root / "voicing_mcp"
+
+
+def test_voicing_prompts_dir_wins_over_every_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("VOICING_PROMPTS_DIR", str(tmp_path / "mine"))
+    assert load_settings().resolved_prompts_dir == tmp_path / "mine"
+
+
+def test_run_from_a_clone_the_prompts_folder_is_the_checkouts_whatever_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("VOICING_PROMPTS_DIR")
+    (tmp_path / "prompts").mkdir()  # a prompts/ in the working directory is not taken
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().resolved_prompts_dir == REPO / "prompts"
+    assert paths.checkout_prompts_dir(fake_checkout(tmp_path / "clone")) == tmp_path / "clone" / "prompts"
+
+
+def test_a_folder_that_is_no_voicing_mcp_checkout_is_not_taken_for_one(tmp_path: Path) -> None:
+    assert paths.checkout_prompts_dir(fake_checkout(tmp_path / "other", name="other-project")) is None
+    assert paths.checkout_prompts_dir(fake_checkout(tmp_path / "bare", prompts=False)) is None
+    assert paths.checkout_prompts_dir(tmp_path / "site-packages" / "voicing_mcp") is None
+
+
+def installed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The package as installed (its parent folder is no checkout), run from ``tmp_path``."""
+    monkeypatch.delenv("VOICING_PROMPTS_DIR")
+    monkeypatch.setattr(paths, "PACKAGE_DIR", tmp_path / "site-packages" / "voicing_mcp")
+    (tmp_path / "prompts").mkdir()  # a prompts/ in the working directory is not taken
+    monkeypatch.chdir(tmp_path)
+
+
+def test_installed_the_prompts_folder_is_in_xdg_config_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    installed(monkeypatch, tmp_path)
+    monkeypatch.setattr(paths.sys, "platform", "linux")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert load_settings().resolved_prompts_dir == tmp_path / "xdg" / "voicing-mcp" / "prompts"
+
+
+def test_installed_without_xdg_config_home_the_prompts_folder_is_under_dot_config(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    installed(monkeypatch, tmp_path)
+    monkeypatch.setattr(paths.sys, "platform", "linux")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for value in (None, "relative/xdg"):  # XDG: a relative value is ignored
+        if value is None:
+            monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+        else:
+            monkeypatch.setenv("XDG_CONFIG_HOME", value)
+        assert load_settings().resolved_prompts_dir == tmp_path / "home" / ".config" / "voicing-mcp" / "prompts"
+
+
+def test_installed_on_macos_the_prompts_folder_is_in_application_support(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    installed(monkeypatch, tmp_path)
+    monkeypatch.setattr(paths.sys, "platform", "darwin")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    expected = tmp_path / "home" / "Library" / "Application Support" / "voicing-mcp" / "prompts"
+    assert load_settings().resolved_prompts_dir == expected
+
+
+def test_installed_on_windows_the_prompts_folder_is_in_appdata(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    installed(monkeypatch, tmp_path)
+    monkeypatch.setattr(paths.sys, "platform", "win32")
+    monkeypatch.setenv("APPDATA", str(tmp_path / "Roaming"))
+    assert load_settings().resolved_prompts_dir == tmp_path / "Roaming" / "voicing-mcp" / "prompts"
+
+
+def test_the_shipped_examples_serve_local_mode_only_after_the_users_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("VOICING_PROMPTS_DIR", str(tmp_path))
+    assert load_settings().template_folders == (tmp_path, config.PACKAGE_PROMPTS_DIR)
+    emulator = {"VOICING_ENV": "local", "VOICING_BASE_URL": "http://127.0.0.1:8787", "VOICING_API_KEY": "emulator"}
+    for name, value in emulator.items():  # `voicing-mcp emulator`'s hint: its assistants are the examples
+        monkeypatch.setenv(name, value)
+    assert load_settings().template_folders == (tmp_path, config.PACKAGE_PROMPTS_DIR)
+    monkeypatch.setenv("VOICING_ENV", "sandbox")
+    assert load_settings().template_folders == (tmp_path,)
+
+
+def test_local_mode_against_a_remote_url_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOICING_ENV", "local")
+    monkeypatch.setenv("VOICING_BASE_URL", "https://user:pw@api.voicing.ai")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "VOICING_ENV=local talks to an emulator on this machine" in str(info.value)
+    assert "pw" not in str(info.value)
+    monkeypatch.setenv("VOICING_BASE_URL", "http://localhost:8787")
+    assert load_settings().serves_examples
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [
+        ("VOICING_DNC", "VOICING_DNC_FILE"),
+        ("VOICING_QUIET_HOUR", "VOICING_QUIET_HOURS"),
+        ("VOICING_PROMPTS", "VOICING_PROMPTS_DIR"),
+        ("VOICING_LOGLEVEL", "VOICING_LOG_LEVEL"),
+    ],
+)
+def test_a_misspelt_setting_is_named_with_the_one_meant(typo: str, meant: str) -> None:
+    [note] = unknown_settings({typo: "x"})
+    assert note == f"{typo} is not a voicing-mcp setting and is ignored (did you mean {meant}?)"
+
+
+def test_the_log_level_is_a_setting_read_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().log_level == "warning"
+    monkeypatch.setenv("VOICING_LOG_LEVEL", " DEBUG ")
+    assert load_settings().log_level == "debug" and unknown_settings() == []
+    monkeypatch.setenv("VOICING_LOG_LEVEL", "loud")
+    with pytest.raises(ConfigError, match="VOICING_LOG_LEVEL"):
+        load_settings()

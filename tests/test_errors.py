@@ -33,6 +33,7 @@ from voicing_mcp.errors import (
     VoicingError,
     status_error_for,
 )
+from voicing_mcp.server.results import describe
 
 KEY = "sk-test-very-secret-0123456789"
 REQ = OutboundCallRequest(assistant_id="a-1", phone_number="+15555550100", input_variables={"name": "Ann"})
@@ -331,9 +332,10 @@ async def test_the_api_key_never_appears_in_errors_or_reprs() -> None:
         with pytest.raises(AuthenticationError) as info:
             await client.list_calls()
     err = info.value
-    for text in (str(err), repr(err), repr(vars(err)), json.dumps(err.body)):
+    for text in (str(err), repr(err), repr(vars(err)), json.dumps(err.body), describe(err)):
         assert KEY not in text
-    assert "VOICING_API_KEY" in str(err)
+    # the exception carries the data; the advice is written once, by describe()
+    assert "VOICING_API_KEY" in describe(err)
 
 
 async def test_invalid_arguments_are_refused_before_anything_is_sent() -> None:
@@ -363,5 +365,6 @@ def test_status_error_for_builds_a_rate_limit_error_with_its_hint() -> None:
     err = status_error_for(429, detail=None, retry_after=3.0)
     assert isinstance(err, RateLimitError)
     assert err.retry_after == 3.0
-    assert str(err) == "HTTP 429: rate limited by the API: wait and try again"
+    assert str(err) == "HTTP 429: too many requests"
+    assert describe(err) == "rate limited by the Voicing API (HTTP 429: too many requests); retry after 3 s"
     assert isinstance(err, VoicingError)

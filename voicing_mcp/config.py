@@ -1,6 +1,6 @@
 """Settings, read from the environment (``VOICING_*``) and validated at start-up.
 
-The names are a public contract (DESIGN §2). ``load_settings()`` turns every validation
+The names are a public contract (the Settings table of the README). ``load_settings()`` turns every validation
 problem into one :class:`~voicing_mcp.errors.ConfigError` whose message has a line per bad
 setting, naming the variable and the bad part. The API key and the MCP token are secret
 types: they never appear in ``repr``, logs or error messages.
@@ -20,9 +20,12 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from voicing_mcp.errors import ConfigError
+from voicing_mcp.paths import PACKAGE_PROMPTS_DIR, default_prompts_dir, default_state_dir
+from voicing_mcp.redact import redact_url
 
 Env = Literal["local", "development", "sandbox", "production"]
 ConfirmationMode = Literal["human", "token"]
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 BASE_URLS: dict[str, str] = {
     "development": "https://api-dev.backend.voicing.ai",
@@ -30,7 +33,6 @@ BASE_URLS: dict[str, str] = {
     "production": "https://api.voicing.ai",
 }
 
-PACKAGE_PROMPTS_DIR = Path(__file__).resolve().parent / "examples"
 
 _HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
 _E164_OR_PREFIX = re.compile(r"^\+\d{1,15}\*?$")
@@ -83,39 +85,64 @@ def _split_csv(value: Any) -> Any:
     return value
 
 
-def default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "voicing-mcp"
-
-
 class Settings(BaseSettings):
-    """All settings of DESIGN §2. Use :func:`load_settings` to get one with friendly errors."""
+    """Every ``VOICING_*`` setting (the README's Settings table). :func:`load_settings` gives friendly errors."""
 
     model_config = SettingsConfigDict(env_prefix="VOICING_", extra="ignore", frozen=True)
 
-    api_key: SecretStr | None = Field(default=None, description="the 'Rest APIs' key, sent as x-api-key")
-    env: Env | None = Field(default=None, description="local, development, sandbox or production")
+    api_key: SecretStr | None = Field(
+        default=None, description="the 'Rest APIs' key, sent as x-api-key (none: the built-in emulator answers)"
+    )
+    env: Env | None = Field(
+        default=None,
+        description="local (an emulator: the built-in one, or 'voicing-mcp emulator' at a loopback VOICING_BASE_URL), "
+        "development, sandbox or production (default: local without a key, else production)",
+    )
     base_url: str | None = Field(default=None, description="overrides the base URL of VOICING_ENV")
-    prompts_dir: Path | None = Field(default=None, description="folder of <assistant_id>.j2 templates")
+    prompts_dir: Path | None = Field(
+        default=None,
+        description="folder of your <assistant_id>.j2 templates (default: the checkout's prompts/ when run from a "
+        "clone, else your config folder; never the working directory; local mode adds the shipped examples)",
+    )
     quiet_hours: Annotated[QuietHours | None, NoDecode] = Field(
-        default=QuietHours(time(21, 0), time(8, 0)), description="no dialling in this local-time window"
+        default=QuietHours(time(21, 0), time(8, 0)),
+        description="no dialling in this window, callee's local time, HH:MM-HH:MM or off (default 21:00-08:00)",
     )
-    allowed_numbers: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    default_region: str | None = None
-    allowed_countries: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    strict_templates: bool = True
-    dnc_file: Path | None = None
+    allowed_numbers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated E.164 numbers or +prefix* dialled without confirmation (default: none)",
+    )
+    default_region: str | None = Field(
+        default=None, description="ISO country code for national-format numbers, e.g. US (default: none)"
+    )
+    allowed_countries: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated ISO codes that may be dialled (default: all)"
+    )
+    strict_templates: bool = Field(
+        default=True, description="true: an assistant without a local template is refused; false: warned (default true)"
+    )
+    dnc_file: Path | None = Field(default=None, description="do-not-call list, one number per line (default: none)")
     confirmation: ConfirmationMode | None = Field(
-        default=None, description="who confirms a dial: human (default outside local) or token (the model relays it)"
+        default=None,
+        description="who confirms a dial: human, or token (the model relays it) (default: human; token in local mode)",
     )
-    confirm_port: int | None = Field(default=None, ge=0, le=65535, description="loopback port of the confirm page")
+    confirm_port: int | None = Field(
+        default=None, ge=0, le=65535, description="loopback port of the confirm page (default: a free port)"
+    )
     require_elicitation: bool | None = Field(
         default=None,
         description="replaced by VOICING_CONFIRMATION; still read so that true keeps meaning 'a human confirms'",
     )
-    max_calls_per_hour: int = Field(default=30, ge=0)
-    ledger: Path | None = None
-    mcp_token: SecretStr | None = Field(default=None, description="bearer token for SSE/HTTP")
+    log_level: LogLevel = Field(
+        default="warning", description="debug, info, warning or error; logs go to stderr (default warning)"
+    )
+    max_calls_per_hour: int = Field(default=30, ge=0, description="dial rate limit of this server (default 30)")
+    ledger: Path | None = Field(
+        default=None, description="SQLite audit ledger of every dial (default: ledger.sqlite3 in your state folder)"
+    )
+    mcp_token: SecretStr | None = Field(
+        default=None, description="bearer token required on SSE/HTTP (required on a non-loopback --host)"
+    )
 
     @field_validator("quiet_hours", mode="before")
     @classmethod
@@ -209,6 +236,13 @@ class Settings(BaseSettings):
             return value.strip().lower() or None
         return value
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_lower(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip().lower() or "warning"
+        return value
+
     @model_validator(mode="after")
     def _check_env_and_key(self) -> Settings:
         env = self.resolved_env
@@ -216,6 +250,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"VOICING_ENV={env} needs VOICING_API_KEY (a 'Rest APIs' key); "
                 "unset VOICING_ENV to use the built-in emulator"
+            )
+        if self.env == "local" and self.base_url is not None and not is_loopback_url(self.base_url):
+            raise ValueError(
+                f"VOICING_ENV=local talks to an emulator on this machine, but VOICING_BASE_URL is "
+                f"{redact_url(self.base_url)}: use a loopback URL (http://127.0.0.1:PORT from 'voicing-mcp emulator'), "
+                "or set VOICING_ENV to development, sandbox or production for a real API"
             )
         if self.require_elicitation and self.confirmation == "token":
             raise ValueError(
@@ -236,6 +276,14 @@ class Settings(BaseSettings):
     def is_local(self) -> bool:
         """True when the built-in emulator is used (no real phone can ring)."""
         return self.resolved_env == "local" and self.base_url is None
+
+    @property
+    def serves_examples(self) -> bool:
+        """True when the shipped example templates count: ``VOICING_ENV`` is ``local`` (set, or implied without a
+        key), so an emulator answers — the built-in one, or ``voicing-mcp emulator`` on a loopback
+        ``VOICING_BASE_URL`` — and its assistants are the examples. A loopback URL may also be a tunnel to a real
+        API, so the rest of local mode (token confirmation, "no real phone will ring") needs the built-in one."""
+        return self.resolved_env == "local"
 
     @property
     def resolved_confirmation(self) -> ConfirmationMode:
@@ -274,13 +322,39 @@ class Settings(BaseSettings):
 
     @property
     def resolved_prompts_dir(self) -> Path:
-        if self.prompts_dir is not None:
-            return self.prompts_dir
-        return PACKAGE_PROMPTS_DIR
+        """The user's prompts folder: ``VOICING_PROMPTS_DIR``, else :func:`default_prompts_dir` (never the
+        working directory)."""
+        return self.prompts_dir if self.prompts_dir is not None else default_prompts_dir()
+
+    @property
+    def template_folders(self) -> tuple[Path, ...]:
+        """Where templates are looked up, in order: the user's folder, then — in local mode only — the examples
+        shipped in the package (the emulator's assistants). Outside local mode only the user's templates count."""
+        folder = self.resolved_prompts_dir
+        if self.serves_examples and folder != PACKAGE_PROMPTS_DIR:
+            return (folder, PACKAGE_PROMPTS_DIR)
+        return (folder,)
 
     @property
     def resolved_ledger(self) -> Path:
         return self.ledger if self.ledger is not None else default_state_dir() / "ledger.sqlite3"
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when ``url``'s host is this machine (127.0.0.0/8, ::1 or localhost)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    except ValueError:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _region(value: str) -> str:
@@ -319,19 +393,39 @@ def setting_names() -> list[str]:
     return [f"VOICING_{name.upper()}" for name in Settings.model_fields]
 
 
+def setting_lines() -> list[tuple[str, str]]:
+    """``(VOICING_NAME, meaning)`` for every setting, as ``voicing-mcp --help`` lists them."""
+    return [
+        (f"VOICING_{name.upper()}", field.description or "")
+        for name, field in Settings.model_fields.items()
+        if name != "require_elicitation"  # replaced; still read, no longer offered
+    ]
+
+
+def did_you_mean(name: str, known: list[str]) -> str | None:
+    """The setting ``name`` most likely means: a close spelling (``VOICING_QUIET_HOUR``, ``VOICING_DNC_FIEL``),
+    else None. A name that is the start of exactly one setting means that one first: ``VOICING_DNC`` is
+    ``VOICING_DNC_FILE``, although ``VOICING_ENV`` is spelt closer."""
+    import difflib
+
+    extended = [k for k in known if k.startswith(name + "_") or name.startswith(k + "_")]
+    if len(extended) == 1:
+        return extended[0]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
 def unknown_settings(environ: Mapping[str, str] | None = None) -> list[str]:
     """One note per ``VOICING_*`` variable in the environment that is no setting (a typo is otherwise ignored
     in silence: ``VOICING_DNC_FIEL`` would leave the do-not-call list off). Names only, never values."""
-    import difflib
-
     known = setting_names()
     notes: list[str] = []
     for name in sorted(os.environ if environ is None else environ):
         upper = name.upper()
         if not upper.startswith("VOICING_") or upper in known:
             continue
-        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.75)
-        hint = f"did you mean {close[0]}?" if close else "see README, Settings, for the names"
+        meant = did_you_mean(upper, known)
+        hint = f"did you mean {meant}?" if meant else "see README, Settings, for the names"
         notes.append(f"{name} is not a voicing-mcp setting and is ignored ({hint})")
     return notes
 

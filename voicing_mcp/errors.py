@@ -11,7 +11,7 @@
         │   └── APITimeoutError        a connect/read/write/pool timeout
         ├── OutcomeUnknownError        a dial POST may have reached the server but no answer proves what
         │                              happened; never retried, the call may or may not be ringing
-        ├── DialFailedError            a dial that provably placed no call (the guard's text for the model)
+        ├── DialFailedError            a dial that provably placed no call (keeps the ``cause`` and ledger row)
         ├── ChatError                  the chatbot WebSocket failed (closed, bad frame, reply timeout)
         └── APIStatusError             the API answered with an error status (keeps status + detail)
             ├── BadRequestError        400
@@ -21,16 +21,21 @@
             ├── RateLimitError         429  (``retry_after`` seconds when the API sent one)
             └── ServerError            5xx
 
-``status_error_for`` is the single place that maps an HTTP status to a class.
+Exceptions carry data (``status_code``, ``detail``, ``close_code``, ``rule``, the ``cause`` of a failed dial)
+and a short technical message for logs; ``kind`` names the error in one word. The text a model or a user
+reads is written from that data by :func:`voicing_mcp.server.results.describe`. ``status_error_for`` is the
+single place that maps an HTTP status to a class.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class VoicingError(Exception):
     """Base class of every error voicing-mcp raises on purpose."""
+
+    kind: ClassVar[str] = "error"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -43,9 +48,13 @@ class VoicingError(Exception):
 class ConfigError(VoicingError):
     """A setting is missing or malformed. The message names the setting and the bad part."""
 
+    kind: ClassVar[str] = "config"
+
 
 class GuardRefusal(VoicingError):
     """The dial guard refused the call. ``rule`` names the rule; nothing was sent."""
+
+    kind: ClassVar[str] = "guard-refusal"
 
     def __init__(self, message: str, *, rule: str) -> None:
         super().__init__(message)
@@ -55,9 +64,13 @@ class GuardRefusal(VoicingError):
 class InvalidRequestError(VoicingError, ValueError):
     """The API client refused to send a request with invalid arguments; nothing was sent."""
 
+    kind: ClassVar[str] = "invalid-request"
+
 
 class APIError(VoicingError):
     """Anything that went wrong while talking to the Voicing API."""
+
+    kind: ClassVar[str] = "api"
 
     def __init__(self, message: str, *, method: str | None = None, url: str | None = None) -> None:
         super().__init__(message)
@@ -68,9 +81,13 @@ class APIError(VoicingError):
 class APIConnectionError(APIError):
     """No HTTP answer was received (refused, reset, DNS, broken protocol)."""
 
+    kind: ClassVar[str] = "connection"
+
 
 class APITimeoutError(APIConnectionError):
     """A connect, read, write or pool timeout."""
+
+    kind: ClassVar[str] = "timeout"
 
 
 class OutcomeUnknownError(APIError):
@@ -80,6 +97,8 @@ class OutcomeUnknownError(APIError):
     ``get_call_details`` / ``list_calls`` before dialling again. ``status_code`` / ``detail`` are set when
     an HTTP answer came that is not a documented rejection (a gateway's 503, 520, 524, 408…).
     """
+
+    kind: ClassVar[str] = "outcome-unknown"
 
     def __init__(
         self,
@@ -100,21 +119,49 @@ class DialFailedError(APIError):
     request never left this machine). The message says why and names the ledger row; it never advises a
     blind retry."""
 
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+    kind: ClassVar[str] = "dial-failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        cause: Exception | None = None,
+        ledger_id: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.cause = cause
+        """The error that proves no call was placed (a rejection, a refused connection, …)."""
+        self.ledger_id = ledger_id
+        """The dial's row in the ledger, recorded as failed."""
 
 
 class ChatError(APIError):
     """The chatbot WebSocket failed: refused, closed, malformed frame or reply timeout."""
 
-    def __init__(self, message: str, *, close_code: int | None = None) -> None:
+    kind: ClassVar[str] = "chat"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        close_code: int | None = None,
+        status_code: int | None = None,
+        detail: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.close_code = close_code
+        self.status_code = status_code
+        """The HTTP status when the WebSocket handshake was refused."""
+        self.detail = detail
+        """The chatbot's own reason (the close frame's), when it gave one."""
 
 
 class APIStatusError(APIError):
     """The API answered with an error status. ``detail`` is the API's own text."""
+
+    kind: ClassVar[str] = "status"
 
     def __init__(
         self,
@@ -137,21 +184,31 @@ class APIStatusError(APIError):
 class BadRequestError(APIStatusError):
     """400: invalid JSON, missing fields, or an assistant lookup failure."""
 
+    kind: ClassVar[str] = "bad-request"
+
 
 class AuthenticationError(APIStatusError):
     """401: missing or wrong API key. The key itself is never part of the message."""
+
+    kind: ClassVar[str] = "authentication"
 
 
 class NotFoundError(APIStatusError):
     """404: unknown assistant or call."""
 
+    kind: ClassVar[str] = "not-found"
+
 
 class UnprocessableError(APIStatusError):
     """422: a well-formed request with invalid values (for example ``limit`` out of range)."""
 
+    kind: ClassVar[str] = "unprocessable"
+
 
 class RateLimitError(APIStatusError):
     """429: too many requests. ``retry_after`` is the server's hint in seconds, if any."""
+
+    kind: ClassVar[str] = "rate-limit"
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
@@ -160,6 +217,8 @@ class RateLimitError(APIStatusError):
 
 class ServerError(APIStatusError):
     """5xx: the API failed on its side."""
+
+    kind: ClassVar[str] = "server"
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {
@@ -170,14 +229,15 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
     429: RateLimitError,
 }
 
-_HINTS: dict[type[APIStatusError], str] = {
-    BadRequestError: "the API rejected the request as malformed",
-    AuthenticationError: "the API key was rejected: check VOICING_API_KEY (a 'Rest APIs' key) and VOICING_ENV",
+#: the status's name when the API gave no detail (technical: the advice is ``describe``'s)
+_REASONS: dict[type[APIStatusError], str] = {
+    BadRequestError: "bad request",
+    AuthenticationError: "unauthorized",
     NotFoundError: "not found",
-    UnprocessableError: "the API rejected a value in the request",
-    RateLimitError: "rate limited by the API: wait and try again",
-    ServerError: "the Voicing API failed on its side",
-    APIStatusError: "the API answered with an error",
+    UnprocessableError: "unprocessable request",
+    RateLimitError: "too many requests",
+    ServerError: "server error",
+    APIStatusError: "error status",
 }
 
 
@@ -199,10 +259,7 @@ def status_error_for(
         cls = ServerError
     else:
         cls = APIStatusError
-    hint = _HINTS[cls]
-    message = f"HTTP {status_code}: {detail}" if detail else f"HTTP {status_code}: {hint}"
-    if detail and cls is not NotFoundError and cls is not APIStatusError:
-        message = f"{message} ({hint})"
+    message = f"HTTP {status_code}: {detail or _REASONS[cls]}"
     if request_id:
         message = f"{message} [request id {request_id}]"
     kwargs: dict[str, Any] = {

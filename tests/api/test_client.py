@@ -265,6 +265,49 @@ async def test_iter_calls_stops_on_a_short_last_page(client: VoicingClient, emul
     assert len(await _logged(emulator, "GET", DETAILS_PATH)) == 5  # 70+70+70+70+20
 
 
+async def test_iter_pages_starts_at_the_given_page_and_stops_after_the_last(
+    client: VoicingClient, emulator: RunningEmulator
+) -> None:
+    pages = [page async for page in client.iter_pages(start=2, limit=100)]
+    assert [p.page for p in pages] == [2, 3]
+    assert sum(len(p.calls) for p in pages) == SEEDED - 100
+    assert [r["query"]["page"] for r in await _logged(emulator, "GET", DETAILS_PATH)] == ["2", "3"]
+
+
+async def test_iter_pages_reads_at_most_max_pages(client: VoicingClient, emulator: RunningEmulator) -> None:
+    pages = [page async for page in client.iter_pages(limit=50, max_pages=2)]
+    assert [len(p.calls) for p in pages] == [50, 50]
+    assert pages[-1].has_next is True
+    assert len(await _logged(emulator, "GET", DETAILS_PATH)) == 2
+
+
+async def test_iter_pages_asks_for_a_page_only_when_the_caller_takes_it(
+    client: VoicingClient, emulator: RunningEmulator
+) -> None:
+    async for page in client.iter_pages(limit=10):
+        assert page.has_next is True
+        break
+    assert len(await _logged(emulator, "GET", DETAILS_PATH)) == 1
+
+
+class PageIgnoringTransport(RecordingTransport):
+    """An API that ignores ``page``: every list request is sent to the emulator as page 1."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if "page" in request.url.params:
+            request.url = request.url.copy_set_param("page", "1")
+        return await super().handle_async_request(request)
+
+
+async def test_a_list_that_ignores_page_ends_the_walk_at_the_first_repeated_page(emulator: RunningEmulator) -> None:
+    async with VoicingClient(base_url=emulator.base_url, api_key=KEY, transport=PageIgnoringTransport()) as api:
+        pages = [page async for page in api.iter_pages(limit=100)]
+        calls = [c.call_id async for c in api.iter_calls(limit=100)]
+    assert len(pages) == 1
+    assert len(calls) == len(set(calls)) == 100
+    assert len(await _logged(emulator, "GET", DETAILS_PATH)) == 4  # two walks: a page, then its repeat
+
+
 async def test_bulk_of_250_ids_is_three_requests_in_order_with_missing_ids_reported(
     client: VoicingClient, emulator: RunningEmulator
 ) -> None:

@@ -1,4 +1,4 @@
-"""Lenient parsing of the undocumented list shape (voicing_mcp.api.client.parse_page) — pure functions."""
+"""Lenient parsing of the undocumented list shape (voicing_mcp.api.parsing.parse_page) — pure functions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from voicing_mcp.api.client import error_detail, parse_page
+from voicing_mcp.api.parsing import error_detail, has_next_page, parse_page
 from voicing_mcp.errors import APIError, APIStatusError
 
 CALLS = [{"call_id": "c1", "status": "completed", "duration": 125, "agent": "ann"}, {"call_id": "c2"}]
@@ -86,3 +86,19 @@ def test_error_detail_prefers_detail_then_message_then_raw_text() -> None:
     assert error_detail({"error": {"message": "nested"}}, "") == "nested"
     assert error_detail(None, "plain  text\nbody") == "plain text body"
     assert error_detail({}, "") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "limit", "expected"),
+    [
+        (CALLS, 2, True),  # no metadata, a full page: a page may follow
+        (CALLS, 3, False),  # no metadata, a short page: the last
+        ({"data": CALLS, "has_next": False}, 2, False),  # the API's word wins over a full page
+        ({"data": CALLS, "has_more": True}, 20, True),  # ... and over a short one
+        ({"data": [], "has_next": True}, 20, False),  # an empty page ends a walk whatever it says
+    ],
+)
+def test_a_walk_goes_on_while_the_api_says_so_or_else_while_pages_are_full(
+    body: Any, limit: int, expected: bool
+) -> None:
+    assert has_next_page(parse_page(body, page=1, limit=limit)) is expected

@@ -3,6 +3,7 @@ argparse line naming it (exit 2), never a traceback."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import logging
 import os
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from voicing_mcp import cli
-from voicing_mcp.server import demo
+from voicing_mcp.cli import demo
+from voicing_mcp.config import setting_names
 
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -128,3 +130,86 @@ def test_the_stdio_server_started_at_a_terminal_says_it_waits_for_a_client(tmp_p
     )
     _, err = piped.communicate(b"", timeout=60)  # a client that closes at once: the server ends
     assert b"serving MCP over stdio" not in err
+
+
+def test_every_option_of_every_command_has_help_and_the_help_lists_every_setting(tmp_path: Path) -> None:
+    def parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+        found = [parser]
+        for action in parser._actions:  # pyright: ignore[reportPrivateUsage]
+            if isinstance(action, argparse._SubParsersAction):  # pyright: ignore[reportPrivateUsage]
+                for sub in action.choices.values():
+                    found.extend(parsers(sub))
+        return found
+
+    for parser in parsers(cli._parser()):  # pyright: ignore[reportPrivateUsage]
+        for action in parser._actions:  # pyright: ignore[reportPrivateUsage]
+            assert action.help, f"{parser.prog}: {action.option_strings or action.dest} has no help"
+    text = run(tmp_path, "--help").stdout
+    assert "commands (none: the MCP server over stdio)" in text
+    listed = [
+        line.split()[0]
+        for line in text.split("settings (environment variables", 1)[1].splitlines()[1:]
+        if line[:3] == "  V"
+    ]
+    assert listed == [name for name in setting_names() if name != "VOICING_REQUIRE_ELICITATION"]
+    assert "VOICING_LOG_LEVEL" in text and "(default warning)" in " ".join(text.split())
+
+
+def stdio_server_stderr(tmp_path: Path, *args: str, **env_extra: str) -> str:
+    """Start the stdio server as a client would, close its stdin at once, and return what it wrote on stderr."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    env.update(env_extra)
+    done = subprocess.run(
+        [sys.executable, "-m", "voicing_mcp", *args],
+        env=env,
+        input="",
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.stdout == "", done.stdout  # stdout is the protocol's alone
+    return done.stderr
+
+
+def test_the_server_warns_at_start_up_about_a_misspelt_setting_with_the_one_meant(tmp_path: Path) -> None:
+    err = stdio_server_stderr(tmp_path, VOICING_QUIET_HOUR="22:00-07:00", VOICING_DNC="/tmp/dnc.txt")
+    assert "WARNING" in err
+    assert "VOICING_QUIET_HOUR is not a voicing-mcp setting and is ignored (did you mean VOICING_QUIET_HOURS?)" in err
+    assert "VOICING_DNC is not a voicing-mcp setting and is ignored (did you mean VOICING_DNC_FILE?)" in err
+
+
+def test_the_log_level_is_warning_by_default_and_voicing_log_level_or_the_flag_changes_it(tmp_path: Path) -> None:
+    quiet = stdio_server_stderr(tmp_path)
+    assert " INFO " not in quiet and "no real phone will ring" in quiet  # the banner is no log line
+    chatty = stdio_server_stderr(tmp_path, VOICING_LOG_LEVEL="info")
+    assert " INFO voicing_mcp.server.app: prompts folder " in chatty
+    assert "plus the 3 shipped example(s) (local mode)" in chatty
+    assert " INFO " not in stdio_server_stderr(tmp_path, "--log-level", "WARNING", VOICING_LOG_LEVEL="info")
+
+
+def test_a_bad_log_level_is_a_settings_error_naming_the_variable(tmp_path: Path) -> None:
+    err = stdio_server_stderr(tmp_path, VOICING_LOG_LEVEL="loud")
+    assert "voicing-mcp: invalid settings:" in err and "VOICING_LOG_LEVEL" in err and "Traceback" not in err
+
+
+def test_the_demo_into_a_reader_that_stops_after_one_line_ends_quietly(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicing_mcp", "demo"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline().decode("utf-8")
+    proc.stdout.close()  # `voicing-mcp demo | head -1`
+    stderr = proc.stderr.read().decode("utf-8", "replace")
+    code = proc.wait(timeout=120)
+    assert first.startswith("voicing-mcp demo")
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr and "Exception ignored" not in stderr, stderr
+    assert code in (0, 141)

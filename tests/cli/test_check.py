@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from voicing_mcp.cli import stdout_closed
+from voicing_mcp.cli.check import check_all
+from voicing_mcp.config import PACKAGE_PROMPTS_DIR
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
 from voicing_mcp.guard.ledger import Ledger
-from voicing_mcp.server.check import check_all
 
 RIGHT_KEY = "right-key-3f9a1c7e5b"
 WRONG_KEY = "wrong-key-8d2e6a4f0c"
@@ -33,6 +34,8 @@ def emu_config() -> EmulatorConfig:
 def run_cli(tmp_path: Path, **env_extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    if "VOICING_BASE_URL" in env_extra:  # the emulator as a remote API: local copies of its assistants' templates
+        env["VOICING_PROMPTS_DIR"] = str(PACKAGE_PROMPTS_DIR)
     env.update(env_extra)
     return subprocess.run(
         [sys.executable, "-m", "voicing_mcp", "check"],
@@ -97,6 +100,7 @@ def test_check_in_local_mode_passes_every_line_against_the_built_in_emulator(tmp
     assert report == {
         "settings": ["ok"],
         "confirm": ["ok"],
+        "guard": ["ok"],
         "prompts": ["ok"],
         "api": ["ok"],
         "ledger": ["ok"],
@@ -342,3 +346,107 @@ async def test_an_existing_ledger_written_by_the_guard_passes(
     monkeypatch.setenv("VOICING_LEDGER", str(path))
     assert await check_all() == 0
     assert f"{path} exists and is writable" in capsys.readouterr().out
+
+
+# ----- what is in effect: the guard, the prompts folder, misspelt settings ------------------------
+def test_check_prints_the_guard_settings_in_effect(tmp_path: Path) -> None:
+    dnc = tmp_path / "dnc.txt"
+    dnc.write_text("+12015550123\n", encoding="utf-8")
+    ledger = tmp_path / "my-ledger.sqlite3"
+    done = run_cli(
+        tmp_path,
+        VOICING_QUIET_HOURS="22:30-07:15",
+        VOICING_MAX_CALLS_PER_HOUR="7",
+        VOICING_DNC_FILE=str(dnc),
+        VOICING_LEDGER=str(ledger),
+        VOICING_ALLOWED_COUNTRIES="US,CA",
+    )
+    assert done.returncode == 0, done.stdout
+    [line] = [ln for ln in done.stdout.splitlines() if ln.split()[1:2] == ["guard"]]
+    assert line.startswith("ok") and "env=local" in line
+    assert "quiet hours 22:30-07:15 in the callee's time" in line
+    assert "refused for 10 min" in line and "at most 7 dial(s) an hour" in line and "countries: US, CA" in line
+    assert f"do-not-call file: {dnc}" in line and f"ledger {ledger}" in line
+    assert "an assistant without a template: refused" in line
+    off = run_cli(tmp_path, VOICING_QUIET_HOURS="off", VOICING_STRICT_TEMPLATES="false")
+    guard = next(ln for ln in off.stdout.splitlines() if ln.split()[1:2] == ["guard"])
+    assert "no quiet hours" in guard and "do-not-call file: none" in guard and "dialled with a warning" in guard
+
+
+def test_check_in_local_mode_says_the_prompts_folder_holds_only_the_shipped_examples(tmp_path: Path) -> None:
+    mine = tmp_path / "my-prompts"
+    mine.mkdir()
+    done = run_cli(tmp_path, VOICING_PROMPTS_DIR=str(mine))
+    assert done.returncode == 0, done.stdout
+    [line] = [ln for ln in done.stdout.splitlines() if ln.split()[1:2] == ["prompts"]]
+    assert line.startswith("ok")
+    assert f"prompts folder {mine} (VOICING_PROMPTS_DIR): no template of yours, plus the 3 shipped example(s)" in line
+
+    (mine / "my-assistant.j2").write_text("Hello {{ name }}", encoding="utf-8")
+    again = run_cli(tmp_path, VOICING_PROMPTS_DIR=str(mine))
+    line = next(ln for ln in again.stdout.splitlines() if ln.split()[1:2] == ["prompts"])
+    assert "1 template(s) of yours, plus the 3 shipped example(s) (local mode); 4 template(s) parse" in line
+    assert "my-assistant (1 required, 0 optional)" in line
+
+
+def test_check_outside_local_mode_fails_a_prompts_folder_without_templates_of_the_users_own(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """In sandbox/production the shipped examples are not the user's assistants: check said "fine" although
+    every dial would be refused."""
+    mine = tmp_path / "my-prompts"
+    mine.mkdir()
+    remote = {"VOICING_API_KEY": RIGHT_KEY, "VOICING_BASE_URL": emu.base_url, "VOICING_ENV": "sandbox"}
+    done = run_cli(tmp_path, **remote, VOICING_PROMPTS_DIR=str(mine))
+    assert done.returncode == 1, done.stdout
+    assert lines_of(done.stdout)["prompts"] == ["FAIL"]
+    assert "no <assistant_id>.j2 template; the shipped examples serve local mode only" in done.stdout
+    lenient = run_cli(tmp_path, **remote, VOICING_PROMPTS_DIR=str(mine), VOICING_STRICT_TEMPLATES="false")
+    assert lines_of(lenient.stdout)["prompts"] == ["warn"], lenient.stdout
+
+
+def test_check_outside_local_mode_fails_a_default_prompts_folder_that_does_not_exist(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    installed = tmp_path / "site-packages" / "voicing_mcp"  # not a checkout: the user's config folder is used
+    env = {"VOICING_API_KEY": RIGHT_KEY, "VOICING_BASE_URL": emu.base_url, "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    done = run_check_as_installed(tmp_path, installed, env)
+    assert done.returncode == 1, done.stdout
+    line = next(ln for ln in done.stdout.splitlines() if ln.split()[1:2] == ["prompts"])
+    assert line.startswith("FAIL")
+    assert f"prompts folder {tmp_path / 'cfg' / 'voicing-mcp' / 'prompts'} (your config folder) does not exist" in line
+
+
+def run_check_as_installed(
+    tmp_path: Path, package_dir: Path, env_extra: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """``voicing-mcp check`` with the package taken for an installed one (its parent is no checkout)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    env.update(env_extra)
+    code = (
+        "import sys, voicing_mcp.paths as p; from pathlib import Path; "
+        f"p.PACKAGE_DIR = Path({str(package_dir)!r}); from voicing_mcp.cli import main; sys.exit(main(['check']))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
+
+
+def test_misspelt_settings_are_named_with_the_one_meant_and_check_does_not_say_all_good(tmp_path: Path) -> None:
+    done = run_cli(tmp_path, VOICING_DNC="/etc/dnc.txt", VOICING_QUIET_HOUR="22:00-07:00")
+    assert done.returncode == 0, done.stdout  # warnings: the server runs, without what was meant
+    warned = [line for line in done.stdout.splitlines() if line.startswith("warn  settings")]
+    assert "VOICING_DNC is not a voicing-mcp setting and is ignored (did you mean VOICING_DNC_FILE?)" in warned[0]
+    assert (
+        "VOICING_QUIET_HOUR is not a voicing-mcp setting and is ignored (did you mean VOICING_QUIET_HOURS?)"
+        in (warned[1])
+    )
+    last = done.stdout.rstrip().splitlines()[-1]
+    assert "all good" not in last and "2 warning(s)" in last, last

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from voicing_mcp.server import demo
+from voicing_mcp.cli import demo
 
 
 @pytest.fixture(scope="module")

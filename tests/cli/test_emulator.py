@@ -248,3 +248,36 @@ def test_the_readmes_outcome_table_is_the_emulators() -> None:
             assert (FINAL_STATUS[outcome], ENDED_REASONS[outcome]) == (status, reason), dd
     other = outcome_for_number("+447700900123")
     assert (FINAL_STATUS[other], ENDED_REASONS[other]) == ("completed", "assistant-ended-call")
+
+
+def test_a_server_set_up_as_the_emulators_hint_says_stays_in_local_mode_with_the_example_assistants(
+    cli_emulator: Running, tmp_path: Path
+) -> None:
+    """The hint used to be ``VOICING_BASE_URL=… VOICING_API_KEY=emulator``: the key put the server in production
+    mode, where the emulator's assistants (the shipped examples) are no templates of the user's. Followed as
+    printed, ``check`` now passes against that emulator in local mode."""
+    hint = re.search(r"use ((?:VOICING_\w+=\S+ ?)+);", cli_emulator.banner)
+    assert hint, cli_emulator.banner
+    settings = dict(part.split("=", 1) for part in hint.group(1).split())
+    assert settings == {
+        "VOICING_ENV": "local",
+        "VOICING_BASE_URL": cli_emulator.base_url,
+        "VOICING_API_KEY": "emulator",
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env |= {"XDG_STATE_HOME": str(tmp_path / "state"), "VOICING_PROMPTS_DIR": str(tmp_path / "none-of-mine")}
+    (tmp_path / "none-of-mine").mkdir()
+    done = subprocess.run(
+        [str(EXE), "check"],
+        env=env | settings,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = {line.split()[1]: line for line in done.stdout.splitlines() if line.split()[:1] == ["ok"]}
+    assert f"env=local at {cli_emulator.base_url}" in lines["settings"]
+    assert "no template of yours, plus the 3 shipped example(s) (local mode)" in lines["prompts"]
+    assert f"{cli_emulator.base_url} answered and accepted the key" in lines["api"]

@@ -278,3 +278,31 @@ async def test_an_unusable_ledger_refuses_the_dial_naming_the_file_and_nothing_i
     assert str(ledger) in text and "VOICING_LEDGER" in text
     assert "Error executing tool initiate_outbound_call" not in text.split(":", 1)[1]
     assert dials(emu) == 0
+
+
+def test_voicing_mcp_ledger_lists_and_resolves_rows_as_the_module_alias_does(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite3"
+    env = {**os.environ, "VOICING_LEDGER": str(path)}
+    exe = Path(sys.executable).parent / "voicing-mcp"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(exe), "ledger", *args], env=env, capture_output=True, text=True, timeout=60)
+
+    missing = run()
+    assert missing.returncode == 1 and f"there is no ledger at {path}" in missing.stderr
+    ledger = Ledger(path)
+
+    async def setup() -> int:
+        row = await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=9)
+        await ledger.record_outcome(row, status="unknown")
+        return row
+
+    row = anyio.run(setup)
+    ledger.close()
+    listed = run()  # list is the default
+    assert listed.returncode == 0 and '"status": "unknown"' in listed.stdout and "+17015550123" not in listed.stdout
+    released = run("resolve", str(row), "called", "them")
+    assert released.returncode == 0 and f"ledger #{row}: released in {path}" in released.stdout
+    assert run("resolve", str(row)).returncode == 1
+    bad = run("resolve", "one")
+    assert bad.returncode == 2 and "invalid int value" in bad.stderr and "Traceback" not in bad.stderr

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -51,10 +52,10 @@ from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.guard.policy import Preview
-from voicing_mcp.server import dial as dial_module
+from voicing_mcp.server import confirm_flow
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.confirm_page import ConfirmPages, PendingDial
-from voicing_mcp.server.dial import register_dial_tool
+from voicing_mcp.server.preview import DialResult, preview_rows, preview_text, text_for_dial
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -141,6 +142,25 @@ async def test_the_page_listens_on_loopback_only_and_shows_the_preview_escaped_a
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["referrer-policy"] == "same-origin"
+
+
+async def test_the_page_the_result_text_and_the_question_show_the_preview_through_one_renderer() -> None:
+    hostile = preview(input_variables={"name": HOSTILE, "plan_type": "Gold"}, opening_line=f"Hi {HOSTILE}")
+    rows = preview_rows(hostile)
+    assert [label for label, _ in rows] == ["Number", "Callee's local time", "Assistant", "Opening line", "Variables"]
+    async with running_pages(Clock(NOW)) as pages:
+        pending = pages.create(REQUEST, hostile, [])
+        async with httpx.AsyncClient() as http:
+            page = (await http.get(pages.url(pending))).text
+    for label, value in rows:
+        assert f"<tr><th>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>" in page
+    shown = preview_text(hostile)
+    result = text_for_dial(DialResult(status="confirmation_required", preview=hostile, warnings=[]))
+    assert shown in result.replace("\n  ", "\n")
+    assert shown.split("\n")[0] == f"Call {rows[0][1]}"
+    for label, value in rows[1:]:
+        assert f"{label}: {value}" in shown
+    assert "\x1b" not in shown + page and "\u202e" not in shown + page
 
 
 async def test_local_mode_is_said_on_the_page() -> None:
@@ -305,9 +325,7 @@ async def human_client(
     settings.setdefault("ledger", tmp_path / "ledger.sqlite3")
     s = load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development", **settings)
     assert s.resolved_confirmation == "human"
-    server = create_server(s)
-    server.remove_tool("initiate_outbound_call")
-    register_dial_tool(server, s, clock=Clock(), resource=False)
+    server = create_server(s, clock=Clock())
     async with Client(server, mode=mode, elicitation_callback=human) as client:
         yield client
 
@@ -393,7 +411,7 @@ async def test_without_a_click_the_tool_says_where_the_human_was_asked_and_the_s
 ) -> None:
     script, log = recorder(tmp_path)
     monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     async with human_client(emu, tmp_path, mode) as client:
         first = await call(client)
         data = structured(first)
@@ -422,7 +440,7 @@ async def test_concurrent_requests_after_one_approval_dial_once(
 ) -> None:
     script, log = recorder(tmp_path)
     monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     results: list[CallToolResult] = []
     async with human_client(emu, tmp_path, "legacy") as client:
         assert structured(await call(client))["status"] == "confirmation_required"
@@ -482,7 +500,7 @@ async def test_the_browser_gets_neither_the_api_key_nor_the_mcp_token(
     monkeypatch.setenv("VOICING_MCP_TOKEN", "mcp-token-5e1b0c7a")
     (tmp_path / "dnc.txt").write_text("+17025550100\n", encoding="utf-8")
     monkeypatch.setenv("VOICING_DNC_FILE", str(tmp_path / "dnc.txt"))
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     async with human_client(emu, tmp_path, "legacy") as client:
         assert structured(await call(client))["status"] == "confirmation_required"
     with anyio.fail_after(30):
@@ -667,6 +685,7 @@ async def stdio_server(emu: RunningEmulator, tmp_path: Path, mode: str, browser:
         "VOICING_BASE_URL": emu.base_url,
         "VOICING_ENV": "development",
         "VOICING_QUIET_HOURS": "off",
+        "VOICING_PROMPTS_DIR": os.environ["VOICING_PROMPTS_DIR"],  # the test user's templates (conftest)
         "XDG_STATE_HOME": str(tmp_path / "state"),
         "BROWSER": str(browser),
     }
@@ -805,7 +824,7 @@ async def test_a_declined_request_stays_declined_until_it_expires_and_opens_no_n
 ) -> None:
     script, log = recorder(tmp_path)
     monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     async with human_client(emu, tmp_path, "legacy") as client:
         assert structured(await call(client))["status"] == "confirmation_required"
         assert (await click(await recorded_url(log), "decline")).status_code == 200
@@ -821,7 +840,7 @@ async def test_at_most_five_pages_wait_at_once(
 ) -> None:
     script, log = recorder(tmp_path)
     monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     async with human_client(emu, tmp_path, "legacy") as client:
         for i in range(5):
             assert structured(await call(client, input_variables={**VARS, "name": f"N{i}"}))["status"] == (
@@ -843,7 +862,7 @@ async def test_concurrent_identical_first_requests_open_one_page(
 ) -> None:
     script, log = recorder(tmp_path)
     monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     results: list[CallToolResult] = []
     async with human_client(emu, tmp_path, "legacy") as client:
 

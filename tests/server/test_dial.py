@@ -4,6 +4,7 @@ served over loopback HTTP. Every refusal is checked against the emulator's own d
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from collections.abc import AsyncGenerator
@@ -23,7 +24,7 @@ from tests.server.test_stdio import RawSession, clean_env
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server
-from voicing_mcp.server.dial import register_dial_tool
+from voicing_mcp.server.dial import DialRequest
 
 PAYMENT = "019addcc-b878-7b10-85f1-49f21342f947"  # Hi {{name}}, your {{plan_type}} plan payment is pending.
 CLINIC = "019addcc-0000-7000-8000-000000000002"  # name, date required; time, clinic optional
@@ -81,9 +82,7 @@ async def dial_client(
     settings.setdefault("confirmation", "token")
     settings.setdefault("ledger", tmp_path / "ledger.sqlite3")
     s = load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development", **settings)
-    server = create_server(s)
-    server.remove_tool("initiate_outbound_call")
-    register_dial_tool(server, s, clock=clock or Clock(), resource=False)
+    server = create_server(s, clock=clock or Clock())
     async with Client(server, mode=mode, elicitation_callback=human) as client:
         yield client
 
@@ -202,9 +201,7 @@ async def test_in_local_mode_at_night_a_human_who_reads_for_minutes_is_asked_onc
     settings = load_settings(ledger=tmp_path / "ledger.sqlite3")  # local mode, default quiet hours 21:00-08:00
     assert settings.is_local
     clock = Clock(datetime(2026, 5, 5, 3, 0, 30, tzinfo=UTC))  # 21:00 in Denver, 22:00 in Chicago
-    server = create_server(settings)
-    server.remove_tool("initiate_outbound_call")
-    register_dial_tool(server, settings, clock=clock, resource=False)
+    server = create_server(settings, clock=clock)
     human = SlowHuman(clock, minutes=3)
     async with Client(server, mode="2026-07-28", elicitation_callback=human) as client:
         result = structured(await call(client, phone_number="+1 701 555 0123"))
@@ -774,3 +771,14 @@ async def test_a_template_named_with_an_upper_case_assistant_id_still_checks_the
     refusal(missing, "template-variables")
     assert started["status"] == "started" and started["request"]["assistant_id"] == PAYMENT
     assert started["preview"]["opening_line"] == "Hi Ann, your Gold plan payment is pending."
+
+
+def test_the_dial_request_is_one_frozen_value_with_read_only_variables() -> None:
+    given = {"name": "Ann"}
+    request = DialRequest.of(PAYMENT, NUMBER, given, "default", None)
+    given["name"] = "Bob"  # the request took a copy
+    assert request.input_variables == {"name": "Ann"}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.phone_number = "+15555550100"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        request.input_variables["name"] = "Bob"  # type: ignore[index]

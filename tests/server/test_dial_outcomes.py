@@ -23,7 +23,7 @@ from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.guard.ledger import Ledger
 from voicing_mcp.guard.policy import DialGuard
 from voicing_mcp.guard.templates import TemplateStore
-from voicing_mcp.server.dial import recent_dials_document
+from voicing_mcp.server.resources import recent_dials_document
 
 MODE = "legacy"  # the dial path under test does not depend on the protocol version
 

@@ -49,9 +49,8 @@ from mcp_types import CallToolResult, TextContent
 from server_support import MODES, helper
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
-from voicing_mcp.server import dial as dial_module
+from voicing_mcp.server import confirm_flow
 from voicing_mcp.server.app import create_server
-from voicing_mcp.server.dial import register_dial_tool
 
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much]}
 PROFILES = {
@@ -182,9 +181,7 @@ class World:
             dnc_file=self.dnc,
             confirmation=confirmation,
         )
-        server = create_server(s)
-        server.remove_tool("initiate_outbound_call")
-        register_dial_tool(server, s, clock=self.clock, resource=False)
+        server = create_server(s, clock=self.clock)
         return self.stack.enter_context(self.portal.wrap_async_context_manager(Client(server, mode=mode)))
 
     async def browser(self, url: str) -> bool:
@@ -393,11 +390,11 @@ class DialMachine(RuleBasedStateMachine):
         self.world.click_on_open = click_while_waiting
         # a waiting tool is given time for the click; otherwise it returns confirmation_required at once
         # (not by wait_seconds, which would also follow the started call for that long)
-        dial_module.CONFIRM_WAIT_SECONDS = 10.0 if click_while_waiting else 0.0
+        confirm_flow.CONFIRM_WAIT_SECONDS = 10.0 if click_while_waiting else 0.0
         try:
             result = self.call("human", arguments)
         finally:
-            dial_module.CONFIRM_WAIT_SECONDS = 0.0
+            confirm_flow.CONFIRM_WAIT_SECONDS = 0.0
             self.world.click_on_open = None
         if self.check_refusals(number, which, result):
             assert len(self.world.opened) == opened, "a refused request reached the human"
@@ -488,8 +485,8 @@ class DialMachine(RuleBasedStateMachine):
 @pytest.fixture
 def world(emu: RunningEmulator, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     built = World(emu, str(request.param))
-    monkeypatch.setattr(dial_module, "open_in_browser", built.browser)
-    monkeypatch.setattr(dial_module, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(confirm_flow, "open_in_browser", built.browser)
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
     try:
         yield built
     finally:

@@ -27,14 +27,14 @@ from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult, TextCon
 
 from server_support import ASSISTANT, connect, helper, structured, text_of
 from voicing_mcp.api.client import VoicingClient
+from voicing_mcp.cli.check import check_all
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.guard.policy import check_variables, hidden_character, variables_text
 from voicing_mcp.server.app import create_server
-from voicing_mcp.server.check import check_all
-from voicing_mcp.server.dial import follow_call, register_dial_tool
-from voicing_mcp.server.tools import json_text
+from voicing_mcp.server.follow import follow_call
+from voicing_mcp.server.results import json_text
 
 NUMBER = "+17018112582"
 VARS = {"name": "Ann", "plan_type": "Gold"}
@@ -70,9 +70,7 @@ async def dial_client(
         ledger=tmp_path / "ledger.sqlite3",
         **{"confirmation": "token", **settings},  # the token preview is shown here; human mode has its own tests
     )
-    server = create_server(s)
-    server.remove_tool("initiate_outbound_call")
-    register_dial_tool(server, s, clock=lambda: DAY, resource=False)
+    server = create_server(s, clock=lambda: DAY)
     async with Client(server, mode=mode, elicitation_callback=human) as client:
         yield client
 

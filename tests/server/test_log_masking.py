@@ -19,7 +19,7 @@ async def test_a_refused_dial_logged_by_the_sdk_shows_the_number_masked_on_stder
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=stdio.clean_env(tmp_path),
+        env=stdio.clean_env(tmp_path) | {"VOICING_LOG_LEVEL": "info"},  # the SDK logs a failed tool call at info
         cwd=tmp_path,
     )
     s = stdio.RawSession(proc)

@@ -13,7 +13,8 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, TextResourceContents
 from server_support import ASSISTANT, CLINIC, connect, helper, seeded_calls, session, structured
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
-from voicing_mcp.server.app import LOCAL_BANNER, create_server
+from voicing_mcp.runtime import LOCAL_BANNER
+from voicing_mcp.server.app import create_server
 
 
 def only_json(contents: list[Any]) -> Any:

@@ -18,6 +18,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 from server_support import ASSISTANT, MODES
+from voicing_mcp.config import PACKAGE_PROMPTS_DIR
 
 READ_LIMIT = 30.0  # a bound against a hung server, not a speed expectation
 
@@ -27,6 +28,7 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
     env["VOICING_LEDGER"] = str(tmp_path / "ledger.sqlite3")
+    env["VOICING_PROMPTS_DIR"] = str(PACKAGE_PROMPTS_DIR)  # the test user's templates: the emulator's assistants
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -71,6 +71,18 @@ async def test_server_identifies_itself_with_name_version_and_instructions(emu: 
     assert instructions is not None and "chat_with_assistant" in instructions and "confirmation" in instructions
 
 
+async def test_the_instructions_name_every_tool_and_resource_the_server_offers(emu: RunningEmulator) -> None:
+    async with connect(emu, "legacy") as client:
+        instructions = client.instructions or ""
+        tools = [t.name for t in (await client.list_tools()).tools]
+        resources = [r.uri for r in (await client.list_resources()).resources]
+        templates = [t.uri_template for t in (await client.list_resource_templates()).resource_templates]
+    assert "initiate_outbound_call" in tools
+    for name in [*tools, *map(str, resources), *templates]:
+        assert name in instructions, f"the server instructions do not mention {name}"
+    assert "when this server offers it" not in instructions  # the dial tool is always offered
+
+
 # ----- get_call_details ---------------------------------------------------------------------
 async def test_get_call_details_returns_every_api_field_and_a_labelled_transcript(
     emu: RunningEmulator, mode: str

@@ -27,6 +27,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 
+from voicing_mcp.config import PACKAGE_PROMPTS_DIR
 from voicing_mcp.errors import ConfigError
 from voicing_mcp.server.security import origin_host, policy_for, split_host
 
@@ -49,6 +50,7 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
     env["PYTHONUNBUFFERED"] = "1"
+    env["VOICING_PROMPTS_DIR"] = str(PACKAGE_PROMPTS_DIR)  # the test user's templates: the emulator's assistants
     env.update(extra)
     return env
 

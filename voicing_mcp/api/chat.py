@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 from pydantic import SecretStr
 
+from voicing_mcp.api.constants import CHAT_REPLY_TIMEOUT
 from voicing_mcp.errors import ChatError, InvalidRequestError
 from voicing_mcp.redact import redact_secret
 
@@ -193,7 +194,7 @@ class ChatSession:
         url: str,
         api_key: SecretStr,
         assistant_id: str,
-        reply_timeout: float = 30.0,
+        reply_timeout: float = CHAT_REPLY_TIMEOUT,
         user_agent: str = "voicing-mcp",
         greeting_timeout: float = GREETING_TIMEOUT,
     ) -> None:
@@ -247,7 +248,8 @@ class ChatSession:
                 logger=_HandshakeLog(logging.getLogger("websockets.client")),
             )
         except InvalidStatus as exc:
-            raise ChatError(self._no_key(_status_message(exc, self.assistant_id))) from None
+            message = self._no_key(_status_message(exc, self.assistant_id))
+            raise ChatError(message, status_code=exc.response.status_code) from None
         except InvalidURI:
             raise ChatError("the chatbot URL is not valid: check VOICING_BASE_URL") from None
         except InvalidHandshake as exc:
@@ -299,7 +301,8 @@ class ChatSession:
         close = exc.rcvd
         code = close.code if close is not None else None
         reason = close.reason if close is not None else ""
-        return ChatError(self._no_key(close_message(code, reason, assistant_id=self.assistant_id)), close_code=code)
+        message = self._no_key(close_message(code, reason, assistant_id=self.assistant_id))
+        return ChatError(message, close_code=code, detail=self._no_key(reason) or None)
 
     async def _receive(self, timeout: float, *, waiting_for: str) -> str | None:
         """The next frame with text. For the greeting, None after the short wait; for a reply, ChatError."""

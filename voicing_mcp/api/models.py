@@ -7,11 +7,17 @@ be missing, because the vendor's guide shows only examples.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from json import dumps as json_dumps
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from voicing_mcp.api.constants import MAX_PAGE_SIZE
+from voicing_mcp.errors import InvalidRequestError
+
 VariableValue = str | int | float | bool
+_RESERVED_FILTERS = frozenset({"page", "limit", "call_id"})
 
 
 class _Strict(BaseModel):
@@ -72,3 +78,41 @@ class BulkResult(BaseModel):
 
     calls: list[CallDetails]
     missing: list[str]
+
+
+def encode_json_body(value: Any) -> bytes:
+    """A request body as the client sends it: compact UTF-8 JSON, no NaN/Infinity (not JSON), no lone surrogate.
+
+    Raises InvalidRequestError (nothing sent). The dial guard encodes the dial's body with this before it
+    writes the ledger intent, so a request that cannot be sent is refused with nothing written.
+    """
+    try:
+        return json_dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except ValueError as exc:  # "Out of range float values are not JSON compliant"; UnicodeEncodeError
+        why = "a number that is infinite or not a number" if "float" in str(exc) else "text that is not valid Unicode"
+        raise InvalidRequestError(f"the request body contains {why}, which JSON cannot carry") from None
+    except (TypeError, RecursionError) as exc:
+        raise InvalidRequestError(f"the request body cannot be written as JSON ({type(exc).__name__})") from None
+
+
+def list_query(*, page: int, limit: int, filters: Mapping[str, str] | None) -> dict[str, str | int]:
+    """The query of one list page; ``filters`` are passed through. Raises InvalidRequestError (nothing sent)."""
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise InvalidRequestError(f"page must be an integer ≥ 1, not {page!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise InvalidRequestError(f"limit must be an integer from 1 to {MAX_PAGE_SIZE}, not {limit!r}")
+    params: dict[str, str | int] = {"page": page, "limit": limit}
+    for key, value in (filters or {}).items():
+        if not isinstance(key, str) or not key or key in _RESERVED_FILTERS:  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise InvalidRequestError(f"{key!r} cannot be used as a list filter")
+        if not isinstance(value, str):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise InvalidRequestError(f"the value of filter {key!r} must be a string")
+        params[key] = value
+    return params
+
+
+def check_id(value: str, *, what: str = "call id") -> str:
+    """An id as sent: a non-empty string, stripped. Raises InvalidRequestError (nothing sent)."""
+    if not isinstance(value, str) or not value.strip():  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise InvalidRequestError(f"{what} must be a non-empty string, not {value!r}")
+    return value.strip()

@@ -1,4 +1,5 @@
-"""The emulator's HTTP and WebSocket surface (Starlette), exact to the vendor's guide.
+"""The emulator's HTTP and WebSocket surface (Starlette), exact to the vendor's guide as ``docs/voicing-api.md``
+summarises it, with our decisions where the guide is silent.
 
 Every API path runs through :func:`_api`: injected latency, the key check (401), the request
 log, then a fault (header ``x-emulator-fault``, an armed fault, or a seeded random one), then

@@ -97,6 +97,8 @@ class EmulatorConfig:
     latency_ms: float = 0.0
     seed_calls: int = 300
     prompts_dir: Path = PACKAGE_PROMPTS_DIR
+    more_prompts_dirs: tuple[Path, ...] = ()
+    """Further folders of assistants; an id in an earlier folder wins (local mode: the user's, then the examples)."""
     telephony_providers: tuple[str, ...] = ("default",)
 
     def __post_init__(self) -> None:
@@ -414,7 +416,11 @@ class EmulatorState:
 
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
-        self.assistants = load_assistants(config.prompts_dir)
+        self.assistants: dict[str, Assistant] = {}
+        folders = (config.prompts_dir, *config.more_prompts_dirs)
+        for folder in reversed(folders):
+            if len(folders) == 1 or folder.is_dir():  # a missing one of several is no news (warned when alone)
+                self.assistants.update(load_assistants(folder))
         self.calls: dict[str, Call] = {}
         self.order: list[Call] = []  # oldest first
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_MAX)

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from voicing_mcp.api.models import OutboundCallRequest
-from voicing_mcp.errors import ConfigError, GuardRefusal
-from voicing_mcp.redact import mask_number, mask_numbers_in, redact_secret_in
+from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.redact import mask_number, mask_numbers_in
 
 T = TypeVar("T")
 Status = Literal["pending", "started", "failed", "unknown"]
@@ -474,52 +474,7 @@ def duplicate_refusal(row: DialRow | None, current_status: str | None = None) ->
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m voicing_mcp.guard.ledger [list | resolve ID [NOTE]]`` — for the human operator."""
-    import sys
+if __name__ == "__main__":  # ``python -m voicing_mcp.guard.ledger list|resolve ID``: ``voicing-mcp ledger``
+    from voicing_mcp.cli.ledger import main
 
-    import anyio
-
-    from voicing_mcp.config import load_settings
-
-    args = sys.argv[1:] if argv is None else argv
-    try:
-        settings = load_settings()
-        path = settings.resolved_ledger
-    except ConfigError as exc:
-        print(f"voicing-mcp ledger: {exc}", file=sys.stderr)
-        return 2
-    if not path.is_file():
-        print(
-            f"voicing-mcp ledger: there is no ledger at {path}; set VOICING_LEDGER to the file the server uses",
-            file=sys.stderr,
-        )
-        return 1
-    ledger = Ledger(path)
-    try:
-        if args[:1] == ["resolve"] and len(args) >= 2 and args[1].isdigit():
-            note = " ".join(args[2:]) or "checked by a human: no call was placed"
-            ok = anyio.run(lambda: ledger.resolve(int(args[1]), resolution=note))
-            outcome = "released" if ok else "nothing to release (not an open unknown row)"
-            print(f"ledger #{args[1]}: {outcome} in {path}")
-            return 0 if ok else 1
-        if args[:1] in ([], ["list"]):
-            # rows written before API errors were cleaned may quote the key: never shown
-            from voicing_mcp.server.tools import json_text
-
-            key = settings.api_key.get_secret_value() if settings.api_key is not None else None
-            for row in anyio.run(ledger.recent):
-                # an API's error text is third-party: bidi and format characters escaped, like every JSON we show
-                print(json_text(redact_secret_in(row.public(), key)))
-            return 0
-        print("usage: python -m voicing_mcp.guard.ledger [list | resolve ID [NOTE]]", file=sys.stderr)
-        return 2
-    except GuardRefusal as exc:
-        print(f"voicing-mcp ledger: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        ledger.close()
-
-
-if __name__ == "__main__":
     raise SystemExit(main())

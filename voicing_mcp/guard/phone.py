@@ -2,7 +2,7 @@
 
 Every ``check_*`` function raises :class:`~voicing_mcp.errors.GuardRefusal` with a message that
 names the rule, the value and what would make it pass; :mod:`voicing_mcp.guard.policy` calls
-them in the order of issue 4 §2.
+them in the guard's order (number checks come first).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The dial guard: the ordered checks every ``initiate_outbound_call`` passes before anything leaves.
 
-:meth:`DialGuard.check` reads as issue 4 §2 / DESIGN §4:
+:meth:`DialGuard.check` reads as the list of checks, in this order (the README's dial guard table):
 
 1. **Number** — parse, normalise to E.164, refuse short/emergency numbers, national formats
    without ``VOICING_DEFAULT_REGION``, impossible/invalid numbers, premium-rate, shared-cost,
@@ -24,7 +24,9 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from voicing_mcp.api.client import encode_json_body
 from voicing_mcp.api.models import OutboundCallRequest, OutboundCallResponse
@@ -33,13 +35,10 @@ from voicing_mcp.config import QuietHours, Settings
 from voicing_mcp.errors import (
     APIConnectionError,
     APIStatusError,
-    AuthenticationError,
     DialFailedError,
     GuardRefusal,
     InvalidRequestError,
-    NotFoundError,
     OutcomeUnknownError,
-    RateLimitError,
     VoicingError,
 )
 from voicing_mcp.guard import phone as ph
@@ -75,42 +74,26 @@ class DialClient(Protocol):
     async def initiate_outbound_call(self, req: OutboundCallRequest) -> OutboundCallResponse: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Preview:
-    """What the human sees before confirming."""
+class Preview(BaseModel):
+    """What the human sees before confirming; also the ``preview`` of the dial tool's result.
 
-    phone_number: str
-    international: str
+    Rendered in one place, :mod:`voicing_mcp.server.preview` (the question, the confirm page, the result text).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    phone_number: str = Field(description="E.164, exactly as sent to the API.")
+    international: str = Field(description="The number in international format.")
     country: str
     line_type: str
-    callee_local_time: str
+    callee_local_time: str = Field(description="The callee's local time now (a range for numbers spanning zones).")
     time_zones: list[str]
     assistant_id: str
-    opening_line: str | None
+    opening_line: str | None = Field(description="The assistant's first line, rendered from the local template.")
     telephony_provider: str
     input_variables: dict[str, str | int | float | bool]
-    local_mode: bool
-    note: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    def as_text(self) -> str:
-        """The preview as the human reads it. Every model-supplied or template-derived string is made visible
-        and kept on its line (:func:`~voicing_mcp.redact.one_line`): an ANSI escape or a bidi override in a
-        variable cannot make the terminal show another number than the one dialled."""
-        lines = [
-            f"Call {one_line(self.international)} ({one_line(self.country)}, {one_line(self.line_type)})",
-            f"Callee's local time: {one_line(self.callee_local_time)}",
-            f"Assistant: {one_line(self.assistant_id)} (provider {one_line(self.telephony_provider)})",
-        ]
-        if self.opening_line is not None:
-            lines.append(f'Opening line: "{one_line(self.opening_line)}"')
-        if self.input_variables:
-            lines.append(f"Variables: {variables_text(self.input_variables)}")
-        if self.note:
-            lines.append(one_line(self.note))
-        return "\n".join(lines)
+    local_mode: bool = Field(description="True with the built-in emulator: no real phone will ring.")
+    note: str | None = None
 
 
 def shown_value(value: object) -> str:
@@ -400,10 +383,13 @@ class DialGuard:
         except BaseException as exc:
             if isinstance(exc, Exception) and dial_not_placed(exc):
                 with anyio.CancelScope(shield=True):
-                    await self._record(row_id, status="failed", detail=self._scrub(failure_text(exc)))
+                    await self._record(row_id, status="failed", detail=self._scrub(str(exc)))
+                # the model's text (why, and what would make it pass) is written from the cause by describe()
                 raise DialFailedError(
-                    self._scrub(f"the call was NOT placed (ledger #{row_id}, recorded as failed): {failure_text(exc)}"),
+                    self._scrub(f"the call was NOT placed (ledger #{row_id}, recorded as failed): {exc}"),
                     status_code=getattr(exc, "status_code", None),
+                    cause=exc,
+                    ledger_id=row_id,
                 ) from None
             what = str(exc) if isinstance(exc, VoicingError) else f"{type(exc).__name__}: {exc}".rstrip(": ")
             if not isinstance(exc, Exception):  # cancelled or stopped mid-request
@@ -481,33 +467,6 @@ def dial_not_placed(exc: Exception) -> bool:
     if isinstance(exc, APIStatusError):
         return dial_rejected(exc.status_code, exc.body)
     return False
-
-
-def failure_text(exc: Exception) -> str:
-    """Why a dial provably failed, and what would make it pass — for the model. Never "try again"."""
-    if isinstance(exc, AuthenticationError):
-        return (
-            f"the Voicing API rejected the API key (HTTP 401: {exc.detail or 'Invalid API token'}); set "
-            "VOICING_API_KEY to a valid 'Rest APIs' key for this VOICING_ENV (the key is not shown here)"
-        )
-    if isinstance(exc, APIStatusError):
-        detail = exc.detail or "no detail given"
-        if isinstance(exc, NotFoundError):
-            advice = "check the assistant_id (voicing://assistants lists the local templates)"
-        elif isinstance(exc, RateLimitError):
-            advice = (
-                "the Voicing API is limiting requests from this key; ask the user whether the call is still "
-                "wanted before placing it later"
-            )
-        elif exc.status_code >= 500:
-            advice = "the Voicing API failed before it handed the call to its dialler, so no phone rang"
-        else:
-            advice = "correct the argument the detail names"
-        text = f"HTTP {exc.status_code}: {detail} ({advice})"
-        return f"{text} [request id {exc.request_id}]" if exc.request_id else text
-    if isinstance(exc, APIConnectionError):
-        return f"{exc} — the request never left this machine"
-    return f"{exc} — nothing was sent"
 
 
 def check_sendable(req: OutboundCallRequest) -> None:

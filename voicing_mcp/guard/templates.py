@@ -89,12 +89,18 @@ def _environment() -> SandboxedEnvironment:
 
 
 class TemplateStore:
-    """The templates of one prompts folder, cached and reloaded when a file's mtime or size changes."""
+    """The templates of the prompts folder (and, in local mode, of the shipped examples after it), cached and
+    reloaded when a file's mtime or size changes.
 
-    def __init__(self, prompts_dir: Path) -> None:
+    ``prompts_dir`` is the user's folder: where a missing template should be put. ``more`` are looked in
+    after it, in order; an assistant id found in an earlier folder hides the same id in a later one.
+    """
+
+    def __init__(self, prompts_dir: Path, *more: Path) -> None:
         self.prompts_dir = prompts_dir
+        self.folders: tuple[Path, ...] = (prompts_dir, *(m for m in more if m != prompts_dir))
         self._env: SandboxedEnvironment | None = None
-        self._cache: dict[str, tuple[tuple[int, int], AssistantTemplate]] = {}
+        self._cache: dict[str, tuple[tuple[str, int, int], AssistantTemplate]] = {}
 
     @property
     def env(self) -> SandboxedEnvironment:
@@ -103,8 +109,12 @@ class TemplateStore:
         return self._env
 
     def path_for(self, assistant_id: str) -> Path:
-        """Where the template of ``assistant_id`` is (or should be put)."""
-        return self.prompts_dir / f"{assistant_id}{SUFFIX}"
+        """Where the template of ``assistant_id`` is (the first folder that has it), or should be put."""
+        name = f"{assistant_id}{SUFFIX}"
+        for folder in self.folders[1:]:  # only when there are several: one folder costs no file-system look-up
+            if not (self.prompts_dir / name).is_file() and (folder / name).is_file():
+                return folder / name
+        return self.prompts_dir / name
 
     def get(self, assistant_id: str) -> AssistantTemplate | None:
         """The template of ``assistant_id``, or None if there is none. Raises TemplateProblem if it does not parse."""
@@ -116,7 +126,7 @@ class TemplateStore:
         except OSError:
             self._cache.pop(assistant_id, None)
             return None
-        stamp = (st.st_mtime_ns, st.st_size)
+        stamp = (str(path), st.st_mtime_ns, st.st_size)
         cached = self._cache.get(assistant_id)
         if cached is not None and cached[0] == stamp:
             return cached[1]
@@ -125,20 +135,24 @@ class TemplateStore:
         return template
 
     def list(self) -> list[AssistantTemplate]:
-        """Every template in the folder, sorted by assistant id. Raises TemplateProblem for one that does not parse."""
+        """Every template in the folders, sorted by assistant id. Raises TemplateProblem for one that does not parse."""
         templates, problems = self.scan()
         if problems:
             raise problems[0]
         return templates
 
+    def ids_in(self, folder: Path) -> list[str]:
+        """The assistant ids of the ``<assistant_id>.j2`` files in ``folder`` (sorted; none if it is no folder)."""
+        if not folder.is_dir():
+            return []
+        return sorted(path.name[: -len(SUFFIX)] for path in folder.glob(f"*{SUFFIX}"))
+
     def scan(self) -> tuple[list[AssistantTemplate], list[TemplateProblem]]:
         """Every template that parses, and a problem for each one that does not (for ``voicing-mcp check``)."""
         templates: list[AssistantTemplate] = []
         problems: list[TemplateProblem] = []
-        if not self.prompts_dir.is_dir():
-            return templates, problems
-        for path in sorted(self.prompts_dir.glob(f"*{SUFFIX}")):
-            assistant_id = path.name[: -len(SUFFIX)]
+        ids = sorted({assistant_id for folder in self.folders for assistant_id in self.ids_in(folder)})
+        for assistant_id in ids:
             try:
                 template = self.get(assistant_id)
             except TemplateProblem as exc:

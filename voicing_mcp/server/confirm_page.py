@@ -6,7 +6,8 @@ by URL-mode elicitation (the client shows it to the user, not to the model) or b
 browser (Python's ``webbrowser``, which honours ``$BROWSER``). It is never put in a tool result, a
 resource or a log line, so a model with a shell or fetch tool cannot find it and click it.
 
-The page shows the preview, escaped, with control and format characters made visible, and two
+The page shows the preview (:func:`~voicing_mcp.server.preview.preview_rows`), escaped, with control and
+format characters made visible, and two
 buttons. A POST decides once: it must carry the page's CSRF token, an ``Origin`` of the page itself
 and a ``Host`` of ``127.0.0.1:<port>`` (a foreign Origin or Host — DNS rebinding, another site — is
 refused). The first POST decides; later ones change nothing. After expiry the page is gone (410).
@@ -40,7 +41,8 @@ import anyio
 
 from voicing_mcp.errors import ConfigError
 from voicing_mcp.guard.tokens import TOKEN_TTL, canonical_request
-from voicing_mcp.redact import visible
+from voicing_mcp.redact import one_line
+from voicing_mcp.server.preview import preview_rows
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -294,32 +296,14 @@ class ConfirmPages:
         if pending.state != "pending":
             return _already(pending)
         p = pending.preview
-
-        def cell(value: object) -> str:
-            return html.escape(visible(str(value)))
-
-        rows = [
-            ("Number", f"{p.international} ({p.phone_number})"),
-            ("Country", p.country),
-            ("Line type", p.line_type),
-            ("Callee's local time", p.callee_local_time),
-            ("Assistant", p.assistant_id),
-            ("Provider", p.telephony_provider),
-            ("Opening line", p.opening_line if p.opening_line is not None else "(none)"),
-        ]
-        table = "".join(f"<tr><th>{html.escape(k)}</th><td>{cell(v)}</td></tr>" for k, v in rows)
-        if p.input_variables:
-            variables = "".join(
-                f"<li><code>{cell(k)}</code> = <code>{cell(repr(v))}</code></li>"
-                for k, v in sorted(p.input_variables.items())
-            )
-            table += f"<tr><th>Variables</th><td><ul>{variables}</ul></td></tr>"
+        # the one preview renderer: its values are already visible and on one line; here they are HTML-escaped
+        table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in preview_rows(p))
         head = (
             "<p class=local>Local mode: the built-in emulator answers — no real phone will ring.</p>"
             if p.local_mode
             else "<p class=real>A real phone will ring.</p>"
         )
-        warnings = "".join(f"<p class=warn>Warning: {cell(w)}</p>" for w in pending.warnings)
+        warnings = "".join(f"<p class=warn>Warning: {html.escape(one_line(w))}</p>" for w in pending.warnings)
         expires = pending.expires_at.strftime("%H:%M:%S UTC")
         csrf = html.escape(pending.csrf)
         body = (

@@ -127,7 +127,8 @@ def register_protocol_extras(server: MCPServer[Any], templates: TemplateStore) -
     from mcp_types import CompleteRequestParams, SetLevelRequestParams, SubscribeRequestParams, UnsubscribeRequestParams
 
     extras = ProtocolExtras(templates)
-    # MCPServer has no public hook for these methods; the low-level server does (the SDK's Client reaches it alike).
+    # No public way: MCPServer.completion() does not pass the request context (the call-id completion needs the
+    # API client) and logging/setLevel and resources/(un)subscribe have no MCPServer hook; the low-level server has.
     lowlevel = server._lowlevel_server  # pyright: ignore[reportPrivateUsage]
     lowlevel.add_request_handler("completion/complete", CompleteRequestParams, extras.complete)
     lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, extras.set_level)

@@ -2,7 +2,8 @@
 
 * ``voicing://assistants`` — every template found, with its required and optional variables;
 * ``voicing://assistants/{assistant_id}`` — one template's text and variables;
-* ``voicing://calls/{call_id}`` — one call's details (as ``get_call_details``).
+* ``voicing://calls/{call_id}`` — one call's details (as ``get_call_details``);
+* ``voicing://ledger/recent`` — the last dials (:func:`recent_dials_document`, registered with the dial tool).
 
 A resource that is not there is a ``ResourceNotFoundError`` (JSON-RPC -32602) whose message says
 what was missing and where to look.
@@ -11,14 +12,18 @@ what was missing and where to look.
 from __future__ import annotations
 
 import json
+import sqlite3
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
-from voicing_mcp.errors import NotFoundError, VoicingError
-from voicing_mcp.server.context import ServerContext
-from voicing_mcp.server.tools import fetch_call, json_text, tool_error
+from voicing_mcp.errors import GuardRefusal, NotFoundError, VoicingError
+from voicing_mcp.guard.ledger import DialRow, Ledger
+from voicing_mcp.server.context import ServerContext, server_context
+from voicing_mcp.server.results import describe, json_text
+from voicing_mcp.server.tools import fetch_call
 
 if TYPE_CHECKING:
     from voicing_mcp.guard.templates import AssistantTemplate, TemplateStore
@@ -26,6 +31,8 @@ if TYPE_CHECKING:
 JSON = "application/json"
 #: the same bound as the tools' call_id argument
 MAX_CALL_ID = 256
+#: dials listed by voicing://ledger/recent
+RECENT_ROWS = 20
 
 
 def _template_summary(t: AssistantTemplate) -> dict[str, Any]:
@@ -95,8 +102,7 @@ def register_resources(server: MCPServer[ServerContext], store: TemplateStore) -
         mime_type=JSON,
     )
     async def call(call_id: str, ctx: Context[ServerContext, Any]) -> str:
-        state = ctx.request_context.lifespan_context
-        key = state.settings.api_key
+        state = server_context(ctx)
         if not call_id.strip() or len(call_id) > MAX_CALL_ID:
             raise ResourceNotFoundError(
                 f"call id of {len(call_id)} characters is not valid (1-{MAX_CALL_ID}); "
@@ -107,6 +113,26 @@ def register_resources(server: MCPServer[ServerContext], store: TemplateStore) -
         except NotFoundError:
             raise ResourceNotFoundError(f"call {call_id!r} not found; list_calls shows the calls there are") from None
         except VoicingError as exc:
-            message = str(tool_error(exc, secret=key.get_secret_value() if key else None, subject=f"call {call_id!r}"))
-            raise ResourceError(message) from None
+            raise ResourceError(describe(exc, secret=state.secret, subject=f"call {call_id!r}")) from None
         return json_text(result.model_dump(mode="json"), indent=2)  # third-party text: invisible characters escaped
+
+
+async def recent_dials_document(path: Path) -> str:
+    """The ``voicing://ledger/recent`` document, read with a short-lived connection of its own."""
+    rows: list[DialRow] = []
+    if path.exists():
+        ledger = Ledger(path)
+        try:
+            rows = await ledger.recent(RECENT_ROWS)
+        except (sqlite3.Error, GuardRefusal) as exc:
+            raise ResourceError(f"the dial ledger {path} cannot be read: {exc}") from None
+        finally:
+            ledger.close()
+    document = {
+        "ledger": str(path),
+        "count": len(rows),
+        "dials": [row.public() for row in rows],
+        "note": "status: pending (intent written, no answer yet), started, failed (API error, no call), or "
+        "unknown (no answer: the call may have been placed; the number is blocked until checked)",
+    }
+    return json_text(document, indent=2)  # the API's error texts are third-party: invisible characters escaped

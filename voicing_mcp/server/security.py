@@ -13,7 +13,7 @@ Two rules, applied by :class:`SecurityMiddleware` to every HTTP request before t
 
 :func:`policy_for` builds the policy for a bind address and refuses (``ConfigError``) to serve a
 non-loopback address without a token: anyone who can reach the port could read call records and
-talk to assistants, and, once dialling lands, ring phones. The same allow-lists are also handed
+talk to assistants, and ring phones. The same allow-lists are also handed
 to the SDK's own transport checks (:meth:`HttpPolicy.transport_security`), as a second line.
 """
 

@@ -8,11 +8,10 @@ import signal
 import sys
 
 from voicing_mcp.emulator.state import EmulatorConfig
+from voicing_mcp.errors import ConfigError
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
-    from voicing_mcp.errors import ConfigError
-
     defaults = EmulatorConfig()
     try:
         return EmulatorConfig(
@@ -26,6 +25,19 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         raise ConfigError(f"emulator: {exc}") from None
 
 
+def banner(base_url: str, api_key: str) -> str:
+    """The line printed once the emulator listens: where it is, and the settings that point the server at it.
+
+    ``VOICING_ENV=local`` keeps the server in local mode against this emulator (no real phone rings, the
+    example assistants' templates count, token confirmation allowed); without it the key would put the server
+    in production mode, with a real-call preview and the user's prompts folder only.
+    """
+    return (
+        f"Voicing API emulator on {base_url} (no real phone rings) - use "
+        f"VOICING_ENV=local VOICING_BASE_URL={base_url} VOICING_API_KEY={api_key}; Ctrl-C stops"
+    )
+
+
 async def _serve(config: EmulatorConfig, host: str, port: int) -> None:
     from voicing_mcp.emulator.runner import serve_emulator
 
@@ -34,12 +46,7 @@ async def _serve(config: EmulatorConfig, host: str, port: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with serve_emulator(config, host=host, port=port) as emu:
-        print(
-            f"Voicing API emulator on {emu.base_url} (no real phone rings) - use "
-            f"VOICING_BASE_URL={emu.base_url} VOICING_API_KEY={emu.api_key}; Ctrl-C stops",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(banner(emu.base_url, emu.api_key), file=sys.stderr, flush=True)
         await stop.wait()
 
 

@@ -2,16 +2,19 @@
 
 Checks, in order (a check that needs valid settings is skipped when they are not):
 
-1. ``settings``   every ``VOICING_*`` variable parses; which environment and base URL are used.
+1. ``settings``   every ``VOICING_*`` variable parses; which environment and base URL are used; a warning
+                  for each ``VOICING_*`` variable that is no setting (with the setting it is closest to).
    ``confirm``    who confirms a dial (``VOICING_CONFIRMATION``): warns in token mode outside local.
-2. ``prompts``    the prompts folder exists and every ``<assistant_id>.j2`` in it parses
-                  (one line per template that does not, naming file and line).
+   ``guard``      the dial guard's settings in effect: quiet hours, duplicate window, rate limit,
+                  allowed countries and numbers, do-not-call file, templates strictness.
+2. ``prompts``    which prompts folder is used (and why), whether it holds only the shipped examples,
+                  and that every ``<assistant_id>.j2`` parses (one line per template that does not).
 3. ``dnc list``   the do-not-call file is readable and every line holds a valid number (only when
                   ``VOICING_DNC_FILE`` is set).
 4. ``api``        the API answers and accepts the key: one cheap authenticated read
-                  (``list_calls`` with ``limit=1``). In ``local`` mode the emulator is started
-                  in-process for the check, exactly as the server would.
-5. ``ledger``     the audit ledger's file (or the folder it will be created in) is writable.
+                  (``list_calls`` with ``limit=1``). The API is opened by :func:`voicing_mcp.runtime.open_api`,
+                  as the server opens it (in ``local`` mode the built-in emulator, in-process).
+5. ``ledger``     the audit ledger's file (or the folder it will be created in) is writable; nothing is created.
 6. ``transports`` informational: whether SSE/HTTP need a bearer token.
 
 The API key is never printed: every line passes through a filter that masks it, in case an
@@ -22,17 +25,29 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
+import anyio
+
+from voicing_mcp.config import Settings, load_settings, unknown_settings
+from voicing_mcp.errors import (
+    APIConnectionError,
+    AuthenticationError,
+    ConfigError,
+    GuardRefusal,
+    NotFoundError,
+    VoicingError,
+)
+from voicing_mcp.guard.ledger import DUPLICATE_WINDOW
+from voicing_mcp.guard.phone import DoNotCallList
 from voicing_mcp.redact import one_line, redact_url
-
-if TYPE_CHECKING:
-    from voicing_mcp.config import Settings
+from voicing_mcp.runtime import describe_prompts, open_api, template_store
+from voicing_mcp.server.app import TOKEN_MODE_WARNING
 
 Status = Literal["ok", "warn", "FAIL", "skip"]
 API_TIMEOUT_SECONDS = 20.0
@@ -71,18 +86,17 @@ class Report:
     def failed(self) -> bool:
         return any(line.status == "FAIL" for line in self.lines or [])
 
+    @property
+    def warnings(self) -> int:
+        return sum(line.status == "warn" for line in self.lines or [])
+
 
 def run_check(args: argparse.Namespace) -> int:
     """Run every check, print one line each; 0 when none failed, else 1."""
-    import anyio
-
     return anyio.run(check_all)
 
 
 async def check_all() -> int:
-    from voicing_mcp.config import load_settings, unknown_settings
-    from voicing_mcp.errors import ConfigError
-
     report = Report()
     try:
         settings = load_settings()
@@ -102,6 +116,7 @@ async def check_all() -> int:
     for note in unknown_settings():
         report.add("warn", "settings", note)
     check_confirmation(settings, report)
+    check_guard(settings, report)
     check_prompts(settings, report)
     check_dnc(settings, report)
     await check_api(settings, report)
@@ -119,6 +134,9 @@ def _summary(report: Report) -> int:
     if report.failed:
         print("voicing-mcp check: FAILED — fix the lines marked FAIL (see README, Troubleshooting)", flush=True)
         return 1
+    if report.warnings:
+        print(f"voicing-mcp check: no failure, {report.warnings} warning(s) — read the lines marked warn", flush=True)
+        return 0
     print("voicing-mcp check: all good", flush=True)
     return 0
 
@@ -137,7 +155,6 @@ def _describe_settings(settings: Settings) -> str:
 
 def check_confirmation(settings: Settings, report: Report) -> None:
     """Who confirms a dial in effect; a warning when the model could confirm by itself (token mode)."""
-    from voicing_mcp.server.app import TOKEN_MODE_WARNING
 
     for note in settings.replaced_settings:
         report.add("warn", "confirm", note)
@@ -167,6 +184,23 @@ def check_confirmation(settings: Settings, report: Report) -> None:
         report.add("warn", "confirm", f"{TOKEN_MODE_WARNING}{allow}")
 
 
+def check_guard(settings: Settings, report: Report) -> None:
+    """The dial guard's settings in effect, on one line (the confirmation is the ``confirm`` line's)."""
+    quiet = f"quiet hours {settings.quiet_hours} in the callee's time" if settings.quiet_hours else "no quiet hours"
+    window = int(DUPLICATE_WINDOW.total_seconds() // 60)
+    countries = ", ".join(settings.allowed_countries) if settings.allowed_countries else "all"
+    dnc = str(settings.dnc_file) if settings.dnc_file is not None else "none"
+    templates = "refused" if settings.strict_templates else "dialled with a warning"
+    report.add(
+        "ok",
+        "guard",
+        f"env={settings.resolved_env}; {quiet}; the same number and assistant refused for {window} min; at most "
+        f"{settings.max_calls_per_hour} dial(s) an hour; countries: {countries}; allow-listed numbers: "
+        f"{len(settings.allowed_numbers)}; do-not-call file: {dnc}; an assistant without a template: {templates}; "
+        f"ledger {settings.resolved_ledger}",
+    )
+
+
 NO_BROWSER = (
     "no browser can be opened here ($BROWSER unset, no display, no console browser): with a client that has "
     "neither form nor URL elicitation every dial is refused [confirmation-unavailable]; use a client with "
@@ -186,35 +220,40 @@ def browser_available() -> bool:
 
 
 def check_prompts(settings: Settings, report: Report) -> None:
-    from voicing_mcp.guard.templates import TemplateStore
-
-    folder = settings.resolved_prompts_dir
-    if not folder.is_dir():
-        why = "does not exist" if not folder.exists() else "is not a folder"
+    """Which prompts folder is used and why, whether it holds only the shipped examples (they serve local mode
+    only), and that every template found parses (one FAIL line per template that does not)."""
+    templates = template_store(settings)
+    prompts = describe_prompts(settings, templates)
+    folder = templates.prompts_dir
+    if folder.exists() and not folder.is_dir():
+        report.add("FAIL", "prompts", f"prompts folder {folder} is not a folder: set VOICING_PROMPTS_DIR to a folder")
+        return
+    if not folder.is_dir() and (settings.prompts_dir is not None or not prompts.examples):
         report.add(
-            "FAIL", "prompts", f"prompts folder {folder} {why}: set VOICING_PROMPTS_DIR to a folder of .j2 files"
+            "FAIL",
+            "prompts",
+            f"prompts folder {folder} ({prompts.source}) does not exist: create it and put your <assistant_id>.j2 "
+            "templates in it, or set VOICING_PROMPTS_DIR to a folder of .j2 files",
         )
         return
-    templates, problems = TemplateStore(folder).scan()
+    found, problems = templates.scan()
     for problem in problems:
         report.add("FAIL", "prompts", str(problem))
-    if not templates and not problems:
+    if not found and not problems:  # outside local mode the examples are not looked in: only the user's count
         status: Status = "FAIL" if settings.strict_templates else "warn"
-        report.add(status, "prompts", f"no <assistant_id>.j2 templates in {folder}: every dial would be refused")
+        report.add(status, "prompts", prompts.text())
         return
-    if templates:
+    if found:
         names = ", ".join(
-            f"{t.assistant_id} ({len(t.required)} required, {len(t.optional)} optional)" for t in templates[:5]
+            f"{t.assistant_id} ({len(t.required)} required, {len(t.optional)} optional)" for t in found[:5]
         )
-        more = f" and {len(templates) - 5} more" if len(templates) > 5 else ""
-        report.add("ok", "prompts", f"{len(templates)} template(s) parse in {folder}: {names}{more}")
+        more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+        report.add("ok", "prompts", f"{prompts.text()}; {len(found)} template(s) parse: {names}{more}")
 
 
 def check_dnc(settings: Settings, report: Report) -> None:
     """The do-not-call file is read exactly as the dial guard reads it: a file that cannot be read, or a line
     from which no valid number can be read, fails here as it refuses every dial there (naming the lines)."""
-    from voicing_mcp.errors import GuardRefusal
-    from voicing_mcp.guard.phone import DoNotCallList
 
     path = settings.dnc_file
     if path is None:
@@ -237,64 +276,41 @@ def check_dnc(settings: Settings, report: Report) -> None:
 
 
 async def check_api(settings: Settings, report: Report) -> None:
-    """One authenticated read against the API (or the in-process emulator in local mode)."""
-    from contextlib import AsyncExitStack
-
-    import anyio
-
-    from voicing_mcp.api.client import VoicingClient
-    from voicing_mcp.errors import (
-        APIConnectionError,
-        AuthenticationError,
-        NotFoundError,
-        VoicingError,
-    )
-
+    """One authenticated read against the API, opened as the server opens it (the built-in emulator in local
+    mode), without retries and within :data:`API_TIMEOUT_SECONDS`."""
     async with AsyncExitStack() as stack:
-        if settings.is_local:
-            from voicing_mcp.emulator.runner import serve_emulator
-            from voicing_mcp.emulator.state import EmulatorConfig
-
-            try:
-                emu = await stack.enter_async_context(serve_emulator(EmulatorConfig(), host="127.0.0.1", port=0))
-            except VoicingError as exc:
-                report.add("FAIL", "api", f"the built-in emulator did not start: {exc}")
-                return
-            base_url, api_key, what = emu.base_url, emu.api_key, f"the built-in emulator at {emu.base_url}"
-        else:
-            base_url = settings.resolved_base_url or ""
-            api_key = settings.api_key.get_secret_value() if settings.api_key is not None else ""
-            what = redact_url(base_url)
+        try:
+            api = await open_api(settings, stack, max_retries=0, announce=False)
+        except VoicingError as exc:
+            what = "the built-in emulator did not start" if settings.is_local else "the API client could not open"
+            report.add("FAIL", "api", f"{what}: {exc}")
+            return
         started = time.perf_counter()
         try:
-            client = await stack.enter_async_context(VoicingClient(base_url=base_url, api_key=api_key, max_retries=0))
             with anyio.fail_after(API_TIMEOUT_SECONDS):
-                page = await client.list_calls(page=1, limit=1)
-        except TimeoutError:
-            report.add("FAIL", "api", f"{what} did not answer within {API_TIMEOUT_SECONDS:.0f} s")
-            return
-        except AuthenticationError:
-            report.add(
-                "FAIL",
-                "api",
-                f"{what} rejected the API key (HTTP 401): check VOICING_API_KEY is a 'Rest APIs' key "
-                "for this environment (VOICING_ENV)",
-            )
-            return
-        except NotFoundError as exc:
-            report.add(
-                "FAIL", "api", f"{what} has no call-details endpoint ({exc}): check VOICING_BASE_URL/VOICING_ENV"
-            )
-            return
-        except APIConnectionError as exc:
-            report.add("FAIL", "api", f"cannot reach {what}: {exc}")
-            return
-        except VoicingError as exc:
-            report.add("FAIL", "api", f"{what} answered with an error: {exc}")
+                page = await api.client.list_calls(page=1, limit=1)
+        except (TimeoutError, VoicingError) as exc:
+            report.add("FAIL", "api", api_failure(api.where, exc))
             return
         ms = (time.perf_counter() - started) * 1000
         total = f", {page.total} call(s) on record" if page.total is not None else ""
-        report.add("ok", "api", f"{what} answered and accepted the key in {ms:.0f} ms{total}")
+        report.add("ok", "api", f"{api.where} answered and accepted the key in {ms:.0f} ms{total}")
+
+
+def api_failure(what: str, exc: TimeoutError | VoicingError) -> str:
+    """The ``api`` line's text for an exception of the read: what failed at ``what`` and what to check."""
+    if isinstance(exc, TimeoutError):
+        return f"{what} did not answer within {API_TIMEOUT_SECONDS:.0f} s"
+    if isinstance(exc, AuthenticationError):
+        return (
+            f"{what} rejected the API key (HTTP 401): check VOICING_API_KEY is a 'Rest APIs' key "
+            "for this environment (VOICING_ENV)"
+        )
+    if isinstance(exc, NotFoundError):
+        return f"{what} has no call-details endpoint ({exc}): check VOICING_BASE_URL/VOICING_ENV"
+    if isinstance(exc, APIConnectionError):
+        return f"cannot reach {what}: {exc}"
+    return f"{what} answered with an error: {exc}"
 
 
 def _not_sqlite(path: Path) -> str | None:
@@ -346,7 +362,3 @@ def check_ledger(path: Path, report: Report) -> None:
         report.add("ok", "ledger", f"{path} will be created (with its folder, under {ancestor})")
     else:
         report.add("FAIL", "ledger", f"cannot create {folder}: {ancestor} is not a writable folder; set VOICING_LEDGER")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(run_check(argparse.Namespace()))

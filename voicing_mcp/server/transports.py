@@ -1,21 +1,14 @@
-"""``voicing-mcp [--transport stdio|sse|http] [--host H] [--port P]``: run the MCP server.
+"""The SSE and streamable-HTTP transports of the server (``voicing-mcp --transport sse|http``).
 
-* ``stdio`` (the default, what desktop clients start): stdout carries only the protocol; every
-  log line goes to stderr (cli.py sets that up before anything else runs).
-* ``sse`` (``GET /sse`` + ``POST /messages/``) and ``http`` (streamable HTTP at ``/mcp``), served
-  by uvicorn behind :class:`~voicing_mcp.server.security.SecurityMiddleware`: DNS-rebinding
-  protection always, a bearer token when ``VOICING_MCP_TOKEN`` is set, and no start at all on a
-  non-loopback address without a token. The URL is logged to stderr once the socket is bound
-  (``--port 0`` picks a free port and the log says which). Both enter the server's lifespan once
-  per process (one API client, one local emulator, one chat registry for every connection).
-
-Settings are loaded first; a bad setting stops the start with one line per problem (ConfigError,
-exit 2 via cli.py).
+``sse`` (``GET /sse`` + ``POST /messages/``) and ``http`` (streamable HTTP at ``/mcp``) are served by
+uvicorn behind :class:`~voicing_mcp.server.security.SecurityMiddleware`: DNS-rebinding protection
+always, a bearer token when ``VOICING_MCP_TOKEN`` is set. The URL is printed to stderr once the socket
+is bound (``--port 0`` picks a free port and the line says which). Both enter the server's lifespan
+once per process (one API client, one local emulator, one chat registry for every connection).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import socket
 import sys
@@ -35,45 +28,6 @@ logger = logging.getLogger(__name__)
 HttpTransport = Literal["sse", "http"]
 PATHS: dict[str, str] = {"sse": "/sse", "http": "/mcp"}
 GRACEFUL_SHUTDOWN_SECONDS = 3
-STDIO_AT_A_TERMINAL = (
-    "voicing-mcp: serving MCP over stdio — an MCP client starts this command and talks to it on stdin/stdout, "
-    "so nothing more happens here; Ctrl-C stops. To try it: 'voicing-mcp demo'; to test the settings: "
-    "'voicing-mcp check'; for a client's config see README, Client setup"
-)
-
-
-def run_server(args: argparse.Namespace) -> int:
-    """Run the server on the transport named by ``args`` until it is stopped. Returns the exit code."""
-    from voicing_mcp.config import load_settings
-
-    settings = load_settings()
-    transport: str = args.transport
-    if transport == "stdio":
-        import anyio
-
-        from voicing_mcp.server.app import create_server
-
-        if sys.stdin.isatty():  # started by hand in a terminal, not by a client: say why nothing happens
-            print(STDIO_AT_A_TERMINAL, file=sys.stderr, flush=True)
-        anyio.run(create_server(settings).run_stdio_async)
-        return 0
-    if transport not in PATHS:
-        raise ConfigError(f"unknown transport {transport!r}: use stdio, sse or http")
-
-    from voicing_mcp.server.security import policy_for
-
-    host: str = args.host
-    port: int = args.port
-    policy = policy_for(host, settings.mcp_token)  # refuses non-loopback without a token, before anything binds
-
-    import anyio
-
-    from voicing_mcp.server.app import create_server
-
-    kind: HttpTransport = "sse" if transport == "sse" else "http"
-    app = build_http_app(create_server(settings), kind, policy)
-    anyio.run(serve_http, app, host, port, kind)
-    return 0
 
 
 def build_http_app(server: MCPServer[Any], transport: HttpTransport, policy: HttpPolicy) -> ASGIApp:

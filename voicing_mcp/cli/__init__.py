@@ -1,7 +1,9 @@
-"""Command line: ``voicing-mcp [--transport stdio|sse|http] | emulator | demo | check | --version``.
+"""The ``voicing-mcp`` command: ``[--transport stdio|sse|http] | emulator | demo | check | ledger | --version``.
 
-Logging goes to stderr from the first line: in stdio mode stdout carries only the protocol.
-Heavy modules are imported lazily, per command, to keep start-up fast.
+Without a command it is the MCP server over stdio (what a desktop client starts). Each command is a module
+of this package (``serve``, ``emulator``, ``demo``, ``check``, ``ledger``), imported only when it runs, so
+``voicing-mcp --version`` and the server's start stay light. Logging goes to stderr from the first line: in
+stdio mode stdout carries only the protocol.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from collections.abc import Callable, Sequence
 from voicing_mcp import __version__
 from voicing_mcp.redact import MaskNumbersFilter, SafeFormatter
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_LOG_LEVEL = "WARNING"
 
-def setup_logging(level: str = "INFO") -> None:
+
+def setup_logging(level: str = DEFAULT_LOG_LEVEL) -> None:
     """Send every log record to stderr (never stdout)."""
     handler = logging.StreamHandler(sys.stderr)
     # confirm page links hidden from every line (the transports log whole messages at DEBUG)
@@ -32,6 +37,15 @@ def setup_logging(level: str = "INFO") -> None:
         logging.getLogger(name).setLevel(quiet)
 
 
+def log_level_from(flag: str | None, *, default: str = DEFAULT_LOG_LEVEL) -> str:
+    """``--log-level`` if given, else ``VOICING_LOG_LEVEL`` (any case), else ``default``. A bad
+    ``VOICING_LOG_LEVEL`` is reported with the other settings (load_settings); logging uses the default."""
+    if flag:
+        return flag
+    value = os.environ.get("VOICING_LOG_LEVEL", "").strip().upper()
+    return value if value in LOG_LEVELS else default
+
+
 def _port(text: str) -> int:
     """A TCP port for argparse: 0 (any free port) to 65535."""
     try:
@@ -43,18 +57,38 @@ def _port(text: str) -> int:
     return port
 
 
+DESCRIPTION = "MCP server for placing and tracking phone calls through the Voicing AI API."
+EPILOG = (
+    "Without a command it serves MCP over stdio: an MCP client (Claude Desktop, Claude Code, Cursor, "
+    "VS Code) starts it and talks on stdin/stdout. Settings are VOICING_* environment variables (README, "
+    "Settings); without VOICING_API_KEY the built-in emulator answers and no real phone rings. "
+    "'voicing-mcp check' tests the settings, 'voicing-mcp demo' shows every tool."
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """The top-level parser: its help ends with every setting, read from the Settings model only when the
+    help is shown (the model's import is not paid by ``--version`` or the server's start)."""
+
+    def format_help(self) -> str:
+        return super().format_help() + "\n" + settings_help()
+
+
+def settings_help() -> str:
+    """One line per setting: ``VOICING_NAME  meaning (default …)``, from the Settings model."""
+    import textwrap
+
+    from voicing_mcp.config import setting_lines
+
+    lines = ["settings (environment variables; a flag of the same name wins):"]
+    for name, meaning in setting_lines():
+        lines.append(textwrap.fill(meaning, width=100, initial_indent=f"  {name:<27} ", subsequent_indent=" " * 30))
+    return "\n".join(lines) + "\n"
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="voicing-mcp",
-        description="MCP server for placing and tracking phone calls through the Voicing AI API.",
-        epilog=(
-            "Without a command it serves MCP over stdio: an MCP client (Claude Desktop, Claude Code, Cursor, "
-            "VS Code) starts it and talks on stdin/stdout. Settings are VOICING_* environment variables (README, "
-            "Settings); without VOICING_API_KEY the built-in emulator answers and no real phone rings. "
-            "'voicing-mcp check' tests the settings, 'voicing-mcp demo' shows every tool."
-        ),
-    )
-    p.add_argument("--version", action="version", version=f"voicing-mcp {__version__}")
+    p = _Parser(prog="voicing-mcp", description=DESCRIPTION, epilog=EPILOG)
+    p.add_argument("--version", action="version", version=f"voicing-mcp {__version__}", help="print the version")
     p.add_argument(
         "--transport",
         choices=["stdio", "sse", "http"],
@@ -65,12 +99,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_port, default=8000, help="port for sse/http (default 8000)")
     p.add_argument(
         "--log-level",
-        default="INFO",
+        default=None,
         type=str.upper,
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="log level of the messages on stderr (default INFO)",
+        choices=LOG_LEVELS,
+        help="level of the log messages on stderr (default: VOICING_LOG_LEVEL, else WARNING)",
     )
-    sub = p.add_subparsers(dest="command")
+    sub = p.add_subparsers(
+        dest="command",
+        title="commands (none: the MCP server over stdio)",
+        metavar="[COMMAND]",
+        help="'voicing-mcp COMMAND --help' shows a command's options",
+        parser_class=argparse.ArgumentParser,  # the settings list ends the top-level help only
+    )
 
     emu = sub.add_parser("emulator", help="run the Voicing API emulator alone")
     emu.add_argument("--host", dest="emu_host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -89,6 +129,12 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", help="guided end-to-end session against the emulator")
     sub.add_parser("check", help="check settings, prompts and API reachability")
+    ledger = sub.add_parser("ledger", help="list the dial ledger, or release a dial whose outcome is unknown")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", metavar="[ACTION]", help="list (the default) or resolve")
+    ledger_sub.add_parser("list", help="print the last dials, one JSON line each (numbers masked)")
+    resolve = ledger_sub.add_parser("resolve", help="release a number blocked by an unknown outcome")
+    resolve.add_argument("id", type=int, help="the ledger id the refusal names (ledger #ID)")
+    resolve.add_argument("note", nargs="*", help="what the human checked (default: no call was placed)")
     return p
 
 
@@ -100,31 +146,19 @@ def _tolerant_stdout() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The console script ``voicing-mcp`` (and ``python -m voicing_mcp``). Returns the exit status."""
     return run_printing(lambda: _main(argv))
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    setup_logging()
+    setup_logging(log_level_from(None))
     args = _parser().parse_args(argv)
-    setup_logging(args.log_level)
-    if args.command in ("demo", "check"):
+    # the emulator alone is a development tool whose request log is the point: INFO unless asked otherwise
+    setup_logging(log_level_from(args.log_level, default="INFO" if args.command == "emulator" else DEFAULT_LOG_LEVEL))
+    if args.command in ("demo", "check", "ledger"):
         _tolerant_stdout()
     try:
-        if args.command == "emulator":
-            from voicing_mcp.emulator.cli import run_emulator
-
-            return run_emulator(args)
-        if args.command == "demo":
-            from voicing_mcp.server.demo import run_demo
-
-            return run_demo(args)
-        if args.command == "check":
-            from voicing_mcp.server.check import run_check
-
-            return run_check(args)
-        from voicing_mcp.server.run import run_server
-
-        return run_server(args)
+        return _run(args)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # top level: one readable line, never a traceback
@@ -132,12 +166,34 @@ def _main(argv: Sequence[str] | None) -> int:
 
         if stdout_closed(exc):
             raise  # `| head`: run_printing ends quietly
-
         if isinstance(exc, VoicingError):
             print(f"voicing-mcp: {exc}", file=sys.stderr)
             return 2
         logging.getLogger("voicing_mcp").exception("unexpected error")
         return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the command ``args`` names; each command's module is imported only here."""
+    if args.command == "emulator":
+        from voicing_mcp.cli.emulator import run_emulator
+
+        return run_emulator(args)
+    if args.command == "demo":
+        from voicing_mcp.cli.demo import run_demo
+
+        return run_demo(args)
+    if args.command == "check":
+        from voicing_mcp.cli.check import run_check
+
+        return run_check(args)
+    if args.command == "ledger":
+        from voicing_mcp.cli.ledger import run_ledger
+
+        return run_ledger(args)
+    from voicing_mcp.cli.serve import run_server
+
+    return run_server(args)
 
 
 # ----- stdout closed early (`voicing-mcp check | head -3`) ----------------------------------------------
@@ -149,7 +205,7 @@ def run_printing(command: Callable[[], int]) -> int:
     """Run a command that prints to stdout; when the reader closes stdout early (``| head``), stop at once,
     quietly, with :data:`STDOUT_CLOSED_EXIT` instead of a BrokenPipeError traceback — as ``yes | head`` does.
 
-    Every entry point that prints (``voicing-mcp …``, ``python -m voicing_mcp.guard.ledger``) can use it:
+    Every entry point that prints (``voicing-mcp …``, ``python -m voicing_mcp.guard.ledger``) uses it:
     ``raise SystemExit(run_printing(main))``.
     """
     try:

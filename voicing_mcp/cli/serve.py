@@ -1,0 +1,51 @@
+"""``voicing-mcp [--transport stdio|sse|http] [--host H] [--port P]``: run the MCP server.
+
+* ``stdio`` (the default, what desktop clients start): stdout carries only the protocol; every
+  log line goes to stderr (the ``cli`` package sets that up before anything else runs).
+* ``sse`` and ``http``: served by :mod:`voicing_mcp.server.transports` (uvicorn behind the security
+  middleware); no start at all on a non-loopback address without ``VOICING_MCP_TOKEN``.
+
+Settings are loaded first; a bad setting stops the start with one line per problem (ConfigError, exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from voicing_mcp.config import load_settings
+from voicing_mcp.errors import ConfigError
+
+STDIO_AT_A_TERMINAL = (
+    "voicing-mcp: serving MCP over stdio — an MCP client starts this command and talks to it on stdin/stdout, "
+    "so nothing more happens here; Ctrl-C stops. To try it: 'voicing-mcp demo'; to test the settings: "
+    "'voicing-mcp check'; for a client's config see README, Client setup"
+)
+
+
+def run_server(args: argparse.Namespace) -> int:
+    """Run the server on the transport named by ``args`` until it is stopped. Returns the exit code."""
+    import anyio
+
+    from voicing_mcp.server.app import create_server
+
+    settings = load_settings()
+    transport: str = args.transport
+    if transport == "stdio":
+        if sys.stdin.isatty():  # started by hand in a terminal, not by a client: say why nothing happens
+            print(STDIO_AT_A_TERMINAL, file=sys.stderr, flush=True)
+        anyio.run(create_server(settings).run_stdio_async)
+        return 0
+    if transport not in ("sse", "http"):
+        raise ConfigError(f"unknown transport {transport!r}: use stdio, sse or http")
+
+    from voicing_mcp.server.security import policy_for
+    from voicing_mcp.server.transports import HttpTransport, build_http_app, serve_http
+
+    host: str = args.host
+    port: int = args.port
+    policy = policy_for(host, settings.mcp_token)  # refuses non-loopback without a token, before anything binds
+    kind: HttpTransport = "sse" if transport == "sse" else "http"
+    app = build_http_app(create_server(settings), kind, policy)
+    anyio.run(serve_http, app, host, port, kind)
+    return 0

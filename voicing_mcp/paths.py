@@ -1,0 +1,58 @@
+"""Where voicing-mcp's files are on disk: the example templates shipped in the package, the user's prompts
+folder and the state folder. Nothing here depends on the working directory: a desktop client may start the
+server in ``/``, Claude Code in the user's project.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_PROMPTS_DIR = PACKAGE_DIR / "examples"
+"""The example assistants shipped in the package: the built-in emulator's, and templates in local mode."""
+
+
+def checkout_prompts_dir(package_dir: Path | None = None) -> Path | None:
+    """The clone's ``prompts/`` when the package runs from a checkout: the package's parent folder holds a
+    ``pyproject.toml`` naming voicing-mcp and a ``prompts/`` folder. None for an installed package."""
+    root = (PACKAGE_DIR if package_dir is None else package_dir).parent
+    prompts = root / "prompts"
+    try:
+        if not prompts.is_dir():
+            return None
+        text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return prompts if re.search(r'^name\s*=\s*"voicing-mcp"', text, re.MULTILINE) else None
+
+
+def user_config_dir(platform: str | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """The user's config folder for voicing-mcp: ``%APPDATA%\\voicing-mcp`` on Windows,
+    ``~/Library/Application Support/voicing-mcp`` on macOS, else ``$XDG_CONFIG_HOME/voicing-mcp``
+    (``~/.config/voicing-mcp``)."""
+    env = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if platform == "win32":
+        appdata = env.get("APPDATA")
+        base = Path(appdata) if appdata else Path.home() / "AppData" / "Roaming"
+    elif platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        xdg = env.get("XDG_CONFIG_HOME", "")
+        base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".config"  # XDG: a relative value is ignored
+    return base / "voicing-mcp"
+
+
+def default_prompts_dir() -> Path:
+    """The prompts folder without ``VOICING_PROMPTS_DIR``: the checkout's ``prompts/`` when run from a clone,
+    else ``prompts`` in the user's config folder. Never the working directory."""
+    return checkout_prompts_dir() or user_config_dir() / "prompts"
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "voicing-mcp"
