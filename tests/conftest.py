@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import pytest
 
 from server_support import MODES, helper
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR
-
-if TYPE_CHECKING:
-    from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
+from voicing_mcp.emulator.state import EmulatorConfig
 
 
 @pytest.fixture(autouse=True)
@@ -35,11 +33,24 @@ def _clean_voicing_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
 
 
 @pytest.fixture(scope="module")
-def emu_module() -> Iterator[RunningEmulator]:
-    """One emulator per test module, on a thread, over real loopback HTTP and WebSocket."""
-    from voicing_mcp.emulator.runner import emulator_in_thread
+def emu_config() -> EmulatorConfig:
+    """The configuration of the module's emulator (the shipped defaults). A module that needs another — its own
+    key, no seeded history, instant calls — overrides this fixture, module-scoped::
 
-    with emulator_in_thread() as emu:
+        @pytest.fixture(scope="module")
+        def emu_config() -> EmulatorConfig:
+            return EmulatorConfig(api_key=KEY, speed=0.0)
+
+    Faults are armed per test through the loopback helper (``helper(emu, "POST", "/_emulator/faults", ...)``);
+    the ``emu`` fixture disarms them before each test."""
+    return EmulatorConfig()
+
+
+@pytest.fixture(scope="module")
+def emu_module(emu_config: EmulatorConfig) -> Iterator[RunningEmulator]:
+    """The one place tests start an emulator: one per test module (``emu_config``), on a thread, over real
+    loopback HTTP and WebSocket, on a free port the OS picks (parallel workers never collide)."""
+    with emulator_in_thread(emu_config) as emu:
         yield emu
 
 

@@ -8,17 +8,25 @@ fixture, so the server's lifespan is entered and left by the same task.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
+import uvicorn
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from voicing_mcp.config import Settings, load_settings
-from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.emulator.runner import RunningEmulator, bind_socket
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.context import ServerContext
 
@@ -88,17 +96,25 @@ def seeded_calls(emu: RunningEmulator, n: int = 100) -> list[dict[str, Any]]:
     return data
 
 
+def ledger_cli(ledger: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m voicing_mcp.guard.ledger ...`` as the README tells a human to run it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")} | {"VOICING_LEDGER": str(ledger)}
+    return subprocess.run(
+        [sys.executable, "-m", "voicing_mcp.guard.ledger", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
+    )
+
+
 @asynccontextmanager
 async def loopback_proxy(emu: RunningEmulator, forward: Any, *, api_key: str) -> AsyncGenerator[RunningEmulator]:
     """Serve ``forward(request) -> Response`` for every path on a free loopback port (uvicorn, real HTTP), as an
     API in front of ``emu``: the value is an emulator handle whose base URL is the proxy and whose key is
     ``api_key`` (the proxy decides what it forwards)."""
-    import anyio
-    import uvicorn
-    from starlette.applications import Starlette
-    from starlette.routing import Route
-
-    from voicing_mcp.emulator.runner import bind_socket
 
     app = Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])])
     sock = bind_socket("127.0.0.1", 0)

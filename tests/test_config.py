@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 
 import pytest
 
 from voicing_mcp import config, paths
-from voicing_mcp.config import load_settings, setting_names, unknown_settings
+from voicing_mcp.config import load_settings, parse_quiet_hours, setting_names, unknown_settings
 from voicing_mcp.errors import ConfigError
+from voicing_mcp.server.app import announce_confirmation
 
 
 def test_bad_quiet_hours_names_the_variable_and_the_part(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,10 +48,6 @@ def test_lists_and_regions_are_parsed_and_checked(monkeypatch: pytest.MonkeyPatc
 
 
 def test_quiet_window_wraps_midnight() -> None:
-    from datetime import time
-
-    from voicing_mcp.config import parse_quiet_hours
-
     q = parse_quiet_hours("21:00-08:00")
     assert q is not None
     assert q.contains(time(22, 14)) and q.contains(time(7, 59)) and not q.contains(time(8, 0))
@@ -86,7 +84,6 @@ def test_a_bad_flag_number_or_env_says_what_to_write_instead(
 def test_paths_starting_with_a_tilde_are_read_from_the_home_folder(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("VOICING_PROMPTS_DIR", "~/prompts")
     monkeypatch.setenv("VOICING_DNC_FILE", "~/dnc.txt")
@@ -181,8 +178,6 @@ def test_every_setting_the_server_reads_is_in_the_readme_settings_table() -> Non
 def test_the_startup_log_names_a_misspelt_setting(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from voicing_mcp.server.app import announce_confirmation
-
     monkeypatch.setenv("VOICING_ALLOWED_NUMBER", "+17018112582")
     with caplog.at_level("INFO", logger="voicing_mcp"):
         announce_confirmation(load_settings())

@@ -1,7 +1,7 @@
 """Error mapping: HTTP statuses and transport failures become the classes of errors.py.
 
 These are unit tests of the mapping, so they use ``httpx.MockTransport``; the behaviour against
-a real server is in test_client_emulator.py.
+a real server is in tests/api/test_client.py.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from voicing_mcp.cli import demo
 from voicing_mcp.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,8 +118,6 @@ def test_the_installed_wheel_is_the_package_that_runs_not_the_checkout(
 def test_the_installed_demo_runs_every_step_from_another_folder(
     installed: Path, elsewhere: tuple[Path, dict[str, str]]
 ) -> None:
-    from voicing_mcp.cli import demo
-
     work, env = elsewhere
     out = _run([str(installed / "bin" / "voicing-mcp"), "demo"], cwd=work, env=env).stdout
     assert f"All {len(demo.STEPS)} steps passed." in out

@@ -1,0 +1,84 @@
+"""``voicing-mcp demo`` as a user runs it: a subprocess that spawns the stdio server and drives it (run once for
+the module; each test reads a part of its output)."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+
+from voicing_mcp.cli import demo
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    """One run of the demo, as a user runs it, shared by the tests that read its output (the module runs whole on
+    one parallel worker: ./test uses --dist loadscope)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env["VOICING_API_KEY"] = "must-not-reach-the-demo-server"  # the demo's server gets a clean environment
+    # what the autouse _clean_voicing_env does for a test (it runs after a module fixture): no browser, no
+    # display, not the user's own state folder
+    env = {k: v for k, v in env.items() if k not in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY")}
+    env["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    return subprocess.run(
+        [sys.executable, "-m", "voicing_mcp", "demo"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=env,
+        cwd=tmp_path_factory.mktemp("demo"),
+        timeout=300,
+        check=False,
+    )
+
+
+def test_the_demo_runs_every_step_against_the_emulator_and_exits_0(
+    demo_run: subprocess.CompletedProcess[str],
+) -> None:
+    proc = demo_run
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    assert "local emulator — no real phone will ring" in out
+    for step in demo.STEPS:
+        assert step[0] in out
+    assert "100 of 250 call ids looked up" in out and "250 of 250 call ids looked up" in out
+    assert "found 240, missing 10" in out
+    assert "you: 'Hello'" in out and "you: 'When is the payment due?'" in out
+    # the greeting's unfilled {{ name }} is explained, not left to look like a bug
+    greets = next(line for line in out.splitlines() if "assistant greets" in line)
+    assert "{{ name }}" in greets and "a chat fills no variables, so {{ … }} stays" in greets
+    assert f"All {len(demo.STEPS)} steps passed." in out
+    assert "Traceback" not in out + proc.stderr
+
+
+def test_the_demo_shows_a_refusal_a_preview_a_confirmed_call_followed_to_its_end_and_one_ledger_row(
+    demo_run: subprocess.CompletedProcess[str],
+) -> None:
+    proc = demo_run
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    step = out[out.index("a call placed through the confirmation flow") :]
+    assert "[template-variables]" in step and "Nothing was dialled" in step
+    assert "CONFIRMATION REQUIRED" in step and 'Opening line: "Hi Ann, your Gold plan payment is pending."' in step
+    assert "no real phone will ring" in step
+    assert "(confirmed by token): completed" in step
+    assert "sending the same request and token again dials nothing" in step and "[duplicate]" in step
+    assert "+1 701 ••• ••23 started" in step
+    assert "+17015550123" not in out
+
+
+def test_a_failing_step_is_named_and_the_exit_code_is_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def impossible(d: demo.Demo) -> None:
+        result = await d.client.call_tool("get_call_details", {"call_id": "no-such-call"})
+        demo.check(not result.is_error, "the call that does not exist was not found")
+
+    monkeypatch.setattr(demo, "STEPS", [demo.STEPS[0], ("a step that cannot pass", impossible), *demo.STEPS[1:]])
+    out = io.StringIO()
+    code = demo.run_demo(None, out=out)
+    text = out.getvalue()
+    assert code == 1
+    assert "FAILED: the call that does not exist was not found" in text
+    assert f"Demo failed at step 2 of {len(demo.STEPS)}: a step that cannot pass." in text

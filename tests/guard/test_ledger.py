@@ -1,0 +1,308 @@
+"""The SQLite ledger: WAL, intent before outcome, atomic nonce spending and dial claims."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.server.test_dial import NUMBER, call, dial_client, dials, refusal
+from voicing_mcp.api.models import OutboundCallRequest
+from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.guard.ledger import Ledger
+
+REQ = OutboundCallRequest(assistant_id="a1", phone_number="+17015550123", input_variables={"name": "Ann"})
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 5, 4, 15, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_the_file_is_created_on_first_use_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "ledger.sqlite3"
+    ledger = Ledger(path)
+    assert not path.exists()
+    assert await ledger.recent() == []
+    assert path.exists()
+    ledger.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_intent_is_committed_before_the_outcome_and_values_are_not_stored(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite3"
+    ledger = Ledger(path)
+    row_id = await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=5)
+    # another connection (another process) already sees the intent
+    with sqlite3.connect(path) as conn:
+        status, names = conn.execute("SELECT status, variable_names FROM dials WHERE id = ?", (row_id,)).fetchone()
+    assert status == "pending"
+    assert names == '["name"]'
+    await ledger.record_outcome(row_id, status="started", call_id="c-1")
+    row = await ledger.get(row_id)
+    assert row is not None and row.status == "started" and row.call_id == "c-1"
+    assert row.public()["phone_masked"] == "+1 701 ••• ••23"
+    assert "phone_e164" not in row.public()
+    dump = path.read_bytes() + (tmp_path / "l.sqlite3-wal").read_bytes()
+    assert b"Ann" not in dump
+    ledger.close()
+
+
+async def test_ten_concurrent_spends_of_one_nonce_have_exactly_one_winner(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.sqlite3")
+    results: list[bool] = []
+    exp = datetime.now(UTC) + timedelta(minutes=5)
+
+    async def spend() -> None:
+        results.append(await ledger.spend_nonce("n1", expires_at=exp))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(10):
+            tg.start_soon(spend)
+    assert sorted(results) == [False] * 9 + [True]
+    ledger.close()
+
+
+def test_nonce_spending_is_atomic_across_ledger_objects_in_threads(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite3"
+    ledgers = [Ledger(path) for _ in range(10)]
+    anyio.run(ledgers[0].recent)  # create the schema once
+    results: list[bool] = []
+    barrier = threading.Barrier(10)
+    exp = datetime.now(UTC) + timedelta(minutes=5)
+
+    def spend(ledger: Ledger) -> None:
+        barrier.wait()
+        results.append(anyio.run(lambda: ledger.spend_nonce("shared", expires_at=exp)))
+
+    threads = [threading.Thread(target=spend, args=(lg,)) for lg in ledgers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False] * 9 + [True]
+    for lg in ledgers:
+        lg.close()
+
+
+async def test_concurrent_claims_for_one_number_and_assistant_admit_one(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.sqlite3")
+    won: list[int] = []
+    refused: list[str] = []
+
+    async def claim() -> None:
+        try:
+            won.append(await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=100))
+        except GuardRefusal as exc:
+            refused.append(exc.rule)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(10):
+            tg.start_soon(claim)
+    assert len(won) == 1
+    assert refused == ["duplicate"] * 9  # the winner's row is pending: a dial in flight
+    ledger.close()
+
+
+async def test_claims_enforce_rate_limit_and_duplicate_window(tmp_path: Path) -> None:
+    clock = Clock()
+    ledger = Ledger(tmp_path / "l.sqlite3", clock=clock)
+    first = await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=2)
+    await ledger.record_outcome(first, status="started", call_id="c-1")
+    with pytest.raises(GuardRefusal) as dup:
+        await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=2)
+    assert dup.value.rule == "duplicate" and "c-1" in str(dup.value)
+    other = REQ.model_copy(update={"phone_number": "+17015550124"})
+    second = await ledger.claim_dial(other, confirmation="token", environment="local", max_per_hour=2)
+    await ledger.record_outcome(second, status="failed", detail="HTTP 404")
+    third = REQ.model_copy(update={"phone_number": "+17015550125"})
+    with pytest.raises(GuardRefusal) as rate:
+        await ledger.claim_dial(third, confirmation="token", environment="local", max_per_hour=2)
+    assert rate.value.rule == "rate-limit"
+    clock.now += timedelta(hours=1, seconds=1)
+    assert await ledger.count_since(clock.now - timedelta(hours=1)) == 0
+    again = await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=2)
+    assert again > second
+    ledger.close()
+
+
+async def test_a_failed_dial_does_not_count_as_a_duplicate(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.sqlite3")
+    row = await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=9)
+    await ledger.record_outcome(row, status="failed", detail="HTTP 400")
+    assert await ledger.last_dial(REQ.phone_number, REQ.assistant_id, since=datetime(2000, 1, 1, tzinfo=UTC)) is None
+    await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=9)
+    ledger.close()
+
+
+async def test_an_unknown_outcome_blocks_the_number_until_resolved(tmp_path: Path) -> None:
+    clock = Clock()
+    ledger = Ledger(tmp_path / "l.sqlite3", clock=clock)
+    row = await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=9)
+    await ledger.record_outcome(row, status="unknown", detail="no answer")
+    clock.now += timedelta(hours=5)  # long after the duplicate window
+    other_assistant = REQ.model_copy(update={"assistant_id": "a2"})
+    with pytest.raises(GuardRefusal) as err:
+        await ledger.claim_dial(other_assistant, confirmation="token", environment="local", max_per_hour=9)
+    assert err.value.rule == "outcome-unknown"
+    assert f"resolve {row}" in str(err.value) and "list_calls" in str(err.value)
+    assert await ledger.resolve(row, resolution="checked: not placed")
+    assert not await ledger.resolve(row, resolution="twice")
+    await ledger.claim_dial(other_assistant, confirmation="token", environment="local", max_per_hour=9)
+    ledger.close()
+
+
+async def test_a_pending_row_left_by_a_crash_blocks_like_an_unknown_outcome(tmp_path: Path) -> None:
+    clock = Clock()
+    ledger = Ledger(tmp_path / "l.sqlite3", clock=clock)
+    await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=9)
+    assert await ledger.open_unknown(REQ.phone_number) is None  # in flight: the duplicate guard covers it
+    clock.now += timedelta(minutes=30)
+    row = await ledger.open_unknown(REQ.phone_number)
+    assert row is not None and row.status == "pending"
+    with pytest.raises(GuardRefusal, match="never recorded an outcome"):
+        await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=9)
+    ledger.close()
+
+
+def test_the_ledger_module_lists_and_resolves_rows_for_the_operator(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite3"
+    env = {**os.environ, "VOICING_LEDGER": str(path)}
+    ledger = Ledger(path)
+
+    async def setup() -> int:
+        row = await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=9)
+        await ledger.record_outcome(row, status="unknown")
+        return row
+
+    row = anyio.run(setup)
+    ledger.close()
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "voicing_mcp.guard.ledger", *args]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+    listed = run("list")
+    assert listed.returncode == 0
+    assert '"status": "unknown"' in listed.stdout and "+17015550123" not in listed.stdout
+    released = run("resolve", str(row), "called", "them")
+    assert released.returncode == 0 and "released" in released.stdout
+    assert run("resolve", str(row)).returncode == 1
+    bad = run("bogus")
+    assert bad.returncode == 2 and "usage" in bad.stderr
+
+
+async def test_dials_rehearsed_in_local_mode_never_count_against_real_ones(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    local = Ledger(path, environment="local")
+    real = Ledger(path, environment="production")
+    row_id = await local.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=1)
+    await local.record_outcome(row_id, status="unknown", detail="no answer")
+    # the same environment: rate limit reached and the number blocked by the unknown outcome
+    with pytest.raises(GuardRefusal) as refused:
+        await local.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=5)
+    assert refused.value.rule == "outcome-unknown"
+    assert await local.count_since(Clock().now - timedelta(days=3650)) == 1
+    # production sees none of it
+    assert await real.open_unknown(REQ.phone_number) is None
+    assert await real.count_since(Clock().now - timedelta(days=3650)) == 0
+    assert await real.last_dial(REQ.phone_number, REQ.assistant_id, since=Clock().now - timedelta(days=3650)) is None
+    assert await real.claim_dial(REQ, confirmation="token", environment="production", max_per_hour=1) > row_id
+    # an unscoped ledger (the `list` command) sees every row
+    assert len(await Ledger(path).recent()) == 2
+    for ledger in (local, real):
+        ledger.close()
+
+
+async def test_a_dial_without_an_outcome_blocks_the_number_for_every_assistant_across_processes(
+    tmp_path: Path,
+) -> None:
+    """A crash mid-dial (intent claimed, no outcome) with assistant a1: within the first minutes a dial of the
+    same number with assistant a2 rang the person a second time while the first call might still ring."""
+    path = tmp_path / "l.sqlite3"
+    clock = Clock()
+    crashed = Ledger(path, clock=clock)
+    row = await crashed.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=9)
+    crashed.close()  # the process is gone; the row stays 'pending'
+    other = REQ.model_copy(update={"assistant_id": "a2"})
+    for ledger in (Ledger(path, clock=clock), Ledger(path, clock=clock, environment="local")):  # other processes
+        with pytest.raises(GuardRefusal) as err:
+            await ledger.claim_dial(other, confirmation="token", environment="local", max_per_hour=9)
+        assert err.value.rule == "dial-in-progress"
+        assert f"ledger #{row}" in str(err.value) and "assistant a1" in str(err.value)
+        found = await ledger.in_flight(REQ.phone_number, "a2")
+        assert found is not None and found.id == row
+        ledger.close()
+    # another number is not blocked; once the first dial records its outcome, the number is free for a2
+    second = Ledger(path, clock=clock)
+    await second.claim_dial(
+        REQ.model_copy(update={"phone_number": "+17015550124"}),
+        confirmation="token",
+        environment="local",
+        max_per_hour=9,
+    )
+    await second.record_outcome(row, status="started", call_id="c-1")
+    assert await second.in_flight(REQ.phone_number, "a2") is None
+    await second.claim_dial(other, confirmation="token", environment="local", max_per_hour=9)
+    second.close()
+
+
+# ----- through the dial tool (a real MCP session against the emulator) ----------------------------
+MODE = "legacy"  # the dial path under test does not depend on the protocol version
+
+
+@pytest.mark.parametrize("broken", ["not a database", "parent is a file"])
+async def test_an_unusable_ledger_refuses_the_dial_naming_the_file_and_nothing_is_dialled(
+    emu: RunningEmulator, tmp_path: Path, broken: str
+) -> None:
+    if broken == "not a database":
+        ledger = tmp_path / "ledger.sqlite3"
+        ledger.write_bytes(b"this is not an SQLite file\n" * 200)
+    else:
+        (tmp_path / "state").write_text("a file where a folder should be", encoding="utf-8")
+        ledger = tmp_path / "state" / "ledger.sqlite3"
+    async with dial_client(emu, tmp_path, MODE, ledger=ledger, allowed_numbers=NUMBER) as client:
+        text = refusal(await call(client), "ledger")
+    assert str(ledger) in text and "VOICING_LEDGER" in text
+    assert "Error executing tool initiate_outbound_call" not in text.split(":", 1)[1]
+    assert dials(emu) == 0
+
+
+def test_voicing_mcp_ledger_lists_and_resolves_rows_as_the_module_alias_does(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite3"
+    env = {**os.environ, "VOICING_LEDGER": str(path)}
+    exe = Path(sys.executable).parent / "voicing-mcp"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(exe), "ledger", *args], env=env, capture_output=True, text=True, timeout=60)
+
+    missing = run()
+    assert missing.returncode == 1 and f"there is no ledger at {path}" in missing.stderr
+    ledger = Ledger(path)
+
+    async def setup() -> int:
+        row = await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=9)
+        await ledger.record_outcome(row, status="unknown")
+        return row
+
+    row = anyio.run(setup)
+    ledger.close()
+    listed = run()  # list is the default
+    assert listed.returncode == 0 and '"status": "unknown"' in listed.stdout and "+17015550123" not in listed.stdout
+    released = run("resolve", str(row), "called", "them")
+    assert released.returncode == 0 and f"ledger #{row}: released in {path}" in released.stdout
+    assert run("resolve", str(row)).returncode == 1
+    bad = run("resolve", "one")
+    assert bad.returncode == 2 and "invalid int value" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,220 @@
+"""Template placeholder detection, sandboxed rendering, reload and parse errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from server_support import structured
+from tests.server.test_dial import call, dial_client, dials, refusal
+from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
+from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.errors import VoicingError
+from voicing_mcp.guard.templates import TemplateProblem, TemplateStore, placeholders_of
+from voicing_mcp.server.app import create_server
+
+
+def test_plain_placeholders_are_required() -> None:
+    assert placeholders_of("Hi {{name}}, your {{plan_type}} plan payment is pending.") == (["name", "plan_type"], [])
+
+
+def test_default_filter_makes_a_placeholder_optional() -> None:
+    assert placeholders_of('Hi {{ name | default("there") }} from {{ clinic|d("us") }}') == ([], ["clinic", "name"])
+
+
+def test_is_defined_guard_makes_a_placeholder_optional() -> None:
+    source = "Hello{% if time is defined %} at {{ time }}{% endif %}."
+    assert placeholders_of(source) == ([], ["time"])
+
+
+def test_is_not_defined_guards_the_else_branch() -> None:
+    source = "{% if nick is not defined %}Hi{% else %}Hi {{ nick }}{% endif %}"
+    assert placeholders_of(source) == ([], ["nick"])
+
+
+def test_defined_and_use_in_one_condition_is_optional() -> None:
+    assert placeholders_of("{% if vip is defined and vip %}VIP{% endif %}") == ([], ["vip"])
+
+
+def test_a_name_used_both_guarded_and_unguarded_is_required() -> None:
+    source = "{% if name is defined %}{{ name }}{% endif %} and again {{ name }}"
+    assert placeholders_of(source) == (["name"], [])
+
+
+def test_attribute_and_item_access_need_the_root_name() -> None:
+    assert placeholders_of("{{ patient.name }} {{ visit['date'] }}") == (["patient", "visit"], [])
+
+
+def test_loop_variables_and_set_targets_are_not_inputs() -> None:
+    source = (
+        "{% set greeting = 'Hi' %}{{ greeting }} "
+        "{% for item in items %}{{ loop.index }}. {{ item.label }} {{ suffix }}{% endfor %}"
+    )
+    assert placeholders_of(source) == (["items", "suffix"], [])
+
+
+def test_a_name_used_before_it_is_set_is_an_input() -> None:
+    assert placeholders_of("{{ x }}{% set x = 1 %}{{ x }}") == (["x"], [])
+
+
+def test_macro_arguments_and_globals_are_not_inputs() -> None:
+    source = "{% macro hi(who) %}Hi {{ who }}{% endmacro %}{{ hi(name) }} {% for i in range(2) %}{{ i }}{% endfor %}"
+    assert placeholders_of(source) == (["name"], [])
+
+
+def test_elif_and_inline_conditions_are_analysed() -> None:
+    source = (
+        "{% if a is defined %}{{ a }}{% elif b %}{{ c }}{% else %}{{ d | default('') }}{% endif %}"
+        "{{ e if e is defined else 'x' }}"
+    )
+    assert placeholders_of(source) == (["b", "c"], ["a", "d", "e"])
+
+
+def test_shipped_example_templates_are_analysed(tmp_path: Path) -> None:
+    store = TemplateStore(PACKAGE_PROMPTS_DIR)
+    by_id = {t.assistant_id: t for t in store.list()}
+    reminder = by_id["019addcc-0000-7000-8000-000000000002"]
+    assert reminder.required == ["date", "name"]
+    assert reminder.optional == ["clinic", "time"]
+    payment = by_id["019addcc-b878-7b10-85f1-49f21342f947"]
+    assert payment.required == ["name", "plan_type"]
+    assert by_id["019addcc-0000-7000-8000-000000000001"].placeholders == []
+
+
+def test_render_fills_values_and_defaults() -> None:
+    template = TemplateStore(PACKAGE_PROMPTS_DIR).get("019addcc-0000-7000-8000-000000000002")
+    assert template is not None
+    text = template.render({"name": "Ann", "date": "May 3"})
+    assert text.startswith("Hi Ann, this is a reminder of your appointment on May 3.")
+    assert "our main clinic" in text
+
+
+def test_render_with_a_missing_value_is_a_problem_naming_the_file() -> None:
+    template = TemplateStore(PACKAGE_PROMPTS_DIR).get("019addcc-b878-7b10-85f1-49f21342f947")
+    assert template is not None
+    with pytest.raises(TemplateProblem) as info:
+        template.render({"name": "Ann"})
+    assert "019addcc-b878-7b10-85f1-49f21342f947.j2" in str(info.value)
+    assert "plan_type" in str(info.value)
+
+
+def test_render_is_sandboxed(tmp_path: Path) -> None:
+    (tmp_path / "evil.j2").write_text("{{ name.__class__.__mro__[1].__subclasses__() }}", encoding="utf-8")
+    template = TemplateStore(tmp_path).get("evil")
+    assert template is not None
+    with pytest.raises(TemplateProblem, match="could not be rendered"):
+        template.render({"name": "x"})
+
+
+def test_parse_error_names_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "broken.j2").write_text("line one\nline two {% if x %}\nno endif\n", encoding="utf-8")
+    with pytest.raises(TemplateProblem) as info:
+        TemplateStore(tmp_path).get("broken")
+    assert isinstance(info.value, VoicingError)
+    assert str(tmp_path / "broken.j2") in str(info.value)
+    assert info.value.line is not None
+    assert f"line {info.value.line}" in str(info.value)
+
+
+def test_scan_reports_broken_templates_next_to_good_ones(tmp_path: Path) -> None:
+    (tmp_path / "good.j2").write_text("Hi {{ name }}", encoding="utf-8")
+    (tmp_path / "bad.j2").write_text("{{ oops", encoding="utf-8")
+    store = TemplateStore(tmp_path)
+    templates, problems = store.scan()
+    assert [t.assistant_id for t in templates] == ["good"]
+    assert [p.path.name for p in problems] == ["bad.j2"]
+    with pytest.raises(TemplateProblem):
+        store.list()
+
+
+def test_missing_template_and_unsafe_ids_give_none(tmp_path: Path) -> None:
+    store = TemplateStore(tmp_path)
+    assert store.get("nope") is None
+    assert store.get("../etc/passwd") is None
+    assert store.get("") is None
+    assert store.path_for("abc") == tmp_path / "abc.j2"
+
+
+def test_a_changed_file_is_reloaded(tmp_path: Path) -> None:
+    path = tmp_path / "a1.j2"
+    path.write_text("Hi {{ name }}", encoding="utf-8")
+    store = TemplateStore(tmp_path)
+    first = store.get("a1")
+    assert first is not None and first.required == ["name"]
+    assert store.get("a1") is first  # cached while unchanged
+    path.write_text("Hi {{ name }}, about {{ topic }}", encoding="utf-8")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    second = store.get("a1")
+    assert second is not None and second.required == ["name", "topic"]
+    path.unlink()
+    assert store.get("a1") is None
+
+
+# ----- through the dial tool (a real MCP session against the emulator) ----------------------------
+MODE = "legacy"  # the dial path under test does not depend on the protocol version
+
+
+@pytest.mark.parametrize(
+    ("source", "variables"),
+    [
+        ("You owe {{ amount * 1.2 }} dollars.", {"amount": "100"}),  # a number sent as text
+        ("{{ total / parts }} each", {"total": 10, "parts": 0}),
+        ("{{ range(10 ** 7) | list | length }} items for {{ name }}", {"name": "Ann"}),  # the sandbox's range cap
+    ],
+)
+async def test_a_template_expression_that_fails_on_the_values_is_a_preview_warning_not_a_crash(
+    emu: RunningEmulator, tmp_path: Path, source: str, variables: dict[str, object]
+) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "billing.j2").write_text(source, encoding="utf-8")
+    async with dial_client(emu, tmp_path, MODE, prompts_dir=prompts) as client:
+        result = structured(await call(client, assistant_id="billing", input_variables=variables))
+    assert result["status"] == "confirmation_required"
+    assert result["preview"]["opening_line"] == "(could not be rendered)"
+    assert any("could not be rendered" in w and "billing.j2" in w for w in result["warnings"]), result["warnings"]
+    assert dials(emu) == 0
+
+
+async def test_a_placeholder_guarded_by_is_undefined_is_optional(emu: RunningEmulator, tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "greeter.j2").write_text(
+        "Hello{% if name is undefined %} there{% else %} {{ name }}{% endif %}, this is {{ company }}.\n",
+        encoding="utf-8",
+    )
+    async with dial_client(emu, tmp_path, MODE, prompts_dir=prompts) as client:
+        bare = structured(await call(client, assistant_id="greeter", input_variables={"company": "Acme"}))
+        named = structured(
+            await call(client, assistant_id="greeter", input_variables={"company": "Acme", "name": "Ann"})
+        )
+        missing = refusal(await call(client, assistant_id="greeter", input_variables={}), "template-variables")
+    assert bare["preview"]["opening_line"] == "Hello there, this is Acme."
+    assert named["preview"]["opening_line"] == "Hello Ann, this is Acme."
+    assert "'company'" in missing and "'name'" not in missing.split("(optional")[0]
+    assert dials(emu) == 0
+
+
+async def test_local_mode_starts_and_dials_with_a_template_whose_expression_fails_on_sample_values(
+    tmp_path: Path,
+) -> None:
+    """The built-in emulator renders every prompt for its seeded history; {{ amount * 1.2 }} with a text
+    value raised TypeError there, and the server did not start at all in local mode."""
+
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "billing.j2").write_text("You owe {{ amount * 1.2 }} dollars.\n", encoding="utf-8")
+    settings = load_settings(
+        ledger=tmp_path / "ledger.sqlite3", prompts_dir=prompts, allowed_numbers="+17015550123", quiet_hours="off"
+    )
+    assert settings.is_local
+    async with Client(create_server(settings)) as client:
+        result = structured(
+            await call(client, assistant_id="billing", phone_number="+17015550123", input_variables={"amount": 100})
+        )
+    assert result["status"] == "started" and result["confirmed_by"] == "allow-list"
+    assert result["preview"]["opening_line"] == "You owe 120.0 dollars."

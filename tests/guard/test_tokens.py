@@ -1,0 +1,153 @@
+"""Confirmation tokens: bound to the exact request, expiring, unforgeable."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from server_support import structured
+from tests.server.test_dial import call, dial_client, dials, refusal
+from voicing_mcp.api.models import OutboundCallRequest
+from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.guard.tokens import TOKEN_TTL, TokenSigner
+
+NOW = datetime(2026, 5, 4, 15, 0, tzinfo=UTC)
+REQ = OutboundCallRequest(
+    assistant_id="a1",
+    phone_number="+17015550123",
+    input_variables={"name": "Ann", "n": 3},
+    telephony_provider="default",
+)
+
+
+def refused(signer: TokenSigner, token: str, req: OutboundCallRequest, now: datetime = NOW) -> GuardRefusal:
+    with pytest.raises(GuardRefusal) as info:
+        signer.verify(token, req, now=now)
+    return info.value
+
+
+def test_a_fresh_token_verifies_for_its_request() -> None:
+    signer = TokenSigner()
+    issued = signer.issue(REQ, now=NOW)
+    assert issued.expires_at == NOW + TOKEN_TTL
+    verified = signer.verify(issued.token, REQ, now=NOW + timedelta(minutes=4))
+    assert verified.nonce == issued.nonce
+    assert "+17015550123" not in issued.token and "Ann" not in issued.token
+
+
+def test_variable_order_does_not_matter_but_values_and_types_do() -> None:
+    signer = TokenSigner()
+    token = signer.issue(REQ, now=NOW).token
+    same = REQ.model_copy(update={"input_variables": {"n": 3, "name": "Ann"}})
+    signer.verify(token, same, now=NOW)
+    as_text = REQ.model_copy(update={"input_variables": {"name": "Ann", "n": "3"}})
+    assert "input_variables changed" in str(refused(signer, token, as_text))
+
+
+@pytest.mark.parametrize(
+    ("update", "field"),
+    [
+        ({"phone_number": "+17015550124"}, "phone_number"),
+        ({"assistant_id": "a2"}, "assistant_id"),
+        ({"input_variables": {"name": "Bob", "n": 3}}, "input_variables"),
+        ({"telephony_provider": "twilio"}, "telephony_provider"),
+    ],
+)
+def test_a_changed_field_invalidates_the_token_and_is_named(update: dict[str, object], field: str) -> None:
+    signer = TokenSigner()
+    token = signer.issue(REQ, now=NOW).token
+    err = refused(signer, token, REQ.model_copy(update=update))
+    assert err.rule == "token-mismatch"
+    assert f"({field} changed)" in str(err)
+
+
+def test_an_expired_token_is_refused() -> None:
+    signer = TokenSigner()
+    token = signer.issue(REQ, now=NOW).token
+    err = refused(signer, token, REQ, now=NOW + TOKEN_TTL)
+    assert err.rule == "token-expired"
+    assert "expired" in str(err)
+
+
+def test_a_token_from_another_secret_or_altered_is_refused_as_forged() -> None:
+    token = TokenSigner(b"k1" * 16).issue(REQ, now=NOW).token
+    assert refused(TokenSigner(b"k2" * 16), token, REQ).rule == "token-invalid"
+    signer = TokenSigner(b"k1" * 16)
+    version, body, sig = token.split(".")
+    flipped = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1]
+    assert refused(signer, f"{version}.{flipped}.{sig}", REQ).rule == "token-invalid"
+    assert refused(signer, f"{version}.{body}.{sig[::-1]}", REQ).rule == "token-invalid"
+
+
+@pytest.mark.parametrize("garbage", ["", "v1", "v1.x.y", "v2.a.b", "not a token", "v1.!!!.???"])
+def test_garbage_is_refused_without_a_traceback(garbage: str) -> None:
+    err = refused(TokenSigner(), garbage, REQ)
+    assert err.rule == "token-invalid"
+    assert "again without confirmation_token" in str(err)
+
+
+def test_every_token_has_its_own_nonce() -> None:
+    signer = TokenSigner()
+    nonces = {signer.issue(REQ, now=NOW).nonce for _ in range(50)}
+    assert len(nonces) == 50
+
+
+def test_a_token_from_before_a_restart_says_so_and_an_altered_one_says_forged() -> None:
+    before, after = TokenSigner(), TokenSigner()  # two runs of the server: two random secrets
+    assert before.key_id != after.key_id and len(after.key_id) == 8
+    token = before.issue(REQ, now=NOW).token
+    err = refused(after, token, REQ)
+    assert err.rule == "token-invalid"
+    assert "earlier run of this server" in str(err) and "restarted" in str(err) and "forged" not in str(err)
+    assert before.key_id in str(err) and "again without confirmation_token" in str(err)
+    # the key id is signed: relabelling an old token with this run's id does not make it pass, it is forged
+    _, body, sig = token.split(".")
+    relabelled = f"v2-{after.key_id}.{body}.{sig}"
+    assert "forged or altered" in str(refused(after, relabelled, REQ))
+    # altered within one run: forged, not "restarted"
+    flipped = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1]
+    altered = refused(before, f"v2-{before.key_id}.{flipped}.{sig}", REQ)
+    assert "forged or altered" in str(altered) and "restart" not in str(altered)
+    # the key id reveals nothing usable: the same secret gives the same id, and the id is not the secret
+    assert TokenSigner(b"k1" * 16).key_id == TokenSigner(b"k1" * 16).key_id
+    assert TokenSigner(b"k1" * 16).key_id not in (b"k1" * 16).hex()
+
+
+# ----- through the dial tool (a real MCP session against the emulator) ----------------------------
+MODE = "legacy"  # the dial path under test does not depend on the protocol version
+
+
+async def test_a_forged_token_with_a_hostile_payload_is_refused_as_invalid(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    payload = b'{"exp":1e400,"nonce":"n","fields":{}}'  # int(inf) overflows: parsed before the signature was checked
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+    token = f"v1.{b64(payload)}.{b64(b'0' * 32)}"
+    async with dial_client(emu, tmp_path, MODE) as client:
+        text = refusal(await call(client, confirmation_token=token), "token-invalid")
+    assert "forged" in text
+    assert dials(emu) == 0
+
+
+async def test_a_token_issued_before_the_server_restarted_is_refused_saying_so(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """The same ledger, a new server process: the old token fails the HMAC, and the refusal said 'forged or
+    altered'. It now says the server restarted and how to get a new preview."""
+    ledger = tmp_path / "ledger.sqlite3"
+    async with dial_client(emu, tmp_path, MODE, ledger=ledger) as before:
+        token = structured(await call(before))["confirmation_token"]
+    async with dial_client(emu, tmp_path, MODE, ledger=ledger) as after:
+        text = refusal(await call(after, confirmation_token=token), "token-invalid")
+        fresh = structured(await call(after))
+    assert "earlier run of this server" in text and "restarted" in text and "forged" not in text, text
+    assert "again without confirmation_token" in text
+    assert fresh["status"] == "confirmation_required"
+    assert dials(emu) == 0

@@ -1,0 +1,236 @@
+"""chat_with_assistant through a real MCP client session (both protocol modes), and the
+ChatSessions bookkeeping (idle sweep, bound, shutdown) against the emulator's real WebSocket."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import anyio
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+
+from server_support import ASSISTANT, CLINIC, connect, helper, session, structured, text_of
+from voicing_mcp.api.client import VoicingClient
+from voicing_mcp.config import load_settings
+from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.server.app import create_server
+from voicing_mcp.server.chat import MAX_REPLY_CHARS
+from voicing_mcp.server.chat_sessions import ChatLike, ChatSessions, ConversationError
+
+
+def websocket_opens(emu: RunningEmulator) -> int:
+    return sum(1 for r in helper(emu, "GET", "/_emulator/requests")["requests"] if r["method"] == "WS")
+
+
+# ----- through MCP --------------------------------------------------------------------------
+async def test_a_conversation_continues_over_one_websocket(emu: RunningEmulator, mode: str) -> None:
+    async with connect(emu, mode) as client:
+        first = structured(await client.call_tool("chat_with_assistant", {"assistant_id": ASSISTANT, "message": "hi"}))
+        second_result = await client.call_tool(
+            "chat_with_assistant",
+            {"assistant_id": ASSISTANT, "message": "Can you repeat that?", "conversation_id": first["conversation_id"]},
+        )
+    second = structured(second_result)
+    assert first["new_conversation"] is True and first["turn"] == 1
+    assert first["greeting"] and first["reply"].startswith("Hello!")
+    assert second["conversation_id"] == first["conversation_id"] and second["turn"] == 2
+    assert second["new_conversation"] is False and second["greeting"] is None
+    assert "third-party" in second["notice"]
+    assert "third-party" in text_of(second_result) and first["conversation_id"] in text_of(second_result)
+    assert websocket_opens(emu) == 1
+
+
+async def test_each_new_conversation_gets_its_own_id(emu: RunningEmulator, mode: str) -> None:
+    async with connect(emu, mode) as client:
+        ids = {
+            structured(await client.call_tool("chat_with_assistant", {"assistant_id": a, "message": "hello"}))[
+                "conversation_id"
+            ]
+            for a in (ASSISTANT, CLINIC)
+        }
+    assert len(ids) == 2 and websocket_opens(emu) == 2
+
+
+async def test_an_unknown_assistant_is_reported_as_not_found(emu: RunningEmulator, mode: str) -> None:
+    async with connect(emu, mode) as client:
+        result = await client.call_tool("chat_with_assistant", {"assistant_id": "nobody", "message": "hi"})
+    assert result.is_error
+    assert "'nobody' not found" in text_of(result)
+
+
+async def test_an_unknown_conversation_id_says_not_found_and_how_to_start_one(emu: RunningEmulator, mode: str) -> None:
+    async with connect(emu, mode) as client:
+        result = await client.call_tool(
+            "chat_with_assistant", {"assistant_id": ASSISTANT, "message": "hi", "conversation_id": "conv-nope"}
+        )
+    assert result.is_error
+    text = text_of(result)
+    assert "not found" in text and "omit conversation_id" in text
+    assert websocket_opens(emu) == 0
+
+
+async def test_a_conversation_cannot_be_continued_with_another_assistant(emu: RunningEmulator, mode: str) -> None:
+    async with connect(emu, mode) as client:
+        first = structured(await client.call_tool("chat_with_assistant", {"assistant_id": ASSISTANT, "message": "hi"}))
+        result = await client.call_tool(
+            "chat_with_assistant",
+            {"assistant_id": CLINIC, "message": "hi", "conversation_id": first["conversation_id"]},
+        )
+    assert result.is_error and "belongs to assistant" in text_of(result)
+
+
+async def test_a_long_reply_is_capped_and_flagged(emu: RunningEmulator, mode: str) -> None:
+    message = "Is this " + "very " * 790 + "long?"  # the emulator quotes a question back
+    async with connect(emu, mode) as client:
+        data = structured(
+            await client.call_tool("chat_with_assistant", {"assistant_id": ASSISTANT, "message": message})
+        )
+    assert data["truncated"] is True and len(data["reply"]) == MAX_REPLY_CHARS and data["reply"].endswith("…")
+
+
+async def test_a_blank_message_is_refused_naming_the_field(emu: RunningEmulator, mode: str) -> None:
+    async with connect(emu, mode) as client:
+        empty = await client.call_tool("chat_with_assistant", {"assistant_id": ASSISTANT, "message": ""})
+        blank = await client.call_tool("chat_with_assistant", {"assistant_id": ASSISTANT, "message": "   "})
+    assert empty.is_error and "message" in text_of(empty)
+    assert blank.is_error and "message" in text_of(blank)
+    assert websocket_opens(emu) == 0
+
+
+async def test_too_many_open_conversations_is_a_clear_error(emu: RunningEmulator, mode: str) -> None:
+    async with connect(emu, mode, max_chats=2) as client:
+        for _ in range(2):
+            structured(await client.call_tool("chat_with_assistant", {"assistant_id": ASSISTANT, "message": "hi"}))
+        result = await client.call_tool("chat_with_assistant", {"assistant_id": ASSISTANT, "message": "hi"})
+    assert result.is_error and "too many open chat conversations (2 at most)" in text_of(result)
+    assert websocket_opens(emu) == 2
+
+
+@pytest.fixture
+async def silent_chatbot() -> AsyncIterator[str]:
+    """A real WebSocket server that greets and then never answers: the base URL to reach it."""
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send('{"type": "message", "message": "Hello, I am slow."}')
+        async for _ in ws:
+            pass  # read and never reply
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+
+
+async def test_a_reply_that_never_comes_is_a_clear_error_and_closes_the_conversation(
+    silent_chatbot: str, mode: str
+) -> None:
+    settings = load_settings(base_url=silent_chatbot, api_key="k", env="development")
+    server = create_server(settings, chat_reply_timeout=0.3)
+    async with session(server, mode) as client:
+        result = await client.call_tool("chat_with_assistant", {"assistant_id": ASSISTANT, "message": "hello?"})
+        assert result.is_error
+        text = text_of(result)
+        assert "no reply from the chatbot" in text and "start a new one" in text
+
+
+# ----- ChatSessions bookkeeping against the emulator ---------------------------------------
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Recorder:
+    """Opens real chat sessions through the client and remembers them, to look at them afterwards."""
+
+    def __init__(self, client: VoicingClient) -> None:
+        self.client = client
+        self.opened: list[Any] = []
+
+    def __call__(self, assistant_id: str) -> AbstractAsyncContextManager[ChatLike]:
+        session = self.client.chat(assistant_id, reply_timeout=10)
+        self.opened.append(session)
+        return session
+
+
+async def test_idle_conversations_are_closed_by_the_sweep_and_cannot_be_continued(emu: RunningEmulator) -> None:
+    clock = Clock()
+    async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as client:
+        opener = Recorder(client)
+        chats = ChatSessions(opener, idle_timeout=300, clock=clock)
+        old = await chats.send(ASSISTANT, "hi")
+        clock.now += 200
+        fresh = await chats.send(CLINIC, "hi")
+        clock.now += 150  # old: 350 s idle, fresh: 150 s
+        assert await chats.sweep() == 1
+        assert not chats.is_open(old.conversation_id) and chats.is_open(fresh.conversation_id)
+        assert opener.opened[0].is_open is False and opener.opened[1].is_open is True
+        with pytest.raises(ConversationError, match="not found"):
+            await chats.send(ASSISTANT, "still there?", old.conversation_id)
+        again = await chats.send(CLINIC, "thanks", fresh.conversation_id)
+        assert again.turn == 2
+        await chats.aclose()
+
+
+async def test_every_turn_sweeps_idle_conversations_first(emu: RunningEmulator) -> None:
+    clock = Clock()
+    async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as client:
+        chats = ChatSessions(Recorder(client), idle_timeout=300, max_sessions=1, clock=clock)
+        await chats.send(ASSISTANT, "hi")
+        clock.now += 301
+        turn = await chats.send(ASSISTANT, "hi")  # the idle one is closed first, freeing the only slot
+        assert turn.new and len(chats) == 1
+        await chats.aclose()
+
+
+async def test_shutdown_closes_every_conversation_and_refuses_new_turns(emu: RunningEmulator) -> None:
+    async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as client:
+        opener = Recorder(client)
+        chats = ChatSessions(opener)
+        await chats.send(ASSISTANT, "hi")
+        await chats.send(CLINIC, "hi")
+        await chats.aclose()
+        assert len(chats) == 0 and [s.is_open for s in opener.opened] == [False, False]
+        with pytest.raises(ConversationError, match="shutting down"):
+            await chats.send(ASSISTANT, "hi")
+
+
+async def test_server_shutdown_closes_the_conversations_it_opened(mode: str) -> None:
+    closed = anyio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send('{"type": "message", "message": "Hello."}')
+        async for frame in ws:
+            await ws.send(f'{{"type": "message", "message": "echo {len(frame)}"}}')
+        closed.set()  # the client closed the WebSocket
+
+    async with serve(handler, "127.0.0.1", 0) as chatbot:
+        port = next(iter(chatbot.sockets)).getsockname()[1]
+        settings = load_settings(base_url=f"http://127.0.0.1:{port}", api_key="k", env="development")
+        async with session(create_server(settings), mode) as client:
+            data = structured(
+                await client.call_tool("chat_with_assistant", {"assistant_id": ASSISTANT, "message": "hi"})
+            )
+            assert data["reply"].startswith("echo ") and not closed.is_set()
+        with anyio.fail_after(10):
+            await closed.wait()
+
+
+async def test_the_background_reaper_closes_idle_conversations(emu: RunningEmulator) -> None:
+    clock = Clock()
+    async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as client:
+        opener = Recorder(client)
+        chats = ChatSessions(opener, idle_timeout=300, clock=clock)
+        turn = await chats.send(ASSISTANT, "hi")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(chats.run_reaper, 0.01)
+            clock.now += 301
+            with anyio.fail_after(10):
+                while chats.is_open(turn.conversation_id):
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+        assert opener.opened[0].is_open is False
+        await chats.aclose()
