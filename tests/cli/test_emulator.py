@@ -182,6 +182,8 @@ def test_the_emulator_command_answers_the_readmes_curl_examples(cli_emulator: Ru
 def test_the_emulator_command_prints_its_url_and_key_and_stops_cleanly_on_ctrl_c(cli_emulator: Running) -> None:
     assert cli_emulator.banner.startswith(f"Voicing API emulator on {cli_emulator.base_url}")
     assert f"VOICING_BASE_URL={cli_emulator.base_url} VOICING_API_KEY=emulator" in cli_emulator.banner
+    # the guard treats an emulator at a URL like a real API: the banner says so and names the built-in one
+    assert "like a real API" in cli_emulator.banner and "no VOICING_BASE_URL" in cli_emulator.banner
     with httpx.Client(base_url=cli_emulator.base_url, headers={"x-api-key": "emulator"}) as client:
         dial = client.post(
             "/api/v1/campaigns/publish-outbound-call",

@@ -28,13 +28,17 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
 def banner(base_url: str, api_key: str) -> str:
     """The line printed once the emulator listens: where it is, and the settings that point the server at it.
 
-    ``VOICING_ENV=local`` keeps the server in local mode against this emulator (no real phone rings, the
-    example assistants' templates count, token confirmation allowed); without it the key would put the server
-    in production mode, with a real-call preview and the user's prompts folder only.
+    ``VOICING_ENV=local`` keeps the example assistants' templates counting against this emulator; without it the
+    key would put the server in production mode, with the user's prompts folder only. The dial guard still treats
+    an emulator at a ``VOICING_BASE_URL`` like a real API (a loopback URL can be a tunnel to one): a human
+    confirms, quiet hours hold, fictional 555-01xx numbers are refused; the banner says so, and points at the
+    built-in emulator for rehearsing dials.
     """
     return (
         f"Voicing API emulator on {base_url} (no real phone rings) - use "
-        f"VOICING_ENV=local VOICING_BASE_URL={base_url} VOICING_API_KEY={api_key}; Ctrl-C stops"
+        f"VOICING_ENV=local VOICING_BASE_URL={base_url} VOICING_API_KEY={api_key}; "
+        "the dial guard treats an emulator at a URL like a real API (a human confirms each dial, quiet hours hold, "
+        "555-01xx numbers are refused): to rehearse dials, use the built-in one (no VOICING_BASE_URL); Ctrl-C stops"
     )
 
 
