@@ -298,6 +298,9 @@ def test_local_mode_against_a_remote_url_is_refused(monkeypatch: pytest.MonkeyPa
         ("VOICING_QUIET_HOUR", "VOICING_QUIET_HOURS"),
         ("VOICING_PROMPTS", "VOICING_PROMPTS_DIR"),
         ("VOICING_LOGLEVEL", "VOICING_LOG_LEVEL"),
+        # the start of several settings names them all, not the one spelt closest (CONFIRM_PORT)
+        ("VOICING_CONFIRM", "VOICING_CONFIRMATION or VOICING_CONFIRM_PORT"),
+        ("VOICING_ALLOWED", "VOICING_ALLOWED_COUNTRIES or VOICING_ALLOWED_NUMBERS"),
     ],
 )
 def test_a_misspelt_setting_is_named_with_the_one_meant(typo: str, meant: str) -> None:

@@ -403,14 +403,15 @@ def setting_lines() -> list[tuple[str, str]]:
 
 
 def did_you_mean(name: str, known: list[str]) -> str | None:
-    """The setting ``name`` most likely means: a close spelling (``VOICING_QUIET_HOUR``, ``VOICING_DNC_FIEL``),
-    else None. A name that is the start of exactly one setting means that one first: ``VOICING_DNC`` is
-    ``VOICING_DNC_FILE``, although ``VOICING_ENV`` is spelt closer."""
+    """The setting(s) ``name`` most likely means: the settings it is the start of (``VOICING_DNC`` is
+    ``VOICING_DNC_FILE``, although ``VOICING_ENV`` is spelt closer; ``VOICING_CONFIRM`` is
+    ``VOICING_CONFIRMATION or VOICING_CONFIRM_PORT``), else a close spelling (``VOICING_QUIET_HOUR``,
+    ``VOICING_DNC_FIEL``), else None."""
     import difflib
 
-    extended = [k for k in known if k.startswith(name + "_") or name.startswith(k + "_")]
-    if len(extended) == 1:
-        return extended[0]
+    extended = [k for k in known if k.startswith(name) or name.startswith(k + "_")]
+    if 1 <= len(extended) <= 3:
+        return " or ".join(sorted(extended))
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
     return close[0] if close else None
 
