@@ -222,8 +222,10 @@ async def test_a_template_that_does_not_parse_is_named_with_its_line(
     assert await check_all() == 1
     out = capsys.readouterr().out
     fails = [ln for ln in out.splitlines() if ln.startswith("FAIL") and "prompts" in ln]
-    assert len(fails) == 1
+    assert len(fails) == 2  # the template, then the folder's summary: never an "ok" under a failed template
     assert "broken-assistant.j2" in fails[0] and "line 2" in fails[0]
+    assert "template(s) parse" in fails[1] and "good-assistant" in fails[1] and "1 do not (above)" in fails[1]
+    assert lines_of(out)["prompts"] == ["FAIL", "FAIL"]
     assert lines_of(out)["api"] == ["ok"]
 
 

@@ -248,7 +248,9 @@ def check_prompts(settings: Settings, report: Report) -> None:
             f"{t.assistant_id} ({len(t.required)} required, {len(t.optional)} optional)" for t in found[:5]
         )
         more = f" and {len(found) - 5} more" if len(found) > 5 else ""
-        report.add("ok", "prompts", f"{prompts.text()}; {len(found)} template(s) parse: {names}{more}")
+        broken = f"; {len(problems)} do not (above): those assistants are refused" if problems else ""
+        status = "FAIL" if problems else "ok"  # never an ok line right under a template that failed
+        report.add(status, "prompts", f"{prompts.text()}; {len(found)} template(s) parse: {names}{more}{broken}")
 
 
 def check_dnc(settings: Settings, report: Report) -> None:
