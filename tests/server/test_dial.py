@@ -24,7 +24,7 @@ from tests.server.test_stdio import RawSession, clean_env
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server
-from voicing_mcp.server.dial import DialRequest
+from voicing_mcp.server.dial import ConfirmCall, DialRequest
 
 PAYMENT = "019addcc-b878-7b10-85f1-49f21342f947"  # Hi {{name}}, your {{plan_type}} plan payment is pending.
 CLINIC = "019addcc-0000-7000-8000-000000000002"  # name, date required; time, clinic optional
@@ -782,3 +782,10 @@ def test_the_dial_request_is_one_frozen_value_with_read_only_variables() -> None
         request.phone_number = "+15555550100"  # type: ignore[misc]
     with pytest.raises(TypeError):
         request.input_variables["name"] = "Bob"  # type: ignore[index]
+
+
+def test_the_confirmation_form_describes_itself_to_the_human_not_to_a_developer() -> None:
+    """The form's description is what the client shows the person deciding: no docstring markup, no internals."""
+    description = ConfirmCall.model_json_schema()["description"]
+    assert "nothing is dialled" in description
+    assert "``" not in description and "Strict" not in description

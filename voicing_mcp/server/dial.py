@@ -120,10 +120,11 @@ class DialRequest:
 
 # ----- the question ----------------------------------------------------------------------------
 class ConfirmCall(BaseModel):
-    """The form shown to the human. Strict: only a real ``true`` is a tick ("yes", 1 or "on" are not)."""
+    """Tick the box to place this call; leave it unticked or decline, and nothing is dialled."""
 
-    # (the docstring is the form's description sent to the client.) An accepted answer that does not fit the
-    # form ({"confirm": "yes"}) is kept as "not ticked, malformed" instead of failing inside the SDK, which
+    # The docstring above is the form's description: the client shows it to the human, so it speaks to them.
+    # Strict: only a real ``true`` is a tick ("yes", 1 or "on" are not). An accepted answer that does not fit
+    # the form ({"confirm": "yes"}) is kept as "not ticked, malformed" instead of failing inside the SDK, which
     # would show the model an internal resolver name.
     model_config = ConfigDict(strict=True)
 
