@@ -13,8 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+import anyio
+
 from voicing_mcp.config import load_settings
 from voicing_mcp.errors import ConfigError
+from voicing_mcp.server.app import create_server
+from voicing_mcp.server.security import policy_for
+from voicing_mcp.server.transports import HttpTransport, build_http_app, serve_http
 
 STDIO_AT_A_TERMINAL = (
     "voicing-mcp: serving MCP over stdio — an MCP client starts this command and talks to it on stdin/stdout, "
@@ -25,10 +30,6 @@ STDIO_AT_A_TERMINAL = (
 
 def run_server(args: argparse.Namespace) -> int:
     """Run the server on the transport named by ``args`` until it is stopped. Returns the exit code."""
-    import anyio
-
-    from voicing_mcp.server.app import create_server
-
     settings = load_settings()
     transport: str = args.transport
     if transport == "stdio":
@@ -38,9 +39,6 @@ def run_server(args: argparse.Namespace) -> int:
         return 0
     if transport not in ("sse", "http"):
         raise ConfigError(f"unknown transport {transport!r}: use stdio, sse or http")
-
-    from voicing_mcp.server.security import policy_for
-    from voicing_mcp.server.transports import HttpTransport, build_http_app, serve_http
 
     host: str = args.host
     port: int = args.port
