@@ -7,6 +7,7 @@ Nothing here asserts speed; the benchmarks only measure and print.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import platform
@@ -155,8 +156,9 @@ def emulator_thread(
     *, seed_calls: int, latency_ms: float = 0.0, ids_file: Path | None = None, speed: float = 60.0
 ) -> Generator[Emulator]:
     """The emulator on a thread of this process, with its own event loop (``emulator_in_thread``)."""
-    from voicing_mcp.emulator.runner import emulator_in_thread
-    from voicing_mcp.emulator.state import EmulatorConfig
+    # only with --emulator thread: a worker that talks to an emulator process keeps its RSS its own
+    from voicing_mcp.emulator.runner import emulator_in_thread  # noqa: PLC0415 (the emulator, --emulator thread only)
+    from voicing_mcp.emulator.state import EmulatorConfig  # noqa: PLC0415 (the emulator, --emulator thread only)
 
     config = EmulatorConfig(seed_calls=seed_calls, latency_ms=latency_ms, speed=speed)
     with emulator_in_thread(config) as emu:
@@ -177,8 +179,6 @@ def start_emulator(
 
 def quiet_logging() -> None:
     """Warnings and errors to stderr only, set before the MCP SDK would install its INFO-level handler."""
-    import logging
-
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

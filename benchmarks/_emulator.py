@@ -12,11 +12,11 @@ import signal
 import sys
 from pathlib import Path
 
+from voicing_mcp.emulator.runner import serve_emulator
+from voicing_mcp.emulator.state import EmulatorConfig
+
 
 async def _serve(args: argparse.Namespace) -> None:
-    from voicing_mcp.emulator.runner import serve_emulator
-    from voicing_mcp.emulator.state import EmulatorConfig
-
     config = EmulatorConfig(seed_calls=args.seed_calls, latency_ms=args.latency_ms, speed=args.speed)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

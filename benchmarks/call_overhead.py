@@ -25,7 +25,14 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+import anyio
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+from voicing_mcp.api.client import VoicingClient
+from voicing_mcp.config import load_settings
+from voicing_mcp.server.app import create_server
 
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -42,9 +49,6 @@ from benchmarks._common import (
     start_emulator,
     table,
 )
-
-if TYPE_CHECKING:
-    from mcp import Client
 
 CallFn = Callable[[str], Awaitable[object]]
 
@@ -77,13 +81,6 @@ def _via_tool(client: Client) -> CallFn:
 async def run(
     base_url: str, ids: list[str], *, repeat: int, warmup: int, tmpdir: Path
 ) -> list[tuple[str, list[float]]]:
-    from mcp import Client
-    from mcp.client.stdio import StdioServerParameters, stdio_client
-
-    from voicing_mcp.api.client import VoicingClient
-    from voicing_mcp.config import load_settings
-    from voicing_mcp.server.app import create_server
-
     settings = load_settings(
         base_url=base_url, api_key=EMULATOR_KEY, env="development", ledger=tmpdir / "ledger.sqlite3"
     )
@@ -136,8 +133,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ids", type=int, default=50, help="distinct call ids to rotate over (default 50)")
     p.add_argument("--emulator", choices=["process", "thread"], default="process")
     args = p.parse_args(argv)
-
-    import anyio
 
     quiet_logging()
     with tempfile.TemporaryDirectory(prefix="voicing-bench-") as tmp:

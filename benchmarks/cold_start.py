@@ -22,6 +22,10 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import anyio
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -38,9 +42,6 @@ class ImportLine:
 
 async def _stdio_start(env: dict[str, str], errlog_path: Path, *, python_flags: tuple[str, ...] = ()) -> float:
     """Seconds from spawning the server to the answer of ``tools/list`` (initialize done before it)."""
-    from mcp import Client
-    from mcp.client.stdio import StdioServerParameters, stdio_client
-
     params = StdioServerParameters(
         command=sys.executable, args=[*python_flags, "-m", "voicing_mcp"], env=env, cwd=str(REPO)
     )
@@ -91,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=5, help="runs of each case (default 5)")
     p.add_argument("--top", type=int, default=10, help="slowest imports to list (default 10)")
     args = p.parse_args(argv)
-
-    import anyio
 
     with tempfile.TemporaryDirectory(prefix="voicing-bench-") as tmp:
         tmpdir = Path(tmp)

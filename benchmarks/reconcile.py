@@ -36,6 +36,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
+import httpx
+
+from voicing_mcp.api.client import VoicingClient
+
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -56,8 +61,6 @@ from benchmarks._common import (
 if TYPE_CHECKING:
     from mcp import Client
 
-    from voicing_mcp.api.client import VoicingClient
-
 UNKNOWN_PREFIX = "bench-unknown-"
 
 
@@ -71,8 +74,6 @@ def request_ids(known: list[str], unknown: int) -> list[str]:
 
 
 def _helper(base_url: str, method: str, path: str) -> Any:
-    import httpx
-
     response = httpx.request(method, f"{base_url}{path}", timeout=30)
     response.raise_for_status()
     return response.json()
@@ -80,8 +81,6 @@ def _helper(base_url: str, method: str, path: str) -> Any:
 
 async def _one_run(target: VoicingClient | Client, ids: list[str]) -> dict[str, Any]:
     """One reconciliation: seconds, seconds to the last progress report, progress reports, found, missing."""
-    from voicing_mcp.api.client import VoicingClient
-
     progress = 0
     last_progress = 0.0
     start = time.perf_counter()
@@ -145,15 +144,14 @@ async def _worker_runs(args: argparse.Namespace, base_url: str, ids: list[str], 
             runs.append(run)
 
     if args.via == "client":
-        from voicing_mcp.api.client import VoicingClient
-
         async with VoicingClient(base_url=base_url, api_key=EMULATOR_KEY, bulk_concurrency=args.concurrency) as api:
             await measure(api)
     else:
-        from mcp import Client
+        # the MCP SDK and the server only in an MCP worker: a client worker's peak RSS stays the client's
+        from mcp import Client  # noqa: PLC0415 (the MCP SDK, MCP workers only: client rows' RSS)
 
-        from voicing_mcp.config import load_settings
-        from voicing_mcp.server.app import create_server
+        from voicing_mcp.config import load_settings  # noqa: PLC0415 (pydantic settings, MCP workers only)
+        from voicing_mcp.server.app import create_server  # noqa: PLC0415 (the MCP server, MCP workers only)
 
         settings = load_settings(
             base_url=base_url, api_key=EMULATOR_KEY, env="development", ledger=tmpdir / "ledger.sqlite3"
@@ -164,8 +162,6 @@ async def _worker_runs(args: argparse.Namespace, base_url: str, ids: list[str], 
 
 
 def worker(args: argparse.Namespace) -> int:
-    import anyio
-
     quiet_logging()
     with tempfile.TemporaryDirectory(prefix="voicing-bench-") as tmp:
         tmpdir = Path(tmp)

@@ -8,6 +8,8 @@ types: they never appear in ``repr``, logs or error messages.
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -33,6 +36,12 @@ BASE_URLS: dict[str, str] = {
     "production": "https://api.voicing.ai",
 }
 
+
+TOKEN_MODE_WARNING = (
+    "VOICING_CONFIRMATION=token: the model relays the confirmation token, so it can confirm a call by itself "
+    "(a prompt-injected model will); unset it (human mode) unless you accept that"
+)
+"""Said by the server's start-up log and by ``check`` outside local mode."""
 
 _HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
 _E164_OR_PREFIX = re.compile(r"^\+\d{1,15}\*?$")
@@ -342,9 +351,6 @@ class Settings(BaseSettings):
 
 def is_loopback_url(url: str) -> bool:
     """True when ``url``'s host is this machine (127.0.0.0/8, ::1 or localhost)."""
-    import ipaddress
-    from urllib.parse import urlsplit
-
     try:
         host = (urlsplit(url).hostname or "").rstrip(".").lower()
     except ValueError:
@@ -358,7 +364,7 @@ def is_loopback_url(url: str) -> bool:
 
 
 def _region(value: str) -> str:
-    import phonenumbers
+    import phonenumbers  # noqa: PLC0415 (heavy: its region metadata; only when a region setting is given)
 
     code = value.strip().upper()
     if code not in phonenumbers.SUPPORTED_REGIONS:
@@ -407,8 +413,6 @@ def did_you_mean(name: str, known: list[str]) -> str | None:
     ``VOICING_DNC_FILE``, although ``VOICING_ENV`` is spelt closer; ``VOICING_CONFIRM`` is
     ``VOICING_CONFIRMATION or VOICING_CONFIRM_PORT``), else a close spelling (``VOICING_QUIET_HOUR``,
     ``VOICING_DNC_FIEL``), else None."""
-    import difflib
-
     extended = [k for k in known if k.startswith(name) or name.startswith(k + "_")]
     if 1 <= len(extended) <= 3:
         return " or ".join(sorted(extended))

@@ -66,8 +66,9 @@ async def open_api(
     """
     emulator: RunningEmulator | None = None
     if settings.is_local:
-        from voicing_mcp.emulator.runner import serve_emulator
-        from voicing_mcp.emulator.state import EmulatorConfig
+        # the emulator (its state ~25 ms, its uvicorn app): local mode only, not a production server's start
+        from voicing_mcp.emulator.runner import serve_emulator  # noqa: PLC0415 (the emulator, local mode only)
+        from voicing_mcp.emulator.state import EmulatorConfig  # noqa: PLC0415 (the emulator, local mode only)
 
         # the emulator's assistants are the templates the guard reads; a random key per run: the client removes
         # its key from every text the API returns, and a fixed key "emulator" turned every "emulator" in a reply

@@ -452,3 +452,14 @@ def test_misspelt_settings_are_named_with_the_one_meant_and_check_does_not_say_a
     )
     last = done.stdout.rstrip().splitlines()[-1]
     assert "all good" not in last and "2 warning(s)" in last, last
+
+
+def test_check_imports_neither_the_server_app_nor_the_mcp_sdk() -> None:
+    """`check` runs without the MCP SDK (~1.5 s of imports) unless the API read fails: its api line's text
+    comes from server.results only then."""
+    probe = (
+        "import sys, voicing_mcp.cli.check; "
+        "print(sorted(m for m in ('mcp', 'voicing_mcp.server.app') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+    assert done.stdout.strip() == "[]", done.stdout

@@ -20,9 +20,12 @@ from __future__ import annotations
 import json
 import logging
 from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import anyio
 from pydantic import SecretStr
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from voicing_mcp.api.constants import CHAT_REPLY_TIMEOUT
 from voicing_mcp.errors import ChatError, InvalidRequestError
@@ -32,7 +35,6 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from websockets.asyncio.client import ClientConnection
-    from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 logger = logging.getLogger(__name__)
 
@@ -103,8 +105,6 @@ def decode_frame(frame: str | bytes) -> str | None:
 
 def ws_url(base_url: str, assistant_id: str) -> str:
     """``http(s)://host[/prefix]`` → ``ws(s)://host[/prefix]/api/v1/voicing/ws/platform/api/chatbot?assistant_id=…``."""
-    from urllib.parse import urlencode, urlsplit, urlunsplit
-
     parts = urlsplit(base_url)
     scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme.lower())
     if scheme is None:
@@ -172,7 +172,6 @@ def _connect_without_redirects() -> Any:
     ``Authorization``/``Cookie`` there: our ``x-api-key`` header would go to whatever host the redirect names.
     The vendor documents no redirect, so none is followed: the 3xx is reported as an error.
     """
-    from websockets.asyncio.client import connect
 
     class NoRedirectConnect(connect):
         def process_redirect(self, exc: Exception) -> Exception | str:
@@ -234,8 +233,6 @@ class ChatSession:
         """Connect and read the greeting if the server sends one first."""
         if self._ws is not None or self._closed:
             raise ChatError("this chat session was already opened; start a new one")
-        from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
-
         connect = _connect_without_redirects()
         try:
             self._ws = await connect(
@@ -271,8 +268,6 @@ class ChatSession:
         if not isinstance(text, str) or not text.strip():  # pyright: ignore[reportUnnecessaryIsInstance]
             raise InvalidRequestError("the chat message must be a non-empty string")
         ws = self._require_open()
-        from websockets.exceptions import ConnectionClosed
-
         try:
             await ws.send(encode_message(text))
         except ConnectionClosed as exc:
@@ -306,8 +301,6 @@ class ChatSession:
 
     async def _receive(self, timeout: float, *, waiting_for: str) -> str | None:
         """The next frame with text. For the greeting, None after the short wait; for a reply, ChatError."""
-        from websockets.exceptions import ConnectionClosed
-
         ws = self._require_open()
         ignored = 0
         try:

@@ -423,7 +423,7 @@ class VoicingClient:
 
     def chat(self, assistant_id: str, *, reply_timeout: float = CHAT_REPLY_TIMEOUT) -> ChatSession:
         """A chat session with an assistant: ``async with client.chat(a) as s: await s.send("hi")``."""
-        from voicing_mcp.api.chat import ChatSession, ws_url
+        from voicing_mcp.api.chat import ChatSession, ws_url  # noqa: PLC0415 (websockets, only when a chat opens)
 
         assistant_id = check_id(assistant_id, what="assistant_id")
         return ChatSession(

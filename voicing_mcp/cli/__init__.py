@@ -12,10 +12,13 @@ import argparse
 import io
 import logging
 import os
+import select
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 
 from voicing_mcp import __version__
+from voicing_mcp.errors import VoicingError
 from voicing_mcp.redact import MaskNumbersFilter, SafeFormatter
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -76,9 +79,7 @@ class _Parser(argparse.ArgumentParser):
 
 def settings_help() -> str:
     """One line per setting: ``VOICING_NAME  meaning (default …)``, from the Settings model."""
-    import textwrap
-
-    from voicing_mcp.config import setting_lines
+    from voicing_mcp.config import setting_lines  # noqa: PLC0415 (pydantic + pydantic-settings ~0.3 s: --help only)
 
     lines = ["settings (environment variables; a flag of the same name wins):"]
     for name, meaning in setting_lines():
@@ -162,8 +163,6 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # top level: one readable line, never a traceback
-        from voicing_mcp.errors import VoicingError
-
         if stdout_closed(exc):
             raise  # `| head`: run_printing ends quietly
         if isinstance(exc, VoicingError):
@@ -174,24 +173,25 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """Run the command ``args`` names; each command's module is imported only here."""
+    """Run the command ``args`` names; each command's module is imported only here, so ``--version`` and
+    ``--help`` pay for none of them, and each command only for its own."""
     if args.command == "emulator":
-        from voicing_mcp.cli.emulator import run_emulator
+        from voicing_mcp.cli.emulator import run_emulator  # noqa: PLC0415 (the emulator: uvicorn, starlette)
 
         return run_emulator(args)
     if args.command == "demo":
-        from voicing_mcp.cli.demo import run_demo
+        from voicing_mcp.cli.demo import run_demo  # noqa: PLC0415 (the MCP SDK's client)
 
         return run_demo(args)
     if args.command == "check":
-        from voicing_mcp.cli.check import run_check
+        from voicing_mcp.cli.check import run_check  # noqa: PLC0415 (pydantic settings, httpx, the guard)
 
         return run_check(args)
     if args.command == "ledger":
-        from voicing_mcp.cli.ledger import run_ledger
+        from voicing_mcp.cli.ledger import run_ledger  # noqa: PLC0415 (pydantic settings, the ledger)
 
         return run_ledger(args)
-    from voicing_mcp.cli.serve import run_server
+    from voicing_mcp.cli.serve import run_server  # noqa: PLC0415 (the MCP SDK: the stdio server's cold start)
 
     return run_server(args)
 
@@ -237,8 +237,6 @@ def _stdout_gone() -> bool:
         return True
     if fd < 0:
         return True
-    import select
-
     if not hasattr(select, "poll"):  # Windows: no poll on pipes; a broken pipe while printing is stdout's
         return True
     poller = select.poll()

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import tempfile
 import time
+import webbrowser
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,20 +36,12 @@ from typing import Literal
 
 import anyio
 
-from voicing_mcp.config import Settings, load_settings, unknown_settings
-from voicing_mcp.errors import (
-    APIConnectionError,
-    AuthenticationError,
-    ConfigError,
-    GuardRefusal,
-    NotFoundError,
-    VoicingError,
-)
+from voicing_mcp.config import TOKEN_MODE_WARNING, Settings, load_settings, unknown_settings
+from voicing_mcp.errors import APIConnectionError, ConfigError, GuardRefusal, NotFoundError, VoicingError
 from voicing_mcp.guard.ledger import DUPLICATE_WINDOW
 from voicing_mcp.guard.phone import DoNotCallList
 from voicing_mcp.redact import one_line, redact_url
 from voicing_mcp.runtime import describe_prompts, open_api, template_store
-from voicing_mcp.server.app import TOKEN_MODE_WARNING
 
 Status = Literal["ok", "warn", "FAIL", "skip"]
 API_TIMEOUT_SECONDS = 20.0
@@ -210,8 +204,6 @@ NO_BROWSER = (
 
 def browser_available() -> bool:
     """Whether Python's ``webbrowser`` (what opens the confirm page; honours ``$BROWSER``) finds a browser."""
-    import webbrowser
-
     try:
         webbrowser.get()
     except webbrowser.Error:
@@ -292,33 +284,36 @@ async def check_api(settings: Settings, report: Report) -> None:
             with anyio.fail_after(API_TIMEOUT_SECONDS):
                 page = await api.client.list_calls(page=1, limit=1)
         except (TimeoutError, VoicingError) as exc:
-            report.add("FAIL", "api", api_failure(api.where, exc))
+            key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+            report.add("FAIL", "api", api_failure(api.where, exc, secret=key))
             return
         ms = (time.perf_counter() - started) * 1000
         total = f", {page.total} call(s) on record" if page.total is not None else ""
         report.add("ok", "api", f"{api.where} answered and accepted the key in {ms:.0f} ms{total}")
 
 
-def api_failure(what: str, exc: TimeoutError | VoicingError) -> str:
-    """The ``api`` line's text for an exception of the read: what failed at ``what`` and what to check."""
+def api_failure(what: str, exc: TimeoutError | VoicingError, *, secret: str | None = None) -> str:
+    """The ``api`` line's text for an exception of the read: ``what`` (the API as opened) and the server's one
+    description of the error (:func:`~voicing_mcp.server.results.describe`), the text a tool would give.
+
+    Two cases are check's own: the time limit is check's, not an API error; and a 404 to a list of calls
+    cannot mean a missing id, only a base URL that is not the Voicing API.
+    """
     if isinstance(exc, TimeoutError):
         return f"{what} did not answer within {API_TIMEOUT_SECONDS:.0f} s"
-    if isinstance(exc, AuthenticationError):
-        return (
-            f"{what} rejected the API key (HTTP 401): check VOICING_API_KEY is a 'Rest APIs' key "
-            "for this environment (VOICING_ENV)"
-        )
     if isinstance(exc, NotFoundError):
         return f"{what} has no call-details endpoint ({exc}): check VOICING_BASE_URL/VOICING_ENV"
+    # the MCP SDK comes with server.results (its ToolError): paid only when the read failed, not by a passing check
+    from voicing_mcp.server.results import describe  # noqa: PLC0415 (the MCP SDK, only on a failed read)
+
+    text = describe(exc, secret=secret)
     if isinstance(exc, APIConnectionError):
-        return f"cannot reach {what}: {exc}"
-    return f"{what} answered with an error: {exc}"
+        return f"cannot reach {what}: {text}"
+    return f"{what}: {text}"
 
 
 def _not_sqlite(path: Path) -> str | None:
     """Why an existing file cannot be opened as an SQLite database (read-only, nothing changed), or None."""
-    import sqlite3
-
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:

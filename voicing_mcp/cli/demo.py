@@ -13,16 +13,18 @@ reconciled in bulk, with progress → two chat turns with an assistant → the d
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
-if TYPE_CHECKING:
-    from mcp import Client
-    from mcp_types import CallToolResult
+import anyio
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp_types import CallToolResult, TextContent, TextResourceContents
 
 STEP_TIMEOUT = 120.0
 """Upper bound for one step (a hung server fails the step instead of hanging the demo)."""
@@ -62,8 +64,6 @@ class Demo:
 
 
 def _first_text(result: CallToolResult) -> str:
-    from mcp_types import TextContent
-
     for block in result.content:
         if isinstance(block, TextContent):
             return block.text
@@ -95,10 +95,6 @@ async def step_discover(demo: Demo) -> None:
         demo.say(f"   resource  {resource.uri}")
     for template in (await demo.client.list_resource_templates()).resource_templates:
         demo.say(f"   resource  {template.uri_template}")
-    import json
-
-    from mcp_types import TextResourceContents
-
     contents = (await demo.client.read_resource("voicing://assistants")).contents
     check(bool(contents) and isinstance(contents[0], TextResourceContents), "voicing://assistants is empty")
     first = contents[0]
@@ -233,14 +229,10 @@ async def dial_steps(demo: Demo) -> None:
     demo.say("   sending the same request and token again dials nothing; the guard says:")
     demo.detail(reason)
     demo.say("   the ledger has one dial:")
-    from mcp_types import TextResourceContents
-
     contents = (await demo.client.read_resource("voicing://ledger/recent")).contents
     check(bool(contents) and isinstance(contents[0], TextResourceContents), "voicing://ledger/recent is empty")
     ledger = contents[0]
     assert isinstance(ledger, TextResourceContents)
-    import json
-
     rows = json.loads(ledger.text)["dials"]
     check(len(rows) == 1, f"the ledger has {len(rows)} dials, expected 1")
     row = rows[0]
@@ -260,8 +252,6 @@ STEPS: list[tuple[str, Callable[[Demo], Awaitable[None]]]] = [
 # ----- running ------------------------------------------------------------------------------
 def server_parameters(workdir: Path) -> Any:
     """How the demo starts the server: as a desktop client would, with a clean environment."""
-    from mcp.client.stdio import StdioServerParameters
-
     return StdioServerParameters(
         command=sys.executable,
         args=["-m", "voicing_mcp", "--log-level", "WARNING"],
@@ -273,10 +263,6 @@ def server_parameters(workdir: Path) -> Any:
 
 async def run_steps(out: IO[str]) -> tuple[int, int, str | None]:
     """Run every step; return (passed, total, name of the failed step or None)."""
-    import anyio
-    from mcp import Client
-    from mcp.client.stdio import stdio_client
-
     with tempfile.TemporaryDirectory(prefix="voicing-demo-") as tmp:
         workdir = Path(tmp)
         log_path = workdir / "server.log"
@@ -328,8 +314,6 @@ async def run_steps(out: IO[str]) -> tuple[int, int, str | None]:
 
 def run_demo(args: argparse.Namespace | None = None, *, out: IO[str] | None = None) -> int:
     """The ``demo`` command. Returns the exit code: 0 when every step passed."""
-    import anyio
-
     stream = out if out is not None else sys.stdout
     print(
         "voicing-mcp demo — a real MCP client drives the server over stdio against the built-in emulator.", file=stream

@@ -7,6 +7,7 @@ import asyncio
 import signal
 import sys
 
+from voicing_mcp.emulator.runner import serve_emulator
 from voicing_mcp.emulator.state import EmulatorConfig
 from voicing_mcp.errors import ConfigError
 
@@ -43,8 +44,6 @@ def banner(base_url: str, api_key: str) -> str:
 
 
 async def _serve(config: EmulatorConfig, host: str, port: int) -> None:
-    from voicing_mcp.emulator.runner import serve_emulator
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import anyio
 
+from voicing_mcp.cli import main as cli_main
 from voicing_mcp.config import load_settings
 from voicing_mcp.errors import ConfigError, GuardRefusal
 from voicing_mcp.guard.ledger import Ledger
@@ -46,7 +47,7 @@ def run_ledger(args: argparse.Namespace) -> int:
             print(f"ledger #{row_id}: {outcome} in {path}")
             return 0 if ok else 1
         # rows written before API errors were cleaned may quote the key: never shown
-        from voicing_mcp.server.results import json_text
+        from voicing_mcp.server.results import json_text  # noqa: PLC0415 (the MCP SDK; 'resolve' goes without)
 
         key = settings.api_key.get_secret_value() if settings.api_key is not None else None
         for row in anyio.run(ledger.recent):
@@ -62,6 +63,4 @@ def run_ledger(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m voicing_mcp.guard.ledger [list | resolve ID [NOTE]]``: ``voicing-mcp ledger`` by another name."""
-    from voicing_mcp.cli import main as cli_main
-
     return cli_main(["ledger", *(sys.argv[1:] if argv is None else argv)])

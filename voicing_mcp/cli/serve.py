@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import anyio
+
 from voicing_mcp.config import load_settings
 from voicing_mcp.errors import ConfigError
 
@@ -25,11 +27,9 @@ STDIO_AT_A_TERMINAL = (
 
 def run_server(args: argparse.Namespace) -> int:
     """Run the server on the transport named by ``args`` until it is stopped. Returns the exit code."""
-    import anyio
+    settings = load_settings()  # a bad setting stops the start here, before the MCP SDK is imported (~1.5 s)
+    from voicing_mcp.server.app import create_server  # noqa: PLC0415 (the MCP SDK, after the settings are checked)
 
-    from voicing_mcp.server.app import create_server
-
-    settings = load_settings()
     transport: str = args.transport
     if transport == "stdio":
         if sys.stdin.isatty():  # started by hand in a terminal, not by a client: say why nothing happens
@@ -39,8 +39,9 @@ def run_server(args: argparse.Namespace) -> int:
     if transport not in ("sse", "http"):
         raise ConfigError(f"unknown transport {transport!r}: use stdio, sse or http")
 
-    from voicing_mcp.server.security import policy_for
-    from voicing_mcp.server.transports import HttpTransport, build_http_app, serve_http
+    # uvicorn and the security middleware: sse/http only
+    from voicing_mcp.server.security import policy_for  # noqa: PLC0415 (sse/http only)
+    from voicing_mcp.server.transports import HttpTransport, build_http_app, serve_http  # noqa: PLC0415 (uvicorn)
 
     host: str = args.host
     port: int = args.port

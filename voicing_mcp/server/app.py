@@ -25,7 +25,7 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 
 from voicing_mcp import __version__
-from voicing_mcp.config import Settings, unknown_settings
+from voicing_mcp.config import TOKEN_MODE_WARNING, Settings, unknown_settings
 from voicing_mcp.guard.policy import Clock
 from voicing_mcp.runtime import describe_prompts, open_api, open_guard, template_store
 from voicing_mcp.server.chat import register_chat_tool
@@ -100,12 +100,6 @@ def announce_prompts(settings: Settings, templates: TemplateStore) -> None:
         logger.warning("%s", report.text())
     else:
         logger.info("%s", report.text())
-
-
-TOKEN_MODE_WARNING = (
-    "VOICING_CONFIRMATION=token: the model relays the confirmation token, so it can confirm a call by itself "
-    "(a prompt-injected model will); unset it (human mode) unless you accept that"
-)
 
 
 def create_server(

@@ -38,6 +38,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
 import anyio
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
 
 from voicing_mcp.errors import ConfigError
 from voicing_mcp.guard.tokens import TOKEN_TTL, canonical_request
@@ -184,7 +188,6 @@ class ConfirmPages:
         async with self._lock:
             if self._task is not None:
                 return self.origin
-            import uvicorn
 
             class _Server(uvicorn.Server):
                 @contextlib.contextmanager
@@ -221,9 +224,6 @@ class ConfirmPages:
 
     # ----- the page --------------------------------------------------------------------------------
     def app(self) -> Any:
-        from starlette.applications import Starlette
-        from starlette.routing import Route
-
         async def page(request: Request) -> Response:
             return self._handle(request, None)
 
@@ -346,8 +346,6 @@ _STYLE = (
 
 
 def _page(status: int, title: str, body: str) -> Response:
-    from starlette.responses import HTMLResponse
-
     text = (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} — voicing-mcp'
         f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"

@@ -24,18 +24,23 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mcp_types import (
+    CompleteRequestParams,
+    CompleteResult,
+    Completion,
+    EmptyResult,
+    ResourceTemplateReference,
+    SetLevelRequestParams,
+    SubscribeRequestParams,
+    UnsubscribeRequestParams,
+)
+
+from voicing_mcp.errors import VoicingError
+
 if TYPE_CHECKING:
     from mcp.server.context import ServerRequestContext
     from mcp.server.mcpserver import MCPServer
-    from mcp_types import (
-        CompleteRequestParams,
-        CompleteResult,
-        EmptyResult,
-        LoggingLevel,
-        SetLevelRequestParams,
-        SubscribeRequestParams,
-        UnsubscribeRequestParams,
-    )
+    from mcp_types import LoggingLevel
 
     from voicing_mcp.guard.templates import TemplateStore
 
@@ -63,27 +68,19 @@ class ProtocolExtras:
         return frozenset(self._subscriptions.get(session, set()))
 
     async def set_level(self, ctx: ServerRequestContext[Any], params: SetLevelRequestParams) -> EmptyResult:
-        from mcp_types import EmptyResult
-
         self._levels[ctx.session] = params.level
         logger.debug("client log level set to %s", params.level)
         return EmptyResult()
 
     async def subscribe(self, ctx: ServerRequestContext[Any], params: SubscribeRequestParams) -> EmptyResult:
-        from mcp_types import EmptyResult
-
         self._subscriptions.setdefault(ctx.session, set()).add(str(params.uri))
         return EmptyResult()
 
     async def unsubscribe(self, ctx: ServerRequestContext[Any], params: UnsubscribeRequestParams) -> EmptyResult:
-        from mcp_types import EmptyResult
-
         self._subscriptions.get(ctx.session, set()).discard(str(params.uri))
         return EmptyResult()
 
     async def complete(self, ctx: ServerRequestContext[Any], params: CompleteRequestParams) -> CompleteResult:
-        from mcp_types import CompleteResult, Completion, ResourceTemplateReference
-
         values: list[str] = []
         if isinstance(params.ref, ResourceTemplateReference):
             prefix = params.argument.value
@@ -98,8 +95,6 @@ class ProtocolExtras:
         )
 
     def _assistant_ids(self, prefix: str) -> list[str]:
-        from voicing_mcp.errors import VoicingError
-
         try:
             templates, _problems = self.templates.scan()
         except VoicingError:
@@ -109,8 +104,6 @@ class ProtocolExtras:
 
 async def _recent_call_ids(state: Any, prefix: str) -> list[str]:
     """Ids of the newest calls (one page) starting with ``prefix``; empty if the API cannot be asked."""
-    from voicing_mcp.errors import VoicingError
-
     client = getattr(state, "client", None)
     if client is None:
         return []
@@ -124,8 +117,6 @@ async def _recent_call_ids(state: Any, prefix: str) -> list[str]:
 
 def register_protocol_extras(server: MCPServer[Any], templates: TemplateStore) -> ProtocolExtras:
     """Serve completion, logging/setLevel and resources/(un)subscribe on ``server``; returns their state."""
-    from mcp_types import CompleteRequestParams, SetLevelRequestParams, SubscribeRequestParams, UnsubscribeRequestParams
-
     extras = ProtocolExtras(templates)
     # No public way: MCPServer.completion() does not pass the request context (the call-id completion needs the
     # API client) and logging/setLevel and resources/(un)subscribe have no MCPServer hook; the low-level server has.

@@ -26,10 +26,13 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.datastructures import Headers
+from starlette.responses import PlainTextResponse
+
 from voicing_mcp.errors import ConfigError
 
 if TYPE_CHECKING:
-    from mcp.server.transport_security import TransportSecuritySettings
     from pydantic import SecretStr
     from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -127,8 +130,6 @@ class HttpPolicy:
 
     def transport_security(self) -> TransportSecuritySettings:
         """The same allow-lists in the SDK's form, for its own per-transport checks."""
-        from mcp.server.transport_security import TransportSecuritySettings
-
         hosts: list[str] = []
         origins: list[str] = []
         for name in sorted(self.allowed_hosts):
@@ -175,9 +176,6 @@ class SecurityMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        from starlette.datastructures import Headers
-        from starlette.responses import PlainTextResponse
-
         headers = Headers(scope=scope)
         refusal: tuple[int, str, dict[str, str]] | None = None
         if not self.policy.host_allowed(headers.get("host")):

@@ -13,9 +13,13 @@ import logging
 import socket
 import sys
 from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
-from voicing_mcp.errors import ConfigError
+import uvicorn
+
+from voicing_mcp.errors import ConfigError, VoicingError
+from voicing_mcp.server.security import SecurityMiddleware
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -32,8 +36,6 @@ GRACEFUL_SHUTDOWN_SECONDS = 3
 
 def build_http_app(server: MCPServer[Any], transport: HttpTransport, policy: HttpPolicy) -> ASGIApp:
     """The ASGI app of ``server`` on ``transport``, wrapped in the security middleware."""
-    from voicing_mcp.server.security import SecurityMiddleware
-
     security = policy.transport_security()
     if transport == "sse":
         inner = SharedLifespan(OneResponse(server.sse_app(transport_security=security, host=policy.bind_host)), server)
@@ -60,10 +62,6 @@ class SharedLifespan:
         if scope["type"] != "lifespan":
             await self.app(scope, receive, send)
             return
-        from contextlib import asynccontextmanager
-
-        from voicing_mcp.errors import VoicingError
-
         await receive()  # lifespan.startup
         original = self.lowlevel.lifespan
         started = False
@@ -148,8 +146,6 @@ def bind(host: str, port: int) -> socket.socket:
 
 async def serve_http(app: ASGIApp, host: str, port: int, transport: HttpTransport) -> None:
     """Serve ``app`` with uvicorn (logs to stderr only) and announce the URL once bound."""
-    import uvicorn
-
     sock = bind(host, port)
     bound = int(sock.getsockname()[1])
     url = display_url(host, bound, transport)
