@@ -9,8 +9,8 @@ import pytest
 
 from test_guard_policy import PAYMENT, make_guard, refused
 from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.guard.dnc import DoNotCallList
 from voicing_mcp.guard.phone import (
-    DoNotCallList,
     check_country,
     check_fictional,
     check_line_type,

@@ -43,8 +43,8 @@ from voicing_mcp.errors import (
     NotFoundError,
     VoicingError,
 )
+from voicing_mcp.guard.dnc import DoNotCallList
 from voicing_mcp.guard.ledger import DUPLICATE_WINDOW
-from voicing_mcp.guard.phone import DoNotCallList
 from voicing_mcp.redact import one_line, redact_url
 from voicing_mcp.runtime import describe_prompts, open_api, template_store
 from voicing_mcp.server.app import TOKEN_MODE_WARNING
