@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import anyio
-from pydantic import BaseModel, ConfigDict, Field
 
 from voicing_mcp.api.models import OutboundCallRequest, OutboundCallResponse
 from voicing_mcp.api.retry import dial_rejected
@@ -41,6 +39,7 @@ from voicing_mcp.errors import (
     VoicingError,
 )
 from voicing_mcp.guard import phone as ph
+from voicing_mcp.guard.decision import Decision, Preview
 from voicing_mcp.guard.dnc import DoNotCallList
 from voicing_mcp.guard.ledger import (
     DUPLICATE_WINDOW,
@@ -83,40 +82,6 @@ Clock = Callable[[], datetime]
 
 class DialClient(Protocol):
     async def initiate_outbound_call(self, req: OutboundCallRequest) -> OutboundCallResponse: ...
-
-
-class Preview(BaseModel):
-    """What the human sees before confirming; also the ``preview`` of the dial tool's result.
-
-    Rendered in one place, :mod:`voicing_mcp.server.preview` (the question, the confirm page, the result text).
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    phone_number: str = Field(description="E.164, exactly as sent to the API.")
-    international: str = Field(description="The number in international format.")
-    country: str
-    line_type: str
-    callee_local_time: str = Field(description="The callee's local time now (a range for numbers spanning zones).")
-    time_zones: list[str]
-    assistant_id: str
-    opening_line: str | None = Field(description="The assistant's first line, rendered from the local template.")
-    telephony_provider: str
-    input_variables: dict[str, str | int | float | bool]
-    local_mode: bool = Field(description="True with the built-in emulator: no real phone will ring.")
-    note: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The outcome of checks 1-4: the normalised request, its preview, and warnings."""
-
-    request: OutboundCallRequest
-    phone: ph.PhoneInfo
-    preview: Preview
-    warnings: list[str] = field(default_factory=list[str])
-    allow_listed: bool = False
-    checked_at: datetime | None = None
 
 
 def _now_utc() -> datetime:
