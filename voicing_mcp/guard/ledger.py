@@ -368,7 +368,7 @@ def in_flight_refusal(row: DialRow | None) -> GuardRefusal | None:
         "may be ringing now and no assistant dials this number meanwhile. Check with list_calls for a call to this "
         f"number after {row.created_at}; once that dial records an outcome the number is free again. If its server "
         f"died, the row counts as an unknown outcome after {int(PENDING_STALE.total_seconds() // 60)} minutes: a "
-        f"human releases it with `python -m voicing_mcp.guard.ledger resolve {row.id}` after making sure nobody "
+        f"human releases it with `voicing-mcp ledger resolve {row.id}` after making sure nobody "
         "was called",
         rule="dial-in-progress",
     )
@@ -383,7 +383,7 @@ def unknown_refusal(row: DialRow | None) -> GuardRefusal | None:
         f"{row.assistant_id}) {what} — that call may have been placed, so this number is blocked. Check first: "
         f"call list_calls and look for a call to this number after {row.created_at} (or ask the person). Calling "
         "initiate_outbound_call again re-checks the API and lifts the block if the call is found there; if it is "
-        f"not, a human releases it with `python -m voicing_mcp.guard.ledger resolve {row.id}`",
+        f"not, a human releases it with `voicing-mcp ledger resolve {row.id}`",
         rule="outcome-unknown",
     )
 

@@ -373,7 +373,7 @@ class DialGuard:
                     f"dialled again: redials of {decision.phone.masked} are blocked until this is checked. The next "
                     "initiate_outbound_call to this number looks the call up in the API first and lifts the block "
                     "if it is found; if it is not, a human releases it with "
-                    f"`python -m voicing_mcp.guard.ledger resolve {row_id}` after making sure nobody was called."
+                    f"`voicing-mcp ledger resolve {row_id}` after making sure nobody was called."
                 ),
                 method=getattr(exc, "method", None),
                 url=getattr(exc, "url", None),
