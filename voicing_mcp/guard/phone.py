@@ -122,7 +122,7 @@ def _check_short(raw: str, default_region: str | None) -> None:
 
 def parse_number(raw: str, *, default_region: str | None) -> PhoneInfo:
     """Check 1a: parse and validate; refuse short/emergency, national-without-region, impossible, invalid."""
-    from phonenumbers import geocoder  # noqa: PLC0415 (heavy: phonenumbers.geocoder loads ~1 s of data on import)
+    from phonenumbers import geocoder  # noqa: PLC0415 (heavy: importing phonenumbers.geocoder loads about 1 s of data)
 
     if not any(ch.isdigit() for ch in raw or ""):
         raise GuardRefusal(
