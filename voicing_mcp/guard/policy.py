@@ -5,10 +5,12 @@
 1. **Number** — parse, normalise to E.164, refuse short/emergency numbers, national formats
    without ``VOICING_DEFAULT_REGION``, impossible/invalid numbers, premium-rate, shared-cost,
    UAN and unknown line types, the fictional 555-01XX range outside local mode, countries
-   outside ``VOICING_ALLOWED_COUNTRIES`` and do-not-call entries.
+   outside ``VOICING_ALLOWED_COUNTRIES`` (:mod:`~voicing_mcp.guard.phone`) and do-not-call entries
+   (:mod:`~voicing_mcp.guard.dnc`).
 2. **Template** — the assistant's ``.j2`` file: required placeholders present, extras warned,
-   values scalar and bounded, opening line rendered in the sandbox.
-3. **Quiet hours** — in every time zone of the number (warn only in local mode).
+   values scalar and bounded (:mod:`~voicing_mcp.guard.variables`), opening line rendered in the sandbox.
+3. **Quiet hours** — in every time zone of the number (warn only in local mode;
+   :mod:`~voicing_mcp.guard.quiet_hours`).
 4. **Rate limit, unknown outcomes and duplicates** — counted in the ledger.
 5. **Confirmation** — :meth:`confirmation_mode`, :meth:`issue_token`, :meth:`redeem_token`.
 6. **Ledger** — :meth:`place_call` commits the intent, POSTs once, records the outcome.

@@ -16,7 +16,7 @@ def ledger_environment(settings: Settings, *, local: bool) -> str:
     """The ledger's name for where dials go: ``local``, the env name, or the normalised base URL.
 
     Named by the API the dials reach: a ``VOICING_BASE_URL`` is normalised (no credentials, host lowercase
-    without a trailing dot, no default port or trailing ``/``; :func:`~voicing_mcp.guard.ledger.canonical_base_url`),
+    without a trailing dot, no default port or trailing ``/``; :func:`canonical_base_url`),
     and one that is a known environment's URL — in any spelling, ``http://`` or ``https://`` — gets that
     environment's name, so servers configured either way count each other's dials. The env name is not part
     of a base URL's scope: the URL alone says where the dials go.
