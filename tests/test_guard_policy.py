@@ -11,8 +11,7 @@ import pytest
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR, Settings, load_settings
 from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.guard.ledger import Ledger
-from voicing_mcp.guard.policy import DialGuard
-from voicing_mcp.guard.quiet_hours import format_delta
+from voicing_mcp.guard.policy import DialGuard, format_delta
 from voicing_mcp.guard.templates import TemplateStore
 
 PAYMENT = "019addcc-b878-7b10-85f1-49f21342f947"

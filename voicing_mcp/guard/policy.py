@@ -70,6 +70,7 @@ __all__ = [
     "Preview",
     "describe_local_time",
     "dial_not_placed",
+    "format_delta",
     "ledger_environment",
     "variables_text",
 ]
