@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from voicing_mcp.emulator.state import ENDED_REASONS, FINAL_STATUS, outcome_for_number
+from voicing_mcp.emulator.calls import ENDED_REASONS, FINAL_STATUS, outcome_for_number
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

@@ -5,14 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicing_mcp.emulator.state import (
-    ENDED_REASONS,
-    FINAL_STATUS,
-    TERMINAL_STATUSES,
-    EmulatorConfig,
-    EmulatorState,
-    outcome_for_number,
-)
+from voicing_mcp.emulator.calls import ENDED_REASONS, FINAL_STATUS, TERMINAL_STATUSES, outcome_for_number
+from voicing_mcp.emulator.state import EmulatorConfig, EmulatorState
 
 LIFECYCLE = ["queued", "initiated", "ringing", "in-progress"]
 GUIDE_ID = "019addcc-b878-7b10-85f1-49f21342f947"

@@ -11,8 +11,8 @@ import pytest
 
 from tests.guard.test_policy import PAYMENT, make_guard, refused
 from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.guard.dnc import DoNotCallList
 from voicing_mcp.guard.phone import (
-    DoNotCallList,
     check_country,
     check_fictional,
     check_line_type,

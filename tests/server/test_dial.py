@@ -656,7 +656,7 @@ async def test_drop_after_accept_is_outcome_unknown_dialled_once_recorded_and_bl
         assert result.is_error
         text = text_of(result)
         assert "outcome unknown (ledger #1)" in text and "NOT retried" in text
-        assert "python -m voicing_mcp.guard.ledger resolve 1" in text
+        assert "voicing-mcp ledger resolve 1" in text
         assert dials(emu) == 1
         rows = await ledger_rows(client)
         assert rows[0]["status"] == "unknown" and rows[0]["call_id"] is None

@@ -31,7 +31,7 @@ from voicing_mcp.cli.check import check_all
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.errors import GuardRefusal
-from voicing_mcp.guard.policy import check_variables, hidden_character, variables_text
+from voicing_mcp.guard.variables import check_variables, hidden_character, variables_text
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.follow import follow_call
 from voicing_mcp.server.results import json_text

@@ -38,8 +38,8 @@ import anyio
 
 from voicing_mcp.config import TOKEN_MODE_WARNING, Settings, load_settings, unknown_settings
 from voicing_mcp.errors import APIConnectionError, ConfigError, GuardRefusal, NotFoundError, VoicingError
+from voicing_mcp.guard.dnc import DoNotCallList
 from voicing_mcp.guard.ledger import DUPLICATE_WINDOW
-from voicing_mcp.guard.phone import DoNotCallList
 from voicing_mcp.redact import one_line, redact_url
 from voicing_mcp.runtime import describe_prompts, open_api, template_store
 

@@ -23,18 +23,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from voicing_mcp.emulator.state import (
-    FAULT_KINDS,
-    STATUSES,
-    TIMEOUT_HOLD_SECONDS,
-    ArmedFault,
-    EmulatorConfig,
-    EmulatorState,
-    FaultChoice,
-    FaultKind,
-)
+from voicing_mcp.emulator.calls import STATUSES, iso
+from voicing_mcp.emulator.chat import CHAT_PATH, chatbot
+from voicing_mcp.emulator.faults import FAULT_KINDS, TIMEOUT_HOLD_SECONDS, ArmedFault, FaultChoice, FaultKind
+from voicing_mcp.emulator.state import EmulatorConfig, EmulatorState
 
 log = logging.getLogger("voicing_mcp.emulator")
 
@@ -42,7 +35,6 @@ API = "/api/v1/campaigns"
 DIAL_PATH = f"{API}/publish-outbound-call"
 DETAILS_PATH = f"{API}/get-call-details"
 BULK_PATH = f"{API}/get-call-details/bulk-by-ids"
-CHAT_PATH = "/api/v1/voicing/ws/platform/api/chatbot"
 MAX_BULK = 100
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
@@ -73,7 +65,7 @@ class _DropConnection(Exception):
     """Raised only when the server gives no handle on the connection (not under uvicorn)."""
 
 
-def state_of(request: Request | WebSocket) -> EmulatorState:
+def state_of(request: Request) -> EmulatorState:
     return cast(EmulatorState, request.app.state.emulator)
 
 
@@ -319,89 +311,6 @@ async def bulk_by_ids(request: Request, state: EmulatorState) -> Response:
     return JSONResponse({"success": True, "data": state.bulk(call_ids)})
 
 
-# ----- WebSocket chatbot ---------------------------------------------------------------------------
-
-_TEXT_FIELDS = ("message", "text", "content", "response")
-
-
-def _frame_text(raw: str) -> str:
-    """A client frame: JSON ``{"message": ...}`` (or text/content) or plain text."""
-    try:
-        data: Any = json.loads(raw)
-    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to decode
-        return raw.strip()
-    if isinstance(data, dict):
-        fields = cast(dict[str, Any], data)
-        for key in _TEXT_FIELDS:
-            value = fields.get(key)
-            if isinstance(value, str):
-                return value.strip()
-        return ""
-    return data.strip() if isinstance(data, str) else raw.strip()
-
-
-def chat_reply(opening: str, message: str, turn: int) -> str:
-    """A deterministic answer: the same conversation always gets the same replies."""
-    low = message.lower()
-    if any(word in low for word in ("bye", "goodbye", "that's all", "thats all")):
-        return "Thank you for your time. Goodbye!"
-    if low.rstrip("!. ") in ("hi", "hello", "hey"):
-        return f"Hello! {opening}"
-    if "repeat" in low or "again" in low:
-        return f"Of course. {opening}"
-    if "?" in message:
-        return f"Good question. About \u201c{message}\u201d: I can help with that on this call."
-    acks = ("I understand.", "Thank you, noted.", "Got it.", "Okay.")
-    return f"{acks[turn % len(acks)]} You said: \u201c{message}\u201d. Is there anything else?"
-
-
-async def chatbot(websocket: WebSocket) -> None:
-    state = state_of(websocket)
-    await websocket.accept()
-    state.requests.append(
-        {
-            "method": "WS",
-            "path": websocket.url.path,
-            "query": dict(websocket.query_params),
-            "json": None,
-            "status": None,
-            "fault": None,
-        }
-    )
-    if websocket.headers.get("x-api-key") != state.config.api_key:
-        await websocket.close(code=4401, reason="Invalid API token")
-        return
-    assistant_id = websocket.query_params.get("assistant_id", "").strip()
-    if not assistant_id:
-        await websocket.close(code=4400, reason="assistant_id is required")
-        return
-    assistant = state.assistants.get(assistant_id)
-    if assistant is None:
-        await websocket.close(code=4404, reason=f"Assistant with ID {assistant_id} not found"[:120])
-        return
-    variables = {k: v for k, v in websocket.query_params.items() if k != "assistant_id"}
-    opening = assistant.render(variables)
-    await websocket.send_json({"type": "message", "message": opening})
-    turn = 0
-    try:
-        while True:
-            received = await websocket.receive()
-            if received["type"] == "websocket.disconnect":
-                return
-            raw = received.get("text")
-            if raw is None:
-                data = received.get("bytes") or b""
-                raw = data.decode("utf-8", errors="replace")
-            text = _frame_text(raw)
-            if not text:
-                await websocket.send_json({"type": "error", "message": 'empty message: send {"message": "<text>"}'})
-                continue
-            await websocket.send_json({"type": "message", "message": chat_reply(opening, text, turn)})
-            turn += 1
-    except WebSocketDisconnect:
-        return
-
-
 # ----- test helpers --------------------------------------------------------------------------------
 
 
@@ -449,8 +358,6 @@ async def helper_advance(request: Request, state: EmulatorState) -> Response:
         or not 0 <= seconds <= MAX_CLOCK_ADVANCE
     ):
         return _detail(400, f'send {{"seconds": N}} with 0 <= N <= {MAX_CLOCK_ADVANCE} (ten years)')
-    from voicing_mcp.emulator.state import iso
-
     try:  # a clock past year 9999 would break every later answer: refuse the jump instead
         iso(state.clock.now() + float(seconds))
     except (OverflowError, ValueError, OSError):

@@ -22,6 +22,9 @@ from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass
 from typing import Any
 
+import uvicorn
+
+from voicing_mcp.emulator.app import create_app
 from voicing_mcp.emulator.state import EmulatorConfig, EmulatorState
 from voicing_mcp.errors import ConfigError
 
@@ -64,16 +67,13 @@ def _url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield  # the host program keeps its own signal handling
+
+
 def _make_server(config: EmulatorConfig) -> tuple[Any, EmulatorState]:
-    import uvicorn
-
-    from voicing_mcp.emulator.app import create_app
-
-    class _Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Generator[None, None, None]:
-            yield  # the host program keeps its own signal handling
-
     app = create_app(config)
     uv_config = uvicorn.Config(
         app,

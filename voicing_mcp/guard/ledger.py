@@ -16,7 +16,6 @@ work in a worker thread with ``anyio.to_thread``.
 
 from __future__ import annotations
 
-import functools
 import json
 import sqlite3
 import threading
@@ -26,8 +25,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import anyio.to_thread
+
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.guard.scope import scope_key, shown_environment
 from voicing_mcp.redact import mask_number, mask_numbers_in
 
 T = TypeVar("T")
@@ -94,68 +96,6 @@ class DialRow:
         return data
 
 
-def canonical_base_url(url: str) -> tuple[str, str]:
-    """``(shown, key)`` for a base URL: how the ledger shows it, and the scope key it counts under.
-
-    Both drop userinfo (credentials are never stored), lowercase the host and strip its trailing dot, drop
-    the scheme's default port, a trailing ``/``, a query and a fragment. The key also drops the scheme:
-    ``http://`` and ``https://`` of one host reach the same API (a non-default port or a path prefix other
-    than ``/`` stays). ``https://user:pw@API.voicing.ai.:443/`` → ``("https://api.voicing.ai", "api.voicing.ai")``.
-    """
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        return "<unreadable URL>", url.strip().lower()
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").rstrip(".")
-    if ":" in host:  # IPv6
-        host = f"[{host}]"
-    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
-        host = f"{host}:{port}"
-    path = parts.path.rstrip("/")
-    return f"{scheme}://{host}{path}", f"{host}{path}"
-
-
-def scope_key(environment: str) -> str:
-    """The scope a stored ``environment`` counts in, whatever its spelling.
-
-    ``local`` and environment names stay; a base URL (also the older ``<env>:<url>`` spelling, so rows
-    written before this rule still count) becomes the known environment it belongs to, or ``url:<key>``
-    (:func:`canonical_base_url`). Two servers on one ledger that reach the same API count each other's dials.
-    Never raises (it runs inside SQLite queries).
-    """
-    try:
-        if "://" not in environment:
-            return environment
-        _, sep, rest = environment.partition(":")
-        url = rest if sep and not rest.startswith("//") else environment
-        _, key = canonical_base_url(url)
-        return _known_scopes().get(key, f"url:{key}")
-    except Exception:
-        return environment
-
-
-@functools.cache
-def _known_scopes() -> dict[str, str]:
-    from voicing_mcp.config import BASE_URLS
-
-    return {canonical_base_url(url)[1]: name for name, url in BASE_URLS.items()}
-
-
-def shown_environment(environment: str) -> str:
-    """A stored ``environment`` as shown to a person or the model: credentials of a URL in it removed (rows
-    written before URLs were normalised may carry ``user:password@``)."""
-    if "://" not in environment:
-        return environment
-    head, sep, rest = environment.partition(":")
-    if sep and not rest.startswith("//"):
-        return f"{head}:{canonical_base_url(rest)[0]}"
-    return canonical_base_url(environment)[0]
-
-
 def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -209,8 +149,6 @@ class Ledger:
                 ) from None
 
     async def _arun(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        import anyio.to_thread
-
         return await anyio.to_thread.run_sync(self._run, fn)
 
     def close(self) -> None:
@@ -430,7 +368,7 @@ def in_flight_refusal(row: DialRow | None) -> GuardRefusal | None:
         "may be ringing now and no assistant dials this number meanwhile. Check with list_calls for a call to this "
         f"number after {row.created_at}; once that dial records an outcome the number is free again. If its server "
         f"died, the row counts as an unknown outcome after {int(PENDING_STALE.total_seconds() // 60)} minutes: a "
-        f"human releases it with `python -m voicing_mcp.guard.ledger resolve {row.id}` after making sure nobody "
+        f"human releases it with `voicing-mcp ledger resolve {row.id}` after making sure nobody "
         "was called",
         rule="dial-in-progress",
     )
@@ -445,7 +383,7 @@ def unknown_refusal(row: DialRow | None) -> GuardRefusal | None:
         f"{row.assistant_id}) {what} — that call may have been placed, so this number is blocked. Check first: "
         f"call list_calls and look for a call to this number after {row.created_at} (or ask the person). Calling "
         "initiate_outbound_call again re-checks the API and lifts the block if the call is found there; if it is "
-        f"not, a human releases it with `python -m voicing_mcp.guard.ledger resolve {row.id}`",
+        f"not, a human releases it with `voicing-mcp ledger resolve {row.id}`",
         rule="outcome-unknown",
     )
 

@@ -5,10 +5,12 @@
 1. **Number** — parse, normalise to E.164, refuse short/emergency numbers, national formats
    without ``VOICING_DEFAULT_REGION``, impossible/invalid numbers, premium-rate, shared-cost,
    UAN and unknown line types, the fictional 555-01XX range outside local mode, countries
-   outside ``VOICING_ALLOWED_COUNTRIES`` and do-not-call entries.
+   outside ``VOICING_ALLOWED_COUNTRIES`` (:mod:`~voicing_mcp.guard.phone`) and do-not-call entries
+   (:mod:`~voicing_mcp.guard.dnc`).
 2. **Template** — the assistant's ``.j2`` file: required placeholders present, extras warned,
-   values scalar and bounded, opening line rendered in the sandbox.
-3. **Quiet hours** — in every time zone of the number (warn only in local mode).
+   values scalar and bounded (:mod:`~voicing_mcp.guard.variables`), opening line rendered in the sandbox.
+3. **Quiet hours** — in every time zone of the number (warn only in local mode;
+   :mod:`~voicing_mcp.guard.quiet_hours`).
 4. **Rate limit, unknown outcomes and duplicates** — counted in the ledger.
 5. **Confirmation** — :meth:`confirmation_mode`, :meth:`issue_token`, :meth:`redeem_token`.
 6. **Ledger** — :meth:`place_call` commits the intent, POSTs once, records the outcome.
@@ -20,18 +22,15 @@ would make it pass. Nothing here knows about MCP.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+import anyio
 
-from voicing_mcp.api.client import encode_json_body
 from voicing_mcp.api.models import OutboundCallRequest, OutboundCallResponse
 from voicing_mcp.api.retry import dial_rejected
-from voicing_mcp.config import QuietHours, Settings
+from voicing_mcp.config import Settings
 from voicing_mcp.errors import (
     APIConnectionError,
     APIStatusError,
@@ -42,28 +41,42 @@ from voicing_mcp.errors import (
     VoicingError,
 )
 from voicing_mcp.guard import phone as ph
+from voicing_mcp.guard.decision import Decision, Preview
+from voicing_mcp.guard.dnc import DoNotCallList
 from voicing_mcp.guard.ledger import (
     DUPLICATE_WINDOW,
     Confirmation,
     DialRow,
     Ledger,
     Status,
-    canonical_base_url,
     duplicate_refusal,
     in_flight_refusal,
     rate_refusal,
-    scope_key,
     unknown_refusal,
 )
+from voicing_mcp.guard.quiet_hours import describe_local_time, format_delta, next_window_opening, zones_in_window
+from voicing_mcp.guard.scope import ledger_environment
 from voicing_mcp.guard.templates import AssistantTemplate, TemplateProblem, TemplateStore
 from voicing_mcp.guard.tokens import IssuedToken, TokenSigner
-from voicing_mcp.redact import one_line, redact_secret
+from voicing_mcp.guard.variables import check_ids, check_sendable, check_variables, variables_text
+from voicing_mcp.redact import redact_secret
+
+__all__ = [
+    "LOCAL_NOTE",
+    "Clock",
+    "Decision",
+    "DialClient",
+    "DialGuard",
+    "Preview",
+    "describe_local_time",
+    "dial_not_placed",
+    "format_delta",
+    "ledger_environment",
+    "variables_text",
+]
 
 logger = logging.getLogger(__name__)
 
-MAX_VARIABLES = 50
-MAX_KEY_LENGTH = 64
-MAX_VALUE_LENGTH = 2000
 MAX_OPENING_LINE = 300
 LOCAL_NOTE = "local mode: the built-in emulator answers — no real phone will ring"
 
@@ -72,53 +85,6 @@ Clock = Callable[[], datetime]
 
 class DialClient(Protocol):
     async def initiate_outbound_call(self, req: OutboundCallRequest) -> OutboundCallResponse: ...
-
-
-class Preview(BaseModel):
-    """What the human sees before confirming; also the ``preview`` of the dial tool's result.
-
-    Rendered in one place, :mod:`voicing_mcp.server.preview` (the question, the confirm page, the result text).
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    phone_number: str = Field(description="E.164, exactly as sent to the API.")
-    international: str = Field(description="The number in international format.")
-    country: str
-    line_type: str
-    callee_local_time: str = Field(description="The callee's local time now (a range for numbers spanning zones).")
-    time_zones: list[str]
-    assistant_id: str
-    opening_line: str | None = Field(description="The assistant's first line, rendered from the local template.")
-    telephony_provider: str
-    input_variables: dict[str, str | int | float | bool]
-    local_mode: bool = Field(description="True with the built-in emulator: no real phone will ring.")
-    note: str | None = None
-
-
-def shown_value(value: object) -> str:
-    """A variable's value as a preview shows it: strings quoted, with ``"`` and ``\\`` escaped (a value cannot
-    fake the next variable) and every control, format or bidi character visible; numbers and booleans as is."""
-    if isinstance(value, str):
-        return '"' + one_line(value.replace("\\", "\\\\").replace('"', '\\"')) + '"'
-    return one_line(repr(value))
-
-
-def variables_text(variables: Mapping[str, object]) -> str:
-    """``name="Ann", plan_type="Gold"``: keys sorted, keys and values made visible."""
-    return ", ".join(f"{one_line(k)}={shown_value(v)}" for k, v in sorted(variables.items()))
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The outcome of checks 1-4: the normalised request, its preview, and warnings."""
-
-    request: OutboundCallRequest
-    phone: ph.PhoneInfo
-    preview: Preview
-    warnings: list[str] = field(default_factory=list[str])
-    allow_listed: bool = False
-    checked_at: datetime | None = None
 
 
 def _now_utc() -> datetime:
@@ -144,7 +110,7 @@ class DialGuard:
         self.signer = signer or TokenSigner()
         self.clock: Clock = clock or _now_utc
         self.local = settings.is_local if local is None else local
-        self.dnc = ph.DoNotCallList(settings.dnc_file, default_region=settings.default_region)
+        self.dnc = DoNotCallList(settings.dnc_file, default_region=settings.default_region)
 
     # ----- checks 1-4 --------------------------------------------------------------------------
     async def check(
@@ -366,8 +332,6 @@ class DialGuard:
         cancellation — is ``unknown`` and blocks redials of the number until it is checked. Every error
         raised is a VoicingError whose text the model can read; none advises a retry.
         """
-        import anyio
-
         req = decision.request
         # a body that cannot be sent is refused before the intent exists: nothing written, nothing blocked
         check_sendable(req)
@@ -412,7 +376,7 @@ class DialGuard:
                     f"dialled again: redials of {decision.phone.masked} are blocked until this is checked. The next "
                     "initiate_outbound_call to this number looks the call up in the API first and lifts the block "
                     "if it is found; if it is not, a human releases it with "
-                    f"`python -m voicing_mcp.guard.ledger resolve {row_id}` after making sure nobody was called."
+                    f"`voicing-mcp ledger resolve {row_id}` after making sure nobody was called."
                 ),
                 method=getattr(exc, "method", None),
                 url=getattr(exc, "url", None),
@@ -469,136 +433,6 @@ def dial_not_placed(exc: Exception) -> bool:
     return False
 
 
-def check_sendable(req: OutboundCallRequest) -> None:
-    """Refuse a request whose body cannot be sent (a non-finite number, text that is not valid Unicode)."""
-    try:
-        encode_json_body(req.model_dump(mode="json"))
-    except InvalidRequestError as exc:
-        raise GuardRefusal(f"template: input_variables cannot be sent: {exc}", rule="template-variables") from None
-
-
-def ledger_environment(settings: Settings, *, local: bool) -> str:
-    """The ledger's name for where dials go: ``local``, the env name, or the normalised base URL.
-
-    Named by the API the dials reach: a ``VOICING_BASE_URL`` is normalised (no credentials, host lowercase
-    without a trailing dot, no default port or trailing ``/``; :func:`~voicing_mcp.guard.ledger.canonical_base_url`),
-    and one that is a known environment's URL — in any spelling, ``http://`` or ``https://`` — gets that
-    environment's name, so servers configured either way count each other's dials. The env name is not part
-    of a base URL's scope: the URL alone says where the dials go.
-    """
-    if local:
-        return "local"
-    if settings.base_url is not None:
-        shown = canonical_base_url(settings.base_url)[0]
-        key = scope_key(shown)
-        return key if not key.startswith("url:") else shown
-    return settings.resolved_env
-
-
-def check_ids(assistant_id: str, telephony_provider: str) -> tuple[str, str]:
-    """The ids as sent and recorded. An assistant id written as a UUID in any spelling (upper case, braces,
-    ``urn:uuid:``, no dashes) is the canonical lower-case dashed UUID: an API that reads it as a UUID takes every
-    spelling for the same assistant, so the duplicate rule, the templates and the confirmations must too."""
-    import uuid
-
-    a, p = assistant_id.strip(), telephony_provider.strip()
-    if not a:
-        raise GuardRefusal("template: assistant_id is empty; give the assistant's id", rule="assistant")
-    if not p:
-        raise GuardRefusal('telephony_provider is empty; use "default" unless told otherwise', rule="provider")
-    try:
-        a = str(uuid.UUID(a))
-    except ValueError:
-        pass  # not a UUID: kept as given
-    return a, p
-
-
-def check_variables(variables: Mapping[str, object]) -> dict[str, str | int | float | bool]:
-    """Values must be strings, numbers or booleans; keys and sizes are capped."""
-    if len(variables) > MAX_VARIABLES:
-        raise GuardRefusal(
-            f"template: {len(variables)} input_variables, at most {MAX_VARIABLES} are accepted; send only the "
-            "template's placeholders",
-            rule="template-variables",
-        )
-    out: dict[str, str | int | float | bool] = {}
-    for key, value in variables.items():
-        refuse_hidden_characters(key, value)
-        if not key or len(key) > MAX_KEY_LENGTH:
-            raise GuardRefusal(
-                f"template: input variable name {key[:80]!r} must be 1-{MAX_KEY_LENGTH} characters",
-                rule="template-variables",
-            )
-        if not isinstance(value, str | int | float | bool):
-            raise GuardRefusal(
-                f"template: input variable {key!r} is a {type(value).__name__}; values must be strings, numbers "
-                "or booleans — pass it as text",
-                rule="template-variables",
-            )
-        if isinstance(value, float) and not math.isfinite(value):  # JSON has no NaN/Infinity (1e400 reads as inf)
-            raise GuardRefusal(
-                f"template: input variable {key!r} is {value!r}, a number JSON cannot carry (a value like 1e400 "
-                "is too large and reads as infinity); give a finite number, or pass it as text",
-                rule="template-variables",
-            )
-        if _has_surrogate(key) or (isinstance(value, str) and _has_surrogate(value)):
-            raise GuardRefusal(
-                f"template: input variable {key.encode('utf-8', 'backslashreplace').decode()!r} contains an unpaired "
-                "surrogate (\\ud800-\\udfff), which is not valid text; send the text without it",
-                rule="template-variables",
-            )
-        if isinstance(value, str) and len(value) > MAX_VALUE_LENGTH:
-            raise GuardRefusal(
-                f"template: input variable {key!r} is {len(value)} characters, at most {MAX_VALUE_LENGTH}; shorten it",
-                rule="template-variables",
-            )
-        out[key] = value
-    return out
-
-
-#: bidi embeddings, overrides and isolates (LRE RLE PDF LRO RLO, LRI RLI FSI PDI): they reorder what a terminal or
-#: a form shows. The marks LRM/RLM/ALM and the joiners (emoji, Indic scripts) are allowed and shown visibly.
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def hidden_character(text: str, *, allow_newlines: bool) -> str | None:
-    """The first character of ``text`` a call script has no use for, or None: a C0/C1 control (ESC starts an
-    ANSI sequence, a lone CR returns to column 0) other than newline, tab and CRLF when ``allow_newlines``, or a
-    bidi embedding/override/isolate."""
-    import unicodedata
-
-    for i, ch in enumerate(text):
-        if ch in BIDI_CONTROLS:
-            return ch
-        if unicodedata.category(ch) != "Cc":
-            continue
-        if allow_newlines and (ch in "\n\t" or (ch == "\r" and text[i + 1 : i + 2] == "\n")):
-            continue
-        return ch
-    return None
-
-
-def refuse_hidden_characters(key: str, value: object) -> None:
-    """Refuse control and bidi-override characters in an input variable's name or (string) value, naming the
-    variable and the character; everything else a preview shows is made visible instead."""
-    what, ch = "name", hidden_character(key, allow_newlines=False)
-    if ch is None and isinstance(value, str):
-        what, ch = "value", hidden_character(value, allow_newlines=True)
-    if ch is None:
-        return
-    kind = "a bidi override/isolate" if ch in BIDI_CONTROLS else "a control character"
-    raise GuardRefusal(
-        f"template: the {what} of input variable {one_line(key)!r} contains <U+{ord(ch):04X}> ({kind}), which "
-        "could make the preview show something else than what is sent; remove it (plain text, newlines and tabs are "
-        "fine)",
-        rule="control-characters",
-    )
-
-
-def _has_surrogate(text: str) -> bool:
-    return any("\ud800" <= ch <= "\udfff" for ch in text)
-
-
 def render_opening_line(template: AssistantTemplate, variables: Mapping[str, object], warnings: list[str]) -> str:
     try:
         text = template.render(variables)
@@ -607,60 +441,3 @@ def render_opening_line(template: AssistantTemplate, variables: Mapping[str, obj
         return "(could not be rendered)"
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     return line if len(line) <= MAX_OPENING_LINE else line[: MAX_OPENING_LINE - 1] + "…"
-
-
-def zones_in_window(zones: tuple[str, ...], window: QuietHours, now: datetime) -> list[tuple[str, datetime]]:
-    from zoneinfo import ZoneInfo
-
-    inside: list[tuple[str, datetime]] = []
-    for zone in zones:
-        local = now.astimezone(ZoneInfo(zone))
-        if window.contains(local.time().replace(tzinfo=None)):
-            inside.append((zone, local))
-    return inside
-
-
-def next_window_opening(zones: tuple[str, ...], window: QuietHours, now: datetime) -> datetime | None:
-    """The first instant after ``now`` at which every zone is outside the quiet window (within 3 days)."""
-    from zoneinfo import ZoneInfo
-
-    candidates: list[datetime] = []
-    for zone in zones:
-        tz = ZoneInfo(zone)
-        local_now = now.astimezone(tz)
-        for day in range(-1, 3):
-            d = (local_now + timedelta(days=day)).date()
-            candidate = datetime.combine(d, window.end, tzinfo=tz).astimezone(UTC)
-            if candidate > now:
-                candidates.append(candidate)
-    for candidate in sorted(candidates):
-        if not zones_in_window(zones, window, candidate):
-            return candidate
-    return None
-
-
-def format_delta(delta: timedelta) -> str:
-    minutes = max(int(delta.total_seconds() + 59) // 60, 1)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
-
-
-def describe_local_time(zones: tuple[str, ...], now: datetime, *, round_minutes: int = 1) -> str:
-    """``Mon 09:05 (America/Chicago)``, or a range ``Mon 08:05–11:05 across 5 time zones``.
-
-    ``round_minutes`` > 1 rounds down and says "about": the text then stays the same for that many
-    minutes (the elicitation question must not change while the human reads it).
-    """
-    from zoneinfo import ZoneInfo
-
-    step = timedelta(minutes=max(round_minutes, 1))
-    if step > timedelta(minutes=1):
-        epoch = datetime(2000, 1, 1, tzinfo=UTC)
-        now = epoch + ((now - epoch) // step) * step
-    about = "about " if step > timedelta(minutes=1) else ""
-    locals_ = sorted(now.astimezone(ZoneInfo(z)).replace(tzinfo=None) for z in zones)
-    if len(zones) == 1:
-        return f"{about}{locals_[0]:%a %H:%M} ({zones[0]})"
-    low, high = locals_[0], locals_[-1]
-    high_text = f"{high:%H:%M}" if high.date() == low.date() else f"{high:%a %H:%M}"
-    return f"{about}{low:%a %H:%M}–{high_text} across {len(zones)} time zones"

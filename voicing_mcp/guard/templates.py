@@ -18,17 +18,16 @@ error, never an empty string.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
+
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, nodes
+from jinja2.nodes import Node
+from jinja2.sandbox import SandboxedEnvironment
 
 from voicing_mcp.errors import VoicingError
-
-if TYPE_CHECKING:
-    from jinja2 import Template
-    from jinja2.nodes import Node
-    from jinja2.sandbox import SandboxedEnvironment
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SUFFIX = ".j2"
@@ -60,8 +59,6 @@ class AssistantTemplate:
 
     def render(self, variables: Mapping[str, object]) -> str:
         """Render in the sandbox with strict undefined; raise TemplateProblem naming the file on failure."""
-        from jinja2 import TemplateError
-
         try:
             return self._template.render(dict(variables))
         except TemplateError as exc:
@@ -82,9 +79,6 @@ def valid_assistant_id(assistant_id: str) -> bool:
 
 
 def _environment() -> SandboxedEnvironment:
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
-
     return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
@@ -163,8 +157,6 @@ class TemplateStore:
         return templates, problems
 
     def _load(self, assistant_id: str, path: Path) -> AssistantTemplate:
-        from jinja2 import TemplateSyntaxError
-
         try:
             source = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -213,8 +205,6 @@ def analyse(ast: Node, *, ignore: Iterable[str] = ()) -> tuple[list[str], list[s
 
 def _defined_tests(test: Node, *, negated: bool = False) -> tuple[set[str], set[str]]:
     """Names proven defined when ``test`` is true, and names proven defined when it is false."""
-    from jinja2 import nodes
-
     if isinstance(test, nodes.Test) and test.name in {"defined", "undefined"}:
         root = _root_name(test.node)
         if root is None:
@@ -236,8 +226,6 @@ def _defined_tests(test: Node, *, negated: bool = False) -> tuple[set[str], set[
 
 
 def _root_name(node: Node) -> str | None:
-    from jinja2 import nodes
-
     while isinstance(node, nodes.Getattr | nodes.Getitem):
         node = node.node
     if isinstance(node, nodes.Name):
@@ -246,15 +234,11 @@ def _root_name(node: Node) -> str | None:
 
 
 def _targets(node: Node) -> set[str]:
-    from jinja2 import nodes
-
     return {n.name for n in node.find_all(nodes.Name)} | ({node.name} if isinstance(node, nodes.Name) else set())
 
 
 def _walk_all(items: Iterable[Node], uses: _Uses, bound: frozenset[str], guarded: frozenset[str]) -> frozenset[str]:
     """Walk a statement list in order; ``set`` targets bind names for the statements after them."""
-    from jinja2 import nodes
-
     for item in items:
         _walk(item, uses, bound, guarded)
         if isinstance(item, nodes.Assign | nodes.AssignBlock):
@@ -269,75 +253,129 @@ def _walk_all(items: Iterable[Node], uses: _Uses, bound: frozenset[str], guarded
 
 
 def _walk(node: Node, uses: _Uses, bound: frozenset[str], guarded: frozenset[str]) -> None:
-    from jinja2 import nodes
-
-    if isinstance(node, nodes.Name):
-        if node.ctx == "load" and node.name not in bound:
-            (uses.guarded if node.name in guarded else uses.unguarded).add(node.name)
-        return
-    if isinstance(node, nodes.Template):
-        _walk_all(node.body, uses, bound, guarded)
-        return
-    if isinstance(node, nodes.Filter) and node.name in {"default", "d"} and node.node is not None:
-        root = _root_name(node.node)
-        inner = guarded | {root} if root is not None else guarded
-        _walk(node.node, uses, bound, inner)
-        for child in (*node.args, *(kw.value for kw in node.kwargs)):
-            _walk(child, uses, bound, guarded)
-        return
-    if isinstance(node, nodes.Test) and node.name in {"defined", "undefined"}:
-        root = _root_name(node.node)
-        _walk(node.node, uses, bound, guarded | {root} if root is not None else guarded)
-        return
-    if isinstance(node, nodes.If | nodes.CondExpr):
-        when_true, when_false = _defined_tests(node.test)
-        _walk(node.test, uses, bound, guarded | when_true)
-        if isinstance(node, nodes.If):
-            _walk_all(node.body, uses, bound, guarded | when_true)
-            for elif_node in node.elif_:  # an elif runs only when the test above was false
-                _walk(elif_node, uses, bound, guarded | when_false)
-            _walk_all(node.else_, uses, bound, guarded | when_false)
-        else:
-            _walk(node.expr1, uses, bound, guarded | when_true)
-            if node.expr2 is not None:
-                _walk(node.expr2, uses, bound, guarded | when_false)
-        return
-    if isinstance(node, nodes.And):
-        when_true, _ = _defined_tests(node.left)
-        _walk(node.left, uses, bound, guarded)
-        _walk(node.right, uses, bound, guarded | when_true)
-        return
-    if isinstance(node, nodes.For):
-        _walk(node.iter, uses, bound, guarded)
-        inner = bound | _targets(node.target) | {"loop"}
-        if node.test is not None:
-            _walk(node.test, uses, inner, guarded)
-        _walk_all(node.body, uses, inner, guarded)
-        _walk_all(node.else_, uses, bound, guarded)
-        return
-    if isinstance(node, nodes.Macro | nodes.CallBlock):
-        inner = bound | {arg.name for arg in node.args} | {"caller", "varargs", "kwargs"}
-        for default in node.defaults:
-            _walk(default, uses, bound, guarded)
-        if isinstance(node, nodes.CallBlock):
-            _walk(node.call, uses, bound, guarded)
-        _walk_all(node.body, uses, inner, guarded)
-        return
-    if isinstance(node, nodes.With):
-        for value in node.values:
-            _walk(value, uses, bound, guarded)
-        inner = bound
-        for target in node.targets:
-            inner = inner | _targets(target)
-        _walk_all(node.body, uses, inner, guarded)
-        return
-    if isinstance(node, nodes.Assign):
-        _walk(node.node, uses, bound, guarded)
-        return
-    if isinstance(node, nodes.AssignBlock):
-        if node.filter is not None:
-            _walk(node.filter, uses, bound, guarded)
-        _walk_all(node.body, uses, bound, guarded)
-        return
+    """Record the names ``node`` reads: the first handler for its kind decides, else its children are walked."""
+    for kinds, handler in _HANDLERS:
+        if isinstance(node, kinds):
+            if handler(node, uses, bound, guarded):
+                return
+            break
     for child in node.iter_child_nodes():
         _walk(child, uses, bound, guarded)
+
+
+def _name(node: nodes.Name, uses: _Uses, bound: frozenset[str], guarded: frozenset[str]) -> bool:
+    if node.ctx == "load" and node.name not in bound:
+        (uses.guarded if node.name in guarded else uses.unguarded).add(node.name)
+    return True
+
+
+def _template(node: nodes.Template, uses: _Uses, bound: frozenset[str], guarded: frozenset[str]) -> bool:
+    _walk_all(node.body, uses, bound, guarded)
+    return True
+
+
+def _default_filter(node: nodes.Filter, uses: _Uses, bound: frozenset[str], guarded: frozenset[str]) -> bool:
+    """``x | default(…)``: ``x`` may be missing; the filter's arguments may not."""
+    if node.name not in {"default", "d"} or node.node is None:
+        return False
+    root = _root_name(node.node)
+    _walk(node.node, uses, bound, guarded | {root} if root is not None else guarded)
+    for child in (*node.args, *(kw.value for kw in node.kwargs)):
+        _walk(child, uses, bound, guarded)
+    return True
+
+
+def _defined_test(node: nodes.Test, uses: _Uses, bound: frozenset[str], guarded: frozenset[str]) -> bool:
+    if node.name not in {"defined", "undefined"}:
+        return False
+    root = _root_name(node.node)
+    _walk(node.node, uses, bound, guarded | {root} if root is not None else guarded)
+    return True
+
+
+def _if(node: nodes.If, uses: _Uses, bound: frozenset[str], guarded: frozenset[str]) -> bool:
+    when_true, when_false = _defined_tests(node.test)
+    _walk(node.test, uses, bound, guarded | when_true)
+    _walk_all(node.body, uses, bound, guarded | when_true)
+    for elif_node in node.elif_:  # an elif runs only when the test above was false
+        _walk(elif_node, uses, bound, guarded | when_false)
+    _walk_all(node.else_, uses, bound, guarded | when_false)
+    return True
+
+
+def _cond_expr(node: nodes.CondExpr, uses: _Uses, bound: frozenset[str], guarded: frozenset[str]) -> bool:
+    when_true, when_false = _defined_tests(node.test)
+    _walk(node.test, uses, bound, guarded | when_true)
+    _walk(node.expr1, uses, bound, guarded | when_true)
+    if node.expr2 is not None:
+        _walk(node.expr2, uses, bound, guarded | when_false)
+    return True
+
+
+def _and(node: nodes.And, uses: _Uses, bound: frozenset[str], guarded: frozenset[str]) -> bool:
+    when_true, _ = _defined_tests(node.left)
+    _walk(node.left, uses, bound, guarded)
+    _walk(node.right, uses, bound, guarded | when_true)
+    return True
+
+
+def _for(node: nodes.For, uses: _Uses, bound: frozenset[str], guarded: frozenset[str]) -> bool:
+    _walk(node.iter, uses, bound, guarded)
+    inner = bound | _targets(node.target) | {"loop"}
+    if node.test is not None:
+        _walk(node.test, uses, inner, guarded)
+    _walk_all(node.body, uses, inner, guarded)
+    _walk_all(node.else_, uses, bound, guarded)
+    return True
+
+
+def _macro(node: nodes.Macro | nodes.CallBlock, uses: _Uses, bound: frozenset[str], guarded: frozenset[str]) -> bool:
+    inner = bound | {arg.name for arg in node.args} | {"caller", "varargs", "kwargs"}
+    for default in node.defaults:
+        _walk(default, uses, bound, guarded)
+    if isinstance(node, nodes.CallBlock):
+        _walk(node.call, uses, bound, guarded)
+    _walk_all(node.body, uses, inner, guarded)
+    return True
+
+
+def _with(node: nodes.With, uses: _Uses, bound: frozenset[str], guarded: frozenset[str]) -> bool:
+    for value in node.values:
+        _walk(value, uses, bound, guarded)
+    inner = bound
+    for target in node.targets:
+        inner = inner | _targets(target)
+    _walk_all(node.body, uses, inner, guarded)
+    return True
+
+
+def _assign(node: nodes.Assign, uses: _Uses, bound: frozenset[str], guarded: frozenset[str]) -> bool:
+    _walk(node.node, uses, bound, guarded)
+    return True
+
+
+def _assign_block(node: nodes.AssignBlock, uses: _Uses, bound: frozenset[str], guarded: frozenset[str]) -> bool:
+    if node.filter is not None:
+        _walk(node.filter, uses, bound, guarded)
+    _walk_all(node.body, uses, bound, guarded)
+    return True
+
+
+#: how each kind of node reads names, in the order they are tried; a handler returning False (a filter other
+#: than ``default``, a test other than ``defined``) lets the node's children be walked as usual
+_HANDLERS: tuple[
+    tuple[type[Node] | tuple[type[Node], ...], Callable[[Any, _Uses, frozenset[str], frozenset[str]], bool]], ...
+] = (
+    (nodes.Name, _name),
+    (nodes.Template, _template),
+    (nodes.Filter, _default_filter),
+    (nodes.Test, _defined_test),
+    (nodes.If, _if),
+    (nodes.CondExpr, _cond_expr),
+    (nodes.And, _and),
+    (nodes.For, _for),
+    ((nodes.Macro, nodes.CallBlock), _macro),
+    (nodes.With, _with),
+    (nodes.Assign, _assign),
+    (nodes.AssignBlock, _assign_block),
+)
