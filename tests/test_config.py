@@ -81,6 +81,18 @@ def test_a_bad_flag_number_or_env_says_what_to_write_instead(
         assert "(use true or false)" in str(info.value)
 
 
+@pytest.mark.parametrize("variable", ["VOICING_LEDGER", "VOICING_DNC_FILE", "VOICING_PROMPTS_DIR"])
+def test_a_relative_path_is_refused_because_the_working_directory_is_the_clients_choice(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    """A relative ledger would follow the folder the client starts the server in: a restart elsewhere would open
+    a fresh ledger, forget an unknown outcome and dial the number again (found by a hostile review)."""
+    monkeypatch.setenv(variable, "state/ledger.sqlite3")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert f"{variable}: must be an absolute path (got 'state/ledger.sqlite3')" in str(info.value)
+
+
 def test_paths_starting_with_a_tilde_are_read_from_the_home_folder(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

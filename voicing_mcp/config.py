@@ -204,7 +204,17 @@ class Settings(BaseSettings):
         # client configs (JSON env blocks) pass "~/…" unexpanded: no shell reads them
         if isinstance(value, str):
             text = value.strip()
-            return Path(text).expanduser() if text else None
+            if not text:
+                return None
+            path = Path(text).expanduser()
+            if not path.is_absolute():
+                # a relative path would follow the working directory, which is whatever folder the client starts
+                # the server in: a restart elsewhere would open a fresh ledger (and dial a blocked number again)
+                raise ValueError(
+                    f"must be an absolute path (got {text!r}): the server's working directory is whatever folder "
+                    "the client starts it in; write the full path, or ~/… for your home folder"
+                )
+            return path
         return value
 
     @field_validator("api_key", "mcp_token", mode="before")

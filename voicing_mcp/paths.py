@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +15,28 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 PACKAGE_PROMPTS_DIR = PACKAGE_DIR / "examples"
 """The example assistants shipped in the package: the built-in emulator's, and templates in local mode."""
+
+
+MAX_TEMPLATE_BYTES = 256 * 1024
+"""A prompt template larger than this is refused (an assistant's prompt is a few kilobytes)."""
+
+
+def read_template_text(path: Path, limit: int = MAX_TEMPLATE_BYTES) -> str:
+    """The text of a template file: a regular file of at most ``limit`` bytes, UTF-8. Raises OSError (a FIFO,
+    device or folder named ``*.j2``, which would block or never end; too large) or UnicodeDecodeError. Opened
+    without blocking and checked on the open descriptor, so a file swapped for a FIFO after a look cannot hang
+    the server."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{path.name} is not a regular file")
+        if info.st_size > limit:
+            raise OSError(f"{path.name} is {info.st_size} bytes, over the {limit // 1024} KiB a template may have")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(f"{path.name} is over the {limit // 1024} KiB a template may have")
+    return data.decode("utf-8")
 
 
 def checkout_prompts_dir(package_dir: Path | None = None) -> Path | None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voicing_mcp.emulator.calls import ENDED_REASONS, FINAL_STATUS, TERMINAL_STATUSES, outcome_for_number
-from voicing_mcp.emulator.state import EmulatorConfig, EmulatorState
+from voicing_mcp.emulator.state import EmulatorConfig, EmulatorState, load_assistants
 
 LIFECYCLE = ["queued", "initiated", "ringing", "in-progress"]
 GUIDE_ID = "019addcc-b878-7b10-85f1-49f21342f947"
@@ -58,3 +61,9 @@ def test_the_seeded_history_is_the_same_for_the_same_seed_and_differs_for_anothe
     assert ids(1) == ids(1)
     assert ids(1) != ids(2)
     assert len(set(ids(1))) == 50
+
+
+def test_the_emulator_skips_a_fifo_named_like_a_template_instead_of_hanging(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "019addcc-b878-7b10-85f1-49f21342f947.j2")
+    (tmp_path / "my-assistant.j2").write_text("Hi {{ name }}", encoding="utf-8")
+    assert set(load_assistants(tmp_path)) == {"my-assistant"}

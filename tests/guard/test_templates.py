@@ -218,3 +218,40 @@ async def test_local_mode_starts_and_dials_with_a_template_whose_expression_fail
         )
     assert result["status"] == "started" and result["confirmed_by"] == "allow-list"
     assert result["preview"]["opening_line"] == "You owe 120.0 dollars."
+
+
+PAYMENT_ID = "019addcc-b878-7b10-85f1-49f21342f947"  # an example assistant's id: the user's folder may shadow it
+
+
+def test_a_fifo_named_like_a_template_is_a_problem_not_a_hang_and_not_the_example(tmp_path: Path) -> None:
+    """A FIFO would block the read (and the server) for ever; it is the user's entry, so the shipped example of
+    the same id must not stand in for it either."""
+    os.mkfifo(tmp_path / f"{PAYMENT_ID}.j2")
+    store = TemplateStore(tmp_path, PACKAGE_PROMPTS_DIR)
+    with pytest.raises(TemplateProblem, match="not a regular file"):
+        store.get(PAYMENT_ID)
+    found, problems = store.scan()
+    assert PAYMENT_ID not in {t.assistant_id for t in found}
+    assert len(problems) == 1
+
+
+def test_a_template_over_the_size_cap_is_refused_without_being_read_whole(tmp_path: Path) -> None:
+    (tmp_path / "huge-assistant.j2").write_text("Hi {{ name }}. " + "x" * 300_000, encoding="utf-8")
+    with pytest.raises(TemplateProblem, match="KiB a template may have"):
+        TemplateStore(tmp_path).get("huge-assistant")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'Hi {{ name }} {% include "/etc/passwd" %}',
+        '{% import "macros.j2" as m %}Hi {{ name }}',
+        '{% from "macros.j2" import greet %}Hi {{ name }}',
+        '{% extends "base.j2" %}',
+    ],
+)
+def test_a_template_that_pulls_in_another_file_is_refused(tmp_path: Path, source: str) -> None:
+    """The human confirms the opening line the preview shows: a template that needs another file cannot be shown."""
+    (tmp_path / "pulling-assistant.j2").write_text(source, encoding="utf-8")
+    with pytest.raises(TemplateProblem, match="include, import and extends are not supported"):
+        TemplateStore(tmp_path).get("pulling-assistant")

@@ -26,6 +26,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR
 from voicing_mcp.emulator.calls import Call, SeededCall, iso, outcome_for_number, plan_timings
 from voicing_mcp.emulator.faults import RANDOM_FAULTS, ArmedFault, FaultChoice, FaultKind
+from voicing_mcp.paths import read_template_text
 from voicing_mcp.redact import mask_number
 
 log = logging.getLogger("voicing_mcp.emulator")
@@ -88,8 +89,8 @@ def load_assistants(prompts_dir: Path) -> dict[str, Assistant]:
         return out
     for path in sorted(prompts_dir.glob("*.j2")):
         try:
-            source = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:  # not UTF-8, unreadable, a folder named *.j2
+            source = read_template_text(path)
+        except (OSError, UnicodeDecodeError) as exc:  # not UTF-8, unreadable, a folder or FIFO named *.j2, huge
             log.warning("skipping %s: cannot be read (%s)", path.name, type(exc).__name__)
             continue
         try:

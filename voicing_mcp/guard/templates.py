@@ -17,6 +17,7 @@ error, never an empty string.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from jinja2.nodes import Node
 from jinja2.sandbox import SandboxedEnvironment
 
 from voicing_mcp.errors import VoicingError
+from voicing_mcp.paths import read_template_text
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SUFFIX = ".j2"
@@ -106,7 +108,8 @@ class TemplateStore:
         """Where the template of ``assistant_id`` is (the first folder that has it), or should be put."""
         name = f"{assistant_id}{SUFFIX}"
         for folder in self.folders[1:]:  # only when there are several: one folder costs no file-system look-up
-            if not (self.prompts_dir / name).is_file() and (folder / name).is_file():
+            # anything in the user's folder under that name (even a FIFO or a folder) is theirs: never the example
+            if not os.path.lexists(self.prompts_dir / name) and (folder / name).is_file():
                 return folder / name
         return self.prompts_dir / name
 
@@ -158,7 +161,7 @@ class TemplateStore:
 
     def _load(self, assistant_id: str, path: Path) -> AssistantTemplate:
         try:
-            source = path.read_text(encoding="utf-8")
+            source = read_template_text(path)
         except (OSError, UnicodeDecodeError) as exc:
             raise TemplateProblem(f"template {path} cannot be read: {exc}", path=path) from None
         try:
@@ -168,6 +171,15 @@ class TemplateStore:
             raise TemplateProblem(
                 f"template {path}, line {exc.lineno}: {exc.message}", path=path, line=exc.lineno
             ) from None
+        pulled = next(iter(ast.find_all(_PULLS_IN_ANOTHER_FILE)), None)
+        if pulled is not None:
+            # the human confirms the opening line shown in the preview: a template must stand alone to be shown
+            raise TemplateProblem(
+                f"template {path}, line {pulled.lineno}: include, import and extends are not supported; write the "
+                "whole prompt in this one file",
+                path=path,
+                line=pulled.lineno,
+            )
         required, optional = analyse(ast, ignore=self.env.globals.keys())
         return AssistantTemplate(
             assistant_id=assistant_id,
@@ -177,6 +189,9 @@ class TemplateStore:
             optional=optional,
             _template=compiled,
         )
+
+
+_PULLS_IN_ANOTHER_FILE = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
 
 
 def placeholders_of(source: str) -> tuple[list[str], list[str]]:
