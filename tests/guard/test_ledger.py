@@ -306,3 +306,31 @@ def test_voicing_mcp_ledger_lists_and_resolves_rows_as_the_module_alias_does(tmp
     assert run("resolve", str(row)).returncode == 1
     bad = run("resolve", "one")
     assert bad.returncode == 2 and "invalid int value" in bad.stderr and "Traceback" not in bad.stderr
+
+
+async def test_a_repeat_of_a_dial_without_a_call_id_says_the_block_outlives_the_window(tmp_path: Path) -> None:
+    """After a crash mid-dial the row has no call_id: waiting out the window does not lift the block, so the text
+    must not advise it (found by a hostile review); it names the release command instead."""
+    ledger = Ledger(tmp_path / "l.sqlite3", clock=Clock())
+    row = await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=9)
+    with pytest.raises(GuardRefusal) as err:
+        await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=9)
+    text = str(err.value)
+    assert "no call_id yet" in text and f"voicing-mcp ledger resolve {row}" in text
+    assert "try again after the window" not in text
+    ledger.close()
+
+
+def test_a_locked_ledger_is_refused_as_busy_without_advice_to_move_it_aside(tmp_path: Path) -> None:
+    """SQLite's 'database is locked' means another server holds the ledger: moving the file aside would throw
+    away the rows that block numbers with unknown outcomes."""
+    ledger = Ledger(tmp_path / "l.sqlite3")
+
+    def locked(_: sqlite3.Connection) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    with pytest.raises(GuardRefusal) as err:
+        ledger._run(locked)
+    assert err.value.rule == "ledger"
+    assert "another process holds it" in str(err.value) and "do not move the file aside" in str(err.value)
+    ledger.close()

@@ -142,9 +142,17 @@ class Ledger:
             try:
                 return fn(self._connection())
             except (sqlite3.Error, OSError) as exc:
+                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                    # busy, not broken: moving it aside would throw away the dials whose outcome is unknown
+                    advice = (
+                        "another process holds it (another voicing-mcp server on the same VOICING_LEDGER?): try "
+                        "again in a moment; do not move the file aside, it records dials whose outcome is unknown"
+                    )
+                else:
+                    advice = "move that file aside or point VOICING_LEDGER at a writable file"
                 raise GuardRefusal(
                     f"ledger: the dial ledger {self.path} cannot be used ({type(exc).__name__}: {exc}); no call is "
-                    "placed without it — move that file aside or point VOICING_LEDGER at a writable file",
+                    f"placed without it — {advice}",
                     rule="ledger",
                 ) from None
 
@@ -403,11 +411,19 @@ def duplicate_refusal(row: DialRow | None, current_status: str | None = None) ->
         return None
     call = f"call_id {row.call_id}" if row.call_id else f"ledger #{row.id} (no call_id yet)"
     status = current_status or row.status
+    if row.call_id:
+        advice = (
+            "check that call with get_call_details, and try again after the window if a second call is really wanted"
+        )
+    else:  # pending or unknown: the block does not lift with the window, only when the call is found or released
+        advice = (
+            "its outcome is not known, so the block stays after the window: a human checks the Voicing dashboard "
+            f"and, if no call was placed, releases it with `voicing-mcp ledger resolve {row.id}`"
+        )
     return GuardRefusal(
         f"duplicate: {row.phone_masked} was dialled with assistant {row.assistant_id} at {row.created_at} ({call}, "
         f"status {status}); the same number and assistant are not dialled twice within "
-        f"{int(DUPLICATE_WINDOW.total_seconds() // 60)} minutes — check that call with get_call_details, and try "
-        "again after the window if a second call is really wanted",
+        f"{int(DUPLICATE_WINDOW.total_seconds() // 60)} minutes — {advice}",
         rule="duplicate",
     )
 
