@@ -1,5 +1,6 @@
 """``voicing-mcp`` command-line arguments, run as a subprocess as a user runs it: a bad value is one
-argparse line naming it (exit 2), never a traceback."""
+argparse line naming it (exit 2), never a traceback. What the stdio server writes on stderr at start-up is
+also read from ``cli.main`` run in-process where the assertion is about the text alone."""
 
 from __future__ import annotations
 
