@@ -1,5 +1,6 @@
 """``voicing-mcp`` command-line arguments, run as a subprocess as a user runs it: a bad value is one
-argparse line naming it (exit 2), never a traceback."""
+argparse line naming it (exit 2), never a traceback. What the stdio server writes on stderr at start-up is
+also read from ``cli.main`` run in-process where the assertion is about the text alone."""
 
 from __future__ import annotations
 
@@ -174,20 +175,61 @@ def stdio_server_stderr(tmp_path: Path, *args: str, **env_extra: str) -> str:
     return done.stderr
 
 
-def test_the_server_warns_at_start_up_about_a_misspelt_setting_with_the_one_meant(tmp_path: Path) -> None:
-    err = stdio_server_stderr(tmp_path, VOICING_QUIET_HOUR="22:00-07:00", VOICING_DNC="/tmp/dnc.txt")
+def stdio_server_stderr_here(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *args: str, **env_extra: str) -> str:
+    """``stdio_server_stderr`` in this process: ``cli.main`` with the same environment, stdin at its end at once
+    (a client that closes), stdout and stderr into files; the subprocess runs above keep what is about the
+    process (stdout the protocol's alone, a terminal, exit statuses)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("VOICING_PROMPTS_DIR", raising=False)
+    for name, value in env_extra.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    loggers = [logging.getLogger(name) for name in ("", "httpx", "httpcore", "websockets", "uvicorn.access")]
+    saved = [(lg, list(lg.handlers), lg.level) for lg in loggers]
+    with (
+        open(os.devnull, encoding="utf-8") as stdin,
+        (tmp_path / "stdout").open("w+", encoding="utf-8") as stdout,
+        (tmp_path / "stderr").open("w+", encoding="utf-8") as stderr,
+        monkeypatch.context() as streams,
+    ):
+        streams.setattr("sys.stdin", stdin)
+        streams.setattr("sys.stdout", stdout)
+        streams.setattr("sys.stderr", stderr)
+        try:
+            code = cli.main(list(args))  # sets up stderr logging for the process: put it back afterwards
+        finally:
+            for lg, handlers, level in saved:
+                lg.handlers[:] = handlers
+                lg.setLevel(level)
+        stdout.flush()
+        stderr.flush()
+    out = (tmp_path / "stdout").read_text(encoding="utf-8")
+    err = (tmp_path / "stderr").read_text(encoding="utf-8")
+    assert code == 0, err
+    assert out == "", out  # stdout is the protocol's alone
+    return err
+
+
+def test_the_server_warns_at_start_up_about_a_misspelt_setting_with_the_one_meant(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    err = stdio_server_stderr_here(monkeypatch, tmp_path, VOICING_QUIET_HOUR="22:00-07:00", VOICING_DNC="/tmp/dnc.txt")
     assert "WARNING" in err
     assert "VOICING_QUIET_HOUR is not a voicing-mcp setting and is ignored (did you mean VOICING_QUIET_HOURS?)" in err
     assert "VOICING_DNC is not a voicing-mcp setting and is ignored (did you mean VOICING_DNC_FILE?)" in err
 
 
-def test_the_log_level_is_warning_by_default_and_voicing_log_level_or_the_flag_changes_it(tmp_path: Path) -> None:
-    quiet = stdio_server_stderr(tmp_path)
+def test_the_log_level_is_warning_by_default_and_voicing_log_level_or_the_flag_changes_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    quiet = stdio_server_stderr(tmp_path)  # as a client starts it: a process, stderr apart from stdout
     assert " INFO " not in quiet and "no real phone will ring" in quiet  # the banner is no log line
-    chatty = stdio_server_stderr(tmp_path, VOICING_LOG_LEVEL="info")
+    chatty = stdio_server_stderr_here(monkeypatch, tmp_path / "chatty", VOICING_LOG_LEVEL="info")
     assert " INFO voicing_mcp.server.app: prompts folder " in chatty
     assert "plus the 3 shipped example(s) (local mode)" in chatty
-    assert " INFO " not in stdio_server_stderr(tmp_path, "--log-level", "WARNING", VOICING_LOG_LEVEL="info")
+    flag = stdio_server_stderr_here(monkeypatch, tmp_path / "flag", "--log-level", "WARNING", VOICING_LOG_LEVEL="info")
+    assert " INFO " not in flag and "no real phone will ring" in flag
 
 
 def test_a_bad_log_level_is_a_settings_error_naming_the_variable(tmp_path: Path) -> None:

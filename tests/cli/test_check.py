@@ -10,6 +10,8 @@ import os
 import socket
 import subprocess
 import sys
+import webbrowser
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from voicing_mcp.config import PACKAGE_PROMPTS_DIR
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
 from voicing_mcp.guard.ledger import Ledger
+
+CheckHere = Callable[..., Awaitable[subprocess.CompletedProcess[str]]]
 
 RIGHT_KEY = "right-key-3f9a1c7e5b"
 WRONG_KEY = "wrong-key-8d2e6a4f0c"
@@ -45,6 +49,35 @@ def run_cli(tmp_path: Path, **env_extra: str) -> subprocess.CompletedProcess[str
         encoding="utf-8",
         timeout=120,
     )
+
+
+@pytest.fixture
+def check_here(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> Callable[..., Awaitable[subprocess.CompletedProcess[str]]]:
+    """``run_cli`` in this process: the same environment (no other VOICING_* variable, the state folder under
+    ``tmp_path``), ``check_all`` against the same real emulator over HTTP, its exit status and printed text.
+    The subprocess tests above and below keep what is about the process (exit codes, pipes, stderr)."""
+
+    async def run(**env_extra: str) -> subprocess.CompletedProcess[str]:
+        with monkeypatch.context() as env:
+            for name in list(os.environ):
+                if name.startswith("VOICING_"):
+                    env.delenv(name)
+            env.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+            if "VOICING_BASE_URL" in env_extra:
+                env.setenv("VOICING_PROMPTS_DIR", str(PACKAGE_PROMPTS_DIR))
+            for name, value in env_extra.items():
+                env.setenv(name, value)
+            # webbrowser reads $BROWSER, the display and PATH once per process: read them again for this run
+            env.setattr(webbrowser, "_tryorder", None)
+            env.setattr(webbrowser, "_browsers", {})
+            capsys.readouterr()
+            code = await check_all()
+            out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["voicing-mcp", "check"], code, out, err)
+
+    return run
 
 
 def check_into_a_reader_that_stops(tmp_path: Path, lines: int) -> tuple[int, list[str], str]:
@@ -116,8 +149,10 @@ def confirm_line(out: str) -> str:
     return next(line for line in out.splitlines() if line.split()[1:2] == ["confirm"])
 
 
-def test_check_shows_that_a_human_confirms_outside_local_mode(emu: RunningEmulator, tmp_path: Path) -> None:
-    done = run_cli(tmp_path, VOICING_API_KEY=RIGHT_KEY, VOICING_BASE_URL=emu.base_url, VOICING_CONFIRM_PORT="8788")
+async def test_check_shows_that_a_human_confirms_outside_local_mode(
+    emu: RunningEmulator, tmp_path: Path, check_here: CheckHere
+) -> None:
+    done = await check_here(VOICING_API_KEY=RIGHT_KEY, VOICING_BASE_URL=emu.base_url, VOICING_CONFIRM_PORT="8788")
     assert done.returncode == 0, done.stdout
     line = confirm_line(done.stdout)
     assert line.startswith("ok") and "VOICING_CONFIRMATION=human" in line and "127.0.0.1:8788" in line
@@ -130,8 +165,8 @@ def headless(tmp_path: Path) -> dict[str, str]:
     return {"BROWSER": "", "DISPLAY": "", "WAYLAND_DISPLAY": "", "PATH": str(empty)}
 
 
-def test_check_warns_in_human_mode_when_no_browser_can_open_the_confirm_page(
-    emu: RunningEmulator, tmp_path: Path
+async def test_check_warns_in_human_mode_when_no_browser_can_open_the_confirm_page(
+    emu: RunningEmulator, tmp_path: Path, check_here: CheckHere
 ) -> None:
     remote = {"VOICING_API_KEY": RIGHT_KEY, "VOICING_BASE_URL": emu.base_url}
     done = run_cli(tmp_path, **remote, **headless(tmp_path))
@@ -141,28 +176,32 @@ def test_check_warns_in_human_mode_when_no_browser_can_open_the_confirm_page(
     assert "no browser can be opened here" in warning and "[confirmation-unavailable]" in warning
     assert "$BROWSER" in warning and "VOICING_ALLOWED_NUMBERS" in warning
 
-    with_browser = run_cli(tmp_path, **remote, **{**headless(tmp_path / "b"), "BROWSER": "true"})
+    with_browser = await check_here(**remote, **{**headless(tmp_path / "b"), "BROWSER": "true"})
     assert lines_of(with_browser.stdout)["confirm"] == ["ok"], with_browser.stdout
 
 
-def test_check_warns_that_in_token_mode_the_model_can_confirm_by_itself(emu: RunningEmulator, tmp_path: Path) -> None:
-    done = run_cli(tmp_path, VOICING_API_KEY=RIGHT_KEY, VOICING_BASE_URL=emu.base_url, VOICING_CONFIRMATION="token")
+async def test_check_warns_that_in_token_mode_the_model_can_confirm_by_itself(
+    emu: RunningEmulator, tmp_path: Path, check_here: CheckHere
+) -> None:
+    done = await check_here(VOICING_API_KEY=RIGHT_KEY, VOICING_BASE_URL=emu.base_url, VOICING_CONFIRMATION="token")
     assert done.returncode == 0, done.stdout  # a warning, not a failure: the operator opted in
     line = confirm_line(done.stdout)
     assert line.startswith("warn") and "the model relays the confirmation token" in line
     assert "can confirm a call by itself" in line
 
 
-def test_check_names_the_replaced_require_elicitation_setting(tmp_path: Path) -> None:
-    done = run_cli(tmp_path, VOICING_REQUIRE_ELICITATION="true", BROWSER="true")  # a browser: no warning of none
+async def test_check_names_the_replaced_require_elicitation_setting(tmp_path: Path, check_here: CheckHere) -> None:
+    done = await check_here(VOICING_REQUIRE_ELICITATION="true", BROWSER="true")  # a browser: no warning of none
     assert done.returncode == 0, done.stdout
     assert lines_of(done.stdout)["confirm"] == ["warn", "ok"]
     assert "VOICING_REQUIRE_ELICITATION was replaced by VOICING_CONFIRMATION" in done.stdout
     assert "VOICING_CONFIRMATION=human" in done.stdout
 
 
-def test_a_misspelt_setting_is_named_with_the_one_meant_instead_of_being_ignored(tmp_path: Path) -> None:
-    done = run_cli(tmp_path, VOICING_DNC_FIEL="/etc/dnc.txt", VOICING_SECRET_SAUCE="s3cr3t-value")
+async def test_a_misspelt_setting_is_named_with_the_one_meant_instead_of_being_ignored(
+    tmp_path: Path, check_here: CheckHere
+) -> None:
+    done = await check_here(VOICING_DNC_FIEL="/etc/dnc.txt", VOICING_SECRET_SAUCE="s3cr3t-value")
     assert done.returncode == 0, done.stdout  # a warning: the server runs, but without what was meant
     warned = [line for line in done.stdout.splitlines() if line.startswith("warn  settings")]
     assert len(warned) == 2, done.stdout
@@ -171,8 +210,10 @@ def test_a_misspelt_setting_is_named_with_the_one_meant_instead_of_being_ignored
     assert "s3cr3t-value" not in done.stdout + done.stderr  # names only: a value may be a secret
 
 
-def test_a_problem_between_two_settings_is_not_prefixed_with_a_second_settings(tmp_path: Path) -> None:
-    done = run_cli(tmp_path, VOICING_ENV="sandbox")
+async def test_a_problem_between_two_settings_is_not_prefixed_with_a_second_settings(
+    tmp_path: Path, check_here: CheckHere
+) -> None:
+    done = await check_here(VOICING_ENV="sandbox")
     assert done.returncode == 1
     line = next(line for line in done.stdout.splitlines() if line.startswith("FAIL"))
     assert line.split(maxsplit=2)[2].startswith("VOICING_ENV=sandbox needs VOICING_API_KEY"), line
@@ -188,8 +229,10 @@ def test_a_rejected_key_fails_the_api_line_and_the_key_is_never_printed(emu: Run
     assert "Traceback" not in done.stderr
 
 
-def test_an_accepted_key_passes_the_api_line_without_printing_it(emu: RunningEmulator, tmp_path: Path) -> None:
-    done = run_cli(tmp_path, VOICING_API_KEY=RIGHT_KEY, VOICING_BASE_URL=emu.base_url, VOICING_ENV="sandbox")
+async def test_an_accepted_key_passes_the_api_line_without_printing_it(
+    emu: RunningEmulator, tmp_path: Path, check_here: CheckHere
+) -> None:
+    done = await check_here(VOICING_API_KEY=RIGHT_KEY, VOICING_BASE_URL=emu.base_url, VOICING_ENV="sandbox")
     assert done.returncode == 0, done.stdout
     assert lines_of(done.stdout)["api"] == ["ok"]
     assert f"{emu.base_url} answered and accepted the key" in done.stdout
@@ -351,12 +394,11 @@ async def test_an_existing_ledger_written_by_the_guard_passes(
 
 
 # ----- what is in effect: the guard, the prompts folder, misspelt settings ------------------------
-def test_check_prints_the_guard_settings_in_effect(tmp_path: Path) -> None:
+async def test_check_prints_the_guard_settings_in_effect(tmp_path: Path, check_here: CheckHere) -> None:
     dnc = tmp_path / "dnc.txt"
     dnc.write_text("+12015550123\n", encoding="utf-8")
     ledger = tmp_path / "my-ledger.sqlite3"
-    done = run_cli(
-        tmp_path,
+    done = await check_here(
         VOICING_QUIET_HOURS="22:30-07:15",
         VOICING_MAX_CALLS_PER_HOUR="7",
         VOICING_DNC_FILE=str(dnc),
@@ -370,40 +412,42 @@ def test_check_prints_the_guard_settings_in_effect(tmp_path: Path) -> None:
     assert "refused for 10 min" in line and "at most 7 dial(s) an hour" in line and "countries: US, CA" in line
     assert f"do-not-call file: {dnc}" in line and f"ledger {ledger}" in line
     assert "an assistant without a template: refused" in line
-    off = run_cli(tmp_path, VOICING_QUIET_HOURS="off", VOICING_STRICT_TEMPLATES="false")
+    off = await check_here(VOICING_QUIET_HOURS="off", VOICING_STRICT_TEMPLATES="false")
     guard = next(ln for ln in off.stdout.splitlines() if ln.split()[1:2] == ["guard"])
     assert "no quiet hours" in guard and "do-not-call file: none" in guard and "dialled with a warning" in guard
 
 
-def test_check_in_local_mode_says_the_prompts_folder_holds_only_the_shipped_examples(tmp_path: Path) -> None:
+async def test_check_in_local_mode_says_the_prompts_folder_holds_only_the_shipped_examples(
+    tmp_path: Path, check_here: CheckHere
+) -> None:
     mine = tmp_path / "my-prompts"
     mine.mkdir()
-    done = run_cli(tmp_path, VOICING_PROMPTS_DIR=str(mine))
+    done = await check_here(VOICING_PROMPTS_DIR=str(mine))
     assert done.returncode == 0, done.stdout
     [line] = [ln for ln in done.stdout.splitlines() if ln.split()[1:2] == ["prompts"]]
     assert line.startswith("ok")
     assert f"prompts folder {mine} (VOICING_PROMPTS_DIR): no template of yours, plus the 3 shipped example(s)" in line
 
     (mine / "my-assistant.j2").write_text("Hello {{ name }}", encoding="utf-8")
-    again = run_cli(tmp_path, VOICING_PROMPTS_DIR=str(mine))
+    again = await check_here(VOICING_PROMPTS_DIR=str(mine))
     line = next(ln for ln in again.stdout.splitlines() if ln.split()[1:2] == ["prompts"])
     assert "1 template(s) of yours, plus the 3 shipped example(s) (local mode); 4 template(s) parse" in line
     assert "my-assistant (1 required, 0 optional)" in line
 
 
-def test_check_outside_local_mode_fails_a_prompts_folder_without_templates_of_the_users_own(
-    emu: RunningEmulator, tmp_path: Path
+async def test_check_outside_local_mode_fails_a_prompts_folder_without_templates_of_the_users_own(
+    emu: RunningEmulator, tmp_path: Path, check_here: CheckHere
 ) -> None:
     """In sandbox/production the shipped examples are not the user's assistants: check said "fine" although
     every dial would be refused."""
     mine = tmp_path / "my-prompts"
     mine.mkdir()
     remote = {"VOICING_API_KEY": RIGHT_KEY, "VOICING_BASE_URL": emu.base_url, "VOICING_ENV": "sandbox"}
-    done = run_cli(tmp_path, **remote, VOICING_PROMPTS_DIR=str(mine))
+    done = await check_here(**remote, VOICING_PROMPTS_DIR=str(mine))
     assert done.returncode == 1, done.stdout
     assert lines_of(done.stdout)["prompts"] == ["FAIL"]
     assert "no <assistant_id>.j2 template; the shipped examples serve local mode only" in done.stdout
-    lenient = run_cli(tmp_path, **remote, VOICING_PROMPTS_DIR=str(mine), VOICING_STRICT_TEMPLATES="false")
+    lenient = await check_here(**remote, VOICING_PROMPTS_DIR=str(mine), VOICING_STRICT_TEMPLATES="false")
     assert lines_of(lenient.stdout)["prompts"] == ["warn"], lenient.stdout
 
 
@@ -441,8 +485,10 @@ def run_check_as_installed(
     )
 
 
-def test_misspelt_settings_are_named_with_the_one_meant_and_check_does_not_say_all_good(tmp_path: Path) -> None:
-    done = run_cli(tmp_path, VOICING_DNC="/etc/dnc.txt", VOICING_QUIET_HOUR="22:00-07:00")
+async def test_misspelt_settings_are_named_with_the_one_meant_and_check_does_not_say_all_good(
+    tmp_path: Path, check_here: CheckHere
+) -> None:
+    done = await check_here(VOICING_DNC="/etc/dnc.txt", VOICING_QUIET_HOUR="22:00-07:00")
     assert done.returncode == 0, done.stdout  # warnings: the server runs, without what was meant
     warned = [line for line in done.stdout.splitlines() if line.startswith("warn  settings")]
     assert "VOICING_DNC is not a voicing-mcp setting and is ignored (did you mean VOICING_DNC_FILE?)" in warned[0]

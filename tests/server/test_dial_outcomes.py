@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -49,6 +50,17 @@ async def gateway(emu: RunningEmulator, dial_answer: Callable[[], Response]) -> 
 
         async with loopback_proxy(emu, forward, api_key=emu.api_key) as proxied:
             yield proxied
+
+
+async def ledger_file_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows ``voicing-mcp ledger list`` prints (newest first), read from the file in this process through
+    another connection, as the command does; the command itself runs as a subprocess in the tests below and in
+    tests/cli/test_ledger.py."""
+    ledger = Ledger(path)
+    try:
+        return [row.public() for row in await ledger.recent()]
+    finally:
+        ledger.close()
 
 
 async def test_a_gateway_timeout_on_the_dial_is_an_unknown_outcome_and_the_call_is_not_placed_twice(
@@ -105,7 +117,7 @@ async def test_a_gateway_error_after_placement_is_an_unknown_outcome_that_blocks
         text = text_of(first)
         assert first.is_error and "outcome unknown (ledger #1)" in text and f"HTTP {status}" in text, text
         assert "try again" not in text.lower() and "retry" not in text.lower(), text
-        row = json.loads(ledger_cli(ledger, "list").stdout.splitlines()[0])
+        row = (await ledger_file_rows(ledger))[0]  # the file itself (the ledger command's list, in-process)
         assert row["status"] == "unknown" and row["resolved_at"] is None, row
         again = await call(client)  # what a model does after an error
         placed = helper(emu, "GET", "/_emulator/dials")["calls"]
