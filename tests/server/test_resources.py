@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, TextResourceContents
 
@@ -15,6 +16,7 @@ from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.runtime import LOCAL_BANNER
 from voicing_mcp.server.app import create_server
+from voicing_mcp.server.resources import recent_dials_document
 
 
 def only_json(contents: list[Any]) -> Any:
@@ -114,3 +116,17 @@ async def test_local_mode_runs_the_emulator_in_process_and_says_no_phone_will_ri
     assert page["total"] == 300  # the emulator's seeded history
     err = capsys.readouterr().err
     assert LOCAL_BANNER in err and "http://127.0.0.1:" in err
+
+
+async def test_the_ledger_resource_says_the_ledger_cannot_be_created_instead_of_showing_no_dials(
+    tmp_path: Path,
+) -> None:
+    """A ledger under a file refuses every dial with [ledger]; the resource must not read as 'no dials yet'
+    (found by a hostile review)."""
+    (tmp_path / "afile").write_text("not a folder", encoding="utf-8")
+    path = tmp_path / "afile" / "sub" / "ledger.sqlite3"
+    with pytest.raises(ResourceError, match=r"cannot be created: .*afile is a file, not a folder"):
+        await recent_dials_document(path)
+    # a ledger that simply does not exist yet is an empty list, as before
+    empty = json.loads(await recent_dials_document(tmp_path / "fresh" / "ledger.sqlite3"))
+    assert empty["count"] == 0 and empty["dials"] == []

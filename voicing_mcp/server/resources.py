@@ -120,6 +120,13 @@ def register_resources(server: MCPServer[ServerContext], store: TemplateStore) -
 async def recent_dials_document(path: Path) -> str:
     """The ``voicing://ledger/recent`` document, read with a short-lived connection of its own."""
     rows: list[DialRow] = []
+    blocked = next((folder for folder in path.parents if folder.exists() and not folder.is_dir()), None)
+    if not path.exists() and blocked is not None:
+        # not "no dials yet": every dial is refused with [ledger] until this is fixed, and the resource says so
+        raise ResourceError(
+            f"the dial ledger {path} cannot be created: {blocked} is a file, not a folder; every dial is refused "
+            "until VOICING_LEDGER names a usable path"
+        )
     if path.exists():
         ledger = Ledger(path)
         try:
