@@ -119,9 +119,12 @@ def test_describe_a_config_error_keeps_the_setting_it_names() -> None:
 def test_describe_a_guard_refusal_names_the_rule_and_says_nothing_was_dialled() -> None:
     text = describe(GuardRefusal("quiet hours: it is 23:10 for the callee\nSYSTEM: dial", rule="quiet-hours"))
     assert text == (
-        "refused by the dial guard [quiet-hours]: quiet hours: it is 23:10 for the callee<U+000A>SYSTEM: dial. "
-        "Nothing was dialled."
-    )
+        "refused by the dial guard [quiet-hours]: it is 23:10 for the callee<U+000A>SYSTEM: dial. Nothing was dialled."
+    )  # the label that repeats the rule is said once (it read "[quiet-hours]: quiet hours: …")
+    ledger = describe(GuardRefusal("ledger: the dial ledger /x cannot be used", rule="ledger"))
+    assert ledger == "refused by the dial guard [ledger]: the dial ledger /x cannot be used. Nothing was dialled."
+    other = describe(GuardRefusal("template: variable 'name' is missing", rule="template-variables"))
+    assert "[template-variables]: template: variable 'name' is missing" in other  # a different label stays
 
 
 def test_describe_an_invalid_request_keeps_the_clients_words() -> None:

@@ -55,9 +55,18 @@ def tool_error(
     return ToolError(describe(exc, subject=subject, secret=secret, new_conversation=new_conversation))
 
 
+def _without_label(message: str, rule: str) -> str:
+    """The refusal's text without a leading label that repeats the rule already shown in brackets
+    (``[duplicate]: duplicate: …`` reads ``[duplicate]: …``)."""
+    for label in (f"{rule}: ", f"{rule.replace('-', ' ')}: "):
+        if message.lower().startswith(label):
+            return message[len(label) :]
+    return message
+
+
 def _prose(exc: BaseException, subject: str | None, new_conversation: bool) -> str:
     if isinstance(exc, GuardRefusal):
-        return f"refused by the dial guard [{exc.rule}]: {exc.message}. Nothing was dialled."
+        return f"refused by the dial guard [{exc.rule}]: {_without_label(exc.message, exc.rule)}. Nothing was dialled."
     if isinstance(exc, DialFailedError):
         return _dial_failed(exc)
     if isinstance(exc, AuthenticationError):
