@@ -3,6 +3,7 @@ against the emulator served over loopback HTTP."""
 
 from __future__ import annotations
 
+import json
 import socket
 
 import jsonschema
@@ -61,6 +62,19 @@ async def test_argument_schemas_carry_bounds_and_descriptions(emu: RunningEmulat
     ids = tools["bulk_call_details"].input_schema["properties"]["call_ids"]
     assert ids["minItems"] == 1 and ids["maxItems"] == 10_000 and ids["items"]["minLength"] == 1
     assert tools["get_call_details"].input_schema["required"] == ["call_id"]
+
+
+async def test_the_tool_list_is_lean_and_its_descriptions_carry_no_docstring_indentation(
+    emu: RunningEmulator, mode: str
+) -> None:
+    """Every character of names, descriptions and input schemas sits in the model's context on every turn."""
+    async with connect(emu, mode) as client:
+        tools = (await client.list_tools()).tools
+    for tool in tools:
+        assert tool.description is not None
+        assert not any(line.startswith(" ") for line in tool.description.splitlines()), tool.name
+    size = sum(len(t.name) + len(t.description or "") + len(json.dumps(t.input_schema)) for t in tools)
+    assert size <= 9_000
 
 
 async def test_server_identifies_itself_with_name_version_and_instructions(emu: RunningEmulator) -> None:

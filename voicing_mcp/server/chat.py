@@ -7,6 +7,7 @@ Replies are third-party text: capped, returned under labelled fields, and quoted
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -118,6 +119,7 @@ def register_chat_tool(server: MCPServer[ServerContext]) -> None:
     server.add_tool(
         chat_with_assistant,
         title="Chat with an assistant",
+        description=inspect.cleandoc(chat_with_assistant.__doc__ or ""),  # no docstring indentation for the model
         annotations=ToolAnnotations(
             title="Chat with an assistant",
             read_only_hint=False,

@@ -12,6 +12,7 @@ Each tool is two layers:
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
@@ -275,6 +276,10 @@ async def bulk_call_details(
 
 def register_read_tools(server: MCPServer[ServerContext]) -> None:
     """Add the three read tools to ``server``."""
-    server.add_tool(get_call_details, title="Get call details", annotations=_read_only("Get call details"))
-    server.add_tool(list_calls, title="List calls", annotations=_read_only("List calls"))
-    server.add_tool(bulk_call_details, title="Bulk call details", annotations=_read_only("Bulk call details"))
+    for fn, title in (
+        (get_call_details, "Get call details"),
+        (list_calls, "List calls"),
+        (bulk_call_details, "Bulk call details"),
+    ):
+        # the docstring without its indentation: every character of the tool list is in the model's context
+        server.add_tool(fn, title=title, description=inspect.cleandoc(fn.__doc__ or ""), annotations=_read_only(title))
