@@ -288,6 +288,14 @@ def recorder(tmp_path: Path) -> tuple[Path, Path]:
     return script, log
 
 
+def browser_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``$BROWSER`` is the recorder and the tool does not wait for a click: the log of the URLs it was given."""
+    script, log = recorder(tmp_path)
+    monkeypatch.setenv("BROWSER", str(script))
+    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
+    return log
+
+
 async def recorded_url(log: Path) -> str:
     with anyio.fail_after(30):
         while not log.exists() or not log.read_text(encoding="utf-8").strip():
@@ -409,9 +417,7 @@ async def test_dont_call_on_the_page_returns_declined_and_dials_nothing(
 async def test_without_a_click_the_tool_says_where_the_human_was_asked_and_the_same_request_dials_after_it(
     emu: RunningEmulator, tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    script, log = recorder(tmp_path)
-    monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
+    log = browser_log(tmp_path, monkeypatch)
     async with human_client(emu, tmp_path, mode) as client:
         first = await call(client)
         data = structured(first)
@@ -438,9 +444,7 @@ async def test_without_a_click_the_tool_says_where_the_human_was_asked_and_the_s
 async def test_concurrent_requests_after_one_approval_dial_once(
     emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    script, log = recorder(tmp_path)
-    monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
+    log = browser_log(tmp_path, monkeypatch)
     results: list[CallToolResult] = []
     async with human_client(emu, tmp_path, "legacy") as client:
         assert structured(await call(client))["status"] == "confirmation_required"
@@ -822,9 +826,7 @@ async def test_the_startup_log_names_the_replaced_require_elicitation_setting(
 async def test_a_declined_request_stays_declined_until_it_expires_and_opens_no_new_page(
     emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    script, log = recorder(tmp_path)
-    monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
+    log = browser_log(tmp_path, monkeypatch)
     async with human_client(emu, tmp_path, "legacy") as client:
         assert structured(await call(client))["status"] == "confirmation_required"
         assert (await click(await recorded_url(log), "decline")).status_code == 200
@@ -838,9 +840,7 @@ async def test_a_declined_request_stays_declined_until_it_expires_and_opens_no_n
 async def test_at_most_five_pages_wait_at_once(
     emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    script, log = recorder(tmp_path)
-    monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
+    log = browser_log(tmp_path, monkeypatch)
     async with human_client(emu, tmp_path, "legacy") as client:
         for i in range(5):
             assert structured(await call(client, input_variables={**VARS, "name": f"N{i}"}))["status"] == (
@@ -860,9 +860,7 @@ async def test_at_most_five_pages_wait_at_once(
 async def test_concurrent_identical_first_requests_open_one_page(
     emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    script, log = recorder(tmp_path)
-    monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
+    log = browser_log(tmp_path, monkeypatch)
     results: list[CallToolResult] = []
     async with human_client(emu, tmp_path, "legacy") as client:
 
