@@ -39,6 +39,7 @@ from voicing_mcp.server.chat_sessions import (
 from voicing_mcp.server.context import ServerContext
 from voicing_mcp.server.dial import register_dial_tool
 from voicing_mcp.server.protocol_extras import register_protocol_extras
+from voicing_mcp.server.reconcile import register_reconcile
 from voicing_mcp.server.resources import register_resources
 from voicing_mcp.server.tools import register_read_tools
 
@@ -61,6 +62,8 @@ Tools:
 time or every page up to max_records.
 - bulk_call_details(call_ids): up to 10,000 calls at once (duplicates removed), in request order, with the ids not \
 found; progress is reported per chunk.
+- reconcile_calls(call_ids, expected_status | expected): up to 100,000 calls summarised (counts by status and ended \
+reason, durations, missing, still open, call-back candidates, mismatches); every row in voicing://reports/{report_id}.
 - chat_with_assistant(assistant_id, message, conversation_id): talk to an assistant in text to test it; no phone \
 rings. Pass the returned conversation_id to continue.
 - initiate_outbound_call(assistant_id, phone_number, input_variables, telephony_provider, confirmation_token, \
@@ -158,6 +161,7 @@ def create_server(
         lifespan=lifespan,
     )
     register_read_tools(server)
+    register_reconcile(server)  # reconcile_calls and voicing://reports/{report_id}[.csv]
     register_chat_tool(server)
     register_resources(server, templates)
     register_protocol_extras(server, templates)  # completion, logging/setLevel, resources/subscribe

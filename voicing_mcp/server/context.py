@@ -10,6 +10,8 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from voicing_mcp.server.reports import ReportStore
+
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
 
@@ -49,6 +51,8 @@ class ServerContext:
     confirm_pages: ConfirmPages | None = None
     """Human mode's loopback confirm pages; None until a dial first needs one."""
     extras: dict[str, Any] = field(default_factory=dict[str, Any])
+    reports: ReportStore = field(default_factory=ReportStore)
+    """``reconcile_calls``'s reports, read as ``voicing://reports/{report_id}``: the newest few, bounded in rows."""
 
     @property
     def secret(self) -> str | None:

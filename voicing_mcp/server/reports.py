@@ -1,0 +1,166 @@
+"""Reconciliation reports: every row of a ``reconcile_calls`` run, kept while the server runs, read as a resource.
+
+* ``voicing://reports/{report_id}`` — the report as JSON: the run's counts, then ``columns`` and one array per
+  requested id (``rows``), in request order;
+* ``voicing://reports/{report_id}.csv`` — the same rows as CSV with a header line, for people and spreadsheets.
+
+A report id is ``secrets.token_urlsafe`` (unguessable, letters, digits, ``-`` and ``_``). The store is per server
+(:class:`~voicing_mcp.server.context.ServerContext`), so a report lives as long as the server (for stdio: the
+session). Memory is bounded: at most :data:`MAX_REPORTS` reports and :data:`MAX_REPORT_ROWS` rows in all; the oldest
+report is evicted first. A row is a tuple of the few fields the report shows (about 350 bytes), not the API's record.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+
+from voicing_mcp.server.results import json_text
+
+#: reports kept per server; the oldest goes first
+MAX_REPORTS = 20
+#: rows kept in all reports together (about 100 MB at most); a new report evicts the oldest ones until it fits
+MAX_REPORT_ROWS = 300_000
+REPORT_PREFIX = "voicing://reports/"
+COLUMNS = (
+    "call_id",
+    "status",
+    "ended_reason",
+    "duration",
+    "started_at",
+    "ended_at",
+    "expected",
+    "mismatch",
+    "missing",
+)
+
+
+class Row(NamedTuple):
+    """One requested id as the API reported it (``found`` False: the API did not return it)."""
+
+    call_id: str
+    found: bool
+    status: str | None = None
+    ended_reason: str | None = None
+    duration: float | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    expected: str | None = None
+
+    @property
+    def mismatch(self) -> bool:
+        """An expected status that the call has not reached (a missing call is counted as missing instead)."""
+        if self.expected is None or not self.found:
+            return False
+        return (self.status or "").lower() != self.expected
+
+    def cells(self) -> list[Any]:
+        return [
+            self.call_id,
+            self.status,
+            self.ended_reason,
+            self.duration,
+            self.started_at,
+            self.ended_at,
+            self.expected,
+            self.mismatch,
+            not self.found,
+        ]
+
+
+@dataclass(slots=True)
+class Report:
+    """One run's rows (request order) and its summary counts (the tool's structured result, without samples)."""
+
+    report_id: str
+    created_at: str
+    rows: list[Row]
+    summary: dict[str, Any] = field(default_factory=dict[str, Any])
+
+    @property
+    def uri(self) -> str:
+        return f"{REPORT_PREFIX}{self.report_id}"
+
+    @property
+    def csv_uri(self) -> str:
+        return f"{self.uri}.csv"
+
+
+class ReportStore:
+    """The reports of one server: the newest :data:`MAX_REPORTS`, at most :data:`MAX_REPORT_ROWS` rows in all."""
+
+    def __init__(self, *, max_reports: int = MAX_REPORTS, max_rows: int = MAX_REPORT_ROWS) -> None:
+        self.max_reports = max_reports
+        self.max_rows = max_rows
+        self._reports: OrderedDict[str, Report] = OrderedDict()
+        self._rows = 0
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._reports)
+
+    def add(self, rows: list[Row]) -> Report:
+        """Keep ``rows`` as a new report, evicting the oldest reports until the bounds hold."""
+        report = Report(secrets.token_urlsafe(16), datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), rows)
+        while self._reports and (len(self._reports) >= self.max_reports or self._rows + len(rows) > self.max_rows):
+            _, old = self._reports.popitem(last=False)
+            self._rows -= len(old.rows)
+            self.evicted += 1
+        self._reports[report.report_id] = report
+        self._rows += len(rows)
+        return report
+
+    def get(self, report_id: str) -> Report | None:
+        return self._reports.get(report_id)
+
+
+def not_kept(report_id: str, store: ReportStore) -> ResourceNotFoundError:
+    shown = report_id if len(report_id) <= 64 and report_id.isascii() and report_id.isprintable() else "given"
+    return ResourceNotFoundError(
+        f"report {shown!r} is not kept by this server: reports live while the server runs (they are lost at a "
+        f"restart), and only the newest {store.max_reports} (at most {store.max_rows:,} rows in all) are kept, the "
+        "oldest evicted first. Run reconcile_calls again with the same call_ids to make a new report."
+    )
+
+
+def report_json(report: Report) -> str:
+    """The ``voicing://reports/{report_id}`` document: the counts, then every row as an array of ``columns``."""
+    document = {
+        "report_id": report.report_id,
+        "created_at": report.created_at,
+        **report.summary,
+        "csv": report.csv_uri,
+        "columns": list(COLUMNS),
+        "rows": [row.cells() for row in report.rows],
+    }
+    return json_text(document)  # API text: invisible and reordering characters escaped
+
+
+def report_csv(report: Report) -> str:
+    """The ``voicing://reports/{report_id}.csv`` document: a header line, then one line per requested id."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    # a text cell a spreadsheet would run as a formula (=, +, -, @ first) gets a leading apostrophe
+    writer.writerows([_csv_cell(c) for c in row.cells()] for row in report.rows)
+    return out.getvalue()
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}" if abs(value) < 1e15 else repr(value)
+    text = str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and isinstance(value, str):
+        return "'" + text
+    return text
