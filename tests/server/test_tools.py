@@ -25,7 +25,7 @@ from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server
 
-READ_TOOLS = {"get_call_details", "list_calls", "bulk_call_details"}
+READ_TOOLS = {"get_call_details", "list_calls", "bulk_call_details", "reconcile_calls"}
 
 
 def error_text(result: CallToolResult) -> str:

@@ -63,7 +63,8 @@ time or every page up to max_records.
 - bulk_call_details(call_ids): up to 10,000 calls at once (duplicates removed), in request order, with the ids not \
 found; progress is reported per chunk.
 - reconcile_calls(call_ids, expected_status | expected): up to 100,000 calls summarised (counts by status and ended \
-reason, durations, missing, still open, call-back candidates, mismatches); every row in voicing://reports/{report_id}.
+reason, durations, missing, still open, call-back candidates, mismatches); every row in the report it links, \
+voicing://reports/{report_id} (JSON) or voicing://reports/{report_id}.csv (CSV), kept while the server runs.
 - chat_with_assistant(assistant_id, message, conversation_id): talk to an assistant in text to test it; no phone \
 rings. Pass the returned conversation_id to continue.
 - initiate_outbound_call(assistant_id, phone_number, input_variables, telephony_provider, confirmation_token, \
