@@ -34,6 +34,7 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
         ["--repeat", "1", "--latency-ms", "20", "--no-mcp"],
         ["--ids", "200", "--unknown", "5", "--repeat", "1", "--concurrency", "1,4", "--latency-ms", "5", "--no-mcp"],
     ),
+    ("reconcile_calls", "reconcile_calls", ["--repeat", "3"], ["--ids", "300", "--unknown", "10", "--repeat", "1"]),
 ]
 
 

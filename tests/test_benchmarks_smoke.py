@@ -44,7 +44,7 @@ def test_every_benchmark_runs_with_tiny_counts_and_prints_its_table() -> None:
     )
     out = done.stdout
     assert done.returncode == 0, f"stdout:\n{out[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
-    for name in ("cold_start", "call_overhead", "reconcile", "reconcile_latency"):
+    for name in ("cold_start", "call_overhead", "reconcile", "reconcile_latency", "reconcile_calls"):
         assert re.search(rf"^=== {name}: exit 0 after [\d.]+ s$", out, re.MULTILINE), name
     assert "FAILED" not in out
     assert re.search(r"^measured .* 2 cores|^measured .* \d+ cores", out, re.MULTILINE)
@@ -76,3 +76,13 @@ def test_every_benchmark_runs_with_tiny_counts_and_prints_its_table() -> None:
     assert len(with_latency) == 2
     for row in with_latency:
         assert re.search(r"\s2\s+2\s+195/5\s", row), row
+
+    # tiny reconcile_calls: the same 300 ids raw, through the tool in-process and over stdio, 3 requests each
+    tool = _table_rows(out, "reconcile_calls over 300 ids against the raw API")
+    assert [row.split("  ")[0] for row in tool] == [
+        "raw API (httpx, 100 ids x 4)",
+        "reconcile_calls, in-process",
+        "reconcile_calls, stdio",
+    ]
+    for row in tool:
+        assert re.search(r"\s3\s+290/10\s+\d+\.\d\dx$", row), row
