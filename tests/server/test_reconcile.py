@@ -255,6 +255,23 @@ async def test_many_odd_statuses_and_reasons_from_the_api_are_counted_within_the
     assert all(row["ended_reason"].startswith("'=r") for row in csv.DictReader(io.StringIO(table)))
 
 
+async def test_an_api_failure_is_a_tool_error_naming_the_ids_and_keeps_no_report(
+    emu: RunningEmulator, mode: str
+) -> None:
+    helper(
+        emu,
+        "POST",
+        "/_emulator/faults",
+        {"fault": "500", "path": "/api/v1/campaigns/get-call-details/bulk-by-ids", "times": 50},
+    )
+    async with connect(emu, mode) as client:
+        result = await client.call_tool("reconcile_calls", {"call_ids": history_ids(emu)[:250]})
+    text = error_text(result)
+    assert "HTTP 500" in text and "try again later" in text
+    assert "of 250 ids had been looked up when it failed; no report was kept" in text
+    assert "voicing://reports/" not in text
+
+
 # ----- bad input -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("arguments", "says"),

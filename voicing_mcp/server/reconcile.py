@@ -31,7 +31,7 @@ from voicing_mcp.server.reconcile_summary import (
     tally,
 )
 from voicing_mcp.server.reports import COLUMNS, REPORT_PREFIX, not_kept, report_csv, report_json
-from voicing_mcp.server.results import tool_error
+from voicing_mcp.server.results import describe
 from voicing_mcp.server.tools import CallId
 
 if TYPE_CHECKING:
@@ -136,8 +136,11 @@ async def reconcile_calls(
     (JSON, and CSV at the same URI + .csv), linked from the result and kept while the server runs. Progress
     per 100 ids. Read-only."""
     state = server_context(ctx)
+    looked_up = 0
 
     async def progress(done: int, total: int) -> None:
+        nonlocal looked_up
+        looked_up = done
         await ctx.report_progress(done, total, f"{done:,} of {total:,} call ids looked up")
 
     try:
@@ -150,7 +153,11 @@ async def reconcile_calls(
             on_progress=progress,
         )
     except VoicingError as exc:
-        raise tool_error(exc, secret=state.secret, subject="a call in the request") from None
+        what = describe(exc, secret=state.secret, subject="a call in the request")
+        raise ToolError(
+            f"{what} — {looked_up:,} of {len(set(call_ids)):,} ids had been looked up when it failed; no report "
+            "was kept. reconcile_calls is read-only: run it again, or with fewer ids at a time."
+        ) from None
     return result
 
 
