@@ -94,6 +94,24 @@ async function main() {
   check(progress.length >= 1, "bulk_call_details sends progress notifications", progress);
   ok(`bulk_call_details: ${b.found} found, missing ${JSON.stringify(b.missing)}, ${progress.length} progress`);
 
+  const ticks = [];
+  const rec = await callTool(
+    "reconcile_calls",
+    { call_ids: ids, expected_status: "completed" },
+    { onprogress: (p) => ticks.push(p) },
+  );
+  check(!rec.isError, "reconcile_calls succeeds", rec);
+  const r = rec.structuredContent;
+  check(r.found === 5 && r.missing.count === 1 && r.duplicates_removed === 1, "reconcile_calls counts", r);
+  check(r.mismatches.count === 5 - (r.by_status.completed ?? 0), "reconcile_calls counts mismatches", r);
+  const link = rec.content.find((c) => c.type === "resource_link");
+  check(link?.uri === r.report && ticks.length >= 1, "reconcile_calls links its report, with progress", rec.content);
+  const report = JSON.parse((await client.readResource({ uri: r.report })).contents[0].text);
+  check(report.rows.length === 6 && report.found === 5, "the report has a row per distinct id", report);
+  const csvText = (await client.readResource({ uri: r.report_csv })).contents[0].text;
+  check(csvText.trim().split("\n").length === 7, "the CSV report has a header and a line per id", csvText);
+  ok(`reconcile_calls: ${JSON.stringify(r.by_status)}, ${r.mismatches.count} mismatches, report read as JSON and CSV`);
+
   const first = await callTool("chat_with_assistant", { assistant_id: ASSISTANT, message: "Hello, who is this?" });
   check(!first.isError && first.structuredContent?.reply?.length > 0, "chat_with_assistant replies", first);
   const conversation = first.structuredContent.conversation_id;
