@@ -148,19 +148,36 @@ def report_csv(report: Report) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
-    # a text cell a spreadsheet would run as a formula (=, +, -, @ first) gets a leading apostrophe
-    writer.writerows([_csv_cell(c) for c in row.cells()] for row in report.rows)
+    writer.writerows(_csv_row(row) for row in report.rows)
     return out.getvalue()
 
 
-def _csv_cell(value: Any) -> str:
-    if value is None:
+#: first characters that make a spreadsheet run a cell as a formula: such a text cell gets a leading apostrophe
+_FORMULA_START = frozenset("=+-@\t\r")
+
+
+def _text_cell(text: str | None) -> str:
+    if text is None:
         return ""
-    if value is True or value is False:
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}" if abs(value) < 1e15 else repr(value)
-    text = str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and isinstance(value, str):
-        return "'" + text
-    return text
+    return "'" + text if text[:1] in _FORMULA_START else text
+
+
+def _csv_row(row: Row) -> tuple[str, ...]:
+    call_id, found, status, reason, duration, started_at, ended_at, expected = row
+    if duration is None:
+        seconds = ""
+    elif duration.is_integer() and abs(duration) < 1e15:
+        seconds = str(int(duration))
+    else:
+        seconds = repr(duration)
+    return (
+        _text_cell(call_id),
+        _text_cell(status),
+        _text_cell(reason),
+        seconds,
+        _text_cell(started_at),
+        _text_cell(ended_at),
+        _text_cell(expected),
+        "true" if row.mismatch else "false",
+        "false" if found else "true",
+    )
