@@ -116,25 +116,24 @@ async def reconcile_calls(
         Field(
             min_length=1,
             max_length=MAX_RECONCILE_IDS,
-            description="1 to 100,000 call ids; duplicates are removed (first order kept; the result says how many).",
+            description="1 to 100,000 call ids (duplicates removed).",
         ),
     ],
     ctx: Context[ServerContext, Any],
     expected_status: Annotated[
-        Status | None, Field(description="The status every call should have reached, e.g. completed.")
+        Status | None, Field(description="Status every call should have reached, e.g. completed.")
     ] = None,
     expected: Annotated[
         dict[str, Status] | None,
         Field(
             max_length=MAX_RECONCILE_IDS,
-            description="Instead of expected_status: the expected status per call id (ids from call_ids).",
+            description="Or: call_id -> expected status (ids from call_ids).",
         ),
     ] = None,
 ) -> Annotated[CallToolResult, ReconcileResult]:
-    """Reconcile many calls' outcomes: counts by status and ended reason, durations, missing ids, calls still
-    open, calls to call back, and mismatches against an expected status. Every row goes to a report resource
-    (JSON, and CSV at the same URI + .csv), linked from the result and kept while the server runs. Progress
-    per 100 ids. Read-only."""
+    """Reconcile many calls' outcomes in one small answer: counts by status and ended reason, durations, missing
+    ids, calls still open or to call back, mismatches against an expected status. Every row goes to a linked
+    report resource (JSON; CSV at its URI + .csv). Progress per 100 ids. Read-only."""
     state = server_context(ctx)
     looked_up = 0
 
