@@ -17,7 +17,7 @@ from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.chat import MAX_REPLY_CHARS
-from voicing_mcp.server.chat_sessions import ChatLike, ChatSessions, ConversationError
+from voicing_mcp.server.chat_sessions import ChatLike, ChatSessions, ConversationError, Variables
 
 
 def websocket_opens(emu: RunningEmulator) -> int:
@@ -150,8 +150,8 @@ class Recorder:
         self.client = client
         self.opened: list[Any] = []
 
-    def __call__(self, assistant_id: str) -> AbstractAsyncContextManager[ChatLike]:
-        session = self.client.chat(assistant_id, reply_timeout=10)
+    def __call__(self, assistant_id: str, variables: Variables) -> AbstractAsyncContextManager[ChatLike]:
+        session = self.client.chat(assistant_id, reply_timeout=10, input_variables=variables)
         self.opened.append(session)
         return session
 

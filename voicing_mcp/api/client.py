@@ -421,13 +421,20 @@ class VoicingClient:
         items, _, _ = list_and_meta(body, what=what)
         return [call_from(item, what=what) for item in items]
 
-    def chat(self, assistant_id: str, *, reply_timeout: float = CHAT_REPLY_TIMEOUT) -> ChatSession:
-        """A chat session with an assistant: ``async with client.chat(a) as s: await s.send("hi")``."""
+    def chat(
+        self,
+        assistant_id: str,
+        *,
+        reply_timeout: float = CHAT_REPLY_TIMEOUT,
+        input_variables: Mapping[str, str | int | float | bool] | None = None,
+    ) -> ChatSession:
+        """A chat session with an assistant: ``async with client.chat(a) as s: await s.send("hi")``.
+        ``input_variables`` fill its prompt's placeholders (sent as query parameters; see :mod:`api.chat`)."""
         from voicing_mcp.api.chat import ChatSession, ws_url  # noqa: PLC0415 (websockets, only when a chat opens)
 
         assistant_id = check_id(assistant_id, what="assistant_id")
         return ChatSession(
-            url=ws_url(self.base_url, assistant_id),
+            url=ws_url(self.base_url, assistant_id, input_variables),
             api_key=self._api_key,
             assistant_id=assistant_id,
             reply_timeout=reply_timeout,
