@@ -13,9 +13,9 @@ place when the vendor documents it:
   as :attr:`ChatSession.greeting`;
 - the assistant's input variables travel as further query parameters next to ``assistant_id``
   (the only parameter the vendor documents; the greeting is sent before any frame of ours, so the
-  URL is the one place that can fill it): ``?assistant_id=…&name=Ada&plan_type=Gold``, booleans as
-  ``true``/``false``. The query is at most :data:`MAX_QUERY_CHARS` characters encoded, and is left out
-  of the handshake's debug log (the values may be personal data).
+  URL is the one place that can fill it): ``?assistant_id=…&name=Ada&plan_type=Gold``, each value as
+  the text a template prints for it (``True``, ``2.5``). The query is at most :data:`MAX_QUERY_CHARS`
+  characters encoded, and is left out of the handshake's debug log (the values may be personal data).
 
 ``websockets`` is imported lazily: opening the MCP server must not pay for it.
 """
@@ -114,10 +114,9 @@ def decode_frame(frame: str | bytes) -> str | None:
 
 
 def query_value(value: str | int | float | bool) -> str:
-    """An input variable's value as a query parameter: text as is, booleans ``true``/``false``, numbers as JSON."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value if isinstance(value, str) else json.dumps(value)
+    """An input variable's value as a query parameter: the text a template prints for it (``True``, ``10``,
+    ``2.5``), so the greeting reads as the dial's preview of the same values does."""
+    return str(value)
 
 
 def ws_url(

@@ -75,13 +75,26 @@ def opening_line_of(template: AssistantTemplate) -> str:
     """The template's first non-empty line with every input shown as ``{{name}}`` (what a dial's preview shows
     once the values are given). A template whose expressions cannot take text (``{{ amount * 1.2 }}``) shows its
     first source line instead."""
-    shown = {name: f"{{{{{name}}}}}" for name in template.placeholders}
+    shown = {name: _Shown(name) for name in template.placeholders}
     try:
         text = template.render(shown)
     except TemplateProblem:
         text = template.source
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     return _cap(line, MAX_LINE)
+
+
+class _Shown:
+    """A placeholder's stand-in: printed as ``{{name}}``; arithmetic, loops or attributes on it fail (the template
+    then shows its source line), where text would give ``{{amount}}{{amount}}`` for ``{{ amount * 2 }}``."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"{{{{{self.name}}}}}"
 
 
 def _cap(text: str, limit: int) -> str:
@@ -182,7 +195,6 @@ def list_assistants_result(
     if assistant_id is not None:
         wanted = {assistant_id, _canonical(assistant_id)}
         rows = [r for r in rows if r.assistant_id in wanted]
-    entries = [_entry(r) for r in rows[offset:]]
     head = ListAssistantsResult(
         assistants=[],
         total=len(rows),
@@ -200,7 +212,8 @@ def list_assistants_result(
     # the rows appear twice (the JSON text block and structuredContent): each costs twice its JSON
     room = _PAGE_TARGET - 2 * _json_size(head.model_dump(mode="json"))
     page: list[AssistantEntry] = []
-    for entry in entries:
+    for row in rows[offset:]:
+        entry = _entry(row)  # rendered only as far as the page goes
         cost = 2 * (_json_size(entry.model_dump(mode="json")) + 2)
         if cost > room:
             break
@@ -239,6 +252,8 @@ def text_for_assistants(r: ListAssistantsResult, *, assistant_id: str | None = N
             f"Showing {r.offset + 1}-{r.offset + r.returned} in the JSON below: id, required and optional variables, "
             "opening line (each variable shown as {{name}})."
         )
+    elif r.offset and r.offset >= r.total:
+        lines.append(f"offset {r.offset} is past the end ({r.total}): call list_assistants() for the first page.")
     if r.next_offset is not None:
         lines.append(f"More: call list_assistants(offset={r.next_offset}) for the next page.")
     if r.broken:
