@@ -221,6 +221,30 @@ async def test_a_conversation_continues_with_the_same_variables_but_refuses_othe
     assert websocket_opens(emu) == 1
 
 
+async def test_a_template_with_hundreds_of_placeholders_keeps_the_refusal_and_the_warnings_short(
+    emu: RunningEmulator, mode: str, tmp_path: Path
+) -> None:
+    names = [f"a_rather_long_placeholder_name_number_{i:03d}_{'z' * 20}" for i in range(400)]
+    (tmp_path / "wide.j2").write_text(" ".join(f"{{{{ {n} }}}}" for n in names), encoding="utf-8")
+    # this server's copy of ASSISTANT's template: every one of its 400 placeholders optional
+    (tmp_path / f"{ASSISTANT}.j2").write_text(" ".join(f"{{{{ {n} | default('') }}}}" for n in names), "utf-8")
+    settings = load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development", prompts_dir=tmp_path)
+    async with session(create_server(settings), mode) as client:
+        refusal = await client.call_tool(
+            "chat_with_assistant", {"assistant_id": "wide", "message": "hi", "input_variables": {}}
+        )
+        loose = structured(
+            await client.call_tool(
+                "chat_with_assistant", {"assistant_id": ASSISTANT, "message": "hi", "input_variables": {"pin": "1"}}
+            )
+        )
+    assert refusal.is_error and names[0] in text_of(refusal) and len(text_of(refusal)) < 2_300
+    assert "Nothing was sent" in text_of(refusal) and websocket_opens(emu) == 1
+    warning = loose["warnings"][0]  # "pin is not used (its placeholders: all 400 names)", cut to the cap
+    assert all(len(w) <= 600 for w in loose["warnings"])
+    assert "pin" in warning and names[0] in warning and len(warning) == 600 and warning.endswith("…")
+
+
 @pytest.fixture
 async def silent_chatbot() -> AsyncIterator[str]:
     """A real WebSocket server that greets and then never answers: the base URL to reach it."""

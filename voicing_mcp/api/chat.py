@@ -113,15 +113,17 @@ def decode_frame(frame: str | bytes) -> str | None:
     return text  # a bare JSON number/list/bool: treat the frame as plain text
 
 
+ChatValues = Mapping[str, str | int | float | bool]
+"""An assistant's input variables, as the dial's guard checks them."""
+
+
 def query_value(value: str | int | float | bool) -> str:
     """An input variable's value as a query parameter: the text a template prints for it (``True``, ``10``,
     ``2.5``), so the greeting reads as the dial's preview of the same values does."""
     return str(value)
 
 
-def ws_url(
-    base_url: str, assistant_id: str, input_variables: Mapping[str, str | int | float | bool] | None = None
-) -> str:
+def ws_url(base_url: str, assistant_id: str, input_variables: ChatValues | None = None) -> str:
     """``http(s)://host[/prefix]`` → ``ws(s)://host[/prefix]/api/v1/voicing/ws/platform/api/chatbot?assistant_id=…``,
     with the input variables as further query parameters. Raises InvalidRequestError when they cannot go there."""
     parts = urlsplit(base_url)

@@ -81,7 +81,7 @@ from voicing_mcp.redact import mask_number, redact_secret, redact_url
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from voicing_mcp.api.chat import ChatSession
+    from voicing_mcp.api.chat import ChatSession, ChatValues
 
 logger = logging.getLogger(__name__)
 
@@ -422,14 +422,10 @@ class VoicingClient:
         return [call_from(item, what=what) for item in items]
 
     def chat(
-        self,
-        assistant_id: str,
-        *,
-        reply_timeout: float = CHAT_REPLY_TIMEOUT,
-        input_variables: Mapping[str, str | int | float | bool] | None = None,
+        self, assistant_id: str, *, reply_timeout: float = CHAT_REPLY_TIMEOUT, input_variables: ChatValues | None = None
     ) -> ChatSession:
-        """A chat session with an assistant: ``async with client.chat(a) as s: await s.send("hi")``.
-        ``input_variables`` fill its prompt's placeholders (sent as query parameters; see :mod:`api.chat`)."""
+        """A chat session with an assistant (``input_variables`` fill its placeholders, see :mod:`api.chat`):
+        ``async with client.chat(a) as s: await s.send("hi")``."""
         from voicing_mcp.api.chat import ChatSession, ws_url  # noqa: PLC0415 (websockets, only when a chat opens)
 
         assistant_id = check_id(assistant_id, what="assistant_id")

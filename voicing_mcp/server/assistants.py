@@ -272,9 +272,8 @@ async def list_assistants(
         Field(description="Only this assistant."),
     ] = None,
 ) -> Annotated[CallToolResult, ListAssistantsResult]:
-    """List the assistants you can dial with: for each, the required and optional input_variables and the opening
-    line with each variable shown as {{name}}; also where the templates come from and what to do when there are
-    none. Read-only."""
+    """The assistants you can dial with: each one's required and optional input_variables and opening line
+    ({{name}} marks a variable), where the templates come from, what to do if there are none. Read-only."""
     state = server_context(ctx)
     result = list_assistants_result(state.settings, state.templates, offset=offset, assistant_id=assistant_id)
     return as_tool_result(result, text_for_assistants(result, assistant_id=assistant_id))

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 #: call ids a prompt argument may carry (the prompt's text holds them all); more: describe the campaign instead
 MAX_PROMPT_CALL_IDS = 1_000
 MAX_ARGUMENT = 2_000
+MAX_FACTS = 3_000
 MAX_CALL_IDS_TEXT = 300_000
 _ID_SEPARATORS = re.compile(r"[\s,;]+")
 
@@ -92,10 +93,11 @@ def _assistant_facts(state: ServerContext, assistant_id: str, *, for_dial: bool)
         )
     required = ", ".join(template.required) or "none"
     optional = ", ".join(template.optional) or "none"
-    return (
+    facts = (
         f"Assistant {assistant_id} (template {template.path.name}): required input_variables: {required}; "
         f"optional: {optional}. Its opening line: {one_line(opening_line_of(template))}"
     )
+    return facts if len(facts) <= MAX_FACTS else facts[: MAX_FACTS - 1] + "… (list_assistants has the rest)"
 
 
 # ----- the prompts --------------------------------------------------------------------------------
