@@ -288,8 +288,9 @@ async def test_input_variables_fill_the_emulators_greeting_and_stay_out_of_the_h
     client: VoicingClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.DEBUG, logger="websockets.client"):
-        async with client.chat(BILLING, input_variables={"name": "Zelda Quist", "plan_type": "Gold"}) as session:
-            assert session.greeting == "Hi Zelda Quist, your Gold plan payment is pending."
+        values = {"name": "Zelda Quist & Zoë=1+1?#", "plan_type": "Gold"}  # the URL's own characters survive
+        async with client.chat(BILLING, input_variables=values) as session:
+            assert session.greeting == "Hi Zelda Quist & Zoë=1+1?#, your Gold plan payment is pending."
     messages = [r.getMessage() for r in caplog.records]
     handshake = [m for m in messages if m.startswith("> GET")]
     assert handshake and "[input variables not logged]" in handshake[0]

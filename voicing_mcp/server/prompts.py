@@ -129,9 +129,11 @@ async def place_call_safely(
         f"Purpose: {one_line(purpose)}" if purpose else "Ask the user what the call is for if it is not clear.",
         facts,
         "Steps:",
-        "1. Call list_assistants"
-        + (f"(assistant_id={assistant_id!r})" if assistant_id else "")
-        + " and read the assistant's required_variables, optional_variables and opening_line.",
+        f"1. The variables above come from the local template; list_assistants(assistant_id={assistant_id!r}) "
+        "shows them again."
+        if assistant_id
+        else "1. Call list_assistants and read the chosen assistant's required_variables, optional_variables and "
+        "opening_line.",
         "2. Get a value for every required variable from the user or the purpose above. Never invent a value; ask.",
         "3. Tell the user what will happen: the number, the assistant and the opening line filled with the values. "
         "If they have not tested this assistant, offer chat_with_assistant with the same input_variables first.",
