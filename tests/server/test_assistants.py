@@ -151,3 +151,17 @@ async def test_an_offset_past_the_end_returns_no_rows_and_no_next_offset(emu: Ru
     data = structured(result)
     assert data["assistants"] == [] and data["next_offset"] is None and data["total"] == 3
     assert "past the end" in text_of(result)
+
+
+async def test_a_page_is_measured_as_sent_so_escaped_quotes_cannot_push_it_over_the_budget(
+    emu: RunningEmulator, mode: str, tmp_path: Path
+) -> None:
+    # each quote is 2 characters in structuredContent and 4 in the JSON text block: more than the page's estimate
+    for i in range(60):
+        (tmp_path / f"quoted-{i:02d}.j2").write_text('\\"' * 99 + " {{ name }}", encoding="utf-8")
+    async with session(server_with(emu, tmp_path), mode) as client:
+        first = await client.call_tool("list_assistants", {})
+        data = structured(first)
+        rest = structured(await client.call_tool("list_assistants", {"offset": data["next_offset"]}))
+    assert result_size(first) <= BUDGET and data["returned"] < 60 and data["next_offset"] == data["returned"]
+    assert rest["assistants"][0]["assistant_id"] == f"quoted-{data['returned']:02d}"

@@ -276,7 +276,25 @@ async def list_assistants(
     ({{name}} marks a variable), where the templates come from, what to do if there are none. Read-only."""
     state = server_context(ctx)
     result = list_assistants_result(state.settings, state.templates, offset=offset, assistant_id=assistant_id)
-    return as_tool_result(result, text_for_assistants(result, assistant_id=assistant_id))
+    return fitted(result, assistant_id=assistant_id)
+
+
+def fitted(result: ListAssistantsResult, *, assistant_id: str | None = None) -> CallToolResult:
+    """The tool result, measured as sent; rows the estimate let in but that do not fit go to the next page."""
+    while True:
+        tool_result = as_tool_result(result, text_for_assistants(result, assistant_id=assistant_id))
+        if result_size(tool_result) <= BUDGET or not result.assistants:
+            return tool_result
+        page = result.assistants[:-1]
+        result = result.model_copy(
+            update={"assistants": page, "returned": len(page), "next_offset": result.offset + len(page)}
+        )
+
+
+def result_size(result: CallToolResult) -> int:
+    """Every content block plus structuredContent, serialised as JSON (issue 9's measure)."""
+    blocks = [b.model_dump(mode="json", by_alias=True, exclude_none=True) for b in result.content]
+    return len(json.dumps(blocks)) + len(json.dumps(result.structured_content))
 
 
 def register_assistants_tool(server: MCPServer[ServerContext]) -> None:
