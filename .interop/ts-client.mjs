@@ -1,5 +1,5 @@
 // Interop: the official TypeScript MCP SDK client drives the voicing-mcp stdio server (local mode,
-// built-in emulator, no real phone) through every tool, the resources and completion.
+// built-in emulator, no real phone) through every tool, the prompts, the resources and completion.
 // Usage: node ts-client.mjs [path/to/voicing-mcp]   (default: ../.venv/bin/voicing-mcp)
 // Prints one line per step; exits 1 on the first failure, 0 when every step passed.
 import { mkdtempSync, rmSync } from "node:fs";
@@ -12,7 +12,9 @@ import { StdioClientTransport, getDefaultEnvironment } from "@modelcontextprotoc
 
 const here = dirname(fileURLToPath(import.meta.url));
 const command = resolve(process.argv[2] ?? join(here, "..", ".venv", "bin", "voicing-mcp"));
-const READ_TOOLS = ["get_call_details", "list_calls", "bulk_call_details", "chat_with_assistant"];
+const READ_TOOLS = ["get_call_details", "list_calls", "bulk_call_details", "chat_with_assistant", "list_assistants"];
+const LOCAL_TOOLS = ["list_assistants"]; // reads the local templates only: not open-world
+const PROMPTS = ["place_call_safely", "test_assistant", "reconcile_campaign"];
 const ASSISTANT = "019addcc-b878-7b10-85f1-49f21342f947";
 const DIAL_TOOL = "initiate_outbound_call";
 
@@ -60,9 +62,10 @@ async function main() {
     check(tool.description && tool.description.length > 20, `${tool.name} has a description`, tool);
     check(tool.inputSchema?.type === "object", `${tool.name} has an input schema`, tool.inputSchema);
     check(tool.outputSchema?.type === "object", `${tool.name} declares an output schema`, tool);
-    check(tool.annotations?.openWorldHint === true, `${tool.name} is annotated open-world`, tool.annotations);
+    const openWorld = !LOCAL_TOOLS.includes(tool.name);
+    check(tool.annotations?.openWorldHint === openWorld, `${tool.name} is annotated open-world: ${openWorld}`, tool);
   }
-  for (const name of ["get_call_details", "list_calls", "bulk_call_details"]) {
+  for (const name of ["get_call_details", "list_calls", "bulk_call_details", "list_assistants"]) {
     const a = tools.find((t) => t.name === name).annotations;
     check(a.readOnlyHint === true && a.idempotentHint === true, `${name} is read-only and idempotent`, a);
   }
@@ -126,6 +129,52 @@ async function main() {
     second,
   );
   ok(`chat_with_assistant: two turns in conversation ${conversation}`);
+
+  const listed = await callTool("list_assistants", {});
+  check(!listed.isError, "list_assistants succeeds", listed);
+  const billing = listed.structuredContent?.assistants?.find((a) => a.assistant_id === ASSISTANT);
+  check(billing?.required_variables?.join() === "name,plan_type", "list_assistants names the required variables", listed);
+  check(billing.opening_line === "Hi {{name}}, your {{plan_type}} plan payment is pending.", "the opening line shows {{placeholders}}", billing);
+  check(listed.structuredContent.next_offset === null, "three templates fit one page", listed.structuredContent);
+  ok(`list_assistants: ${listed.structuredContent.total} assistants, ${ASSISTANT} needs ${billing.required_variables.join(", ")}`);
+
+  const filled = await callTool("chat_with_assistant", {
+    assistant_id: ASSISTANT,
+    message: "hello",
+    input_variables: { name: "Interop", plan_type: "Gold" },
+  });
+  const greeting = filled.structuredContent?.greeting;
+  check(!filled.isError && greeting === "Hi Interop, your Gold plan payment is pending.", "input_variables fill the greeting", filled);
+  check(filled.structuredContent.opening_line === greeting, "the local opening line matches the greeting", filled.structuredContent);
+  const unfilled = await callTool("chat_with_assistant", {
+    assistant_id: ASSISTANT,
+    message: "hello",
+    input_variables: { name: "Interop" },
+  });
+  check(unfilled.isError === true && /plan_type/.test(textOf(unfilled)), "a missing required variable is named", unfilled);
+  ok(`chat_with_assistant(input_variables): greeting "${greeting}"; a missing variable is refused`);
+
+  const { prompts } = await client.listPrompts();
+  const promptNames = prompts.map((p) => p.name);
+  for (const name of PROMPTS) check(promptNames.includes(name), `prompt ${name} is listed`, promptNames);
+  for (const prompt of prompts) {
+    check(prompt.description && prompt.arguments?.every((a) => a.description), `${prompt.name} is described`, prompt);
+  }
+  const place = await client.getPrompt({
+    name: "place_call_safely",
+    arguments: { phone_number: "+12015550123", assistant_id: ASSISTANT },
+  });
+  const placeText = place.messages[0]?.content?.text ?? "";
+  check(place.messages[0]?.role === "user" && /required input_variables: name, plan_type/.test(placeText), "the prompt names the variables", place);
+  check(/Never retry a dial/.test(placeText), "the prompt says never to retry a dial", placeText);
+  let promptError;
+  try {
+    await client.getPrompt({ name: "test_assistant", arguments: {} });
+  } catch (err) {
+    promptError = err;
+  }
+  check(promptError?.code === -32602 && /assistant_id/.test(promptError.message), "a missing prompt argument is -32602", String(promptError));
+  ok(`prompts: ${promptNames.join(", ")}; get place_call_safely; a missing argument is -32602`);
 
   const missing = await callTool("get_call_details", { call_id: "no-such-call-interop" });
   check(missing.isError === true, "an unknown call id is a tool error (isError)", missing);

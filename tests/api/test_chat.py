@@ -4,6 +4,7 @@ servers that speak the other frame shapes the client must tolerate."""
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -12,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 from websockets.asyncio.server import ServerConnection, serve
 
-from voicing_mcp.api.chat import ChatSession, decode_frame, encode_message, ws_url
+from voicing_mcp.api.chat import MAX_QUERY_CHARS, ChatSession, decode_frame, encode_message, ws_url
 from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
@@ -269,3 +270,29 @@ def test_the_websocket_url_follows_the_base_url_scheme_and_prefix() -> None:
     )
     with pytest.raises(InvalidRequestError):
         ws_url("ftp://example.test", "x")
+
+
+def test_input_variables_follow_assistant_id_in_the_query_as_the_text_a_template_prints() -> None:
+    url = ws_url("https://api.voicing.ai", "a", {"name": "Ada Lovelace", "due": 12.5, "vip": True})
+    assert url.endswith("?assistant_id=a&name=Ada+Lovelace&due=12.5&vip=True")
+
+
+def test_a_variable_named_assistant_id_or_a_query_over_the_cap_is_refused_before_connecting() -> None:
+    with pytest.raises(InvalidRequestError, match="'assistant_id' cannot be sent"):
+        ws_url("https://api.voicing.ai", "a", {"assistant_id": "b"})
+    with pytest.raises(InvalidRequestError, match=rf"at most {MAX_QUERY_CHARS}.*'long', 7000 characters"):
+        ws_url("https://api.voicing.ai", "a", {"short": "x", "long": "y" * 7000})
+
+
+async def test_input_variables_fill_the_emulators_greeting_and_stay_out_of_the_handshake_log(
+    client: VoicingClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="websockets.client"):
+        values = {"name": "Zelda Quist & Zoë=1+1?#", "plan_type": "Gold"}  # the URL's own characters survive
+        async with client.chat(BILLING, input_variables=values) as session:
+            assert session.greeting == "Hi Zelda Quist & Zoë=1+1?#, your Gold plan payment is pending."
+    messages = [r.getMessage() for r in caplog.records]
+    handshake = [m for m in messages if m.startswith("> GET")]
+    assert handshake and "[input variables not logged]" in handshake[0]
+    # websockets logs frames at DEBUG (the greeting holds the values by design); the URL is not among them
+    assert not [m for m in messages if "Zelda" in m and not m.startswith("< TEXT")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -17,7 +18,7 @@ from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.chat import MAX_REPLY_CHARS
-from voicing_mcp.server.chat_sessions import ChatLike, ChatSessions, ConversationError
+from voicing_mcp.server.chat_sessions import ChatLike, ChatSessions, ConversationError, Variables
 
 
 def websocket_opens(emu: RunningEmulator) -> int:
@@ -108,6 +109,142 @@ async def test_too_many_open_conversations_is_a_clear_error(emu: RunningEmulator
     assert websocket_opens(emu) == 2
 
 
+# ----- input_variables ----------------------------------------------------------------------
+BILLING_VALUES = {"name": "Ada", "plan_type": "Gold"}
+
+
+def chat_queries(emu: RunningEmulator) -> list[dict[str, str]]:
+    return [r["query"] for r in helper(emu, "GET", "/_emulator/requests")["requests"] if r["method"] == "WS"]
+
+
+async def test_input_variables_fill_the_greeting_end_to_end(emu: RunningEmulator, mode: str) -> None:
+    args = {"assistant_id": ASSISTANT, "message": "hi", "input_variables": {**BILLING_VALUES, "plan_type": 7}}
+    async with connect(emu, mode) as client:
+        result = await client.call_tool("chat_with_assistant", args)
+    data = structured(result)
+    assert data["greeting"] == "Hi Ada, your 7 plan payment is pending."  # rendered by the emulator's chatbot
+    assert data["opening_line"] == data["greeting"] and data["warnings"] == []  # the dial preview's line agrees
+    assert chat_queries(emu) == [{"assistant_id": ASSISTANT, "name": "Ada", "plan_type": "7"}]
+    assert "Opening line of the local template" in text_of(result)
+
+
+async def test_a_missing_required_variable_is_named_and_nothing_is_sent(emu: RunningEmulator, mode: str) -> None:
+    async with connect(emu, mode) as client:
+        missing = await client.call_tool(
+            "chat_with_assistant", {"assistant_id": ASSISTANT, "message": "hi", "input_variables": {"name": "Ada"}}
+        )
+        empty = await client.call_tool(
+            "chat_with_assistant", {"assistant_id": CLINIC, "message": "hi", "input_variables": {}}
+        )
+    assert missing.is_error and "'plan_type'" in text_of(missing) and "Nothing was sent" in text_of(missing)
+    assert "[template-variables]" in text_of(missing) and "dial" not in text_of(missing).split("[")[0]
+    assert empty.is_error and "'date', 'name'" in text_of(empty)
+    assert websocket_opens(emu) == 0
+
+
+async def test_values_a_dial_would_refuse_are_refused_before_anything_is_sent(emu: RunningEmulator, mode: str) -> None:
+    async with connect(emu, mode) as client:
+        nested = await client.call_tool(
+            "chat_with_assistant",
+            {"assistant_id": ASSISTANT, "message": "hi", "input_variables": {**BILLING_VALUES, "name": {"a": 1}}},
+        )
+        escape = await client.call_tool(
+            "chat_with_assistant",
+            {"assistant_id": ASSISTANT, "message": "hi", "input_variables": {**BILLING_VALUES, "name": "A\x1b[2Jda"}},
+        )
+        too_long = await client.call_tool(
+            "chat_with_assistant",
+            {
+                "assistant_id": ASSISTANT,
+                "message": "hi",
+                "input_variables": {"name": "a" * 2000, "plan_type": "b" * 2000, "note": "c" * 2000},
+            },
+        )
+    assert nested.is_error and "values must be strings, numbers or booleans" in text_of(nested)
+    assert escape.is_error and "[control-characters]" in text_of(escape)
+    assert too_long.is_error and "at most 6000" in text_of(too_long) and "chatbot's URL" in text_of(too_long)
+    assert websocket_opens(emu) == 0
+
+
+async def test_extra_variables_and_a_missing_template_are_warnings_not_refusals(
+    emu: RunningEmulator, mode: str, tmp_path: Path
+) -> None:
+    async with connect(emu, mode) as client:
+        extra = structured(
+            await client.call_tool(
+                "chat_with_assistant",
+                {"assistant_id": ASSISTANT, "message": "hi", "input_variables": {**BILLING_VALUES, "pin": "1"}},
+            )
+        )
+    settings = load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development", prompts_dir=tmp_path)
+    async with session(create_server(settings), mode) as client:
+        unchecked = await client.call_tool(
+            "chat_with_assistant", {"assistant_id": ASSISTANT, "message": "hi", "input_variables": BILLING_VALUES}
+        )
+    assert any("pin" in w and "not used by the template" in w for w in extra["warnings"])
+    data = structured(unchecked)  # strict templates refuse a dial, not a chat: no phone rings
+    assert data["greeting"] == "Hi Ada, your Gold plan payment is pending." and data["opening_line"] is None
+    assert any("were not checked" in w and "no local template" in w for w in data["warnings"])
+    assert "Warning: input_variables were not checked" in text_of(unchecked)
+
+
+async def test_without_input_variables_the_greeting_keeps_its_placeholders_and_a_warning_names_them(
+    emu: RunningEmulator, mode: str
+) -> None:
+    async with connect(emu, mode) as client:
+        data = structured(await client.call_tool("chat_with_assistant", {"assistant_id": ASSISTANT, "message": "hi"}))
+    assert "{{" in (data["greeting"] or "") and data["opening_line"] is None
+    assert any("name, plan_type" in w for w in data["warnings"])
+
+
+async def test_a_conversation_continues_with_the_same_variables_but_refuses_others(
+    emu: RunningEmulator, mode: str
+) -> None:
+    start = {"assistant_id": ASSISTANT, "message": "hi", "input_variables": BILLING_VALUES}
+    async with connect(emu, mode) as client:
+        first = structured(await client.call_tool("chat_with_assistant", start))
+        same = await client.call_tool(
+            "chat_with_assistant", {**start, "message": "again?", "conversation_id": first["conversation_id"]}
+        )
+        other = await client.call_tool(
+            "chat_with_assistant",
+            {**start, "input_variables": {"name": "Bo"}, "conversation_id": first["conversation_id"]},
+        )
+        after = await client.call_tool(
+            "chat_with_assistant",
+            {"assistant_id": ASSISTANT, "message": "still there?", "conversation_id": first["conversation_id"]},
+        )
+    assert structured(same)["turn"] == 2 and structured(same)["greeting"] is None
+    assert other.is_error and "started with ['name', 'plan_type']" in text_of(other)
+    assert "omit input_variables to continue it" in text_of(other)
+    assert structured(after)["turn"] == 3  # the refusal left the conversation open
+    assert websocket_opens(emu) == 1
+
+
+async def test_a_template_with_hundreds_of_placeholders_keeps_the_refusal_and_the_warnings_short(
+    emu: RunningEmulator, mode: str, tmp_path: Path
+) -> None:
+    names = [f"a_rather_long_placeholder_name_number_{i:03d}_{'z' * 20}" for i in range(400)]
+    (tmp_path / "wide.j2").write_text(" ".join(f"{{{{ {n} }}}}" for n in names), encoding="utf-8")
+    # this server's copy of ASSISTANT's template: every one of its 400 placeholders optional
+    (tmp_path / f"{ASSISTANT}.j2").write_text(" ".join(f"{{{{ {n} | default('') }}}}" for n in names), "utf-8")
+    settings = load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development", prompts_dir=tmp_path)
+    async with session(create_server(settings), mode) as client:
+        refusal = await client.call_tool(
+            "chat_with_assistant", {"assistant_id": "wide", "message": "hi", "input_variables": {}}
+        )
+        loose = structured(
+            await client.call_tool(
+                "chat_with_assistant", {"assistant_id": ASSISTANT, "message": "hi", "input_variables": {"pin": "1"}}
+            )
+        )
+    assert refusal.is_error and names[0] in text_of(refusal) and len(text_of(refusal)) < 2_300
+    assert "Nothing was sent" in text_of(refusal) and websocket_opens(emu) == 1
+    warning = loose["warnings"][0]  # "pin is not used (its placeholders: all 400 names)", cut to the cap
+    assert all(len(w) <= 600 for w in loose["warnings"])
+    assert "pin" in warning and names[0] in warning and len(warning) == 600 and warning.endswith("…")
+
+
 @pytest.fixture
 async def silent_chatbot() -> AsyncIterator[str]:
     """A real WebSocket server that greets and then never answers: the base URL to reach it."""
@@ -150,8 +287,8 @@ class Recorder:
         self.client = client
         self.opened: list[Any] = []
 
-    def __call__(self, assistant_id: str) -> AbstractAsyncContextManager[ChatLike]:
-        session = self.client.chat(assistant_id, reply_timeout=10)
+    def __call__(self, assistant_id: str, variables: Variables) -> AbstractAsyncContextManager[ChatLike]:
+        session = self.client.chat(assistant_id, reply_timeout=10, input_variables=variables)
         self.opened.append(session)
         return session
 

@@ -10,7 +10,12 @@ place when the vendor documents it:
 - a JSON frame ``{"type": "error", ...}`` or ``{"error": "..."}`` is an error; a JSON frame with
   no text (``{"type": "typing"}`` and the like) is a control frame and skipped;
 - a greeting sent by the server right after the connection opens is read (short wait) and kept
-  as :attr:`ChatSession.greeting`.
+  as :attr:`ChatSession.greeting`;
+- the assistant's input variables travel as further query parameters next to ``assistant_id``
+  (the only parameter the vendor documents; the greeting is sent before any frame of ours, so the
+  URL is the one place that can fill it): ``?assistant_id=…&name=Ada&plan_type=Gold``, each value as
+  the text a template prints for it (``True``, ``2.5``). The query is at most :data:`MAX_QUERY_CHARS`
+  characters encoded, and is left out of the handshake's debug log (the values may be personal data).
 
 ``websockets`` is imported lazily: opening the MCP server must not pay for it.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -45,6 +51,8 @@ GREETING_TIMEOUT = 2.0
 OPEN_TIMEOUT = 10.0
 #: the text of an error frame is quoted up to this many characters.
 MAX_ERROR_TEXT = 1_000
+#: the encoded query (assistant_id and the input variables) at most: many servers refuse request lines over 8 KiB
+MAX_QUERY_CHARS = 6_000
 
 
 class _HandshakeLog(logging.LoggerAdapter[logging.Logger]):
@@ -56,6 +64,8 @@ class _HandshakeLog(logging.LoggerAdapter[logging.Logger]):
     def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
         if len(args) >= 2 and isinstance(args[0], str) and args[0].lower() == "x-api-key":
             args = (args[0], "[redacted]", *args[2:])
+        elif msg == "> GET %s HTTP/1.1" and args and isinstance(args[0], str) and "&" in args[0]:
+            args = (args[0].split("&", 1)[0] + "&[input variables not logged]", *args[1:])
         super().log(level, msg, *args, **kwargs)
 
 
@@ -103,14 +113,38 @@ def decode_frame(frame: str | bytes) -> str | None:
     return text  # a bare JSON number/list/bool: treat the frame as plain text
 
 
-def ws_url(base_url: str, assistant_id: str) -> str:
-    """``http(s)://host[/prefix]`` → ``ws(s)://host[/prefix]/api/v1/voicing/ws/platform/api/chatbot?assistant_id=…``."""
+ChatValues = Mapping[str, str | int | float | bool]
+"""An assistant's input variables, as the dial's guard checks them."""
+
+
+def query_value(value: str | int | float | bool) -> str:
+    """An input variable's value as a query parameter: the text a template prints for it (``True``, ``10``,
+    ``2.5``), so the greeting reads as the dial's preview of the same values does."""
+    return str(value)
+
+
+def ws_url(base_url: str, assistant_id: str, input_variables: ChatValues | None = None) -> str:
+    """``http(s)://host[/prefix]`` → ``ws(s)://host[/prefix]/api/v1/voicing/ws/platform/api/chatbot?assistant_id=…``,
+    with the input variables as further query parameters. Raises InvalidRequestError when they cannot go there."""
     parts = urlsplit(base_url)
     scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme.lower())
     if scheme is None:
         raise InvalidRequestError(f"the base URL {base_url!r} is not http(s)://")
+    variables = dict(input_variables or {})
+    if "assistant_id" in variables:
+        raise InvalidRequestError(
+            "input_variables: a variable named 'assistant_id' cannot be sent to the chatbot (its URL's own parameter)"
+        )
+    query = urlencode({"assistant_id": assistant_id, **{k: query_value(v) for k, v in variables.items()}})
+    if len(query) > MAX_QUERY_CHARS:
+        longest = max(variables, key=lambda k: len(query_value(variables[k])))
+        raise InvalidRequestError(
+            f"input_variables take {len(query)} characters in the chatbot's URL, at most {MAX_QUERY_CHARS}: shorten "
+            f"the longest values (e.g. {longest!r}, {len(query_value(variables[longest]))} characters) for the chat; "
+            "a dial sends them in its body and has no such limit"
+        )
     path = parts.path.rstrip("/") + CHAT_PATH
-    return urlunsplit((scheme, parts.netloc, path, urlencode({"assistant_id": assistant_id}), ""))
+    return urlunsplit((scheme, parts.netloc, path, query, ""))
 
 
 def close_message(code: int | None, reason: str, *, assistant_id: str) -> str:

@@ -81,7 +81,7 @@ from voicing_mcp.redact import mask_number, redact_secret, redact_url
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from voicing_mcp.api.chat import ChatSession
+    from voicing_mcp.api.chat import ChatSession, ChatValues
 
 logger = logging.getLogger(__name__)
 
@@ -421,13 +421,16 @@ class VoicingClient:
         items, _, _ = list_and_meta(body, what=what)
         return [call_from(item, what=what) for item in items]
 
-    def chat(self, assistant_id: str, *, reply_timeout: float = CHAT_REPLY_TIMEOUT) -> ChatSession:
-        """A chat session with an assistant: ``async with client.chat(a) as s: await s.send("hi")``."""
+    def chat(
+        self, assistant_id: str, *, reply_timeout: float = CHAT_REPLY_TIMEOUT, input_variables: ChatValues | None = None
+    ) -> ChatSession:
+        """A chat session with an assistant (``input_variables`` fill its placeholders, see :mod:`api.chat`):
+        ``async with client.chat(a) as s: await s.send("hi")``."""
         from voicing_mcp.api.chat import ChatSession, ws_url  # noqa: PLC0415 (websockets, only when a chat opens)
 
         assistant_id = check_id(assistant_id, what="assistant_id")
         return ChatSession(
-            url=ws_url(self.base_url, assistant_id),
+            url=ws_url(self.base_url, assistant_id, input_variables),
             api_key=self._api_key,
             assistant_id=assistant_id,
             reply_timeout=reply_timeout,

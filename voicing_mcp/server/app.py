@@ -28,6 +28,7 @@ from voicing_mcp import __version__
 from voicing_mcp.config import TOKEN_MODE_WARNING, Settings, unknown_settings
 from voicing_mcp.guard.policy import Clock
 from voicing_mcp.runtime import describe_prompts, open_api, open_guard, template_store
+from voicing_mcp.server.assistants import register_assistants_tool
 from voicing_mcp.server.chat import register_chat_tool
 from voicing_mcp.server.chat_sessions import (
     DEFAULT_IDLE_TIMEOUT,
@@ -35,9 +36,11 @@ from voicing_mcp.server.chat_sessions import (
     ChatLike,
     ChatOpener,
     ChatSessions,
+    Variables,
 )
 from voicing_mcp.server.context import ServerContext
 from voicing_mcp.server.dial import register_dial_tool
+from voicing_mcp.server.prompts import register_prompts
 from voicing_mcp.server.protocol_extras import register_protocol_extras
 from voicing_mcp.server.reconcile import register_reconcile
 from voicing_mcp.server.resources import register_resources
@@ -65,12 +68,16 @@ found; progress is reported per chunk.
 - reconcile_calls(call_ids, expected_status | expected): up to 100,000 calls summarised (counts by status and ended \
 reason, durations, missing, still open, call-back candidates, mismatches); every row in the report it links, \
 voicing://reports/{report_id} (JSON) or voicing://reports/{report_id}.csv (CSV), kept while the server runs.
-- chat_with_assistant(assistant_id, message, conversation_id): talk to an assistant in text to test it; no phone \
-rings. Pass the returned conversation_id to continue.
+- chat_with_assistant(assistant_id, message, conversation_id, input_variables): talk to an assistant in text to \
+test it; no phone rings. input_variables fill its greeting when a conversation starts (checked like a dial's). Pass \
+the returned conversation_id to continue.
+- list_assistants(offset, assistant_id): the assistants you can dial with, their required and optional \
+input_variables and opening line; call it before a dial.
 - initiate_outbound_call(assistant_id, phone_number, input_variables, telephony_provider, confirmation_token, \
 wait_seconds): place a phone call — a REAL phone rings (except in local mode). See the safety model below.
 Resources: voicing://assistants (the local prompt templates and their variables), voicing://assistants/{assistant_id}, \
 voicing://calls/{call_id}, voicing://ledger/recent (the last dials this server placed, numbers masked).
+Prompts: place_call_safely, test_assistant, reconcile_campaign (the workflows, step by step).
 
 Safety model: reading and chatting never dial. Placing a call (initiate_outbound_call) rings a real person's phone: \
 every dial passes a guard (number validity, do-not-call list, template variables, quiet hours in the callee's time \
@@ -164,6 +171,8 @@ def create_server(
     register_read_tools(server)
     register_reconcile(server)  # reconcile_calls and voicing://reports/{report_id}[.csv]
     register_chat_tool(server)
+    register_assistants_tool(server)  # list_assistants
+    register_prompts(server)  # the workflow prompts
     register_resources(server, templates)
     register_protocol_extras(server, templates)  # completion, logging/setLevel, resources/subscribe
     register_dial_tool(server, settings, clock=clock)  # initiate_outbound_call and voicing://ledger/recent
@@ -171,7 +180,7 @@ def create_server(
 
 
 def _chat_opener(client: VoicingClient, reply_timeout: float) -> ChatOpener:
-    def open_chat(assistant_id: str) -> AbstractAsyncContextManager[ChatLike]:
-        return client.chat(assistant_id, reply_timeout=reply_timeout)
+    def open_chat(assistant_id: str, variables: Variables) -> AbstractAsyncContextManager[ChatLike]:
+        return client.chat(assistant_id, reply_timeout=reply_timeout, input_variables=variables)
 
     return open_chat

@@ -6,7 +6,8 @@ WebSocket stays open so later turns continue it. Conversations are bounded in nu
 which the server's lifespan runs periodically and every call runs first), and all closed at
 shutdown. A conversation whose socket fails (closed by the peer, reply timeout, bad frame) is
 closed and forgotten: the next turn must start a new one, because a late reply could otherwise
-be read as the answer to the wrong message.
+be read as the answer to the wrong message. Input variables are given when a conversation starts (they fill
+the greeting); a later turn may repeat the same ones, but not change them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -42,8 +43,9 @@ class ChatLike(Protocol):
     async def send(self, text: str) -> str: ...
 
 
-ChatOpener = Callable[[str], AbstractAsyncContextManager[ChatLike]]
-"""``assistant_id -> async context manager yielding an open chat session``."""
+Variables = Mapping[str, str | int | float | bool]
+ChatOpener = Callable[[str, Variables], AbstractAsyncContextManager[ChatLike]]
+"""``(assistant_id, input_variables) -> async context manager yielding an open chat session``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,7 @@ class _Conversation:
     stack: AsyncExitStack
     last_used: float
     greeting: str | None
+    variables: dict[str, str | int | float | bool] = field(default_factory=dict[str, str | int | float | bool])
     turns: int = 0
     closed: bool = False
     lock: anyio.Lock = field(default_factory=anyio.Lock)
@@ -98,16 +101,29 @@ class ChatSessions:
     def is_open(self, conversation_id: str) -> bool:
         return conversation_id in self._conversations
 
-    async def send(self, assistant_id: str, message: str, conversation_id: str | None = None) -> ChatTurn:
-        """Send ``message``; start a conversation when ``conversation_id`` is None."""
+    async def send(
+        self,
+        assistant_id: str,
+        message: str,
+        conversation_id: str | None = None,
+        input_variables: Variables | None = None,
+    ) -> ChatTurn:
+        """Send ``message``; start a conversation when ``conversation_id`` is None, with ``input_variables``.
+        Continuing one, ``input_variables`` must be omitted or the ones it started with."""
         if self._closed:
             raise ConversationError("the server is shutting down; no new chat turns are accepted")
         await self.sweep()
         if conversation_id is None:
-            conv = await self._start(assistant_id)
+            conv = await self._start(assistant_id, dict(input_variables or {}))
             new = True
         else:
             conv = self._get(conversation_id, assistant_id)
+            if input_variables is not None and dict(input_variables) != conv.variables:
+                raise ConversationError(
+                    f"input_variables fill the greeting when a conversation starts; conversation {conversation_id!r} "
+                    f"started with {sorted(conv.variables) or 'none'}: omit input_variables to continue it, or omit "
+                    "conversation_id to start a new conversation with these values"
+                )
             new = False
         async with conv.lock:
             if conv.closed:
@@ -171,7 +187,7 @@ class ChatSessions:
             )
         return conv
 
-    async def _start(self, assistant_id: str) -> _Conversation:
+    async def _start(self, assistant_id: str, variables: dict[str, str | int | float | bool]) -> _Conversation:
         if len(self._conversations) + self._opening >= self.max_sessions:
             raise ConversationError(
                 f"too many open chat conversations ({self.max_sessions} at most): continue one of them with its "
@@ -180,7 +196,7 @@ class ChatSessions:
         self._opening += 1
         stack = AsyncExitStack()
         try:
-            session = await stack.enter_async_context(self._open_chat(assistant_id))
+            session = await stack.enter_async_context(self._open_chat(assistant_id, variables))
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await stack.aclose()
@@ -194,6 +210,7 @@ class ChatSessions:
             stack=stack,
             last_used=self._clock(),
             greeting=session.greeting,
+            variables=variables,
         )
         if self._closed:
             with anyio.CancelScope(shield=True):

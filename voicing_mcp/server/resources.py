@@ -21,6 +21,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from voicing_mcp.errors import GuardRefusal, NotFoundError, VoicingError
 from voicing_mcp.guard.ledger import DialRow, Ledger
+from voicing_mcp.server.assistants import assistant_rows
 from voicing_mcp.server.context import ServerContext, server_context
 from voicing_mcp.server.results import describe, json_text
 from voicing_mcp.server.tools import fetch_call
@@ -46,13 +47,19 @@ def _template_summary(t: AssistantTemplate) -> dict[str, Any]:
 
 
 def assistants_document(store: TemplateStore) -> dict[str, Any]:
-    """The ``voicing://assistants`` document."""
-    templates, problems = store.scan()
+    """The ``voicing://assistants`` document, from the rows ``list_assistants`` reads (one source for both)."""
+    rows = assistant_rows(store)
     return {
         "prompts_dir": str(store.prompts_dir),
-        "count": len(templates),
-        "assistants": [_template_summary(t) for t in templates],
-        "problems": [{"file": p.path.name, "line": p.line, "error": p.message} for p in problems],
+        "count": sum(1 for r in rows if r.template is not None),
+        "assistants": [
+            {**_template_summary(r.template), "opening_line": r.opening_line} for r in rows if r.template is not None
+        ],
+        "problems": [
+            {"file": r.problem.path.name, "line": r.problem.line, "error": r.problem.message}
+            for r in rows
+            if r.problem is not None
+        ],
         "note": "Variables are the {{placeholders}} of each template; initiate_outbound_call needs every required one.",
     }
 
