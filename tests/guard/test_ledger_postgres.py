@@ -229,3 +229,20 @@ def test_without_psycopg_a_postgresql_ledger_refuses_saying_how_to_install_it() 
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ledger ") and "pip install 'voicing-mcp[postgres]'" in done.stdout
     assert PASSWORD not in done.stdout
+
+
+async def test_a_database_that_goes_down_while_serving_refuses_dials_and_they_resume_when_it_is_back(
+    emu: RunningEmulator, tmp_path: Path, pg_cluster: Cluster, pg_url: str
+) -> None:
+    numbers = ["+17018112583", "+17018112584", "+17018112585"]
+    async with dial_client(emu, tmp_path, MODE, ledger=pg_url, allowed_numbers=",".join(numbers)) as client:
+        assert not (await call(client, phone_number=numbers[0])).is_error
+        pg_cluster.stop()
+        try:
+            text = refusal(await call(client, phone_number=numbers[1]), "ledger")
+        finally:
+            pg_cluster.start()  # the same port: the other tests' URLs stay right
+        assert dials(emu) == 1  # nothing dialled without a row
+        assert "postgresql://•••@127.0.0.1:" in text and PASSWORD not in text
+        assert not (await call(client, phone_number=numbers[2])).is_error
+    assert dials(emu) == 2
