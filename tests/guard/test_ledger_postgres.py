@@ -246,3 +246,20 @@ async def test_a_database_that_goes_down_while_serving_refuses_dials_and_they_re
         assert "postgresql://•••@127.0.0.1:" in text and PASSWORD not in text
         assert not (await call(client, phone_number=numbers[2])).is_error
     assert dials(emu) == 2
+
+
+def schema_exists(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        found = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+    return bool(found and found[0])
+
+
+async def test_a_server_creates_the_postgresql_schema_at_start_before_any_dial(
+    emu: RunningEmulator, tmp_path: Path, pg_url: str
+) -> None:
+    assert not schema_exists(pg_url)
+    async with dial_client(emu, tmp_path, MODE, ledger=pg_url):
+        with anyio.fail_after(60):  # created in the background at start: wait for it, no request is made
+            while not await anyio.to_thread.run_sync(schema_exists, pg_url):
+                await anyio.sleep(0.05)
+    assert dials(emu) == 0
