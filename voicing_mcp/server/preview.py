@@ -144,7 +144,7 @@ def text_for_dial(result: DialResult) -> str:
 
 #: characters of each long variable value (and warning) shown when a dial's result would not fit the budget;
 #: the opening line keeps four times as many
-SHOWN_VALUE_STEPS = (500, 200, 60)
+SHOWN_VALUE_STEPS = (500, 200, 60, 16)
 
 
 def dial_tool_result(result: DialResult) -> CallToolResult:
