@@ -306,3 +306,11 @@ async def test_an_unreachable_api_is_a_clear_error(mode: str) -> None:
     async with session(create_server(settings), mode) as client:
         result = await client.call_tool("get_call_details", {"call_id": "x"})
     assert "could not reach the Voicing API" in error_text(result)
+
+
+async def test_list_calls_offset_past_a_short_last_page_ends_without_a_loop(emu: RunningEmulator, mode: str) -> None:
+    async with connect(emu, mode) as client:
+        last = structured(await client.call_tool("list_calls", {"page": 3, "limit": 100, "offset": 99}))
+        past = structured(await client.call_tool("list_calls", {"page": 4, "limit": 100, "offset": 50}))
+    assert last["returned"] == 1 and last["next"] is None  # 300 calls: the page's last call, nothing after it
+    assert past["returned"] == 0 and past["next"] is None

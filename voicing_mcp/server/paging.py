@@ -138,7 +138,8 @@ def list_result(listing: CallListResult, fields: Sequence[str], *, more_after: b
 
     def build(n: int) -> CallToolResult:
         cut = n < listing.returned
-        after = start + n
+        # uncut, one page goes on at the next page even when the API sent it short (or offset passed its end)
+        after = start + n if cut or listing.all_pages else listing.page * size
         nxt: dict[str, Any] | None = None
         if cut or more_after:
             nxt = {"page": after // size + 1, "limit": size, "offset": after % size}
