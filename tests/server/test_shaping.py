@@ -71,3 +71,9 @@ async def test_the_plain_functions_work_without_mcp() -> None:
     assert listing.returned == 120 and listing.max_records_reached and more and listing.pages_fetched == 2
     assert bulk.ids == [*ids, "nope"] and list(bulk.found) == ids and bulk.requested == 122
     assert one.call_id == ids[0] and one.transcript is not None
+
+
+def test_api_fields_named_like_the_results_own_are_kept_under_another_name() -> None:
+    details = CallDetails.model_validate({"call_id": "c", "next": "call back Monday", "omitted_fields": 3})
+    call = shape_call(details, with_transcript=False).model_dump()
+    assert call["api_next"] == "call back Monday" and call["api_omitted_fields"] == 3 and "next" not in call

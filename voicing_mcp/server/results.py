@@ -192,18 +192,18 @@ def as_tool_result(model: BaseModel | dict[str, Any], text: str) -> CallToolResu
     return CallToolResult(
         content=[
             TextContent(type="text", text=text),
-            TextContent(type="text", text=json_text(data)),
+            TextContent(type="text", text=json_text(data, compact=True)),
         ],
         structured_content=data,
     )
 
 
-def json_text(data: Any, *, indent: int | None = None) -> str:
+def json_text(data: Any, *, indent: int | None = None, compact: bool = False) -> str:
     """``data`` as JSON for a text block: readable non-ASCII text kept, but every character ``visible`` would
     show as ``<U+XXXX>`` escaped as ``\\uXXXX`` (``json.dumps`` escapes only C0 controls, so a bidi override
-    in an API field would reach the reader raw). ``json.loads`` gives ``data`` back. Without ``indent`` it is
-    compact (no spaces after separators): every character is in the model's context."""
-    separators = (",", ":") if indent is None else None
+    in an API field would reach the reader raw). ``json.loads`` gives ``data`` back. ``compact`` leaves out the
+    spaces after separators (a tool result's JSON block: every character is in the model's context)."""
+    separators = (",", ":") if compact else None
     dumped = json.dumps(data, ensure_ascii=False, indent=indent, separators=separators)
     return _NOT_PRINTABLE_ASCII.sub(_json_escape, dumped)
 
@@ -220,7 +220,7 @@ def item_cost(value: Any) -> int:
     """Characters one more item of a list adds to a result: once in ``structuredContent`` and once in the JSON
     text block (where it is a JSON string again, so its quotes and backslashes are escaped), with its commas."""
     compact = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return len(compact) + len(json.dumps(json_text(value), ensure_ascii=False)) - 2 + 2
+    return len(compact) + len(json.dumps(json_text(value, compact=True), ensure_ascii=False)) - 2 + 2
 
 
 def fit_items(

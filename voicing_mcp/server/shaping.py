@@ -226,6 +226,9 @@ def shape_call(details: CallDetails, *, with_transcript: bool, transcript_offset
     # ``success`` is the answer's envelope, not a field of the call.
     for name in ("call_id", "status", "duration", "started_at", "ended_at", "success"):
         extras.pop(name, None)
+    for name in ("next", "omitted_fields"):  # a call's fields the result uses itself: kept, renamed
+        if name in extras:
+            extras[f"api_{name}"] = extras.pop(name)
     capped = {k: cap_value(v) for k, v in extras.items()}
     transcript = None
     if with_transcript and raw_transcript is not None:
