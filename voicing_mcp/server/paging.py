@@ -93,7 +93,17 @@ def call_result(call: CallDetailsResult) -> CallToolResult:
         lines = [ln if item_cost(ln.model_dump(mode="json")) <= ITEM_LIMIT else _short_line(ln) for ln in lines]
         call = call.model_copy(update={"transcript": call.transcript.model_copy(update={"lines": lines})})
     costs = (item_cost(ln.model_dump(mode="json")) for ln in lines)
-    return fit_items(lambda n: build(call, n), costs)[1]
+    fitted = fit_items(lambda n: build(call, n), costs)[1]
+    for limit in (1_000, 200, 40):  # a hostile API's 4,000-character status and times: cut them too
+        if result_size(fitted) <= RESULT_BUDGET:
+            break
+        cut = {k: cap(v, limit)[0] for k in _DECLARED if isinstance(v := getattr(call, k), str) and len(v) > limit}
+        call = call.model_copy(update={**cut, "cut_fields": sorted({*call.cut_fields, *cut})})
+        fitted = build(call, 0)
+    return fitted
+
+
+_DECLARED = ("status", "started_at", "ended_at")
 
 
 def _short_line(line: Any) -> Any:

@@ -95,6 +95,10 @@ class CallDetailsResult(Call):
         default_factory=list[str],
         description="Fields too large for one result, left out here; voicing://calls/{call_id} has them.",
     )
+    cut_fields: list[str] = Field(
+        default_factory=list[str],
+        description="Fields cut shorter than 4,000 characters (…) to fit; voicing://calls/{call_id} has more.",
+    )
     next: Next = Field(default=None, description=NEXT_DESCRIPTION)
 
 
@@ -339,6 +343,8 @@ def text_for_call(c: CallDetailsResult) -> str:
         lines.append(
             f"Left out to fit the result size: {names}; read voicing://calls/{short(c.call_id)} for every field."
         )
+    if c.cut_fields:
+        lines.append(f"Cut to fit the result size (…): {', '.join(c.cut_fields)}.")
     more = next_text("get_call_details", c.next, "call_id")
     if more:
         lines.append(more)
