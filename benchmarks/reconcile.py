@@ -111,7 +111,7 @@ async def _one_run(target: VoicingClient | Client, ids: list[str]) -> dict[str, 
         if tool.is_error or tool.structured_content is None:
             raise RuntimeError(f"bulk_call_details failed: {str(tool.content)[:500]}")
         data: dict[str, Any] = tool.structured_content
-        found, missing = len(data["calls"]), len(data["missing"])
+        found, missing = data["found"], data["missing_count"]  # counts over every id; rows are paged (budget)
         # The SDK client checks structuredContent against the tool's output schema inside call_tool;
         # doing it once more, alone, tells how much of the wall time that check is.
         t0 = time.perf_counter()

@@ -138,10 +138,10 @@ async def test_call_records_that_quote_the_key_reach_the_model_without_it(emu: R
     async with proxy(emu, key_in_records) as proxied:
         settings = load_settings(base_url=proxied.base_url, api_key=KEY, env="development")
         async with session(create_server(settings), mode) as client:
-            page = await client.call_tool("list_calls", {"limit": 3})
+            page = await client.call_tool("list_calls", {"limit": 3, "fields": ["all"]})  # rows with every field
             call_id = structured(page)["calls"][0]["call_id"]
             details = await client.call_tool("get_call_details", {"call_id": call_id})
-            bulk = await client.call_tool("bulk_call_details", {"call_ids": [call_id]})
+            bulk = await client.call_tool("bulk_call_details", {"call_ids": [call_id], "fields": ["all"]})
             resource = await client.read_resource(f"voicing://calls/{call_id}")
     for result in (page, details, bulk):
         assert not result.is_error, text_of(result)

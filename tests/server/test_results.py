@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from mcp_types import CallToolResult
 
 from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.errors import (
@@ -25,7 +26,7 @@ from voicing_mcp.errors import (
     VoicingError,
     status_error_for,
 )
-from voicing_mcp.server.results import describe, tool_error
+from voicing_mcp.server.results import as_tool_result, describe, fit_items, item_cost, result_size, tool_error
 from voicing_mcp.server.tools import fetch_call
 
 KEY = "sk-test-4f1c9e0b7a"
@@ -248,3 +249,24 @@ def test_describe_removes_the_key_and_keeps_everything_on_one_line() -> None:
 def test_describe_needs_no_mcp_context_and_takes_any_exception() -> None:
     assert describe(RuntimeError("boom")) == "boom"
     assert describe(RuntimeError()) == "unexpected RuntimeError"
+
+
+# ----- the result budget ---------------------------------------------------------------------------
+def _rows_result(n: int, row: str) -> CallToolResult:
+    return as_tool_result({"rows": [row] * n}, f"{n} rows")
+
+
+def test_fit_items_keeps_the_most_items_that_fit_the_budget() -> None:
+    row = "r" * 100
+    n, result = fit_items(lambda k: _rows_result(k, row), (item_cost(row) for _ in range(1_000)), budget=5_000)
+    assert result_size(result) <= 5_000 < result_size(_rows_result(n + 1, row))
+    assert n == len(result.structured_content["rows"]) > 10  # type: ignore[index]
+
+
+def test_fit_items_gives_no_item_when_the_first_does_not_fit() -> None:
+    n, result = fit_items(lambda k: _rows_result(k, "x" * 6_000), iter([item_cost("x" * 6_000)]), budget=5_000)
+    assert n == 0 and result.structured_content == {"rows": []}
+
+
+def test_an_item_costs_its_compact_json_twice_with_the_escapes_of_the_text_block() -> None:
+    assert item_cost({"a": 1}) == len('{"a":1}') + len('{\\"a\\":1}') + 2

@@ -24,12 +24,16 @@ def test_unknown_fields_are_kept_and_long_strings_are_capped() -> None:
     assert "success" not in call and call["transcript"] is None
 
 
-def test_a_long_transcript_is_cut_to_the_line_cap_and_flagged() -> None:
+def test_a_long_transcript_is_read_in_windows_that_say_where_the_next_begins() -> None:
     lines = [{"role": "user", "text": f"line {i}", "t": i} for i in range(MAX_TRANSCRIPT_LINES + 100)]
-    transcript = shape_call(CallDetails(call_id="c", transcript=lines), with_transcript=True).transcript  # type: ignore[call-arg]
-    assert transcript is not None
-    assert len(transcript.lines) == MAX_TRANSCRIPT_LINES and transcript.total_lines == MAX_TRANSCRIPT_LINES + 100
-    assert transcript.truncated and transcript.notice == THIRD_PARTY_NOTICE
+    details = CallDetails(call_id="c", transcript=lines)  # type: ignore[call-arg]
+    first = shape_call(details, with_transcript=True).transcript
+    rest = shape_call(details, with_transcript=True, transcript_offset=MAX_TRANSCRIPT_LINES).transcript
+    assert first is not None and rest is not None
+    assert len(first.lines) == MAX_TRANSCRIPT_LINES and first.total_lines == MAX_TRANSCRIPT_LINES + 100
+    assert first.truncated and first.next_offset == MAX_TRANSCRIPT_LINES and first.notice == THIRD_PARTY_NOTICE
+    assert rest.offset == MAX_TRANSCRIPT_LINES and rest.lines[0].text == f"line {MAX_TRANSCRIPT_LINES}"
+    assert len(rest.lines) == 100 and rest.next_offset is None and not rest.truncated
 
 
 def test_transcript_text_is_capped_in_total() -> None:
@@ -60,10 +64,16 @@ def test_filters_are_stringified_and_named_arguments_win() -> None:
 
 async def test_the_plain_functions_work_without_mcp() -> None:
     async with serve_emulator() as emu, VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as client:
-        listing = await fetch_call_list(client, all_pages=True, max_records=120)
+        listing, more = await fetch_call_list(client, all_pages=True, max_records=120)
         ids = [c.call_id for c in listing.calls]
         bulk = await fetch_bulk(client, [*ids, ids[0], "nope"])
         one = await fetch_call(client, ids[0])
-    assert listing.returned == 120 and listing.truncated and listing.next_page == 2
-    assert [c.call_id for c in bulk.calls] == ids and bulk.missing == ["nope"] and bulk.duplicates_removed == 1
+    assert listing.returned == 120 and listing.max_records_reached and more and listing.pages_fetched == 2
+    assert bulk.ids == [*ids, "nope"] and list(bulk.found) == ids and bulk.requested == 122
     assert one.call_id == ids[0] and one.transcript is not None
+
+
+def test_api_fields_named_like_the_results_own_are_kept_under_another_name() -> None:
+    details = CallDetails.model_validate({"call_id": "c", "next": "call back Monday", "omitted_fields": 3})
+    call = shape_call(details, with_transcript=False).model_dump()
+    assert call["api_next"] == "call back Monday" and call["api_omitted_fields"] == 3 and "next" not in call

@@ -24,6 +24,7 @@ from voicing_mcp import __version__
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server
+from voicing_mcp.server.shaping import ROW_FIELDS
 
 READ_TOOLS = {"get_call_details", "list_calls", "bulk_call_details", "reconcile_calls"}
 
@@ -180,20 +181,47 @@ async def test_list_calls_refuses_a_filter_that_shadows_an_argument(emu: Running
     assert "filters.limit" in error_text(result)
 
 
-async def test_list_calls_all_pages_reads_to_the_end(emu: RunningEmulator, mode: str) -> None:
+async def test_list_calls_all_pages_counts_every_call_and_shows_the_rows_that_fit(
+    emu: RunningEmulator, mode: str
+) -> None:
     async with connect(emu, mode) as client:
         data = structured(await client.call_tool("list_calls", {"all_pages": True}))
-    assert data["returned"] == 300 and data["pages_fetched"] == 3 and data["truncated"] is False
-    assert data["next_page"] is None and len({c["call_id"] for c in data["calls"]}) == 300
+    assert data["counted"] == 300 and sum(data["by_status"].values()) == 300 and data["pages_fetched"] == 3
+    assert data["max_records_reached"] is False
+    assert 0 < data["returned"] < 300 and data["truncated"] is True  # the rest would not fit one result
+    assert data["next"] == {"page": 1, "limit": 100, "offset": data["returned"], "all_pages": False}
 
 
 async def test_list_calls_all_pages_stops_at_max_records_and_says_where_to_go_on(
     emu: RunningEmulator, mode: str
 ) -> None:
     async with connect(emu, mode) as client:
-        data = structured(await client.call_tool("list_calls", {"all_pages": True, "max_records": 150}))
-    assert data["returned"] == 150 and data["truncated"] is True
-    assert data["pages_fetched"] == 2 and data["next_page"] == 2  # the rest of page 2 (at limit 100)
+        data = structured(await client.call_tool("list_calls", {"all_pages": True, "max_records": 30}))
+        text = text_of(await client.call_tool("list_calls", {"all_pages": True, "max_records": 30}))
+    assert data["returned"] == 30 and data["counted"] == 30 and data["max_records_reached"] is True
+    assert data["pages_fetched"] == 1 and data["truncated"] is False
+    assert data["next"] == {"page": 1, "limit": 100, "offset": 30, "all_pages": False} and data["next_page"] == 1
+    assert "stopped at max_records" in text and "offset=30" in text
+
+
+async def test_list_calls_rows_are_compact_unless_fields_ask_for_more(emu: RunningEmulator, mode: str) -> None:
+    async with connect(emu, mode) as client:
+        compact = structured(await client.call_tool("list_calls", {"limit": 5}))
+        more = structured(await client.call_tool("list_calls", {"limit": 5, "fields": ["input_variables"]}))
+        every = structured(await client.call_tool("list_calls", {"limit": 5, "fields": ["all"]}))
+    allowed = set(ROW_FIELDS)
+    assert all(set(c) <= allowed and {"call_id", "status", "phone_number"} <= set(c) for c in compact["calls"])
+    assert all(set(c) <= allowed | {"input_variables"} and "input_variables" in c for c in more["calls"])
+    assert all({"created_at", "telephony_provider", "input_variables"} <= set(c) for c in every["calls"])
+    assert every["fields"] == ["all"] and "input_variables" in more["fields"]
+
+
+async def test_list_calls_offset_continues_inside_a_page(emu: RunningEmulator, mode: str) -> None:
+    async with connect(emu, mode) as client:
+        whole = structured(await client.call_tool("list_calls", {"limit": 10}))
+        rest = structured(await client.call_tool("list_calls", {"limit": 10, "offset": 4}))
+    assert [c["call_id"] for c in rest["calls"]] == [c["call_id"] for c in whole["calls"]][4:]
+    assert rest["next"] == {"page": 2, "limit": 10, "offset": 0}
 
 
 # ----- bulk_call_details --------------------------------------------------------------------
@@ -203,8 +231,10 @@ async def test_bulk_keeps_request_order_reports_missing_and_removes_duplicates(e
     async with connect(emu, mode) as client:
         data = structured(await client.call_tool("bulk_call_details", {"call_ids": asked}))
     assert [c["call_id"] for c in data["calls"]] == ids
-    assert data["missing"] == ["missing-1", "missing-2"]
+    assert data["missing"] == ["missing-1", "missing-2"] and data["missing_count"] == 2
     assert (data["requested"], data["unique"], data["duplicates_removed"], data["found"]) == (34, 32, 2, 30)
+    assert data["covered"] == 32 and data["truncated"] is False and data["next"] is None
+    assert sum(data["by_status"].values()) == 30
 
 
 async def test_bulk_of_250_ids_reports_progress_per_chunk(emu: RunningEmulator, mode: str) -> None:
@@ -218,7 +248,7 @@ async def test_bulk_of_250_ids_reports_progress_per_chunk(emu: RunningEmulator, 
     async with connect(emu, mode) as client:
         result = await client.call_tool("bulk_call_details", {"call_ids": ids}, progress_callback=on_progress)
     data = structured(result)
-    assert data["found"] == 100 and len(data["missing"]) == 150
+    assert data["found"] == 100 and data["missing_count"] == 150
     assert len(seen) == 3  # one per API request of at most 100 ids
     assert [p[1] for p in seen] == [250, 250, 250]
     assert [p[0] for p in seen] == sorted(p[0] for p in seen) and seen[-1][0] == 250
@@ -277,3 +307,11 @@ async def test_an_unreachable_api_is_a_clear_error(mode: str) -> None:
     async with session(create_server(settings), mode) as client:
         result = await client.call_tool("get_call_details", {"call_id": "x"})
     assert "could not reach the Voicing API" in error_text(result)
+
+
+async def test_list_calls_offset_past_a_short_last_page_ends_without_a_loop(emu: RunningEmulator, mode: str) -> None:
+    async with connect(emu, mode) as client:
+        last = structured(await client.call_tool("list_calls", {"page": 3, "limit": 100, "offset": 99}))
+        past = structured(await client.call_tool("list_calls", {"page": 4, "limit": 100, "offset": 50}))
+    assert last["returned"] == 1 and last["next"] is None  # 300 calls: the page's last call, nothing after it
+    assert past["returned"] == 0 and past["next"] is None

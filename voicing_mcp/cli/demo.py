@@ -131,8 +131,15 @@ async def step_pages(demo: Demo) -> None:
 
 
 async def step_bulk(demo: Demo) -> None:
-    listing = await demo.call("list_calls", {"all_pages": True, "max_records": BULK_KNOWN})
-    known = [c["call_id"] for c in listing["calls"]]
+    known: list[str] = []
+    args: dict[str, Any] = {"all_pages": True, "max_records": BULK_KNOWN}
+    while len(known) < BULK_KNOWN:  # each result holds what fits 25,000 characters; `next` goes on
+        listing = await demo.call("list_calls", args)
+        known += [c["call_id"] for c in listing["calls"]]
+        if listing["next"] is None:
+            break
+        args |= listing["next"]
+    known = known[:BULK_KNOWN]
     check(len(known) == BULK_KNOWN, f"expected {BULK_KNOWN} calls to reconcile, got {len(known)}")
     unknown = [f"not-a-call-{i:02d}" for i in range(BULK_UNKNOWN)]
     ids = known[:120] + unknown + known[120:]
@@ -146,9 +153,14 @@ async def step_bulk(demo: Demo) -> None:
         demo.say(f"   [{'#' * filled}{'.' * (width - filled)}] {message or progress}")
 
     data = await demo.call("bulk_call_details", {"call_ids": ids}, progress_callback=on_progress)
-    demo.say(f"   found {data['found']}, missing {len(data['missing'])}: {', '.join(data['missing'][:3])}, …")
-    check(data["found"] == BULK_KNOWN and data["missing"] == unknown, "bulk result does not match the ids sent")
-    check([c["call_id"] for c in data["calls"]] == known, "bulk result is not in request order")
+    rows, missing, part, parts = [c["call_id"] for c in data["calls"]], list(data["missing"]), data, 1
+    while part["next"] is not None:  # the rows of the other ids, a result at a time
+        part = await demo.call("bulk_call_details", {"call_ids": ids, **part["next"]})
+        rows, missing, parts = rows + [c["call_id"] for c in part["calls"]], missing + part["missing"], parts + 1
+    demo.say(f"   found {data['found']}, missing {data['missing_count']}: {', '.join(missing[:3])}, …")
+    demo.say(f"   by status: {data['by_status']}; rows read in {parts} results (each within 25,000 characters)")
+    check(data["found"] == BULK_KNOWN and missing == unknown, "bulk result does not match the ids sent")
+    check(rows == known, "bulk result is not in request order")
     check(bool(updates) and updates[-1] == len(ids), f"progress did not reach {len(ids)}: {updates}")
 
 

@@ -60,11 +60,12 @@ INSTRUCTIONS = """\
 voicing-mcp places and tracks phone calls through the Voicing AI calling API.
 
 Tools:
-- get_call_details(call_id): one call's status, duration, times, transcript and every other field the API returns.
-- list_calls(page, limit, status, assistant_id, filters, all_pages, max_records): calls, newest first, a page at a \
-time or every page up to max_records.
-- bulk_call_details(call_ids): up to 10,000 calls at once (duplicates removed), in request order, with the ids not \
-found; progress is reported per chunk.
+- get_call_details(call_id, transcript_offset): one call's status, duration, times, every other field the API \
+returns, and the transcript lines that fit.
+- list_calls(page, limit, status, assistant_id, filters, all_pages, max_records, offset, fields): calls, newest \
+first, a compact row each; all_pages counts every page up to max_records.
+- bulk_call_details(call_ids, offset, fields): up to 10,000 ids at once (duplicates removed): counts by status, then \
+rows in request order and the ids not found; progress is reported per chunk.
 - reconcile_calls(call_ids, expected_status | expected): up to 100,000 calls summarised (counts by status and ended \
 reason, durations, missing, still open, call-back candidates, mismatches); every row in the report it links, \
 voicing://reports/{report_id} (JSON) or voicing://reports/{report_id}.csv (CSV), kept while the server runs.
@@ -75,6 +76,8 @@ the returned conversation_id to continue.
 input_variables and opening line; call it before a dial.
 - initiate_outbound_call(assistant_id, phone_number, input_variables, telephony_provider, confirmation_token, \
 wait_seconds): place a phone call — a REAL phone rings (except in local mode). See the safety model below.
+Every result fits 25,000 characters: a short summary, then the JSON. When `truncated` is true, `next` holds the \
+arguments that continue (call the same tool again with them); fields=["all"] gives rows with every field.
 Resources: voicing://assistants (the local prompt templates and their variables), voicing://assistants/{assistant_id}, \
 voicing://calls/{call_id}, voicing://ledger/recent (the last dials this server placed, numbers masked).
 Prompts: place_call_safely, test_assistant, reconcile_campaign (the workflows, step by step).

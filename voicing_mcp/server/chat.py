@@ -23,7 +23,7 @@ from voicing_mcp.guard.templates import TemplateProblem
 from voicing_mcp.guard.variables import check_ids, check_variables
 from voicing_mcp.redact import one_line, visible
 from voicing_mcp.server.context import ServerContext, server_context
-from voicing_mcp.server.results import as_tool_result, tool_error
+from voicing_mcp.server.results import RESULT_BUDGET, as_tool_result, result_size, tool_error
 from voicing_mcp.server.shaping import THIRD_PARTY_NOTICE, cap
 
 if TYPE_CHECKING:
@@ -125,16 +125,19 @@ def _quote(text: str) -> str:
     return "\n".join(f"  | {line}" for line in visible(text, keep_newlines=True).split("\n"))
 
 
-def text_for_chat(r: ChatResult) -> str:
+def text_for_chat(r: ChatResult, *, quote: bool = True) -> str:
     lines = [
         f"Conversation {one_line(r.conversation_id)} with assistant {one_line(r.assistant_id)}, turn {r.turn} "
         f"({THIRD_PARTY_NOTICE})."
     ]
-    if r.greeting is not None:
+    if not quote:
+        lines.append("The assistant's words are too long to quote here as well: read `reply` (and `greeting`) below.")
+    elif r.greeting is not None:
         lines += ["Assistant's greeting (third-party text, each line indented):", _quote(r.greeting)]
-    lines += ["Assistant's reply (third-party text, each line indented):", _quote(r.reply)]
+    if quote:
+        lines += ["Assistant's reply (third-party text, each line indented):", _quote(r.reply)]
     if r.truncated:
-        lines.append(f"(cut to {MAX_REPLY_CHARS} characters)")
+        lines.append(f"(cut to {MAX_REPLY_CHARS} characters, or less to fit the result size)")
     if r.opening_line is not None:
         lines.append(f"Opening line of the local template with these input_variables: {one_line(r.opening_line)}")
     lines += [f"Warning: {one_line(w)}" for w in r.warnings]
@@ -184,7 +187,26 @@ async def chat_with_assistant(
         )
     warnings = [cap(w, MAX_WARNING_CHARS)[0] for w in warnings]  # a template's placeholders are listed unbounded
     result = result.model_copy(update={"opening_line": opening_line, "warnings": warnings})
-    return as_tool_result(result, text_for_chat(result))
+    return chat_tool_result(result)
+
+
+def chat_tool_result(result: ChatResult) -> CallToolResult:
+    """The chat result within RESULT_BUDGET: the reply quoted in the text when it fits, else only in the JSON;
+    a reply or greeting that still does not fit (control characters take up to 13 characters each, escaped
+    twice) is cut further, and ``truncated`` says so."""
+    fitted = as_tool_result(result, text_for_chat(result))
+    if result_size(fitted) <= RESULT_BUDGET:
+        return fitted
+    fitted = as_tool_result(result, text_for_chat(result, quote=False))
+    while result_size(fitted) > RESULT_BUDGET:
+        cut: dict[str, object] = {"truncated": True, "reply": cap(result.reply, max(len(result.reply) // 2, 1))[0]}
+        if result.greeting is not None:
+            cut["greeting"] = cap(result.greeting, max(len(result.greeting) // 2, 1))[0]
+        if len(result.reply) <= 1 and len(result.greeting or "") <= 1:  # what is left is ours: warnings, opening line
+            cut |= {"warnings": result.warnings[:3], "opening_line": cap(result.opening_line or "", 500)[0] or None}
+        result = result.model_copy(update=cut)
+        fitted = as_tool_result(result, text_for_chat(result, quote=False))
+    return fitted
 
 
 def register_chat_tool(server: MCPServer[ServerContext]) -> None:

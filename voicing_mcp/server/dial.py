@@ -45,9 +45,9 @@ from voicing_mcp.guard.policy import Clock, Decision, DialGuard
 from voicing_mcp.server.confirm_flow import confirm_on_page
 from voicing_mcp.server.context import ServerContext, server_context
 from voicing_mcp.server.follow import current_status, find_uncertain_call, follow_call
-from voicing_mcp.server.preview import DialResult, declined, question_text, text_for_dial
+from voicing_mcp.server.preview import DialResult, declined, dial_tool_result, question_text
 from voicing_mcp.server.resources import recent_dials_document
-from voicing_mcp.server.results import as_tool_result, tool_error
+from voicing_mcp.server.results import tool_error
 
 MAX_WAIT_SECONDS = 120
 
@@ -305,7 +305,7 @@ def _how_declined(confirmation: ElicitationResult[ConfirmCall]) -> str:
 
 
 def _result(result: DialResult) -> CallToolResult:
-    return as_tool_result(result, text_for_dial(result))
+    return dial_tool_result(result)  # within the result budget (long variable values shown cut)
 
 
 # ----- registration ------------------------------------------------------------------------------

@@ -10,13 +10,15 @@ the human read another number, or another value, than the one dialled.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
+from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.guard.policy import Decision, Preview, describe_local_time, variables_text
 from voicing_mcp.redact import one_line
+from voicing_mcp.server.results import RESULT_BUDGET, as_tool_result, result_size
 
 AskedVia = Literal["browser", "url-elicitation"]
 
@@ -138,3 +140,46 @@ def text_for_dial(result: DialResult) -> str:
     if result.next_step:
         lines.append(one_line(result.next_step))
     return "\n".join(lines)
+
+
+#: characters of each long variable value (and warning) shown when a dial's result would not fit the budget;
+#: the opening line keeps four times as many
+SHOWN_VALUE_STEPS = (500, 200, 60, 16)
+
+
+def dial_tool_result(result: DialResult) -> CallToolResult:
+    """The dial's result within RESULT_BUDGET. 50 variables of 2,000 characters, echoed in the request, the
+    preview and the text, would take 400,000: long values are then shown cut (``…``) in this result only, and
+    a warning names them and says the call sends them in full. The human's own question is not cut."""
+    fitted = as_tool_result(result, text_for_dial(result))
+    for limit in SHOWN_VALUE_STEPS:
+        if result_size(fitted) <= RESULT_BUDGET:
+            break
+        shown = _with_values_cut(result, limit)
+        fitted = as_tool_result(shown, text_for_dial(shown))
+    return fitted
+
+
+def _cut(value: Any, limit: int) -> Any:
+    return value[: limit - 1] + "…" if isinstance(value, str) and len(value) > limit else value
+
+
+def _with_values_cut(result: DialResult, limit: int) -> DialResult:
+    p = result.preview
+    long = sorted(k for k, v in p.input_variables.items() if isinstance(v, str) and len(v) > limit)
+    preview = p.model_copy(
+        update={
+            "input_variables": {k: _cut(v, limit) for k, v in p.input_variables.items()},
+            "opening_line": _cut(p.opening_line, limit * 4),
+        }
+    )
+    request = result.request
+    if request is not None:
+        cut = {k: _cut(v, limit) for k, v in request.input_variables.items()}
+        request = request.model_copy(update={"input_variables": cut})
+    note = (
+        f"to fit this result, the values of {len(long)} input variable(s) ({', '.join(long)}) and long warnings "
+        f"are shown cut to {limit} characters (…), the opening line to {limit * 4}; the call sends every value in full"
+    )
+    warnings = [_cut(w, limit) for w in result.warnings] + [note]
+    return result.model_copy(update={"preview": preview, "request": request, "warnings": warnings})
