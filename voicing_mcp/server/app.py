@@ -44,6 +44,7 @@ from voicing_mcp.server.prompts import register_prompts
 from voicing_mcp.server.protocol_extras import register_protocol_extras
 from voicing_mcp.server.reconcile import register_reconcile
 from voicing_mcp.server.resources import register_resources
+from voicing_mcp.server.schemas import drop_generated_titles
 from voicing_mcp.server.tools import register_read_tools
 
 if TYPE_CHECKING:
@@ -180,6 +181,7 @@ def create_server(
     register_resources(server, templates)
     register_protocol_extras(server, templates)  # completion, logging/setLevel, resources/subscribe
     register_dial_tool(server, settings, clock=clock)  # initiate_outbound_call and voicing://ledger/recent
+    drop_generated_titles(server)  # the tool list is in the model's context: no title that repeats a name
     return server
 
 
