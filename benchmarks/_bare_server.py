@@ -3,7 +3,9 @@
 A bare ``MCPServer`` of the same SDK with one trivial tool (``echo``), served over stdio: what any server
 built on this SDK costs to start and to answer a tool call. With ``--get URL`` the tool instead makes one
 GET to ``URL`` (``{call_id}`` in it is replaced) through a keep-alive ``httpx.AsyncClient`` and returns the
-body's text: the SDK's cost plus a raw HTTP round trip, nothing of voicing-mcp.
+body's text: the SDK's cost plus a raw HTTP round trip, nothing of voicing-mcp but its fix of httpcore's
+failed ``import sniffio`` per request (:func:`voicing_mcp.api.pool.sniffio_known`), so the baseline is not
+slowed by what voicing-mcp no longer pays.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ def build(get_url: str | None = None, api_key: str = "") -> MCPServer[Any]:
 
     import httpx  # noqa: PLC0415 (only the --get variant)
 
+    from voicing_mcp.api.pool import sniffio_known  # noqa: PLC0415 (only the --get variant)
+
+    sniffio_known()  # voicing-mcp's one-line fix of httpcore's per-request failed import: a fair baseline
     http = httpx.AsyncClient(headers={"x-api-key": api_key})
 
     @server.tool()

@@ -28,7 +28,7 @@ def http_pool(
 ) -> httpx.AsyncClient:
     """One keep-alive pool for ``base_url``: ``x-api-key`` on every request, JSON headers, no redirects, enough
     connections for the bulk fan-out."""
-    _sniffio_known()
+    sniffio_known()
     return httpx.AsyncClient(
         base_url=base_url,
         auth=ApiKeyAuth(api_key),
@@ -44,7 +44,7 @@ def http_pool(
     )
 
 
-def _sniffio_known() -> None:
+def sniffio_known() -> None:
     """Make httpcore's ``import sniffio`` cheap when sniffio is not installed (anyio 4 no longer needs it).
 
     httpcore asks ``import sniffio`` four times per request (``current_async_library``); a module that is not
