@@ -5,10 +5,16 @@
 Each layer is timed against the same emulator (a separate process by default, so the measuring
 process's event loop and GIL are not shared with it):
 
+(0) a raw keep-alive ``httpx.AsyncClient`` GET of the same URL (the floor of any HTTP client);
 (a) the raw :class:`~voicing_mcp.api.client.VoicingClient`;
 (b) the MCP server in-process through the SDK's ``Client`` (the 2025-11-25 ``initialize``
     handshake, and the 2026-07-28 per-request envelope);
-(c) ``python -m voicing_mcp`` as a stdio subprocess, pointed at the same emulator.
+(c) over stdio, each a subprocess driven by the SDK's client: a bare ``MCPServer`` of the same SDK with
+    one echo tool (``benchmarks/_bare_server.py``), the same bare server with one tool that makes the
+    raw GET, and ``python -m voicing_mcp`` pointed at the same emulator.
+
+The own code's cost over stdio is voicing-mcp's median minus the bare echo's minus the raw GET's (issue 9's
+target: at most 0.3 ms).
 
 The calls rotate over a set of seeded call ids and are interleaved: call i goes
 through every layer in turn, so drifting machine load affects all layers alike. The table gives
@@ -27,6 +33,7 @@ from functools import partial
 from pathlib import Path
 
 import anyio
+import httpx
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -38,6 +45,7 @@ if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import (
+    DETAILS_PATH,
     EMULATOR_KEY,
     REPO,
     Stats,
@@ -51,6 +59,12 @@ from benchmarks._common import (
 )
 
 CallFn = Callable[[str], Awaitable[object]]
+
+BARE = ("-m", "benchmarks._bare_server")
+RAW_GET = "(0) raw httpx GET, keep-alive"
+BARE_ECHO = "(c) bare MCPServer echo, stdio"
+BARE_GET = "(c) bare MCPServer GET tool, stdio"
+STDIO = "(c) voicing-mcp stdio, legacy"
 
 
 async def _measure(layers: list[tuple[str, CallFn]], ids: list[str], *, repeat: int, warmup: int) -> list[list[float]]:
@@ -68,11 +82,11 @@ async def _measure(layers: list[tuple[str, CallFn]], ids: list[str], *, repeat: 
     return samples
 
 
-def _via_tool(client: Client) -> CallFn:
+def _via_tool(client: Client, tool: str = "get_call_details", argument: str = "call_id") -> CallFn:
     async def call(call_id: str) -> object:
-        result = await client.call_tool("get_call_details", {"call_id": call_id})
+        result = await client.call_tool(tool, {argument: call_id})
         if result.is_error:
-            raise RuntimeError(f"get_call_details failed: {result.content}")
+            raise RuntimeError(f"{tool} failed: {result.content}")
         return result
 
     return call
@@ -92,37 +106,73 @@ async def run(
         XDG_STATE_HOME=str(tmpdir / "state"),
     )
     params = StdioServerParameters(command=sys.executable, args=["-m", "voicing_mcp"], env=env, cwd=str(REPO))
+    url = f"{base_url}{DETAILS_PATH}?call_id={{call_id}}"
+    bare = [*BARE, "--get", url, "--api-key", EMULATOR_KEY]
     async with AsyncExitStack() as stack:
+        raw = await stack.enter_async_context(httpx.AsyncClient(headers={"x-api-key": EMULATOR_KEY}))
         api = await stack.enter_async_context(VoicingClient(base_url=base_url, api_key=EMULATOR_KEY))
         legacy = await stack.enter_async_context(Client(create_server(settings), mode="legacy"))
         modern = await stack.enter_async_context(Client(create_server(settings), mode="2026-07-28"))
         errlog = stack.enter_context((tmpdir / "stdio-stderr.log").open("w", encoding="utf-8"))
         stdio = await stack.enter_async_context(Client(stdio_client(params, errlog=errlog), mode="legacy"))
+        echo_params = StdioServerParameters(command=sys.executable, args=list(BARE), env=env, cwd=str(REPO))
+        echo = await stack.enter_async_context(Client(stdio_client(echo_params, errlog=errlog), mode="legacy"))
+        get_params = StdioServerParameters(command=sys.executable, args=bare, env=env, cwd=str(REPO))
+        get = await stack.enter_async_context(Client(stdio_client(get_params, errlog=errlog), mode="legacy"))
+
+        async def raw_get(call_id: str) -> object:
+            response = await raw.get(url.replace("{call_id}", call_id))
+            response.raise_for_status()
+            return response.json()
+
         layers: list[tuple[str, CallFn]] = [
+            (RAW_GET, raw_get),
             ("(a) VoicingClient", api.get_call_details),
             ("(b) MCP in-process, legacy", _via_tool(legacy)),
             ("(b) MCP in-process, 2026-07-28", _via_tool(modern)),
-            ("(c) MCP stdio subprocess, legacy", _via_tool(stdio)),
+            (BARE_ECHO, _via_tool(echo, "echo", "text")),
+            (BARE_GET, _via_tool(get, "get")),
+            (STDIO, _via_tool(stdio)),
         ]
         samples = await _measure(layers, ids, repeat=repeat, warmup=warmup)
     return [(name, s) for (name, _), s in zip(layers, samples, strict=True)]
 
 
 def render(results: list[tuple[str, list[float]]], *, where: str) -> str:
-    stats = [(name, Stats.of(samples)) for name, samples in results]
-    raw = stats[0][1].median
+    stats = {name: Stats.of(samples) for name, samples in results}
+    raw = stats["(a) VoicingClient"].median
+    below = {
+        "(a) VoicingClient": RAW_GET,
+        "(b) MCP in-process, legacy": "(a) VoicingClient",
+        "(b) MCP in-process, 2026-07-28": "(a) VoicingClient",
+        BARE_GET: BARE_ECHO,
+        STDIO: "(b) MCP in-process, legacy",
+    }
     rows: list[list[str]] = []
-    for i, (name, s) in enumerate(stats):
-        below = stats[1][1].median if name.startswith("(c)") else raw  # stdio is compared with in-process legacy
-        added = "-" if i == 0 else f"{(s.median - below) * 1000:+.2f}"
+    for name, s in stats.items():
+        base = below.get(name)
+        added = f"{(s.median - stats[base].median) * 1000:+.2f}" if base else "-"
         rows.append([name, str(s.n), ms(s.median), ms(s.p95), ms(s.min), added, ratio(s.median, raw)])
-    return table(
+    out = table(
         ["layer", "calls", "median ms", "p95 ms", "min ms", "adds ms", "x raw"],
         rows,
         title=(
-            f"get_call_details latency per call (emulator in a separate {where}, loopback HTTP; "
-            "'adds' = median minus the layer below: (b) vs (a), (c) vs (b) legacy)"
+            f"get_call_details latency per call (emulator in a separate {where}, loopback HTTP; 'adds' = median "
+            "minus the layer below: raw GET < VoicingClient < in-process; bare echo < bare GET; in-process "
+            "legacy < stdio)"
         ),
+    )
+    ours, echo, get = stats[STDIO].median, stats[BARE_ECHO].median, stats[RAW_GET].median
+    own = ours - echo - get
+    own_vs_bare_get = ours - stats[BARE_GET].median
+    by_min = stats[STDIO].min - stats[BARE_ECHO].min - stats[RAW_GET].min
+    by_min_get = stats[STDIO].min - stats[BARE_GET].min
+    return (
+        f"{out}\n  own code over stdio = {STDIO.split(' ', 1)[1]} - bare echo over stdio - raw GET = "
+        f"{ours * 1000:.2f} - {echo * 1000:.2f} - {get * 1000:.2f} = {own * 1000:+.2f} ms per call "
+        f"(target <= +0.30); against the bare SDK tool making the same GET: {own_vs_bare_get * 1000:+.2f} ms"
+        f"\n  the same with the minimums (less sensitive to a loaded machine): {by_min * 1000:+.2f} ms; "
+        f"against the bare GET tool: {by_min_get * 1000:+.2f} ms"
     )
 
 

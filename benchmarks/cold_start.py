@@ -2,11 +2,13 @@
 
 ``python -m benchmarks.cold_start [--repeat N] [--top K]`` (or ``python benchmarks/cold_start.py``).
 
-Runs ``python -m voicing_mcp`` in local mode (built-in emulator, a temporary ``VOICING_LEDGER``) as
-a real stdio subprocess driven by the MCP SDK's client, N times; the same for the baselines
-``python -c pass``, ``python -c "import voicing_mcp.cli"`` and ``voicing-mcp --version``. Then
-one more server start under ``-X importtime`` lists the slowest imports on the start-up path, so a
-lost lazy import shows up as a new name near the top.
+Runs ``python -m voicing_mcp`` as a real stdio subprocess driven by the MCP SDK's client, N times, in
+local mode (built-in emulator) and with a key (a remote API, never contacted before a tool call), each
+with a temporary ``VOICING_LEDGER``; the same for the baselines ``python -c pass``,
+``python -c "import voicing_mcp.cli"``, ``voicing-mcp --version`` and a bare ``MCPServer`` of the same
+SDK with one trivial tool (``benchmarks/_bare_server.py``; "x bare" is the ratio to it). Then one more
+start of each server under ``-X importtime`` lists the slowest imports on the start-up path and the
+modules the server imports beyond the bare one, so a lost lazy import shows up as a new name.
 """
 
 from __future__ import annotations
@@ -40,11 +42,15 @@ class ImportLine:
     depth: int
 
 
-async def _stdio_start(env: dict[str, str], errlog_path: Path, *, python_flags: tuple[str, ...] = ()) -> float:
+SERVER = ("-m", "voicing_mcp")
+BARE = ("-m", "benchmarks._bare_server")
+
+
+async def _stdio_start(
+    env: dict[str, str], errlog_path: Path, *, python_flags: tuple[str, ...] = (), module: tuple[str, ...] = SERVER
+) -> float:
     """Seconds from spawning the server to the answer of ``tools/list`` (initialize done before it)."""
-    params = StdioServerParameters(
-        command=sys.executable, args=[*python_flags, "-m", "voicing_mcp"], env=env, cwd=str(REPO)
-    )
+    params = StdioServerParameters(command=sys.executable, args=[*python_flags, *module], env=env, cwd=str(REPO))
     with errlog_path.open("a", encoding="utf-8") as errlog:
         start = time.perf_counter()
         async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
@@ -87,6 +93,19 @@ def _version_cmd() -> list[str]:
     return [sys.executable, "-m", "voicing_mcp", "--version"]
 
 
+#: the stdio start cases: (row name, module, extra environment)
+STDIO_CASES: list[tuple[str, tuple[str, ...], dict[str, str]]] = [
+    ("bare MCPServer, 1 tool: tools/list", BARE, {}),
+    ("voicing-mcp local mode: tools/list", SERVER, {}),
+    ("voicing-mcp with a key: tools/list", SERVER, {"VOICING_API_KEY": "bench-key", "VOICING_ENV": "sandbox"}),
+]
+
+
+def _imports(env: dict[str, str], log: Path, module: tuple[str, ...]) -> list[ImportLine]:
+    anyio.run(partial(_stdio_start, env, log, python_flags=("-X", "importtime"), module=module))
+    return parse_importtime(log.read_text(encoding="utf-8"))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Cold start of the stdio MCP server, with baselines and import times.")
     p.add_argument("--repeat", type=int, default=5, help="runs of each case (default 5)")
@@ -101,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             ("python -c pass", []),
             ('python -c "import voicing_mcp.cli"', []),
             ("voicing-mcp --version", []),
-            ("stdio: spawn + initialize + tools/list", []),
+            *((name, []) for name, _, _ in STDIO_CASES),
         ]
         commands = [
             [sys.executable, "-c", "pass"],
@@ -111,32 +130,48 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeat):  # interleaved, so drifting machine load hits every case alike
             for (_, samples), cmd in zip(cases[:3], commands, strict=True):
                 samples.append(_run_once(cmd, env))
-            cases[3][1].append(anyio.run(_stdio_start, env, stderr_log))
+            for (_, samples), (_, module, extra) in zip(cases[3:], STDIO_CASES, strict=True):
+                samples.append(anyio.run(partial(_stdio_start, {**env, **extra}, stderr_log, module=module)))
 
-        importtime_log = tmpdir / "importtime.log"
-        anyio.run(partial(_stdio_start, env, importtime_log, python_flags=("-X", "importtime")))
-        imports = parse_importtime(importtime_log.read_text(encoding="utf-8"))
+        imports = _imports(env, tmpdir / "importtime.log", SERVER)
+        bare_imports = _imports(env, tmpdir / "importtime-bare.log", BARE)
 
     base = Stats.of(cases[0][1]).median
     cli_base = Stats.of(cases[1][1]).median
+    bare = Stats.of(cases[3][1]).median
     rows: list[list[str]] = []
     for name, samples in cases:
         s = Stats.of(samples)
         rows.append(
-            [name, str(s.n), ms(s.median), ms(s.p95), ms(s.min), ratio(s.median, base), ratio(s.median, cli_base)]
+            [
+                name,
+                str(s.n),
+                ms(s.median),
+                ms(s.p95),
+                ms(s.min),
+                ratio(s.median, base),
+                ratio(s.median, cli_base),
+                ratio(s.median, bare),
+            ]
         )
     print(machine_line())
     print()
     print(
         table(
-            ["case", "runs", "median ms", "p95 ms", "min ms", "x python", "x import cli"],
+            ["case", "runs", "median ms", "p95 ms", "min ms", "x python", "x import cli", "x bare"],
             rows,
-            title="Cold start (wall time from process start; stdio server in local mode, temp VOICING_LEDGER)",
+            title=(
+                "Cold start (wall time from process start to the answer of tools/list over stdio, initialize "
+                "first; temp VOICING_LEDGER)"
+            ),
         )
     )
     total_us = sum(i.self_us for i in imports)
     print()
-    print(f"-X importtime of one stdio start up to tools/list: {len(imports)} modules, {total_us / 1000:.0f} ms in all")
+    print(
+        f"-X importtime of one stdio start (local mode) up to tools/list: {len(imports)} modules, "
+        f"{total_us / 1000:.0f} ms in all"
+    )
     top_level = sorted((i for i in imports if i.depth == 0), key=lambda i: i.cumulative_us, reverse=True)
     print(
         table(
@@ -151,6 +186,20 @@ def main(argv: list[str] | None = None) -> int:
             ["module", "self ms", "cumulative ms"],
             [[i.module, f"{i.self_us / 1000:.1f}", f"{i.cumulative_us / 1000:.1f}"] for i in by_self[: args.top]],
             title=f"\n{args.top} slowest single modules (own time)",
+        )
+    )
+    bare_names = {i.module for i in bare_imports}
+    extra = sorted((i for i in imports if i.module not in bare_names), key=lambda i: i.self_us, reverse=True)
+    print()
+    print(
+        f"beyond the bare MCPServer's {len(bare_imports)} modules ({sum(i.self_us for i in bare_imports) / 1000:.0f} "
+        f"ms): {len(extra)} modules, {sum(i.self_us for i in extra) / 1000:.0f} ms of own import time"
+    )
+    print(
+        table(
+            ["module (not imported by the bare server)", "self ms"],
+            [[i.module, f"{i.self_us / 1000:.1f}"] for i in extra[: args.top]],
+            title=f"{args.top} slowest of them",
         )
     )
     ours = [i for i in imports if i.module.startswith("voicing_mcp")]

@@ -54,18 +54,26 @@ def test_every_benchmark_runs_with_tiny_counts_and_prints_its_table() -> None:
         "python -c pass",
         'python -c "import voicing_mcp.cli"',
         "voicing-mcp --version",
-        "stdio: spawn + initialize + tools/list",
+        "bare MCPServer, 1 tool: tools/list",
+        "voicing-mcp local mode: tools/list",
+        "voicing-mcp with a key: tools/list",
     ]
+    assert all(row.split()[-1].endswith("x") for row in cold)  # a ratio to the bare server on every row
     assert "voicing_mcp.server.app" in out  # the import-time tables list the start-up path
+    assert re.search(r"^beyond the bare MCPServer's \d+ modules", out, re.MULTILINE)
 
     layers = _table_rows(out, "get_call_details latency per call")
     assert [row.split("  ")[0] for row in layers] == [
+        "(0) raw httpx GET, keep-alive",
         "(a) VoicingClient",
         "(b) MCP in-process, legacy",
         "(b) MCP in-process, 2026-07-28",
-        "(c) MCP stdio subprocess, legacy",
+        "(c) bare MCPServer echo, stdio",
+        "(c) bare MCPServer GET tool, stdio",
+        "(c) voicing-mcp stdio, legacy",
     ]
     assert all(row.split()[-1].endswith("x") for row in layers)  # a ratio to the raw client on every row
+    assert re.search(r"own code over stdio = .* = [+-][\d.]+ ms per call", out)
 
     # tiny reconcile: 290 seeded ids + 10 unknown ones = 3 bulk requests of <=100 ids, 3 progress reports
     bulk = _table_rows(out, "bulk_call_details reconciliation (emulator latency 0 ms")

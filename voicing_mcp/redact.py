@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
@@ -102,6 +103,8 @@ def visible(text: str, *, keep_newlines: bool = False) -> str:
     and ``\\r`` become ``\\n``). What a human reads in a preview is then what is sent: an ANSI escape or a
     right-to-left override cannot make ``+1 701 555 0199`` look like another number.
     """
+    if text.isprintable():  # no control, format, separator or unassigned character (nor a tab or newline)
+        return text  # the common case, without a category lookup per character
     out: list[str] = []
     text = text.replace("\r\n", "\n")
     for ch in text:
@@ -128,7 +131,8 @@ REDACTED = "[redacted]"
 _MIN_SECRET = 4
 
 
-def _secret_forms(secret: str) -> list[str]:
+@functools.lru_cache(maxsize=8)
+def _secret_forms(secret: str) -> tuple[str, ...]:
     """The spellings under which a secret comes back in an echo: as is, URL-encoded (``%2F`` / ``+``),
     JSON-escaped, HTML-escaped."""
     import html  # noqa: PLC0415 (html ~2 ms: off --version's path, see redact_url)
@@ -136,7 +140,12 @@ def _secret_forms(secret: str) -> list[str]:
     from urllib.parse import quote, quote_plus  # noqa: PLC0415 (urllib.parse: off --version's path)
 
     forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1], html.escape(secret)}
-    return sorted((f for f in forms if f), key=len, reverse=True)
+    return tuple(sorted((f for f in forms if f), key=len, reverse=True))
+
+
+@functools.lru_cache(maxsize=32)
+def _percent_pattern(form: str) -> re.Pattern[str]:
+    return re.compile(_percent_insensitive(form))
 
 
 def redact_secret(text: str, secret: str | None) -> str:
@@ -150,7 +159,7 @@ def redact_secret(text: str, secret: str | None) -> str:
         return text
     for form in _secret_forms(secret):
         if "%" in form:
-            text = re.sub(_percent_insensitive(form), REDACTED, text)
+            text = _percent_pattern(form).sub(REDACTED, text)
         else:
             text = text.replace(form, REDACTED)
     return text
@@ -180,4 +189,8 @@ def redact_secret_in(value: object, secret: str | None) -> object:
 
 def contains_secret(text: str, secret: str | None) -> bool:
     """True when :func:`redact_secret` would change ``text``."""
-    return bool(secret) and redact_secret(text, secret) != text
+    if not secret or len(secret) < _MIN_SECRET or not text:
+        return False
+    # the same answer as redact_secret(text) != text (it changes the text exactly when a form occurs in it),
+    # without building the redacted copy: every API answer is checked
+    return any(_percent_pattern(f).search(text) if "%" in f else f in text for f in _secret_forms(secret))

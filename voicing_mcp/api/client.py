@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 import anyio
@@ -29,13 +29,11 @@ from voicing_mcp.api.bulk import ProgressCallback, fetch_in_chunks
 from voicing_mcp.api.constants import (
     BULK_PATH,
     CHAT_REPLY_TIMEOUT,
-    CONNECT_TIMEOUT,
     DEFAULT_BULK_CONCURRENCY,
     DEFAULT_PAGE_SIZE,
     DETAILS_PATH,
     DIAL_PATH,
     MAX_PAGE_SIZE,
-    READ_TIMEOUT,
 )
 from voicing_mcp.api.models import (
     BulkResult,
@@ -63,8 +61,9 @@ from voicing_mcp.api.parsing import (
     snippet,
     try_json,
 )
+from voicing_mcp.api.pool import error_reason, has_request, http_pool
 from voicing_mcp.api.retry import Decision, RequestKind, backoff_delay, decide, dial_rejected, parse_retry_after
-from voicing_mcp.api.secrecy import ApiKeyAuth, checked_key, scrub_error, without_key
+from voicing_mcp.api.secrecy import checked_key, scrub_error, without_key
 from voicing_mcp.errors import (
     APIConnectionError,
     APIError,
@@ -84,9 +83,6 @@ if TYPE_CHECKING:
     from voicing_mcp.api.chat import ChatSession, ChatValues
 
 logger = logging.getLogger(__name__)
-
-TIMEOUT = httpx.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT, write=READ_TIMEOUT, pool=CONNECT_TIMEOUT)
-
 
 _Method = TypeVar("_Method", bound=Callable[..., Coroutine[Any, Any, Any]])
 
@@ -116,7 +112,10 @@ class VoicingClient:
         max_retries: int = 2,
         bulk_concurrency: int = DEFAULT_BULK_CONCURRENCY,
         transport: httpx.AsyncBaseTransport | None = None,
+        starter: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
+        """``starter``: an API that starts on first use (local mode's emulator), awaited before the first request;
+        it returns the real base URL (until then ``base_url`` is a placeholder)."""
         if not base_url.lower().startswith(("http://", "https://")):
             raise InvalidRequestError(f"the base URL {redact_url(base_url)!r} must start with http:// or https://")
         if max_retries < 0:
@@ -129,19 +128,26 @@ class VoicingClient:
         self._api_key = checked_key(api_key)
         self._user_agent = f"voicing-mcp/{__version__}"
         self._rng = random.Random()
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            auth=ApiKeyAuth(self._api_key),
-            headers={"Content-Type": "application/json", "User-Agent": self._user_agent, "Accept": "application/json"},
-            timeout=TIMEOUT,
-            limits=httpx.Limits(
-                max_connections=max(10, bulk_concurrency * 2),
-                max_keepalive_connections=max(5, bulk_concurrency),
-                keepalive_expiry=30.0,
-            ),
-            transport=transport,
-            follow_redirects=False,
-        )
+        self._transport = transport
+        self._starter = starter
+        self._pool: httpx.AsyncClient | None = None
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        """The pooled HTTP client, made on the first request (:mod:`voicing_mcp.api.pool` says why)."""
+        if self._pool is None:
+            self._pool = http_pool(
+                self.base_url, self._api_key, self._user_agent, self.bulk_concurrency, self._transport
+            )
+        return self._pool
+
+    async def ready(self) -> None:
+        """Start the API if it starts on first use (``starter``): every request awaits it, and :meth:`chat` needs
+        it awaited first (a chat's URL is fixed when it is made)."""
+        starter = self._starter
+        if starter is not None:
+            self.base_url = (await starter()).rstrip("/")  # before the pool is made: only a request makes it
+            self._starter = None
 
     def __repr__(self) -> str:
         return f"VoicingClient(base_url={redact_url(self.base_url)!r}, max_retries={self.max_retries})"
@@ -158,7 +164,8 @@ class VoicingClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._pool is not None:
+            await self._pool.aclose()
 
     # ----------------------------------------------------------------------- transport + retries
 
@@ -173,6 +180,8 @@ class VoicingClient:
         json: Any = None,
     ) -> httpx.Response:
         """Send with the retry rules of :mod:`voicing_mcp.api.retry`; return a 2xx response or raise."""
+        if self._starter is not None:
+            await self.ready()
         content = encode_json_body(json) if json is not None else None
         try:  # everything that can fail before a byte leaves fails here: nothing was sent
             request = self._http.build_request(method, path, params=params, content=content)
@@ -187,12 +196,12 @@ class VoicingClient:
             except httpx.RequestError as exc:
                 decision = decide(kind, retries_done=retries_done, max_retries=self.max_retries, error=exc)
                 if decision is Decision.OUTCOME_UNKNOWN:
-                    logger.error("%s %s: no answer (%s); outcome unknown, NOT retried", method, path, _reason(exc))
+                    logger.error("%s %s: no answer (%s); outcome unknown, NOT retried", method, path, error_reason(exc))
                     raise self._outcome_unknown(exc, method=method, path=path) from exc
                 if decision is Decision.GIVE_UP:
                     raise self._connection_error(exc, what=what, attempts=retries_done + 1, method=method) from exc
                 delay = backoff_delay(retries_done, retry_after=None, rng=self._rng)
-                reason = _reason(exc)
+                reason = error_reason(exc)
             else:
                 if response.is_success:
                     return response
@@ -228,15 +237,15 @@ class VoicingClient:
     def _connection_error(self, exc: httpx.RequestError, *, what: str, attempts: int, method: str) -> APIError:
         host = httpx.URL(self.base_url).host
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
-        url = str(exc.request.url) if _has_request(exc) else None
+        url = str(exc.request.url) if has_request(exc) else None
         if isinstance(exc, httpx.TimeoutException):
             return APITimeoutError(
-                f"the Voicing API at {host} did not answer {what} in time ({_reason(exc)}, {tries})",
+                f"the Voicing API at {host} did not answer {what} in time ({error_reason(exc)}, {tries})",
                 method=method,
                 url=url,
             )
         return APIConnectionError(
-            f"could not reach the Voicing API at {host} for {what} ({_reason(exc)}, {tries}); "
+            f"could not reach the Voicing API at {host} for {what} ({error_reason(exc)}, {tries}); "
             "check VOICING_ENV / VOICING_BASE_URL and the network",
             method=method,
             url=url,
@@ -252,7 +261,7 @@ class VoicingClient:
         status_code: int | None = None,
         detail: str | None = None,
     ) -> APIError:
-        reason = why or (_reason(exc) if exc is not None else "no answer")
+        reason = why or (error_reason(exc) if exc is not None else "no answer")
         return OutcomeUnknownError(
             f"the dial request may have reached the Voicing API, but no usable answer came back ({reason}). "
             "The call may be ringing now. It was NOT retried, so that nobody is dialled twice. "
@@ -342,7 +351,8 @@ class VoicingClient:
         except NotFoundError as exc:
             raise not_found(call_id, exc.detail, exc.request_id, exc.body, status_code=exc.status_code) from None
         body = self._json(response, what=what)
-        return details_from(body, call_id=call_id, what=what, response=response, text=self._no_key(response.text))
+        text = lambda: self._no_key(response.text)  # noqa: E731 (only for an answer with no call in it)
+        return details_from(body, call_id=call_id, what=what, response=response, text=text)
 
     @_keyless
     async def list_calls(
@@ -429,6 +439,8 @@ class VoicingClient:
         from voicing_mcp.api.chat import ChatSession, ws_url  # noqa: PLC0415 (websockets, only when a chat opens)
 
         assistant_id = check_id(assistant_id, what="assistant_id")
+        if self._starter is not None:
+            raise InvalidRequestError("the API starts on first use: await client.ready() before opening a chat")
         return ChatSession(
             url=ws_url(self.base_url, assistant_id, input_variables),
             api_key=self._api_key,
@@ -436,20 +448,3 @@ class VoicingClient:
             reply_timeout=reply_timeout,
             user_agent=self._user_agent,
         )
-
-
-# --------------------------------------------------------------------------- small helpers
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
-    name = type(exc).__name__
-    return f"{name}: {snippet(text)}" if text and text != name else name
-
-
-def _has_request(exc: httpx.RequestError) -> bool:
-    try:
-        exc.request  # noqa: B018 - raises RuntimeError when the error was raised outside a request
-    except RuntimeError:
-        return False
-    return True

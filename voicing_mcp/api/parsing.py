@@ -10,7 +10,7 @@ naming what was asked.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from json import dumps as json_dumps
 from typing import Any
@@ -289,9 +289,12 @@ def not_found(
     return NotFoundError(message, status_code=status_code, detail=detail, request_id=request_id, body=body)
 
 
-def details_from(body: Any, *, call_id: str, what: str, response: httpx.Response, text: str) -> CallDetails:
+def details_from(
+    body: Any, *, call_id: str, what: str, response: httpx.Response, text: Callable[[], str]
+) -> CallDetails:
     """The call in a ``get-call-details?call_id=`` answer. An unknown id (empty answer, ``success: false``, a list
-    without it) → NotFoundError; an answer with no call in it → APIError quoting ``text`` (the key-free body)."""
+    without it) → NotFoundError; an answer with no call in it → APIError quoting ``text()`` (the key-free body,
+    made only then: decoding and scrubbing it cost every call)."""
     if isinstance(body, dict):
         if body.get("success") is False:
             detail = error_detail(body, "")
@@ -308,7 +311,7 @@ def details_from(body: Any, *, call_id: str, what: str, response: httpx.Response
                 return call_from(item, what=what)
         if items or looks_empty(body):
             raise not_found(call_id, None, request_id_of(response, body), body, status_code=response.status_code)
-    raise APIError(f"the Voicing API's answer to {what} has no call in it: {snippet(text)!r}")
+    raise APIError(f"the Voicing API's answer to {what} has no call in it: {snippet(text())!r}")
 
 
 @dataclass(frozen=True)

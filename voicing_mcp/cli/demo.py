@@ -292,15 +292,14 @@ async def run_steps(out: IO[str]) -> tuple[int, int, str | None]:
                         f"Connected to {info.name if info else 'the server'} {info.version if info else ''} over "
                         f"stdio (protocol {client.protocol_version})"
                     )
-                    for line in log_path.read_text(encoding="utf-8").splitlines():
-                        if "no real phone will ring" in line:
-                            demo.say(f"  server: {line.removeprefix('voicing-mcp: ')}")
+                    banner = False  # the server starts its emulator on the first API call, and says so then
                     for number, (name, step) in enumerate(STEPS, start=1):
                         demo.say()
                         demo.say(f"{number}. {name}")
                         try:
                             with anyio.fail_after(STEP_TIMEOUT):
                                 await step(demo)
+                            banner = banner or _say_banner(demo, log_path)
                         except StepFailed as exc:
                             failed = name
                             demo.say(f"   FAILED: {exc}")
@@ -322,6 +321,15 @@ async def run_steps(out: IO[str]) -> tuple[int, int, str | None]:
                     for line in tail:
                         print(f"     {line}", file=out)
             return passed, len(STEPS), failed
+
+
+def _say_banner(demo: Demo, log_path: Path) -> bool:
+    """Show the server's local-emulator line once it is in its log; True when shown."""
+    for line in log_path.read_text(encoding="utf-8").splitlines():
+        if "local emulator — no real phone will ring" in line:
+            demo.say(f"   server: {line.removeprefix('voicing-mcp: ')}")
+            return True
+    return False
 
 
 def run_demo(args: argparse.Namespace | None = None, *, out: IO[str] | None = None) -> int:

@@ -3,8 +3,9 @@
 ``create_server(settings)`` returns an ``MCPServer`` with the read tools, the chat tool, the dial tool and the
 resources registered. Its lifespan owns, for as long as the server runs:
 
-* in ``local`` mode, the built-in emulator, served in-process on an ephemeral 127.0.0.1 port and
-  announced on stderr ("local emulator — no real phone will ring");
+* in ``local`` mode, the built-in emulator, served in-process on an ephemeral 127.0.0.1 port from the first
+  API request on (not before the first answer) and announced on stderr when it starts ("local emulator — no
+  real phone will ring");
 * one :class:`~voicing_mcp.api.client.VoicingClient` (one pooled HTTP client) for that base URL;
 * the dial guard and its ledger (the file is created on the first dial);
 * the open chatbot conversations, swept for idleness in the background and closed at shutdown.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
@@ -138,7 +139,7 @@ def create_server(
         async with AsyncExitStack() as stack:
             announce_confirmation(settings)
             announce_prompts(settings, templates)
-            api = await open_api(settings, stack)
+            api = await open_api(settings, stack, lazy=True)  # local mode: the emulator starts on first use
             local = api.emulator is not None
             guard = open_guard(settings, templates, stack, local=local, clock=clock)
             chats = ChatSessions(
@@ -150,12 +151,11 @@ def create_server(
                 client=api.client,
                 templates=templates,
                 chats=chats,
-                base_url=api.base_url,
                 exit_stack=stack,
                 guard=guard,
                 ledger=guard.ledger,
                 is_local=local,
-                emulator=api.emulator,
+                local_emulator=api.emulator,
             )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(state.chats.run_reaper, CHAT_SWEEP_INTERVAL)
@@ -186,7 +186,10 @@ def create_server(
 
 
 def _chat_opener(client: VoicingClient, reply_timeout: float) -> ChatOpener:
-    def open_chat(assistant_id: str, variables: Variables) -> AbstractAsyncContextManager[ChatLike]:
-        return client.chat(assistant_id, reply_timeout=reply_timeout, input_variables=variables)
+    @asynccontextmanager
+    async def open_chat(assistant_id: str, variables: Variables) -> AsyncGenerator[ChatLike]:
+        await client.ready()  # local mode: the emulator starts on first use, a chat's URL needs its port
+        async with client.chat(assistant_id, reply_timeout=reply_timeout, input_variables=variables) as session:
+            yield session
 
     return open_chat

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from voicing_mcp.guard.ledger import DialLedger
     from voicing_mcp.guard.policy import DialGuard
     from voicing_mcp.guard.templates import TemplateStore
+    from voicing_mcp.runtime import LocalEmulator
     from voicing_mcp.server.chat_sessions import ChatSessions
     from voicing_mcp.server.confirm_page import ConfirmPages
 
@@ -39,20 +40,29 @@ class ServerContext:
     client: VoicingClient
     templates: TemplateStore
     chats: ChatSessions
-    base_url: str
     exit_stack: AsyncExitStack
     guard: DialGuard
     """The dial guard of this server: every ``initiate_outbound_call`` passes it."""
     ledger: DialLedger
     """The dial guard's audit ledger (``guard.ledger``)."""
     is_local: bool = False
-    emulator: RunningEmulator | None = None
-    """The in-process emulator handle in local mode (``.base_url``, ``.state``), else None."""
+    local_emulator: LocalEmulator | None = None
+    """Local mode's built-in emulator, started on the client's first request (else None)."""
     confirm_pages: ConfirmPages | None = None
     """Human mode's loopback confirm pages; None until a dial first needs one."""
     extras: dict[str, Any] = field(default_factory=dict[str, Any])
     reports: ReportStore = field(default_factory=ReportStore)
     """``reconcile_calls``'s reports, read as ``voicing://reports/{report_id}``: the newest few, bounded in rows."""
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL (local mode: a placeholder until the emulator has started)."""
+        return self.client.base_url
+
+    @property
+    def emulator(self) -> RunningEmulator | None:
+        """The in-process emulator in local mode once it runs (``.base_url``, ``.state``), else None."""
+        return self.local_emulator.running if self.local_emulator is not None else None
 
     @property
     def secret(self) -> str | None:

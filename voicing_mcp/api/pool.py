@@ -1,0 +1,72 @@
+"""The pooled ``httpx.AsyncClient`` of one :class:`~voicing_mcp.api.client.VoicingClient`, and how its errors read.
+
+Made on the client's first request, not with the client: its TLS context (loading the CA bundle) and the import
+of httpcore/h11 cost a server's start ~50-150 ms before its first answer, and a session may never call the API.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import httpx
+from pydantic import SecretStr
+
+from voicing_mcp.api.constants import CONNECT_TIMEOUT, READ_TIMEOUT
+from voicing_mcp.api.parsing import snippet
+from voicing_mcp.api.secrecy import ApiKeyAuth
+
+TIMEOUT = httpx.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT, write=READ_TIMEOUT, pool=CONNECT_TIMEOUT)
+
+
+def http_pool(
+    base_url: str,
+    api_key: SecretStr,
+    user_agent: str,
+    bulk_concurrency: int,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """One keep-alive pool for ``base_url``: ``x-api-key`` on every request, JSON headers, no redirects, enough
+    connections for the bulk fan-out."""
+    sniffio_known()
+    return httpx.AsyncClient(
+        base_url=base_url,
+        auth=ApiKeyAuth(api_key),
+        headers={"Content-Type": "application/json", "User-Agent": user_agent, "Accept": "application/json"},
+        timeout=TIMEOUT,
+        limits=httpx.Limits(
+            max_connections=max(10, bulk_concurrency * 2),
+            max_keepalive_connections=max(5, bulk_concurrency),
+            keepalive_expiry=30.0,
+        ),
+        transport=transport,
+        follow_redirects=False,
+    )
+
+
+def sniffio_known() -> None:
+    """Make httpcore's ``import sniffio`` cheap when sniffio is not installed (anyio 4 no longer needs it).
+
+    httpcore asks ``import sniffio`` four times per request (``current_async_library``); a module that is not
+    installed is searched for on the whole ``sys.path`` every time, ~0.1-0.3 ms each: up to 1 ms of every API
+    call (found with cProfile, issue 9). ``None`` in ``sys.modules`` is Python's own record of a module that is
+    absent: the import fails at once with the same ``ImportError``, and httpcore assumes asyncio as before.
+    """
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # pyright: ignore[reportArgumentType]
+
+
+def error_reason(exc: BaseException) -> str:
+    """An exception in a few words: its type, and its text when that says more."""
+    text = str(exc).strip()
+    name = type(exc).__name__
+    return f"{name}: {snippet(text)}" if text and text != name else name
+
+
+def has_request(exc: httpx.RequestError) -> bool:
+    """Whether the error carries its request (not when it was raised outside one)."""
+    try:
+        exc.request  # noqa: B018 - raises RuntimeError when the error was raised outside a request
+    except RuntimeError:
+        return False
+    return True
