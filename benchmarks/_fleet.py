@@ -79,10 +79,11 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def launch_replica(env: dict[str, str], port: int = 0) -> Replica:
-    """Start one replica (timing its ledger calls); :func:`ready` waits for its URL."""
+def launch_replica(env: dict[str, str], port: int = 0, *, timed: bool = True) -> Replica:
+    """Start one replica (timing its ledger calls unless ``timed`` is false); :func:`ready` waits for its URL."""
+    module = "benchmarks._timed_server" if timed else "voicing_mcp"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._timed_server", "--transport", "http", "--port", str(port)],
+        [sys.executable, "-m", module, "--transport", "http", "--port", str(port)],
         cwd=REPO,
         env=env,
         stdin=subprocess.DEVNULL,

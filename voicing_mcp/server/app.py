@@ -40,6 +40,7 @@ from voicing_mcp.server.context import ServerContext
 from voicing_mcp.server.dial import register_dial_tool
 from voicing_mcp.server.protocol_extras import register_protocol_extras
 from voicing_mcp.server.resources import register_resources
+from voicing_mcp.server.shared_state import request_state_security
 from voicing_mcp.server.tools import register_read_tools
 
 if TYPE_CHECKING:
@@ -156,6 +157,8 @@ def create_server(
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
+        # replicas sharing VOICING_TOKEN_SECRET unseal each other's 2026-07-28 requestState (elicitation rounds)
+        request_state_security=request_state_security(settings),
     )
     register_read_tools(server)
     register_chat_tool(server)
