@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, TextContent
 
 from benchmarks import _fleet as fleet
-from benchmarks._common import machine_line, table
+from benchmarks._common import REPO, machine_line, table
 from voicing_mcp.redact import mask_number
 
 ASSISTANT = "019addcc-b878-7b10-85f1-49f21342f947"  # "Hi {{name}}, your {{plan_type}} plan payment is pending."
@@ -191,14 +193,16 @@ def plan(attempts: int, numbers: int, seed: int) -> list[tuple[str, str]]:
 
 
 async def read_rows(ledger: str) -> list[dict[str, Any]]:
-    """Every ledger row, through the ledger's own interface (whatever the backend)."""
-    from voicing_mcp.guard.ledger import Ledger  # noqa: PLC0415
+    """Every ledger row, through the ledger's own interface (SQLite file or PostgreSQL URL)."""
+    from pydantic import SecretStr  # noqa: PLC0415
 
-    led = Ledger(Path(ledger))
+    from voicing_mcp.guard.ledger import open_ledger  # noqa: PLC0415
+
+    led = open_ledger(SecretStr(ledger) if ledger.startswith("postgres") else Path(ledger))
     try:
         rows = await led.recent(1_000_000)
     finally:
-        led.close()
+        await led.aclose()
     return [{**r.public(), "phone_e164": r.phone_e164} for r in rows]
 
 
@@ -365,11 +369,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--attempts", type=int, default=1000)
     p.add_argument("--numbers", type=int, default=100)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--throwaway-postgres",
+        action="store_true",
+        help="also run on a throwaway PostgreSQL cluster (the tests' tests/pg_support.py: initdb/pg_ctl needed)",
+    )
     args = p.parse_args(argv)
     print(machine_line(), flush=True)
+    if args.throwaway_postgres:
+        with throwaway_postgres() as url:
+            return _main(args, [*(args.ledger or [None]), url])
+    return _main(args, args.ledger or [None])
+
+
+@contextlib.contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """A PostgreSQL cluster in a temp folder (tests/pg_support.py), one database; its URL."""
+    sys.path.insert(0, str(REPO / "tests"))
+    import pg_support  # noqa: PLC0415 (the tests' helper; only for --throwaway-postgres)
+
+    cluster = pg_support.start_cluster()
+    try:
+        yield cluster.create_database()
+    finally:
+        pg_support.remove_cluster(cluster)
+
+
+def _main(args: argparse.Namespace, ledgers: list[str | None]) -> int:
     print(f"{args.replicas} replicas, {args.sessions} sessions, {args.attempts} attempts over {args.numbers} numbers")
     failed = False
-    for ledger in args.ledger or [None]:
+    for ledger in ledgers:
         with tempfile.TemporaryDirectory() as tmp:
             report, crashed = asyncio.run(
                 run(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
+import pg_support
 from server_support import MODES, helper
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR
 from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
@@ -65,3 +68,51 @@ def emu(emu_module: RunningEmulator) -> RunningEmulator:
 def mode(request: pytest.FixtureRequest) -> str:
     """Both protocol modes the SDK's client offers."""
     return str(request.param)
+
+
+# ----- PostgreSQL (tests/pg_support.py) and the two ledger backends --------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[pg_support.Cluster]:
+    """This worker's throwaway PostgreSQL cluster. Without PostgreSQL binaries: skipped, saying how to enable it;
+    in CI (CI or VOICING_TEST_REQUIRE_POSTGRES set) a failure instead."""
+    try:
+        cluster = pg_support.start_cluster()
+    except pg_support.Unavailable as exc:
+        if pg_support.REQUIRED:
+            pytest.fail(f"{exc} (CI requires the PostgreSQL tests: CI / VOICING_TEST_REQUIRE_POSTGRES is set)")
+        pytest.skip(str(exc))
+    try:
+        yield cluster
+    finally:
+        pg_support.remove_cluster(cluster)
+
+
+@pytest.fixture
+def pg_url(pg_cluster: pg_support.Cluster) -> Iterator[str]:
+    """A fresh database of its own for the test: its URL, with the password."""
+    url = pg_cluster.create_database()
+    yield url
+    pg_cluster.drop_database(url)
+
+
+@pytest.fixture(params=pg_support.BACKENDS)
+async def ledger_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[pg_support.LedgerStore]:
+    """The test's ledger store on each backend: an SQLite file, then a PostgreSQL database of its own."""
+    if request.param == "sqlite":
+        store = pg_support.LedgerStore("sqlite", tmp_path / "ledger.sqlite3")
+    else:
+        store = pg_support.LedgerStore("postgresql", SecretStr(request.getfixturevalue("pg_url")))
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+@pytest.fixture(params=pg_support.BACKENDS)
+def ledger_setting(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """VOICING_LEDGER for a server under test, on each backend (a file, then a database of its own)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ledger.sqlite3")
+    return str(request.getfixturevalue("pg_url"))

@@ -13,8 +13,11 @@ from pathlib import Path
 from benchmarks.replicas import run
 
 
-async def test_three_replicas_never_dial_a_number_twice_and_a_killed_dial_stays_blocked(tmp_path: Path) -> None:
-    race, crash = await run(None, replicas=3, sessions=10, attempts=150, numbers=20, seed=3, work=tmp_path)
+async def test_three_replicas_never_dial_a_number_twice_and_a_killed_dial_stays_blocked(
+    tmp_path: Path, ledger_setting: str
+) -> None:
+    """On each backend (an SQLite file the three processes share; a PostgreSQL database of its own)."""
+    race, crash = await run(ledger_setting, replicas=3, sessions=10, attempts=150, numbers=20, seed=3, work=tmp_path)
     kinds = race.kinds()
     # the race exercised what it claims to: dials, duplicates, tokens redeemed on another replica, gateway faults
     assert kinds["started"] > 0 and kinds["refused:duplicate"] > 0, kinds

@@ -3,7 +3,8 @@
 The names are a public contract (the Settings table of the README). ``load_settings()`` turns every validation
 problem into one :class:`~voicing_mcp.errors.ConfigError` whose message has a line per bad
 setting, naming the variable and the bad part. The API key and the MCP token are secret
-types: they never appear in ``repr``, logs or error messages.
+types: they never appear in ``repr``, logs or error messages; so is a ``postgresql://`` VOICING_LEDGER.
+Over 450 lines: one field, validator and description per setting, kept in one place as the contract is.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from voicing_mcp.errors import ConfigError
 from voicing_mcp.paths import PACKAGE_PROMPTS_DIR, default_prompts_dir, default_state_dir
-from voicing_mcp.redact import redact_url
+from voicing_mcp.redact import redact_dsn, redact_url
 
 Env = Literal["local", "development", "sandbox", "production"]
 ConfirmationMode = Literal["human", "token"]
@@ -61,9 +62,6 @@ def secret_problem(secret: str) -> str | None:
         )
     return None
 
-
-#: the VOICING_LEDGER values that name a database server shared by replicas (not a file of this machine)
-SHARED_LEDGER_SCHEMES = ("postgresql://", "postgres://")
 
 _HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
 _E164_OR_PREFIX = re.compile(r"^\+\d{1,15}\*?$")
@@ -168,8 +166,10 @@ class Settings(BaseSettings):
         default="warning", description="debug, info, warning or error; logs go to stderr (default warning)"
     )
     max_calls_per_hour: int = Field(default=30, ge=0, description="dial rate limit of this server (default 30)")
-    ledger: Path | None = Field(
-        default=None, description="SQLite audit ledger of every dial (default: ledger.sqlite3 in your state folder)"
+    ledger: Path | SecretStr | None = Field(
+        default=None,
+        description="audit ledger of every dial: an SQLite file (default: ledger.sqlite3 in your state folder), or "
+        "a postgresql:// URL that several replicas share (its password is a secret)",
     )
     mcp_token: SecretStr | None = Field(
         default=None, description="bearer token required on SSE/HTTP (required on a non-loopback --host)"
@@ -233,12 +233,14 @@ class Settings(BaseSettings):
 
     @field_validator("prompts_dir", "dnc_file", "ledger", mode="before")
     @classmethod
-    def _expand_home(cls, value: Any) -> Any:
+    def _expand_home(cls, value: Any, info: ValidationInfo) -> Any:
         # client configs (JSON env blocks) pass "~/…" unexpanded: no shell reads them
         if isinstance(value, str):
             text = value.strip()
             if not text:
                 return None
+            if info.field_name == "ledger" and text.lower().startswith(("postgresql://", "postgres://")):
+                return SecretStr(text)  # may carry a password: never shown (Settings.ledger_shown masks it)
             path = Path(text).expanduser()
             if not path.is_absolute():
                 # a relative path would follow the working directory, which is whatever folder the client starts
@@ -397,11 +399,6 @@ class Settings(BaseSettings):
         return (folder,)
 
     @property
-    def ledger_is_shared(self) -> bool:
-        """True when the ledger is a database server that several replicas share (a postgresql:// URL)."""
-        return str(self.ledger or "").startswith(SHARED_LEDGER_SCHEMES)
-
-    @property
     def missing_token_secret(self) -> str | None:
         """Why the server must not start without VOICING_TOKEN_SECRET (a shared ledger), or None."""
         if self.token_secret is not None or not self.ledger_is_shared:
@@ -413,8 +410,20 @@ class Settings(BaseSettings):
         )
 
     @property
-    def resolved_ledger(self) -> Path:
+    def resolved_ledger(self) -> Path | SecretStr:
+        """The SQLite file, or the PostgreSQL URL (a secret: :attr:`ledger_shown` is how it is shown)."""
         return self.ledger if self.ledger is not None else default_state_dir() / "ledger.sqlite3"
+
+    @property
+    def ledger_is_shared(self) -> bool:
+        """True when the ledger is a PostgreSQL database (shared by replicas), False for an SQLite file."""
+        return isinstance(self.ledger, SecretStr)
+
+    @property
+    def ledger_shown(self) -> str:
+        """The ledger for a person: the file, or the URL with its credentials masked."""
+        t = self.resolved_ledger
+        return redact_dsn(t.get_secret_value()) if isinstance(t, SecretStr) else str(t)
 
 
 def is_loopback_url(url: str) -> bool:

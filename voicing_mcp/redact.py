@@ -83,6 +83,11 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"•••@{host}"))
 
 
+def redact_dsn(url: str) -> str:
+    """A database URL for a person: ``postgresql://user:pw@host/db?password=pw`` → ``postgresql://•••@host/db?password=•••``."""
+    return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1•••", redact_url(url))
+
+
 # ----- third-party and model-supplied text shown to a person or the model -------------------------
 #: characters that change how text *looks* without being visible: C0/C1 controls (ANSI escapes start with
 #: ESC), bidi overrides and isolates, zero-width and other format characters (Unicode category Cc/Cf),

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.config import Settings
-from voicing_mcp.guard.ledger import Ledger
+from voicing_mcp.guard.ledger import open_ledger
 from voicing_mcp.guard.policy import Clock, DialGuard, ledger_environment
 from voicing_mcp.guard.templates import TemplateStore
 from voicing_mcp.paths import PACKAGE_PROMPTS_DIR, checkout_prompts_dir
@@ -92,10 +92,11 @@ async def open_api(
 def open_guard(
     settings: Settings, templates: TemplateStore, stack: AsyncExitStack, *, local: bool, clock: Clock | None = None
 ) -> DialGuard:
-    """The dial guard over its ledger (``guard.ledger``); the ledger closes with ``stack``. The ledger file is
-    created on the first dial, not here. ``local``: the built-in emulator answers (no real phone can ring)."""
-    ledger = Ledger(settings.resolved_ledger, clock=clock, environment=ledger_environment(settings, local=local))
-    stack.callback(ledger.close)
+    """The dial guard over its ledger (``guard.ledger``); the ledger closes with ``stack``. The ledger file (or
+    PostgreSQL schema) is created on the first dial, not here. ``local``: the built-in emulator answers (no real
+    phone can ring)."""
+    ledger = open_ledger(settings.resolved_ledger, clock=clock, environment=ledger_environment(settings, local=local))
+    stack.push_async_callback(ledger.aclose)
     return DialGuard(settings, templates, ledger, clock=clock, local=local)
 
 

@@ -524,3 +524,13 @@ async def test_check_says_whether_the_token_secret_is_set_but_never_its_value(
     assert done.returncode == 0, done.stdout
     assert lines_of(done.stdout)["tokens"] == ["ok"] and "VOICING_TOKEN_SECRET is set" in done.stdout
     assert TOKEN_SECRET not in done.stdout + done.stderr
+
+
+async def test_check_fails_the_tokens_line_on_a_shared_ledger_without_a_token_secret(
+    tmp_path: Path, check_here: CheckHere
+) -> None:
+    done = await check_here(BROWSER="true", VOICING_LEDGER="postgresql://voicing:Pg-pass-9d1e@127.0.0.1:5/voicing")
+    assert done.returncode == 1
+    assert lines_of(done.stdout)["tokens"] == ["FAIL"]
+    assert "VOICING_TOKEN_SECRET is required with a shared (postgresql://) VOICING_LEDGER" in done.stdout
+    assert "Pg-pass-9d1e" not in done.stdout + done.stderr

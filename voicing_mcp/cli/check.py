@@ -14,7 +14,8 @@ Checks, in order (a check that needs valid settings is skipped when they are not
 4. ``api``        the API answers and accepts the key: one cheap authenticated read
                   (``list_calls`` with ``limit=1``). The API is opened by :func:`voicing_mcp.runtime.open_api`,
                   as the server opens it (in ``local`` mode the built-in emulator, in-process).
-5. ``ledger``     the audit ledger's file (or the folder it will be created in) is writable; nothing is created.
+5. ``ledger``     the audit ledger's file (or the folder it will be created in) is writable, or its PostgreSQL
+                   database is reachable (schema version); nothing is created.
 6. ``transports`` informational: whether SSE/HTTP need a bearer token.
 
 The API key is never printed: every line passes through a filter that masks it, in case an
@@ -116,7 +117,15 @@ async def check_all() -> int:
     check_prompts(settings, report)
     check_dnc(settings, report)
     await check_api(settings, report)
-    check_ledger(settings.resolved_ledger, report)
+    target = settings.resolved_ledger
+    if isinstance(target, Path):
+        check_ledger(target, report)
+    else:
+        from voicing_mcp.guard.ledger.postgres import probe, url_secrets  # noqa: PLC0415 (a postgresql:// ledger)
+
+        report.secrets += tuple(url_secrets(target.get_secret_value()))
+        usable, text = await probe(target.get_secret_value())
+        report.add("ok" if usable else "FAIL", "ledger", text)
     if settings.mcp_token is not None:
         report.add("ok", "transports", "VOICING_MCP_TOKEN is set: SSE/HTTP require 'Authorization: Bearer <token>'")
     else:
@@ -214,7 +223,7 @@ def check_guard(settings: Settings, report: Report) -> None:
         f"env={settings.resolved_env}; {quiet}; the same number and assistant refused for {window} min; at most "
         f"{settings.max_calls_per_hour} dial(s) an hour; countries: {countries}; allow-listed numbers: "
         f"{len(settings.allowed_numbers)}; do-not-call file: {dnc}; an assistant without a template: {templates}; "
-        f"ledger {settings.resolved_ledger}",
+        f"ledger {settings.ledger_shown}",
     )
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import anyio
 
 from voicing_mcp.cli import main as cli_main
-from voicing_mcp.config import load_settings
+from voicing_mcp.config import Settings, load_settings
 from voicing_mcp.errors import ConfigError, GuardRefusal
-from voicing_mcp.guard.ledger import Ledger
+from voicing_mcp.guard.ledger import open_ledger
 from voicing_mcp.redact import redact_secret_in
 
 DEFAULT_NOTE = "checked by a human: no call was placed"
@@ -30,35 +31,40 @@ def run_ledger(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"voicing-mcp ledger: {exc}", file=sys.stderr)
         return 2
-    path = settings.resolved_ledger
-    if not path.is_file():
+    target = settings.resolved_ledger
+    if isinstance(target, Path) and not target.is_file():
         print(
-            f"voicing-mcp ledger: there is no ledger at {path}; set VOICING_LEDGER to the file the server uses",
+            f"voicing-mcp ledger: there is no ledger at {target}; set VOICING_LEDGER to the file the server uses",
             file=sys.stderr,
         )
         return 1
-    ledger = Ledger(path)
+    try:
+        return anyio.run(_run, args, settings)
+    except GuardRefusal as exc:  # the ledger cannot be used: the text names it (a URL's password masked)
+        print(f"voicing-mcp ledger: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    ledger = open_ledger(settings.resolved_ledger)  # one event loop for a pooled (PostgreSQL) ledger's life
     try:
         if args.ledger_command == "resolve":
             row_id: int = args.id
             note = " ".join(args.note) or DEFAULT_NOTE
-            ok = anyio.run(lambda: ledger.resolve(row_id, resolution=note))
+            ok = await ledger.resolve(row_id, resolution=note)
             outcome = "released" if ok else "nothing to release (not an open unknown row)"
-            print(f"ledger #{row_id}: {outcome} in {path}")
+            print(f"ledger #{row_id}: {outcome} in {ledger.shown}")
             return 0 if ok else 1
         # rows written before API errors were cleaned may quote the key: never shown
         from voicing_mcp.server.results import json_text  # noqa: PLC0415 (the MCP SDK; 'resolve' goes without)
 
         key = settings.api_key.get_secret_value() if settings.api_key is not None else None
-        for row in anyio.run(ledger.recent):
+        for row in await ledger.recent():
             # an API's error text is third-party: bidi and format characters escaped, like every JSON we show
             print(json_text(redact_secret_in(row.public(), key)))
         return 0
-    except GuardRefusal as exc:
-        print(f"voicing-mcp ledger: {exc}", file=sys.stderr)
-        return 1
     finally:
-        ledger.close()
+        await ledger.aclose()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

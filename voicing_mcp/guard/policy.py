@@ -46,8 +46,8 @@ from voicing_mcp.guard.dnc import DoNotCallList
 from voicing_mcp.guard.ledger import (
     DUPLICATE_WINDOW,
     Confirmation,
+    DialLedger,
     DialRow,
-    Ledger,
     Status,
     duplicate_refusal,
     in_flight_refusal,
@@ -98,7 +98,7 @@ class DialGuard:
         self,
         settings: Settings,
         templates: TemplateStore,
-        ledger: Ledger,
+        ledger: DialLedger,
         *,
         signer: TokenSigner | None = None,
         clock: Clock | None = None,

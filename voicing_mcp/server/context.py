@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from voicing_mcp.api.client import VoicingClient
     from voicing_mcp.config import Settings
     from voicing_mcp.emulator.runner import RunningEmulator
-    from voicing_mcp.guard.ledger import Ledger
+    from voicing_mcp.guard.ledger import DialLedger
     from voicing_mcp.guard.policy import DialGuard
     from voicing_mcp.guard.templates import TemplateStore
     from voicing_mcp.server.chat_sessions import ChatSessions
@@ -41,7 +41,7 @@ class ServerContext:
     exit_stack: AsyncExitStack
     guard: DialGuard
     """The dial guard of this server: every ``initiate_outbound_call`` passes it."""
-    ledger: Ledger
+    ledger: DialLedger
     """The dial guard's audit ledger (``guard.ledger``)."""
     is_local: bool = False
     emulator: RunningEmulator | None = None

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from pydantic import SecretStr
 
 from voicing_mcp.errors import GuardRefusal, NotFoundError, VoicingError
-from voicing_mcp.guard.ledger import DialRow, Ledger
+from voicing_mcp.guard.ledger import DialRow, Ledger, open_ledger
 from voicing_mcp.server.context import ServerContext, server_context
 from voicing_mcp.server.results import describe, json_text
 from voicing_mcp.server.tools import fetch_call
@@ -117,8 +118,19 @@ def register_resources(server: MCPServer[ServerContext], store: TemplateStore) -
         return json_text(result.model_dump(mode="json"), indent=2)  # third-party text: invisible characters escaped
 
 
-async def recent_dials_document(path: Path) -> str:
-    """The ``voicing://ledger/recent`` document, read with a short-lived connection of its own."""
+async def recent_dials_document(target: Path | SecretStr) -> str:
+    """The ``voicing://ledger/recent`` document, read with a short-lived connection of its own (``target``:
+    ``Settings.resolved_ledger``, the SQLite file or the PostgreSQL URL)."""
+    if isinstance(target, SecretStr):
+        ledger = open_ledger(target)
+        try:
+            rows = await ledger.recent(RECENT_ROWS)
+        except GuardRefusal as exc:  # names the URL with its password masked
+            raise ResourceError(f"the dial ledger cannot be read: {exc}") from None
+        finally:
+            await ledger.aclose()
+        return _recent_document(ledger.shown, rows)
+    path = target
     rows: list[DialRow] = []
     blocked = next((folder for folder in path.parents if folder.exists() and not folder.is_dir()), None)
     if not path.exists() and blocked is not None:
@@ -135,8 +147,12 @@ async def recent_dials_document(path: Path) -> str:
             raise ResourceError(f"the dial ledger {path} cannot be read: {exc}") from None
         finally:
             ledger.close()
+    return _recent_document(str(path), rows)
+
+
+def _recent_document(shown: str, rows: list[DialRow]) -> str:
     document = {
-        "ledger": str(path),
+        "ledger": shown,
         "count": len(rows),
         "dials": [row.public() for row in rows],
         "note": "status: pending (intent written, no answer yet), started, failed (API error, no call), or "

@@ -1,4 +1,4 @@
-"""The dial ledger: an SQLite (WAL) audit of every dial, and the store of spent token nonces.
+"""The SQLite dial ledger (a path in ``VOICING_LEDGER``): a WAL audit of every dial, and the spent token nonces.
 
 - The file is created on first use (``VOICING_LEDGER``, default in the user's state folder).
 - A dial's *intent* row is committed before the POST; its *outcome* (``started`` + call_id,
@@ -20,23 +20,28 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TypeVar
 
 import anyio.to_thread
 
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.errors import GuardRefusal
-from voicing_mcp.guard.scope import scope_key, shown_environment
-from voicing_mcp.redact import mask_number, mask_numbers_in
+from voicing_mcp.guard.ledger.base import (
+    DUPLICATE_WINDOW,
+    PENDING_STALE,
+    Confirmation,
+    DialRow,
+    Status,
+    first_refusal,
+    iso,
+    row_from,
+)
+from voicing_mcp.guard.scope import scope_key
+from voicing_mcp.redact import mask_number
 
 T = TypeVar("T")
-Status = Literal["pending", "started", "failed", "unknown"]
-Confirmation = Literal["elicitation", "page", "token", "allow-list"]
-DUPLICATE_WINDOW = timedelta(minutes=10)
-PENDING_STALE = timedelta(minutes=2)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dials (
@@ -67,39 +72,6 @@ CREATE TABLE IF NOT EXISTS nonces (
 """
 
 
-@dataclass(frozen=True, slots=True)
-class DialRow:
-    id: int
-    created_at: str
-    assistant_id: str
-    phone_e164: str
-    phone_masked: str
-    telephony_provider: str
-    variable_names: list[str]
-    confirmation: str
-    environment: str
-    status: str
-    call_id: str | None
-    detail: str | None
-    updated_at: str
-    resolved_at: str | None
-    resolution: str | None
-
-    def public(self) -> dict[str, Any]:
-        """The row for a resource or a log: the number masked, also where an API error's text quotes it."""
-        data = asdict(self)
-        data.pop("phone_e164")
-        data["environment"] = shown_environment(self.environment)
-        for name in ("detail", "resolution"):
-            if data[name] is not None:
-                data[name] = mask_numbers_in(str(data[name]))
-        return data
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 class Ledger:
     """One SQLite ledger file. Safe to share between tasks and threads of one process."""
 
@@ -113,6 +85,10 @@ class Ledger:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+
+    @property
+    def shown(self) -> str:
+        return str(self.path)
 
     @property
     def _scope(self) -> str | None:
@@ -165,6 +141,9 @@ class Ledger:
                 self._conn.close()
                 self._conn = None
 
+    async def aclose(self) -> None:
+        self.close()
+
     # ----- nonces ----------------------------------------------------------------------------
     async def spend_nonce(self, nonce: str, *, expires_at: datetime) -> bool:
         """Mark a token nonce as used. True for exactly one caller per nonce, ever."""
@@ -202,14 +181,14 @@ class Ledger:
     async def recent(self, limit: int = 20) -> list[DialRow]:
         def rows(conn: sqlite3.Connection) -> list[DialRow]:
             cur = conn.execute("SELECT * FROM dials ORDER BY id DESC LIMIT ?", (limit,))
-            return [_row(r) for r in cur.fetchall()]
+            return [row_from(r) for r in cur.fetchall()]
 
         return await self._arun(rows)
 
     async def get(self, row_id: int) -> DialRow | None:
         def one(conn: sqlite3.Connection) -> DialRow | None:
             r = conn.execute("SELECT * FROM dials WHERE id = ?", (row_id,)).fetchone()
-            return _row(r) if r is not None else None
+            return row_from(r) if r is not None else None
 
         return await self._arun(one)
 
@@ -232,13 +211,12 @@ class Ledger:
         def claim(conn: sqlite3.Connection) -> int:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                refusal = (
-                    unknown_refusal(_open_unknown(conn, req.phone_number, now, scope))
-                    or rate_refusal(_count(conn, now - timedelta(hours=1), scope), max_per_hour)
-                    or duplicate_refusal(
-                        _last_dial(conn, req.phone_number, req.assistant_id, now - DUPLICATE_WINDOW, scope)
-                    )
-                    or in_flight_refusal(_in_flight(conn, req.phone_number, req.assistant_id, scope))
+                refusal = first_refusal(
+                    _open_unknown(conn, req.phone_number, now, scope),
+                    _count(conn, now - timedelta(hours=1), scope),
+                    max_per_hour,
+                    _last_dial(conn, req.phone_number, req.assistant_id, now - DUPLICATE_WINDOW, scope),
+                    _in_flight(conn, req.phone_number, req.assistant_id, scope),
                 )
                 if refusal is not None:
                     raise refusal
@@ -247,7 +225,7 @@ class Ledger:
                     "telephony_provider, variable_names, confirmation, environment, status, updated_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
                     (
-                        _iso(now),
+                        iso(now),
                         now.timestamp(),
                         req.assistant_id,
                         req.phone_number,
@@ -256,7 +234,7 @@ class Ledger:
                         json.dumps(sorted(req.input_variables)),
                         confirmation,
                         environment,
-                        _iso(now),
+                        iso(now),
                     ),
                 )
                 conn.execute("COMMIT")
@@ -275,7 +253,7 @@ class Ledger:
         def update(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "UPDATE dials SET status = ?, call_id = ?, detail = ?, updated_at = ? WHERE id = ?",
-                (status, call_id, detail, _iso(now), row_id),
+                (status, call_id, detail, iso(now), row_id),
             )
 
         await self._arun(update)
@@ -288,7 +266,7 @@ class Ledger:
             cur = conn.execute(
                 "UPDATE dials SET resolved_at = ?, resolution = ?, call_id = COALESCE(?, call_id), updated_at = ? "
                 "WHERE id = ? AND status IN ('unknown', 'pending') AND resolved_at IS NULL",
-                (_iso(now), resolution, call_id, _iso(now), row_id),
+                (iso(now), resolution, call_id, iso(now), row_id),
             )
             return cur.rowcount == 1
 
@@ -296,26 +274,6 @@ class Ledger:
 
 
 # ----- shared queries and refusal texts (used by claim_dial and by policy) -----------------------
-
-
-def _row(r: sqlite3.Row) -> DialRow:
-    return DialRow(
-        id=int(r["id"]),
-        created_at=str(r["created_at"]),
-        assistant_id=str(r["assistant_id"]),
-        phone_e164=str(r["phone_e164"]),
-        phone_masked=str(r["phone_masked"]),
-        telephony_provider=str(r["telephony_provider"]),
-        variable_names=list(json.loads(r["variable_names"])),
-        confirmation=str(r["confirmation"]),
-        environment=str(r["environment"]),
-        status=str(r["status"]),
-        call_id=r["call_id"],
-        detail=r["detail"],
-        updated_at=str(r["updated_at"]),
-        resolved_at=r["resolved_at"],
-        resolution=r["resolution"],
-    )
 
 
 #: rows of the ledger's scope: ``?1`` is :func:`scope_key` of its environment (None = every row)
@@ -335,7 +293,7 @@ def _last_dial(
         "AND status != 'failed' AND NOT (resolved_at IS NOT NULL AND call_id IS NULL) ORDER BY id DESC LIMIT 1",
         (scope, phone, assistant_id, since.timestamp()),
     ).fetchone()
-    return _row(r) if r is not None else None
+    return row_from(r) if r is not None else None
 
 
 def _open_unknown(conn: sqlite3.Connection, phone: str, now: datetime, scope: str | None) -> DialRow | None:
@@ -348,7 +306,7 @@ def _open_unknown(conn: sqlite3.Connection, phone: str, now: datetime, scope: st
         "AND (status = 'unknown' OR (status = 'pending' AND created_ts < ?3)) ORDER BY id DESC LIMIT 1",
         (scope, phone, (now - PENDING_STALE).timestamp()),
     ).fetchone()
-    return _row(r) if r is not None else None
+    return row_from(r) if r is not None else None
 
 
 def _in_flight(conn: sqlite3.Connection, phone: str, assistant_id: str, scope: str | None) -> DialRow | None:
@@ -364,71 +322,4 @@ def _in_flight(conn: sqlite3.Connection, phone: str, assistant_id: str, scope: s
         "AND assistant_id != ?3 ORDER BY id DESC LIMIT 1",
         (scope, phone, assistant_id),
     ).fetchone()
-    return _row(r) if r is not None else None
-
-
-def in_flight_refusal(row: DialRow | None) -> GuardRefusal | None:
-    if row is None:
-        return None
-    return GuardRefusal(
-        f"dial in progress: an earlier dial to {row.phone_masked} (ledger #{row.id}, {row.created_at}, assistant "
-        f"{row.assistant_id}) has no outcome yet — it is in flight, or its server stopped mid-dial, so that call "
-        "may be ringing now and no assistant dials this number meanwhile. Check with list_calls for a call to this "
-        f"number after {row.created_at}; once that dial records an outcome the number is free again. If its server "
-        f"died, the row counts as an unknown outcome after {int(PENDING_STALE.total_seconds() // 60)} minutes: a "
-        f"human releases it with `voicing-mcp ledger resolve {row.id}` after making sure nobody "
-        "was called",
-        rule="dial-in-progress",
-    )
-
-
-def unknown_refusal(row: DialRow | None) -> GuardRefusal | None:
-    if row is None:
-        return None
-    what = "got no answer from the API" if row.status == "unknown" else "never recorded an outcome"
-    return GuardRefusal(
-        f"outcome unknown: an earlier dial to {row.phone_masked} (ledger #{row.id}, {row.created_at}, assistant "
-        f"{row.assistant_id}) {what} — that call may have been placed, so this number is blocked. Check first: "
-        f"call list_calls and look for a call to this number after {row.created_at} (or ask the person). Calling "
-        "initiate_outbound_call again re-checks the API and lifts the block if the call is found there; if it is "
-        f"not, a human releases it with `voicing-mcp ledger resolve {row.id}`",
-        rule="outcome-unknown",
-    )
-
-
-def rate_refusal(count: int, max_per_hour: int) -> GuardRefusal | None:
-    if count < max_per_hour:
-        return None
-    return GuardRefusal(
-        f"rate limit: {count} dials in the last hour, VOICING_MAX_CALLS_PER_HOUR is {max_per_hour}; wait until the "
-        "oldest of them is an hour old, or raise the setting",
-        rule="rate-limit",
-    )
-
-
-def duplicate_refusal(row: DialRow | None, current_status: str | None = None) -> GuardRefusal | None:
-    if row is None:
-        return None
-    call = f"call_id {row.call_id}" if row.call_id else f"ledger #{row.id} (no call_id yet)"
-    status = current_status or row.status
-    if row.call_id:
-        advice = (
-            "check that call with get_call_details, and try again after the window if a second call is really wanted"
-        )
-    else:  # pending or unknown: the block does not lift with the window, only when the call is found or released
-        advice = (
-            "its outcome is not known, so the block stays after the window: a human checks the Voicing dashboard "
-            f"and, if no call was placed, releases it with `voicing-mcp ledger resolve {row.id}`"
-        )
-    return GuardRefusal(
-        f"duplicate: {row.phone_masked} was dialled with assistant {row.assistant_id} at {row.created_at} ({call}, "
-        f"status {status}); the same number and assistant are not dialled twice within "
-        f"{int(DUPLICATE_WINDOW.total_seconds() // 60)} minutes — {advice}",
-        rule="duplicate",
-    )
-
-
-if __name__ == "__main__":  # ``python -m voicing_mcp.guard.ledger list|resolve ID``: ``voicing-mcp ledger``
-    from voicing_mcp.cli.ledger import main
-
-    raise SystemExit(main())
+    return row_from(r) if r is not None else None

@@ -1,0 +1,194 @@
+"""The PostgreSQL ledger's own behaviour: replicas (independent ledgers, each its own pool) on one database, the
+schema's migration, and a database that is down or refuses the login (every dial refused, the password never
+shown). The rules both backends share are pinned in test_ledger.py."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import psycopg
+import pytest
+
+from pg_support import PASSWORD, Cluster
+from tests.server.test_dial import NUMBER, call, dial_client, dials, refusal
+from voicing_mcp.api.models import OutboundCallRequest
+from voicing_mcp.config import load_settings
+from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.guard.ledger.postgres import SCHEMA_VERSION, PostgresLedger
+
+REQ = OutboundCallRequest(assistant_id="a1", phone_number="+17015550123", input_variables={"name": "Ann"})
+MODE = "legacy"
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (a database that is down)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def race(ledgers: list[PostgresLedger], requests: list[OutboundCallRequest], max_per_hour: int) -> list[str]:
+    """Every request claimed at once, request i by ledger i % len(ledgers); returns 'won' or the refusal's rule."""
+    outcomes: list[str] = []
+
+    async def claim(i: int, req: OutboundCallRequest) -> None:
+        try:
+            await ledgers[i % len(ledgers)].claim_dial(
+                req, confirmation="token", environment="production", max_per_hour=max_per_hour
+            )
+            outcomes.append("won")
+        except GuardRefusal as exc:
+            outcomes.append(exc.rule)
+
+    async with anyio.create_task_group() as tg:
+        for i, req in enumerate(requests):
+            tg.start_soon(claim, i, req)
+    return outcomes
+
+
+async def test_three_replicas_racing_for_one_number_admit_exactly_one_dial(pg_url: str) -> None:
+    replicas = [PostgresLedger(pg_url, environment="production") for _ in range(3)]
+    try:
+        for replica in replicas:
+            await replica.recent()  # each has its pool open: the race is on the claim, not the start
+        # the same number: the same assistant twice on each replica, and another assistant on each
+        requests = [REQ] * 6 + [REQ.model_copy(update={"assistant_id": f"b{i}"}) for i in range(3)]
+        outcomes = await race(replicas, requests, max_per_hour=100)
+    finally:
+        for replica in replicas:
+            await replica.aclose()
+    assert outcomes.count("won") == 1
+    assert set(outcomes) - {"won"} <= {"duplicate", "dial-in-progress"}
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM dials").fetchone() == (1,)
+
+
+async def test_replicas_share_one_rate_limit(pg_url: str) -> None:
+    replicas = [PostgresLedger(pg_url, environment="production") for _ in range(3)]
+    numbers = [REQ.model_copy(update={"phone_number": f"+1701555{i:04d}"}) for i in range(12)]
+    try:
+        outcomes = await race(replicas, numbers, max_per_hour=4)
+    finally:
+        for replica in replicas:
+            await replica.aclose()
+    assert sorted(outcomes) == ["rate-limit"] * 8 + ["won"] * 4
+
+
+async def test_three_replicas_starting_together_create_the_schema_once(pg_url: str) -> None:
+    replicas = [PostgresLedger(pg_url) for _ in range(3)]
+    try:
+        async with anyio.create_task_group() as tg:
+            for replica in replicas:
+                tg.start_soon(replica.recent)
+    finally:
+        for replica in replicas:
+            await replica.aclose()
+    assert [r.schema_version for r in replicas] == [SCHEMA_VERSION] * 3
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+
+
+async def test_a_schema_written_by_a_newer_voicing_mcp_refuses_dials_saying_upgrade(pg_url: str) -> None:
+    first = PostgresLedger(pg_url)
+    await first.recent()
+    await first.aclose()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (SCHEMA_VERSION + 1,))
+    later = PostgresLedger(pg_url)
+    with pytest.raises(GuardRefusal) as err:
+        await later.claim_dial(REQ, confirmation="token", environment="production", max_per_hour=9)
+    await later.aclose()
+    assert err.value.rule == "ledger" and "upgrade voicing-mcp" in str(err.value)
+
+
+@pytest.mark.parametrize("problem", ["database down", "wrong password", "no such database"])
+async def test_an_unusable_database_refuses_with_ledger_naming_the_masked_url(
+    pg_cluster: Cluster, pg_url: str, problem: str
+) -> None:
+    url = {
+        "database down": pg_cluster.url("t", port=closed_port()),
+        "wrong password": pg_cluster.url(pg_url.rsplit("/", 1)[1], password="Wr0ng-" + PASSWORD),
+        "no such database": pg_cluster.url("no_such_db"),
+    }[problem]
+    ledger = PostgresLedger(url, environment="production")
+    with pytest.raises(GuardRefusal) as err:
+        await ledger.claim_dial(REQ, confirmation="token", environment="production", max_per_hour=9)
+    await ledger.aclose()
+    text = str(err.value)
+    assert err.value.rule == "ledger" and "no call is placed" in text
+    assert "postgresql://•••@127.0.0.1:" in text and "VOICING_LEDGER" in text
+    assert PASSWORD not in text and "Wr0ng" not in text
+
+
+async def test_a_ledger_recovers_when_the_database_drops_its_connections(pg_cluster: Cluster, pg_url: str) -> None:
+    """A database restart (every connection closed by the server): the next operation reconnects."""
+    ledger = PostgresLedger(pg_url)
+    first = await ledger.claim_dial(REQ, confirmation="token", environment="production", max_per_hour=9)
+    db = pg_url.rsplit("/", 1)[1]
+    pg_cluster.admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'")
+    row = await ledger.get(first)
+    await ledger.aclose()
+    assert row is not None and row.status == "pending"
+
+
+# ----- through the dial tool and the commands -------------------------------------------------------
+async def test_a_database_that_is_down_refuses_the_dial_and_nothing_is_dialled(
+    emu: RunningEmulator, tmp_path: Path, pg_cluster: Cluster
+) -> None:
+    url = pg_cluster.url("voicing", port=closed_port())
+    async with dial_client(emu, tmp_path, MODE, ledger=url, allowed_numbers=NUMBER) as client:
+        text = refusal(await call(client), "ledger")
+        resource_error = None
+        try:
+            await client.read_resource("voicing://ledger/recent")
+        except Exception as exc:  # the resource says the ledger cannot be read
+            resource_error = str(exc)
+    assert "postgresql://•••@127.0.0.1:" in text and PASSWORD not in text
+    assert resource_error is not None and "cannot be read" in resource_error and PASSWORD not in resource_error
+    assert dials(emu) == 0
+
+
+async def test_the_ledger_resource_reads_the_postgresql_ledger(
+    emu: RunningEmulator, tmp_path: Path, pg_url: str
+) -> None:
+    async with dial_client(emu, tmp_path, MODE, ledger=pg_url, allowed_numbers=NUMBER) as client:
+        started = await call(client)
+        assert not started.is_error
+        res = await client.read_resource("voicing://ledger/recent")
+    text = res.contents[0].text  # pyright: ignore[reportAttributeAccessIssue]
+    assert '"count": 1' in text and "postgresql://•••@127.0.0.1:" in text and PASSWORD not in text
+    assert dials(emu) == 1
+
+
+@pytest.mark.parametrize("reachable", [True, False])
+def test_check_names_the_postgresql_ledger_its_schema_and_masks_the_password(
+    pg_cluster: Cluster, pg_url: str, reachable: bool
+) -> None:
+    url = pg_url if reachable else pg_cluster.url("voicing", port=closed_port())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env.update(VOICING_LEDGER=url, VOICING_ENV="local")
+    exe = Path(sys.executable).parent / "voicing-mcp"
+    done = subprocess.run([str(exe), "check"], env=env, capture_output=True, text=True, timeout=120, check=False)
+    out = done.stdout + done.stderr
+    ledger_line = next(line for line in out.splitlines() if "ledger" in line and "PostgreSQL" in line)
+    assert PASSWORD not in out
+    if reachable:
+        assert "reachable" in ledger_line and "no ledger schema yet" in ledger_line and "FAIL" not in ledger_line
+        assert done.returncode == 0, out
+    else:
+        assert "unreachable" in ledger_line and "FAIL" in ledger_line and "postgresql://•••@127.0.0.1:" in ledger_line
+        assert done.returncode != 0
+
+
+def test_a_postgresql_url_is_a_valid_ledger_setting_and_never_shown_with_its_password() -> None:
+    for url in (f"postgresql://voicing:{PASSWORD}@db:5432/v", f"postgres://db/v?user=u&password={PASSWORD}"):
+        settings = load_settings(ledger=url)
+        assert settings.ledger_is_shared
+        assert PASSWORD not in settings.ledger_shown and PASSWORD not in repr(settings)
+        assert "db" in settings.ledger_shown
