@@ -31,6 +31,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import httpx
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, TextContent
@@ -231,13 +232,14 @@ async def crash(fleet_state: Fleet, *, numbers: int) -> CrashReport:
     """Hold a dial in the emulator (``timeout`` fault), kill -9 its replica while it waits, restart it, dial again."""
     num = number(numbers + 7)  # a number the race never dialled
     victim = fleet_state.replicas[0]
+    httpx.delete(fleet_state.base_url + "/_emulator/faults", timeout=30)  # faults the race left armed
     fleet.arm(fleet_state.base_url, "timeout", 1)
     http, balancer = fleet.balanced_client([victim.port])
     async with Client(streamable_http_client(victim.url, http_client=http), mode="legacy") as client:
         first = await dial_once(client, balancer, num)
         assert first.kind == "token", first
         held = asyncio.ensure_future(dial_once(client, balancer, num, first.token))
-        await fleet.wait_until(
+        in_flight = await fleet.wait_until(
             lambda: any(
                 e.get("fault") == "timeout"
                 for e in fleet.emulator_get(fleet_state.base_url, "/_emulator/requests")["requests"]
@@ -259,6 +261,8 @@ async def crash(fleet_state: Fleet, *, numbers: int) -> CrashReport:
     await http.aclose()
     placed = fleet.placed_calls(fleet_state.base_url).get(num, 0)
     problems: list[str] = []
+    if not in_flight:
+        problems.append("the held dial never reached the emulator: the replica was not killed mid-dial")
     if row["phone_masked"] != mask_number(num):
         problems.append(f"the newest ledger row is not the killed dial's: {row}")
     if row["status"] not in ("pending", "unknown"):

@@ -34,6 +34,8 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
         ["--repeat", "1", "--latency-ms", "20", "--no-mcp"],
         ["--ids", "200", "--unknown", "5", "--repeat", "1", "--concurrency", "1,4", "--latency-ms", "5", "--no-mcp"],
     ),
+    # SQLite here (PostgreSQL: python benchmarks/replicas.py --throwaway-postgres, see benchmarks/README.md)
+    ("replicas", "replicas", [], ["--sessions", "4", "--attempts", "20", "--numbers", "10"]),
 ]
 
 
