@@ -72,6 +72,7 @@ class RaceReport:
     rows: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     ledger: dict[str, dict[str, float]] = field(default_factory=dict[str, dict[str, float]])
     allowed: set[str] = field(default_factory=set[str])
+    attempts: int = 0
     cross_replica: int = 0
     """Tokens redeemed on another replica than the one that issued them."""
 
@@ -208,7 +209,7 @@ async def read_rows(ledger: str) -> list[dict[str, Any]]:
 
 
 async def race(ports: list[int], base_url: str, *, sessions: int, attempts: int, numbers: int, seed: int) -> RaceReport:
-    report = RaceReport(allowed={number(i) for i in range(0, numbers, 10)})
+    report = RaceReport(allowed={number(i) for i in range(0, numbers, 10)}, attempts=attempts)
     for fault, times in FAULTS:
         fleet.arm(base_url, fault, times)
     queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
@@ -335,6 +336,7 @@ def summary(name: str, report: RaceReport) -> list[str]:
     per_call = ledger_seconds / len(dial_calls) if dial_calls else 0.0
     return [
         name,
+        f"{report.attempts / report.seconds:.1f}",
         str(len(report.outcomes)),
         f"{len(report.outcomes) / report.seconds:.0f}",
         str(sum(report.placed.values())),
@@ -345,7 +347,17 @@ def summary(name: str, report: RaceReport) -> list[str]:
     ]
 
 
-HEADERS = ["ledger", "tool calls", "calls/s", "placed", "p50 ms", "p99 ms", "ledger ms/call", "ledger share"]
+HEADERS = [
+    "ledger",
+    "attempts/s",
+    "tool calls",
+    "calls/s",
+    "placed",
+    "p50 ms",
+    "p99 ms",
+    "ledger ms/call",
+    "ledger share",
+]
 
 
 def print_report(name: str, report: RaceReport, crashed: CrashReport) -> None:
@@ -355,6 +367,14 @@ def print_report(name: str, report: RaceReport, crashed: CrashReport) -> None:
         + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
     )
     print(table(HEADERS, [summary(name, report)]))
+    groups: dict[str, list[float]] = {}
+    for o in report.outcomes:
+        groups.setdefault(o.kind.split(":")[0], []).append(o.seconds)
+    rows = [
+        [kind, str(len(t)), f"{percentile(t, 0.5) * 1000:.0f}", f"{percentile(t, 0.99) * 1000:.0f}"]
+        for kind, t in sorted(groups.items())
+    ]
+    print(table(["result", "n", "p50 ms", "p99 ms"], rows))
     print(
         f"crash: killed row #{crashed.row['id']} is {crashed.row['status']}; calls to it {crashed.placed_after}; "
         f"after restart: {crashed.outcome_after.kind}"
