@@ -133,7 +133,8 @@ class RoundRobin(httpx2.AsyncBaseTransport):
         self.ports = ports  # shared and updated when a replica restarts on another port
         self._next = 0
         self.last_port = 0
-        self._inner = httpx2.AsyncHTTPTransport()
+        # idle connections are dropped before the server's keep-alive (5 s) can close one under a new request
+        self._inner = httpx2.AsyncHTTPTransport(limits=httpx2.Limits(keepalive_expiry=2.0))
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         port = self.ports[self._next % len(self.ports)]

@@ -176,17 +176,24 @@ async def attempt(
 async def session_worker(
     ports: list[int], index: int, queue: asyncio.Queue[tuple[str, str]], report: RaceReport
 ) -> None:
-    http, balancer = fleet.balanced_client(ports, start=index)
-    async with Client(
-        streamable_http_client(f"http://127.0.0.1:{ports[0]}/mcp", http_client=http), mode=MODES[index % 2]
-    ) as client:
-        while True:
-            try:
-                num, kind = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                break
-            await attempt(client, balancer, num, kind, num in report.allowed, report)
-    await http.aclose()
+    """One MCP session taking attempts off the queue. A session that breaks (its connection lost) is an error in
+    the report, never a silent loss: the worker opens a new session and goes on."""
+    while not queue.empty():
+        http, balancer = fleet.balanced_client(ports, start=index)
+        try:
+            async with Client(
+                streamable_http_client(f"http://127.0.0.1:{ports[0]}/mcp", http_client=http), mode=MODES[index % 2]
+            ) as client:
+                while True:
+                    try:
+                        num, kind = queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        break
+                    await attempt(client, balancer, num, kind, num in report.allowed, report)
+        except Exception as exc:  # the session's transport failed
+            report.outcomes.append(Outcome("error", 0.0, "", text=f"session broke: {type(exc).__name__}: {exc}"))
+        finally:
+            await http.aclose()
 
 
 def plan(attempts: int, numbers: int, seed: int) -> list[tuple[str, str]]:
