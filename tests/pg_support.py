@@ -90,8 +90,9 @@ class Cluster:
                 "initdb", "-D", str(data), "-U", USER, f"--pwfile={pwfile}", "--auth=scram-sha-256",
                 "-E", "UTF8", "--locale=C", "--no-sync",
             )  # fmt: skip
-        for _ in range(5):  # a free port can be taken between the check and the start: try another
-            self.port = _free_port()
+        for attempt in range(5):  # a free port can be taken between the check and the start: try another
+            if attempt or not self.port:  # a restart keeps its port (the URLs handed out stay right)
+                self.port = _free_port()
             options = (
                 f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
                 "-c full_page_writes=off -c shared_buffers=16MB -c max_connections=200"

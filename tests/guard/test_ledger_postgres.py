@@ -194,3 +194,74 @@ def test_a_postgresql_url_is_a_valid_ledger_setting_and_never_shown_with_its_pas
         assert settings.ledger_is_shared
         assert PASSWORD not in settings.ledger_shown and PASSWORD not in repr(settings)
         assert "db" in settings.ledger_shown
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_psycopg_is_imported_only_when_a_postgresql_ledger_is_first_used() -> None:
+    """Cold start: a server on SQLite, or one whose PostgreSQL ledger was not used yet, never loads psycopg."""
+    done = run_python(
+        "import sys\n"
+        "from voicing_mcp.config import load_settings\n"
+        "from voicing_mcp.guard.ledger import open_ledger\n"
+        "import voicing_mcp.server.app, voicing_mcp.runtime, voicing_mcp.cli.check, voicing_mcp.cli.ledger\n"
+        "open_ledger(load_settings().resolved_ledger)\n"
+        "open_ledger(load_settings(ledger='postgresql://u:p@127.0.0.1:1/x').resolved_ledger)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('psycopg')))\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_without_psycopg_a_postgresql_ledger_refuses_saying_how_to_install_it() -> None:
+    done = run_python(
+        "import sys, anyio\n"
+        "sys.modules['psycopg'] = None  # not installed\n"
+        "from voicing_mcp.errors import GuardRefusal\n"
+        "from voicing_mcp.guard.ledger.postgres import PostgresLedger\n"
+        f"ledger = PostgresLedger('postgresql://u:{PASSWORD}@127.0.0.1:1/x')\n"
+        "try:\n"
+        "    anyio.run(ledger.recent)\n"
+        "except GuardRefusal as exc:\n"
+        "    print(exc.rule, exc)\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ledger ") and "pip install 'voicing-mcp[postgres]'" in done.stdout
+    assert PASSWORD not in done.stdout
+
+
+async def test_a_database_that_goes_down_while_serving_refuses_dials_and_they_resume_when_it_is_back(
+    emu: RunningEmulator, tmp_path: Path, pg_cluster: Cluster, pg_url: str
+) -> None:
+    numbers = ["+17018112583", "+17018112584", "+17018112585"]
+    async with dial_client(emu, tmp_path, MODE, ledger=pg_url, allowed_numbers=",".join(numbers)) as client:
+        assert not (await call(client, phone_number=numbers[0])).is_error
+        pg_cluster.stop()
+        try:
+            text = refusal(await call(client, phone_number=numbers[1]), "ledger")
+        finally:
+            pg_cluster.start()  # the same port: the other tests' URLs stay right
+        assert dials(emu) == 1  # nothing dialled without a row
+        assert "postgresql://•••@127.0.0.1:" in text and PASSWORD not in text
+        assert not (await call(client, phone_number=numbers[2])).is_error
+    assert dials(emu) == 2
+
+
+def schema_exists(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        found = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+    return bool(found and found[0])
+
+
+async def test_a_server_creates_the_postgresql_schema_at_start_before_any_dial(
+    emu: RunningEmulator, tmp_path: Path, pg_url: str
+) -> None:
+    assert not schema_exists(pg_url)
+    async with dial_client(emu, tmp_path, MODE, ledger=pg_url):
+        with anyio.fail_after(60):  # created in the background at start: wait for it, no request is made
+            while not await anyio.to_thread.run_sync(schema_exists, pg_url):
+                await anyio.sleep(0.05)
+    assert dials(emu) == 0

@@ -308,8 +308,10 @@ async def test_without_elicitation_a_token_is_issued_and_confirms_the_call(
     assert dials(emu) == 1
 
 
-async def test_a_replayed_token_dials_once(emu: RunningEmulator, tmp_path: Path, mode: str) -> None:
-    async with dial_client(emu, tmp_path, mode) as client:
+async def test_a_replayed_token_dials_once(
+    emu: RunningEmulator, tmp_path: Path, mode: str, ledger_setting: str
+) -> None:
+    async with dial_client(emu, tmp_path, mode, ledger=ledger_setting) as client:
         token = structured(await call(client))["confirmation_token"]
         assert structured(await call(client, confirmation_token=token))["status"] == "started"
         # the guard's duplicate rule already stops the same request; the token is spent as well
@@ -317,9 +319,11 @@ async def test_a_replayed_token_dials_once(emu: RunningEmulator, tmp_path: Path,
     assert dials(emu) == 1
 
 
-async def test_a_token_is_spent_even_when_its_dial_fails(emu: RunningEmulator, tmp_path: Path, mode: str) -> None:
+async def test_a_token_is_spent_even_when_its_dial_fails(
+    emu: RunningEmulator, tmp_path: Path, mode: str, ledger_setting: str
+) -> None:
     helper(emu, "POST", "/_emulator/faults", {"fault": "500", "path": DIAL_PATH, "times": 1})
-    async with dial_client(emu, tmp_path, mode) as client:
+    async with dial_client(emu, tmp_path, mode, ledger=ledger_setting) as client:
         token = structured(await call(client))["confirmation_token"]
         failed = await call(client, confirmation_token=token)
         assert failed.is_error and "500" in text_of(failed)
@@ -381,10 +385,10 @@ async def test_a_token_used_with_a_changed_request_is_refused_naming_the_change(
 
 
 async def test_ten_concurrent_uses_of_one_token_dial_exactly_once(
-    emu: RunningEmulator, tmp_path: Path, mode: str
+    emu: RunningEmulator, tmp_path: Path, mode: str, ledger_setting: str
 ) -> None:
     results: list[CallToolResult] = []
-    async with dial_client(emu, tmp_path, mode) as client:
+    async with dial_client(emu, tmp_path, mode, ledger=ledger_setting) as client:
         token = structured(await call(client))["confirmation_token"]
 
         async def use() -> None:
@@ -598,9 +602,11 @@ async def test_quiet_hours_refuse_in_the_callees_time_zone_and_pass_by_day(
     assert dials(emu) == 1
 
 
-async def test_the_rate_limit_refuses_once_reached(emu: RunningEmulator, tmp_path: Path, mode: str) -> None:
+async def test_the_rate_limit_refuses_once_reached(
+    emu: RunningEmulator, tmp_path: Path, mode: str, ledger_setting: str
+) -> None:
     clock = Clock()
-    async with dial_client(emu, tmp_path, mode, clock=clock, max_calls_per_hour=1) as client:
+    async with dial_client(emu, tmp_path, mode, ledger=ledger_setting, clock=clock, max_calls_per_hour=1) as client:
         assert structured(await confirm_with_token(client))["status"] == "started"
         text = refusal(await call(client, phone_number="+17018112583"), "rate-limit")
         assert "VOICING_MAX_CALLS_PER_HOUR is 1" in text
@@ -611,10 +617,10 @@ async def test_the_rate_limit_refuses_once_reached(emu: RunningEmulator, tmp_pat
 
 
 async def test_the_duplicate_guard_names_the_earlier_call_and_its_status(
-    emu: RunningEmulator, tmp_path: Path, mode: str
+    emu: RunningEmulator, tmp_path: Path, mode: str, ledger_setting: str
 ) -> None:
     clock = Clock()
-    async with dial_client(emu, tmp_path, mode, clock=clock) as client:
+    async with dial_client(emu, tmp_path, mode, ledger=ledger_setting, clock=clock) as client:
         first = structured(await confirm_with_token(client))
         text = refusal(await call(client), "duplicate")
         assert f"call_id {first['call_id']}, status " in text
@@ -655,10 +661,10 @@ async def test_an_api_error_is_reported_with_its_detail_and_recorded_as_failed(
 
 
 async def test_drop_after_accept_is_outcome_unknown_dialled_once_recorded_and_blocks_redial(
-    emu: RunningEmulator, tmp_path: Path, mode: str
+    emu: RunningEmulator, tmp_path: Path, mode: str, ledger_setting: str
 ) -> None:
     helper(emu, "POST", "/_emulator/faults", {"fault": "drop-after-accept", "path": DIAL_PATH, "times": 1})
-    async with dial_client(emu, tmp_path, mode, human=Human("accept")) as client:
+    async with dial_client(emu, tmp_path, mode, ledger=ledger_setting, human=Human("accept")) as client:
         result = await call(client)
         assert result.is_error
         text = text_of(result)
@@ -677,11 +683,11 @@ async def test_drop_after_accept_is_outcome_unknown_dialled_once_recorded_and_bl
 
 
 async def test_an_uncertain_dial_that_cannot_be_found_keeps_the_number_blocked(
-    emu: RunningEmulator, tmp_path: Path, mode: str
+    emu: RunningEmulator, tmp_path: Path, mode: str, ledger_setting: str
 ) -> None:
     clock = Clock()
     helper(emu, "POST", "/_emulator/faults", {"fault": "drop-after-accept", "path": DIAL_PATH, "times": 1})
-    async with dial_client(emu, tmp_path, mode, clock=clock) as client:
+    async with dial_client(emu, tmp_path, mode, ledger=ledger_setting, clock=clock) as client:
         assert (await confirm_with_token(client)).is_error
         helper(emu, "POST", "/_emulator/reset")  # the API no longer lists the call
         clock.now += timedelta(hours=3)  # far beyond the duplicate window
@@ -730,8 +736,10 @@ async def test_local_mode_says_no_real_phone_will_ring_and_dials_the_fictional_r
     assert result["call_id"] in [c["call_id"] for c in listed["calls"]]
 
 
-async def test_the_ledger_resource_masks_numbers(emu: RunningEmulator, tmp_path: Path, mode: str) -> None:
-    async with dial_client(emu, tmp_path, mode) as client:
+async def test_the_ledger_resource_masks_numbers(
+    emu: RunningEmulator, tmp_path: Path, mode: str, ledger_setting: str
+) -> None:
+    async with dial_client(emu, tmp_path, mode, ledger=ledger_setting) as client:
         await confirm_with_token(client)
         res = await client.read_resource("voicing://ledger/recent")
     content = res.contents[0]

@@ -145,6 +145,7 @@ def create_server(
             )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(state.chats.run_reaper, CHAT_SWEEP_INTERVAL)
+                tg.start_soon(guard.ledger.prepare)  # a PostgreSQL ledger's schema is created/migrated at start
                 try:
                     yield state
                 finally:

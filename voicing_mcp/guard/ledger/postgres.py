@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 3  # seconds, libpq's connect_timeout (its minimum is 2)
 POOL_TIMEOUT = 5.0  # seconds a request waits for a pooled connection before it is refused
 POOL_MAX = 8
@@ -224,6 +226,16 @@ class PostgresLedger:
         busy = f"all {POOL_MAX} connections of this server were busy for {self._pool_timeout:g} s: try again"
         return self.refusal(timeout, advice=busy)
 
+    async def prepare(self) -> None:
+        """Create or migrate the schema and open the pool now (at server start), not on the first dial; a database
+        that cannot be used is logged (masked) and retried on the next use, where the dial is refused."""
+        try:
+            await self._run(_nothing)
+        except GuardRefusal as exc:
+            logger.warning("%s; every dial is refused until it can be used", exc)
+        else:
+            logger.info("ledger: PostgreSQL %s, schema version %s", self.shown, self.schema_version)
+
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
@@ -391,6 +403,10 @@ class PostgresLedger:
             return cur.rowcount == 1
 
         return await self._run(update)
+
+
+async def _nothing(_: AsyncConnection[Any]) -> None:
+    return None
 
 
 async def probe(url: str) -> tuple[bool, str]:

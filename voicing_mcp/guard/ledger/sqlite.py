@@ -147,6 +147,9 @@ class Ledger:
                 self._conn.close()
                 self._conn = None
 
+    async def prepare(self) -> None:
+        """Nothing: the file is created on the first dial."""
+
     async def aclose(self) -> None:
         self.close()
 
