@@ -167,11 +167,15 @@ async def test_the_ledger_resource_reads_the_postgresql_ledger(
     assert dials(emu) == 1
 
 
-@pytest.mark.parametrize("reachable", [True, False])
-def test_check_names_the_postgresql_ledger_its_schema_and_masks_the_password(
-    pg_cluster: Cluster, pg_url: str, reachable: bool
+@pytest.mark.parametrize("state", ["fresh", "migrated", "down"])
+async def test_check_names_the_postgresql_ledger_its_schema_and_masks_the_password(
+    pg_cluster: Cluster, pg_url: str, state: str
 ) -> None:
-    url = pg_url if reachable else pg_cluster.url("voicing", port=closed_port())
+    url = pg_cluster.url("voicing", port=closed_port()) if state == "down" else pg_url
+    if state == "migrated":
+        ledger = PostgresLedger(url)
+        await ledger.recent()
+        await ledger.aclose()
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
     # replicas of a shared ledger share one token secret (required: check fails its tokens line without it)
     env.update(VOICING_LEDGER=url, VOICING_ENV="local", VOICING_TOKEN_SECRET="Zq3vN8pXw2LrT6yKc1HdJ5mBf9GsAe4U-_")
@@ -180,12 +184,15 @@ def test_check_names_the_postgresql_ledger_its_schema_and_masks_the_password(
     out = done.stdout + done.stderr
     ledger_line = next(line for line in out.splitlines() if "ledger" in line and "PostgreSQL" in line)
     assert PASSWORD not in out
-    if reachable:
-        assert "reachable" in ledger_line and "no ledger schema yet" in ledger_line and "FAIL" not in ledger_line
-        assert done.returncode == 0, out
-    else:
+    if state == "down":
         assert "unreachable" in ledger_line and "FAIL" in ledger_line and "postgresql://•••@127.0.0.1:" in ledger_line
         assert done.returncode != 0
+        return
+    assert "reachable" in ledger_line and "FAIL" not in ledger_line and done.returncode == 0, out
+    expected = "no ledger schema yet" if state == "fresh" else f"schema version {SCHEMA_VERSION}"
+    assert expected in ledger_line
+    if state == "fresh":
+        assert not schema_exists(url)  # check creates nothing
 
 
 def test_a_postgresql_url_is_a_valid_ledger_setting_and_never_shown_with_its_password() -> None:

@@ -62,10 +62,10 @@ MIGRATIONS: dict[int, tuple[LiteralString, ...]] = {
 
 
 async def configure_connection(conn: AsyncConnection[Any]) -> None:
-    """Every pooled connection: no statement or lock wait runs long (a stuck replica refuses, never hangs)."""
-    await conn.execute("SET statement_timeout = '10s'")
-    await conn.execute("SET lock_timeout = '5s'")
-    await conn.execute("SET idle_in_transaction_session_timeout = '30s'")
+    """Every connection: no statement or lock wait runs long (a stuck replica refuses, never hangs)."""
+    await conn.execute(
+        "SET statement_timeout = '10s'; SET lock_timeout = '5s'; SET idle_in_transaction_session_timeout = '30s'"
+    )
 
 
 async def migrate(conn: AsyncConnection[Any]) -> int:

@@ -162,9 +162,15 @@ class PostgresLedger:
     async def connect(self) -> AsyncConnection[Any]:
         """One connection of its own (migration, diagnosis, ``check``); errors are psycopg's."""
         psycopg, _ = _modules()
-        return await psycopg.AsyncConnection.connect(
+        conn = await psycopg.AsyncConnection.connect(
             self._url, connect_timeout=self._connect_timeout, autocommit=True, application_name="voicing-mcp"
         )
+        try:
+            await configure_connection(conn)
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
 
     async def _ensure_pool(self) -> AsyncConnectionPool[Any]:
         """The pool, opened on first use after the schema is created or migrated (by a connection of its own: a
