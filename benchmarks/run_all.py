@@ -35,6 +35,8 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
         ["--ids", "200", "--unknown", "5", "--repeat", "1", "--concurrency", "1,4", "--latency-ms", "5", "--no-mcp"],
     ),
     ("reconcile_calls", "reconcile_calls", ["--repeat", "3"], ["--ids", "300", "--unknown", "10", "--repeat", "1"]),
+    # SQLite here (PostgreSQL: python benchmarks/replicas.py --throwaway-postgres, see benchmarks/README.md)
+    ("replicas", "replicas", [], ["--sessions", "4", "--attempts", "20", "--numbers", "10"]),
 ]
 
 

@@ -44,7 +44,7 @@ def test_every_benchmark_runs_with_tiny_counts_and_prints_its_table() -> None:
     )
     out = done.stdout
     assert done.returncode == 0, f"stdout:\n{out[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
-    for name in ("cold_start", "call_overhead", "reconcile", "reconcile_latency", "reconcile_calls"):
+    for name in ("cold_start", "call_overhead", "reconcile", "reconcile_latency", "reconcile_calls", "replicas"):
         assert re.search(rf"^=== {name}: exit 0 after [\d.]+ s$", out, re.MULTILINE), name
     assert "FAILED" not in out
     assert re.search(r"^measured .* 2 cores|^measured .* \d+ cores", out, re.MULTILINE)
@@ -61,6 +61,7 @@ def test_every_benchmark_runs_with_tiny_counts_and_prints_its_table() -> None:
     assert all(row.split()[-1].endswith("x") for row in cold)  # a ratio to the bare server on every row
     assert "voicing_mcp.server.app" in out  # the import-time tables list the start-up path
     assert re.search(r"^beyond the bare MCPServer's \d+ modules", out, re.MULTILINE)
+    assert "verdict: all promises kept" in out  # replicas: one call per number, a killed dial stays blocked
 
     layers = _table_rows(out, "get_call_details latency per call")
     assert [row.split("  ")[0] for row in layers] == [

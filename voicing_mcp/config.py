@@ -44,6 +44,25 @@ TOKEN_MODE_WARNING = (
 )
 """Said by the server's start-up log and by ``check`` outside local mode."""
 
+#: the shortest VOICING_TOKEN_SECRET accepted, and the fewest different characters in it (``aaaa…`` or a
+#: repeated word is no secret); ``python -c "import secrets; print(secrets.token_urlsafe(32))"`` makes a good one
+MIN_SECRET_CHARS = 32
+MIN_SECRET_DISTINCT = 12
+MAKE_A_SECRET = 'make one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why ``secret`` is too weak for VOICING_TOKEN_SECRET, or None. Never quotes the value (it is a secret)."""
+    if len(secret) < MIN_SECRET_CHARS:
+        return f"is {len(secret)} characters long; it needs at least {MIN_SECRET_CHARS} random ones ({MAKE_A_SECRET})"
+    if len(set(secret)) < MIN_SECRET_DISTINCT:
+        return (
+            f"has only {len(set(secret))} different characters: it looks like a repeated pattern, not a random "
+            f"secret ({MAKE_A_SECRET}; the value is not shown here)"
+        )
+    return None
+
+
 _HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
 _E164_OR_PREFIX = re.compile(r"^\+\d{1,15}\*?$")
 
@@ -155,6 +174,17 @@ class Settings(BaseSettings):
     mcp_token: SecretStr | None = Field(
         default=None, description="bearer token required on SSE/HTTP (required on a non-loopback --host)"
     )
+    token_secret: SecretStr | None = Field(
+        default=None,
+        description="shared secret of the confirmation tokens, at least 32 random characters: every replica of a "
+        "shared service needs the same one (required with a postgresql:// ledger; default: random per process)",
+    )
+    http_stateless: bool = Field(
+        default=False,
+        description="true: streamable HTTP keeps no session, so any replica behind a load balancer answers any "
+        "request (2025-11-25 clients then get no form elicitation; README, Running as a shared service) "
+        "(default false)",
+    )
 
     @field_validator("quiet_hours", mode="before")
     @classmethod
@@ -222,7 +252,7 @@ class Settings(BaseSettings):
             return path
         return value
 
-    @field_validator("api_key", "mcp_token", mode="before")
+    @field_validator("api_key", "mcp_token", "token_secret", mode="before")
     @classmethod
     def _blank_secret_is_none(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -237,6 +267,15 @@ class Settings(BaseSettings):
                     "paste the key alone (the value is not shown here)"
                 )
             return text
+        return value
+
+    @field_validator("token_secret", mode="after")
+    @classmethod
+    def _strong_token_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            problem = secret_problem(value.get_secret_value())
+            if problem is not None:
+                raise ValueError(problem)
         return value
 
     @field_validator("confirmation", mode="before")
@@ -358,6 +397,17 @@ class Settings(BaseSettings):
         if self.serves_examples and folder != PACKAGE_PROMPTS_DIR:
             return (folder, PACKAGE_PROMPTS_DIR)
         return (folder,)
+
+    @property
+    def missing_token_secret(self) -> str | None:
+        """Why the server must not start without VOICING_TOKEN_SECRET (a shared ledger), or None."""
+        if self.token_secret is not None or not self.ledger_is_shared:
+            return None
+        return (
+            "VOICING_TOKEN_SECRET is required with a shared (postgresql://) VOICING_LEDGER: every replica must "
+            "verify the confirmation tokens the others issue, and a random per-process secret would refuse them; "
+            f"set the same secret of at least {MIN_SECRET_CHARS} random characters on every replica ({MAKE_A_SECRET})"
+        )
 
     @property
     def resolved_ledger(self) -> Path | SecretStr:

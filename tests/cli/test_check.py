@@ -138,6 +138,7 @@ def test_check_in_local_mode_passes_every_line_against_the_built_in_emulator(tmp
         "api": ["ok"],
         "ledger": ["ok"],
         "transports": ["ok"],
+        "tokens": ["ok"],
     }
     assert "no real phone will ring" in done.stdout
     assert "the built-in emulator at http://127.0.0.1:" in done.stdout
@@ -509,3 +510,27 @@ def test_check_imports_neither_the_server_app_nor_the_mcp_sdk() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+TOKEN_SECRET = "Zq3vN8pXw2LrT6yKc1HdJ5mBf9GsAe4U-_"  # 34 random characters
+
+
+async def test_check_says_whether_the_token_secret_is_set_but_never_its_value(
+    tmp_path: Path, check_here: CheckHere
+) -> None:
+    unset = await check_here(BROWSER="true")
+    assert lines_of(unset.stdout)["tokens"] == ["ok"] and "VOICING_TOKEN_SECRET is not set" in unset.stdout
+    done = await check_here(BROWSER="true", VOICING_TOKEN_SECRET=TOKEN_SECRET)
+    assert done.returncode == 0, done.stdout
+    assert lines_of(done.stdout)["tokens"] == ["ok"] and "VOICING_TOKEN_SECRET is set" in done.stdout
+    assert TOKEN_SECRET not in done.stdout + done.stderr
+
+
+async def test_check_fails_the_tokens_line_on_a_shared_ledger_without_a_token_secret(
+    tmp_path: Path, check_here: CheckHere
+) -> None:
+    done = await check_here(BROWSER="true", VOICING_LEDGER="postgresql://voicing:Pg-pass-9d1e@127.0.0.1:5/voicing")
+    assert done.returncode == 1
+    assert lines_of(done.stdout)["tokens"] == ["FAIL"]
+    assert "VOICING_TOKEN_SECRET is required with a shared (postgresql://) VOICING_LEDGER" in done.stdout
+    assert "Pg-pass-9d1e" not in done.stdout + done.stderr

@@ -99,6 +99,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="bind address for sse/http (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8000, help="port for sse/http (default 8000)")
     p.add_argument(
+        "--http-stateless",
+        action="store_true",
+        default=False,
+        help="streamable HTTP without sessions: replicas behind a load balancer without sticky sessions "
+        "(default: VOICING_HTTP_STATELESS, else off)",
+    )
+    p.add_argument(
         "--log-level",
         default=None,
         type=str.upper,

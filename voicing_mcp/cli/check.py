@@ -105,7 +105,9 @@ async def check_all() -> int:
             report.add("skip", name, "needs valid settings")
         return _summary(report)
 
-    secrets = tuple(s.get_secret_value() for s in (settings.api_key, settings.mcp_token) if s is not None)
+    secrets = tuple(
+        s.get_secret_value() for s in (settings.api_key, settings.mcp_token, settings.token_secret) if s is not None
+    )
     report.secrets = secrets
     report.add("ok", "settings", _describe_settings(settings))
     for note in unknown_settings():
@@ -130,7 +132,28 @@ async def check_all() -> int:
         report.add(
             "ok", "transports", "no VOICING_MCP_TOKEN: SSE/HTTP serve 127.0.0.1 only (set one for --host 0.0.0.0)"
         )
+    check_token_secret(settings, report)
     return _summary(report)
+
+
+def check_token_secret(settings: Settings, report: Report) -> None:
+    """Whether confirmation tokens are signed with a shared secret (set / not set, never the value)."""
+    if settings.token_secret is not None:
+        report.add(
+            "ok",
+            "tokens",
+            "VOICING_TOKEN_SECRET is set: every replica with the same secret accepts the confirmation tokens of the "
+            "others, and tokens outlive a restart",
+        )
+    elif settings.missing_token_secret is not None:
+        report.add("FAIL", "tokens", settings.missing_token_secret)
+    else:
+        report.add(
+            "ok",
+            "tokens",
+            "VOICING_TOKEN_SECRET is not set: confirmation tokens are signed with a random secret per process "
+            "(fine for one server; replicas need a shared one)",
+        )
 
 
 def _summary(report: Report) -> int:

@@ -3,7 +3,10 @@
 * ``stdio`` (the default, what desktop clients start): stdout carries only the protocol; every
   log line goes to stderr (the ``cli`` package sets that up before anything else runs).
 * ``sse`` and ``http``: served by :mod:`voicing_mcp.server.transports` (uvicorn behind the security
-  middleware); no start at all on a non-loopback address without ``VOICING_MCP_TOKEN``.
+  middleware); no start at all on a non-loopback address without ``VOICING_MCP_TOKEN``. ``--http-stateless``
+  (or ``VOICING_HTTP_STATELESS=true``) serves streamable HTTP without sessions, for replicas behind a load
+  balancer without sticky sessions.
+* a shared (``postgresql://``) ledger needs ``VOICING_TOKEN_SECRET``: no start without it.
 
 Settings are loaded first; a bad setting stops the start with one line per problem (ConfigError, exit 2).
 """
@@ -28,6 +31,11 @@ STDIO_AT_A_TERMINAL = (
 def run_server(args: argparse.Namespace) -> int:
     """Run the server on the transport named by ``args`` until it is stopped. Returns the exit code."""
     settings = load_settings()  # a bad setting stops the start here, before the MCP SDK is imported (~1.5 s)
+    if settings.missing_token_secret is not None:  # replicas on one ledger must verify each other's tokens
+        raise ConfigError(settings.missing_token_secret)
+    stateless: bool = bool(getattr(args, "http_stateless", False)) or settings.http_stateless
+    if getattr(args, "http_stateless", False) and args.transport != "http":
+        raise ConfigError("--http-stateless applies to --transport http only (streamable HTTP)")
     from voicing_mcp.server.app import create_server  # noqa: PLC0415 (the MCP SDK, after the settings are checked)
 
     transport: str = args.transport
@@ -47,6 +55,6 @@ def run_server(args: argparse.Namespace) -> int:
     port: int = args.port
     policy = policy_for(host, settings.mcp_token)  # refuses non-loopback without a token, before anything binds
     kind: HttpTransport = "sse" if transport == "sse" else "http"
-    app = build_http_app(create_server(settings), kind, policy)
-    anyio.run(serve_http, app, host, port, kind)
+    app = build_http_app(create_server(settings), kind, policy, stateless=stateless)
+    anyio.run(serve_http, app, host, port, kind, stateless)
     return 0

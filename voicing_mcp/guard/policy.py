@@ -107,7 +107,8 @@ class DialGuard:
         self.settings = settings
         self.templates = templates
         self.ledger = ledger
-        self.signer = signer or TokenSigner()
+        secret = settings.token_secret.get_secret_value() if settings.token_secret is not None else None
+        self.signer = signer or TokenSigner.from_setting(secret)  # VOICING_TOKEN_SECRET: shared by replicas
         self.clock: Clock = clock or _now_utc
         self.local = settings.is_local if local is None else local
         self.dnc = DoNotCallList(settings.dnc_file, default_region=settings.default_region)

@@ -3,9 +3,11 @@
 A token is ``v2-<key id>.<payload>.<signature>`` (base64url). The payload carries the expiry, a
 random nonce and, per field, a keyed digest of the value it was issued for, so a mismatch can say
 which field changed without revealing the values. The secret is random per process (a restart
-invalidates outstanding tokens); the key id — 8 hex digits of a hash of the secret, not secret
-itself, covered by the signature — lets the refusal of a token from before a restart say so instead
-of "forged". Single use is enforced by spending the nonce in the ledger.
+invalidates outstanding tokens) unless ``VOICING_TOKEN_SECRET`` gives one: then every replica that shares
+it verifies the tokens of the others, and tokens survive a restart (:meth:`TokenSigner.from_setting`).
+The key id — 8 hex digits of a hash of the key, not secret itself, covered by the signature — lets the
+refusal of a token from before a restart (or signed with another shared secret) say so instead of
+"forged". Single use is enforced by spending the nonce in the ledger, which replicas share.
 """
 
 from __future__ import annotations
@@ -63,13 +65,29 @@ class VerifiedToken:
 
 
 class TokenSigner:
-    """Issues and verifies confirmation tokens with one secret (random per process unless given)."""
+    """Issues and verifies confirmation tokens with one secret (random per process unless given).
 
-    def __init__(self, secret: bytes | None = None, *, ttl: timedelta = TOKEN_TTL) -> None:
+    ``shared``: the secret is VOICING_TOKEN_SECRET, common to every replica (a key id that differs then means
+    another secret, not a restart)."""
+
+    def __init__(self, secret: bytes | None = None, *, ttl: timedelta = TOKEN_TTL, shared: bool = False) -> None:
         self._secret = secret if secret is not None else secrets.token_bytes(32)
         self.ttl = ttl
+        self.shared = shared
         #: names the secret without revealing it: tokens of another run carry another id
         self.key_id = hashlib.sha256(b"voicing-mcp token key id\x00" + self._secret).hexdigest()[:8]
+
+    @classmethod
+    def from_setting(cls, secret: str | None, *, ttl: timedelta = TOKEN_TTL) -> TokenSigner:
+        """The signer of VOICING_TOKEN_SECRET (the key derived from it, so the setting's text is used for
+        nothing else), or a random per-process one when it is not set."""
+        if secret is None:
+            return cls(ttl=ttl)
+        key = hashlib.sha256(b"voicing-mcp confirmation token key\x00" + secret.encode()).digest()
+        return cls(key, ttl=ttl, shared=True)
+
+    def __repr__(self) -> str:  # never the secret
+        return f"TokenSigner(key_id={self.key_id!r}, shared={self.shared})"
 
     @property
     def _head(self) -> str:
@@ -112,9 +130,18 @@ class TokenSigner:
         version, _, key_id = parts[0].partition("-") if len(parts) == 3 else ("", "", "")
         if version != _VERSION or not _KEY_ID.fullmatch(key_id):
             raise GuardRefusal(f"confirmation token: not a token issued by this server; {again}", rule="token-invalid")
+        if key_id != self.key_id and self.shared:
+            raise GuardRefusal(
+                f"confirmation token: it was signed with another VOICING_TOKEN_SECRET (its key id is {key_id}, "
+                f"this server's is {self.key_id}): the secret was changed since, or a replica runs with a "
+                f"different one; {again}",
+                rule="token-invalid",
+            )
         if key_id != self.key_id:
             raise GuardRefusal(
-                f"confirmation token: it {restarted} (its key id is {key_id}, this run's is {self.key_id}); {again}",
+                f"confirmation token: it {restarted} (its key id is {key_id}, this run's is {self.key_id}; "
+                "replicas behind one address accept each other's tokens only with one VOICING_TOKEN_SECRET); "
+                f"{again}",
                 rule="token-invalid",
             )
         head, body, signature = parts

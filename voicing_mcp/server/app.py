@@ -46,6 +46,7 @@ from voicing_mcp.server.protocol_extras import register_protocol_extras
 from voicing_mcp.server.reconcile import register_reconcile
 from voicing_mcp.server.resources import register_resources
 from voicing_mcp.server.schemas import drop_generated_titles
+from voicing_mcp.server.shared_state import request_state_security
 from voicing_mcp.server.tools import register_read_tools
 
 if TYPE_CHECKING:
@@ -172,6 +173,8 @@ def create_server(
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
+        # replicas sharing VOICING_TOKEN_SECRET unseal each other's 2026-07-28 requestState (elicitation rounds)
+        request_state_security=request_state_security(settings),
     )
     register_read_tools(server)
     register_reconcile(server)  # reconcile_calls and voicing://reports/{report_id}[.csv]

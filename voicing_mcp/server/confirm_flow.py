@@ -2,7 +2,8 @@
 
 :func:`confirm_on_page` opens (or finds) the page for the exact request, hands its URL to the human only (URL-mode
 elicitation, else their browser), waits a while for the click with progress notifications, and spends an approval
-once through the ledger. The page itself is :mod:`voicing_mcp.server.confirm_page`.
+once through the ledger. An approval given on the page of another server that shares the ledger (a replica) is
+taken from the ledger instead of asking again. The page itself is :mod:`voicing_mcp.server.confirm_page`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ def pages_for(state: ServerContext, guard: DialGuard) -> ConfirmPages:
     pages = state.confirm_pages
     if pages is None:
         pages = ConfirmPages(port=state.settings.confirm_port, clock=guard.clock)
+        ledger = guard.ledger
+
+        async def store(pending: PendingDial) -> None:
+            await ledger.record_approval(pending.digest, pending.nonce, expires_at=pending.expires_at)
+
+        pages.on_approved = store
         state.confirm_pages = pages
         state.exit_stack.push_async_callback(pages.aclose)
     return pages
@@ -65,7 +72,14 @@ async def confirm_on_page(
     else the result to return: ``confirmation_required`` (still waiting) or ``declined``."""
     state = server_context(ctx)
     pages = pages_for(state, guard)
-    pending = pages.find(request_digest(decision.request))
+    digest = request_digest(decision.request)
+    pending = pages.find(digest)
+    if pending is None and pages.just_spent(digest) is None:
+        if await guard.ledger.take_approval(digest) is not None:
+            # approved on the confirm page of another server on this ledger (a replica): spent now, dial here
+            logger.info("confirmation: approved through another server for %s", decision.phone.masked)
+            return None
+        pending = pages.find(digest)  # an identical request may have opened the page during that await
     if pending is None and pages.just_spent(request_digest(decision.request)) is not None:
         raise GuardRefusal(
             "confirmation: this exact request was approved on the confirm page moments ago, and that approval was "

@@ -14,8 +14,10 @@ refused). The first POST decides; later ones change nothing. After expiry the pa
 
 An approval is bound to the exact normalised request (the digest of
 :func:`~voicing_mcp.guard.tokens.canonical_request`) and spent once through the ledger's nonce table
-by the tool that dials. The server runs inside the MCP server's event loop (uvicorn, no signal
-handlers, no access log), started on first need and stopped with the server.
+by the tool that dials. It is also stored in the ledger (:attr:`ConfirmPages.on_approved`) before the page says
+"Approved", so a replica on the same ledger that gets the model's next call completes the dial (spending the
+same nonce: one click, one call, whichever replica dials). The server runs inside the MCP server's event loop
+(uvicorn, no signal handlers, no access log), started on first need and stopped with the server.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import os
 import secrets
 import socket
 import sys
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -116,6 +118,8 @@ class ConfirmPages:
         self.host = host
         self.wanted_port = port or 0
         self.clock = clock
+        #: called once a human approves (the ledger stores the approval: any replica can then complete the dial)
+        self.on_approved: Callable[[PendingDial], Awaitable[None]] | None = None
         self.port: int | None = None
         self._by_id: dict[str, PendingDial] = {}
         self._server: Any = None
@@ -233,7 +237,16 @@ class ConfirmPages:
                 body += chunk
                 if len(body) > MAX_FORM_BYTES:
                     return _page(413, "Too large", "<p>That request was too large. Nothing was changed.</p>")
-            return self._handle(request, body)
+            pending = self._by_id.get(str(request.path_params["id"]))
+            undecided = pending is not None and pending.state == "pending"
+            response = self._handle(request, body)
+            if undecided and pending is not None and pending.state == "approved" and self.on_approved is not None:
+                # stored before the human reads "Approved": another replica may get the model's next call
+                try:
+                    await self.on_approved(pending)
+                except Exception as exc:  # this server still completes the dial from its own memory
+                    logger.warning("confirm page: the approval could not be stored in the ledger: %s", exc)
+            return response
 
         return Starlette(
             routes=[

@@ -34,13 +34,21 @@ PATHS: dict[str, str] = {"sse": "/sse", "http": "/mcp"}
 GRACEFUL_SHUTDOWN_SECONDS = 3
 
 
-def build_http_app(server: MCPServer[Any], transport: HttpTransport, policy: HttpPolicy) -> ASGIApp:
-    """The ASGI app of ``server`` on ``transport``, wrapped in the security middleware."""
+def build_http_app(
+    server: MCPServer[Any], transport: HttpTransport, policy: HttpPolicy, *, stateless: bool = False
+) -> ASGIApp:
+    """The ASGI app of ``server`` on ``transport``, wrapped in the security middleware.
+
+    ``stateless`` (streamable HTTP only): no ``Mcp-Session-Id``, every POST served on its own, so replicas behind
+    a load balancer without sticky sessions can each answer any request. The server cannot send a request to the
+    client then (2025-11-25 form elicitation, URL elicitation); notifications (progress) still go out.
+    2026-07-28 clients are served per request either way (their elicitation rides the retried call).
+    """
     security = policy.transport_security()
     if transport == "sse":
         inner = SharedLifespan(OneResponse(server.sse_app(transport_security=security, host=policy.bind_host)), server)
     else:
-        inner = server.streamable_http_app(transport_security=security, host=policy.bind_host)
+        inner = server.streamable_http_app(transport_security=security, host=policy.bind_host, stateless_http=stateless)
     return SecurityMiddleware(inner, policy)
 
 
@@ -144,7 +152,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve_http(app: ASGIApp, host: str, port: int, transport: HttpTransport) -> None:
+async def serve_http(app: ASGIApp, host: str, port: int, transport: HttpTransport, stateless: bool = False) -> None:
     """Serve ``app`` with uvicorn (logs to stderr only) and announce the URL once bound."""
     sock = bind(host, port)
     bound = int(sock.getsockname()[1])
@@ -154,7 +162,7 @@ async def serve_http(app: ASGIApp, host: str, port: int, transport: HttpTranspor
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if self.started:
-                kind = "SSE" if transport == "sse" else "streamable HTTP"
+                kind = "SSE" if transport == "sse" else ("stateless " if stateless else "") + "streamable HTTP"
                 print(f"voicing-mcp: serving MCP over {kind} at {url}", file=sys.stderr, flush=True)
 
     config = uvicorn.Config(

@@ -14,7 +14,7 @@ from voicing_mcp.errors import GuardRefusal
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: advisory lock keys (bigint): the migration, and every claim (the rate limit is global to the ledger)
 MIGRATE_LOCK = 0x766F6963_6D696731  # "voicmig1"
 CLAIM_LOCK = 0x766F6963_636C6169  # "voicclai"
@@ -48,6 +48,15 @@ MIGRATIONS: dict[int, tuple[LiteralString, ...]] = {
             spent_ts DOUBLE PRECISION NOT NULL,
             expires_ts DOUBLE PRECISION NOT NULL
         )""",
+    ),
+    # confirm-page approvals, so any replica completes a dial approved through another
+    2: (
+        """CREATE TABLE approvals (
+            nonce TEXT PRIMARY KEY,
+            digest TEXT NOT NULL,
+            expires_ts DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX approvals_by_digest ON approvals (digest)",
     ),
 }
 

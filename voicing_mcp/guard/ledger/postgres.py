@@ -261,6 +261,33 @@ class PostgresLedger:
 
         return await self._run(spend)
 
+    # ----- confirm-page approvals: a dial approved through one replica completes on another ----------
+    async def record_approval(self, digest: str, nonce: str, *, expires_at: datetime) -> None:
+        async def put(conn: AsyncConnection[Any]) -> None:
+            await conn.execute(
+                "INSERT INTO approvals (nonce, digest, expires_ts) VALUES (%s, %s, %s) ON CONFLICT (nonce) DO NOTHING",
+                (nonce, digest, expires_at.timestamp()),
+            )
+
+        await self._run(put)
+
+    async def take_approval(self, digest: str) -> str | None:
+        now = self._clock().timestamp()
+
+        async def take(conn: AsyncConnection[Any]) -> str | None:
+            # one statement: two replicas taking the same approval conflict on the nonce, one gets it
+            cur = await conn.execute(
+                "INSERT INTO nonces (nonce, spent_ts, expires_ts) SELECT a.nonce, %(now)s, a.expires_ts "
+                "FROM approvals a WHERE a.digest = %(digest)s AND a.expires_ts > %(now)s AND NOT EXISTS "
+                "(SELECT 1 FROM nonces n WHERE n.nonce = a.nonce) ORDER BY a.expires_ts LIMIT 1 "
+                "ON CONFLICT (nonce) DO NOTHING RETURNING nonce",
+                {"now": now, "digest": digest},
+            )
+            row = await cur.fetchone()
+            return str(row[0]) if row is not None else None
+
+        return await self._run(take)
+
     # ----- reads -----------------------------------------------------------------------------
     async def _one(self, sql: LiteralString, params: dict[str, Any]) -> DialRow | None:
         async def one(conn: AsyncConnection[Any]) -> DialRow | None:

@@ -69,6 +69,12 @@ CREATE TABLE IF NOT EXISTS nonces (
     spent_ts REAL NOT NULL,
     expires_ts REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS approvals (
+    nonce TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    expires_ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS approvals_by_digest ON approvals (digest);
 """
 
 
@@ -160,6 +166,40 @@ class Ledger:
             return cur.rowcount == 1
 
         return await self._arun(spend)
+
+    # ----- confirm-page approvals: a dial approved through one server completes on another ----------
+    async def record_approval(self, digest: str, nonce: str, *, expires_at: datetime) -> None:
+        def put(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR IGNORE INTO approvals (nonce, digest, expires_ts) VALUES (?, ?, ?)",
+                (nonce, digest, expires_at.timestamp()),
+            )
+
+        await self._arun(put)
+
+    async def take_approval(self, digest: str) -> str | None:
+        now = self._clock().timestamp()
+
+        def take(conn: sqlite3.Connection) -> str | None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(
+                    "SELECT nonce, expires_ts FROM approvals a WHERE digest = ? AND expires_ts > ? AND NOT EXISTS "
+                    "(SELECT 1 FROM nonces n WHERE n.nonce = a.nonce) ORDER BY expires_ts LIMIT 1",
+                    (digest, now),
+                ).fetchone()
+                if row is not None:
+                    conn.execute(
+                        "INSERT INTO nonces (nonce, spent_ts, expires_ts) VALUES (?, ?, ?)",
+                        (row["nonce"], now, row["expires_ts"]),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return str(row["nonce"]) if row is not None else None
+
+        return await self._arun(take)
 
     # ----- reads -----------------------------------------------------------------------------
     async def count_since(self, since: datetime) -> int:

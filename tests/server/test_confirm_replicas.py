@@ -1,0 +1,58 @@
+"""Confirm-page approvals across replicas: a human approves on the page of one server, the model's next call
+reaches another server on the same ledger, and that one completes the dial — once, without asking again.
+
+Two servers in this process (each its own guard, ledger connection or pool, and confirm pages), one ledger on
+each backend (an SQLite file; a PostgreSQL database of its own), the emulator over loopback HTTP.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server_support import structured, text_of
+from tests.server.test_confirm_page import browser_log, click, human_client, recorded_url
+from tests.server.test_dial import call, dials
+from voicing_mcp.emulator.runner import RunningEmulator
+
+SECRET = "Zq3vN8pXw2LrT6yKc1HdJ5mBf9GsAe4U-_"
+
+
+async def test_an_approval_on_one_servers_page_dials_once_through_another_on_the_same_ledger(
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ledger_setting: str
+) -> None:
+    log = browser_log(tmp_path, monkeypatch)
+    shared = {"ledger": ledger_setting, "token_secret": SECRET}
+    async with (
+        human_client(emu, tmp_path, "legacy", **shared) as one,
+        human_client(emu, tmp_path, "legacy", **shared) as other,
+    ):
+        asked = structured(await call(one))
+        url = await recorded_url(log)
+        assert (await click(url)).status_code == 200
+        done = structured(await call(other))  # the balancer sent the model's next call to the other replica
+        again = await call(one)  # and the first replica, which still holds the approval in memory
+    assert asked["status"] == "confirmation_required"
+    assert done["status"] == "started" and done["confirmed_by"] == "page"
+    assert again.is_error and "refused by the dial guard" in text_of(again)
+    assert dials(emu) == 1
+    assert len(log.read_text(encoding="utf-8").split()) == 1  # the human was asked once
+
+
+async def test_a_declined_or_unclicked_page_leaves_nothing_another_replica_can_take(
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ledger_setting: str
+) -> None:
+    """Only an approval is stored: a page nobody clicked does not let the other replica dial; it asks the human
+    itself (a page of its own)."""
+    log = browser_log(tmp_path, monkeypatch)
+    shared = {"ledger": ledger_setting, "token_secret": SECRET}
+    async with (
+        human_client(emu, tmp_path, "legacy", **shared) as one,
+        human_client(emu, tmp_path, "legacy", **shared) as other,
+    ):
+        assert structured(await call(one))["status"] == "confirmation_required"
+        await recorded_url(log)
+        assert structured(await call(other))["status"] == "confirmation_required"
+    assert dials(emu) == 0
+    assert len(log.read_text(encoding="utf-8").split()) == 2
