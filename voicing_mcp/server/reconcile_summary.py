@@ -30,6 +30,8 @@ SAMPLE_SIZES = (30, 15, 8, 4, 2, 0)
 TEXT_IDS = 5
 #: distinct statuses / ended reasons counted by name; the rest are summed under OTHER
 MAX_KEYS = 20
+#: with no samples left, fewer names counted when the API's names are still too wide (escape-heavy text)
+KEY_SIZES = (10, 5, 2, 0)
 MAX_KEY_CHARS = 64
 MAX_FIELD_CHARS = 256
 OTHER = "(other)"
@@ -162,11 +164,11 @@ def tally(rows: Sequence[Row], *, requested: int, expected_status: str | None) -
     return t
 
 
-def top_counts(counts: Counter[str]) -> dict[str, int]:
-    """The :data:`MAX_KEYS` largest counts by name, most first; the rest summed under :data:`OTHER`."""
+def top_counts(counts: Counter[str], limit: int = MAX_KEYS) -> dict[str, int]:
+    """The ``limit`` largest counts by name, most first; the rest summed under :data:`OTHER`."""
     ranked = counts.most_common()
-    out = dict(ranked[:MAX_KEYS])
-    rest = sum(n for _, n in ranked[MAX_KEYS:])
+    out = dict(ranked[:limit])
+    rest = sum(n for _, n in ranked[limit:])
     if rest:
         out[OTHER] = out.get(OTHER, 0) + rest
     return out
@@ -229,7 +231,7 @@ class ReconcileResult(BaseModel):
     report_csv: str = Field(description="The same report as CSV.")
 
 
-def build_result(t: Tally, report: Report, n: int) -> ReconcileResult:
+def build_result(t: Tally, report: Report, n: int, keys: int = MAX_KEYS) -> ReconcileResult:
     durations = sorted(t.durations)
     return ReconcileResult(
         requested=t.requested,
@@ -237,8 +239,8 @@ def build_result(t: Tally, report: Report, n: int) -> ReconcileResult:
         duplicates_removed=t.requested - t.unique,
         found=t.found,
         missing=MissingIds(count=len(t.missing), first=t.missing[:n]),
-        by_status=top_counts(t.by_status),
-        by_ended_reason=top_counts(t.by_reason),
+        by_status=top_counts(t.by_status, keys),
+        by_ended_reason=top_counts(t.by_reason, keys),
         duration_seconds=DurationSeconds(
             total=round(math.fsum(durations), 3),
             p50=_rank(durations, 0.5) if durations else None,
@@ -344,10 +346,12 @@ def result_size(result: CallToolResult) -> int:
 
 
 def fitted_result(t: Tally, report: Report) -> CallToolResult:
-    """The largest samples that keep the result within :data:`RESULT_BUDGET`."""
+    """The largest samples that keep the result within :data:`RESULT_BUDGET`; without samples, the most
+    statuses and ended reasons by name that do (an API's names may be escape-heavy: ``\x00`` is 8 characters
+    made visible, 6 in JSON, 7 in the JSON of the JSON text block)."""
     result: CallToolResult | None = None
-    for n in SAMPLE_SIZES:
-        r = build_result(t, report, n)
+    for n, keys in [*((n, MAX_KEYS) for n in SAMPLE_SIZES), *((0, k) for k in KEY_SIZES)]:
+        r = build_result(t, report, n, keys)
         result = tool_result(r, summary_text(r, t.expected_status, n))
         if result_size(result) <= RESULT_BUDGET:
             return result

@@ -1,0 +1,42 @@
+"""``reconcile_calls`` against hostile input and a hostile API, through real MCP sessions against the emulator:
+escape-heavy ids and API texts must not take a result over the budget."""
+
+from __future__ import annotations
+
+import json
+
+from mcp_types import CallToolResult
+
+from server_support import connect, helper, structured
+from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.server.reconcile_summary import RESULT_BUDGET
+
+
+def sent_size(result: CallToolResult) -> int:
+    """Characters of the result as sent: content blocks plus structuredContent, serialised as JSON."""
+    return len(json.dumps(result.model_dump(mode="json", by_alias=True, exclude_none=True), ensure_ascii=False))
+
+
+async def test_escape_heavy_statuses_and_reasons_from_the_api_stay_within_the_budget(emu: RunningEmulator) -> None:
+    """60 distinct 64-character statuses of NUL characters and ended reasons of bidi overrides: each is 8
+    characters in the summary (<U+0000>), 6 in structuredContent and 7 in the JSON text block."""
+    ids = [
+        helper(
+            emu,
+            "POST",
+            "/_emulator/calls",
+            {
+                "call_id": f"odd-{i}",
+                "status": "\x00" * 62 + chr(0x4E00 + i),
+                "ended_reason": "\u202e" * 62 + chr(0x4E00 + i),
+                "ended_at": "2026-01-01T00:00:00Z",
+            },
+        )["call_id"]
+        for i in range(60)
+    ]
+    async with connect(emu, "legacy") as client:
+        result = await client.call_tool("reconcile_calls", {"call_ids": ids, "expected_status": "completed"})
+    data = structured(result)
+    assert sent_size(result) <= RESULT_BUDGET
+    assert sum(data["by_status"].values()) == sum(data["by_ended_reason"].values()) == 60
+    assert data["mismatches"]["count"] == 60
