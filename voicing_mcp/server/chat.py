@@ -23,6 +23,7 @@ from voicing_mcp.guard.templates import TemplateProblem
 from voicing_mcp.guard.variables import check_ids, check_variables
 from voicing_mcp.redact import one_line, visible
 from voicing_mcp.server.context import ServerContext, server_context
+from voicing_mcp.server.reconcile_summary import RESULT_BUDGET, result_size
 from voicing_mcp.server.results import as_tool_result, tool_error
 from voicing_mcp.server.shaping import THIRD_PARTY_NOTICE, cap
 
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from voicing_mcp.server.chat_sessions import ChatSessions, Variables
 
 MAX_REPLY_CHARS = 4_000
+#: the reply's and greeting's caps, tried in turn until the result fits the budget: text made visible is up to 8
+#: characters a character (``<U+0000>``), and each text is sent three times (quoted, JSON block, structuredContent)
+REPLY_CAPS = (MAX_REPLY_CHARS, 2_000, 1_000, 500, 250, 100)
 MAX_WARNING_CHARS = 600
 MAX_REFUSAL_CHARS = 2_000
 
@@ -125,7 +129,7 @@ def _quote(text: str) -> str:
     return "\n".join(f"  | {line}" for line in visible(text, keep_newlines=True).split("\n"))
 
 
-def text_for_chat(r: ChatResult) -> str:
+def text_for_chat(r: ChatResult, limit: int = MAX_REPLY_CHARS) -> str:
     lines = [
         f"Conversation {one_line(r.conversation_id)} with assistant {one_line(r.assistant_id)}, turn {r.turn} "
         f"({THIRD_PARTY_NOTICE})."
@@ -134,7 +138,7 @@ def text_for_chat(r: ChatResult) -> str:
         lines += ["Assistant's greeting (third-party text, each line indented):", _quote(r.greeting)]
     lines += ["Assistant's reply (third-party text, each line indented):", _quote(r.reply)]
     if r.truncated:
-        lines.append(f"(cut to {MAX_REPLY_CHARS} characters)")
+        lines.append(f"(cut to {limit} characters)")
     if r.opening_line is not None:
         lines.append(f"Opening line of the local template with these input_variables: {one_line(r.opening_line)}")
     lines += [f"Warning: {one_line(w)}" for w in r.warnings]
@@ -184,7 +188,23 @@ async def chat_with_assistant(
         )
     warnings = [cap(w, MAX_WARNING_CHARS)[0] for w in warnings]  # a template's placeholders are listed unbounded
     result = result.model_copy(update={"opening_line": opening_line, "warnings": warnings})
-    return as_tool_result(result, text_for_chat(result))
+    return fitted_chat_result(result)
+
+
+def fitted_chat_result(result: ChatResult) -> CallToolResult:
+    """The result with the longest reply and greeting (:data:`REPLY_CAPS`) that keep it within the budget."""
+    fitted: CallToolResult | None = None
+    for limit in REPLY_CAPS:
+        reply, cut_reply = cap(result.reply, limit)
+        greeting, cut_greeting = (None, False) if result.greeting is None else cap(result.greeting, limit)
+        r = result.model_copy(
+            update={"reply": reply, "greeting": greeting, "truncated": result.truncated or cut_reply or cut_greeting}
+        )
+        fitted = as_tool_result(r, text_for_chat(r, limit))
+        if result_size(fitted) <= RESULT_BUDGET:
+            break
+    assert fitted is not None
+    return fitted
 
 
 def register_chat_tool(server: MCPServer[ServerContext]) -> None:
