@@ -85,3 +85,16 @@ async def test_an_error_frame_cut_to_length_never_shows_part_of_the_api_key(emu:
     assert result.is_error
     assert key[:8] not in text_of(result)
 
+
+async def test_a_refused_handshake_with_a_huge_detail_is_a_short_error_without_the_key(emu: RunningEmulator) -> None:
+    key = KEY
+    body = json.dumps({"detail": "\x00" * 100_000 + key}).encode()
+    async with refusing_chatbot(emu, 403, body) as fake, connect(fake, "legacy") as client:
+        result = await client.call_tool("chat_with_assistant", {"assistant_id": ASSISTANT, "message": "hi"})
+    text = text_of(result)
+    assert result.is_error and "HTTP 403" in text
+    assert sent_size(result) <= RESULT_BUDGET and key[:8] not in text
+    body = json.dumps({"detail": "x" * 992 + key}).encode()
+    async with refusing_chatbot(emu, 403, body) as fake, connect(fake, "legacy") as client:
+        result = await client.call_tool("chat_with_assistant", {"assistant_id": ASSISTANT, "message": "hi"})
+    assert result.is_error and key[:8] not in text_of(result)

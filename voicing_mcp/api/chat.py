@@ -286,7 +286,7 @@ class ChatSession:
                 logger=_HandshakeLog(logging.getLogger("websockets.client")),
             )
         except InvalidStatus as exc:
-            message = self._no_key(_status_message(exc, self.assistant_id))
+            message = cut_error(self._no_key(_status_message(exc, self.assistant_id)), 2 * MAX_ERROR_TEXT)
             raise ChatError(message, status_code=exc.response.status_code) from None
         except InvalidURI:
             raise ChatError("the chatbot URL is not valid: check VOICING_BASE_URL") from None
