@@ -40,3 +40,24 @@ async def test_escape_heavy_statuses_and_reasons_from_the_api_stay_within_the_bu
     assert sent_size(result) <= RESULT_BUDGET
     assert sum(data["by_status"].values()) == sum(data["by_ended_reason"].values()) == 60
     assert data["mismatches"]["count"] == 60
+
+
+async def test_absurd_durations_from_the_api_are_shown_as_none_not_a_crash(emu: RunningEmulator) -> None:
+    """Two finite durations of 1e308 seconds overflowed the sum of durations: the tool failed with an unexpected
+    error. A duration over 10^9 seconds (31 years) is no call's: the row shows none."""
+    ids = [
+        helper(
+            emu,
+            "POST",
+            "/_emulator/calls",
+            {"call_id": f"long-{i}", "status": "completed", "ended_at": "2026-01-01T00:00:00Z", "duration": d},
+        )["call_id"]
+        for i, d in enumerate([1e308, 1e308, 42.0])
+    ]
+    async with connect(emu, "legacy") as client:
+        result = await client.call_tool("reconcile_calls", {"call_ids": ids})
+        data = structured(result)
+        doc = json.loads((await client.read_resource(data["report"])).contents[0].text)  # type: ignore[union-attr]
+    assert data["found"] == 3
+    assert data["duration_seconds"] == {"total": 42.0, "p50": 42.0, "p90": 42.0, "max": 42.0}
+    assert [row[3] for row in doc["rows"]] == [None, None, 42.0]

@@ -34,6 +34,8 @@ MAX_KEYS = 20
 KEY_SIZES = (10, 5, 2, 0)
 MAX_KEY_CHARS = 64
 MAX_FIELD_CHARS = 256
+#: seconds: a longer duration (31 years) is no call's, and its sum could overflow; the row shows none
+MAX_DURATION = 1e9
 OTHER = "(other)"
 NONE = "(none)"
 OPEN_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress"})
@@ -91,7 +93,7 @@ def rows_from(ids: Sequence[str], calls: Sequence[CallDetails], expected: Mappin
         if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_FIELD_CHARS):
             reason = _text(reason, MAX_FIELD_CHARS)
         duration = call.duration
-        if duration is not None and not math.isfinite(duration):
+        if duration is not None and not (math.isfinite(duration) and abs(duration) <= MAX_DURATION):
             duration = None
         append(
             Row(
