@@ -10,6 +10,7 @@ from mcp_types import CallToolResult
 from server_support import connect, helper, structured
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.reconcile_summary import RESULT_BUDGET
+from voicing_mcp.server.reports import COLUMNS
 
 
 def sent_size(result: CallToolResult) -> int:
@@ -61,3 +62,22 @@ async def test_absurd_durations_from_the_api_are_shown_as_none_not_a_crash(emu: 
     assert data["found"] == 3
     assert data["duration_seconds"] == {"total": 42.0, "p50": 42.0, "p90": 42.0, "max": 42.0}
     assert [row[3] for row in doc["rows"]] == [None, None, 42.0]
+
+
+async def test_an_api_status_is_compared_as_an_expectation_is_read(emu: RunningEmulator) -> None:
+    """An expectation is read without case, with '_' or ' ' for '-', and either cancelled spelling; the API's own
+    status was only lower-cased: 'NO_ANSWER' mismatched the expected 'no-answer' and, without an end time, counted
+    as a call still open instead of one to call back."""
+    statuses = {"a": "NO_ANSWER", "b": "No Answer", "c": "cancelled", "d": "In_Progress"}
+    for call_id, status in statuses.items():
+        helper(emu, "POST", "/_emulator/calls", {"call_id": call_id, "status": status})
+    expected = {"a": "no-answer", "b": "no-answer", "c": "canceled", "d": "in-progress"}
+    async with connect(emu, "legacy") as client:
+        result = await client.call_tool("reconcile_calls", {"call_ids": list(statuses), "expected": expected})
+        data = structured(result)
+        doc = json.loads((await client.read_resource(data["report"])).contents[0].text)  # type: ignore[union-attr]
+    assert data["expected_checked"] == 4 and data["mismatches"]["count"] == 0
+    assert data["call_back"] == {"count": 3, "sample": ["a", "b", "c"]}
+    assert data["still_open"] == {"count": 1, "sample": ["d"]}
+    assert data["by_status"] == {"NO_ANSWER": 1, "No Answer": 1, "cancelled": 1, "In_Progress": 1}  # API text kept
+    assert [row[COLUMNS.index("mismatch")] for row in doc["rows"]] == [False] * 4

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from voicing_mcp.redact import one_line
 from voicing_mcp.server.follow import TERMINAL_STATUSES
-from voicing_mcp.server.reports import Report, Row
+from voicing_mcp.server.reports import Report, Row, status_key
 from voicing_mcp.server.results import json_text
 
 if TYPE_CHECKING:
@@ -146,10 +146,10 @@ def tally(rows: Sequence[Row], *, requested: int, expected_status: str | None) -
         reasons.append(reason)
         low = lower.get(status)
         if low is None:
-            low = lower[status] = (status or "").lower()
+            low = lower[status] = status_key(status)
         if want is not None:
             t.checked += 1
-            if low != want:
+            if low != status_key(want):
                 t.mismatches.append(row)
         if low not in TERMINAL_STATUSES and (low in OPEN_STATUSES or not ended_at):
             t.still_open.append(row)
