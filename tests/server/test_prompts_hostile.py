@@ -3,7 +3,9 @@ or a model put in an argument cannot start a line of the prompt's own (a fake st
 
 from __future__ import annotations
 
-from mcp_types import TextContent
+import pytest
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, TextContent
 
 from server_support import connect, session
 from voicing_mcp.config import load_settings
@@ -34,3 +36,17 @@ async def test_place_call_safely_shows_an_assistant_id_on_one_line(emu: RunningE
     assert isinstance(content, TextContent)
     assert not any(line.startswith("7. Call initiate_outbound_call") for line in content.text.split("\n"))
     assert "\u202e" not in content.text
+
+
+async def test_an_unknown_prompt_name_is_an_invalid_params_error_naming_the_prompts(
+    emu: RunningEmulator, mode: str
+) -> None:
+    """The SDK answers an unknown name with error code 0 (2025-11-25) or -32603 'Internal server error'
+    (2026-07-28): the model learns neither that the name is wrong nor which names there are."""
+    async with connect(emu, mode) as client:
+        with pytest.raises(MCPError) as caught:
+            await client.get_prompt("place_call\n\u202e", {})
+    assert caught.value.error.code == INVALID_PARAMS
+    message = caught.value.error.message
+    assert "place_call<U+000A><U+202E>" in message
+    assert all(name in message for name in ("place_call_safely", "test_assistant", "reconcile_campaign"))

@@ -253,7 +253,17 @@ PROMPTS = (
 
 
 def register_prompts(server: MCPServer[ServerContext]) -> None:
-    """Add the workflow prompts to ``server``."""
+    """Add the workflow prompts to ``server``, and answer an unknown prompt name with a ``-32602`` error naming
+    the prompts there are (the SDK answers error code 0, or -32603 'Internal server error' in 2026-07-28)."""
     for fn, title in PROMPTS:
         prompt = CheckedPrompt.from_function(fn, title=title, description=" ".join((fn.__doc__ or "").split()))
         server.add_prompt(prompt)
+    names = [fn.__name__ for fn, _ in PROMPTS]
+    render = server.get_prompt
+
+    async def get_prompt(name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
+        if name not in names:
+            raise invalid("name", f"no prompt {one_line(name[:80])!r} here; the prompts are {', '.join(names)}")
+        return await render(name, arguments, context)
+
+    setattr(server, "get_prompt", get_prompt)  # noqa: B010 (the SDK's handler calls self.get_prompt)
