@@ -19,8 +19,8 @@ from mcp_types import CallToolResult, ResourceLink, TextContent
 from server_support import ASSISTANT, connect, helper, structured, text_of
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
-from voicing_mcp.server.reconcile_summary import RESULT_BUDGET, result_size
 from voicing_mcp.server.reports import COLUMNS, ReportStore, Row
+from voicing_mcp.server.results import RESULT_BUDGET, result_size
 
 HISTORY = 10_000
 OPEN_STATUSES = {"queued", "initiated", "ringing", "in-progress"}

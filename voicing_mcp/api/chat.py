@@ -51,6 +51,15 @@ GREETING_TIMEOUT = 2.0
 OPEN_TIMEOUT = 10.0
 #: the text of an error frame is quoted up to this many characters.
 MAX_ERROR_TEXT = 1_000
+ERROR_FRAME_PREFIX = "the chatbot reported an error: "
+
+
+def cut_error(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, saying how many more there were. Cut only text the API key is already
+    out of: a cut through the key leaves a part that no longer matches it (and would be shown)."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters cut)"
+
+
 #: the encoded query (assistant_id and the input variables) at most: many servers refuse request lines over 8 KiB
 MAX_QUERY_CHARS = 6_000
 
@@ -82,9 +91,7 @@ def _text_from(value: Any) -> str | None:
     if value.get("type") == "error" or isinstance(value.get("error"), str):
         reason = value.get("error") if isinstance(value.get("error"), str) else None
         reason = reason or _text_from({k: v for k, v in value.items() if k != "type"}) or "no details"
-        if len(reason) > MAX_ERROR_TEXT:
-            reason = f"{reason[:MAX_ERROR_TEXT]}… ({len(reason) - MAX_ERROR_TEXT} more characters cut)"
-        raise ChatError(f"the chatbot reported an error: {reason}")
+        raise ChatError(f"{ERROR_FRAME_PREFIX}{reason}")  # cut by the session once the API key is out of it
     for key in TEXT_KEYS:
         found = value.get(key)
         if isinstance(found, str):
@@ -279,7 +286,7 @@ class ChatSession:
                 logger=_HandshakeLog(logging.getLogger("websockets.client")),
             )
         except InvalidStatus as exc:
-            message = self._no_key(_status_message(exc, self.assistant_id))
+            message = cut_error(self._no_key(_status_message(exc, self.assistant_id)), 2 * MAX_ERROR_TEXT)
             raise ChatError(message, status_code=exc.response.status_code) from None
         except InvalidURI:
             raise ChatError("the chatbot URL is not valid: check VOICING_BASE_URL") from None
@@ -347,7 +354,8 @@ class ChatSession:
                     try:
                         text = decode_frame(frame)
                     except ChatError as exc:  # an error frame's text is the chatbot's
-                        raise ChatError(self._no_key(exc.message), close_code=exc.close_code) from None
+                        text = cut_error(self._no_key(exc.message), len(ERROR_FRAME_PREFIX) + MAX_ERROR_TEXT)
+                        raise ChatError(text, close_code=exc.close_code) from None
                     if text is not None:
                         return self._no_key(text)
                     ignored += 1

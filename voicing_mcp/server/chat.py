@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from voicing_mcp.server.chat_sessions import ChatSessions, Variables
 
 MAX_REPLY_CHARS = 4_000
+#: the reply's and greeting's caps, tried in turn until the result fits the budget: text made visible is up to 8
+#: characters a character (``<U+0000>``), and each text is sent three times (quoted, JSON block, structuredContent)
 MAX_WARNING_CHARS = 600
 MAX_REFUSAL_CHARS = 2_000
 
@@ -137,7 +139,7 @@ def text_for_chat(r: ChatResult, *, quote: bool = True) -> str:
     if quote:
         lines += ["Assistant's reply (third-party text, each line indented):", _quote(r.reply)]
     if r.truncated:
-        lines.append(f"(cut to {MAX_REPLY_CHARS} characters, or less to fit the result size)")
+        lines.append(f"(cut to {len(r.reply)} characters)")  # the API's cap, or less to fit the result budget
     if r.opening_line is not None:
         lines.append(f"Opening line of the local template with these input_variables: {one_line(r.opening_line)}")
     lines += [f"Warning: {one_line(w)}" for w in r.warnings]

@@ -72,7 +72,9 @@ def _text(value: str | None) -> str | None:
 
 
 def _assistant_facts(state: ServerContext, assistant_id: str, *, for_dial: bool) -> str:
-    """What the templates say about ``assistant_id``, as lines for the prompt; a dial that cannot pass: -32602."""
+    """What the templates say about ``assistant_id``, as lines for the prompt; a dial that cannot pass: -32602.
+    The id (an argument) and the path made of it are shown on one line: a newline in it cannot start a step."""
+    shown = one_line(assistant_id)
     try:
         template = state.templates.get(assistant_id)
     except TemplateProblem as exc:
@@ -80,7 +82,7 @@ def _assistant_facts(state: ServerContext, assistant_id: str, *, for_dial: bool)
             raise invalid("assistant_id", f"{exc}; a dial with it is refused until the file is fixed") from None
         return f"Its local template does not parse ({one_line(str(exc))}): ask the user for the variables."
     if template is None:
-        where = state.templates.path_for(assistant_id)
+        where = one_line(str(state.templates.path_for(assistant_id)))
         if for_dial and state.settings.strict_templates:
             raise invalid(
                 "assistant_id",
@@ -88,13 +90,13 @@ def _assistant_facts(state: ServerContext, assistant_id: str, *, for_dial: bool)
                 f"(VOICING_STRICT_TEMPLATES=true); put its prompt at {where}, or pick one list_assistants shows",
             )
         return (
-            f"Assistant {assistant_id} has no local template ({where}): its variables cannot be checked here; "
+            f"Assistant {shown} has no local template ({where}): its variables cannot be checked here; "
             "ask the user which input_variables its prompt needs."
         )
     required = ", ".join(template.required) or "none"
     optional = ", ".join(template.optional) or "none"
     facts = (
-        f"Assistant {assistant_id} (template {template.path.name}): required input_variables: {required}; "
+        f"Assistant {shown} (template {one_line(template.path.name)}): required input_variables: {required}; "
         f"optional: {optional}. Its opening line: {one_line(opening_line_of(template))}"
     )
     return facts if len(facts) <= MAX_FACTS else facts[: MAX_FACTS - 1] + "… (list_assistants has the rest)"
@@ -164,8 +166,8 @@ async def test_assistant(
     assistant_id = assistant_id.strip()
     scenario = _text(scenario)
     steps = [
-        f"Test assistant {assistant_id} in text before a campaign. No phone rings: use chat_with_assistant only, "
-        "never initiate_outbound_call.",
+        f"Test assistant {one_line(assistant_id)} in text before a campaign. No phone rings: use "
+        "chat_with_assistant only, never initiate_outbound_call.",
         _assistant_facts(state, assistant_id, for_dial=False),
         f"Scenario to try: {one_line(scenario)}" if scenario else "Scenario: a typical callee, then edge cases.",
         "Steps:",
@@ -251,7 +253,17 @@ PROMPTS = (
 
 
 def register_prompts(server: MCPServer[ServerContext]) -> None:
-    """Add the workflow prompts to ``server``."""
+    """Add the workflow prompts to ``server``, and answer an unknown prompt name with a ``-32602`` error naming
+    the prompts there are (the SDK answers error code 0, or -32603 'Internal server error' in 2026-07-28)."""
     for fn, title in PROMPTS:
         prompt = CheckedPrompt.from_function(fn, title=title, description=" ".join((fn.__doc__ or "").split()))
         server.add_prompt(prompt)
+    names = [fn.__name__ for fn, _ in PROMPTS]
+    render = server.get_prompt
+
+    async def get_prompt(name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
+        if name not in names:
+            raise invalid("name", f"no prompt {one_line(name[:80])!r} here; the prompts are {', '.join(names)}")
+        return await render(name, arguments, context)
+
+    setattr(server, "get_prompt", get_prompt)  # noqa: B010 (the SDK's handler calls self.get_prompt)

@@ -16,22 +16,25 @@ from pydantic import BaseModel, Field
 
 from voicing_mcp.redact import one_line
 from voicing_mcp.server.follow import TERMINAL_STATUSES
-from voicing_mcp.server.reports import Report, Row
-from voicing_mcp.server.results import json_text
+from voicing_mcp.server.reports import Report, Row, status_key
+from voicing_mcp.server.results import RESULT_BUDGET, json_text, result_size
 
 if TYPE_CHECKING:
     from voicing_mcp.api.models import CallDetails
 
 #: every tool result, all content blocks plus structuredContent serialised, stays within this (issue 9)
-RESULT_BUDGET = 25_000
 #: ids in each sample of the structured result; halved until the result fits the budget
 SAMPLE_SIZES = (30, 15, 8, 4, 2, 0)
 #: ids named in each line of the readable summary
 TEXT_IDS = 5
 #: distinct statuses / ended reasons counted by name; the rest are summed under OTHER
 MAX_KEYS = 20
+#: with no samples left, fewer names counted when the API's names are still too wide (escape-heavy text)
+KEY_SIZES = (10, 5, 2, 0)
 MAX_KEY_CHARS = 64
 MAX_FIELD_CHARS = 256
+#: seconds: a longer duration (31 years) is no call's, and its sum could overflow; the row shows none
+MAX_DURATION = 1e9
 OTHER = "(other)"
 NONE = "(none)"
 OPEN_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress"})
@@ -89,7 +92,7 @@ def rows_from(ids: Sequence[str], calls: Sequence[CallDetails], expected: Mappin
         if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_FIELD_CHARS):
             reason = _text(reason, MAX_FIELD_CHARS)
         duration = call.duration
-        if duration is not None and not math.isfinite(duration):
+        if duration is not None and not (math.isfinite(duration) and abs(duration) <= MAX_DURATION):
             duration = None
         append(
             Row(
@@ -142,10 +145,10 @@ def tally(rows: Sequence[Row], *, requested: int, expected_status: str | None) -
         reasons.append(reason)
         low = lower.get(status)
         if low is None:
-            low = lower[status] = (status or "").lower()
+            low = lower[status] = status_key(status)
         if want is not None:
             t.checked += 1
-            if low != want:
+            if low != status_key(want):
                 t.mismatches.append(row)
         if low not in TERMINAL_STATUSES and (low in OPEN_STATUSES or not ended_at):
             t.still_open.append(row)
@@ -162,11 +165,11 @@ def tally(rows: Sequence[Row], *, requested: int, expected_status: str | None) -
     return t
 
 
-def top_counts(counts: Counter[str]) -> dict[str, int]:
-    """The :data:`MAX_KEYS` largest counts by name, most first; the rest summed under :data:`OTHER`."""
+def top_counts(counts: Counter[str], limit: int = MAX_KEYS) -> dict[str, int]:
+    """The ``limit`` largest counts by name, most first; the rest summed under :data:`OTHER`."""
     ranked = counts.most_common()
-    out = dict(ranked[:MAX_KEYS])
-    rest = sum(n for _, n in ranked[MAX_KEYS:])
+    out = dict(ranked[:limit])
+    rest = sum(n for _, n in ranked[limit:])
     if rest:
         out[OTHER] = out.get(OTHER, 0) + rest
     return out
@@ -229,7 +232,7 @@ class ReconcileResult(BaseModel):
     report_csv: str = Field(description="The same report as CSV.")
 
 
-def build_result(t: Tally, report: Report, n: int) -> ReconcileResult:
+def build_result(t: Tally, report: Report, n: int, keys: int = MAX_KEYS) -> ReconcileResult:
     durations = sorted(t.durations)
     return ReconcileResult(
         requested=t.requested,
@@ -237,8 +240,8 @@ def build_result(t: Tally, report: Report, n: int) -> ReconcileResult:
         duplicates_removed=t.requested - t.unique,
         found=t.found,
         missing=MissingIds(count=len(t.missing), first=t.missing[:n]),
-        by_status=top_counts(t.by_status),
-        by_ended_reason=top_counts(t.by_reason),
+        by_status=top_counts(t.by_status, keys),
+        by_ended_reason=top_counts(t.by_reason, keys),
         duration_seconds=DurationSeconds(
             total=round(math.fsum(durations), 3),
             p50=_rank(durations, 0.5) if durations else None,
@@ -338,16 +341,13 @@ def tool_result(r: ReconcileResult, text: str) -> CallToolResult:
     )
 
 
-def result_size(result: CallToolResult) -> int:
-    """Characters of the result as sent: every content block plus structuredContent, serialised as JSON."""
-    return len(json.dumps(result.model_dump(mode="json", by_alias=True, exclude_none=True), ensure_ascii=False))
-
-
 def fitted_result(t: Tally, report: Report) -> CallToolResult:
-    """The largest samples that keep the result within :data:`RESULT_BUDGET`."""
+    """The largest samples that keep the result within :data:`RESULT_BUDGET`; without samples, the most
+    statuses and ended reasons by name that do (an API's names may be escape-heavy: ``\x00`` is 8 characters
+    made visible, 6 in JSON, 7 in the JSON of the JSON text block)."""
     result: CallToolResult | None = None
-    for n in SAMPLE_SIZES:
-        r = build_result(t, report, n)
+    for n, keys in [*((n, MAX_KEYS) for n in SAMPLE_SIZES), *((0, k) for k in KEY_SIZES)]:
+        r = build_result(t, report, n, keys)
         result = tool_result(r, summary_text(r, t.expected_status, n))
         if result_size(result) <= RESULT_BUDGET:
             return result

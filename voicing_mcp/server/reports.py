@@ -42,6 +42,15 @@ COLUMNS = (
 )
 
 
+def status_key(status: str | None) -> str:
+    """A status as compared with an expectation and the known statuses, read as an expectation is: without case,
+    ``-`` between words (``NO_ANSWER``, ``No Answer`` → ``no-answer``), ``cancelled`` as ``canceled``."""
+    if status is None:
+        return ""
+    key = "-".join(status.lower().replace("_", " ").replace("-", " ").split())
+    return "canceled" if key == "cancelled" else key
+
+
 class Row(NamedTuple):
     """One requested id as the API reported it (``found`` False: the API did not return it)."""
 
@@ -59,7 +68,7 @@ class Row(NamedTuple):
         """An expected status that the call has not reached (a missing call is counted as missing instead)."""
         if self.expected is None or not self.found:
             return False
-        return (self.status or "").lower() != self.expected
+        return status_key(self.status) != status_key(self.expected)
 
     def cells(self) -> list[Any]:
         return [
