@@ -47,9 +47,11 @@ def test_the_demo_runs_every_step_against_the_emulator_and_exits_0(
     assert "100 of 250 call ids looked up" in out and "250 of 250 call ids looked up" in out
     assert "found 240, missing 10" in out
     assert "you: 'Hello'" in out and "you: 'When is the payment due?'" in out
-    # the greeting's unfilled {{ name }} is explained, not left to look like a bug
+    # input_variables fill the chatbot's greeting
     greets = next(line for line in out.splitlines() if "assistant greets" in line)
-    assert "{{ name }}" in greets and "a chat fills no variables, so {{ … }} stays" in greets
+    assert "Hi Ann, your Gold plan payment is pending." in greets and "{{" not in greets.split(": ", 1)[1]
+    assert "reconcile_calls: found 240, missing 10" in out and "voicing://reports/" in out
+    assert "prompt    place_call_safely" in out and "needs name, plan_type" in out
     assert f"All {len(demo.STEPS)} steps passed." in out
     assert "Traceback" not in out + proc.stderr
 

@@ -5,8 +5,9 @@ environment (no ``VOICING_API_KEY``, so the server runs its built-in emulator an
 can ring; its own temporary ledger through ``VOICING_LEDGER``), then runs the steps below and
 prints each one. It exits 0 when every step passed, and 1 naming the first step that failed.
 
-Steps: tools and resources → one call's details → two pages of the call list → 250 ids
-reconciled in bulk, with progress → two chat turns with an assistant → the dial steps
+Steps: tools, resources, prompts and assistants → one call's details → two pages of the call list →
+250 ids looked up in bulk with progress, then reconciled → two chat turns with an assistant (its greeting
+filled by input_variables) → the dial steps
 (preview → confirmation → follow the call to completion; see :func:`dial_steps`).
 """
 
@@ -95,16 +96,14 @@ async def step_discover(demo: Demo) -> None:
         demo.say(f"   resource  {resource.uri}")
     for template in (await demo.client.list_resource_templates()).resource_templates:
         demo.say(f"   resource  {template.uri_template}")
-    contents = (await demo.client.read_resource("voicing://assistants")).contents
-    check(bool(contents) and isinstance(contents[0], TextResourceContents), "voicing://assistants is empty")
-    first = contents[0]
-    assert isinstance(first, TextResourceContents)
-    doc = json.loads(first.text)
+    for prompt in (await demo.client.list_prompts()).prompts:
+        demo.say(f"   prompt    {prompt.name}")
+    doc = await demo.call("list_assistants", {})  # what a model reads before it prepares a dial
     for a in doc["assistants"]:
         needs = ", ".join(a["required_variables"]) or "nothing"
         optional = f" (optional: {', '.join(a['optional_variables'])})" if a["optional_variables"] else ""
-        demo.say(f"   assistant {a['assistant_id']} needs {needs}{optional}")
-    check(doc["count"] >= 1, "no assistant templates were found")
+        demo.say(f"   assistant {a['assistant_id']} needs {needs}{optional}: {a.get('opening_line')!r}")
+    check(doc["total"] >= 1, "no assistant templates were found")
 
 
 async def step_details(demo: Demo) -> None:
@@ -162,12 +161,22 @@ async def step_bulk(demo: Demo) -> None:
     check(data["found"] == BULK_KNOWN and missing == unknown, "bulk result does not match the ids sent")
     check(rows == known, "bulk result is not in request order")
     check(bool(updates) and updates[-1] == len(ids), f"progress did not reach {len(ids)}: {updates}")
+    summary = await demo.call("reconcile_calls", {"call_ids": ids, "expected_status": "completed"})
+    demo.say(
+        f"   reconcile_calls: found {summary['found']}, missing {summary['missing']['count']}, "
+        f"not completed {summary['mismatches']['count']}; every row in {summary['report']} (and .csv)"
+    )
+    check(summary["found"] == BULK_KNOWN, "reconcile_calls does not match the bulk lookup")
+
+
+DEMO_VARIABLES = {"name": "Ann", "plan_type": "Gold"}
 
 
 async def step_chat(demo: Demo) -> None:
-    first = await demo.call("chat_with_assistant", {"assistant_id": DEMO_ASSISTANT, "message": "Hello"})
-    # a chat carries no input_variables, so the emulator's assistant greets with its placeholders as written
-    demo.say(f"   assistant greets (a chat fills no variables, so {{{{ … }}}} stays): {first.get('greeting')!r}")
+    first = await demo.call(
+        "chat_with_assistant", {"assistant_id": DEMO_ASSISTANT, "message": "Hello", "input_variables": DEMO_VARIABLES}
+    )
+    demo.say(f"   assistant greets (input_variables {DEMO_VARIABLES} fill it): {first.get('greeting')!r}")
     demo.say(f"   you: 'Hello'  →  assistant: {first['reply']!r}")
     second = await demo.call(
         "chat_with_assistant",
@@ -184,7 +193,6 @@ async def step_chat(demo: Demo) -> None:
 
 DEMO_NUMBER = "+1 701 555 0123"
 """In the NANP range reserved for fiction: dialled only in local mode, where the emulator answers it."""
-DEMO_VARIABLES = {"name": "Ann", "plan_type": "Gold"}
 
 
 async def dial_steps(demo: Demo) -> None:
@@ -255,7 +263,7 @@ STEPS: list[tuple[str, Callable[[Demo], Awaitable[None]]]] = [
     ("tools and resources", step_discover),
     ("a call's details", step_details),
     ("two pages of the call list", step_pages),
-    ("250 ids reconciled in bulk", step_bulk),
+    ("250 ids looked up in bulk and reconciled", step_bulk),
     ("two chat turns with an assistant", step_chat),
     ("a call placed through the confirmation flow", dial_steps),
 ]
