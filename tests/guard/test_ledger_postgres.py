@@ -185,7 +185,7 @@ async def test_check_names_the_postgresql_ledger_its_schema_and_masks_the_passwo
     ledger_line = next(line for line in out.splitlines() if "ledger" in line and "PostgreSQL" in line)
     assert PASSWORD not in out
     if state == "down":
-        assert "unreachable" in ledger_line and "FAIL" in ledger_line and "postgresql://•••@127.0.0.1:" in ledger_line
+        assert "not usable" in ledger_line and "FAIL" in ledger_line and "postgresql://•••@127.0.0.1:" in ledger_line
         assert done.returncode != 0
         return
     assert "reachable" in ledger_line and "FAIL" not in ledger_line and done.returncode == 0, out
@@ -236,7 +236,7 @@ def test_without_psycopg_a_postgresql_ledger_refuses_saying_how_to_install_it() 
         "    print(exc.rule, exc)\n"
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("ledger ") and "pip install 'voicing-mcp[postgres]'" in done.stdout
+    assert done.stdout.startswith("ledger ") and "pip install 'psycopg[binary]>=3.2' 'psycopg-pool>=3.2'" in done.stdout
     assert PASSWORD not in done.stdout
 
 

@@ -1,6 +1,6 @@
 """The PostgreSQL dial ledger (``VOICING_LEDGER=postgresql://…``): one ledger shared by every replica.
 
-- psycopg 3 and psycopg_pool are imported on first use (``pip install 'voicing-mcp[postgres]'``): a server on
+- psycopg 3 and psycopg_pool are imported on first use (``pip install -e '.[postgres]'`` in a checkout): a server on
   SQLite never loads them. One async pool per ledger object (per replica), short connect and pool timeouts.
 - The schema is created or migrated when the ledger is first used (``schema_version`` holds the versions
   applied), under a transaction-scoped advisory lock: replicas starting together migrate once, the others wait.
@@ -55,7 +55,9 @@ logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 3  # seconds, libpq's connect_timeout (its minimum is 2)
 POOL_TIMEOUT = 5.0  # seconds a request waits for a pooled connection before it is refused
 POOL_MAX = 8
-INSTALL_HINT = "pip install 'voicing-mcp[postgres]'"
+#: the extra's own packages: the package is not on PyPI yet, so `pip install 'voicing-mcp[postgres]'` works only
+#: from a checkout (`pip install -e '.[postgres]'`); naming the two packages works in every environment
+INSTALL_HINT = "pip install 'psycopg[binary]>=3.2' 'psycopg-pool>=3.2' (in a checkout: pip install -e '.[postgres]')"
 
 _IN_SCOPE = "(%(scope)s::text IS NULL OR scope = %(scope)s)"
 _UNKNOWN = (
@@ -429,7 +431,7 @@ async def probe(url: str) -> tuple[bool, str]:
         except (psycopg.Error, OSError) as exc:
             raise ledger.refusal(exc) from None
     except GuardRefusal as exc:
-        return False, f"PostgreSQL ledger unreachable: {exc}; every dial would be refused"
+        return False, f"PostgreSQL ledger not usable — {exc}; every dial would be refused"
     where = f"PostgreSQL ledger {ledger.shown} reachable (server {found[0] if found else '?'})"
     if version is None:
         return True, f"{where}; no ledger schema yet: the first server to use it creates version {SCHEMA_VERSION}"
