@@ -188,6 +188,23 @@ async def test_extra_variables_and_a_missing_template_are_warnings_not_refusals(
     assert "Warning: input_variables were not checked" in text_of(unchecked)
 
 
+async def test_a_greeting_that_differs_from_the_local_opening_line_is_a_warning(
+    emu: RunningEmulator, mode: str, tmp_path: Path
+) -> None:
+    # the local file says something else than the assistant the chatbot runs (or computes with a value)
+    (tmp_path / f"{ASSISTANT}.j2").write_text("Hello {{ name }}, about your {{ plan_type }} plan.\n", encoding="utf-8")
+    settings = load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development", prompts_dir=tmp_path)
+    async with session(create_server(settings), mode) as client:
+        result = await client.call_tool(
+            "chat_with_assistant", {"assistant_id": ASSISTANT, "message": "hi", "input_variables": BILLING_VALUES}
+        )
+    data = structured(result)
+    assert data["greeting"] == "Hi Ada, your Gold plan payment is pending."
+    assert data["opening_line"] == "Hello Ada, about your Gold plan."
+    assert any("greeting differs from opening_line" in w for w in data["warnings"])
+    assert "Warning: the chatbot's greeting differs" in text_of(result)
+
+
 async def test_without_input_variables_the_greeting_keeps_its_placeholders_and_a_warning_names_them(
     emu: RunningEmulator, mode: str
 ) -> None:

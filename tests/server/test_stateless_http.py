@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -174,3 +175,26 @@ def test_http_stateless_is_refused_on_another_transport(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "--http-stateless applies to --transport http only" in done.stderr
+
+
+def test_voicing_http_stateless_with_sse_says_it_does_not_apply(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicing_mcp", "--transport", "sse", "--port", "0"],
+        env=fleet.child_env(XDG_STATE_HOME=str(tmp_path), VOICING_HTTP_STATELESS="true"),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    guard = threading.Timer(60, proc.kill)  # the server runs until killed: never wait on it for ever
+    guard.start()
+    seen: list[str] = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # up to the server's own start-up lines; EOF once killed
+            seen.append(line)
+            if "VOICING_HTTP_STATELESS" in line or "http://" in line:
+                break
+    finally:
+        guard.cancel()
+        proc.kill()
+        proc.wait(timeout=30)
+    assert any("VOICING_HTTP_STATELESS applies to --transport http only" in line for line in seen), seen

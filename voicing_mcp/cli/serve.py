@@ -36,6 +36,12 @@ def run_server(args: argparse.Namespace) -> int:
     stateless: bool = bool(getattr(args, "http_stateless", False)) or settings.http_stateless
     if getattr(args, "http_stateless", False) and args.transport != "http":
         raise ConfigError("--http-stateless applies to --transport http only (streamable HTTP)")
+    if settings.http_stateless and args.transport == "sse":  # stdio has no HTTP at all: silent there
+        print(
+            "voicing-mcp: VOICING_HTTP_STATELESS applies to --transport http only; SSE keeps its sessions",
+            file=sys.stderr,
+            flush=True,
+        )
     from voicing_mcp.server.app import create_server  # noqa: PLC0415 (the MCP SDK, after the settings are checked)
 
     transport: str = args.transport

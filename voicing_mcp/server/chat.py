@@ -187,6 +187,12 @@ async def chat_with_assistant(
             "the chatbot's greeting still shows {{placeholders}}: it may not have taken input_variables (sent as "
             "query parameters of its URL); opening_line shows what a dial's preview would say"
         )
+    elif values and result.greeting and opening_line and result.greeting.strip() != opening_line.strip():
+        warnings.append(
+            "the chatbot's greeting differs from opening_line (the local template with these values): the values "
+            "reach the chatbot as text, so a template that computes with them ({{ amount * 2 }}) or an assistant "
+            "whose live prompt differs from the local file greets differently; a dial's preview shows opening_line"
+        )
     warnings = [cap(w, MAX_WARNING_CHARS)[0] for w in warnings]  # a template's placeholders are listed unbounded
     result = result.model_copy(update={"opening_line": opening_line, "warnings": warnings})
     return chat_tool_result(result)
