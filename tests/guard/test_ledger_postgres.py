@@ -272,3 +272,23 @@ async def test_a_server_creates_the_postgresql_schema_at_start_before_any_dial(
             while not await anyio.to_thread.run_sync(schema_exists, pg_url):
                 await anyio.sleep(0.05)
     assert dials(emu) == 0
+
+
+async def test_a_ledger_is_usable_at_the_first_use_after_its_database_comes_back_from_a_long_outage(
+    pg_cluster: Cluster, pg_url: str
+) -> None:
+    # the pool retries a lost connection 1, 2, 4, 8, 16 s apart: after an outage of ~18 s its next try would be
+    # at 31 s, long after the 5 s a request waits; the database is back, so the request must be served
+    ledger = PostgresLedger(pg_url, environment="production")
+    try:
+        await ledger.recent()
+        pg_cluster.stop()
+        try:
+            with pytest.raises(GuardRefusal):
+                await ledger.recent()
+            await anyio.sleep(12)  # the outage goes on (the pool's retries back off meanwhile)
+        finally:
+            pg_cluster.start()  # the same port
+        assert await ledger.recent() == []
+    finally:
+        await ledger.aclose()

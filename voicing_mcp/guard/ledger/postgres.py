@@ -199,6 +199,10 @@ class PostgresLedger:
             configure=configure_connection,
             check=psycopg_pool.AsyncConnectionPool.check_connection,
             timeout=self._pool_timeout,
+            # a lost connection is retried 1, 2, 4… s apart until reconnect_timeout, then again at the next
+            # request: bounded by the time a request waits, a database back from a long outage serves the first
+            # request (psycopg_pool's default, 5 min, let the retries drift to 16, 32, 64 s apart)
+            reconnect_timeout=self._pool_timeout,
             name="voicing-ledger",
         )
         await pool.open(wait=False)
