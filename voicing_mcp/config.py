@@ -240,7 +240,8 @@ class Settings(BaseSettings):
             if not text:
                 return None
             if info.field_name == "ledger" and text.lower().startswith(("postgresql://", "postgres://")):
-                return SecretStr(text)  # may carry a password: never shown (Settings.ledger_shown masks it)
+                scheme, rest = text.split("://", 1)  # libpq knows the scheme in lower case only
+                return SecretStr(f"{scheme.lower()}://{rest}")  # may carry a password: never shown (ledger_shown)
             path = Path(text).expanduser()
             if not path.is_absolute():
                 # a relative path would follow the working directory, which is whatever folder the client starts

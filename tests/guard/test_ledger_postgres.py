@@ -292,3 +292,18 @@ async def test_a_ledger_is_usable_at_the_first_use_after_its_database_comes_back
         assert await ledger.recent() == []
     finally:
         await ledger.aclose()
+
+
+@pytest.mark.parametrize("scheme", ["POSTGRESQL", "Postgres"])
+async def test_a_postgresql_url_with_its_scheme_in_capitals_is_the_same_ledger(pg_url: str, scheme: str) -> None:
+    # the setting accepts the scheme in any case (URL schemes are case-insensitive); libpq only the lower case
+    ledger = PostgresLedger(pg_url)
+    try:
+        await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=9)
+    finally:
+        await ledger.aclose()
+    env = {**os.environ, "VOICING_LEDGER": scheme + pg_url.removeprefix("postgresql")}
+    exe = Path(sys.executable).parent / "voicing-mcp"
+    listed = subprocess.run([str(exe), "ledger"], env=env, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert '"status": "pending"' in listed.stdout and PASSWORD not in listed.stdout + listed.stderr
