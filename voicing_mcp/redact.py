@@ -85,8 +85,10 @@ def redact_url(url: str) -> str:
 
 
 def redact_dsn(url: str) -> str:
-    """A database URL for a person: ``postgresql://user:pw@host/db?password=pw`` → ``postgresql://•••@host/db?password=•••``."""
-    return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1•••", redact_url(url))
+    """A database URL for a person: ``postgresql://user:pw@host/db?password=pw`` → ``postgresql://•••@host/db?password=•••``
+    (``sslpassword=`` too)."""
+    # sslpassword: libpq's passphrase of the client's TLS key, as secret as the password
+    return re.sub(r"(?i)([?&](?:ssl)?password=)[^&#]*", r"\1•••", redact_url(url))
 
 
 # ----- third-party and model-supplied text shown to a person or the model -------------------------

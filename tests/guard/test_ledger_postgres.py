@@ -307,3 +307,31 @@ async def test_a_postgresql_url_with_its_scheme_in_capitals_is_the_same_ledger(p
     listed = subprocess.run([str(exe), "ledger"], env=env, capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
     assert '"status": "pending"' in listed.stdout and PASSWORD not in listed.stdout + listed.stderr
+
+
+@pytest.mark.parametrize("state", ["up", "down"])
+async def test_the_client_key_passphrase_in_a_postgresql_url_is_never_shown(
+    pg_cluster: Cluster, pg_url: str, state: str
+) -> None:
+    # libpq's sslpassword (the passphrase of the client's TLS key) is as secret as the password
+    passphrase = "Key-pass-9d2e41"
+    url = pg_cluster.url("voicing", port=closed_port()) if state == "down" else pg_url
+    url += f"?sslmode=disable&sslpassword={passphrase}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env.update(VOICING_LEDGER=url, VOICING_ENV="local", VOICING_TOKEN_SECRET="Zq3vN8pXw2LrT6yKc1HdJ5mBf9GsAe4U-_")
+    exe = Path(sys.executable).parent / "voicing-mcp"
+    done = subprocess.run([str(exe), "check"], env=env, capture_output=True, text=True, timeout=120, check=False)
+    out = done.stdout + done.stderr
+    assert "PostgreSQL ledger" in out and "sslpassword=•••" in out
+    assert passphrase not in out
+    ledger = PostgresLedger(url)
+    try:
+        if state == "down":
+            with pytest.raises(GuardRefusal) as err:
+                await ledger.recent()
+            assert passphrase not in str(err.value) and "sslpassword=•••" in str(err.value)
+        else:
+            assert await ledger.recent() == []
+    finally:
+        await ledger.aclose()
+    assert passphrase not in ledger.shown and passphrase not in load_settings(ledger=url).ledger_shown

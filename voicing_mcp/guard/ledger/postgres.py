@@ -94,13 +94,14 @@ def _modules() -> tuple[Any, Any]:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The passwords a URL carries (``user:pw@`` and ``?password=``), to scrub from any text shown."""
+    """The passwords a URL carries (``user:pw@``, ``?password=``, ``?sslpassword=``), to scrub from any text shown."""
     found: list[str] = []
     try:
         parts = urlsplit(url)
         if parts.password:
             found += [parts.password, unquote(parts.password)]
-        for value in parse_qs(parts.query).get("password", []):
+        query = parse_qs(parts.query)
+        for value in query.get("password", []) + query.get("sslpassword", []):
             found.append(value)
     except ValueError:
         pass
