@@ -335,3 +335,21 @@ async def test_the_client_key_passphrase_in_a_postgresql_url_is_never_shown(
     finally:
         await ledger.aclose()
     assert passphrase not in ledger.shown and passphrase not in load_settings(ledger=url).ledger_shown
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        f"postgresql+psycopg://voicing:{PASSWORD}@db:5432/v",  # SQLAlchemy's spelling
+        f"mysql://voicing:{PASSWORD}@db/v",
+        f"postgresql:/voicing:{PASSWORD}@db/v",  # a slash missing
+    ],
+)
+def test_a_ledger_url_the_server_cannot_use_is_refused_without_showing_its_password(value: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env.update(VOICING_LEDGER=value, VOICING_ENV="local")
+    exe = Path(sys.executable).parent / "voicing-mcp"
+    done = subprocess.run([str(exe), "check"], env=env, capture_output=True, text=True, timeout=120, check=False)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and "VOICING_LEDGER" in out
+    assert PASSWORD not in out
