@@ -353,3 +353,24 @@ def test_a_ledger_url_the_server_cannot_use_is_refused_without_showing_its_passw
     out = done.stdout + done.stderr
     assert done.returncode != 0 and "VOICING_LEDGER" in out
     assert PASSWORD not in out
+
+
+@pytest.mark.parametrize("password", ["Wr0ng#pass-51c", "Wr0ng?pass-51c"])
+async def test_a_password_with_a_hash_or_question_mark_is_never_shown(pg_url: str, password: str) -> None:
+    # libpq reads user:password up to the '@' (a '#' or '?' in it unencoded is part of the password), where
+    # urllib ends the host part at the '#' or '?' and found no credentials to mask
+    url = pg_url.replace(PASSWORD, password)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env.update(VOICING_LEDGER=url, VOICING_ENV="local", VOICING_TOKEN_SECRET="Zq3vN8pXw2LrT6yKc1HdJ5mBf9GsAe4U-_")
+    exe = Path(sys.executable).parent / "voicing-mcp"
+    done = subprocess.run([str(exe), "check"], env=env, capture_output=True, text=True, timeout=120, check=False)
+    out = done.stdout + done.stderr
+    assert "password authentication failed" in out  # libpq took it as the password
+    assert password not in out and "Wr0ng" not in out
+    ledger = PostgresLedger(url)
+    try:
+        with pytest.raises(GuardRefusal) as err:
+            await ledger.recent()
+    finally:
+        await ledger.aclose()
+    assert "Wr0ng" not in str(err.value) and "Wr0ng" not in ledger.shown

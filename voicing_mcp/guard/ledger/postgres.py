@@ -44,7 +44,7 @@ from voicing_mcp.guard.ledger.pg_schema import (
     read_schema_version,
 )
 from voicing_mcp.guard.scope import scope_key
-from voicing_mcp.redact import mask_number, redact_dsn, redact_secret
+from voicing_mcp.redact import dsn_password, mask_number, redact_dsn, redact_secret
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -96,6 +96,9 @@ def _modules() -> tuple[Any, Any]:
 def url_secrets(url: str) -> list[str]:
     """The passwords a URL carries (``user:pw@``, ``?password=``, ``?sslpassword=``), to scrub from any text shown."""
     found: list[str] = []
+    libpq = dsn_password(url)  # libpq's reading: a '#' or '?' in the password, unencoded, is part of it
+    if libpq:
+        found += [libpq, unquote(libpq)]
     try:
         parts = urlsplit(url)
         if parts.password:
