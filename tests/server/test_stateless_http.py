@@ -174,3 +174,17 @@ def test_http_stateless_is_refused_on_another_transport(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "--http-stateless applies to --transport http only" in done.stderr
+
+
+def test_the_stateless_setting_is_refused_on_sse_rather_than_serving_sessions(tmp_path: Path) -> None:
+    """VOICING_HTTP_STATELESS=true says replicas answer any request; SSE cannot (its stream lives in one replica):
+    served anyway, every request the balancer sends elsewhere would fail. Refused at start, as the flag is."""
+    done = subprocess.run(
+        [sys.executable, "-m", "voicing_mcp", "--transport", "sse", "--port", "0"],
+        env=fleet.child_env(XDG_STATE_HOME=str(tmp_path), VOICING_HTTP_STATELESS="true"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "VOICING_HTTP_STATELESS" in done.stderr and "--transport http" in done.stderr
