@@ -240,8 +240,20 @@ class Settings(BaseSettings):
             if not text:
                 return None
             if info.field_name == "ledger" and text.lower().startswith(("postgresql://", "postgres://")):
-                return SecretStr(text)  # may carry a password: never shown (Settings.ledger_shown masks it)
+                scheme, rest = text.split("://", 1)  # libpq knows the scheme in lower case only
+                return SecretStr(f"{scheme.lower()}://{rest}")  # may carry a password: never shown (ledger_shown)
+            if info.field_name == "ledger" and "://" in text and not text.startswith(("/", "~")):
+                # another URL (postgresql+psycopg://, mysql://…): refused, shown with its credentials masked
+                raise ValueError(
+                    f"{redact_dsn(text)} is not a ledger this server can use: a PostgreSQL ledger's URL starts with "
+                    "postgresql:// or postgres:// (no +driver suffix); anything else is an SQLite file's absolute path"
+                )
             path = Path(text).expanduser()
+            if not path.is_absolute() and "@" in text:  # user:password@host with a typo in the scheme
+                raise ValueError(
+                    "must be an absolute path or a postgresql:// URL (the value is not shown: it looks like it "
+                    "carries credentials)"
+                )
             if not path.is_absolute():
                 # a relative path would follow the working directory, which is whatever folder the client starts
                 # the server in: a restart elsewhere would open a fresh ledger (and dial a blocked number again)

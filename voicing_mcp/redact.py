@@ -85,8 +85,26 @@ def redact_url(url: str) -> str:
 
 
 def redact_dsn(url: str) -> str:
-    """A database URL for a person: ``postgresql://user:pw@host/db?password=pw`` → ``postgresql://•••@host/db?password=•••``."""
-    return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1•••", redact_url(url))
+    """A database URL for a person: ``postgresql://user:pw@host/db?password=pw`` → ``postgresql://•••@host/db?password=•••``
+    (``sslpassword=`` too)."""
+    # libpq reads user:password up to the first '@' before any '/' ('#' and '?' included, where urllib ends the
+    # host part): masked the way libpq reads it
+    found = _DSN_USERINFO.match(url)
+    shown = f"{found[1]}•••@{found[2]}" if found is not None else redact_url(url)
+    # sslpassword: libpq's passphrase of the client's TLS key, as secret as the password
+    return re.sub(r"(?i)([?&](?:ssl)?password=)[^&#]*", r"\1•••", shown)
+
+
+#: scheme://, then libpq's user[:password] (up to the first '@' before any '/'), then the rest
+_DSN_USERINFO = re.compile(r"(?s)^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@(.*)$")
+
+
+def dsn_password(url: str) -> str | None:
+    """The password of a database URL's ``user:password@`` as libpq reads it (still percent-encoded), or None."""
+    found = re.match(r"(?s)^[A-Za-z][A-Za-z0-9+.-]*://([^/@]*)@", url)
+    if found is None or ":" not in found[1]:
+        return None
+    return found[1].split(":", 1)[1] or None
 
 
 # ----- third-party and model-supplied text shown to a person or the model -------------------------

@@ -272,3 +272,105 @@ async def test_a_server_creates_the_postgresql_schema_at_start_before_any_dial(
             while not await anyio.to_thread.run_sync(schema_exists, pg_url):
                 await anyio.sleep(0.05)
     assert dials(emu) == 0
+
+
+async def test_a_ledger_is_usable_at_the_first_use_after_its_database_comes_back_from_a_long_outage(
+    pg_cluster: Cluster, pg_url: str
+) -> None:
+    # the pool retries a lost connection 1, 2, 4, 8, 16 s apart: after an outage of ~18 s its next try would be
+    # at 31 s, long after the 5 s a request waits; the database is back, so the request must be served
+    ledger = PostgresLedger(pg_url, environment="production")
+    try:
+        await ledger.recent()
+        pg_cluster.stop()
+        try:
+            with pytest.raises(GuardRefusal):
+                await ledger.recent()
+            await anyio.sleep(12)  # the outage goes on (the pool's retries back off meanwhile)
+        finally:
+            pg_cluster.start()  # the same port
+        assert await ledger.recent() == []
+    finally:
+        await ledger.aclose()
+
+
+@pytest.mark.parametrize("scheme", ["POSTGRESQL", "Postgres"])
+async def test_a_postgresql_url_with_its_scheme_in_capitals_is_the_same_ledger(pg_url: str, scheme: str) -> None:
+    # the setting accepts the scheme in any case (URL schemes are case-insensitive); libpq only the lower case
+    ledger = PostgresLedger(pg_url)
+    try:
+        await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=9)
+    finally:
+        await ledger.aclose()
+    env = {**os.environ, "VOICING_LEDGER": scheme + pg_url.removeprefix("postgresql")}
+    exe = Path(sys.executable).parent / "voicing-mcp"
+    listed = subprocess.run([str(exe), "ledger"], env=env, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert '"status": "pending"' in listed.stdout and PASSWORD not in listed.stdout + listed.stderr
+
+
+@pytest.mark.parametrize("state", ["up", "down"])
+async def test_the_client_key_passphrase_in_a_postgresql_url_is_never_shown(
+    pg_cluster: Cluster, pg_url: str, state: str
+) -> None:
+    # libpq's sslpassword (the passphrase of the client's TLS key) is as secret as the password
+    passphrase = "Key-pass-9d2e41"
+    url = pg_cluster.url("voicing", port=closed_port()) if state == "down" else pg_url
+    url += f"?sslmode=disable&sslpassword={passphrase}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env.update(VOICING_LEDGER=url, VOICING_ENV="local", VOICING_TOKEN_SECRET="Zq3vN8pXw2LrT6yKc1HdJ5mBf9GsAe4U-_")
+    exe = Path(sys.executable).parent / "voicing-mcp"
+    done = subprocess.run([str(exe), "check"], env=env, capture_output=True, text=True, timeout=120, check=False)
+    out = done.stdout + done.stderr
+    assert "PostgreSQL ledger" in out and "sslpassword=•••" in out
+    assert passphrase not in out
+    ledger = PostgresLedger(url)
+    try:
+        if state == "down":
+            with pytest.raises(GuardRefusal) as err:
+                await ledger.recent()
+            assert passphrase not in str(err.value) and "sslpassword=•••" in str(err.value)
+        else:
+            assert await ledger.recent() == []
+    finally:
+        await ledger.aclose()
+    assert passphrase not in ledger.shown and passphrase not in load_settings(ledger=url).ledger_shown
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        f"postgresql+psycopg://voicing:{PASSWORD}@db:5432/v",  # SQLAlchemy's spelling
+        f"mysql://voicing:{PASSWORD}@db/v",
+        f"postgresql:/voicing:{PASSWORD}@db/v",  # a slash missing
+    ],
+)
+def test_a_ledger_url_the_server_cannot_use_is_refused_without_showing_its_password(value: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env.update(VOICING_LEDGER=value, VOICING_ENV="local")
+    exe = Path(sys.executable).parent / "voicing-mcp"
+    done = subprocess.run([str(exe), "check"], env=env, capture_output=True, text=True, timeout=120, check=False)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and "VOICING_LEDGER" in out
+    assert PASSWORD not in out
+
+
+@pytest.mark.parametrize("password", ["Wr0ng#pass-51c", "Wr0ng?pass-51c"])
+async def test_a_password_with_a_hash_or_question_mark_is_never_shown(pg_url: str, password: str) -> None:
+    # libpq reads user:password up to the '@' (a '#' or '?' in it unencoded is part of the password), where
+    # urllib ends the host part at the '#' or '?' and found no credentials to mask
+    url = pg_url.replace(PASSWORD, password)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env.update(VOICING_LEDGER=url, VOICING_ENV="local", VOICING_TOKEN_SECRET="Zq3vN8pXw2LrT6yKc1HdJ5mBf9GsAe4U-_")
+    exe = Path(sys.executable).parent / "voicing-mcp"
+    done = subprocess.run([str(exe), "check"], env=env, capture_output=True, text=True, timeout=120, check=False)
+    out = done.stdout + done.stderr
+    assert "password authentication failed" in out  # libpq took it as the password
+    assert password not in out and "Wr0ng" not in out
+    ledger = PostgresLedger(url)
+    try:
+        with pytest.raises(GuardRefusal) as err:
+            await ledger.recent()
+    finally:
+        await ledger.aclose()
+    assert "Wr0ng" not in str(err.value) and "Wr0ng" not in ledger.shown

@@ -8,13 +8,17 @@ each backend (an SQLite file; a PostgreSQL database of its own), the emulator ov
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from mcp import Client
 
 from server_support import structured, text_of
 from tests.server.test_confirm_page import browser_log, click, human_client, recorded_url
-from tests.server.test_dial import call, dials
+from tests.server.test_dial import Clock, call, dials
+from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.server.app import create_server
 
 SECRET = "Zq3vN8pXw2LrT6yKc1HdJ5mBf9GsAe4U-_"
 
@@ -56,3 +60,28 @@ async def test_a_declined_or_unclicked_page_leaves_nothing_another_replica_can_t
         assert structured(await call(other))["status"] == "confirmation_required"
     assert dials(emu) == 0
     assert len(log.read_text(encoding="utf-8").split()) == 2
+
+
+async def test_an_approval_given_for_one_api_is_never_taken_by_a_server_dialling_another_on_the_same_ledger(
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ledger_setting: str
+) -> None:
+    """One ledger, two scopes (as the dial rows: a rehearsal never uses up or blocks real dials): the human
+    approved the call for the API of the first server; the second one reaches another API (another base URL,
+    here the same emulator by another host name) and asks the human itself."""
+    log = browser_log(tmp_path, monkeypatch)
+    shared: dict[str, Any] = {"ledger": ledger_setting, "token_secret": SECRET, "quiet_hours": "off"}
+    other_api = emu.base_url.replace("127.0.0.1", "localhost")
+    assert other_api != emu.base_url
+    one_settings = load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development", **shared)
+    other_settings = load_settings(base_url=other_api, api_key=emu.api_key, env="development", **shared)
+    async with (
+        Client(create_server(one_settings, clock=Clock()), mode="legacy") as one,
+        Client(create_server(other_settings, clock=Clock()), mode="legacy") as other,
+    ):
+        assert structured(await call(one))["status"] == "confirmation_required"
+        url = await recorded_url(log)
+        assert (await click(url)).status_code == 200
+        elsewhere = structured(await call(other))
+    assert elsewhere["status"] == "confirmation_required"
+    assert dials(emu) == 0
+    assert len(log.read_text(encoding="utf-8").split()) == 2  # the other server asked the human itself

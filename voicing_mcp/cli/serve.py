@@ -36,11 +36,10 @@ def run_server(args: argparse.Namespace) -> int:
     stateless: bool = bool(getattr(args, "http_stateless", False)) or settings.http_stateless
     if getattr(args, "http_stateless", False) and args.transport != "http":
         raise ConfigError("--http-stateless applies to --transport http only (streamable HTTP)")
-    if settings.http_stateless and args.transport == "sse":  # stdio has no HTTP at all: silent there
-        print(
-            "voicing-mcp: VOICING_HTTP_STATELESS applies to --transport http only; SSE keeps its sessions",
-            file=sys.stderr,
-            flush=True,
+    if stateless and args.transport == "sse":  # SSE's stream lives in one replica: it cannot be stateless
+        raise ConfigError(
+            "VOICING_HTTP_STATELESS=true applies to --transport http only (streamable HTTP): an SSE session lives "
+            "in the replica that opened it; serve --transport http, or unset VOICING_HTTP_STATELESS"
         )
     from voicing_mcp.server.app import create_server  # noqa: PLC0415 (the MCP SDK, after the settings are checked)
 

@@ -8,6 +8,7 @@ taken from the ledger instead of asking again. The page itself is :mod:`voicing_
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from typing import Any, cast
@@ -17,6 +18,7 @@ from mcp.server.mcpserver import Context
 
 from voicing_mcp.errors import ConfigError, GuardRefusal
 from voicing_mcp.guard.policy import Decision, DialGuard
+from voicing_mcp.guard.scope import ledger_environment, scope_key
 from voicing_mcp.server.confirm_page import ConfirmPages, PendingDial, open_in_browser, request_digest
 from voicing_mcp.server.context import ServerContext, server_context
 from voicing_mcp.server.preview import AskedVia, DialResult, declined
@@ -33,6 +35,13 @@ MAX_PENDING_PAGES = 5
 REACH_WAIT_SECONDS = 15.0
 
 
+def approval_key(guard: DialGuard, digest: str) -> str:
+    """The key an approval is stored under in the ledger: the request's digest within the server's scope (the API
+    its dials reach), so a server dialling another API on the same ledger never takes it (as for the dial rows)."""
+    scope = scope_key(guard.ledger.environment or ledger_environment(guard.settings, local=guard.local))
+    return hashlib.sha256(f"{scope}\x00{digest}".encode()).hexdigest()
+
+
 def pages_for(state: ServerContext, guard: DialGuard) -> ConfirmPages:
     """The server's confirm pages (created on first need, stopped with the server)."""
     pages = state.confirm_pages
@@ -41,7 +50,9 @@ def pages_for(state: ServerContext, guard: DialGuard) -> ConfirmPages:
         ledger = guard.ledger
 
         async def store(pending: PendingDial) -> None:
-            await ledger.record_approval(pending.digest, pending.nonce, expires_at=pending.expires_at)
+            await ledger.record_approval(
+                approval_key(guard, pending.digest), pending.nonce, expires_at=pending.expires_at
+            )
 
         pages.on_approved = store
         state.confirm_pages = pages
@@ -75,7 +86,7 @@ async def confirm_on_page(
     digest = request_digest(decision.request)
     pending = pages.find(digest)
     if pending is None and pages.just_spent(digest) is None:
-        if await guard.ledger.take_approval(digest) is not None:
+        if await guard.ledger.take_approval(approval_key(guard, digest)) is not None:
             # approved on the confirm page of another server on this ledger (a replica): spent now, dial here
             logger.info("confirmation: approved through another server for %s", decision.phone.masked)
             return None

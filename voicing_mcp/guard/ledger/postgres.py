@@ -44,7 +44,7 @@ from voicing_mcp.guard.ledger.pg_schema import (
     read_schema_version,
 )
 from voicing_mcp.guard.scope import scope_key
-from voicing_mcp.redact import mask_number, redact_dsn, redact_secret
+from voicing_mcp.redact import dsn_password, mask_number, redact_dsn, redact_secret
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -96,13 +96,17 @@ def _modules() -> tuple[Any, Any]:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The passwords a URL carries (``user:pw@`` and ``?password=``), to scrub from any text shown."""
+    """The passwords a URL carries (``user:pw@``, ``?password=``, ``?sslpassword=``), to scrub from any text shown."""
     found: list[str] = []
+    libpq = dsn_password(url)  # libpq's reading: a '#' or '?' in the password, unencoded, is part of it
+    if libpq:
+        found += [libpq, unquote(libpq)]
     try:
         parts = urlsplit(url)
         if parts.password:
             found += [parts.password, unquote(parts.password)]
-        for value in parse_qs(parts.query).get("password", []):
+        query = parse_qs(parts.query)
+        for value in query.get("password", []) + query.get("sslpassword", []):
             found.append(value)
     except ValueError:
         pass
@@ -201,6 +205,10 @@ class PostgresLedger:
             configure=configure_connection,
             check=psycopg_pool.AsyncConnectionPool.check_connection,
             timeout=self._pool_timeout,
+            # a lost connection is retried 1, 2, 4… s apart until reconnect_timeout, then again at the next
+            # request: bounded by the time a request waits, a database back from a long outage serves the first
+            # request (psycopg_pool's default, 5 min, let the retries drift to 16, 32, 64 s apart)
+            reconnect_timeout=self._pool_timeout,
             name="voicing-ledger",
         )
         await pool.open(wait=False)
