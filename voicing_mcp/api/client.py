@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mappi
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 import anyio
-import httpx
 from pydantic import SecretStr, ValidationError
 
 from voicing_mcp import __version__
@@ -61,14 +60,11 @@ from voicing_mcp.api.parsing import (
     snippet,
     try_json,
 )
-from voicing_mcp.api.pool import error_reason, has_request, http_pool
 from voicing_mcp.api.retry import Decision, RequestKind, backoff_delay, decide, dial_rejected, parse_retry_after
 from voicing_mcp.api.secrecy import checked_key, scrub_error, without_key
 from voicing_mcp.errors import (
-    APIConnectionError,
     APIError,
     APIStatusError,
-    APITimeoutError,
     InvalidRequestError,
     NotFoundError,
     OutcomeUnknownError,
@@ -79,6 +75,8 @@ from voicing_mcp.redact import mask_number, redact_secret, redact_url
 
 if TYPE_CHECKING:
     from types import TracebackType
+
+    import httpx
 
     from voicing_mcp.api.chat import ChatSession, ChatValues
 
@@ -136,6 +134,8 @@ class VoicingClient:
     def _http(self) -> httpx.AsyncClient:
         """The pooled HTTP client, made on the first request (:mod:`voicing_mcp.api.pool` says why)."""
         if self._pool is None:
+            from voicing_mcp.api.pool import http_pool  # noqa: PLC0415 (httpx ~30-40 ms with pygments/rich: on the first API request, not at start)
+
             self._pool = http_pool(
                 self.base_url, self._api_key, self._user_agent, self.bulk_concurrency, self._transport
             )
@@ -180,6 +180,10 @@ class VoicingClient:
         json: Any = None,
     ) -> httpx.Response:
         """Send with the retry rules of :mod:`voicing_mcp.api.retry`; return a 2xx response or raise."""
+        import httpx  # noqa: PLC0415 (httpx ~30-40 ms with pygments/rich: on the first API request, not at start)
+
+        from voicing_mcp.api.pool import connection_error, error_reason  # noqa: PLC0415 (httpx: on the first request)
+
         if self._starter is not None:
             await self.ready()
         content = encode_json_body(json) if json is not None else None
@@ -199,7 +203,9 @@ class VoicingClient:
                     logger.error("%s %s: no answer (%s); outcome unknown, NOT retried", method, path, error_reason(exc))
                     raise self._outcome_unknown(exc, method=method, path=path) from exc
                 if decision is Decision.GIVE_UP:
-                    raise self._connection_error(exc, what=what, attempts=retries_done + 1, method=method) from exc
+                    raise connection_error(
+                        exc, self.base_url, what=what, attempts=retries_done + 1, method=method
+                    ) from exc
                 delay = backoff_delay(retries_done, retry_after=None, rng=self._rng)
                 reason = error_reason(exc)
             else:
@@ -234,23 +240,6 @@ class VoicingClient:
             url=str(response.request.url),
         )
 
-    def _connection_error(self, exc: httpx.RequestError, *, what: str, attempts: int, method: str) -> APIError:
-        host = httpx.URL(self.base_url).host
-        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
-        url = str(exc.request.url) if has_request(exc) else None
-        if isinstance(exc, httpx.TimeoutException):
-            return APITimeoutError(
-                f"the Voicing API at {host} did not answer {what} in time ({error_reason(exc)}, {tries})",
-                method=method,
-                url=url,
-            )
-        return APIConnectionError(
-            f"could not reach the Voicing API at {host} for {what} ({error_reason(exc)}, {tries}); "
-            "check VOICING_ENV / VOICING_BASE_URL and the network",
-            method=method,
-            url=url,
-        )
-
     def _outcome_unknown(
         self,
         exc: BaseException | None,
@@ -261,6 +250,8 @@ class VoicingClient:
         status_code: int | None = None,
         detail: str | None = None,
     ) -> APIError:
+        from voicing_mcp.api.pool import error_reason  # noqa: PLC0415 (httpx: on the first API request)
+
         reason = why or (error_reason(exc) if exc is not None else "no answer")
         return OutcomeUnknownError(
             f"the dial request may have reached the Voicing API, but no usable answer came back ({reason}). "

@@ -13,14 +13,16 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from json import dumps as json_dumps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import ValidationError
 
 from voicing_mcp.api.constants import MAX_CALL_ID
 from voicing_mcp.api.models import CallDetails, CallPage, OutboundCallResponse
 from voicing_mcp.errors import APIError, APIStatusError, NotFoundError
+
+if TYPE_CHECKING:
+    import httpx
 
 LIST_KEYS = ("data", "calls", "items", "results")
 _META_CONTAINERS = ("meta", "pagination", "page_info", "paging")

@@ -8,15 +8,30 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Generator
 
 import httpx
 from pydantic import SecretStr
 
 from voicing_mcp.api.constants import CONNECT_TIMEOUT, READ_TIMEOUT
 from voicing_mcp.api.parsing import snippet
-from voicing_mcp.api.secrecy import ApiKeyAuth
+from voicing_mcp.errors import APIConnectionError, APIError, APITimeoutError
 
 TIMEOUT = httpx.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT, write=READ_TIMEOUT, pool=CONNECT_TIMEOUT)
+
+
+class ApiKeyAuth(httpx.Auth):
+    """Adds ``x-api-key`` to each request; the key stays a SecretStr everywhere else."""
+
+    def __init__(self, key: SecretStr) -> None:
+        self._key = key
+
+    def __repr__(self) -> str:
+        return "ApiKeyAuth(**********)"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["x-api-key"] = self._key.get_secret_value()
+        yield request
 
 
 def http_pool(
@@ -70,3 +85,22 @@ def has_request(exc: httpx.RequestError) -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def connection_error(exc: httpx.RequestError, base_url: str, *, what: str, attempts: int, method: str) -> APIError:
+    """The error a request that got no answer raises: a timeout or no connection, naming the host and tries."""
+    host = httpx.URL(base_url).host
+    tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+    url = str(exc.request.url) if has_request(exc) else None
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(
+            f"the Voicing API at {host} did not answer {what} in time ({error_reason(exc)}, {tries})",
+            method=method,
+            url=url,
+        )
+    return APIConnectionError(
+        f"could not reach the Voicing API at {host} for {what} ({error_reason(exc)}, {tries}); "
+        "check VOICING_ENV / VOICING_BASE_URL and the network",
+        method=method,
+        url=url,
+    )

@@ -25,8 +25,6 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
-import httpx
-
 RequestKind = Literal["read", "dial"]
 
 #: HTTP statuses after which a read is retried (plus every 5xx).
@@ -77,13 +75,6 @@ DIAL_REJECTION_STATUSES: frozenset[int] = frozenset(
 #: assistant fetch, database save) have no documented text, so their answers cannot be recognised.
 DIAL_FAILURE_DETAILS: frozenset[str] = frozenset({"Failed to publish outbound call"})
 
-_NEVER_LEFT: tuple[type[Exception], ...] = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.UnsupportedProtocol,  # raised by the connection pool before it opens a connection
-)
-
 
 class Decision(enum.Enum):
     """What to do after one failed attempt."""
@@ -98,7 +89,15 @@ class Decision(enum.Enum):
 
 def request_never_left(error: BaseException) -> bool:
     """True when the transport error proves that no byte of the request reached the server."""
-    return isinstance(error, _NEVER_LEFT)
+    import httpx  # noqa: PLC0415 (httpx ~30-40 ms with pygments/rich: on the first API request, not at start)
+
+    never_left: tuple[type[Exception], ...] = (
+        httpx.ConnectError,
+        httpx.ConnectTimeout,
+        httpx.PoolTimeout,
+        httpx.UnsupportedProtocol,  # raised by the connection pool before it opens a connection
+    )
+    return isinstance(error, never_left)
 
 
 def dial_rejected(status_code: int, body: Any) -> bool:

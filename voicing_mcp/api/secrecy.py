@@ -7,11 +7,9 @@ a public method raises (message, the API's detail, body and URL).
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from json import dumps as json_dumps
 from typing import Any
 
-import httpx
 from pydantic import SecretStr
 
 from voicing_mcp.errors import APIError, APIStatusError, InvalidRequestError, VoicingError
@@ -26,20 +24,6 @@ def checked_key(api_key: str | SecretStr) -> SecretStr:
             "the API key contains a space, line break or control character; pass the key alone (not shown here)"
         )
     return key
-
-
-class ApiKeyAuth(httpx.Auth):
-    """Adds ``x-api-key`` to each request; the key stays a SecretStr everywhere else."""
-
-    def __init__(self, key: SecretStr) -> None:
-        self._key = key
-
-    def __repr__(self) -> str:
-        return "ApiKeyAuth(**********)"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["x-api-key"] = self._key.get_secret_value()
-        yield request
 
 
 def without_key(body: Any, key: str) -> Any:

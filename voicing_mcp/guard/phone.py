@@ -11,13 +11,13 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import phonenumbers
-from phonenumbers import PhoneNumber, shortnumberinfo, timezone
-from phonenumbers.tzdata import TIMEZONE_DATA
+from typing import TYPE_CHECKING
 
 from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.redact import mask_number
+
+if TYPE_CHECKING:
+    from phonenumbers import PhoneNumber
 
 _FORMATTING = re.compile(r"[\s().\-/]")
 TEL_URI = re.compile(r"^\s*tel:", re.IGNORECASE)
@@ -64,6 +64,8 @@ class PhoneInfo:
     @property
     def national_number(self) -> str:
         """The national significant number (E.164 without the country code): ``7018112582``."""
+        import phonenumbers  # noqa: PLC0415 (~100 ms of region metadata: on the first number parsed, off the start)
+
         return phonenumbers.national_significant_number(phonenumbers.parse(self.e164, None))
 
     @property
@@ -82,6 +84,9 @@ def _clean(raw: str) -> str:
 
 def _check_short(raw: str, default_region: str | None) -> None:
     """Emergency and other short numbers, tested on the raw digits (not on a parsed full number)."""
+    import phonenumbers  # noqa: PLC0415 (~100 ms of region metadata: on the first number parsed, off the start)
+    from phonenumbers import shortnumberinfo  # noqa: PLC0415 (phonenumbers: on the first number parsed)
+
     cleaned = _clean(raw)
     international = cleaned.startswith("+")
     digits = cleaned.lstrip("+")
@@ -122,7 +127,8 @@ def _check_short(raw: str, default_region: str | None) -> None:
 
 def parse_number(raw: str, *, default_region: str | None) -> PhoneInfo:
     """Check 1a: parse and validate; refuse short/emergency, national-without-region, impossible, invalid."""
-    from phonenumbers import geocoder  # noqa: PLC0415 (heavy: importing phonenumbers.geocoder loads about 1 s of data)
+    import phonenumbers  # noqa: PLC0415 (~100 ms of region metadata: on the first number parsed, off the start)
+    from phonenumbers import geocoder, timezone  # noqa: PLC0415 (geocoder loads about 1 s of data: on the first dial)
 
     if not any(ch.isdigit() for ch in raw or ""):
         raise GuardRefusal(
@@ -183,6 +189,8 @@ def _zones(parsed: PhoneNumber, zones: Sequence[str]) -> tuple[str, ...]:
     two hours ahead. A mobile, or a number that may be one (``fixed line or mobile``), is therefore given
     every zone of its country unless mobile numbers there carry an area code.
     """
+    import phonenumbers  # noqa: PLC0415 (~100 ms of region metadata: on the first number parsed, off the start)
+
     known = tuple(z for z in zones if z != "Etc/Unknown")
     code = parsed.country_code or 0
     maybe_mobile = phonenumbers.number_type(parsed) in (
@@ -197,6 +205,8 @@ def _zones(parsed: PhoneNumber, zones: Sequence[str]) -> tuple[str, ...]:
 @functools.cache
 def country_zones(country_code: int) -> tuple[str, ...]:
     """Every IANA zone phonenumbers' data lists under a country calling code (all its prefixes), sorted."""
+    from phonenumbers.tzdata import TIMEZONE_DATA  # noqa: PLC0415 (phonenumbers: on the first number parsed)
+
     prefix = str(country_code)
     data: dict[str, tuple[str, ...]] = TIMEZONE_DATA
     collected = {z for key, values in data.items() if key.startswith(prefix) for z in values if z != "Etc/Unknown"}
