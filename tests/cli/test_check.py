@@ -142,6 +142,7 @@ def test_check_in_local_mode_passes_every_line_against_the_built_in_emulator(tmp
     }
     assert "no real phone will ring" in done.stdout
     assert "the built-in emulator at http://127.0.0.1:" in done.stdout
+    assert "answered (no key needed: local mode)" in done.stdout and "accepted the key" not in done.stdout
     assert "VOICING_CONFIRMATION=token (local mode)" in done.stdout
     assert done.stdout.rstrip().endswith("voicing-mcp check: all good")
 

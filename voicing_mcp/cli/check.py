@@ -321,7 +321,10 @@ async def check_api(settings: Settings, report: Report) -> None:
             return
         ms = (time.perf_counter() - started) * 1000
         total = f", {page.total} call(s) on record" if page.total is not None else ""
-        report.add("ok", "api", f"{api.where} answered and accepted the key in {ms:.0f} ms{total}")
+        accepted = (
+            "answered (no key needed: local mode)" if settings.api_key is None else "answered and accepted the key"
+        )
+        report.add("ok", "api", f"{api.where} {accepted} in {ms:.0f} ms{total}")
 
 
 def api_failure(what: str, exc: TimeoutError | VoicingError, *, secret: str | None = None) -> str:
