@@ -31,7 +31,7 @@ STARTUP_SECONDS = 60.0
 
 @dataclass
 class Replica:
-    """One ``voicing-mcp --transport http`` process and what it wrote to stderr."""
+    """One ``voicing-mcp --transport …`` process and what it wrote to stderr (its URL once it announces it)."""
 
     proc: subprocess.Popen[str]
     url: str = ""
@@ -39,8 +39,12 @@ class Replica:
     ready: threading.Event = field(default_factory=threading.Event)
 
     @property
+    def origin(self) -> str:
+        return self.url.split("/", 3)[2]
+
+    @property
     def port(self) -> int:
-        return int(self.url.split("/")[2].rsplit(":", 1)[1])
+        return int(self.origin.rsplit(":", 1)[1])
 
     def pump(self) -> None:
         assert self.proc.stderr is not None

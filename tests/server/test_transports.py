@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 
+from benchmarks._fleet import Replica
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR
 from voicing_mcp.errors import ConfigError
 from voicing_mcp.server.security import origin_host, policy_for, split_host
@@ -55,27 +55,7 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-@dataclass
-class Served:
-    """A running ``voicing-mcp --transport X`` process and what it wrote."""
-
-    proc: subprocess.Popen[str]
-    url: str = ""
-    stderr: list[str] = field(default_factory=list[str])
-    ready: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def origin(self) -> str:
-        return self.url.split("/", 3)[2]
-
-    def pump(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.stderr.append(line)
-            if "serving MCP over" in line and " at " in line:
-                self.url = line.rsplit(" at ", 1)[1].strip()
-                self.ready.set()
-        self.ready.set()  # the process ended
+Served = Replica  # a served process, announcing its URL on stderr (the replicas benchmark's own helper)
 
 
 def serve(tmp_path: Path, transport: str, *, token: str | None = None) -> Served:
