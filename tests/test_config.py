@@ -181,7 +181,7 @@ def test_every_voicing_variable_that_is_no_setting_is_named_with_the_closest_set
 
 
 def test_every_setting_the_server_reads_is_in_the_readme_settings_table() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "settings.md").read_text(encoding="utf-8")
     table = readme.split("<!-- section: settings", 1)[1].split("<!-- /section: settings -->", 1)[0]
     missing = [name for name in setting_names() if f"| `{name}` |" not in table]
     assert missing == []

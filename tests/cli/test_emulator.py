@@ -25,7 +25,7 @@ import pytest
 from voicing_mcp.emulator.calls import ENDED_REASONS, FINAL_STATUS, outcome_for_number
 
 ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "README.md"
+README = ROOT / "docs" / "emulator.md"  # the emulator's page, with the curl examples
 EXE = Path(sys.executable).parent / "voicing-mcp"
 README_BASE = "http://127.0.0.1:8787"
 ANY = "…"
