@@ -19,6 +19,7 @@ from voicing_mcp.guard.campaigns import (
     manifest_bytes,
     manifest_sha256,
     plan_campaign,
+    read_recipients_file,
     recipients_from_list,
 )
 from voicing_mcp.guard.ledger import Ledger
@@ -237,3 +238,20 @@ async def test_the_schedule_counts_earlier_dials_of_the_hour_against_the_rate_ca
     result = await plan(guard, [row(NEW_YORK), row(DAKOTA)])  # one dial now, the next once the earlier one is 1 h old
     assert result.schedule.earliest_dial == DAY
     assert result.schedule.estimated_finish == DAY + timedelta(hours=1, minutes=2)
+
+
+async def test_rows_read_from_a_csv_keep_their_line_and_an_empty_required_cell_is_a_missing_variable(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    (folder / "overdue.csv").write_text(
+        f"phone_number,name,plan_type\n{NEW_YORK},Ann,Gold\n\n{DAKOTA},Bob,\n", encoding="utf-8"
+    )
+    guard = make_guard(tmp_path, campaigns_dir=str(folder))
+    rows = read_recipients_file("overdue.csv", guard.settings.resolved_campaigns_dir)
+    result = await plan(guard, list(rows))
+    assert [(r.position, r.line) for r in result.accepted] == [(1, 2)]
+    (excluded,) = result.excluded
+    assert (excluded.position, excluded.line, excluded.reason) == (2, 4, "template-variables")
+    assert "input_variables lack 'plan_type'" in excluded.message

@@ -322,7 +322,8 @@ def check_rows(
 ) -> tuple[list[AcceptedRow], list[ExcludedRow], list[str]]:
     """Checks 1-3 of the module docstring on every row (no ledger, no clock): ``(accepted, excluded, warnings)``.
 
-    Synchronous and CPU-bound (about 0.1 ms a row): :func:`plan_campaign` runs it in a worker thread.
+    Synchronous and CPU-bound (mostly parsing numbers the first time: see benchmarks/campaign_plan.py):
+    :func:`plan_campaign` runs it in a worker thread, so the event loop keeps serving meanwhile.
     Raises GuardRefusal for a problem of the whole campaign (:data:`CAMPAIGN_WIDE_RULES`).
     """
     given = assistant_id.strip()
