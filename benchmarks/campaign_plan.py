@@ -9,6 +9,12 @@ number is cached from an earlier run) and a real SQLite ledger behind :class:`Le
 accepted number); the table shows the median of ``--repeat`` runs, the rows checked per second, and separately
 the CSV parse of the same list and the ledger's share; "again" is the same list planned a second time in the
 process (its numbers already parsed: a corrected list submitted again).
+
+Where the time goes (profiles of 2,000 rows): the first plan is mostly
+:func:`~voicing_mcp.guard.phone.parse_number` (its emergency/short-number test tries every region of the country
+code, 25 for +1; the country name and the time zones each validate the number again), then the ledger adapter's
+one ``open_unknown`` query per number (a worker-thread hop each); the rest (variables, template, JSON body) is
+about a third of a millisecond a row.
 """
 
 from __future__ import annotations

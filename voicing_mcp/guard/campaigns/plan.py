@@ -300,7 +300,8 @@ class _NumberChecks:
         ph.check_line_type(number)
         ph.check_fictional(number, local=self.guard.local)
         ph.check_country(number, settings.allowed_countries)
-        if self.entries.blocks(number):
+        # an empty list blocks nothing (blocks() would parse the number again to find its national digits)
+        if (self.entries.e164 or self.entries.national) and self.entries.blocks(number):
             self.guard.dnc.check(number)  # the guard's own refusal text (re-reads the file only for these rows)
         return number
 
