@@ -327,3 +327,48 @@ def test_the_log_level_is_a_setting_read_in_any_case(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("VOICING_LOG_LEVEL", "loud")
     with pytest.raises(ConfigError, match="VOICING_LOG_LEVEL"):
         load_settings()
+
+
+# ----- campaigns: the per-number cap and the recipients folder -------------------------------------
+def test_the_per_number_cap_defaults_to_three_a_day_and_reads_n_per_hours(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VOICING_MAX_CALLS_PER_NUMBER", raising=False)
+    assert str(load_settings().max_calls_per_number) == "3/24h"
+    monkeypatch.setenv("VOICING_MAX_CALLS_PER_NUMBER", " 1 / 48H ")
+    cap = load_settings().max_calls_per_number
+    assert (cap.calls, cap.window.total_seconds()) == (1, 48 * 3600)
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("3", "'3' is not of the form N/<hours>h, e.g. 3/24h"),
+        ("3/24", "'3/24' is not of the form N/<hours>h"),
+        ("three/24h", "'three/24h' is not of the form N/<hours>h"),
+        ("0/24h", "'0/24h': the number of calls must be at least 1"),
+        ("3/0h", "'3/0h': the window must be 1-720 hours"),
+        ("3/1000h", "'3/1000h': the window must be 1-720 hours"),
+    ],
+)
+def test_a_bad_per_number_cap_is_named_with_the_form_to_write(
+    monkeypatch: pytest.MonkeyPatch, value: str, says: str
+) -> None:
+    monkeypatch.setenv("VOICING_MAX_CALLS_PER_NUMBER", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert f"VOICING_MAX_CALLS_PER_NUMBER: {says}" in str(info.value)
+
+
+def test_the_campaigns_folder_is_the_setting_else_the_users_data_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("VOICING_CAMPAIGNS_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert load_settings().resolved_campaigns_dir == tmp_path / "data" / "voicing-mcp" / "campaigns"
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/data")  # XDG: a relative value is ignored
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert load_settings().resolved_campaigns_dir == tmp_path / ".local" / "share" / "voicing-mcp" / "campaigns"
+    monkeypatch.setenv("VOICING_CAMPAIGNS_DIR", "~/lists")
+    assert load_settings().resolved_campaigns_dir == tmp_path / "lists"
+    monkeypatch.setenv("VOICING_CAMPAIGNS_DIR", "lists")
+    with pytest.raises(ConfigError, match=r"VOICING_CAMPAIGNS_DIR: must be an absolute path \(got 'lists'\)"):
+        load_settings()

@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import time
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -24,7 +24,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from voicing_mcp.errors import ConfigError
-from voicing_mcp.paths import PACKAGE_PROMPTS_DIR, default_prompts_dir, default_state_dir
+from voicing_mcp.paths import PACKAGE_PROMPTS_DIR, default_campaigns_dir, default_prompts_dir, default_state_dir
 from voicing_mcp.redact import redact_dsn, redact_url
 
 Env = Literal["local", "development", "sandbox", "production"]
@@ -108,6 +108,35 @@ def parse_quiet_hours(value: str) -> QuietHours | None:
     return QuietHours(_parse_hhmm(parts[0], "start"), _parse_hhmm(parts[1], "end"))
 
 
+_PER_NUMBER = re.compile(r"^(\d{1,4})\s*/\s*(\d{1,4})\s*h$", re.IGNORECASE)
+MAX_PER_NUMBER_HOURS = 720
+
+
+@dataclass(frozen=True, slots=True)
+class CallsPerNumber:
+    """At most ``calls`` dials to one number in any ``window`` (``VOICING_MAX_CALLS_PER_NUMBER``, ``N/<hours>h``)."""
+
+    calls: int
+    window: timedelta
+
+    def __str__(self) -> str:
+        return f"{self.calls}/{int(self.window.total_seconds() // 3600)}h"
+
+
+def parse_calls_per_number(value: str) -> CallsPerNumber:
+    """``"3/24h"`` → at most 3 dials to one number in any 24 hours. N is 1-9999, hours 1-720."""
+    text = value.strip()
+    m = _PER_NUMBER.match(text)
+    if not m:
+        raise ValueError(f"{text!r} is not of the form N/<hours>h, e.g. 3/24h (at most 3 calls to a number a day)")
+    calls, hours = int(m.group(1)), int(m.group(2))
+    if calls < 1:
+        raise ValueError(f"{text!r}: the number of calls must be at least 1")
+    if not 1 <= hours <= MAX_PER_NUMBER_HOURS:
+        raise ValueError(f"{text!r}: the window must be 1-{MAX_PER_NUMBER_HOURS} hours")
+    return CallsPerNumber(calls, timedelta(hours=hours))
+
+
 def _split_csv(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -166,6 +195,15 @@ class Settings(BaseSettings):
         default="warning", description="debug, info, warning or error; logs go to stderr (default warning)"
     )
     max_calls_per_hour: int = Field(default=30, ge=0, description="dial rate limit of this server (default 30)")
+    max_calls_per_number: Annotated[CallsPerNumber, NoDecode] = Field(
+        default=CallsPerNumber(3, timedelta(hours=24)),
+        description="calls to one number in a window, across campaigns and single calls, N/<hours>h (default 3/24h)",
+    )
+    campaigns_dir: Path | None = Field(
+        default=None,
+        description="folder of recipient CSV files a campaign may read (recipients_file); any other path is refused "
+        "(default: campaigns in your data folder)",
+    )
     ledger: Path | SecretStr | None = Field(
         default=None,
         description="audit ledger of every dial: an SQLite file (default: ledger.sqlite3 in your state folder), or "
@@ -191,6 +229,13 @@ class Settings(BaseSettings):
     def _quiet_hours(cls, value: Any) -> Any:
         if isinstance(value, str):
             return parse_quiet_hours(value)
+        return value
+
+    @field_validator("max_calls_per_number", mode="before")
+    @classmethod
+    def _max_calls_per_number(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_calls_per_number(value)
         return value
 
     @field_validator("allowed_numbers", mode="before")
@@ -231,7 +276,7 @@ class Settings(BaseSettings):
             return v
         return value
 
-    @field_validator("prompts_dir", "dnc_file", "ledger", mode="before")
+    @field_validator("prompts_dir", "dnc_file", "ledger", "campaigns_dir", mode="before")
     @classmethod
     def _expand_home(cls, value: Any, info: ValidationInfo) -> Any:
         # client configs (JSON env blocks) pass "~/…" unexpanded: no shell reads them
@@ -400,6 +445,11 @@ class Settings(BaseSettings):
         """The user's prompts folder: ``VOICING_PROMPTS_DIR``, else :func:`default_prompts_dir` (never the
         working directory)."""
         return self.prompts_dir if self.prompts_dir is not None else default_prompts_dir()
+
+    @property
+    def resolved_campaigns_dir(self) -> Path:
+        """The folder ``recipients_file`` must be in: ``VOICING_CAMPAIGNS_DIR``, else :func:`default_campaigns_dir`."""
+        return self.campaigns_dir if self.campaigns_dir is not None else default_campaigns_dir()
 
     @property
     def template_folders(self) -> tuple[Path, ...]:

@@ -79,3 +79,17 @@ def default_prompts_dir() -> Path:
 def default_state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "voicing-mcp"
+
+
+def default_data_dir() -> Path:
+    """The user's data folder: ``$XDG_DATA_HOME/voicing-mcp`` (``~/.local/share/voicing-mcp``; a relative
+    ``XDG_DATA_HOME`` is ignored, as XDG says)."""
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".local" / "share"
+    return base / "voicing-mcp"
+
+
+def default_campaigns_dir() -> Path:
+    """The folder of recipient CSV files without ``VOICING_CAMPAIGNS_DIR``: ``campaigns`` in the user's data
+    folder. Never the working directory."""
+    return default_data_dir() / "campaigns"

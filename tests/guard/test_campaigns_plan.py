@@ -1,0 +1,257 @@
+"""The campaign planner: every row through the single-call guard's checks, exclusions named, the manifest hash."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from voicing_mcp.api.models import OutboundCallRequest
+from voicing_mcp.config import PACKAGE_PROMPTS_DIR, Settings, load_settings
+from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.guard.campaigns import (
+    AcceptedRow,
+    CampaignPlan,
+    LedgerHistory,
+    Recipient,
+    manifest_bytes,
+    manifest_sha256,
+    plan_campaign,
+    read_recipients_file,
+    recipients_from_list,
+)
+from voicing_mcp.guard.ledger import Ledger
+from voicing_mcp.guard.policy import DialGuard
+from voicing_mcp.guard.templates import TemplateStore
+
+PAYMENT = "019addcc-b878-7b10-85f1-49f21342f947"
+# 15:00 UTC: 11:00 in New York, 20:30 in Kolkata (both outside the default quiet hours 21:00-08:00)
+DAY = datetime(2026, 5, 4, 15, 0, tzinfo=UTC)
+NEW_YORK = "+12127365000"
+KOLKATA = "+919876543210"
+DAKOTA = "+17018112582"
+GOOD: dict[str, str | int | float | bool] = {"name": "Ann", "plan_type": "Gold"}
+
+
+def make_guard(tmp_path: Path, now: datetime = DAY, **settings: Any) -> DialGuard:
+    settings.setdefault("api_key", "k")
+    s: Settings = load_settings(**settings)
+    ledger = Ledger(tmp_path / "ledger.sqlite3", clock=lambda: now)
+    return DialGuard(s, TemplateStore(PACKAGE_PROMPTS_DIR), ledger, clock=lambda: now)
+
+
+async def plan(guard: DialGuard, rows: list[Recipient], **kwargs: Any) -> CampaignPlan:
+    kwargs.setdefault("assistant_id", PAYMENT)
+    return await plan_campaign(rows, guard=guard, history=LedgerHistory(guard.ledger), **kwargs)
+
+
+def row(number: str, **variables: object) -> Recipient:
+    return Recipient(number, variables or dict(GOOD))
+
+
+async def test_good_rows_are_accepted_with_number_country_zone_and_rendered_opening_line(tmp_path: Path) -> None:
+    result = await plan(make_guard(tmp_path), [row("+1 212 736 5000"), row(KOLKATA, name="Raj", plan_type="Silver")])
+    assert result.excluded == ()
+    assert result.accepted == (
+        AcceptedRow(
+            1,
+            NEW_YORK,
+            "US",
+            "United States",
+            ("America/New_York",),
+            "Hi Ann, your Gold plan payment is pending.",
+            GOOD,
+        ),
+        AcceptedRow(
+            2,
+            KOLKATA,
+            "IN",
+            "India",
+            ("Asia/Calcutta",),
+            "Hi Raj, your Silver plan payment is pending.",
+            {"name": "Raj", "plan_type": "Silver"},
+        ),
+    )
+    assert result.by_country == {"US": 1, "IN": 1}
+    assert result.by_time_zone == {"America/New_York": 1, "Asia/Calcutta": 1}
+    assert result.by_reason == {}
+    assert result.submitted == 2
+    assert result.schedule.earliest_dial == DAY
+
+
+async def test_a_missing_variable_is_named_for_its_row_and_the_others_are_accepted(tmp_path: Path) -> None:
+    rows = recipients_from_list(
+        [
+            {"phone_number": NEW_YORK, "input_variables": GOOD},
+            {"phone_number": DAKOTA, "input_variables": {"name": "Bob"}},
+        ]
+    )
+    result = await plan(make_guard(tmp_path), list(rows))
+    assert [r.position for r in result.accepted] == [1]
+    (excluded,) = result.excluded
+    assert (excluded.position, excluded.phone_number, excluded.reason) == (2, DAKOTA, "template-variables")
+    assert "input_variables lack 'plan_type'" in excluded.message
+    assert result.by_reason == {"template-variables": 1}
+
+
+async def test_a_do_not_call_row_is_excluded_with_the_guards_reason(tmp_path: Path) -> None:
+    dnc = tmp_path / "dnc.txt"
+    dnc.write_text("+1 701 811 2582  # asked not to be called\n", encoding="utf-8")
+    result = await plan(make_guard(tmp_path, dnc_file=str(dnc)), [row(NEW_YORK), row(DAKOTA), row(KOLKATA)])
+    assert [r.position for r in result.accepted] == [1, 3]
+    (excluded,) = result.excluded
+    assert (excluded.position, excluded.reason) == (2, "do-not-call")
+    assert "is on the do-not-call list" in excluded.message and DAKOTA not in excluded.message  # masked
+
+
+async def test_an_unreadable_do_not_call_file_refuses_the_whole_campaign(tmp_path: Path) -> None:
+    with pytest.raises(GuardRefusal) as info:
+        await plan(make_guard(tmp_path, dnc_file=str(tmp_path / "missing.txt")), [row(NEW_YORK)])
+    assert info.value.rule == "do-not-call-file"
+
+
+async def test_a_number_twice_in_the_list_is_excluded_the_second_time_naming_the_first_row(tmp_path: Path) -> None:
+    rows = [row(NEW_YORK), row(KOLKATA), row("+1 (212) 736-5000", name="Other", plan_type="Gold")]
+    result = await plan(make_guard(tmp_path), rows)
+    assert [r.position for r in result.accepted] == [1, 2]
+    (excluded,) = result.excluded
+    assert (excluded.position, excluded.reason, excluded.message) == (
+        3,
+        "duplicate-in-list",
+        "duplicate in list, row 1",
+    )
+
+
+async def test_invalid_emergency_premium_and_disallowed_country_rows_are_excluded_by_rule(tmp_path: Path) -> None:
+    guard = make_guard(tmp_path, allowed_countries="US")
+    rows = [row("911"), row("+1 900 555 0100"), row("not a number"), row(KOLKATA), row(NEW_YORK), row("+12125550123")]
+    result = await plan(guard, rows)
+    assert [r.position for r in result.accepted] == [5]
+    reasons = {r.position: r.reason for r in result.excluded}
+    assert reasons == {1: "emergency-number", 2: "line-type", 3: "number", 4: "country", 6: "fictional-number"}
+
+
+async def test_an_open_unknown_outcome_or_a_recent_dial_in_the_ledger_excludes_the_number(tmp_path: Path) -> None:
+    guard = make_guard(tmp_path)
+    unknown = await guard.ledger.claim_dial(
+        OutboundCallRequest(assistant_id=PAYMENT, phone_number=DAKOTA, input_variables=GOOD),
+        confirmation="page",
+        environment="production",
+        max_per_hour=30,
+    )
+    await guard.ledger.record_outcome(unknown, status="unknown", detail="timeout")
+    started = await guard.ledger.claim_dial(
+        OutboundCallRequest(assistant_id=PAYMENT, phone_number=KOLKATA, input_variables=GOOD),
+        confirmation="page",
+        environment="production",
+        max_per_hour=30,
+    )
+    await guard.ledger.record_outcome(started, status="started", call_id="call-1")
+    result = await plan(guard, [row(NEW_YORK), row(DAKOTA), row(KOLKATA)])
+    assert [r.position for r in result.accepted] == [1]
+    assert [(r.position, r.reason) for r in result.excluded] == [(2, "outcome-unknown"), (3, "duplicate")]
+    assert "call-1" in result.excluded[1].message
+    assert result.by_reason == {"outcome-unknown": 1, "duplicate": 1}
+
+
+async def test_quiet_hours_delay_rows_but_never_exclude_them(tmp_path: Path) -> None:
+    night_in_new_york = datetime(2026, 5, 5, 3, 0, tzinfo=UTC)  # 23:00 in New York, 08:30 in Kolkata
+    result = await plan(make_guard(tmp_path, night_in_new_york), [row(NEW_YORK), row(KOLKATA)])
+    assert [r.position for r in result.accepted] == [1, 2]
+    assert result.schedule.earliest_dial == night_in_new_york  # Kolkata first
+    assert result.schedule.waiting_for_quiet_hours == 1
+    assert result.schedule.estimated_finish == datetime(2026, 5, 5, 12, 2, tzinfo=UTC)  # New York's 08:00 + 2 min
+
+
+async def test_a_missing_template_in_strict_mode_refuses_the_whole_campaign(tmp_path: Path) -> None:
+    with pytest.raises(GuardRefusal) as info:
+        await plan(make_guard(tmp_path), [row(NEW_YORK)], assistant_id="no-such-assistant")
+    assert info.value.rule == "template-missing"
+
+
+def accepted(position: int, number: str, variables: dict[str, str | int | float | bool]) -> AcceptedRow:
+    return AcceptedRow(position, number, "US", "United States", ("America/New_York",), None, variables)
+
+
+def test_the_manifest_hash_is_stable_under_key_order_and_changed_by_any_change() -> None:
+    base = [accepted(1, NEW_YORK, {"name": "Ann", "plan_type": "Gold"}), accepted(3, DAKOTA, {"name": "Bob"})]
+    digest = manifest_sha256(base, assistant_id=PAYMENT, telephony_provider="default")
+    reordered = [accepted(3, DAKOTA, {"name": "Bob"}), accepted(1, NEW_YORK, {"plan_type": "Gold", "name": "Ann"})]
+    assert manifest_sha256(reordered, assistant_id=PAYMENT, telephony_provider="default") == digest
+    changes = [
+        ([accepted(1, NEW_YORK, {"name": "Ann", "plan_type": "Gold"})], PAYMENT, "default"),  # a row removed
+        ([accepted(2, NEW_YORK, {"name": "Ann", "plan_type": "Gold"}), base[1]], PAYMENT, "default"),  # position
+        ([accepted(1, KOLKATA, {"name": "Ann", "plan_type": "Gold"}), base[1]], PAYMENT, "default"),  # number
+        ([accepted(1, NEW_YORK, {"name": "Ann", "plan_type": "Gold "}), base[1]], PAYMENT, "default"),  # a value
+        ([accepted(1, NEW_YORK, {"name": "Ann", "plan_type": "Gold", "x": 1}), base[1]], PAYMENT, "default"),
+        (
+            [accepted(1, NEW_YORK, {"name": "Ann", "plan_type": "Gold"}), accepted(3, DAKOTA, {"name": 1})],
+            PAYMENT,
+            "default",
+        ),
+        (
+            [accepted(1, NEW_YORK, {"name": "Ann", "plan_type": "Gold"}), accepted(3, DAKOTA, {"name": "1"})],
+            PAYMENT,
+            "default",
+        ),
+        (base, "019addcc-0000-7000-8000-000000000002", "default"),  # assistant
+        (base, PAYMENT, "twilio"),  # provider
+    ]
+    digests = {manifest_sha256(rows, assistant_id=a, telephony_provider=p) for rows, a, p in changes}
+    assert digest not in digests and len(digests) == len(changes)
+
+
+def test_the_manifest_is_the_documented_canonical_json() -> None:
+    rows = [accepted(1, NEW_YORK, {"plan_type": "Gold", "name": "Zoë"})]
+    assert (
+        manifest_bytes(rows, assistant_id=PAYMENT, telephony_provider="default")
+        == (
+            '{"manifest":"voicing-campaign/1","rows":[{"assistant_id":"019addcc-b878-7b10-85f1-49f21342f947",'
+            '"input_variables":{"name":"Zoë","plan_type":"Gold"},"phone_number":"+12127365000","position":1,'
+            '"telephony_provider":"default"}]}'
+        ).encode()
+    )
+
+
+async def test_the_plans_hash_follows_its_accepted_rows_and_the_canonical_assistant_id(tmp_path: Path) -> None:
+    guard = make_guard(tmp_path)
+    first = await plan(guard, [row(NEW_YORK), row(DAKOTA, name="Bob")])
+    again = await plan(guard, [row(NEW_YORK), row(DAKOTA, name="Bob")], assistant_id=PAYMENT.upper())
+    assert first.assistant_id == again.assistant_id == PAYMENT
+    assert first.manifest_sha256 == again.manifest_sha256
+    assert first.manifest_sha256 == manifest_sha256(first.accepted, assistant_id=PAYMENT, telephony_provider="default")
+    changed = await plan(guard, [row(NEW_YORK), row(DAKOTA, name="Bob", plan_type="Gold")])
+    assert changed.manifest_sha256 != first.manifest_sha256
+
+
+async def test_the_schedule_counts_earlier_dials_of_the_hour_against_the_rate_cap(tmp_path: Path) -> None:
+    guard = make_guard(tmp_path, max_calls_per_hour="2")
+    done = await guard.ledger.claim_dial(
+        OutboundCallRequest(assistant_id="other", phone_number="+12127365999"),
+        confirmation="page",
+        environment="production",
+        max_per_hour=30,
+    )
+    await guard.ledger.record_outcome(done, status="started", call_id="c")
+    result = await plan(guard, [row(NEW_YORK), row(DAKOTA)])  # one dial now, the next once the earlier one is 1 h old
+    assert result.schedule.earliest_dial == DAY
+    assert result.schedule.estimated_finish == DAY + timedelta(hours=1, minutes=2)
+
+
+async def test_rows_read_from_a_csv_keep_their_line_and_an_empty_required_cell_is_a_missing_variable(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    (folder / "overdue.csv").write_text(
+        f"phone_number,name,plan_type\n{NEW_YORK},Ann,Gold\n\n{DAKOTA},Bob,\n", encoding="utf-8"
+    )
+    guard = make_guard(tmp_path, campaigns_dir=str(folder))
+    rows = read_recipients_file("overdue.csv", guard.settings.resolved_campaigns_dir)
+    result = await plan(guard, list(rows))
+    assert [(r.position, r.line) for r in result.accepted] == [(1, 2)]
+    (excluded,) = result.excluded
+    assert (excluded.position, excluded.line, excluded.reason) == (2, 4, "template-variables")
+    assert "input_variables lack 'plan_type'" in excluded.message

@@ -1,0 +1,442 @@
+"""The campaign planner: a submitted list → an accepted manifest, exclusions with reasons, and a schedule estimate.
+
+:func:`plan_campaign` runs, for every submitted row in order, the single-call guard's own checks (nothing is
+copied here; each is the function :meth:`~voicing_mcp.guard.policy.DialGuard.check` calls):
+
+1. **Number** — :func:`~voicing_mcp.guard.phone.parse_number` (invalid, national format without a region, short
+   and emergency numbers), :func:`~voicing_mcp.guard.phone.check_line_type` (premium-rate, shared-cost, UAN,
+   unknown), :func:`~voicing_mcp.guard.phone.check_fictional` (outside local mode),
+   :func:`~voicing_mcp.guard.phone.check_country` (``VOICING_ALLOWED_COUNTRIES``) and the do-not-call file
+   (:class:`~voicing_mcp.guard.dnc.DoNotCallList`, read once per plan). Each distinct number is checked once
+   per plan, and parsed once per process (:func:`parse_number_cached`, the last 50,000 numbers: parsing is
+   most of a plan's cost, about 0.5-1.5 ms a number).
+2. **Duplicate in the list** — the same E.164 number a second time is excluded (``duplicate-in-list``, "duplicate
+   in list, row N", N the first row with it). The first row with a number owns it, whatever its own fate: a list
+   that names a number twice is ambiguous, and the second row is never dialled instead of the first.
+3. **Template** — :func:`~voicing_mcp.guard.variables.check_variables`, then
+   :meth:`~voicing_mcp.guard.policy.DialGuard.check_template` (a missing required variable is named; the opening
+   line is rendered in the sandbox) and :func:`~voicing_mcp.guard.variables.check_sendable`.
+4. **The ledger** — an open unknown outcome for the number, or a dial of the same number and assistant within
+   the duplicate window, through an injected :class:`DialHistory` (:class:`LedgerHistory` over the dial ledger),
+   with the ledger's own refusal texts (``outcome-unknown``, ``duplicate``).
+
+**Quiet hours and the rate caps never exclude a row**: they only delay it (:mod:`.schedule`).
+
+Problems of the whole campaign, not of a row — an empty assistant id or provider, a template that is missing (in
+strict mode) or does not parse, a do-not-call file that cannot be read — raise
+:class:`~voicing_mcp.errors.GuardRefusal` (rules in :data:`CAMPAIGN_WIDE_RULES`) instead of excluding every row.
+
+**The manifest hash** (:func:`manifest_sha256`), which the human's approval is bound to: SHA-256 (lower-case
+hex) of the UTF-8 bytes of this JSON, written with sorted keys, no whitespace (``separators=(",", ":")``),
+non-ASCII characters as themselves (``ensure_ascii=False``), no NaN/Infinity::
+
+    {"manifest": "voicing-campaign/1",
+     "rows": [{"assistant_id": "...", "input_variables": {...}, "phone_number": "+1...", "position": 1,
+               "telephony_provider": "default"}, ...]}
+
+``rows`` are the accepted rows in ascending ``position`` (1-based in the submitted list); ``phone_number`` is
+E.164; ``input_variables`` are the values as sent (strings, numbers, booleans, with their JSON types: ``1``,
+``"1"`` and ``true`` differ). Any change to a row, its position, the assistant or the provider changes the hash;
+the order of keys in the submitted objects does not.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import anyio
+import anyio.to_thread
+
+from voicing_mcp.api.models import OutboundCallRequest
+from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.guard import phone as ph
+from voicing_mcp.guard.campaigns.recipients import Recipient
+from voicing_mcp.guard.campaigns.schedule import (
+    ASSUMED_CALL_SECONDS,
+    ScheduleEstimate,
+    ScheduleRow,
+    estimate_schedule,
+    per_number_not_before,
+)
+from voicing_mcp.guard.dnc import DoNotCallEntries
+from voicing_mcp.guard.ledger import DUPLICATE_WINDOW, DialLedger, duplicate_refusal, unknown_refusal
+from voicing_mcp.guard.policy import DialGuard
+from voicing_mcp.guard.templates import TemplateProblem
+from voicing_mcp.guard.variables import check_ids, check_sendable, check_variables
+
+MANIFEST_FORMAT = "voicing-campaign/1"
+DUPLICATE_IN_LIST = "duplicate-in-list"
+CAMPAIGN_WIDE_RULES = frozenset({"assistant", "provider", "template", "template-missing", "do-not-call-file"})
+"""Refusals that are about the campaign, not a row: they refuse the whole plan."""
+MAX_WARNINGS = 20
+"""Distinct warnings kept (one per kind of problem, not one per row)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedRow:
+    """A row that passed every check: what is dialled, and what the human approves."""
+
+    position: int
+    """1-based position in the submitted list (the approval page's checkbox value)."""
+    phone_number: str
+    """E.164, exactly as sent."""
+    region: str
+    """ISO country code (``US``)."""
+    country: str
+    """Country name (``United States``)."""
+    time_zones: tuple[str, ...]
+    """Every IANA zone the number may ring in; quiet hours apply in all of them."""
+    opening_line: str | None
+    """The assistant's first line rendered with this row's variables (None without a template, non-strict)."""
+    input_variables: Mapping[str, str | int | float | bool]
+    line: int | None = None
+    """The CSV line the row came from (None for an inline list)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExcludedRow:
+    """A row that will not be dialled, with the guard's rule as ``reason`` and its sentence as ``message``."""
+
+    position: int
+    phone_number: str
+    """As submitted (it may not be a number at all)."""
+    reason: str
+    """The refusal's rule (``number``, ``do-not-call``, ``template-variables``, ``duplicate-in-list`` …)."""
+    message: str
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignPlan:
+    """The planner's result: what the approval page shows and the ledger stores."""
+
+    assistant_id: str
+    telephony_provider: str
+    submitted: int
+    accepted: tuple[AcceptedRow, ...]
+    excluded: tuple[ExcludedRow, ...]
+    by_reason: Mapping[str, int]
+    """Excluded rows by reason, most frequent first."""
+    by_country: Mapping[str, int]
+    """Accepted rows by ISO country code, most frequent first."""
+    by_time_zone: Mapping[str, int]
+    """Accepted rows by :func:`zone_label`, most frequent first."""
+    manifest_sha256: str
+    schedule: ScheduleEstimate
+    planned_at: datetime
+    warnings: tuple[str, ...] = ()
+
+
+class DialHistory(Protocol):
+    """What the planner asks of the dial ledger. Every method takes many numbers at once, so a backend can answer
+    with one query; :class:`LedgerHistory` implements it over :class:`~voicing_mcp.guard.ledger.DialLedger`."""
+
+    async def blocks(self, numbers: Sequence[str], *, assistant_id: str, now: datetime) -> Mapping[str, GuardRefusal]:
+        """The refusal of each E.164 number the ledger blocks now: an open unknown outcome (``outcome-unknown``),
+        or a dial of it with ``assistant_id`` within the duplicate window (``duplicate``). Free numbers are absent."""
+        ...
+
+    async def dial_times(self, numbers: Sequence[str], *, since: datetime) -> Mapping[str, Sequence[datetime]]:
+        """When each number was dialled since ``since`` (any assistant, campaigns and single calls): for the
+        per-number cap. Numbers without dials may be absent."""
+        ...
+
+    async def dials_since(self, since: datetime) -> int:
+        """How many dials the server made since ``since`` (for the hourly cap)."""
+        ...
+
+
+class LedgerHistory:
+    """:class:`DialHistory` over a :class:`~voicing_mcp.guard.ledger.DialLedger`, with the queries it has today:
+    two per number (``open_unknown``, ``last_dial``), ``limit`` at a time.
+
+    ``DialLedger`` has no per-number dial-times query yet, so :meth:`dial_times` answers "none" (the per-number cap
+    is then not in the estimate) until the campaign ledger adds one.
+    """
+
+    def __init__(self, ledger: DialLedger, *, limit: int = 8) -> None:
+        self.ledger = ledger
+        self.limit = limit
+
+    async def blocks(self, numbers: Sequence[str], *, assistant_id: str, now: datetime) -> Mapping[str, GuardRefusal]:
+        found: dict[str, GuardRefusal] = {}
+        limiter = anyio.Semaphore(self.limit)
+        since = now - DUPLICATE_WINDOW
+        # no dial at all in the duplicate window (count_since counts every row last_dial could return): no
+        # number needs its own duplicate query
+        any_recent = await self.ledger.count_since(since) > 0
+
+        async def one(number: str) -> None:
+            async with limiter:
+                refusal = unknown_refusal(await self.ledger.open_unknown(number))
+                if refusal is None and any_recent:
+                    refusal = duplicate_refusal(await self.ledger.last_dial(number, assistant_id, since=since))
+            if refusal is not None:
+                found[number] = refusal
+
+        async with anyio.create_task_group() as tg:
+            for number in numbers:
+                tg.start_soon(one, number)
+        return found
+
+    async def dial_times(self, numbers: Sequence[str], *, since: datetime) -> Mapping[str, Sequence[datetime]]:
+        return {}
+
+    async def dials_since(self, since: datetime) -> int:
+        return await self.ledger.count_since(since)
+
+
+def zone_label(zones: Sequence[str]) -> str:
+    """How :attr:`CampaignPlan.by_time_zone` names a row's zones: the zone, or ``first … last (n zones)`` for a
+    number that may ring in several."""
+    if len(zones) == 1:
+        return zones[0]
+    return f"{zones[0]} … {zones[-1]} ({len(zones)} zones)"
+
+
+def manifest_rows(
+    rows: Iterable[AcceptedRow], *, assistant_id: str, telephony_provider: str
+) -> list[dict[str, object]]:
+    """The manifest's rows, in position order (the hashed content; format in the module docstring)."""
+    return [
+        {
+            "assistant_id": assistant_id,
+            "input_variables": dict(r.input_variables),
+            "phone_number": r.phone_number,
+            "position": r.position,
+            "telephony_provider": telephony_provider,
+        }
+        for r in sorted(rows, key=lambda r: r.position)
+    ]
+
+
+def manifest_bytes(rows: Iterable[AcceptedRow], *, assistant_id: str, telephony_provider: str) -> bytes:
+    """The canonical JSON the manifest hash is taken over (module docstring)."""
+    document = {
+        "manifest": MANIFEST_FORMAT,
+        "rows": manifest_rows(rows, assistant_id=assistant_id, telephony_provider=telephony_provider),
+    }
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8")
+
+
+def manifest_sha256(rows: Iterable[AcceptedRow], *, assistant_id: str, telephony_provider: str) -> str:
+    """SHA-256 (hex) of :func:`manifest_bytes`: what the human's approval is bound to."""
+    return hashlib.sha256(
+        manifest_bytes(rows, assistant_id=assistant_id, telephony_provider=telephony_provider)
+    ).hexdigest()
+
+
+@dataclass(slots=True)
+class _Checked:
+    accepted: list[AcceptedRow] = field(default_factory=list[AcceptedRow])
+    excluded: list[ExcludedRow] = field(default_factory=list[ExcludedRow])
+    warnings: dict[str, None] = field(default_factory=dict[str, None])
+
+    def warn(self, texts: Iterable[str]) -> None:
+        for text in texts:
+            if len(self.warnings) < MAX_WARNINGS:
+                self.warnings.setdefault(text)
+
+
+PARSED_NUMBERS_KEPT = 50_000
+"""How many parsed numbers the process keeps (about 25 MB): a list submitted again — corrected, or re-checked
+when a campaign is resumed — is not parsed again."""
+
+
+@functools.lru_cache(maxsize=PARSED_NUMBERS_KEPT)
+def _parsed(raw: str, default_region: str | None) -> ph.PhoneInfo | GuardRefusal:
+    """:func:`~voicing_mcp.guard.phone.parse_number`'s answer, cached: it depends only on these two values (and
+    phonenumbers' metadata, fixed while the process runs)."""
+    try:
+        return ph.parse_number(raw, default_region=default_region)
+    except GuardRefusal as exc:
+        return exc
+
+
+def parse_number_cached(raw: str, *, default_region: str | None) -> ph.PhoneInfo:
+    """:func:`~voicing_mcp.guard.phone.parse_number` through the process's cache of parsed numbers."""
+    found = _parsed(raw, default_region)
+    if isinstance(found, GuardRefusal):
+        raise GuardRefusal(found.message, rule=found.rule)
+    return found
+
+
+def forget_parsed_numbers() -> None:
+    """Empty the process's cache of parsed numbers (a benchmark's cold start)."""
+    _parsed.cache_clear()
+
+
+class _NumberChecks:
+    """Check 1 for each distinct number once: the guard's number functions, in its order."""
+
+    def __init__(self, guard: DialGuard) -> None:
+        self.guard = guard
+        self.entries: DoNotCallEntries = guard.dnc.load()  # an unreadable file refuses the whole plan
+        self.cache: dict[str, ph.PhoneInfo | GuardRefusal] = {}
+
+    def check(self, raw: str) -> ph.PhoneInfo:
+        found = self.cache.get(raw)
+        if found is None:
+            try:
+                found = self._check(raw)
+            except GuardRefusal as exc:
+                found = exc
+            self.cache[raw] = found
+        if isinstance(found, GuardRefusal):
+            raise GuardRefusal(found.message, rule=found.rule)
+        return found
+
+    def _check(self, raw: str) -> ph.PhoneInfo:
+        settings = self.guard.settings
+        number = parse_number_cached(raw, default_region=settings.default_region)
+        ph.check_line_type(number)
+        ph.check_fictional(number, local=self.guard.local)
+        ph.check_country(number, settings.allowed_countries)
+        # an empty list blocks nothing (blocks() would parse the number again to find its national digits)
+        if (self.entries.e164 or self.entries.national) and self.entries.blocks(number):
+            self.guard.dnc.check(number)  # the guard's own refusal text (re-reads the file only for these rows)
+        return number
+
+
+def _template_id(guard: DialGuard, given: str, assistant_id: str) -> str:
+    """The template of an assistant id spelled otherwise than its canonical form (as DialGuard.check does)."""
+    if given == assistant_id:
+        return assistant_id
+    try:
+        if guard.templates.get(assistant_id) is None and guard.templates.get(given) is not None:
+            return given
+    except TemplateProblem:
+        pass  # check_template says what is wrong with it
+    return assistant_id
+
+
+def check_rows(
+    recipients: Sequence[Recipient], *, guard: DialGuard, assistant_id: str, telephony_provider: str = "default"
+) -> tuple[list[AcceptedRow], list[ExcludedRow], list[str]]:
+    """Checks 1-3 of the module docstring on every row (no ledger, no clock): ``(accepted, excluded, warnings)``.
+
+    Synchronous and CPU-bound (mostly parsing numbers the first time: see benchmarks/campaign_plan.py):
+    :func:`plan_campaign` runs it in a worker thread, so the event loop keeps serving meanwhile.
+    Raises GuardRefusal for a problem of the whole campaign (:data:`CAMPAIGN_WIDE_RULES`).
+    """
+    given = assistant_id.strip()
+    assistant_id, telephony_provider = check_ids(assistant_id, telephony_provider)
+    template_id = _template_id(guard, given, assistant_id)
+    numbers = _NumberChecks(guard)
+    out = _Checked()
+    first_row: dict[str, int] = {}
+    for position, recipient in enumerate(recipients, start=1):
+        raw = recipient.phone_number
+        try:
+            number = numbers.check(raw)
+            if number.extension:
+                out.warn([f"extensions are not dialled (E.164 has none): row {position} and any others with one"])
+            first = first_row.setdefault(number.e164, position)
+            if first != position:
+                out.excluded.append(
+                    ExcludedRow(position, raw, DUPLICATE_IN_LIST, f"duplicate in list, row {first}", recipient.line)
+                )
+                continue
+            variables = check_variables(recipient.input_variables)
+            row_warnings: list[str] = []
+            opening_line = guard.check_template(template_id, variables, row_warnings)
+            check_sendable(
+                OutboundCallRequest(
+                    assistant_id=assistant_id,
+                    phone_number=number.e164,
+                    input_variables=variables,
+                    telephony_provider=telephony_provider,
+                )
+            )
+        except GuardRefusal as exc:
+            if exc.rule in CAMPAIGN_WIDE_RULES:
+                raise
+            out.excluded.append(ExcludedRow(position, raw, exc.rule, exc.message, recipient.line))
+            continue
+        out.warn(row_warnings)
+        out.accepted.append(
+            AcceptedRow(
+                position=position,
+                phone_number=number.e164,
+                region=number.region,
+                country=number.country,
+                time_zones=number.time_zones,
+                opening_line=opening_line,
+                input_variables=variables,
+                line=recipient.line,
+            )
+        )
+    return out.accepted, out.excluded, list(out.warnings)
+
+
+async def plan_campaign(
+    recipients: Sequence[Recipient],
+    *,
+    guard: DialGuard,
+    history: DialHistory,
+    assistant_id: str,
+    telephony_provider: str = "default",
+    max_concurrent: int = 2,
+    call_seconds: int = ASSUMED_CALL_SECONDS,
+    now: datetime | None = None,
+) -> CampaignPlan:
+    """Plan a campaign (module docstring): every row checked now, the manifest hashed, the schedule estimated.
+
+    ``now`` defaults to ``guard.clock()``. Quiet hours (``guard.settings.quiet_hours``) are applied to the
+    estimate in local mode too: a rehearsed campaign shows the schedule a real one would have.
+    Raises GuardRefusal for a problem of the whole campaign.
+    """
+    now = guard.clock() if now is None else now
+    canonical_id, canonical_provider = check_ids(assistant_id, telephony_provider)
+    accepted, excluded, warnings = await anyio.to_thread.run_sync(
+        lambda: check_rows(recipients, guard=guard, assistant_id=assistant_id, telephony_provider=telephony_provider)
+    )
+
+    # 4. the ledger: open unknown outcomes and recent dials exclude; earlier dials delay (per-number cap)
+    blocked = await history.blocks([r.phone_number for r in accepted], assistant_id=canonical_id, now=now)
+    if blocked:
+        for r in accepted:
+            refusal = blocked.get(r.phone_number)
+            if refusal is not None:
+                excluded.append(ExcludedRow(r.position, r.phone_number, refusal.rule, refusal.message, r.line))
+        accepted = [r for r in accepted if r.phone_number not in blocked]
+        excluded.sort(key=lambda r: r.position)
+    cap = guard.settings.max_calls_per_number
+    times = await history.dial_times([r.phone_number for r in accepted], since=now - cap.window)
+    dials_last_hour = await history.dials_since(now - timedelta(hours=1))
+
+    schedule_rows = [
+        ScheduleRow(r.position, r.time_zones, per_number_not_before(times.get(r.phone_number, ()), cap, now))
+        for r in accepted
+    ]
+    schedule = estimate_schedule(
+        schedule_rows,
+        now=now,
+        quiet_hours=guard.settings.quiet_hours,
+        max_concurrent=max_concurrent,
+        max_per_hour=guard.settings.max_calls_per_hour,
+        dials_last_hour=dials_last_hour,
+        call_seconds=call_seconds,
+    )
+    return CampaignPlan(
+        assistant_id=canonical_id,
+        telephony_provider=canonical_provider,
+        submitted=len(recipients),
+        accepted=tuple(accepted),
+        excluded=tuple(excluded),
+        by_reason=dict(Counter(r.reason for r in excluded).most_common()),
+        by_country=dict(Counter(r.region for r in accepted).most_common()),
+        by_time_zone=dict(Counter(zone_label(r.time_zones) for r in accepted).most_common()),
+        manifest_sha256=manifest_sha256(accepted, assistant_id=canonical_id, telephony_provider=canonical_provider),
+        schedule=schedule,
+        planned_at=now,
+        warnings=tuple(warnings),
+    )
