@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
@@ -21,6 +20,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -30,6 +30,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from markupsafe import escape
 from mcp import Client
 from mcp.client.session import ClientSession
 from mcp.client.sse import sse_client
@@ -49,9 +50,11 @@ from server_support import helper, structured, text_of
 from tests.server.test_dial import NUMBER, PAYMENT, VARS, Clock, Human, call, dials, refusal
 from tests.server.test_transports import Served, clean_env, stop
 from voicing_mcp.api.models import OutboundCallRequest
-from voicing_mcp.config import load_settings
+from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.guard.policy import Preview
+from voicing_mcp.guard.templates import TemplateStore
+from voicing_mcp.redact import mask_number, one_line
 from voicing_mcp.server import confirm_flow
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.confirm_page import ConfirmPages, PendingDial
@@ -97,8 +100,8 @@ REQUEST = OutboundCallRequest(assistant_id=PAYMENT, phone_number=NUMBER, input_v
 
 
 @asynccontextmanager
-async def running_pages(clock: Clock) -> AsyncGenerator[ConfirmPages]:
-    pages = ConfirmPages(port=None, clock=clock)
+async def running_pages(clock: Clock, **options: Any) -> AsyncGenerator[ConfirmPages]:
+    pages = ConfirmPages(port=None, clock=clock, **options)
     await pages.start()
     try:
         yield pages
@@ -152,8 +155,8 @@ async def test_the_page_the_result_text_and_the_question_show_the_preview_throug
         pending = pages.create(REQUEST, hostile, [])
         async with httpx.AsyncClient() as http:
             page = (await http.get(pages.url(pending))).text
-    for label, value in rows:
-        assert f"<tr><th>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>" in page
+    for label, value in rows:  # escaped by the template's autoescape (markupsafe)
+        assert f"<tr><th>{escape(label)}</th><td>{escape(value)}</td></tr>" in page
     shown = preview_text(hostile)
     result = text_for_dial(DialResult(status="confirmation_required", preview=hostile, warnings=[]))
     assert shown in result.replace("\n  ", "\n")
@@ -161,6 +164,92 @@ async def test_the_page_the_result_text_and_the_question_show_the_preview_throug
     for label, value in rows[1:]:
         assert f"{label}: {value}" in shown
     assert "\x1b" not in shown + page and "\u202e" not in shown + page
+
+
+async def test_the_page_names_the_assistant_by_its_templates_name_beside_its_id() -> None:
+    store = TemplateStore(PACKAGE_PROMPTS_DIR)
+    async with running_pages(Clock(NOW), assistant_name=store.display_name) as pages:
+        named = pages.create(REQUEST, preview(), [])
+        other = OutboundCallRequest(assistant_id="no-template-here", phone_number=NUMBER, input_variables=VARS)
+        unnamed = pages.create(other, preview(assistant_id="no-template-here"), [])
+        async with httpx.AsyncClient() as http:
+            page = (await http.get(pages.url(named))).text
+            plain = (await http.get(pages.url(unnamed))).text
+    assert named.assistant_name == "Payment reminder"
+    assert f'<td><strong>Payment reminder</strong> <span class="id">{PAYMENT} (provider default)</span></td>' in page
+    assert "with the assistant <strong>Payment reminder</strong>?" in page
+    assert unnamed.assistant_name is None and "with the assistant" not in plain
+    assert "<td>no-template-here (provider default)</td>" in plain
+
+
+async def test_a_hostile_assistant_name_is_shown_escaped_and_visible() -> None:
+    async with running_pages(Clock(NOW), assistant_name=lambda _: one_line(HOSTILE)) as pages:
+        pending = pages.create(REQUEST, preview(), [])
+        async with httpx.AsyncClient() as http:
+            page = (await http.get(pages.url(pending))).text
+    assert "<script>" not in page and "&lt;script&gt;" in page and "\u202e" not in page
+
+
+async def test_the_number_is_shown_the_same_way_everywhere_on_the_page_even_where_a_warning_masked_it() -> None:
+    masked = mask_number(NUMBER)
+    warning = f"quiet hours: it is 22:10 in America/Chicago for {masked}; calls allowed from 08:00"
+    async with running_pages(Clock(NOW)) as pages:
+        pending = pages.create(REQUEST, preview(), [warning])
+        async with httpx.AsyncClient() as http:
+            page = (await http.get(pages.url(pending))).text
+    assert "•" not in page and masked not in page
+    assert "Warning: quiet hours: it is 22:10 in America/Chicago for +1 701-811-2582; calls allowed" in page
+    assert '<strong id="number">+1 701-811-2582</strong>' in page
+    numbers = re.findall(r"\+1[\d \-•]{8,}\d", page)
+    assert len(numbers) == 3 and set(numbers) == {"+1 701-811-2582"}  # the question, the table, the warning
+
+
+async def test_the_expiry_is_shown_in_the_serving_machines_local_time_and_in_utc(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    try:
+        async with running_pages(Clock(NOW)) as pages:  # NOW is 16:00 UTC, 18:00 in Berlin (summer time)
+            pending = pages.create(REQUEST, preview(), [])
+            async with httpx.AsyncClient() as http:
+                page = (await http.get(pages.url(pending))).text
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert 'expires at <time id="expires" datetime="2026-05-04T16:05:00Z">18:05:00 CEST</time> (16:05:00 UTC).' in page
+
+
+async def test_the_expiry_in_utc_is_said_once_where_the_machine_runs_on_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        async with running_pages(Clock(NOW)) as pages:
+            pending = pages.create(REQUEST, preview(), [])
+            async with httpx.AsyncClient() as http:
+                page = (await http.get(pages.url(pending))).text
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert '<time id="expires" datetime="2026-05-04T16:05:00Z">16:05:00 UTC</time>.' in page
+
+
+async def test_call_now_is_the_primary_button_and_dont_call_the_secondary_with_the_same_field_names() -> None:
+    async with running_pages(Clock(NOW)) as pages:
+        pending = pages.create(REQUEST, preview(), [])
+        async with httpx.AsyncClient() as http:
+            response = await http.get(pages.url(pending))
+    page = response.text
+    call_at = page.index('<button type="submit" name="choice" value="call" id="call" class="primary">Call now</button>')
+    decline_at = page.index(
+        '<button type="submit" name="choice" value="decline" id="decline" class="secondary">Don\'t call</button>'
+    )
+    assert call_at < decline_at and f'<input type="hidden" name="csrf" value="{pending.csrf}">' in page
+    # the one inline script runs only with this response's nonce; nothing else may load or run
+    [nonce] = re.findall(r'<script nonce="([^"]+)">', page)
+    policy = response.headers["content-security-policy"]
+    assert f"script-src 'nonce-{nonce}'" in policy and "default-src 'none'" in policy
+    assert not re.search(r"(src|href)=", page)  # no external request: no link, image, font or script source
 
 
 async def test_local_mode_is_said_on_the_page() -> None:
