@@ -14,7 +14,8 @@ does), the assistant's human name (``{# name: … #}``, :attr:`ConfirmPages.assi
 in the serving machine's local time and in UTC (a nonce'd inline script shows it in the browser's zone), and two
 buttons: "Call now" (primary) and "Don't call" (secondary). A POST decides once: it must carry the page's CSRF
 token, an ``Origin`` of the page itself and a ``Host`` of ``127.0.0.1:<port>`` (a foreign Origin or Host — DNS
-rebinding, another site — is refused). The first POST decides; later ones change nothing. After expiry the page is gone (410).
+rebinding, another site — is refused). The first POST decides; later ones change nothing. After expiry the page
+is gone (410).
 
 An approval is bound to the exact normalised request (the digest of
 :func:`~voicing_mcp.guard.tokens.canonical_request`) and spent once through the ledger's nonce table
