@@ -217,7 +217,10 @@ async def test_the_expiry_is_shown_in_the_serving_machines_local_time_and_in_utc
     finally:
         monkeypatch.undo()
         time.tzset()
-    assert 'expires at <time id="expires" datetime="2026-05-04T16:05:00Z">18:05:00 CEST</time> (16:05:00 UTC).' in page
+    assert (
+        'expires at <time id="expires" datetime="2026-05-04T16:05:00Z" data-utc="16:05:00 UTC">18:05:00 CEST</time>'
+        '<span id="expires-utc"> (16:05:00 UTC)</span>.'
+    ) in page
 
 
 async def test_the_expiry_in_utc_is_said_once_where_the_machine_runs_on_utc(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -231,7 +234,7 @@ async def test_the_expiry_in_utc_is_said_once_where_the_machine_runs_on_utc(monk
     finally:
         monkeypatch.undo()
         time.tzset()
-    assert '<time id="expires" datetime="2026-05-04T16:05:00Z">16:05:00 UTC</time>.' in page
+    assert 'data-utc="16:05:00 UTC">16:05:00 UTC</time><span id="expires-utc"></span>.' in page
 
 
 async def test_call_now_is_the_primary_button_and_dont_call_the_secondary_with_the_same_field_names() -> None:
@@ -871,6 +874,101 @@ async def test_as_a_person_would_dont_call_in_chromium_dials_nothing_and_the_too
     data = structured(results[0])
     assert data["status"] == "declined" and not results[0].is_error
     assert dials(emu) == 0
+
+
+def _rgb(css: str) -> tuple[float, float, float, float]:
+    """``rgb(1, 2, 3)`` / ``rgba(1, 2, 3, 0.5)`` as (r, g, b, alpha)."""
+    parts = [float(x) for x in re.findall(r"[\d.]+", css)]
+    return (parts[0], parts[1], parts[2], parts[3] if len(parts) > 3 else 1.0)
+
+
+def contrast(fg: str, bg: str) -> float:
+    """The WCAG contrast ratio of two opaque CSS colours."""
+
+    def luminance(css: str) -> float:
+        r, g, b, _ = _rgb(css)
+        lin = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    high, low = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [320, 1280])
+async def test_as_a_person_would_the_page_reads_at_320_px_and_on_a_desktop_in_light_and_dark_with_the_keyboard(
+    tmp_path: Path, width: int, scheme: str
+) -> None:
+    """In Chromium: no sideways scrolling at 320 px, "Call now" filled and "Don't call" outlined, text and buttons at
+    WCAG AA contrast, the expiry in the browser's zone, Tab reaching "Call now" first with a visible focus ring and
+    Enter deciding, and no request leaving the page's own origin."""
+    async_playwright = chromium_or_skip()
+    store = TemplateStore(PACKAGE_PROMPTS_DIR)
+    warning = f"quiet hours: it is 22:10 in America/Chicago for {mask_number(NUMBER)}; calls allowed from 08:00"
+    async with running_pages(Clock(NOW), assistant_name=store.display_name) as pages, async_playwright() as pw:
+        pending = pages.create(REQUEST, preview(), [warning])
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(
+                viewport={"width": width, "height": 900}, color_scheme=scheme, timezone_id="America/Chicago"
+            )
+            page = await context.new_page()
+            requested: list[str] = []
+            page.on("request", lambda r: requested.append(r.url))
+            await page.goto(pages.url(pending))
+            shown = await page.inner_text("body")
+            assert "Payment reminder" in shown and PAYMENT in shown and "•" not in shown
+            assert shown.count("+1 701-811-2582") == 3
+            # the browser's zone, and UTC (the serving machine's zone is in the text without script)
+            assert "expires at 11:05:00 CDT (16:05:00 UTC)." in shown
+            assert await page.evaluate("document.documentElement.scrollWidth") <= width
+            style = """(sel) => { const s = getComputedStyle(document.querySelector(sel));
+                return [s.color, s.backgroundColor, s.borderTopColor, s.fontWeight, s.outlineStyle]; }"""
+            body_fg, body_bg, *_ = await page.evaluate(style, "body")
+            call_fg, call_bg, _, call_weight, _ = await page.evaluate(style, "#call")
+            decline_fg, decline_bg, decline_border, decline_weight, _ = await page.evaluate(style, "#decline")
+            warn_fg, warn_bg, *_ = await page.evaluate(style, ".warn")
+            assert _rgb(call_bg)[3] == 1.0 and _rgb(decline_bg)[3] == 0.0  # filled primary, outlined secondary
+            assert int(call_weight) > int(decline_weight)
+            for fg, bg in ((body_fg, body_bg), (call_fg, call_bg), (decline_fg, body_bg), (warn_fg, warn_bg)):
+                assert contrast(fg, bg) >= 4.5, (fg, bg)
+            assert contrast(decline_border, body_bg) >= 1.5  # the outline of the secondary button is visible
+            await page.screenshot(path=str(artifacts(tmp_path, f"confirm-page-{width}px-{scheme}.png")), full_page=True)
+            await page.keyboard.press("Tab")
+            assert await page.evaluate("document.activeElement.id") == "call"
+            assert (await page.evaluate(style, "#call"))[4] != "none"  # the focus ring shows
+            await page.keyboard.press("Tab")
+            assert await page.evaluate("document.activeElement.id") == "decline"
+            await page.keyboard.press("Shift+Tab")
+            await page.keyboard.press("Enter")
+            await page.wait_for_selector("text=Approved")
+            assert pending.state == "approved"
+            await page.screenshot(path=str(artifacts(tmp_path, f"confirm-page-approved-{width}px-{scheme}.png")))
+            assert requested and all(url.startswith(pages.origin + "/confirm/") for url in requested), requested
+        finally:
+            await browser.close()
+
+
+async def test_without_javascript_the_expiry_reads_in_the_serving_machines_zone_and_utc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async_playwright = chromium_or_skip()
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    try:
+        async with running_pages(Clock(NOW)) as pages, async_playwright() as pw:
+            pending = pages.create(REQUEST, preview(), [])
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                context = await browser.new_context(java_script_enabled=False, timezone_id="America/Chicago")
+                page = await context.new_page()
+                await page.goto(pages.url(pending))
+                assert "expires at 18:05:00 CEST (16:05:00 UTC)." in await page.inner_text("body")
+            finally:
+                await browser.close()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_the_test_environment_opens_no_real_browser() -> None:
