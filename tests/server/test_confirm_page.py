@@ -971,6 +971,22 @@ async def test_without_javascript_the_expiry_reads_in_the_serving_machines_zone_
         time.tzset()
 
 
+def test_jinja2_stays_off_the_start_and_is_imported_by_the_first_page_rendered() -> None:
+    code = (
+        "import sys\n"
+        "from voicing_mcp.config import load_settings\n"
+        "from voicing_mcp.server.app import create_server\n"
+        "import voicing_mcp.server.confirm_page\n"
+        "create_server(load_settings())\n"
+        "print('jinja2' in sys.modules)\n"
+        "from voicing_mcp.pages import render_page\n"
+        "render_page('message.html', title='t', message='m', kind='')\n"
+        "print('jinja2' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split() == ["False", "True"]
+
+
 def test_the_test_environment_opens_no_real_browser() -> None:
     """conftest.py removes $BROWSER and the display, so a human-mode test cannot open the developer's browser."""
     assert "BROWSER" not in os.environ and "DISPLAY" not in os.environ
