@@ -194,14 +194,15 @@ async def test_the_number_is_shown_the_same_way_everywhere_on_the_page_even_wher
     masked = mask_number(NUMBER)
     warning = f"quiet hours: it is 22:10 in America/Chicago for {masked}; calls allowed from 08:00"
     async with running_pages(Clock(NOW)) as pages:
-        pending = pages.create(REQUEST, preview(), [warning])
+        pending = pages.create(REQUEST, preview(), [warning, f"{NUMBER} was dialled 3 minutes ago"])
         async with httpx.AsyncClient() as http:
             page = (await http.get(pages.url(pending))).text
-    assert "•" not in page and masked not in page
+    assert "•" not in page and masked not in page and NUMBER not in page
+    assert "Warning: +1 701-811-2582 was dialled 3 minutes ago" in page
     assert "Warning: quiet hours: it is 22:10 in America/Chicago for +1 701-811-2582; calls allowed" in page
     assert '<strong id="number">+1 701-811-2582</strong>' in page
     numbers = re.findall(r"\+1[\d \-•]{8,}\d", page)
-    assert len(numbers) == 3 and set(numbers) == {"+1 701-811-2582"}  # the question, the table, the warning
+    assert len(numbers) == 4 and set(numbers) == {"+1 701-811-2582"}  # the question, the table, the warnings
 
 
 async def test_the_expiry_is_shown_in_the_serving_machines_local_time_and_in_utc(

@@ -326,9 +326,10 @@ class ConfirmPages:
             return _already(pending)
         p = pending.preview
         number = one_line(p.international)
-        # a warning names the number masked (as a log line would): here, for the human, as the table shows it
+        # a warning names the number masked (as a log line would) or in E.164: here, for the human who decides, it
+        # reads as the table shows it
         masked = mask_number(p.phone_number)
-        warnings = [one_line(w).replace(masked, number) for w in pending.warnings]
+        warnings = [one_line(w).replace(masked, number).replace(p.phone_number, number) for w in pending.warnings]
         expires = pending.expires_at.astimezone(UTC)
         # the one preview renderer: its values are already visible and on one line; the template escapes them
         return _render_page(
