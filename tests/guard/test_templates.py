@@ -53,6 +53,9 @@ def test_a_name_line_renders_to_nothing_and_is_no_input(tmp_path: Path) -> None:
     assert store.display_name("b") is None and store.display_name("missing") is None
     (tmp_path / "c.j2").write_text("{# name: Broken #}\n{% if %}", encoding="utf-8")
     assert store.display_name("c") is None  # a template that does not parse names nothing (the dial says why)
+    with pytest.raises(TemplateProblem) as caught:
+        store.get("c")
+    assert caught.value.line == 2  # the name line keeps the file's line numbers
 
 
 def test_every_shipped_example_has_a_display_name() -> None:
