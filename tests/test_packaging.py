@@ -1,5 +1,6 @@
 """The package installs anywhere: the sdist and the wheel built from it (as ``python -m build`` does) carry
-the example templates, and the installed wheel runs ``demo`` and ``check`` from an unrelated folder.
+the example templates and the web pages' templates, and the installed wheel runs ``demo`` and ``check`` from an
+unrelated folder.
 ``server.json`` (the MCP registry's entry) agrees with pyproject and the real settings."""
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from voicing_mcp.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p.name for p in (ROOT / "voicing_mcp" / "examples").glob("*.j2"))
+#: the web pages' Jinja2 templates (package data: the confirm page renders them)
+PAGES = sorted(
+    f"voicing_mcp/pages/templates/{p.name}" for p in (ROOT / "voicing_mcp" / "pages" / "templates").glob("*")
+)
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 VERSION = PYPROJECT["project"]["version"]
 SERVER_JSON = json.loads((ROOT / "server.json").read_text(encoding="utf-8"))
@@ -57,6 +62,8 @@ def test_the_sdist_carries_the_package_with_its_templates_the_docs_and_the_tests
     with tarfile.open(sdist) as tar:
         names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
     assert {f"voicing_mcp/examples/{name}" for name in EXAMPLES} <= names
+    assert {"voicing_mcp/pages/templates/base.html", "voicing_mcp/pages/templates/confirm.html"} <= set(PAGES)
+    assert set(PAGES) <= names
     assert {"LICENSE", "README.md", "pyproject.toml", "prompts/README.md", "server.json", "tests/conftest.py"} <= names
     assert not [n for n in names if n.startswith((".ci/", ".interop/", "scripts/", ".venv/")) or "__pycache__" in n]
 
@@ -70,6 +77,7 @@ def test_the_wheel_built_from_the_sdist_carries_the_templates_the_license_and_th
         [metadata] = [n for n in names if n.endswith(".dist-info/METADATA")]
         meta = whl.read(metadata).decode("utf-8")
     assert {f"voicing_mcp/examples/{name}" for name in EXAMPLES} <= names
+    assert PAGES and set(PAGES) <= names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "prompts/"))]
     assert "License-Expression: MIT" in meta
@@ -131,6 +139,19 @@ def test_the_installed_check_passes_in_local_mode_from_another_folder(
     done = _run([str(installed / "bin" / "voicing-mcp"), "check"], cwd=work, env=env)
     assert "FAIL" not in done.stdout
     assert re.search(r"^ok\s+prompts", done.stdout, re.M), done.stdout
+
+
+def test_the_installed_wheel_renders_its_pages_from_the_shipped_templates_autoescaped(
+    installed: Path, elsewhere: tuple[Path, dict[str, str]]
+) -> None:
+    work, env = elsewhere
+    code = (
+        "import voicing_mcp.pages as p; html, nonce = p.render_page('message.html', title='Hi', message='<b>x</b>', "
+        "kind='ok'); print(p.TEMPLATES); print(html)"
+    )
+    where, page = _run([str(installed / "bin" / "python"), "-c", code], cwd=work, env=env).stdout.split("\n", 1)
+    assert Path(where).is_relative_to(installed)
+    assert "&lt;b&gt;x&lt;/b&gt;" in page and "<b>" not in page and "<style>" in page
 
 
 # ----- server.json ----------------------------------------------------------------------------------------------

@@ -13,12 +13,55 @@ from tests.server.test_dial import call, dial_client, dials, refusal
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.errors import VoicingError
-from voicing_mcp.guard.templates import TemplateProblem, TemplateStore, placeholders_of
+from voicing_mcp.guard.templates import TemplateProblem, TemplateStore, display_name_in, placeholders_of
 from voicing_mcp.server.app import create_server
 
 
 def test_plain_placeholders_are_required() -> None:
     assert placeholders_of("Hi {{name}}, your {{plan_type}} plan payment is pending.") == (["name", "plan_type"], [])
+
+
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [
+        ("{# name: Payment reminder #}\nHi {{name}}.", "Payment reminder"),
+        ("{#- name:   Payment   reminder -#}\r\nHi", "Payment reminder"),
+        ("\ufeff{# Name: Clinic #}", "Clinic"),
+        ("{# name: Ann\u202e evil \x1b[31m #}\nHi", "Ann<U+202E> evil <U+001B>[31m"),
+        ("{# name: " + "x" * 200 + " #}", "x" * 79 + "…"),
+        ("{# name: #}\nHi", None),
+        ("Hi {# name: not on the first line #}", None),
+        ("\n{# name: not on the first line #}", None),
+        ("{# a comment, no name #}\nHi", None),
+        ("{# name: unclosed\nHi", None),
+    ],
+)
+def test_the_first_line_name_comment_is_the_display_name_made_visible_and_bounded(
+    source: str, name: str | None
+) -> None:
+    assert display_name_in(source) == name
+
+
+def test_a_name_line_renders_to_nothing_and_is_no_input(tmp_path: Path) -> None:
+    (tmp_path / "a.j2").write_text("{# name: Payment reminder #}\nHi {{ name }}.", encoding="utf-8")
+    (tmp_path / "b.j2").write_text("Hi {{ name }}.", encoding="utf-8")
+    store = TemplateStore(tmp_path)
+    named = store.get("a")
+    assert named is not None and named.display_name == "Payment reminder" and named.required == ["name"]
+    assert named.render({"name": "Ann"}).strip() == "Hi Ann."
+    assert store.display_name("a") == "Payment reminder"
+    assert store.display_name("b") is None and store.display_name("missing") is None
+    (tmp_path / "c.j2").write_text("{# name: Broken #}\n{% if %}", encoding="utf-8")
+    assert store.display_name("c") is None  # a template that does not parse names nothing (the dial says why)
+    with pytest.raises(TemplateProblem) as caught:
+        store.get("c")
+    assert caught.value.line == 2  # the name line keeps the file's line numbers
+
+
+def test_every_shipped_example_has_a_display_name() -> None:
+    store = TemplateStore(PACKAGE_PROMPTS_DIR)
+    names = {t.assistant_id: t.display_name for t in store.list()}
+    assert len(names) == 3 and all(names.values()), names
 
 
 def test_default_filter_makes_a_placeholder_optional() -> None:

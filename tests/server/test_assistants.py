@@ -42,6 +42,12 @@ async def test_each_assistant_has_its_variables_and_its_opening_line_with_placeh
     assert list(by_id) == sorted(by_id) and data["total"] == 3 and data["next_offset"] is None
     assert by_id[ASSISTANT]["required_variables"] == ["name", "plan_type"]
     assert by_id[ASSISTANT]["opening_line"] == "Hi {{name}}, your {{plan_type}} plan payment is pending."
+    # the human names of the shipped examples' first lines ({# name: … #}), beside their ids
+    assert [by_id[i]["display_name"] for i in (ASSISTANT, CLINIC, COURTESY)] == [
+        "Payment reminder",
+        "Appointment reminder",
+        "Service line check",
+    ]
     clinic = by_id[CLINIC]
     assert clinic["required_variables"] == ["date", "name"] and clinic["optional_variables"] == ["clinic", "time"]
     assert clinic["opening_line"] == (

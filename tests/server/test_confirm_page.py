@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
@@ -21,6 +20,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -30,6 +30,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from markupsafe import escape
 from mcp import Client
 from mcp.client.session import ClientSession
 from mcp.client.sse import sse_client
@@ -49,9 +50,11 @@ from server_support import helper, structured, text_of
 from tests.server.test_dial import NUMBER, PAYMENT, VARS, Clock, Human, call, dials, refusal
 from tests.server.test_transports import Served, clean_env, stop
 from voicing_mcp.api.models import OutboundCallRequest
-from voicing_mcp.config import load_settings
+from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.guard.policy import Preview
+from voicing_mcp.guard.templates import TemplateStore
+from voicing_mcp.redact import mask_number, one_line
 from voicing_mcp.server import confirm_flow
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.confirm_page import ConfirmPages, PendingDial
@@ -97,8 +100,8 @@ REQUEST = OutboundCallRequest(assistant_id=PAYMENT, phone_number=NUMBER, input_v
 
 
 @asynccontextmanager
-async def running_pages(clock: Clock) -> AsyncGenerator[ConfirmPages]:
-    pages = ConfirmPages(port=None, clock=clock)
+async def running_pages(clock: Clock, **options: Any) -> AsyncGenerator[ConfirmPages]:
+    pages = ConfirmPages(port=None, clock=clock, **options)
     await pages.start()
     try:
         yield pages
@@ -152,8 +155,8 @@ async def test_the_page_the_result_text_and_the_question_show_the_preview_throug
         pending = pages.create(REQUEST, hostile, [])
         async with httpx.AsyncClient() as http:
             page = (await http.get(pages.url(pending))).text
-    for label, value in rows:
-        assert f"<tr><th>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>" in page
+    for label, value in rows:  # escaped by the template's autoescape (markupsafe)
+        assert f"<tr><th>{escape(label)}</th><td>{escape(value)}</td></tr>" in page
     shown = preview_text(hostile)
     result = text_for_dial(DialResult(status="confirmation_required", preview=hostile, warnings=[]))
     assert shown in result.replace("\n  ", "\n")
@@ -161,6 +164,96 @@ async def test_the_page_the_result_text_and_the_question_show_the_preview_throug
     for label, value in rows[1:]:
         assert f"{label}: {value}" in shown
     assert "\x1b" not in shown + page and "\u202e" not in shown + page
+
+
+async def test_the_page_names_the_assistant_by_its_templates_name_beside_its_id() -> None:
+    store = TemplateStore(PACKAGE_PROMPTS_DIR)
+    async with running_pages(Clock(NOW), assistant_name=store.display_name) as pages:
+        named = pages.create(REQUEST, preview(), [])
+        other = OutboundCallRequest(assistant_id="no-template-here", phone_number=NUMBER, input_variables=VARS)
+        unnamed = pages.create(other, preview(assistant_id="no-template-here"), [])
+        async with httpx.AsyncClient() as http:
+            page = (await http.get(pages.url(named))).text
+            plain = (await http.get(pages.url(unnamed))).text
+    assert named.assistant_name == "Payment reminder"
+    assert f'<td><strong>Payment reminder</strong> <span class="id">{PAYMENT} (provider default)</span></td>' in page
+    assert "with the assistant <strong>Payment reminder</strong>?" in page
+    assert unnamed.assistant_name is None and "with the assistant" not in plain
+    assert "<td>no-template-here (provider default)</td>" in plain
+
+
+async def test_a_hostile_assistant_name_is_shown_escaped_and_visible() -> None:
+    async with running_pages(Clock(NOW), assistant_name=lambda _: one_line(HOSTILE)) as pages:
+        pending = pages.create(REQUEST, preview(), [])
+        async with httpx.AsyncClient() as http:
+            page = (await http.get(pages.url(pending))).text
+    assert "<script>" not in page and "&lt;script&gt;" in page and "\u202e" not in page
+
+
+async def test_the_number_is_shown_the_same_way_everywhere_on_the_page_even_where_a_warning_masked_it() -> None:
+    masked = mask_number(NUMBER)
+    warning = f"quiet hours: it is 22:10 in America/Chicago for {masked}; calls allowed from 08:00"
+    async with running_pages(Clock(NOW)) as pages:
+        pending = pages.create(REQUEST, preview(), [warning, f"{NUMBER} was dialled 3 minutes ago"])
+        async with httpx.AsyncClient() as http:
+            page = (await http.get(pages.url(pending))).text
+    assert "•" not in page and masked not in page and NUMBER not in page
+    assert "Warning: +1 701-811-2582 was dialled 3 minutes ago" in page
+    assert "Warning: quiet hours: it is 22:10 in America/Chicago for +1 701-811-2582; calls allowed" in page
+    assert '<strong id="number">+1 701-811-2582</strong>' in page
+    numbers = re.findall(r"\+1[\d \-•]{8,}\d", page)
+    assert len(numbers) == 4 and set(numbers) == {"+1 701-811-2582"}  # the question, the table, the warnings
+
+
+async def test_the_expiry_is_shown_in_the_serving_machines_local_time_and_in_utc(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    try:
+        async with running_pages(Clock(NOW)) as pages:  # NOW is 16:00 UTC, 18:00 in Berlin (summer time)
+            pending = pages.create(REQUEST, preview(), [])
+            async with httpx.AsyncClient() as http:
+                page = (await http.get(pages.url(pending))).text
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert (
+        'expires at <time id="expires" datetime="2026-05-04T16:05:00Z" data-utc="16:05:00 UTC">18:05:00 CEST</time>'
+        '<span id="expires-utc"> (16:05:00 UTC)</span>.'
+    ) in page
+
+
+async def test_the_expiry_in_utc_is_said_once_where_the_machine_runs_on_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        async with running_pages(Clock(NOW)) as pages:
+            pending = pages.create(REQUEST, preview(), [])
+            async with httpx.AsyncClient() as http:
+                page = (await http.get(pages.url(pending))).text
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert 'data-utc="16:05:00 UTC">16:05:00 UTC</time><span id="expires-utc"></span>.' in page
+
+
+async def test_call_now_is_the_primary_button_and_dont_call_the_secondary_with_the_same_field_names() -> None:
+    async with running_pages(Clock(NOW)) as pages:
+        pending = pages.create(REQUEST, preview(), [])
+        async with httpx.AsyncClient() as http:
+            response = await http.get(pages.url(pending))
+    page = response.text
+    call_at = page.index('<button type="submit" name="choice" value="call" id="call" class="primary">Call now</button>')
+    decline_at = page.index(
+        '<button type="submit" name="choice" value="decline" id="decline" class="secondary">Don\'t call</button>'
+    )
+    assert call_at < decline_at and f'<input type="hidden" name="csrf" value="{pending.csrf}">' in page
+    # the one inline script runs only with this response's nonce; nothing else may load or run
+    [nonce] = re.findall(r'<script nonce="([^"]+)">', page)
+    policy = response.headers["content-security-policy"]
+    assert f"script-src 'nonce-{nonce}'" in policy and "default-src 'none'" in policy
+    assert not re.search(r"(src|href)=", page)  # no external request: no link, image, font or script source
 
 
 async def test_local_mode_is_said_on_the_page() -> None:
@@ -782,6 +875,117 @@ async def test_as_a_person_would_dont_call_in_chromium_dials_nothing_and_the_too
     data = structured(results[0])
     assert data["status"] == "declined" and not results[0].is_error
     assert dials(emu) == 0
+
+
+def _rgb(css: str) -> tuple[float, float, float, float]:
+    """``rgb(1, 2, 3)`` / ``rgba(1, 2, 3, 0.5)`` as (r, g, b, alpha)."""
+    parts = [float(x) for x in re.findall(r"[\d.]+", css)]
+    return (parts[0], parts[1], parts[2], parts[3] if len(parts) > 3 else 1.0)
+
+
+def contrast(fg: str, bg: str) -> float:
+    """The WCAG contrast ratio of two opaque CSS colours."""
+
+    def luminance(css: str) -> float:
+        r, g, b, _ = _rgb(css)
+        lin = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    high, low = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [320, 1280])
+async def test_as_a_person_would_the_page_reads_at_320_px_and_on_a_desktop_in_light_and_dark_with_the_keyboard(
+    tmp_path: Path, width: int, scheme: str
+) -> None:
+    """In Chromium: no sideways scrolling at 320 px, "Call now" filled and "Don't call" outlined, text and buttons at
+    WCAG AA contrast, the expiry in the browser's zone, Tab reaching "Call now" first with a visible focus ring and
+    Enter deciding, and no request leaving the page's own origin."""
+    async_playwright = chromium_or_skip()
+    store = TemplateStore(PACKAGE_PROMPTS_DIR)
+    warning = f"quiet hours: it is 22:10 in America/Chicago for {mask_number(NUMBER)}; calls allowed from 08:00"
+    async with running_pages(Clock(NOW), assistant_name=store.display_name) as pages, async_playwright() as pw:
+        pending = pages.create(REQUEST, preview(), [warning])
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(
+                viewport={"width": width, "height": 900}, color_scheme=scheme, timezone_id="America/Chicago"
+            )
+            page = await context.new_page()
+            requested: list[str] = []
+            page.on("request", lambda r: requested.append(r.url))
+            await page.goto(pages.url(pending))
+            shown = await page.inner_text("body")
+            assert "Payment reminder" in shown and PAYMENT in shown and "•" not in shown
+            assert shown.count("+1 701-811-2582") == 3
+            # the browser's zone, and UTC (the serving machine's zone is in the text without script)
+            assert "expires at 11:05:00 CDT (16:05:00 UTC)." in shown
+            assert await page.evaluate("document.documentElement.scrollWidth") <= width
+            style = """(sel) => { const s = getComputedStyle(document.querySelector(sel));
+                return [s.color, s.backgroundColor, s.borderTopColor, s.fontWeight, s.outlineStyle]; }"""
+            body_fg, body_bg, *_ = await page.evaluate(style, "body")
+            call_fg, call_bg, _, call_weight, _ = await page.evaluate(style, "#call")
+            decline_fg, decline_bg, decline_border, decline_weight, _ = await page.evaluate(style, "#decline")
+            warn_fg, warn_bg, *_ = await page.evaluate(style, ".warn")
+            assert _rgb(call_bg)[3] == 1.0 and _rgb(decline_bg)[3] == 0.0  # filled primary, outlined secondary
+            assert int(call_weight) > int(decline_weight)
+            for fg, bg in ((body_fg, body_bg), (call_fg, call_bg), (decline_fg, body_bg), (warn_fg, warn_bg)):
+                assert contrast(fg, bg) >= 4.5, (fg, bg)
+            assert contrast(decline_border, body_bg) >= 1.5  # the outline of the secondary button is visible
+            await page.screenshot(path=str(artifacts(tmp_path, f"confirm-page-{width}px-{scheme}.png")), full_page=True)
+            await page.keyboard.press("Tab")
+            assert await page.evaluate("document.activeElement.id") == "call"
+            assert (await page.evaluate(style, "#call"))[4] != "none"  # the focus ring shows
+            await page.keyboard.press("Tab")
+            assert await page.evaluate("document.activeElement.id") == "decline"
+            await page.keyboard.press("Shift+Tab")
+            await page.keyboard.press("Enter")
+            await page.wait_for_selector("text=Approved")
+            assert pending.state == "approved"
+            await page.screenshot(path=str(artifacts(tmp_path, f"confirm-page-approved-{width}px-{scheme}.png")))
+            assert requested and all(url.startswith(pages.origin + "/confirm/") for url in requested), requested
+        finally:
+            await browser.close()
+
+
+async def test_without_javascript_the_expiry_reads_in_the_serving_machines_zone_and_utc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async_playwright = chromium_or_skip()
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    try:
+        async with running_pages(Clock(NOW)) as pages, async_playwright() as pw:
+            pending = pages.create(REQUEST, preview(), [])
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                context = await browser.new_context(java_script_enabled=False, timezone_id="America/Chicago")
+                page = await context.new_page()
+                await page.goto(pages.url(pending))
+                assert "expires at 18:05:00 CEST (16:05:00 UTC)." in await page.inner_text("body")
+            finally:
+                await browser.close()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_jinja2_stays_off_the_start_and_is_imported_by_the_first_page_rendered() -> None:
+    code = (
+        "import sys\n"
+        "from voicing_mcp.config import load_settings\n"
+        "from voicing_mcp.server.app import create_server\n"
+        "import voicing_mcp.server.confirm_page\n"
+        "create_server(load_settings())\n"
+        "print('jinja2' in sys.modules)\n"
+        "from voicing_mcp.pages import render_page\n"
+        "render_page('message.html', title='t', message='m', kind='')\n"
+        "print('jinja2' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split() == ["False", "True"]
 
 
 def test_the_test_environment_opens_no_real_browser() -> None:

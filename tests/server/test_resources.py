@@ -44,12 +44,14 @@ async def test_assistants_lists_each_template_with_its_variables(emu: RunningEmu
     assert by_id[CLINIC]["required_variables"] == ["date", "name"]
     assert by_id[CLINIC]["optional_variables"] == ["clinic", "time"]
     assert by_id[CLINIC]["uri"] == f"voicing://assistants/{CLINIC}"
+    assert by_id[CLINIC]["display_name"] == "Appointment reminder"
 
 
 async def test_one_assistant_gives_its_template_text(emu: RunningEmulator, mode: str) -> None:
     async with connect(emu, mode) as client:
         doc = only_json((await client.read_resource(f"voicing://assistants/{ASSISTANT}")).contents)
-    assert doc["template"].startswith("Hi {{name}}, your {{plan_type}} plan payment is pending.")
+    assert doc["template"].startswith("{# name: Payment reminder #}\nHi {{name}}, your {{plan_type}} plan payment")
+    assert doc["display_name"] == "Payment reminder"
     assert doc["required_variables"] == ["name", "plan_type"] and doc["optional_variables"] == []
 
 

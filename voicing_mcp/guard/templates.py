@@ -13,6 +13,10 @@ lists its inputs with Jinja2's parser (never with regular expressions):
 
 Rendering happens in a sandboxed environment with ``StrictUndefined``: a missing value is an
 error, never an empty string.
+
+A template may give its assistant a human name on its first line, as a Jinja comment (which renders to nothing):
+``{# name: Payment reminder #}``. It is the template's :attr:`~AssistantTemplate.display_name`, shown beside the
+assistant id (the confirm page, ``list_assistants``); the id stays what a dial names.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from voicing_mcp.errors import VoicingError
 from voicing_mcp.paths import read_template_text
+from voicing_mcp.redact import one_line
 
 if TYPE_CHECKING:  # jinja2 (~50-140 ms) is imported on the first template parsed, not at start
     from jinja2 import Template
@@ -33,6 +38,10 @@ if TYPE_CHECKING:  # jinja2 (~50-140 ms) is imported on the first template parse
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SUFFIX = ".j2"
+#: the first line ``{# name: Payment reminder #}`` (whitespace control ``{#-``/``-#}`` allowed)
+_NAME_LINE = re.compile(r"\{#-?[ \t]*name[ \t]*:(?P<name>[^\n]*?)-?#\}[ \t]*(?:\r?\n|$)", re.IGNORECASE)
+#: the longest display name kept (a longer one is cut with "…")
+MAX_DISPLAY_NAME = 80
 
 
 class TemplateProblem(VoicingError):
@@ -54,6 +63,9 @@ class AssistantTemplate:
     required: list[str]
     optional: list[str]
     _template: Template = field(repr=False, compare=False)
+    display_name: str | None = None
+    """The assistant's human name from the first line ``{# name: … #}``, made visible and on one line; None if
+    the template gives none."""
 
     @property
     def placeholders(self) -> list[str]:
@@ -75,6 +87,30 @@ class AssistantTemplate:
                 f"template {self.path} could not be rendered with these values: {type(exc).__name__}: {exc}",
                 path=self.path,
             ) from None
+
+
+def display_name_in(source: str) -> str | None:
+    """The human name a template gives on its first line (``{# name: Payment reminder #}``), or None.
+
+    Control and format characters are made visible (:func:`~voicing_mcp.redact.one_line`): the name is shown
+    to the human who approves a dial and must not hide or reorder what is next to it."""
+    found = _NAME_LINE.match(source.removeprefix("\ufeff"))
+    if found is None:
+        return None
+    name = one_line(" ".join(found.group("name").split()))
+    if not name:
+        return None
+    return name if len(name) <= MAX_DISPLAY_NAME else name[: MAX_DISPLAY_NAME - 1] + "…"
+
+
+def without_name_line_break(source: str) -> str:
+    """``source`` whose name line (if any) also takes its line break when rendered (``{# name: … -#}``), so the
+    rendered prompt starts where the text does; the lines keep their numbers (errors name the file's lines)."""
+    found = _NAME_LINE.match(source)
+    if found is None or found.group(0).rstrip().endswith("-#}"):
+        return source
+    end = found.group(0).rindex("#}")
+    return f"{source[:end]}-{source[end:]}"
 
 
 def valid_assistant_id(assistant_id: str) -> bool:
@@ -136,6 +172,15 @@ class TemplateStore:
         self._cache[assistant_id] = (stamp, template)
         return template
 
+    def display_name(self, assistant_id: str) -> str | None:
+        """The human name of ``assistant_id``'s template, or None (no template, no name line, or it does not parse:
+        the dial says why elsewhere)."""
+        try:
+            template = self.get(assistant_id)
+        except TemplateProblem:
+            return None
+        return None if template is None else template.display_name
+
     def list(self) -> list[AssistantTemplate]:
         """Every template in the folders, sorted by assistant id. Raises TemplateProblem for one that does not parse."""
         templates, problems = self.scan()
@@ -178,7 +223,7 @@ class TemplateStore:
             raise TemplateProblem(f"template {path} cannot be read: {exc}", path=path) from None
         try:
             ast = self.env.parse(source, name=assistant_id, filename=str(path))
-            compiled = self.env.from_string(source)
+            compiled = self.env.from_string(without_name_line_break(source))
         except TemplateSyntaxError as exc:
             raise TemplateProblem(
                 f"template {path}, line {exc.lineno}: {exc.message}", path=path, line=exc.lineno
@@ -200,6 +245,7 @@ class TemplateStore:
             required=required,
             optional=optional,
             _template=compiled,
+            display_name=display_name_in(source),
         )
 
 

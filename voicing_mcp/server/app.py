@@ -71,7 +71,8 @@ first, a compact row each; all_pages counts every page up to max_records.
 rows in request order and the ids not found; progress is reported per chunk.
 - reconcile_calls(call_ids, expected_status | expected): up to 100,000 calls summarised (counts by status and ended \
 reason, durations, missing, still open, call-back candidates, mismatches); every row in the report it links, \
-voicing://reports/{report_id} (JSON) or voicing://reports/{report_id}.csv (CSV), kept while the server runs.
+voicing://reports/{report_id}{?offset} (JSON in parts: follow each part's next) or \
+voicing://reports/{report_id}.csv (CSV, whole), kept while the server runs.
 - chat_with_assistant(assistant_id, message, conversation_id, input_variables): talk to an assistant in text to \
 test it; no phone rings. input_variables fill its greeting when a conversation starts (checked like a dial's). Pass \
 the returned conversation_id to continue.

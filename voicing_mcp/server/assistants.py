@@ -4,7 +4,8 @@ The Voicing API has no endpoint that lists assistants or their prompts, so "the 
 with" are the ``<assistant_id>.j2`` templates the dial guard reads (``guard.templates.TemplateStore``).
 :func:`assistant_rows` is the one source for this tool and for the ``voicing://assistants`` resource: every
 template found, sorted by id, each either parsed (its required and optional variables, its opening line with every
-placeholder shown as ``{{name}}``) or broken (its error; listed, never a crash).
+placeholder shown as ``{{name}}``, its human name if its first line gives one) or broken (its error; listed, never
+a crash).
 
 The result stays within :data:`BUDGET` characters whatever the folder holds: rows are capped, and a page holds as
 many rows as fit; ``next_offset`` says where the rest starts.
@@ -106,6 +107,9 @@ class AssistantEntry(BaseModel):
     """One assistant in ``list_assistants``."""
 
     assistant_id: str
+    display_name: str | None = Field(
+        default=None, description="The assistant's human name ({# name: … #} on its template's first line)."
+    )
     required_variables: list[str] = Field(description="Every one must be in a dial's input_variables.")
     optional_variables: list[str] = Field(description="May be left out (the template has a default or a guard).")
     opening_line: str | None = Field(description="The template's first line, each variable shown as {{name}}.")
@@ -147,6 +151,7 @@ def _entry(row: AssistantRow) -> AssistantEntry:
         )
     return AssistantEntry(
         assistant_id=row.assistant_id,
+        display_name=row.template.display_name,
         required_variables=names(row.template.required),
         optional_variables=names(row.template.optional),
         opening_line=row.opening_line,
@@ -249,8 +254,8 @@ def text_for_assistants(r: ListAssistantsResult, *, assistant_id: str | None = N
     lines = [f"{r.total} assistant template(s) from {where}: {kind}; {r.broken} broken."]
     if r.returned:
         lines.append(
-            f"Showing {r.offset + 1}-{r.offset + r.returned} in the JSON below: id, required and optional variables, "
-            "opening line (each variable shown as {{name}})."
+            f"Showing {r.offset + 1}-{r.offset + r.returned} in the JSON below: id, display name (if its template "
+            "gives one), required and optional variables, opening line (each variable shown as {{name}})."
         )
     elif r.offset and r.offset >= r.total:
         lines.append(f"offset {r.offset} is past the end ({r.total}): call list_assistants() for the first page.")

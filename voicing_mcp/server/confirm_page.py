@@ -6,11 +6,16 @@ by URL-mode elicitation (the client shows it to the user, not to the model) or b
 browser (Python's ``webbrowser``, which honours ``$BROWSER``). It is never put in a tool result, a
 resource or a log line, so a model with a shell or fetch tool cannot find it and click it.
 
-The page shows the preview (:func:`~voicing_mcp.server.preview.preview_rows`), escaped, with control and
-format characters made visible, and two
-buttons. A POST decides once: it must carry the page's CSRF token, an ``Origin`` of the page itself
-and a ``Host`` of ``127.0.0.1:<port>`` (a foreign Origin or Host — DNS rebinding, another site — is
-refused). The first POST decides; later ones change nothing. After expiry the page is gone (410).
+The page is rendered from the package's Jinja2 templates (:mod:`voicing_mcp.pages`: ``confirm.html`` on the
+shared ``base.html``, autoescaped; jinja2 imported on the first page rendered). It shows the preview
+(:func:`~voicing_mcp.server.preview.preview_rows`), with control and format characters made visible: the number
+formatted the same way everywhere on the page (a warning that masked it, as a log line would, shows it as the table
+does), the assistant's human name (``{# name: … #}``, :attr:`ConfirmPages.assistant_name`) beside its id, the expiry
+in the serving machine's local time and in UTC (a nonce'd inline script shows it in the browser's zone), and two
+buttons: "Call now" (primary) and "Don't call" (secondary). A POST decides once: it must carry the page's CSRF
+token, an ``Origin`` of the page itself and a ``Host`` of ``127.0.0.1:<port>`` (a foreign Origin or Host — DNS
+rebinding, another site — is refused). The first POST decides; later ones change nothing. After expiry the page
+is gone (410).
 
 An approval is bound to the exact normalised request (the digest of
 :func:`~voicing_mcp.guard.tokens.canonical_request`) and spent once through the ledger's nonce table
@@ -26,7 +31,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import html
 import json
 import logging
 import os
@@ -35,7 +39,7 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
@@ -47,7 +51,8 @@ from starlette.routing import Route
 
 from voicing_mcp.errors import ConfigError
 from voicing_mcp.guard.tokens import TOKEN_TTL, canonical_request
-from voicing_mcp.redact import one_line
+from voicing_mcp.pages import render_page, security_headers
+from voicing_mcp.redact import mask_number, one_line
 from voicing_mcp.server.preview import preview_rows
 
 if TYPE_CHECKING:
@@ -95,6 +100,8 @@ class PendingDial:
     warnings: list[str]
     expires_at: datetime
     state: State = "pending"
+    assistant_name: str | None = None
+    """The assistant's human name (the ``{# name: … #}`` line of its template), shown beside its id."""
     asked_via: str | None = None
     """How the URL reached the human (``browser``, ``url-elicitation``); None while it is being sent, or if
     it could not be."""
@@ -114,8 +121,17 @@ class PendingDial:
 class ConfirmPages:
     """The pending confirmations of one server and the loopback page that decides them."""
 
-    def __init__(self, *, port: int | None, clock: Callable[[], datetime], host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        *,
+        port: int | None,
+        clock: Callable[[], datetime],
+        host: str = "127.0.0.1",
+        assistant_name: Callable[[str], str | None] | None = None,
+    ) -> None:
         self.host = host
+        #: the human name of an assistant id (e.g. ``lambda i: display_name_of(store, i)``); None: ids only
+        self.assistant_name = assistant_name
         self.wanted_port = port or 0
         self.clock = clock
         #: called once a human approves (the ledger stores the approval: any replica can then complete the dial)
@@ -174,6 +190,7 @@ class ConfirmPages:
             preview=preview,
             warnings=list(warnings),
             expires_at=self.clock() + TOKEN_TTL,
+            assistant_name=self.assistant_name(req.assistant_id) if self.assistant_name is not None else None,
         )
         self._by_id[pending.id] = pending
         return pending
@@ -236,7 +253,7 @@ class ConfirmPages:
             async for chunk in request.stream():
                 body += chunk
                 if len(body) > MAX_FORM_BYTES:
-                    return _page(413, "Too large", "<p>That request was too large. Nothing was changed.</p>")
+                    return _page(413, "Too large", "That request was too large. Nothing was changed.")
             pending = self._by_id.get(str(request.path_params["id"]))
             undecided = pending is not None and pending.state == "pending"
             response = self._handle(request, body)
@@ -260,39 +277,37 @@ class ConfirmPages:
             return _page(
                 421,
                 "Wrong address",
-                f"<p>This page answers only at {html.escape(self.origin)}. Nothing was changed.</p>",
+                f"This page answers only at {self.origin}. Nothing was changed.",
             )
         pending = self._by_id.get(str(request.path_params["id"]))
         if pending is None:
-            return _page(
-                404, "Unknown link", "<p>This confirmation link is unknown or expired. Nothing was dialled.</p>"
-            )
+            return _page(404, "Unknown link", "This confirmation link is unknown or expired. Nothing was dialled.")
         if self.clock() >= pending.expires_at:
             self.forget(pending)
             return _page(
                 410,
                 "Expired",
-                "<p>This confirmation expired (links live 5 minutes). Nothing was dialled; ask the assistant "
-                "again for a new preview.</p>",
+                "This confirmation expired (links live 5 minutes). Nothing was dialled; ask the assistant "
+                "again for a new preview.",
             )
         if body is None:
             return self._render(pending)
         origin = request.headers.get("origin")
         if origin != self.origin:
-            return _page(403, "Refused", "<p>That request came from another site. Nothing was changed.</p>")
+            return _page(403, "Refused", "That request came from another site. Nothing was changed.")
         form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
         csrf = (form.get("csrf") or [""])[0]
         if not hmac.compare_digest(csrf.encode(), pending.csrf.encode()):
             return _page(
                 403,
                 "Refused",
-                "<p>That form is not this page's (its check token is missing or wrong). Nothing was changed.</p>",
+                "That form is not this page's (its check token is missing or wrong). Nothing was changed.",
             )
         if pending.state != "pending":
             return _already(pending)
         choice = (form.get("choice") or [""])[0]
         if choice not in ("call", "decline"):
-            return _page(400, "Refused", "<p>Choose “Call now” or “Don't call”. Nothing was changed.</p>")
+            return _page(400, "Refused", "Choose “Call now” or “Don't call”. Nothing was changed.")
         pending.state = "approved" if choice == "call" else "declined"
         pending.decided.set()
         logger.info("confirm page: a dial was %s by the human", pending.state)
@@ -300,33 +315,36 @@ class ConfirmPages:
             return _page(
                 200,
                 "Approved",
-                "<p class=ok>Approved. The assistant places this call now (or when it asks again, within 5 "
-                "minutes). You can close this tab.</p>",
+                "Approved. The assistant places this call now (or when it asks again, within 5 minutes). You can "
+                "close this tab.",
+                "ok",
             )
-        return _page(200, "Not called", "<p class=no>Not called. Nothing was dialled. You can close this tab.</p>")
+        return _page(200, "Not called", "Not called. Nothing was dialled. You can close this tab.", "no")
 
     def _render(self, pending: PendingDial) -> Response:
         if pending.state != "pending":
             return _already(pending)
         p = pending.preview
-        # the one preview renderer: its values are already visible and on one line; here they are HTML-escaped
-        table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in preview_rows(p))
-        head = (
-            "<p class=local>Local mode: the built-in emulator answers — no real phone will ring.</p>"
-            if p.local_mode
-            else "<p class=real>A real phone will ring.</p>"
+        number = one_line(p.international)
+        # a warning names the number masked (as a log line would) or in E.164: here, for the human who decides, it
+        # reads as the table shows it
+        masked = mask_number(p.phone_number)
+        warnings = [one_line(w).replace(masked, number).replace(p.phone_number, number) for w in pending.warnings]
+        expires = pending.expires_at.astimezone(UTC)
+        # the one preview renderer: its values are already visible and on one line; the template escapes them
+        return _render_page(
+            200,
+            "confirm.html",
+            number=number,
+            rows=preview_rows(p),
+            assistant_name=pending.assistant_name,
+            local_mode=p.local_mode,
+            warnings=warnings,
+            csrf=pending.csrf,
+            expires_local=expires.astimezone().strftime("%H:%M:%S %Z"),  # the serving machine's zone
+            expires_utc=expires.strftime("%H:%M:%S UTC"),
+            expires_iso=expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
-        warnings = "".join(f"<p class=warn>Warning: {html.escape(one_line(w))}</p>" for w in pending.warnings)
-        expires = pending.expires_at.strftime("%H:%M:%S UTC")
-        csrf = html.escape(pending.csrf)
-        body = (
-            f"{head}<table>{table}</table>{warnings}"
-            f'<form method="post"><input type="hidden" name="csrf" value="{csrf}">'
-            '<button type="submit" name="choice" value="call" id="call">Call now</button> '
-            '<button type="submit" name="choice" value="decline" id="decline">Don\'t call</button></form>'
-            f"<p class=small>This link works once and expires at {expires}.</p>"
-        )
-        return _page(200, "Place this phone call?", body)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -347,35 +365,17 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _already(pending: PendingDial) -> Response:
     what = "approved (call now)" if pending.state == "approved" else "declined (not called)"
-    return _page(409, "Already decided", f"<p>This call was already decided: {what}. Nothing was changed.</p>")
+    return _page(409, "Already decided", f"This call was already decided: {what}. Nothing was changed.")
 
 
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:40em;margin:2em auto;padding:0 1em}"
-    "th{text-align:left;padding-right:1em;vertical-align:top}td{overflow-wrap:anywhere}"
-    ".real{color:#a00;font-weight:bold}.warn{color:#850}.small{color:#666;font-size:small}"
-    "button{font-size:1.1em;padding:.4em 1em;margin-top:1em}"
-)
+def _page(status: int, title: str, message: str, kind: str = "") -> Response:
+    """A page that says one thing (``kind``: a banner class of base.html, or none)."""
+    return _render_page(status, "message.html", title=title, message=message, kind=kind)
 
 
-def _page(status: int, title: str, body: str) -> Response:
-    text = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} — voicing-mcp'
-        f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
-    )
-    return HTMLResponse(
-        text,
-        status_code=status,
-        headers={
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-            "frame-ancestors 'none'; base-uri 'none'",
-            "X-Frame-Options": "DENY",
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "no-store",
-            # same-origin (not no-referrer): with no-referrer a browser sends "Origin: null" on the form's POST
-            "Referrer-Policy": "same-origin",
-        },
-    )
+def _render_page(status: int, template: str, **context: Any) -> Response:
+    html, nonce = render_page(template, **context)
+    return HTMLResponse(html, status_code=status, headers=security_headers(nonce))
 
 
 async def open_in_browser(url: str) -> bool:

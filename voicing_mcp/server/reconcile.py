@@ -30,7 +30,7 @@ from voicing_mcp.server.reconcile_summary import (
     summary_fields,
     tally,
 )
-from voicing_mcp.server.reports import COLUMNS, REPORT_PREFIX, not_kept, report_csv, report_json
+from voicing_mcp.server.reports import COLUMNS, REPORT_PREFIX, not_kept, part_offset, report_csv, report_json
 from voicing_mcp.server.results import describe
 from voicing_mcp.server.tools import CallId
 
@@ -193,15 +193,17 @@ def register_report_resources(server: MCPServer[ServerContext]) -> None:
         return report_csv(report)
 
     @server.resource(
-        f"{REPORT_PREFIX}{{report_id}}",
+        f"{REPORT_PREFIX}{{report_id}}{{?offset}}",
         name="reconcile_report",
         title="Reconciliation report",
-        description="Every row of a reconcile_calls report as JSON (columns + rows, request order) with its counts.",
+        description="Every row of a reconcile_calls report as JSON (columns + rows, request order), in parts within "
+        "the result budget: the first part has the counts; each part has rows_total and next, the URI of the next "
+        "part (?offset=N; null on the last). The whole report as one read: the .csv.",
         mime_type="application/json",
     )
-    def report_as_json(report_id: str, ctx: Context[ServerContext, Any]) -> str:
+    def report_as_json(report_id: str, ctx: Context[ServerContext, Any], offset: str | None = None) -> str:
         store = server_context(ctx).reports
         report = store.get(report_id)
         if report is None:
             raise not_kept(report_id, store)
-        return report_json(report)
+        return report_json(report, part_offset(offset))

@@ -316,7 +316,8 @@ def summary_text(r: ReconcileResult, expected_status: str | None, n: int) -> str
     lines += ["Needs attention:", *(f"- {a}" for a in attention)] if attention else ["Nothing needs attention."]
     lines.append(
         f"Every row (status, ended_reason, duration, times, expected, mismatch, missing) is in {r.report} "
-        f"(JSON) and {r.report_csv} (CSV): read it for the full lists of ids."
+        f"(JSON in parts within the budget, each naming the next) and {r.report_csv} (CSV, whole): read it for the "
+        "full lists of ids."
     )
     return "\n".join(lines)
 
@@ -333,7 +334,8 @@ def tool_result(r: ReconcileResult, text: str) -> CallToolResult:
                 uri=r.report,
                 name="reconcile_report",
                 title="Reconciliation report",
-                description=f"Every row of this reconciliation ({r.unique:,} ids) as JSON; CSV: {r.report_csv}",
+                description=f"Every row of this reconciliation ({r.unique:,} ids) as JSON in parts (each part's next "
+                f"names the following one); whole as CSV: {r.report_csv}",
                 mime_type="application/json",
             ),
         ],

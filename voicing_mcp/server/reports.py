@@ -1,8 +1,12 @@
 """Reconciliation reports: every row of a ``reconcile_calls`` run, kept while the server runs, read as a resource.
 
-* ``voicing://reports/{report_id}`` — the report as JSON: the run's counts, then ``columns`` and one array per
-  requested id (``rows``), in request order;
-* ``voicing://reports/{report_id}.csv`` — the same rows as CSV with a header line, for people and spreadsheets.
+* ``voicing://reports/{report_id}`` — the report as JSON, in parts that each fit :data:`RESULT_BUDGET` (a client
+  that follows resource links must not take a 700,000-character read into its context): the first part has the
+  run's counts; every part has ``columns``, its ``rows`` (one array per requested id, request order), the totals
+  (``rows_total``, ``offset``, ``returned``) and ``next``, the URI of the next part
+  (``voicing://reports/{report_id}?offset=N``), null on the last. Following ``next`` reads every row exactly once;
+* ``voicing://reports/{report_id}.csv`` — all the rows as CSV with a header line, whole, for people, spreadsheets
+  and download-style use.
 
 A report id is ``secrets.token_urlsafe`` (unguessable, letters, digits, ``-`` and ``_``). The store is per server
 (:class:`~voicing_mcp.server.context.ServerContext`), so a report lives as long as the server (for stdio: the
@@ -14,15 +18,16 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
-from voicing_mcp.server.results import json_text
+from voicing_mcp.server.results import RESULT_BUDGET, json_text
 
 #: reports kept per server; the oldest goes first
 MAX_REPORTS = 20
@@ -139,17 +144,70 @@ def not_kept(report_id: str, store: ReportStore) -> ResourceNotFoundError:
     )
 
 
-def report_json(report: Report) -> str:
-    """The ``voicing://reports/{report_id}`` document: the counts, then every row as an array of ``columns``."""
-    document = {
-        "report_id": report.report_id,
-        "created_at": report.created_at,
-        **report.summary,
-        "csv": report.csv_uri,
-        "columns": list(COLUMNS),
-        "rows": [row.cells() for row in report.rows],
-    }
-    return json_text(document)  # API text: invisible and reordering characters escaped
+def part_offset(offset: str | None) -> int:
+    """The row a part starts at, from the ``offset`` of its URI (none: the first part)."""
+    if offset is None or offset == "":
+        return 0
+    if not (offset.isascii() and offset.isdigit()) or len(offset) > 9:
+        shown = offset if len(offset) <= 20 and offset.isascii() and offset.isprintable() else "given"
+        raise ResourceError(
+            f"offset {shown!r} is not a row number: follow the next URI a part gives, or read the report's URI "
+            "without ?offset for the first part"
+        )
+    return int(offset)
+
+
+def part_uri(report: Report, offset: int) -> str:
+    """The URI of the part of ``report`` that starts at row ``offset`` (the first part: the report's own URI)."""
+    return report.uri if offset == 0 else f"{report.uri}?offset={offset}"
+
+
+#: what a part's text may take: the budget less the read's envelope around it (its uri, mimeType, keys)
+PART_BUDGET = RESULT_BUDGET - 500
+
+
+def report_json(report: Report, offset: int = 0, *, budget: int = PART_BUDGET) -> str:
+    """One part of the ``voicing://reports/{report_id}`` document: the rows from ``offset`` (an array of ``columns``
+    each) that keep the part within ``budget`` characters as it travels (the text JSON-encoded in the read's
+    answer), at least one row; the counts on the first part; the totals and ``next`` on every part."""
+    total = len(report.rows)
+    head: dict[str, Any] = {"report_id": report.report_id, "created_at": report.created_at}
+    if offset == 0:
+        head.update(report.summary)
+    head |= {"csv": report.csv_uri, "columns": list(COLUMNS), "rows_total": total, "offset": offset}
+    if offset > total:
+        return json_text(
+            {
+                **head,
+                "returned": 0,
+                "next": None,
+                "note": f"offset {offset} is past the last row ({total}): read {report.uri} for the first part",
+                "rows": [],
+            },
+            compact=True,
+        )
+    # what the part costs without rows: the longest next URI and returned a row count could take
+    frame = _wire_size(
+        json_text({**head, "returned": total, "next": part_uri(report, total), "rows": []}, compact=True)
+    )
+    room = budget - frame
+    cells: list[str] = []
+    for row in report.rows[offset:]:
+        cell = json_text(row.cells(), compact=True)  # API text: invisible and reordering characters escaped
+        cost = _wire_size(cell) - 2 + 1  # without the quotes of a string of its own; the comma between rows
+        if cells and cost > room:
+            break
+        room -= cost
+        cells.append(cell)
+    end = offset + len(cells)
+    document = {**head, "returned": len(cells), "next": part_uri(report, end) if end < total else None}
+    text = json_text({**document, "rows": []}, compact=True)
+    return f"{text[:-3]}[{','.join(cells)}]}}"  # the rows, measured one by one, spliced in (the same JSON)
+
+
+def _wire_size(text: str) -> int:
+    """Characters of ``text`` as a JSON string in the read's answer (quotes and backslashes escaped)."""
+    return len(json.dumps(text, ensure_ascii=False))
 
 
 def report_csv(report: Report) -> str:

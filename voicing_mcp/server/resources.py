@@ -1,6 +1,7 @@
 """Resources: the local assistant templates and single calls, as JSON documents.
 
-* ``voicing://assistants`` — every template found, with its required and optional variables;
+* ``voicing://assistants`` — every template found, with its display name (``{# name: … #}``, or null) and its
+  required and optional variables;
 * ``voicing://assistants/{assistant_id}`` — one template's text and variables;
 * ``voicing://calls/{call_id}`` — one call's details (as ``get_call_details``);
 * ``voicing://ledger/recent`` — the last dials (:func:`recent_dials_document`, registered with the dial tool).
@@ -40,6 +41,7 @@ RECENT_ROWS = 20
 def _template_summary(t: AssistantTemplate) -> dict[str, Any]:
     return {
         "assistant_id": t.assistant_id,
+        "display_name": t.display_name,
         "uri": f"voicing://assistants/{t.assistant_id}",
         "file": t.path.name,
         "required_variables": list(t.required),
