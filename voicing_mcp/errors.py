@@ -23,7 +23,7 @@
 
 Exceptions carry data (``status_code``, ``detail``, ``close_code``, ``rule``, the ``cause`` of a failed dial)
 and a short technical message for logs; ``kind`` names the error in one word. The text a model or a user
-reads is written from that data by :func:`voicing_mcp.server.results.describe`. ``status_error_for`` is the
+reads is written from that data by :func:`voicing_mcp.server.render.results.describe`. ``status_error_for`` is the
 single place that maps an HTTP status to a class.
 """
 

@@ -21,7 +21,7 @@ from voicing_mcp.emulator.runner import serve_emulator
 from voicing_mcp.emulator.state import EmulatorConfig
 from voicing_mcp.errors import APIError, InvalidRequestError, OutcomeUnknownError
 from voicing_mcp.server.app import create_server
-from voicing_mcp.server.results import RESULT_BUDGET, result_size
+from voicing_mcp.server.render.results import RESULT_BUDGET, result_size
 
 DEEP_JSON = b'{"call_id": "c-1", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 

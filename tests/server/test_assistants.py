@@ -14,7 +14,7 @@ from server_support import ASSISTANT, CLINIC, connect, session, structured, text
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server
-from voicing_mcp.server.assistants import BUDGET
+from voicing_mcp.server.tools.list_assistants import BUDGET
 
 COURTESY = "019addcc-0000-7000-8000-000000000001"
 

@@ -20,7 +20,7 @@ from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
 from voicing_mcp.server.app import create_server
-from voicing_mcp.server.results import RESULT_BUDGET, as_tool_result, result_size
+from voicing_mcp.server.render.results import RESULT_BUDGET, as_tool_result, result_size
 
 SEEDED = 10_050
 LONG_LINE = "a line said on the call, long enough to matter: " + "word " * 60  # ~350 characters

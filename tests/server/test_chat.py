@@ -17,8 +17,8 @@ from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server
-from voicing_mcp.server.chat import MAX_REPLY_CHARS
-from voicing_mcp.server.chat_sessions import ChatLike, ChatSessions, ConversationError, Variables
+from voicing_mcp.server.tools.chat_sessions import ChatLike, ChatSessions, ConversationError, Variables
+from voicing_mcp.server.tools.chat_with_assistant import MAX_REPLY_CHARS
 
 
 def websocket_opens(emu: RunningEmulator) -> int:

@@ -16,7 +16,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from server_support import ASSISTANT, connect, structured, text_of
 from voicing_mcp.emulator.runner import RunningEmulator
-from voicing_mcp.server.results import RESULT_BUDGET
+from voicing_mcp.server.render.results import RESULT_BUDGET
 
 KEY = "vk_live_9f3Qz7TzLq2WbXh4Rm8Pn1Ca"
 

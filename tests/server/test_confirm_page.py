@@ -1,4 +1,4 @@
-"""Human mode: the loopback confirm page (voicing_mcp/server/confirm_page.py) and the dial tool using it.
+"""Human mode: the loopback confirm page (voicing_mcp/server/web/confirm_page.py) and the dial tool using it.
 
 1. The page app over real loopback HTTP (httpx against the running page server): what it shows, and every
    refusal — no or wrong CSRF token, a foreign Origin or Host, after expiry — changes nothing; the first POST
@@ -55,10 +55,10 @@ from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.guard.policy import Preview
 from voicing_mcp.guard.templates import TemplateStore
 from voicing_mcp.redact import mask_number, one_line
-from voicing_mcp.server import confirm_flow
 from voicing_mcp.server.app import create_server
-from voicing_mcp.server.confirm_page import ConfirmPages, PendingDial
-from voicing_mcp.server.preview import DialResult, preview_rows, preview_text, text_for_dial
+from voicing_mcp.server.render.preview import DialResult, preview_rows, preview_text, text_for_dial
+from voicing_mcp.server.web import confirm_flow
+from voicing_mcp.server.web.confirm_page import ConfirmPages, PendingDial
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -977,7 +977,7 @@ def test_jinja2_stays_off_the_start_and_is_imported_by_the_first_page_rendered()
         "import sys\n"
         "from voicing_mcp.config import load_settings\n"
         "from voicing_mcp.server.app import create_server\n"
-        "import voicing_mcp.server.confirm_page\n"
+        "import voicing_mcp.server.web.confirm_page\n"
         "create_server(load_settings())\n"
         "print('jinja2' in sys.modules)\n"
         "from voicing_mcp.pages import render_page\n"

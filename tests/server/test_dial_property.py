@@ -49,8 +49,8 @@ from mcp_types import CallToolResult, TextContent
 from server_support import MODES, helper
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
-from voicing_mcp.server import confirm_flow
 from voicing_mcp.server.app import create_server
+from voicing_mcp.server.web import confirm_flow
 
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much]}
 PROFILES = {

@@ -33,8 +33,8 @@ from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.guard.variables import check_variables, hidden_character, variables_text
 from voicing_mcp.server.app import create_server
-from voicing_mcp.server.follow import follow_call
-from voicing_mcp.server.results import json_text
+from voicing_mcp.server.render.results import json_text
+from voicing_mcp.server.tools.follow import follow_call
 
 NUMBER = "+17018112582"
 VARS = {"name": "Ann", "plan_type": "Gold"}

@@ -20,8 +20,8 @@ from server_support import ASSISTANT, connect, helper, structured, text_of
 from tests.server.test_reports import parts_of
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
-from voicing_mcp.server.reports import COLUMNS, ReportStore, Row
-from voicing_mcp.server.results import RESULT_BUDGET, result_size
+from voicing_mcp.server.render.reports import COLUMNS, ReportStore, Row
+from voicing_mcp.server.render.results import RESULT_BUDGET, result_size
 
 HISTORY = 10_000
 OPEN_STATUSES = {"queued", "initiated", "ringing", "in-progress"}

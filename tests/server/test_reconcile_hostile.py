@@ -9,8 +9,8 @@ from mcp_types import CallToolResult
 
 from server_support import connect, helper, structured
 from voicing_mcp.emulator.runner import RunningEmulator
-from voicing_mcp.server.reports import COLUMNS
-from voicing_mcp.server.results import RESULT_BUDGET
+from voicing_mcp.server.render.reports import COLUMNS
+from voicing_mcp.server.render.results import RESULT_BUDGET
 
 
 def sent_size(result: CallToolResult) -> int:

@@ -18,8 +18,8 @@ from mcp_types import ReadResourceResult, TextResourceContents
 from server_support import connect, helper, structured
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
-from voicing_mcp.server.reports import COLUMNS, ReportStore, Row, report_json
-from voicing_mcp.server.results import RESULT_BUDGET
+from voicing_mcp.server.render.reports import COLUMNS, ReportStore, Row, report_json
+from voicing_mcp.server.render.results import RESULT_BUDGET
 
 HISTORY = 10_000
 

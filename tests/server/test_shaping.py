@@ -5,14 +5,14 @@ from __future__ import annotations
 from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.api.models import CallDetails
 from voicing_mcp.emulator.runner import serve_emulator
-from voicing_mcp.server.shaping import (
+from voicing_mcp.server.render.shaping import (
     MAX_TEXT_FIELD,
     MAX_TRANSCRIPT_CHARS,
     MAX_TRANSCRIPT_LINES,
     THIRD_PARTY_NOTICE,
     shape_call,
 )
-from voicing_mcp.server.tools import build_filters, fetch_bulk, fetch_call, fetch_call_list
+from voicing_mcp.server.tools.calls import build_filters, fetch_bulk, fetch_call, fetch_call_list
 
 
 def test_unknown_fields_are_kept_and_long_strings_are_capped() -> None:

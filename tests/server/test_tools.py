@@ -24,7 +24,7 @@ from voicing_mcp import __version__
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server
-from voicing_mcp.server.shaping import ROW_FIELDS
+from voicing_mcp.server.render.shaping import ROW_FIELDS
 
 READ_TOOLS = {"get_call_details", "list_calls", "bulk_call_details", "reconcile_calls"}
 

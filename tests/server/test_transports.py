@@ -29,7 +29,7 @@ from pydantic import SecretStr
 from benchmarks._fleet import Replica
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR
 from voicing_mcp.errors import ConfigError
-from voicing_mcp.server.security import origin_host, policy_for, split_host
+from voicing_mcp.server.web.security import origin_host, policy_for, split_host
 
 STARTUP_LIMIT = 60.0  # a bound against a hung start, not a speed expectation
 TOKEN = "interop-token-0123456789abcdef"

@@ -329,7 +329,7 @@ async def check_api(settings: Settings, report: Report) -> None:
 
 def api_failure(what: str, exc: TimeoutError | VoicingError, *, secret: str | None = None) -> str:
     """The ``api`` line's text for an exception of the read: ``what`` (the API as opened) and the server's one
-    description of the error (:func:`~voicing_mcp.server.results.describe`), the text a tool would give.
+    description of the error (:func:`~voicing_mcp.server.render.results.describe`), the text a tool would give.
 
     Two cases are check's own: the time limit is check's, not an API error; and a 404 to a list of calls
     cannot mean a missing id, only a base URL that is not the Voicing API.
@@ -339,7 +339,7 @@ def api_failure(what: str, exc: TimeoutError | VoicingError, *, secret: str | No
     if isinstance(exc, NotFoundError):
         return f"{what} has no call-details endpoint ({exc}): check VOICING_BASE_URL/VOICING_ENV"
     # the MCP SDK comes with server.results (its ToolError): paid only when the read failed, not by a passing check
-    from voicing_mcp.server.results import describe  # noqa: PLC0415 (the MCP SDK, only on a failed read)
+    from voicing_mcp.server.render.results import describe  # noqa: PLC0415 (the MCP SDK, only on a failed read)
 
     text = describe(exc, secret=secret)
     if isinstance(exc, APIConnectionError):

@@ -56,7 +56,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"ledger #{row_id}: {outcome} in {ledger.shown}")
             return 0 if ok else 1
         # rows written before API errors were cleaned may quote the key: never shown
-        from voicing_mcp.server.results import json_text  # noqa: PLC0415 (the MCP SDK; 'resolve' goes without)
+        from voicing_mcp.server.render.results import json_text  # noqa: PLC0415 (the MCP SDK; 'resolve' goes without)
 
         key = settings.api_key.get_secret_value() if settings.api_key is not None else None
         for row in await ledger.recent():

@@ -2,7 +2,7 @@
 
 * ``stdio`` (the default, what desktop clients start): stdout carries only the protocol; every
   log line goes to stderr (the ``cli`` package sets that up before anything else runs).
-* ``sse`` and ``http``: served by :mod:`voicing_mcp.server.transports` (uvicorn behind the security
+* ``sse`` and ``http``: served by :mod:`voicing_mcp.server.web.transports` (uvicorn behind the security
   middleware); no start at all on a non-loopback address without ``VOICING_MCP_TOKEN``. ``--http-stateless``
   (or ``VOICING_HTTP_STATELESS=true``) serves streamable HTTP without sessions, for replicas behind a load
   balancer without sticky sessions.
@@ -53,8 +53,8 @@ def run_server(args: argparse.Namespace) -> int:
         raise ConfigError(f"unknown transport {transport!r}: use stdio, sse or http")
 
     # uvicorn and the security middleware: sse/http only
-    from voicing_mcp.server.security import policy_for  # noqa: PLC0415 (sse/http only)
-    from voicing_mcp.server.transports import HttpTransport, build_http_app, serve_http  # noqa: PLC0415 (uvicorn)
+    from voicing_mcp.server.web.security import policy_for  # noqa: PLC0415 (sse/http only)
+    from voicing_mcp.server.web.transports import HttpTransport, build_http_app, serve_http  # noqa: PLC0415 (uvicorn)
 
     host: str = args.host
     port: int = args.port

@@ -14,7 +14,7 @@ from voicing_mcp.guard.phone import PhoneInfo
 class Preview(BaseModel):
     """What the human sees before confirming; also the ``preview`` of the dial tool's result.
 
-    Rendered in one place, :mod:`voicing_mcp.server.preview` (the question, the confirm page, the result text).
+    Rendered in one place, :mod:`voicing_mcp.server.render.preview` (the question, the confirm page, the result text).
     """
 
     model_config = ConfigDict(frozen=True)

@@ -29,9 +29,14 @@ from voicing_mcp import __version__
 from voicing_mcp.config import TOKEN_MODE_WARNING, Settings, unknown_settings
 from voicing_mcp.guard.policy import Clock
 from voicing_mcp.runtime import describe_prompts, open_api, open_guard, template_store
-from voicing_mcp.server.assistants import register_assistants_tool
-from voicing_mcp.server.chat import register_chat_tool
-from voicing_mcp.server.chat_sessions import (
+from voicing_mcp.server.context import ServerContext
+from voicing_mcp.server.prompts import register_prompts
+from voicing_mcp.server.protocol_extras import register_protocol_extras
+from voicing_mcp.server.resources import register_resources
+from voicing_mcp.server.schemas import drop_generated_titles
+from voicing_mcp.server.shared_state import request_state_security
+from voicing_mcp.server.tools.calls import register_read_tools
+from voicing_mcp.server.tools.chat_sessions import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_SESSIONS,
     ChatLike,
@@ -39,15 +44,10 @@ from voicing_mcp.server.chat_sessions import (
     ChatSessions,
     Variables,
 )
-from voicing_mcp.server.context import ServerContext
-from voicing_mcp.server.dial import register_dial_tool
-from voicing_mcp.server.prompts import register_prompts
-from voicing_mcp.server.protocol_extras import register_protocol_extras
-from voicing_mcp.server.reconcile import register_reconcile
-from voicing_mcp.server.resources import register_resources
-from voicing_mcp.server.schemas import drop_generated_titles
-from voicing_mcp.server.shared_state import request_state_security
-from voicing_mcp.server.tools import register_read_tools
+from voicing_mcp.server.tools.chat_with_assistant import register_chat_tool
+from voicing_mcp.server.tools.initiate_outbound_call import register_dial_tool
+from voicing_mcp.server.tools.list_assistants import register_assistants_tool
+from voicing_mcp.server.tools.reconcile_calls import register_reconcile
 
 if TYPE_CHECKING:
     from voicing_mcp.api.client import VoicingClient

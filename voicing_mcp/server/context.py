@@ -10,7 +10,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from voicing_mcp.server.reports import ReportStore
+from voicing_mcp.server.render.reports import ReportStore
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from voicing_mcp.guard.policy import DialGuard
     from voicing_mcp.guard.templates import TemplateStore
     from voicing_mcp.runtime import LocalEmulator
-    from voicing_mcp.server.chat_sessions import ChatSessions
-    from voicing_mcp.server.confirm_page import ConfirmPages
+    from voicing_mcp.server.tools.chat_sessions import ChatSessions
+    from voicing_mcp.server.web.confirm_page import ConfirmPages
 
 
 @dataclass(slots=True)

@@ -26,8 +26,8 @@ from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.guard import phone as ph
 from voicing_mcp.guard.templates import TemplateProblem
 from voicing_mcp.redact import one_line
-from voicing_mcp.server.assistants import opening_line_of
 from voicing_mcp.server.context import ServerContext, server_context
+from voicing_mcp.server.tools.list_assistants import opening_line_of
 
 if TYPE_CHECKING:
     from mcp.server.context import LifespanContextT, RequestT

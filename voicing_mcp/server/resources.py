@@ -23,10 +23,10 @@ from pydantic import SecretStr
 
 from voicing_mcp.errors import GuardRefusal, NotFoundError, VoicingError
 from voicing_mcp.guard.ledger import DialRow, Ledger, open_ledger
-from voicing_mcp.server.assistants import assistant_rows
 from voicing_mcp.server.context import ServerContext, server_context
-from voicing_mcp.server.results import describe, json_text
-from voicing_mcp.server.tools import fetch_call
+from voicing_mcp.server.render.results import describe, json_text
+from voicing_mcp.server.tools.calls import fetch_call
+from voicing_mcp.server.tools.list_assistants import assistant_rows
 
 if TYPE_CHECKING:
     from voicing_mcp.guard.templates import AssistantTemplate, TemplateStore

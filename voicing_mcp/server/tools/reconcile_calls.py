@@ -3,8 +3,8 @@
 The ids are de-duplicated (first order kept), fetched through
 :meth:`~voicing_mcp.api.client.VoicingClient.bulk_call_details` (requests of 100 ids, 4 at a time, a progress
 notification per request), compared with the expected status when one is given, and counted
-(:mod:`~voicing_mcp.server.reconcile_summary`). The rows go to the server's
-:class:`~voicing_mcp.server.reports.ReportStore`; the result links to ``voicing://reports/{report_id}``.
+(:mod:`~voicing_mcp.server.render.reconcile_summary`). The rows go to the server's
+:class:`~voicing_mcp.server.render.reports.ReportStore`; the result links to ``voicing://reports/{report_id}``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pydantic import Field, StringConstraints
 from voicing_mcp.errors import VoicingError
 from voicing_mcp.redact import one_line
 from voicing_mcp.server.context import ServerContext, server_context
-from voicing_mcp.server.reconcile_summary import (
+from voicing_mcp.server.render.reconcile_summary import (
     KNOWN_STATUSES,
     ReconcileResult,
     fitted_result,
@@ -30,14 +30,14 @@ from voicing_mcp.server.reconcile_summary import (
     summary_fields,
     tally,
 )
-from voicing_mcp.server.reports import COLUMNS, REPORT_PREFIX, not_kept, part_offset, report_csv, report_json
-from voicing_mcp.server.results import describe
-from voicing_mcp.server.tools import CallId
+from voicing_mcp.server.render.reports import COLUMNS, REPORT_PREFIX, not_kept, part_offset, report_csv, report_json
+from voicing_mcp.server.render.results import describe
+from voicing_mcp.server.tools.calls import CallId
 
 if TYPE_CHECKING:
     from voicing_mcp.api.client import VoicingClient
-    from voicing_mcp.server.reports import Report, ReportStore
-    from voicing_mcp.server.tools import ProgressFn
+    from voicing_mcp.server.render.reports import Report, ReportStore
+    from voicing_mcp.server.tools.calls import ProgressFn
 
 MAX_RECONCILE_IDS = 100_000
 

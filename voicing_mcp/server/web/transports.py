@@ -1,7 +1,7 @@
 """The SSE and streamable-HTTP transports of the server (``voicing-mcp --transport sse|http``).
 
 ``sse`` (``GET /sse`` + ``POST /messages/``) and ``http`` (streamable HTTP at ``/mcp``) are served by
-uvicorn behind :class:`~voicing_mcp.server.security.SecurityMiddleware`: DNS-rebinding protection
+uvicorn behind :class:`~voicing_mcp.server.web.security.SecurityMiddleware`: DNS-rebinding protection
 always, a bearer token when ``VOICING_MCP_TOKEN`` is set. The URL is printed to stderr once the socket
 is bound (``--port 0`` picks a free port and the line says which). Both enter the server's lifespan
 once per process (one API client, one local emulator, one chat registry for every connection).
@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import uvicorn
 
 from voicing_mcp.errors import ConfigError, VoicingError
-from voicing_mcp.server.security import SecurityMiddleware
+from voicing_mcp.server.web.security import SecurityMiddleware
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-    from voicing_mcp.server.security import HttpPolicy
+    from voicing_mcp.server.web.security import HttpPolicy
 
 logger = logging.getLogger(__name__)
 

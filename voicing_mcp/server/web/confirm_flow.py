@@ -3,7 +3,7 @@
 :func:`confirm_on_page` opens (or finds) the page for the exact request, hands its URL to the human only (URL-mode
 elicitation, else their browser), waits a while for the click with progress notifications, and spends an approval
 once through the ledger. An approval given on the page of another server that shares the ledger (a replica) is
-taken from the ledger instead of asking again. The page itself is :mod:`voicing_mcp.server.confirm_page`.
+taken from the ledger instead of asking again. The page itself is :mod:`voicing_mcp.server.web.confirm_page`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from mcp.server.mcpserver import Context
 from voicing_mcp.errors import ConfigError, GuardRefusal
 from voicing_mcp.guard.policy import Decision, DialGuard
 from voicing_mcp.guard.scope import ledger_environment, scope_key
-from voicing_mcp.server.confirm_page import ConfirmPages, PendingDial, open_in_browser, request_digest
 from voicing_mcp.server.context import ServerContext, server_context
-from voicing_mcp.server.preview import AskedVia, DialResult, declined
+from voicing_mcp.server.render.preview import AskedVia, DialResult, declined
+from voicing_mcp.server.web.confirm_page import ConfirmPages, PendingDial, open_in_browser, request_digest
 
 logger = logging.getLogger(__name__)
 

@@ -8,13 +8,13 @@ The tool is a thin MCP layer over :class:`~voicing_mcp.guard.policy.DialGuard`:
    ``InputRequiredResult`` round on 2026-07-28;
 2. the tool body runs the checks again (time passed while the human read the preview), then
    dials on an explicit accept, on an allow-listed number, on the human's click on the loopback
-   confirm page (human mode, :mod:`voicing_mcp.server.confirm_flow`; its URL reaches only the human),
+   confirm page (human mode, :mod:`voicing_mcp.server.web.confirm_flow`; its URL reaches only the human),
    or on a valid single-use confirmation token (token mode, opt-in); a "no" is ``status: "declined"``;
 3. the guard commits the ledger intent, POSTs once and records the outcome. An uncertain outcome
    is reported, never retried, and blocks that number until checked.
 
-Optionally ``wait_seconds`` follows a started call with progress notifications (:mod:`voicing_mcp.server.follow`).
-What the human and the model are shown is written in :mod:`voicing_mcp.server.preview`.
+Optionally ``wait_seconds`` follows a started call with progress notifications (:mod:`voicing_mcp.server.tools.follow`).
+What the human and the model are shown is written in :mod:`voicing_mcp.server.render.preview`.
 """
 
 from collections.abc import Mapping
@@ -42,12 +42,12 @@ from voicing_mcp.config import Settings
 from voicing_mcp.errors import GuardRefusal, VoicingError
 from voicing_mcp.guard.ledger import Confirmation
 from voicing_mcp.guard.policy import Clock, Decision, DialGuard
-from voicing_mcp.server.confirm_flow import confirm_on_page
 from voicing_mcp.server.context import ServerContext, server_context
-from voicing_mcp.server.follow import current_status, find_uncertain_call, follow_call
-from voicing_mcp.server.preview import DialResult, declined, dial_tool_result, question_text
+from voicing_mcp.server.render.preview import DialResult, declined, dial_tool_result, question_text
+from voicing_mcp.server.render.results import tool_error
 from voicing_mcp.server.resources import recent_dials_document
-from voicing_mcp.server.results import tool_error
+from voicing_mcp.server.tools.follow import current_status, find_uncertain_call, follow_call
+from voicing_mcp.server.web.confirm_flow import confirm_on_page
 
 MAX_WAIT_SECONDS = 120
 

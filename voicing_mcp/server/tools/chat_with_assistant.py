@@ -1,7 +1,7 @@
 """``chat_with_assistant``: talk to a Voicing assistant in text, to test it without placing a call.
 
 :func:`chat_turn` is the tool without MCP (one message, one reply over the conversation's WebSocket, kept
-open by :class:`~voicing_mcp.server.chat_sessions.ChatSessions`); :func:`register_chat_tool` adds the tool.
+open by :class:`~voicing_mcp.server.tools.chat_sessions.ChatSessions`); :func:`register_chat_tool` adds the tool.
 Replies are third-party text: capped, returned under labelled fields, and quoted line by line in the text.
 ``input_variables`` start a conversation with the assistant's greeting filled in; they pass the dial guard's
 value and placeholder checks first (:func:`check_chat_variables`), so nothing is sent with a required one missing.
@@ -23,11 +23,11 @@ from voicing_mcp.guard.templates import TemplateProblem
 from voicing_mcp.guard.variables import check_ids, check_variables
 from voicing_mcp.redact import one_line, visible
 from voicing_mcp.server.context import ServerContext, server_context
-from voicing_mcp.server.results import RESULT_BUDGET, as_tool_result, result_size, tool_error
-from voicing_mcp.server.shaping import THIRD_PARTY_NOTICE, cap
+from voicing_mcp.server.render.results import RESULT_BUDGET, as_tool_result, result_size, tool_error
+from voicing_mcp.server.render.shaping import THIRD_PARTY_NOTICE, cap
 
 if TYPE_CHECKING:
-    from voicing_mcp.server.chat_sessions import ChatSessions, Variables
+    from voicing_mcp.server.tools.chat_sessions import ChatSessions, Variables
 
 MAX_REPLY_CHARS = 4_000
 #: the reply's and greeting's caps, tried in turn until the result fits the budget: text made visible is up to 8

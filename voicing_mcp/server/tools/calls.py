@@ -3,10 +3,10 @@
 Each tool is two layers:
 
 * a plain ``async def`` (:func:`fetch_call`, :func:`fetch_call_list`, :func:`fetch_bulk`) that takes the API
-  client and returns a result model of :mod:`~voicing_mcp.server.shaping` — testable without MCP;
+  client and returns a result model of :mod:`~voicing_mcp.server.render.shaping` — testable without MCP;
 * a wrapper registered by :func:`register_read_tools` that reads the per-server
   :class:`~voicing_mcp.server.context.ServerContext`, calls the plain function, turns errors into the text of
-  :func:`~voicing_mcp.server.results.describe` and returns a readable text block, the JSON and
+  :func:`~voicing_mcp.server.render.results.describe` and returns a readable text block, the JSON and
   ``structuredContent``.
 """
 
@@ -24,9 +24,9 @@ from pydantic import Field, StringConstraints
 
 from voicing_mcp.errors import VoicingError
 from voicing_mcp.server.context import ServerContext, server_context
-from voicing_mcp.server.paging import BulkLookup, bulk_result, call_result, list_result
-from voicing_mcp.server.results import tool_error
-from voicing_mcp.server.shaping import (
+from voicing_mcp.server.render.paging import BulkLookup, bulk_result, call_result, list_result
+from voicing_mcp.server.render.results import tool_error
+from voicing_mcp.server.render.shaping import (
     BulkCallDetailsResult,
     Call,
     CallDetailsResult,

@@ -8,7 +8,7 @@ resource or a log line, so a model with a shell or fetch tool cannot find it and
 
 The page is rendered from the package's Jinja2 templates (:mod:`voicing_mcp.pages`: ``confirm.html`` on the
 shared ``base.html``, autoescaped; jinja2 imported on the first page rendered). It shows the preview
-(:func:`~voicing_mcp.server.preview.preview_rows`), with control and format characters made visible: the number
+(:func:`~voicing_mcp.server.render.preview.preview_rows`), with control and format characters made visible: the number
 formatted the same way everywhere on the page (a warning that masked it, as a log line would, shows it as the table
 does), the assistant's human name (``{# name: … #}``, :attr:`ConfirmPages.assistant_name`) beside its id, the expiry
 in the serving machine's local time and in UTC (a nonce'd inline script shows it in the browser's zone), and two
@@ -53,7 +53,7 @@ from voicing_mcp.errors import ConfigError
 from voicing_mcp.guard.tokens import TOKEN_TTL, canonical_request
 from voicing_mcp.pages import render_page, security_headers
 from voicing_mcp.redact import mask_number, one_line
-from voicing_mcp.server.preview import preview_rows
+from voicing_mcp.server.render.preview import preview_rows
 
 if TYPE_CHECKING:
     from starlette.requests import Request

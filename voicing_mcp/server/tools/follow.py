@@ -13,7 +13,7 @@ from voicing_mcp.errors import VoicingError
 from voicing_mcp.guard.ledger import DialRow
 from voicing_mcp.redact import one_line
 from voicing_mcp.server.context import ServerContext
-from voicing_mcp.server.preview import FollowedCall
+from voicing_mcp.server.render.preview import FollowedCall
 
 if TYPE_CHECKING:
     from voicing_mcp.api.client import VoicingClient

@@ -1,9 +1,10 @@
 """Results within the size budget: what fits of a call, a list or a bulk lookup, and how to get the rest.
 
 Every function here takes the whole answer a read tool fetched (the plain functions of
-:mod:`~voicing_mcp.server.tools`) and returns the :class:`~mcp_types.CallToolResult` the model reads: a short
+:mod:`~voicing_mcp.server.tools.calls`) and returns the :class:`~mcp_types.CallToolResult` the model reads: a short
 summary, the compact JSON and ``structuredContent``, together at most
-:data:`~voicing_mcp.server.results.RESULT_BUDGET` characters (:func:`~voicing_mcp.server.results.result_size`).
+:data:`~voicing_mcp.server.render.results.RESULT_BUDGET` characters
+(:func:`~voicing_mcp.server.render.results.result_size`).
 What does not fit is never dropped silently: ``truncated`` is true, ``next`` holds the arguments that continue,
 and the summary says the same in a sentence.
 
@@ -27,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from mcp_types import CallToolResult
 
-from voicing_mcp.server.results import RESULT_BUDGET, as_tool_result, fit_items, item_cost, result_size
-from voicing_mcp.server.shaping import (
+from voicing_mcp.server.render.results import RESULT_BUDGET, as_tool_result, fit_items, item_cost, result_size
+from voicing_mcp.server.render.shaping import (
     BulkCallDetailsResult,
     CallDetailsResult,
     CallListResult,

@@ -1,7 +1,7 @@
 """What a dial shows: the preview's one renderer, the question asked before dialling, and the tool's result.
 
 :func:`preview_rows` is the only place a :class:`~voicing_mcp.guard.policy.Preview` becomes text. The
-elicitation question (:func:`question_text`), the confirm page (:mod:`voicing_mcp.server.confirm_page`) and the
+elicitation question (:func:`question_text`), the confirm page (:mod:`voicing_mcp.server.web.confirm_page`) and the
 result text (:func:`text_for_dial`) all use it. Every model-supplied, template-derived or API string is made
 visible and kept on its line (:func:`~voicing_mcp.redact.one_line`); variable values are quoted
 (:func:`~voicing_mcp.guard.policy.variables_text`): an ANSI escape or a bidi override in a variable cannot make
@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.guard.policy import Decision, Preview, describe_local_time, variables_text
 from voicing_mcp.redact import one_line
-from voicing_mcp.server.results import RESULT_BUDGET, as_tool_result, result_size
+from voicing_mcp.server.render.results import RESULT_BUDGET, as_tool_result, result_size
 
 AskedVia = Literal["browser", "url-elicitation"]
 

@@ -15,9 +15,9 @@ from mcp_types import CallToolResult, ResourceLink, TextContent
 from pydantic import BaseModel, Field
 
 from voicing_mcp.redact import one_line
-from voicing_mcp.server.follow import TERMINAL_STATUSES
-from voicing_mcp.server.reports import Report, Row, status_key
-from voicing_mcp.server.results import RESULT_BUDGET, json_text, result_size
+from voicing_mcp.server.render.reports import Report, Row, status_key
+from voicing_mcp.server.render.results import RESULT_BUDGET, json_text, result_size
+from voicing_mcp.server.tools.follow import TERMINAL_STATUSES
 
 if TYPE_CHECKING:
     from voicing_mcp.api.models import CallDetails

@@ -27,7 +27,7 @@ from voicing_mcp.guard.templates import SUFFIX, TemplateProblem
 from voicing_mcp.redact import one_line
 from voicing_mcp.runtime import describe_prompts
 from voicing_mcp.server.context import ServerContext, server_context
-from voicing_mcp.server.results import as_tool_result
+from voicing_mcp.server.render.results import as_tool_result
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
-from voicing_mcp.server.results import RESULT_BUDGET, json_text
+from voicing_mcp.server.render.results import RESULT_BUDGET, json_text
 
 #: reports kept per server; the oldest goes first
 MAX_REPORTS = 20
