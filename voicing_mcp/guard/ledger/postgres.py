@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
@@ -44,7 +45,7 @@ from voicing_mcp.guard.ledger.pg_schema import (
     read_schema_version,
 )
 from voicing_mcp.guard.scope import scope_key
-from voicing_mcp.redact import dsn_password, mask_number, redact_dsn, redact_secret
+from voicing_mcp.redact import dsn_secrets, mask_number, redact_dsn, redact_secret
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -95,12 +96,14 @@ def _modules() -> tuple[Any, Any]:
     return psycopg, psycopg_pool
 
 
+#: a value an error quotes: ``host 'x'``, ``value "x"``
+_QUOTED = re.compile(r"""(['"])((?:(?!\1).){1,64})\1""")
+
+
 def url_secrets(url: str) -> list[str]:
     """The passwords a URL carries (``user:pw@``, ``?password=``, ``?sslpassword=``), to scrub from any text shown."""
-    found: list[str] = []
-    libpq = dsn_password(url)  # libpq's reading: a '#' or '?' in the password, unencoded, is part of it
-    if libpq:
-        found += [libpq, unquote(libpq)]
+    # every reading of an unencoded password ('#', '?', '/', '@' in it) and the pieces an error may quote
+    found: list[str] = [form for secret in dsn_secrets(url) for form in (secret, unquote(secret))]
     try:
         parts = urlsplit(url)
         if parts.password:
@@ -149,7 +152,13 @@ class PostgresLedger:
         """``text`` without the URL's password (an error of libpq or of the pool may quote parts of it)."""
         for secret in self._secrets:
             text = redact_secret(text, secret)
-        return text
+        # a piece too short to search for in free text (``'9k'`` of ``Pw…@9k``, taken by libpq for a host or a
+        # port after an unencoded '@' or '/') is masked where an error quotes it
+        return _QUOTED.sub(self._quoted_piece, text) if self._secrets else text
+
+    def _quoted_piece(self, found: re.Match[str]) -> str:
+        piece = found[2]
+        return f"{found[1]}•••{found[1]}" if piece and any(piece in s for s in self._secrets) else found[0]
 
     def refusal(self, exc: BaseException, *, advice: str | None = None) -> GuardRefusal:
         detail = " ".join(str(exc).split()) or "no detail"
