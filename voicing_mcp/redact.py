@@ -142,6 +142,21 @@ def dsn_secrets(url: str) -> list[str]:
     return sorted(dict.fromkeys(s for s in [*to_the_end, *found, *pieces] if s), key=len, reverse=True)
 
 
+#: a value an error quotes: ``host 'x'``, ``value "x"``
+_QUOTED = re.compile(r"""(['"])((?:(?!\1).){1,64})\1""")
+
+
+def mask_quoted_pieces(text: str, secrets: list[str]) -> str:
+    """``text`` with every quoted value that is a piece of one of ``secrets`` masked: a piece too short to
+    search for in free text (``'9k'`` of ``Pw…@9k``, taken by libpq for a host after an unencoded '@')."""
+
+    def mask(found: re.Match[str]) -> str:
+        piece = found[2]
+        return f"{found[1]}•••{found[1]}" if any(piece in secret for secret in secrets) else found[0]
+
+    return _QUOTED.sub(mask, text) if secrets else text
+
+
 # ----- third-party and model-supplied text shown to a person or the model -------------------------
 #: characters that change how text *looks* without being visible: C0/C1 controls (ANSI escapes start with
 #: ESC), bidi overrides and isolates, zero-width and other format characters (Unicode category Cc/Cf),

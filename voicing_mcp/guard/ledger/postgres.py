@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
@@ -45,7 +44,7 @@ from voicing_mcp.guard.ledger.pg_schema import (
     read_schema_version,
 )
 from voicing_mcp.guard.scope import scope_key
-from voicing_mcp.redact import dsn_secrets, mask_number, redact_dsn, redact_secret
+from voicing_mcp.redact import dsn_secrets, mask_number, mask_quoted_pieces, redact_dsn, redact_secret
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -94,10 +93,6 @@ def _modules() -> tuple[Any, Any]:
             rule="ledger",
         ) from None
     return psycopg, psycopg_pool
-
-
-#: a value an error quotes: ``host 'x'``, ``value "x"``
-_QUOTED = re.compile(r"""(['"])((?:(?!\1).){1,64})\1""")
 
 
 def url_secrets(url: str) -> list[str]:
@@ -152,13 +147,7 @@ class PostgresLedger:
         """``text`` without the URL's password (an error of libpq or of the pool may quote parts of it)."""
         for secret in self._secrets:
             text = redact_secret(text, secret)
-        # a piece too short to search for in free text (``'9k'`` of ``Pw…@9k``, taken by libpq for a host or a
-        # port after an unencoded '@' or '/') is masked where an error quotes it
-        return _QUOTED.sub(self._quoted_piece, text) if self._secrets else text
-
-    def _quoted_piece(self, found: re.Match[str]) -> str:
-        piece = found[2]
-        return f"{found[1]}•••{found[1]}" if piece and any(piece in s for s in self._secrets) else found[0]
+        return mask_quoted_pieces(text, self._secrets)
 
     def refusal(self, exc: BaseException, *, advice: str | None = None) -> GuardRefusal:
         detail = " ".join(str(exc).split()) or "no detail"
