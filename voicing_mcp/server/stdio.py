@@ -1,4 +1,4 @@
-"""The stdio transport of the server: the SDK's ``stdio_server`` with every line answered.
+"""The stdio transport of the server: the SDK's ``stdio_server`` with every line answered (and SSE's POSTs).
 
 The SDK reads each stdin line as a JSON-RPC message; a line it cannot read (not JSON, nested deeper than its
 parser goes, an integer too long to convert, not a JSON-RPC message) reaches the server as an exception, which
@@ -67,7 +67,8 @@ def answer_for(error: ValidationError) -> JSONRPCError | None:
     """The JSON-RPC error answering the line the SDK could not read (None for a malformed response of the
     client's: a response is never answered)."""
     problems = error.errors(include_url=False)
-    line = next((p["input"] for p in problems if isinstance(p.get("input"), str)), None)
+    given = next((p["input"] for p in problems if isinstance(p.get("input"), str | bytes)), None)
+    line = given.decode("utf-8", "replace") if isinstance(given, bytes) else given  # bytes: an SSE POST's body
     if problems and problems[0]["type"] == "json_invalid" and isinstance(line, str):
         message_id = request_id(line)
         why = str(problems[0].get("msg", "")).removeprefix("Invalid JSON: ")
@@ -137,6 +138,24 @@ class AnsweringReadStream:
         exc_tb: TracebackType | None,
     ) -> bool | None:
         return await self._inner.__aexit__(exc_type, exc_val, exc_tb)
+
+
+def answer_every_message(server: MCPServer[Any]) -> None:
+    """Serve every connection of ``server`` through :class:`AnsweringReadStream` (the SSE transport: a POST the
+    SDK cannot read gets a 400 and reaches the server as an exception; its answer goes on the event stream)."""
+    lowlevel = server._lowlevel_server  # pyright: ignore[reportPrivateUsage]
+    original = lowlevel.run
+
+    async def run(
+        read_stream: ReadStream[SessionMessage | Exception],
+        write_stream: WriteStream[SessionMessage],
+        initialization_options: Any,
+        raise_exceptions: bool = False,
+    ) -> None:
+        answering = AnsweringReadStream(read_stream, write_stream)
+        await original(answering, write_stream, initialization_options, raise_exceptions)
+
+    lowlevel.run = run  # pyright: ignore[reportAttributeAccessIssue]
 
 
 async def run_stdio(server: MCPServer[Any]) -> None:
