@@ -303,8 +303,8 @@ class Settings(BaseSettings):
                 # a relative path would follow the working directory, which is whatever folder the client starts
                 # the server in: a restart elsewhere would open a fresh ledger (and dial a blocked number again)
                 raise ValueError(
-                    f"must be an absolute path (got {text!r}): the server's working directory is whatever folder "
-                    "the client starts it in; write the full path, or ~/… for your home folder"
+                    f"must be an absolute path (got {redact_dsn(text)!r}): the server's working directory is whatever "
+                    "folder the client starts it in; write the full path, or ~/… for your home folder"
                 )
             return path
         return value

@@ -85,26 +85,76 @@ def redact_url(url: str) -> str:
 
 
 def redact_dsn(url: str) -> str:
-    """A database URL for a person: ``postgresql://user:pw@host/db?password=pw`` → ``postgresql://•••@host/db?password=•••``
-    (``sslpassword=`` too)."""
-    # libpq reads user:password up to the first '@' before any '/' ('#' and '?' included, where urllib ends the
-    # host part): masked the way libpq reads it
+    """A database address for a person, every password in it masked however it is spelled.
+
+    ``postgresql://user:pw@host/db?password=pw`` → ``postgresql://•••@host/db?password=•••``. The userinfo is
+    masked up to the LAST ``@`` (a generated password may hold an unencoded ``/``, ``@``, ``+``, ``=``, ``#``,
+    ``?`` or ``:``; which ``@`` ends it is not knowable, so everything before the last one is hidden), a
+    ``password=`` or ``sslpassword=`` query value to the end of the text (it may hold an ``&``), and in a
+    ``key=value`` conninfo string (``host=db password='s e cret'``) each password value, quoted or not.
+    """
     found = _DSN_USERINFO.match(url)
-    shown = f"{found[1]}•••@{found[2]}" if found is not None else redact_url(url)
+    if found is not None:
+        shown = f"{found[1]}•••@{found[2]}"
+    elif "@" in url:  # no scheme (``user:pw@host/db``) or a slash missing (``postgresql:/user:pw@host``)
+        shown = "•••@" + url.rsplit("@", 1)[1]
+    else:
+        shown = url
     # sslpassword: libpq's passphrase of the client's TLS key, as secret as the password
-    return re.sub(r"(?i)([?&](?:ssl)?password=)[^&#]*", r"\1•••", shown)
+    shown = _QUERY_PASSWORD.sub(r"\1•••", shown)
+    return _CONNINFO_PASSWORD.sub(r"\1•••", shown)
 
 
-#: scheme://, then libpq's user[:password] (up to the first '@' before any '/'), then the rest
-_DSN_USERINFO = re.compile(r"(?s)^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@(.*)$")
+#: scheme:// (or scheme:/ with a slash missing), then the userinfo up to the last '@', then the rest
+_DSN_USERINFO = re.compile(r"(?s)^([A-Za-z][A-Za-z0-9+.-]*:/{1,2})(?:.*)@(.*)$")
+#: ``?password=`` / ``&sslpassword=`` in a URL: the value to the end (an unencoded '&' or '#' may be part of it)
+_QUERY_PASSWORD = re.compile(r"(?is)([?&](?:ssl)?password=).+")
+#: ``password = value`` in a conninfo string: a quoted value ('…', backslash escapes) or up to the next space
+_CONNINFO_PASSWORD = re.compile(r"(?is)(\b(?:ssl)?password\s*=\s*)(?!•••)('(?:[^'\\]|\\.)*'?|\S+)")
 
 
-def dsn_password(url: str) -> str | None:
-    """The password of a database URL's ``user:password@`` as libpq reads it (still percent-encoded), or None."""
-    found = re.match(r"(?s)^[A-Za-z][A-Za-z0-9+.-]*://([^/@]*)@", url)
-    if found is None or ":" not in found[1]:
-        return None
-    return found[1].split(":", 1)[1] or None
+#: where libpq (or a person's reading) may cut a password that holds them unencoded
+_DSN_CUTS = re.compile(r"[/@:?#&,=+\s]")
+
+
+def dsn_secrets(url: str) -> list[str]:
+    """Every password a database address may carry, under each reading, with the pieces an error may quote.
+
+    The ``user:password`` before the first ``@`` (libpq's reading) and before the last ``@`` (a password holding
+    ``/`` or ``@`` unencoded), ``password=``/``sslpassword=`` values of a URL query or a conninfo string, and of
+    each the parts between ``/ @ : ? # & , = +`` (libpq's message about such a URL quotes the piece it could not
+    read, e.g. ``invalid integer value "Kq9+Zt3" for connection option "port"``).
+    """
+    userinfo = re.match(r"(?s)^[A-Za-z][A-Za-z0-9+.-]*:/{0,2}(.*)@", url)
+    first = re.match(r"(?s)^[A-Za-z][A-Za-z0-9+.-]*:/{0,2}([^/@]*)@", url)
+    found = [info[1].split(":", 1)[1] for info in (userinfo, first) if info is not None and ":" in info[1]]
+    to_the_end: list[str] = []
+    query = r"[?&](?:ssl)?password=([^&]+)(?=(.*))"
+    conninfo = r"(?:^|\s)(?:ssl)?password\s*=\s*('(?:[^'\\]|\\.)*'?|\S+)(?=(.*))"
+    for found_at in re.finditer(f"(?is){query}|{conninfo}", url):
+        written, rest = (found_at[1], found_at[2]) if found_at[1] is not None else (found_at[3], found_at[4])
+        value = written
+        if value.startswith("'"):  # a quoted conninfo value: its backslash escapes read as libpq reads them
+            value = re.sub(r"\\(.)", r"\1", value[1:].removesuffix("'"))
+        found += [value, written]
+        to_the_end.append(written + rest)  # an unencoded '&' in a query password: the rest is its tail
+    pieces = [piece for secret in found for piece in _DSN_CUTS.split(secret)]
+    return sorted(dict.fromkeys(s for s in [*to_the_end, *found, *pieces] if s), key=len, reverse=True)
+
+
+#: a value an error quotes: ``host 'x'``, ``value "x"``
+_QUOTED = re.compile(r"""(['"])((?:(?!\1).){1,64})\1""")
+
+
+def mask_quoted_pieces(text: str, secrets: list[str]) -> str:
+    """``text`` with every quoted value that is a piece of one of ``secrets`` masked: a piece too short to
+    search for in free text (``'9k'`` of ``Pw…@9k``, taken by libpq for a host after an unencoded '@')."""
+
+    def mask(found: re.Match[str]) -> str:
+        piece = found[2]
+        return f"{found[1]}•••{found[1]}" if any(piece in secret for secret in secrets) else found[0]
+
+    return _QUOTED.sub(mask, text) if secrets else text
 
 
 # ----- third-party and model-supplied text shown to a person or the model -------------------------

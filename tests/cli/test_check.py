@@ -356,6 +356,18 @@ async def test_a_do_not_call_file_in_csv_with_several_numbers_a_line_counts_each
     assert "1 entry is in national format and VOICING_DEFAULT_REGION is not set" in out
 
 
+async def test_do_not_call_lines_with_the_us_trunk_1_and_no_plus_are_said_to_be_read_as_plus_1_numbers(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    dnc = tmp_path / "dnc.txt"
+    dnc.write_text("17018112582,John Smith\n1-701-811-2583\n+17018112584\n", encoding="utf-8")
+    monkeypatch.setenv("VOICING_DNC_FILE", str(dnc))
+    assert await check_all() == 0
+    out = capsys.readouterr().out
+    assert lines_of(out)["dnc"] == ["ok"]
+    assert f"3 number(s) in {dnc}; 2 line(s) read as +1 numbers (11 digits starting with 1, no '+')" in out
+
+
 async def test_a_writable_ledger_folder_is_left_as_it_was(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -84,3 +84,12 @@ def test_a_failing_step_is_named_and_the_exit_code_is_1(monkeypatch: pytest.Monk
     assert code == 1
     assert "FAILED: the call that does not exist was not found" in text
     assert f"Demo failed at step 2 of {len(demo.STEPS)}: a step that cannot pass." in text
+
+
+def test_the_demo_says_its_ledger_was_temporary_and_where_the_ledger_command_looks(
+    demo_run: subprocess.CompletedProcess[str],
+) -> None:
+    out = demo_run.stdout
+    assert demo_run.returncode == 0, out + demo_run.stderr
+    assert "the demo's temporary ledger (deleted when the demo ends) has one dial:" in out
+    assert "The demo's ledger was temporary and is deleted now: 'voicing-mcp ledger' lists the dials" in out

@@ -46,3 +46,11 @@ def test_the_ledger_helper_pointed_at_no_ledger_says_so_and_creates_nothing(tmp_
         assert done.returncode == 1, done.stdout + done.stderr
         assert str(missing) in done.stderr and "VOICING_LEDGER" in done.stderr
     assert not missing.exists() and not missing.parent.exists()
+
+
+def test_the_ledger_command_without_a_ledger_says_the_demo_used_a_temporary_one(tmp_path: Path) -> None:
+    missing = tmp_path / "state" / "ledger.sqlite3"
+    done = ledger_cli(missing, "list")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"there is no ledger at {missing} yet" in done.stderr
+    assert "'voicing-mcp demo' does not write here: it runs with a temporary ledger of its own" in done.stderr

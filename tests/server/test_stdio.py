@@ -182,3 +182,54 @@ async def test_a_prompts_folder_with_an_unreadable_template_still_serves_the_oth
         result = await client.call_tool("chat_with_assistant", {"assistant_id": "good-assistant", "message": "hi"})
     assert not result.is_error and result.structured_content is not None
     assert result.structured_content["greeting"] == "Hello {{ name }}."
+
+
+def nested_call(request_id: object, arguments: str) -> str:
+    """A tools/call line written by hand: its arguments are JSON no ordinary encoder would produce."""
+    head = f'{{"jsonrpc":"2.0","id":{json.dumps(request_id)},"method":"tools/call","params":'
+    return head + f'{{"name":"list_calls","arguments":{{"limit":{arguments}}}}}}}\n'
+
+
+async def test_every_stdio_request_is_answered_even_nested_50000_deep_or_with_a_5000_digit_integer(
+    tmp_path: Path,
+) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "voicing_mcp",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=clean_env(tmp_path),
+        cwd=tmp_path,
+        limit=2**20,
+    )
+    s = RawSession(proc)
+    assert proc.stdin is not None
+    try:
+        await s.request(
+            "initialize",
+            {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}},
+        )
+        await s.notify("notifications/initialized")
+        answers: list[dict[str, Any]] = []
+        for line in (
+            nested_call(41, "[" * 50_000 + "]" * 50_000),
+            nested_call("big-42", "9" * 5_000),
+            '{"jsonrpc":"2.0","id":43,"method":"tools/call","params":{"name":',  # cut short: not JSON
+            '{"jsonrpc":"2.0","id":44,"method":5}\n',  # JSON, not JSON-RPC
+            "[[[[" * 20_000 + "\n",  # no id to be found
+        ):
+            proc.stdin.write(line.encode() if line.endswith("\n") else (line + "\n").encode())
+            await proc.stdin.drain()
+            answers.append(await s._read_message())  # pyright: ignore[reportPrivateUsage]
+        pong = await s.request("ping")  # the server still serves
+    finally:
+        await s.drain()
+    deep, big, cut, not_rpc, anonymous = answers
+    assert (deep["id"], deep["error"]["code"]) == (41, -32700) and "input too deep" in deep["error"]["message"]
+    assert (big["id"], big["error"]["code"]) == ("big-42", -32700) and "number too large" in big["error"]["message"]
+    assert (cut["id"], cut["error"]["code"]) == (43, -32700) and "not valid JSON" in cut["error"]["message"]
+    assert (not_rpc["id"], not_rpc["error"]["code"]) == (44, -32600)
+    assert (anonymous["id"], anonymous["error"]["code"]) == (None, -32700)
+    assert pong["result"] == {}

@@ -337,3 +337,47 @@ def test_ctrl_c_with_an_sse_client_connected_stops_cleanly(tmp_path: Path) -> No
     assert out == ""
     log = "".join(served.stderr)
     assert "Traceback" not in log and "ERROR" not in log, log
+
+
+# ----- input the JSON parser cannot read: still answered ----------------------------------------------------
+UNREADABLE = {
+    41: '{"jsonrpc":"2.0","id":41,"method":"tools/call","params":{"name":"list_calls","arguments":{"limit":'
+    + "[" * 50_000
+    + "]" * 50_000
+    + "}}}",
+    42: '{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"list_calls","arguments":{"limit":'
+    + "9" * 5_000
+    + "}}}",
+}
+
+
+def test_a_request_nested_50000_deep_or_with_a_5000_digit_integer_is_answered_over_streamable_http(
+    http_server: Served,
+) -> None:
+    opened = httpx.post(http_server.url, json=INIT, headers=MCP_HEADERS)
+    headers = {**MCP_HEADERS, "mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
+    for body in UNREADABLE.values():
+        answer = httpx.post(http_server.url, content=body, headers=headers, timeout=30)
+        assert answer.status_code == 400
+        assert answer.json()["error"]["code"] == -32700  # the SDK's parse error (id null: it reads no id)
+
+
+def test_a_request_nested_50000_deep_or_with_a_5000_digit_integer_is_answered_on_the_sse_stream(
+    sse_server: Served,
+) -> None:
+    base = sse_server.url.removesuffix("/sse")
+    answers: dict[int, dict[str, Any]] = {}
+    with httpx.Client(timeout=30) as http, http.stream("GET", sse_server.url) as stream:
+        lines = stream.iter_lines()
+        endpoint = next(line.removeprefix("data:").strip() for line in lines if line.startswith("data:"))
+        for body in UNREADABLE.values():
+            posted = http.post(base + endpoint, content=body, headers={"Content-Type": "application/json"})
+            assert posted.status_code == 400
+        for line in lines:
+            if line.startswith("data:"):
+                message = json.loads(line.removeprefix("data:"))
+                answers[message["id"]] = message["error"]
+                if len(answers) == len(UNREADABLE):
+                    break
+    assert answers[41]["code"] == -32700 and "input too deep" in answers[41]["message"]
+    assert answers[42]["code"] == -32700 and "number too large" in answers[42]["message"]

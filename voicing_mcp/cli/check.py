@@ -289,14 +289,17 @@ def check_dnc(settings: Settings, report: Report) -> None:
     except GuardRefusal as exc:
         report.add("FAIL", "dnc list", str(exc))
         return
-    report.add("ok", "dnc list", f"{entries.numbers} number(s) in {path}")
+    nanp = entries.read_as_nanp
+    read = f"; {nanp} line(s) read as +1 numbers (11 digits starting with 1, no '+')" if nanp else ""
+    report.add("ok", "dnc list", f"{entries.numbers} number(s) in {path}{read}")
     national = entries.national_without_region
     if national:
         report.add(
             "warn",
             "dnc list",
             f"{national} {'entry is' if national == 1 else 'entries are'} in national format and "
-            "VOICING_DEFAULT_REGION is not set: each blocks its digits in every country, but a wrong digit cannot "
+            "VOICING_DEFAULT_REGION is not set: each blocks its digits in every country (as the national number, after "
+            "the country's trunk prefix, or after its country code), but a wrong digit cannot "
             "be noticed; write them in +country format or set VOICING_DEFAULT_REGION",
         )
 

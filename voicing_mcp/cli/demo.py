@@ -248,7 +248,7 @@ async def dial_steps(demo: Demo) -> None:
     reason = _first_text(again).removeprefix("Error executing tool initiate_outbound_call: ")
     demo.say("   sending the same request and token again dials nothing; the guard says:")
     demo.detail(reason)
-    demo.say("   the ledger has one dial:")
+    demo.say("   the demo's temporary ledger (deleted when the demo ends) has one dial:")
     contents = (await demo.client.read_resource("voicing://ledger/recent")).contents
     check(bool(contents) and isinstance(contents[0], TextResourceContents), "voicing://ledger/recent is empty")
     ledger = contents[0]
@@ -351,6 +351,11 @@ def run_demo(args: argparse.Namespace | None = None, *, out: IO[str] | None = No
     print(file=stream)
     if failed is None:
         print(f"All {total} steps passed.", file=stream)
+        print(
+            "The demo's ledger was temporary and is deleted now: 'voicing-mcp ledger' lists the dials of your own "
+            "server (its VOICING_LEDGER), not the demo's.",
+            file=stream,
+        )
         return 0
     print(f"Demo failed at step {passed + 1} of {total}: {failed}.", file=stream)
     return 1

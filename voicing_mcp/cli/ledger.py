@@ -34,7 +34,9 @@ def run_ledger(args: argparse.Namespace) -> int:
     target = settings.resolved_ledger
     if isinstance(target, Path) and not target.is_file():
         print(
-            f"voicing-mcp ledger: there is no ledger at {target}; set VOICING_LEDGER to the file the server uses",
+            f"voicing-mcp ledger: there is no ledger at {target} yet: a server creates it at its first dial. "
+            "'voicing-mcp demo' does not write here: it runs with a temporary ledger of its own, deleted when the "
+            "demo ends. If your server keeps its ledger elsewhere, set VOICING_LEDGER to the file the server uses",
             file=sys.stderr,
         )
         return 1

@@ -47,7 +47,9 @@ def run_server(args: argparse.Namespace) -> int:
     if transport == "stdio":
         if sys.stdin.isatty():  # started by hand in a terminal, not by a client: say why nothing happens
             print(STDIO_AT_A_TERMINAL, file=sys.stderr, flush=True)
-        anyio.run(create_server(settings).run_stdio_async)
+        from voicing_mcp.server.stdio import run_stdio  # noqa: PLC0415 (the SDK's stdio transport: stdio only)
+
+        anyio.run(run_stdio, create_server(settings))
         return 0
     if transport not in ("sse", "http"):
         raise ConfigError(f"unknown transport {transport!r}: use stdio, sse or http")

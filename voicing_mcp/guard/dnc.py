@@ -55,10 +55,17 @@ class DoNotCallEntries:
     """How many numbers the file lists (each written number once)."""
     national_without_region: int
     """National-format entries read without VOICING_DEFAULT_REGION (blocked by their digits in any country)."""
+    read_as_nanp: int = 0
+    """Lines written without '+' as 11 digits starting with 1 (``17018112582``, ``1-701-811-2582``): the US
+    trunk ``1`` before a NANP number, read as that ``+1`` number (their digits still block as written too)."""
 
     def blocks(self, info: PhoneInfo) -> bool:
+        if info.e164 in self.e164:
+            return True
+        if not self.national:
+            return False
         nsn = info.national_number
-        return info.e164 in self.e164 or nsn in self.national or nsn.lstrip("0") in self.national
+        return any(written in self.national for written in _written_nationally(info, nsn))
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +152,7 @@ class DoNotCallList:
         national: set[str] = set()
         written: set[str] = set()
         without_region = 0
+        nanp = 0
         bad: list[_BadLine] = []
         first = True
         previous, self._lines = self._lines, {}
@@ -170,8 +178,9 @@ class DoNotCallList:
                 if f"{kind}:{value}" not in written:
                     written.add(f"{kind}:{value}")
                     without_region += 1 if kind == "digits" else 0
+                    nanp += 1 if kind == "nanp" else 0
                 for kind, value in group:
-                    if kind == "e164":
+                    if kind in ("e164", "nanp"):
                         e164.add(value)
                     else:
                         national.update({value, value.lstrip("0")})
@@ -186,7 +195,7 @@ class DoNotCallList:
                 "(see README, The do-not-call file)",
                 rule="do-not-call-file",
             )
-        return DoNotCallEntries(frozenset(e164), frozenset(national), len(written), without_region)
+        return DoNotCallEntries(frozenset(e164), frozenset(national), len(written), without_region, nanp)
 
     def _parse_line(self, content: str) -> list[list[tuple[str, str]]]:
         """One ``[(kind, value), …]`` per number on the line, the number as written first; kinds are ``e164``,
@@ -228,6 +237,19 @@ class DoNotCallList:
         return found
 
     def _parse_number(self, text: str, column: int) -> list[tuple[str, str]]:
+        nanp = None if text.lstrip("(").startswith(("+", "\uff0b")) else _nanp_reading(text)
+        if nanp is None:
+            return self._read_number(text, column)
+        # ``1-701-811-2582``: the US trunk 1 before a valid NANP number can only mean that +1 number, with or
+        # without VOICING_DEFAULT_REGION; what the line reads as otherwise (its digits, or another region's
+        # number when that differs) blocks as well, the safe side of a rarer meaning
+        try:
+            other = self._read_number(text, column)
+        except ValueError:
+            other = []
+        return [("nanp", nanp), *(item for item in other if item != ("e164", nanp))]
+
+    def _read_number(self, text: str, column: int) -> list[tuple[str, str]]:
         import phonenumbers  # noqa: PLC0415 (~100 ms of region metadata: on the first do-not-call read, off the start)
 
         international = text.lstrip("(").startswith(("+", "\uff0b"))
@@ -283,6 +305,39 @@ class DoNotCallList:
                 "remove it from that file only if the person asked to be called again",
                 rule="do-not-call",
             )
+
+
+#: the NANP's national (trunk) prefix and the length of a NANP number's digits written after it
+_NANP_TRUNK = "1"
+_NANP_DIGITS_WITH_TRUNK = 11
+
+
+def _nanp_reading(text: str) -> str | None:
+    """The ``+1`` number an 11-digit ``1…`` entry written without ``+`` means (``17018112582``,
+    ``1 (701) 811-2582``), or None when it is not that shape or not a valid NANP number."""
+    import phonenumbers  # noqa: PLC0415 (region metadata: on the first do-not-call read, off the start)
+
+    digits = phonenumbers.normalize_digits_only(text)
+    if len(digits) != _NANP_DIGITS_WITH_TRUNK or not digits.startswith(_NANP_TRUNK):
+        return None
+    try:
+        parsed = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if parsed.country_code != 1 or not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _written_nationally(info: PhoneInfo, nsn: str) -> tuple[str, ...]:
+    """The digit strings a national-format entry may hold for ``info``: its national number with or without
+    leading zeros, after its country's trunk prefix (``8`` in Russia, ``06`` in Hungary, ``1`` in the NANP;
+    ``0`` is covered by the zeros), or after its country code without the ``+`` (``447911123456``)."""
+    import phonenumbers  # noqa: PLC0415 (region metadata: loaded by the dial's own parse before this)
+
+    trunk = phonenumbers.ndd_prefix_for_region(info.region, True) if info.region else None
+    country = info.e164.lstrip("+")
+    return (nsn, nsn.lstrip("0"), country, *((trunk + nsn,) if trunk else ()))
 
 
 def _is_header(content: str) -> bool:

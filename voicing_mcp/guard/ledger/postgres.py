@@ -44,7 +44,7 @@ from voicing_mcp.guard.ledger.pg_schema import (
     read_schema_version,
 )
 from voicing_mcp.guard.scope import scope_key
-from voicing_mcp.redact import dsn_password, mask_number, redact_dsn, redact_secret
+from voicing_mcp.redact import dsn_secrets, mask_number, mask_quoted_pieces, redact_dsn, redact_secret
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -97,10 +97,8 @@ def _modules() -> tuple[Any, Any]:
 
 def url_secrets(url: str) -> list[str]:
     """The passwords a URL carries (``user:pw@``, ``?password=``, ``?sslpassword=``), to scrub from any text shown."""
-    found: list[str] = []
-    libpq = dsn_password(url)  # libpq's reading: a '#' or '?' in the password, unencoded, is part of it
-    if libpq:
-        found += [libpq, unquote(libpq)]
+    # every reading of an unencoded password ('#', '?', '/', '@' in it) and the pieces an error may quote
+    found: list[str] = [form for secret in dsn_secrets(url) for form in (secret, unquote(secret))]
     try:
         parts = urlsplit(url)
         if parts.password:
@@ -149,7 +147,7 @@ class PostgresLedger:
         """``text`` without the URL's password (an error of libpq or of the pool may quote parts of it)."""
         for secret in self._secrets:
             text = redact_secret(text, secret)
-        return text
+        return mask_quoted_pieces(text, self._secrets)
 
     def refusal(self, exc: BaseException, *, advice: str | None = None) -> GuardRefusal:
         detail = " ".join(str(exc).split()) or "no detail"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import re
 import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -73,15 +74,25 @@ def _machine_names() -> set[str]:
     return names
 
 
-def split_host(value: str) -> str:
-    """The host name of a ``Host`` header value (``example.com:8000`` → ``example.com``, ``[::1]:80`` → ``::1``)."""
+#: a ``Host`` value (RFC 9110 uri-host [":" port]): a bracketed IPv6 literal or a name/IPv4 address of letters,
+#: digits, '.', '-', '_', then an optional port of digits. Userinfo (``127.0.0.1:80@evil.example``), a path,
+#: spaces or any other character make it no host of this server's.
+_HOST_VALUE = re.compile(
+    r"(?:\[(?P<v6>[0-9a-f:.]+(?:%25[0-9a-z._~-]+)?)\]|(?P<name>[0-9a-z._-]+))(?::(?P<port>\d{0,5}))?"
+)
+
+
+def split_host(value: str) -> str | None:
+    """The host name of a ``Host`` header value (``example.com:8000`` → ``example.com``, ``[::1]:80`` → ``::1``),
+    or None when the value is not a valid host[:port] (userinfo, a path, a character a host cannot hold)."""
     text = value.strip().lower()
-    if text.startswith("["):
-        end = text.find("]")
-        return text[1:end] if end > 0 else text
-    if text.count(":") == 1:
-        return text.split(":", 1)[0]
-    return text  # a bare name, or a bare IPv6 address without brackets
+    found = _HOST_VALUE.fullmatch(text)
+    if found is not None:
+        return found["v6"] or found["name"]
+    try:  # a bare IPv6 address without brackets (``::1``): not valid in a Host, but some clients send it
+        return str(ipaddress.IPv6Address(text))
+    except ValueError:
+        return None
 
 
 def origin_host(origin: str) -> str | None:
@@ -109,7 +120,8 @@ class HttpPolicy:
         return is_loopback(self.bind_host)
 
     def host_allowed(self, host_header: str | None) -> bool:
-        return bool(host_header) and split_host(host_header or "") in self.allowed_hosts
+        host = split_host(host_header) if host_header else None
+        return host is not None and host in self.allowed_hosts
 
     def origin_allowed(self, origin: str | None) -> bool:
         if origin is None:  # not a browser (or a same-origin request without the header)

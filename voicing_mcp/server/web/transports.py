@@ -46,6 +46,9 @@ def build_http_app(
     """
     security = policy.transport_security()
     if transport == "sse":
+        from voicing_mcp.server.stdio import answer_every_message  # noqa: PLC0415 (SSE only)
+
+        answer_every_message(server)  # a POST the SDK cannot read is answered on the event stream too
         inner = SharedLifespan(OneResponse(server.sse_app(transport_security=security, host=policy.bind_host)), server)
     else:
         inner = server.streamable_http_app(transport_security=security, host=policy.bind_host, stateless_http=stateless)

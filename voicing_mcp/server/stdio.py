@@ -1,0 +1,166 @@
+"""The stdio transport of the server: the SDK's ``stdio_server`` with every line answered (and SSE's POSTs).
+
+The SDK reads each stdin line as a JSON-RPC message; a line it cannot read (not JSON, nested deeper than its
+parser goes, an integer too long to convert, not a JSON-RPC message) reaches the server as an exception, which
+it logs at DEBUG and drops: the client waits for an answer forever. :func:`run_stdio` reads the SDK's stream
+through :class:`AnsweringReadStream`, which answers such a line with a JSON-RPC error carrying the request's id
+when it can be found in the line (``null`` otherwise), as JSON-RPC 2.0 asks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
+from mcp_types import ErrorData, JSONRPCError
+from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from mcp.server.mcpserver import MCPServer
+    from mcp.shared._stream_protocols import ReadStream, WriteStream
+
+logger = logging.getLogger(__name__)
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+#: a JSON-RPC id is a string or a number; a longer number is not taken for one (answered with id null)
+_MAX_ID_DIGITS = 19
+#: the tokens that matter when looking for the id: strings (skipped whole) and brackets (depth)
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]]')
+_ID_VALUE = re.compile(rf'\s*:\s*("(?:[^"\\]|\\.)*"|-?\d{{1,{_MAX_ID_DIGITS}}}(?![\d.eE]))')
+_KEY_END = re.compile(r"\s*:")
+
+
+def request_id(line: str) -> str | int | None:
+    """The ``id`` of the JSON object on ``line`` (None when there is none or it cannot be read), found without
+    parsing the values: a line nested 50,000 deep or holding an integer of 5,000 digits still gives its id."""
+    depth = 0
+    found: str | int | None = None
+    for token in _TOKENS.finditer(line):
+        text = token.group(0)
+        if text in "{[":
+            depth += 1
+        elif text in "}]":
+            depth -= 1
+        elif depth == 1 and _KEY_END.match(line, token.end()):
+            try:
+                key = json.loads(text)
+            except ValueError:
+                continue
+            if key == "id" and (value := _ID_VALUE.match(line, token.end())) is not None:
+                try:
+                    found = json.loads(value.group(1))
+                except ValueError:
+                    found = None
+    return found if isinstance(found, str | int) and not isinstance(found, bool) else None
+
+
+def answer_for(error: ValidationError) -> JSONRPCError | None:
+    """The JSON-RPC error answering the line the SDK could not read (None for a malformed response of the
+    client's: a response is never answered)."""
+    problems = error.errors(include_url=False)
+    given = next((p["input"] for p in problems if isinstance(p.get("input"), str | bytes)), None)
+    line = given.decode("utf-8", "replace") if isinstance(given, bytes) else given  # bytes: an SSE POST's body
+    if problems and problems[0]["type"] == "json_invalid" and isinstance(line, str):
+        message_id = request_id(line)
+        why = str(problems[0].get("msg", "")).removeprefix("Invalid JSON: ")
+        if "recursion limit" in why:
+            text = "Parse error: input too deep (JSON nested deeper than the server reads); send flatter arguments"
+        elif "number out of range" in why:
+            text = "Parse error: number too large (an integer too long to read); send it as a string"
+        else:
+            text = f"Parse error: not valid JSON ({why})"
+        return JSONRPCError(jsonrpc="2.0", id=message_id, error=ErrorData(code=PARSE_ERROR, message=text))
+    # valid JSON that is no JSON-RPC message: pydantic keeps the object where a field is missing
+    objects = [p["input"] for p in problems if isinstance(p.get("input"), dict)]
+    whole: dict[str, Any] = max(objects, key=len, default={})  # pyright: ignore[reportUnknownArgumentType]
+    if "method" not in whole and ("result" in whole or "error" in whole):
+        return None
+    given = whole.get("id")
+    message_id = given if isinstance(given, str | int) and not isinstance(given, bool) else None
+    said = (f"{'.'.join(str(x) for x in p['loc'][1:]) or 'message'}: {p['msg']}" for p in problems)
+    where = "; ".join(list(dict.fromkeys(said))[:3])
+    text = f"Invalid Request: not a JSON-RPC 2.0 request or notification ({where})"
+    return JSONRPCError(jsonrpc="2.0", id=message_id, error=ErrorData(code=INVALID_REQUEST, message=text))
+
+
+class AnsweringReadStream:
+    """The SDK's stdio read stream, with every line it could not read answered on the write stream."""
+
+    def __init__(self, inner: ReadStream[SessionMessage | Exception], answers: WriteStream[SessionMessage]) -> None:
+        self._inner = inner
+        self._answers = answers
+
+    @property
+    def last_context(self) -> Any:
+        """The sender's context of the last item (the dispatcher reads it when the stream has one)."""
+        return getattr(self._inner, "last_context", None)
+
+    async def receive(self) -> SessionMessage | Exception:
+        while True:
+            item = await self._inner.receive()
+            if not isinstance(item, ValidationError):
+                return item
+            answer = answer_for(item)
+            if answer is None:
+                return item
+            logger.warning("stdin: an unreadable message answered with %s", answer.error.message)
+            await self._answers.send(SessionMessage(answer))
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:  # stdin closed: the end of the iteration, as the inner stream's own
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> Self:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> bool | None:
+        return await self._inner.__aexit__(exc_type, exc_val, exc_tb)
+
+
+def answer_every_message(server: MCPServer[Any]) -> None:
+    """Serve every connection of ``server`` through :class:`AnsweringReadStream` (the SSE transport: a POST the
+    SDK cannot read gets a 400 and reaches the server as an exception; its answer goes on the event stream)."""
+    lowlevel = server._lowlevel_server  # pyright: ignore[reportPrivateUsage]
+    original = lowlevel.run
+
+    async def run(
+        read_stream: ReadStream[SessionMessage | Exception],
+        write_stream: WriteStream[SessionMessage],
+        initialization_options: Any,
+        raise_exceptions: bool = False,
+    ) -> None:
+        answering = AnsweringReadStream(read_stream, write_stream)
+        await original(answering, write_stream, initialization_options, raise_exceptions)
+
+    lowlevel.run = run  # pyright: ignore[reportAttributeAccessIssue]
+
+
+async def run_stdio(server: MCPServer[Any]) -> None:
+    """:meth:`MCPServer.run_stdio_async`, every line answered (:class:`AnsweringReadStream`)."""
+    lowlevel = server._lowlevel_server  # pyright: ignore[reportPrivateUsage]
+    async with stdio_server() as (read_stream, write_stream):
+        answering = AnsweringReadStream(read_stream, write_stream)
+        await lowlevel.run(answering, write_stream, lowlevel.create_initialization_options())
