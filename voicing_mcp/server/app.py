@@ -1,7 +1,9 @@
 """The one factory that builds the voicing-mcp MCP server.
 
-``create_server(settings)`` returns an ``MCPServer`` with the read tools, the chat tool, the dial tool and the
-resources registered. Its lifespan owns, for as long as the server runs:
+``create_server(settings)`` returns a :class:`VoicingServer` (the SDK's ``MCPServer``, whose ``add_tool`` and
+``call_tool`` give every tool written errors: product errors as :func:`describe`'s text without the API key,
+argument errors one line per argument) with the read tools, the chat tool, the dial tool and the resources
+registered. Its lifespan owns, for as long as the server runs:
 
 * in ``local`` mode, the built-in emulator, served in-process on an ephemeral 127.0.0.1 port from the first
   API request on (not before the first answer) and announced on stderr when it starts ("local emulator — no
@@ -139,15 +141,14 @@ def as_tool_errors(fn: ToolFn, secret: SecretStr | None) -> ToolFn:
     the SDK builds the argument schema and finds the context and resolver parameters."""
 
     def model_error(exc: VoicingError | ToolError) -> ToolError | None:
+        """The error to raise in place of ``exc``; None to let ``exc`` go on as it is."""
         key = secret.get_secret_value() if secret is not None else None
         if isinstance(exc, VoicingError):
             return ToolError(describe(exc, secret=key))
-        text = str(exc)
-        return (
-            None
-            if isinstance(exc, UnexpectedToolError) or redact_secret(text, key) == text
-            else ToolError(redact_secret(text, key))
-        )
+        if isinstance(exc, UnexpectedToolError):  # a nested tool's crash stays a crash
+            return None
+        text = redact_secret(str(exc), key)
+        return None if text == str(exc) else ToolError(text)
 
     if inspect.iscoroutinefunction(fn):
 
