@@ -208,3 +208,8 @@ def test_unknown_names_get_the_name_they_most_likely_meant_or_the_list() -> None
         "zzz: not an argument of t; its arguments are: page, limit, status"
     ]
     assert unknown_arguments(["page"], known, tool="t") == []
+
+
+def test_a_thousand_unknown_names_are_named_up_to_the_cap_and_counted() -> None:
+    lines = unknown_arguments([f"x{i}" for i in range(1_000)], ["page"], tool="t")
+    assert len(lines) == MAX_LINES and lines[-1] == "… and 991 more like these"

@@ -186,14 +186,13 @@ def unknown_arguments(arguments: Iterable[str], known: Sequence[str], *, tool: s
     """One line per argument name ``tool`` does not take, with the name it most likely meant (else the names
     it takes). Empty when every name is known."""
     names = list(known)
+    unknown = [name for name in arguments if name not in names]
     lines: list[str] = []
-    for name in arguments:
-        if name in names:
-            continue
+    for name in unknown[:MAX_LINES]:  # a did-you-mean only for the names shown
         meant = did_you_mean(name, names)
         hint = f"did you mean {meant}?" if meant else f"its arguments are: {', '.join(names) or 'none'}"
         lines.append(f"{_cut(name)}: not an argument of {tool}; {hint}")
-    return _capped(lines)
+    return _capped(lines + unknown[MAX_LINES:])
 
 
 def _capped(lines: list[str]) -> list[str]:
