@@ -278,7 +278,7 @@ async def test_an_api_failure_is_a_tool_error_naming_the_ids_and_keeps_no_report
     [
         ({"call_ids": ["a"], "expected_status": "completed", "expected": {"a": "completed"}}, "not both"),
         ({"call_ids": []}, "call_ids"),
-        ({"call_ids": [f"c{i}" for i in range(100_001)]}, "100000"),
+        ({"call_ids": [f"c{i}" for i in range(100_001)]}, "call_ids: at most 100,000 items (got 100,001)"),
         ({"call_ids": ["a"], "expected_status": "complted"}, "did you mean 'completed'?"),
         ({"call_ids": ["a"], "expected": {"a": "no answr"}}, "did you mean 'no-answer'?"),
         ({"call_ids": ["a"], "expected_status": "done"}, "use one of: queued, initiated, ringing"),

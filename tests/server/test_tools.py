@@ -267,7 +267,7 @@ async def test_bulk_with_no_ids_or_too_many_is_refused_naming_the_field(
 async def test_bulk_refuses_an_empty_id_naming_it(emu: RunningEmulator, mode: str) -> None:
     async with connect(emu, mode) as client:
         result = await client.call_tool("bulk_call_details", {"call_ids": ["abc", ""]})
-    assert "call_ids.1" in error_text(result)
+    assert "call_ids[1]: must not be empty" in error_text(result)
 
 
 # ----- API errors ---------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """The one factory that builds the voicing-mcp MCP server.
 
-``create_server(settings)`` returns an ``MCPServer`` with the read tools, the chat tool, the dial tool and the
-resources registered. Its lifespan owns, for as long as the server runs:
+``create_server(settings)`` returns a :class:`VoicingServer` (the SDK's ``MCPServer``, whose ``add_tool`` and
+``call_tool`` give every tool written errors: product errors as :func:`describe`'s text without the API key,
+argument errors one line per argument) with the read tools, the chat tool, the dial tool and the resources
+registered. Its lifespan owns, for as long as the server runs:
 
 * in ``local`` mode, the built-in emulator, served in-process on an ephemeral 127.0.0.1 port from the first
   API request on (not before the first answer) and announced on stderr when it starts ("local emulator — no
@@ -17,21 +19,30 @@ so two servers in one process are independent.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp_types import CallToolResult, Icon, InputRequiredResult, ToolAnnotations
+from pydantic import SecretStr, ValidationError
 
 from voicing_mcp import __version__
 from voicing_mcp.config import TOKEN_MODE_WARNING, Settings, unknown_settings
+from voicing_mcp.errors import VoicingError
 from voicing_mcp.guard.policy import Clock
+from voicing_mcp.redact import redact_secret
 from voicing_mcp.runtime import describe_prompts, open_api, open_guard, template_store
 from voicing_mcp.server.context import ServerContext
 from voicing_mcp.server.prompts import register_prompts
 from voicing_mcp.server.protocol_extras import register_protocol_extras
+from voicing_mcp.server.render.arguments import argument_problems, unknown_arguments
+from voicing_mcp.server.render.results import describe
 from voicing_mcp.server.resources import register_resources
 from voicing_mcp.server.schemas import drop_generated_titles
 from voicing_mcp.server.shared_state import request_state_security
@@ -120,6 +131,125 @@ def announce_prompts(settings: Settings, templates: TemplateStore) -> None:
         logger.info("%s", report.text())
 
 
+ToolFn = Callable[..., Any]
+
+
+def as_tool_errors(fn: ToolFn, secret: SecretStr | None) -> ToolFn:
+    """``fn``, a tool function, with its product errors turned into the ``ToolError`` the model reads: a
+    :class:`~voicing_mcp.errors.VoicingError` that escapes it becomes :func:`describe`'s sentence (not the SDK's
+    bare "Error executing tool"), and the API key is removed from any ``ToolError`` it raises, whatever the call
+    site wrote. A crash stays a crash. ``functools.wraps`` keeps ``fn``'s signature and annotations, from which
+    the SDK builds the argument schema and finds the context and resolver parameters."""
+
+    def model_error(exc: VoicingError | ToolError) -> ToolError | None:
+        """The error to raise in place of ``exc``; None to let ``exc`` go on as it is."""
+        key = secret.get_secret_value() if secret is not None else None
+        if isinstance(exc, VoicingError):
+            return ToolError(describe(exc, secret=key))
+        if isinstance(exc, UnexpectedToolError):  # a nested tool's crash stays a crash
+            return None
+        text = redact_secret(str(exc), key)
+        return None if text == str(exc) else ToolError(text)
+
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await fn(*args, **kwargs)
+            except (VoicingError, ToolError) as exc:
+                error = model_error(exc)
+                if error is None:
+                    raise
+                raise error from None
+
+        return run_async
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (VoicingError, ToolError) as exc:
+            error = model_error(exc)
+            if error is None:
+                raise
+            raise error from None
+
+    return run
+
+
+class VoicingServer(MCPServer[ServerContext]):
+    """The SDK's ``MCPServer`` with the two rules every tool of this server follows, applied where tools are
+    registered, so a tool added later by any ``register_*`` follows them without a line of its own:
+
+    * :meth:`add_tool` registers the function through :func:`as_tool_errors`: product errors become the text the
+      model reads and the API key never reaches it;
+    * :meth:`call_tool` answers bad arguments one line per argument (:mod:`~voicing_mcp.server.render.arguments`), in
+      place of pydantic's report, and refuses an argument the tool does not take (the SDK would drop it in
+      silence: ``statuss="busy"`` would list every call), naming it with a did-you-mean.
+
+    Both are the SDK's public methods; its ``tools/call`` handler goes through ``call_tool``.
+    """
+
+    def __init__(self, *, secret: SecretStr | None, **options: Any) -> None:
+        super().__init__(**options)
+        self._voicing_secret = secret
+        self._voicing_arguments: dict[str, list[str]] | None = None  # tool -> argument names, built on first call
+
+    def add_tool(
+        self,
+        fn: ToolFn,
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: ToolAnnotations | None = None,
+        icons: list[Icon] | None = None,
+        meta: dict[str, Any] | None = None,
+        structured_output: bool | None = None,
+    ) -> None:
+        """Add a tool whose product errors reach the model as written text, without the API key."""
+        super().add_tool(
+            as_tool_errors(fn, self._voicing_secret),
+            name=name,
+            title=title,
+            description=description,
+            annotations=annotations,
+            icons=icons,
+            meta=meta,
+            structured_output=structured_output,
+        )
+        self._voicing_arguments = None
+
+    def remove_tool(self, name: str) -> None:
+        super().remove_tool(name)
+        self._voicing_arguments = None
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[ServerContext, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        """Call a tool; an unknown argument, or one its schema refuses, is a ``ToolError`` with one line each."""
+        if self._voicing_arguments is None:
+            tools = await self.list_tools()
+            self._voicing_arguments = {t.name: list(t.input_schema.get("properties") or {}) for t in tools}
+        known = self._voicing_arguments.get(name)
+        if known is not None and (unknown := unknown_arguments(arguments, known, tool=name)):
+            raise ToolError(self._arguments_error(name, unknown))
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            # The SDK raises a ToolError caused by the ValidationError for arguments that fail the tool's schema
+            # (and only for those: what a tool body raises arrives wrapped in a ToolError of its own).
+            cause = exc.__cause__
+            if isinstance(exc, UnexpectedToolError) or not isinstance(cause, ValidationError):
+                raise
+            raise ToolError(self._arguments_error(name, argument_problems(cause, arguments))) from cause
+
+    def _arguments_error(self, name: str, lines: list[str]) -> str:
+        text = lines[0] if len(lines) == 1 else "arguments to correct (nothing was run):\n" + "\n".join(lines)
+        key = self._voicing_secret.get_secret_value() if self._voicing_secret is not None else None
+        return redact_secret(f"Error executing tool {name}: {text}", key)
+
+
 def create_server(
     settings: Settings,
     *,
@@ -127,7 +257,7 @@ def create_server(
     chat_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     max_chats: int = DEFAULT_MAX_SESSIONS,
     clock: Clock | None = None,
-) -> MCPServer[ServerContext]:
+) -> VoicingServer:
     """Build the MCP server for ``settings``. Nothing is started until its lifespan is entered.
 
     The keyword options tune the chat conversations (seconds to wait for a reply, idle seconds
@@ -168,7 +298,8 @@ def create_server(
                     tg.cancel_scope.cancel()
             # the stack closes the chats, then the ledger, the client and the emulator
 
-    server: MCPServer[ServerContext] = MCPServer(
+    server = VoicingServer(
+        secret=settings.api_key,
         name=SERVER_NAME,
         title="Voicing AI calls",
         version=__version__,

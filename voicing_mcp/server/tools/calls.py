@@ -5,13 +5,16 @@ Each tool is two layers:
 * a plain ``async def`` (:func:`fetch_call`, :func:`fetch_call_list`, :func:`fetch_bulk`) that takes the API
   client and returns a result model of :mod:`~voicing_mcp.server.render.shaping` — testable without MCP;
 * a wrapper registered by :func:`register_read_tools` that reads the per-server
-  :class:`~voicing_mcp.server.context.ServerContext`, calls the plain function, turns errors into the text of
-  :func:`~voicing_mcp.server.render.results.describe` and returns a readable text block, the JSON and
-  ``structuredContent``.
+  :class:`~voicing_mcp.server.context.ServerContext`, checks what the schema cannot (the status filter),
+  calls the plain function, names what was asked for in an error's text
+  (:func:`~voicing_mcp.server.render.results.tool_error`) and returns a readable text block, the JSON and
+  ``structuredContent``. The server removes the API key from every tool error and writes the argument errors
+  (:class:`~voicing_mcp.server.app.VoicingServer`).
 """
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -23,8 +26,10 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field, StringConstraints
 
 from voicing_mcp.errors import VoicingError
+from voicing_mcp.redact import one_line
 from voicing_mcp.server.context import ServerContext, server_context
 from voicing_mcp.server.render.paging import BulkLookup, bulk_result, call_result, list_result
+from voicing_mcp.server.render.reconcile_summary import KNOWN_STATUSES
 from voicing_mcp.server.render.results import tool_error
 from voicing_mcp.server.render.shaping import (
     BulkCallDetailsResult,
@@ -67,6 +72,21 @@ async def fetch_call(client: VoicingClient, call_id: str, transcript_offset: int
     details = await client.get_call_details(call_id)
     call = shape_call(details, with_transcript=True, transcript_offset=transcript_offset)
     return CallDetailsResult.model_validate(call.model_dump(mode="python"))
+
+
+def check_status(value: str, *, where: str) -> str:
+    """``value`` as the status the API reports (lower case, ``-`` between words), or a ToolError with a
+    did-you-mean and the statuses there are: ``list_calls``'s filter and ``reconcile_calls``'s expectations,
+    checked before any request."""
+    normal = "-".join(value.strip().lower().replace("_", " ").replace("-", " ").split())
+    if normal in KNOWN_STATUSES:
+        return normal
+    guess = difflib.get_close_matches(normal, KNOWN_STATUSES, n=1, cutoff=0.6)
+    hint = f"did you mean {guess[0]!r}? " if guess else ""
+    raise ToolError(
+        f"{where}: {one_line(value)!r} is not a call status the Voicing API reports; {hint}"
+        f"use one of: {', '.join(KNOWN_STATUSES)}"
+    )
 
 
 def build_filters(
@@ -205,7 +225,7 @@ async def get_call_details(
     try:
         result = await fetch_call(state.client, call_id, transcript_offset)
     except VoicingError as exc:
-        raise tool_error(exc, secret=state.secret, subject=f"call {call_id!r}") from None
+        raise tool_error(exc, subject=f"call {call_id!r}") from None
     return call_result(result)
 
 
@@ -243,6 +263,8 @@ async def list_calls(
         query = build_filters(status=status, assistant_id=assistant_id, filters=filters)
     except ValueError as exc:
         raise ToolError(str(exc)) from None
+    if "status" in query:  # checked here, not answered by the API's HTTP 422: with a did-you-mean
+        query["status"] = check_status(query["status"], where="status" if status is not None else "filters.status")
     try:
         listing, more = await fetch_call_list(
             state.client,
@@ -254,7 +276,7 @@ async def list_calls(
             offset=offset,
         )
     except VoicingError as exc:
-        raise tool_error(exc, secret=state.secret, subject=f"page {page}") from None
+        raise tool_error(exc, subject=f"page {page}") from None
     return list_result(listing, row_fields(fields), more_after=more)
 
 
@@ -282,7 +304,7 @@ async def bulk_call_details(
     try:
         lookup = await fetch_bulk(state.client, call_ids, on_progress=progress)
     except VoicingError as exc:
-        raise tool_error(exc, secret=state.secret, subject="a call in the request") from None
+        raise tool_error(exc, subject="a call in the request") from None
     return bulk_result(lookup, row_fields(fields), offset)
 
 

@@ -179,9 +179,7 @@ async def chat_with_assistant(
     try:
         result = await chat_turn(state.chats, assistant_id, message, conversation_id, values)
     except VoicingError as exc:
-        raise tool_error(
-            exc, secret=state.secret, subject=f"assistant {assistant_id!r}", new_conversation=conversation_id is None
-        ) from None
+        raise tool_error(exc, subject=f"assistant {assistant_id!r}", new_conversation=conversation_id is None) from None
     if values and result.greeting is not None and "{{" in result.greeting:
         warnings.append(
             "the chatbot's greeting still shows {{placeholders}}: it may not have taken input_variables (sent as "

@@ -9,7 +9,6 @@ notification per request), compared with the expected status when one is given, 
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
@@ -23,7 +22,6 @@ from voicing_mcp.errors import VoicingError
 from voicing_mcp.redact import one_line
 from voicing_mcp.server.context import ServerContext, server_context
 from voicing_mcp.server.render.reconcile_summary import (
-    KNOWN_STATUSES,
     ReconcileResult,
     fitted_result,
     rows_from,
@@ -32,7 +30,7 @@ from voicing_mcp.server.render.reconcile_summary import (
 )
 from voicing_mcp.server.render.reports import COLUMNS, REPORT_PREFIX, not_kept, part_offset, report_csv, report_json
 from voicing_mcp.server.render.results import describe
-from voicing_mcp.server.tools.calls import CallId
+from voicing_mcp.server.tools.calls import CallId, check_status
 
 if TYPE_CHECKING:
     from voicing_mcp.api.client import VoicingClient
@@ -42,20 +40,6 @@ if TYPE_CHECKING:
 MAX_RECONCILE_IDS = 100_000
 
 Status = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-
-
-def check_status(value: str, *, where: str) -> str:
-    """``value`` as the status the API reports (lower case, ``-`` between words), or a ToolError with a
-    did-you-mean and the statuses there are."""
-    normal = "-".join(value.strip().lower().replace("_", " ").replace("-", " ").split())
-    if normal in KNOWN_STATUSES:
-        return normal
-    guess = difflib.get_close_matches(normal, KNOWN_STATUSES, n=1, cutoff=0.6)
-    hint = f"did you mean {guess[0]!r}? " if guess else ""
-    raise ToolError(
-        f"{where}: {one_line(value)!r} is not a call status the Voicing API reports; {hint}"
-        f"use one of: {', '.join(KNOWN_STATUSES)}"
-    )
 
 
 def expectations(
@@ -152,7 +136,7 @@ async def reconcile_calls(
             on_progress=progress,
         )
     except VoicingError as exc:
-        what = describe(exc, secret=state.secret, subject="a call in the request")
+        what = describe(exc, subject="a call in the request")  # the key is removed where tools are registered
         raise ToolError(
             f"{what} — {looked_up:,} of {len(set(call_ids)):,} ids had been looked up when it failed; no report "
             "was kept. reconcile_calls is read-only: run it again, or with fewer ids at a time."
