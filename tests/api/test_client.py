@@ -308,55 +308,6 @@ async def test_a_list_that_ignores_page_ends_the_walk_at_the_first_repeated_page
     assert len(await _logged(emulator, "GET", DETAILS_PATH)) == 4  # two walks: a page, then its repeat
 
 
-async def test_bulk_of_250_ids_is_three_requests_in_order_with_missing_ids_reported(
-    client: VoicingClient, emulator: RunningEmulator
-) -> None:
-    known = [c.call_id async for c in client.iter_calls(limit=100)]
-    wanted = known[::-1][:240]
-    wanted[7:7] = ["ghost-1"]
-    wanted[150:150] = ["ghost-2"]
-    wanted += [f"ghost-{n}" for n in range(3, 11)]
-    assert len(wanted) == 250
-    progress: list[tuple[int, int]] = []
-
-    async def on_progress(done: int, total: int) -> None:
-        progress.append((done, total))
-
-    result = await client.bulk_call_details(wanted, on_progress=on_progress)
-    assert [c.call_id for c in result.calls] == [i for i in wanted if not i.startswith("ghost-")]
-    assert result.missing == [i for i in wanted if i.startswith("ghost-")]
-    bulk_requests = await _logged(emulator, "POST", BULK_PATH)
-    assert sorted(len(r["json"]["call_ids"]) for r in bulk_requests) == [50, 100, 100]
-    sent = [
-        i
-        for r in sorted(bulk_requests, key=lambda r: wanted.index(r["json"]["call_ids"][0]))
-        for i in r["json"]["call_ids"]
-    ]
-    assert sent == wanted
-    assert sorted(progress) == progress
-    assert progress[-1] == (250, 250)
-    assert sorted(done for done, _ in progress) == sorted({d for d, _ in progress})
-    assert len(progress) == 3
-
-
-async def test_bulk_keeps_the_callers_duplicate_ids(client: VoicingClient) -> None:
-    page = await client.list_calls(limit=2)
-    a, b = (c.call_id for c in page.calls)
-    result = await client.bulk_call_details([a, b, a, "ghost", "ghost"])
-    assert [c.call_id for c in result.calls] == [a, b, a]
-    assert result.missing == ["ghost", "ghost"]
-
-
-async def test_a_bulk_chunk_that_keeps_failing_fails_the_whole_call_naming_the_chunk(emulator: RunningEmulator) -> None:
-    async with VoicingClient(base_url=emulator.base_url, api_key=KEY, bulk_concurrency=1) as client:
-        ids = [c.call_id async for c in client.iter_calls(limit=100)][:250]
-        await _arm(emulator, fault="500", path=BULK_PATH, times=3)
-        with pytest.raises(ServerError) as info:
-            await client.bulk_call_details(ids)
-    assert str(info.value).startswith("bulk request 1 of 3 (ids 1-100 of 250) failed: HTTP 500")
-    assert len(await _logged(emulator, "POST", BULK_PATH)) == 3  # the first chunk, tried 1 + 2 times
-
-
 # ----------------------------------------------------------------------------- retry rules
 
 
@@ -437,13 +388,3 @@ async def test_a_dial_to_a_closed_port_is_retried_and_fails_as_a_connection_erro
     assert len(transport.sent) == 3
     assert KEY not in str(info.value)
     assert await _dial_count(emulator) == 0
-
-
-async def test_a_failing_progress_callback_surfaces_as_its_own_exception(client: VoicingClient) -> None:
-    ids = [c.call_id async for c in client.iter_calls(limit=100)][:250]
-
-    async def on_progress(done: int, total: int) -> None:
-        raise RuntimeError(f"progress sink gone at {done}/{total}")
-
-    with pytest.raises(RuntimeError, match="progress sink gone"):
-        await client.bulk_call_details(ids, on_progress=on_progress)

@@ -8,7 +8,6 @@ import argparse
 import io
 import logging
 import os
-import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -99,38 +98,6 @@ def test_help_says_what_the_command_does_without_arguments_and_where_the_setting
     assert "stdio (default" in text
     emulator = " ".join(run(tmp_path, "emulator", "--help").stdout.split())
     assert "(default 8787" in emulator and "(default 60)" in emulator
-
-
-def test_the_stdio_server_started_at_a_terminal_says_it_waits_for_a_client(tmp_path: Path) -> None:
-    """Run by hand (the README's troubleshooting says to), the server sat silent; with stdin a terminal it says
-    why, on stderr. A client's pipe gets no such line (stdout stays the protocol's either way)."""
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
-    env["XDG_STATE_HOME"] = str(tmp_path / "state")
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voicing_mcp"], env=env, stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    os.close(follower)
-    try:
-        assert proc.stderr is not None
-        first = proc.stderr.readline().decode("utf-8")
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
-        os.close(leader)
-    assert first.startswith("voicing-mcp: serving MCP over stdio — an MCP client starts this command"), first
-    assert "Ctrl-C stops" in first and "voicing-mcp demo" in first
-
-    piped = subprocess.Popen(
-        [sys.executable, "-m", "voicing_mcp"],
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    _, err = piped.communicate(b"", timeout=60)  # a client that closes at once: the server ends
-    assert b"serving MCP over stdio" not in err
 
 
 def test_every_option_of_every_command_has_help_and_the_help_lists_every_setting(tmp_path: Path) -> None:

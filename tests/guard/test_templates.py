@@ -1,4 +1,5 @@
-"""Template placeholder detection, sandboxed rendering, reload and parse errors."""
+"""Templates (guard/templates.py): the shipped examples, sandboxed rendering, reload and parse errors. Which names
+a template takes as inputs is pinned in test_template_analysis.py."""
 
 from __future__ import annotations
 
@@ -13,12 +14,8 @@ from tests.server.test_dial import call, dial_client, dials, refusal
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.errors import VoicingError
-from voicing_mcp.guard.templates import TemplateProblem, TemplateStore, display_name_in, placeholders_of
+from voicing_mcp.guard.templates import TemplateProblem, TemplateStore, display_name_in
 from voicing_mcp.server.app import create_server
-
-
-def test_plain_placeholders_are_required() -> None:
-    assert placeholders_of("Hi {{name}}, your {{plan_type}} plan payment is pending.") == (["name", "plan_type"], [])
 
 
 @pytest.mark.parametrize(
@@ -62,58 +59,6 @@ def test_every_shipped_example_has_a_display_name() -> None:
     store = TemplateStore(PACKAGE_PROMPTS_DIR)
     names = {t.assistant_id: t.display_name for t in store.list()}
     assert len(names) == 3 and all(names.values()), names
-
-
-def test_default_filter_makes_a_placeholder_optional() -> None:
-    assert placeholders_of('Hi {{ name | default("there") }} from {{ clinic|d("us") }}') == ([], ["clinic", "name"])
-
-
-def test_is_defined_guard_makes_a_placeholder_optional() -> None:
-    source = "Hello{% if time is defined %} at {{ time }}{% endif %}."
-    assert placeholders_of(source) == ([], ["time"])
-
-
-def test_is_not_defined_guards_the_else_branch() -> None:
-    source = "{% if nick is not defined %}Hi{% else %}Hi {{ nick }}{% endif %}"
-    assert placeholders_of(source) == ([], ["nick"])
-
-
-def test_defined_and_use_in_one_condition_is_optional() -> None:
-    assert placeholders_of("{% if vip is defined and vip %}VIP{% endif %}") == ([], ["vip"])
-
-
-def test_a_name_used_both_guarded_and_unguarded_is_required() -> None:
-    source = "{% if name is defined %}{{ name }}{% endif %} and again {{ name }}"
-    assert placeholders_of(source) == (["name"], [])
-
-
-def test_attribute_and_item_access_need_the_root_name() -> None:
-    assert placeholders_of("{{ patient.name }} {{ visit['date'] }}") == (["patient", "visit"], [])
-
-
-def test_loop_variables_and_set_targets_are_not_inputs() -> None:
-    source = (
-        "{% set greeting = 'Hi' %}{{ greeting }} "
-        "{% for item in items %}{{ loop.index }}. {{ item.label }} {{ suffix }}{% endfor %}"
-    )
-    assert placeholders_of(source) == (["items", "suffix"], [])
-
-
-def test_a_name_used_before_it_is_set_is_an_input() -> None:
-    assert placeholders_of("{{ x }}{% set x = 1 %}{{ x }}") == (["x"], [])
-
-
-def test_macro_arguments_and_globals_are_not_inputs() -> None:
-    source = "{% macro hi(who) %}Hi {{ who }}{% endmacro %}{{ hi(name) }} {% for i in range(2) %}{{ i }}{% endfor %}"
-    assert placeholders_of(source) == (["name"], [])
-
-
-def test_elif_and_inline_conditions_are_analysed() -> None:
-    source = (
-        "{% if a is defined %}{{ a }}{% elif b %}{{ c }}{% else %}{{ d | default('') }}{% endif %}"
-        "{{ e if e is defined else 'x' }}"
-    )
-    assert placeholders_of(source) == (["b", "c"], ["a", "d", "e"])
 
 
 def test_shipped_example_templates_are_analysed(tmp_path: Path) -> None:

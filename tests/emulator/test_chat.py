@@ -1,8 +1,10 @@
-"""The emulator's chatbot WebSocket over a real loopback connection, with the raw websockets client."""
+"""The emulator's chatbot WebSocket (emulator/chat.py) over a real loopback connection, with the raw websockets
+client: the opening line, a deterministic reply per message, the frames it reads, the close codes."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,6 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from voicing_mcp.emulator.chat import CHAT_PATH, chat_reply
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
 
@@ -135,3 +138,46 @@ def test_a_frame_nested_too_deep_to_decode_is_answered_as_plain_text_and_the_cha
         assert frame(ws)["type"] == "message"
         ws.send(json.dumps({"message": "still there?"}))
         assert "still there?" in frame(ws)["message"]
+
+
+def test_the_chat_is_served_where_the_vendor_guide_says() -> None:
+    guide = Path(__file__).resolve().parents[2] / "docs" / "voicing-api.md"
+    assert CHAT == CHAT_PATH
+    assert f"WS {CHAT_PATH}" in guide.read_text(encoding="utf-8")
+
+
+def test_a_json_string_a_json_number_and_invalid_utf8_bytes_are_read_as_text(emu: RunningEmulator) -> None:
+    with open_chat(emu, f"?assistant_id={PLAIN_ASSISTANT}") as ws:
+        frame(ws)
+        ws.send(json.dumps("  quoted words  "))
+        assert "\u201cquoted words\u201d" in frame(ws)["message"]
+        ws.send("42")
+        assert "\u201c42\u201d" in frame(ws)["message"]
+        ws.send(b"caf\xe9 ok")
+        assert "\u201ccaf\ufffd ok\u201d" in frame(ws)["message"]
+
+
+def test_a_json_object_without_a_text_field_gets_an_error_frame(emu: RunningEmulator) -> None:
+    with open_chat(emu, f"?assistant_id={PLAIN_ASSISTANT}") as ws:
+        frame(ws)
+        ws.send(json.dumps({"message": 5, "other": "ignored"}))
+        assert frame(ws) == {"type": "error", "message": 'empty message: send {"message": "<text>"}'}
+
+
+def test_plain_statements_are_acknowledged_in_turn_and_the_reply_quotes_the_message() -> None:
+    replies = [chat_reply("Hi.", "noted", turn) for turn in range(5)]
+    assert [r.split(" You said")[0] for r in replies] == [
+        "I understand.",
+        "Thank you, noted.",
+        "Got it.",
+        "Okay.",
+        "I understand.",
+    ]
+    assert replies[0] == "I understand. You said: \u201cnoted\u201d. Is there anything else?"
+
+
+def test_goodbye_wins_over_a_question_and_a_greeting_repeats_the_opening() -> None:
+    assert chat_reply("Hi.", "Can I say goodbye?", 0) == "Thank you for your time. Goodbye!"
+    assert chat_reply("Hi Ann.", "Hey!", 3) == "Hello! Hi Ann."
+    assert chat_reply("Hi Ann.", "say it AGAIN", 1) == "Of course. Hi Ann."
+    assert chat_reply("Hi Ann.", "When?", 2).startswith("Good question. About \u201cWhen?\u201d")
