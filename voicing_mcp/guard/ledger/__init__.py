@@ -23,8 +23,19 @@ from voicing_mcp.guard.ledger.base import (
     Status,
     duplicate_refusal,
     in_flight_refusal,
+    number_cap_refusal,
     rate_refusal,
     unknown_refusal,
+)
+from voicing_mcp.guard.ledger.campaigns import (
+    Campaign,
+    CampaignConflict,
+    CampaignDial,
+    CampaignRow,
+    CampaignStatus,
+    NewCampaign,
+    NewCampaignRow,
+    RowState,
 )
 from voicing_mcp.guard.ledger.sqlite import Ledger
 
@@ -33,14 +44,23 @@ SQLiteLedger = Ledger
 __all__ = [
     "DUPLICATE_WINDOW",
     "PENDING_STALE",
+    "Campaign",
+    "CampaignConflict",
+    "CampaignDial",
+    "CampaignRow",
+    "CampaignStatus",
     "Confirmation",
     "DialLedger",
     "DialRow",
     "Ledger",
+    "NewCampaign",
+    "NewCampaignRow",
+    "RowState",
     "SQLiteLedger",
     "Status",
     "duplicate_refusal",
     "in_flight_refusal",
+    "number_cap_refusal",
     "open_ledger",
     "rate_refusal",
     "unknown_refusal",

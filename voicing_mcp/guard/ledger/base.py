@@ -123,14 +123,17 @@ class DialLedger(Protocol):
         each); returns how many rows went. Also run by ``spend_nonce``/``record_approval`` every PRUNE_EVERY."""
         ...
 
-    async def count_since(self, since: datetime) -> int:
-        """Dials of this ledger's scope created at or after ``since`` (the hourly rate): one indexed count."""
+    async def count_since(self, since: datetime, *, at_most: int | None = None) -> int:
+        """Dials of this ledger's scope created at or after ``since`` (the hourly rate): one index range, no
+        per-row work. ``at_most``: stop counting there (a rule only asks whether its cap is reached, and the
+        count then costs at most that many index entries, however many dials the window holds)."""
         ...
 
-    async def count_dials_to(self, phone_e164: str, *, since: datetime) -> int:
+    async def count_dials_to(self, phone_e164: str, *, since: datetime, at_most: int | None = None) -> int:
         """Dials to this number in this ledger's scope since ``since``, from campaigns and single calls alike
         (the per-number cap, ``VOICING_MAX_CALLS_PER_NUMBER``). A ``failed`` dial (the API refused it: nobody
-        was called) and one a human released with no call_id do not count. One indexed count."""
+        was called) and one a human released with no call_id do not count. One index range; ``at_most`` as in
+        :meth:`count_since`."""
         ...
 
     async def last_dial(self, phone_e164: str, assistant_id: str, *, since: datetime) -> DialRow | None: ...
@@ -151,8 +154,10 @@ class DialLedger(Protocol):
         """Re-check the rules and commit the dial's intent row atomically; returns its id (GuardRefusal if not).
 
         ``number_cap`` = (max, window): also refuse when :meth:`count_dials_to` over the window reaches max
-        (rule ``number-cap``). ``campaign``: the dial is that campaign row's attempt: the intent row records the
-        campaign and position, and the row's ``attempts`` (+1) and ``dial_id`` change in the same transaction.
+        (rule ``number-cap``). Each count stops at its cap (the hour's at ``max_per_hour``): a claim costs the
+        same however many dials the window holds beyond it; a refusal's text then gives the cap as the count.
+        ``campaign``: the dial is that campaign row's attempt: the intent row records the campaign and position,
+        and the row's ``attempts`` (+1) and ``dial_id`` change in the same transaction.
         """
         ...
 

@@ -99,14 +99,22 @@ def _unknown(scoped: bool) -> LiteralString:
     )
 
 
-def _count(scoped: bool) -> LiteralString:
-    return f"SELECT COUNT(*) FROM dials WHERE {_in_scope(scoped)}created_ts >= %(since)s"
-
-
-def _count_to(scoped: bool) -> LiteralString:
+def count_sql(scoped: bool) -> LiteralString:
+    """The hour's count (``scope``, ``since``, ``at_most``, NULL = no limit): an index range on dials_by_scope_time
+    (or dials_by_time), read no further than ``at_most`` entries."""
     return (
-        f"SELECT COUNT(*) FROM dials WHERE {_in_scope(scoped)}phone_e164 = %(phone)s AND created_ts >= %(cap_since)s "
-        "AND status != 'failed' AND NOT (resolved_at IS NOT NULL AND call_id IS NULL)"
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM dials WHERE {_in_scope(scoped)}created_ts >= %(since)s "
+        "LIMIT %(at_most)s) n"
+    )
+
+
+def count_to_sql(scoped: bool) -> LiteralString:
+    """The per-number count (``scope``, ``phone``, ``cap_since``, ``cap_at_most``): a range on
+    dials_by_scope_number."""
+    return (
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM dials WHERE {_in_scope(scoped)}phone_e164 = %(phone)s "
+        "AND created_ts >= %(cap_since)s AND status != 'failed' AND NOT (resolved_at IS NOT NULL AND call_id IS NULL) "
+        "LIMIT %(cap_at_most)s) n"
     )
 
 
@@ -128,9 +136,9 @@ def _in_flight(scoped: bool) -> LiteralString:
 def _checks(scoped: bool) -> LiteralString:
     """The checks of a claim in one statement (one snapshot); the last is the per-number count."""
     return (
-        f"SELECT (SELECT row_to_json(u) FROM ({_unknown(scoped)}) u), ({_count(scoped)}), "
+        f"SELECT (SELECT row_to_json(u) FROM ({_unknown(scoped)}) u), ({count_sql(scoped)}), "
         f"(SELECT row_to_json(d) FROM ({_last(scoped)}) d), (SELECT row_to_json(f) FROM ({_in_flight(scoped)}) f), "
-        f"({_count_to(scoped)})"
+        f"({count_to_sql(scoped)})"
     )
 
 
@@ -403,14 +411,15 @@ class PostgresLedger:
 
         return await self._run(count)
 
-    async def count_since(self, since: datetime) -> int:
+    async def count_since(self, since: datetime, *, at_most: int | None = None) -> int:
         scope = self._scope
-        return await self._scalar(_count(scope is not None), {"scope": scope, "since": since.timestamp()})
+        params = {"scope": scope, "since": since.timestamp(), "at_most": at_most}
+        return await self._scalar(count_sql(scope is not None), params)
 
-    async def count_dials_to(self, phone_e164: str, *, since: datetime) -> int:
+    async def count_dials_to(self, phone_e164: str, *, since: datetime, at_most: int | None = None) -> int:
         scope = self._scope
-        params = {"scope": scope, "phone": phone_e164, "cap_since": since.timestamp()}
-        return await self._scalar(_count_to(scope is not None), params)
+        params = {"scope": scope, "phone": phone_e164, "cap_since": since.timestamp(), "cap_at_most": at_most}
+        return await self._scalar(count_to_sql(scope is not None), params)
 
     async def last_dial(self, phone_e164: str, assistant_id: str, *, since: datetime) -> DialRow | None:
         scope = self._scope
@@ -457,6 +466,9 @@ class PostgresLedger:
         params = {
             "scope": scope,
             "cap_since": (now - (number_cap[1] if number_cap else timedelta(0))).timestamp(),
+            # a count past the cap changes no decision: each stops there (a claim's cost is bounded by the caps)
+            "at_most": max_per_hour,
+            "cap_at_most": number_cap[0] if number_cap else 0,
             "phone": req.phone_number,
             "assistant": req.assistant_id,
             "stale": (now - PENDING_STALE).timestamp(),

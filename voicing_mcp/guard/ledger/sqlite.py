@@ -326,11 +326,11 @@ class Ledger:
         return await self._arun(take)
 
     # ----- reads -----------------------------------------------------------------------------
-    async def count_since(self, since: datetime) -> int:
-        return await self._arun(lambda conn: _count(conn, since, self._scope))
+    async def count_since(self, since: datetime, *, at_most: int | None = None) -> int:
+        return await self._arun(lambda conn: _count(conn, since, self._scope, at_most))
 
-    async def count_dials_to(self, phone_e164: str, *, since: datetime) -> int:
-        return await self._arun(lambda conn: _count_to(conn, phone_e164, since, self._scope))
+    async def count_dials_to(self, phone_e164: str, *, since: datetime, at_most: int | None = None) -> int:
+        return await self._arun(lambda conn: _count_to(conn, phone_e164, since, self._scope, at_most))
 
     async def last_dial(self, phone_e164: str, assistant_id: str, *, since: datetime) -> DialRow | None:
         """The newest dial of this number with this assistant since ``since``: not a failed one, nor an uncertain
@@ -383,14 +383,14 @@ class Ledger:
             try:
                 refusal = first_refusal(
                     _open_unknown(conn, req.phone_number, now, scope),
-                    _count(conn, now - timedelta(hours=1), scope),
+                    _count(conn, now - timedelta(hours=1), scope, max_per_hour),
                     max_per_hour,
                     _last_dial(conn, req.phone_number, req.assistant_id, now - DUPLICATE_WINDOW, scope),
                     _in_flight(conn, req.phone_number, req.assistant_id, scope),
                 ) or (
                     number_cap_refusal(
                         mask_number(req.phone_number),
-                        _count_to(conn, req.phone_number, now - number_cap[1], scope),
+                        _count_to(conn, req.phone_number, now - number_cap[1], scope, number_cap[0]),
                         number_cap,
                     )
                     if number_cap is not None
@@ -794,21 +794,31 @@ def _in_scope(scope: str | None) -> str:
     return "scope = :scope AND " if scope is not None else ""
 
 
-def _count(conn: sqlite3.Connection, since: datetime, scope: str | None) -> int:
-    row = conn.execute(
-        f"SELECT COUNT(*) FROM dials WHERE {_in_scope(scope)}created_ts >= :since",
-        {"scope": scope, "since": since.timestamp()},
-    )
-    return int(row.fetchone()[0])
+def count_sql(scope: str | None) -> str:
+    """The hour's count (``:scope``, ``:since``, ``:at_most``, -1 = no limit): an index range on
+    dials_by_scope_time (or dials_by_time), read no further than ``at_most`` entries."""
+    return f"SELECT COUNT(*) FROM (SELECT 1 FROM dials WHERE {_in_scope(scope)}created_ts >= :since LIMIT :at_most)"
 
 
-def _count_to(conn: sqlite3.Connection, phone: str, since: datetime, scope: str | None) -> int:
-    row = conn.execute(
-        f"SELECT COUNT(*) FROM dials WHERE {_in_scope(scope)}phone_e164 = :phone AND created_ts >= :since "
-        "AND status != 'failed' AND NOT (resolved_at IS NOT NULL AND call_id IS NULL)",
-        {"scope": scope, "phone": phone, "since": since.timestamp()},
+def count_to_sql(scope: str | None) -> str:
+    """The per-number count (``:scope``, ``:phone``, ``:since``, ``:at_most``): a range on dials_by_scope_number."""
+    return (
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM dials WHERE {_in_scope(scope)}phone_e164 = :phone "
+        "AND created_ts >= :since AND status != 'failed' AND NOT (resolved_at IS NOT NULL AND call_id IS NULL) "
+        "LIMIT :at_most)"
     )
-    return int(row.fetchone()[0])
+
+
+def _count(conn: sqlite3.Connection, since: datetime, scope: str | None, at_most: int | None = None) -> int:
+    params = {"scope": scope, "since": since.timestamp(), "at_most": -1 if at_most is None else at_most}
+    return int(conn.execute(count_sql(scope), params).fetchone()[0])
+
+
+def _count_to(
+    conn: sqlite3.Connection, phone: str, since: datetime, scope: str | None, at_most: int | None = None
+) -> int:
+    params = {"scope": scope, "phone": phone, "since": since.timestamp(), "at_most": -1 if at_most is None else at_most}
+    return int(conn.execute(count_to_sql(scope), params).fetchone()[0])
 
 
 def _last_dial(
