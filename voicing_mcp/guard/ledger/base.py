@@ -27,7 +27,9 @@ from voicing_mcp.guard.scope import shown_environment
 from voicing_mcp.redact import mask_numbers_in
 
 Status = Literal["pending", "started", "failed", "unknown"]
-Confirmation = Literal["elicitation", "page", "token", "allow-list", "campaign"]
+Confirmation = Literal["elicitation", "page", "token", "allow-list"]
+#: how a dial row was confirmed: a single call's confirmation, or ``campaign`` (the campaign's approval)
+DialConfirmation = Confirmation | Literal["campaign"]
 DUPLICATE_WINDOW = timedelta(minutes=10)
 PENDING_STALE = timedelta(minutes=2)
 #: spent nonces and page approvals are deleted this long after they expired (a token or a page is refused
@@ -145,7 +147,7 @@ class DialLedger(Protocol):
         self,
         req: OutboundCallRequest,
         *,
-        confirmation: Confirmation,
+        confirmation: DialConfirmation,
         environment: str,
         max_per_hour: int,
         number_cap: tuple[int, timedelta] | None = None,
