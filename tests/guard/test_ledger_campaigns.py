@@ -379,6 +379,37 @@ async def test_a_campaign_dial_records_the_campaign_on_its_intent_row_and_counts
     assert tuple(link or ()) == ("cmp_1", 1)
 
 
+async def test_a_campaign_row_is_dialled_only_while_claimed_and_its_campaign_running(
+    ledger_store: LedgerStore,
+) -> None:
+    clock = Clock()
+    ledger = ledger_store.open(clock=clock, environment=ENV)
+    await running(ledger, 3, max_concurrent=3)
+
+    async def dial(position: int) -> str:
+        req = REQ.model_copy(update={"phone_number": number(position)})
+        try:
+            await ledger.claim_dial(
+                req, confirmation="campaign", environment=ENV, max_per_hour=10, campaign=CampaignDial("cmp_1", position)
+            )
+        except GuardRefusal as exc:
+            assert number(position) not in str(exc)
+            return exc.rule
+        return "dialled"
+
+    assert await dial(1) == "campaign"  # queued, not claimed
+    await ledger.claim_next_rows(worker_id="w", lease=LEASE, limit=2)
+    await ledger.set_campaign_status("cmp_1", "paused", reason="by the user")
+    assert await dial(1) == "campaign"  # paused: not dialled, even though claimed before the pause
+    await ledger.set_campaign_status("cmp_1", "running")
+    assert await dial(1) == "dialled"
+    clock.now += LEASE + timedelta(seconds=1)
+    await ledger.mark_interrupted()  # row 2's claimer died: unknown, never dialled
+    assert await dial(2) == "campaign"
+    assert await dial(9) == "campaign"  # no such row
+    assert [r.attempts for r in await ledger.campaign_rows("cmp_1")] == [1, 0, 0]
+
+
 async def test_dials_to_a_number_are_counted_across_campaigns_and_single_calls_within_the_window(
     ledger_store: LedgerStore,
 ) -> None:
@@ -508,6 +539,23 @@ def test_sqlite_an_older_ledger_gains_the_scope_column_backfilled_from_the_store
     with sqlite3.connect(path) as conn:
         scopes = [r[0] for r in conn.execute("SELECT scope FROM dials ORDER BY id")]
     assert scopes == ["production", "production", "local", "url:other.example/v1"]
+
+
+def test_sqlite_a_row_an_older_version_inserts_gets_its_scope(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    ledger = Ledger(path, environment=ENV)
+    anyio.run(ledger.recent)
+    ledger.close()
+    now = datetime.now(UTC).timestamp()
+    with sqlite3.connect(path) as conn:  # as an older voicing-mcp writes: no scope in its INSERT
+        conn.create_function("voicing_scope", 1, lambda env: "production" if "api.voicing.ai" in env else env)
+        conn.execute(
+            "INSERT INTO dials (created_at, created_ts, assistant_id, phone_e164, phone_masked, telephony_provider, "
+            "variable_names, confirmation, environment, status, updated_at) VALUES "
+            "('t', ?, 'a1', ?, 'm', '', '[]', 'token', 'https://api.voicing.ai', 'started', 't')",
+            (now, number(1)),
+        )
+        assert conn.execute("SELECT scope FROM dials").fetchone() == ("production",)
 
 
 # ----- pruning spent nonces -------------------------------------------------------------------------

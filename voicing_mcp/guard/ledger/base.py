@@ -158,8 +158,10 @@ class DialLedger(Protocol):
         ``number_cap`` = (max, window): also refuse when :meth:`count_dials_to` over the window reaches max
         (rule ``number-cap``). Each count stops at its cap (the hour's at ``max_per_hour``): a claim costs the
         same however many dials the window holds beyond it; a refusal's text then gives the cap as the count.
-        ``campaign``: the dial is that campaign row's attempt: the intent row records the campaign and position,
-        and the row's ``attempts`` (+1) and ``dial_id`` change in the same transaction.
+        ``campaign``: the dial is that campaign row's attempt: refused (rule ``campaign``) unless the row is
+        ``dialling`` and its campaign ``running`` (a pause or cancel takes effect before the next dial); the intent
+        row records the campaign and position, and the row's ``attempts`` (+1) and ``dial_id`` change in the same
+        transaction.
         """
         ...
 
@@ -278,6 +280,24 @@ def first_refusal(
 
 
 # ----- refusal texts (used by claim_dial and by policy) -----------------------------------------
+
+
+def campaign_refusal(campaign: CampaignDial, state: str | None, status: str | None) -> GuardRefusal | None:
+    """A campaign row is dialled only while it is claimed (``dialling``) and its campaign ``running``: a row
+    marked unknown after its lease ran out, a removed or cancelled row, a paused campaign are not."""
+    if state == "dialling" and status == "running":
+        return None
+    what = (
+        "is not in this ledger"
+        if state is None
+        else f"is {state}, not dialling"
+        if state != "dialling"
+        else f"belongs to a {status} campaign"
+    )
+    return GuardRefusal(
+        f"campaign: row {campaign.position} of campaign {campaign.campaign_id} {what}; it is not dialled",
+        rule="campaign",
+    )
 
 
 def number_cap_refusal(masked: str, count: int, cap: tuple[int, timedelta] | None) -> GuardRefusal | None:

@@ -35,6 +35,7 @@ from voicing_mcp.guard.ledger.base import (
     DialConfirmation,
     DialRow,
     Status,
+    campaign_refusal,
     first_refusal,
     iso,
     number_cap_refusal,
@@ -479,6 +480,18 @@ class PostgresLedger:
         async def claim(conn: AsyncConnection[Any]) -> int:
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (CLAIM_LOCK,))
+                if campaign is not None:
+                    # the campaign's row shared-locked: a pause or cancel waits for this claim, or this claim
+                    # sees it (it takes effect before the next dial)
+                    cur = await conn.execute(
+                        "SELECT r.state, c.status FROM campaign_rows r JOIN campaigns c ON c.id = r.campaign_id "
+                        "WHERE r.campaign_id = %s AND r.position = %s FOR SHARE OF c",
+                        (campaign.campaign_id, campaign.position),
+                    )
+                    link = await cur.fetchone()
+                    refused = campaign_refusal(campaign, *(tuple(link) if link is not None else (None, None)))
+                    if refused is not None:
+                        raise refused
                 cur = await conn.execute(_checks(scope is not None), params)
                 found = await cur.fetchone()
                 assert found is not None

@@ -37,6 +37,7 @@ from voicing_mcp.guard.ledger.base import (
     DialConfirmation,
     DialRow,
     Status,
+    campaign_refusal,
     first_refusal,
     iso,
     number_cap_refusal,
@@ -147,10 +148,16 @@ CREATE INDEX IF NOT EXISTS campaign_rows_due ON campaign_rows (campaign_id, next
     WHERE state IN ('queued', 'waiting');
 CREATE INDEX IF NOT EXISTS campaign_rows_leased ON campaign_rows (lease_ts) WHERE state = 'dialling';
 """
-#: after the migration (the scope column exists): the indexes the scoped counts use
+#: after the migration (the scope column exists): the indexes the scoped counts use, and a trigger that fills the
+#: scope of a row an older voicing-mcp inserts into this file (Claude Desktop and Claude Code may share it with
+#: different versions; every version registers voicing_scope on its connection)
 _SCOPE_INDEXES = """
 CREATE INDEX IF NOT EXISTS dials_by_scope_time ON dials (scope, created_ts);
 CREATE INDEX IF NOT EXISTS dials_by_scope_number ON dials (scope, phone_e164, created_ts);
+CREATE TRIGGER IF NOT EXISTS dials_scope_filled AFTER INSERT ON dials WHEN NEW.scope IS NULL
+BEGIN
+    UPDATE dials SET scope = voicing_scope(NEW.environment) WHERE id = NEW.id;
+END;
 """
 
 
@@ -381,6 +388,15 @@ class Ledger:
         def claim(conn: sqlite3.Connection) -> int:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                if campaign is not None:
+                    r = conn.execute(
+                        "SELECT r.state, c.status FROM campaign_rows r JOIN campaigns c ON c.id = r.campaign_id "
+                        "WHERE r.campaign_id = ? AND r.position = ?",
+                        (campaign.campaign_id, campaign.position),
+                    ).fetchone()
+                    refused = campaign_refusal(campaign, *(tuple(r) if r is not None else (None, None)))
+                    if refused is not None:
+                        raise refused
                 refusal = first_refusal(
                     _open_unknown(conn, req.phone_number, now, scope),
                     _count(conn, now - timedelta(hours=1), scope, max_per_hour),
