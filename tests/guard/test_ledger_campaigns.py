@@ -541,21 +541,29 @@ def test_sqlite_an_older_ledger_gains_the_scope_column_backfilled_from_the_store
     assert scopes == ["production", "production", "local", "url:other.example/v1"]
 
 
-def test_sqlite_a_row_an_older_version_inserts_gets_its_scope(tmp_path: Path) -> None:
+async def test_sqlite_a_row_an_older_version_inserts_is_counted_by_the_next_claim(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     ledger = Ledger(path, environment=ENV)
-    anyio.run(ledger.recent)
-    ledger.close()
+    await ledger.recent()
     now = datetime.now(UTC).timestamp()
     with sqlite3.connect(path) as conn:  # as an older voicing-mcp writes: no scope in its INSERT
-        conn.create_function("voicing_scope", 1, lambda env: "production" if "api.voicing.ai" in env else env)
         conn.execute(
             "INSERT INTO dials (created_at, created_ts, assistant_id, phone_e164, phone_masked, telephony_provider, "
             "variable_names, confirmation, environment, status, updated_at) VALUES "
             "('t', ?, 'a1', ?, 'm', '', '[]', 'token', 'https://api.voicing.ai', 'started', 't')",
             (now, number(1)),
         )
-        assert conn.execute("SELECT scope FROM dials").fetchone() == ("production",)
+    with pytest.raises(GuardRefusal) as exc:  # that dial counts against the hour's limit of one
+        await ledger.claim_dial(
+            REQ.model_copy(update={"phone_number": number(2)}), confirmation="token", environment=ENV, max_per_hour=1
+        )
+    assert exc.value.rule == "rate-limit"
+    req = REQ.model_copy(update={"phone_number": number(3)})
+    await ledger.claim_dial(req, confirmation="token", environment=ENV, max_per_hour=2)  # committed: scope filled
+    assert await ledger.count_since(datetime.now(UTC) - timedelta(hours=1)) == 2
+    ledger.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT scope FROM dials").fetchall() == [("production",), ("production",)]
 
 
 # ----- pruning spent nonces -------------------------------------------------------------------------

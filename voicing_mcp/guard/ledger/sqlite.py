@@ -148,16 +148,13 @@ CREATE INDEX IF NOT EXISTS campaign_rows_due ON campaign_rows (campaign_id, next
     WHERE state IN ('queued', 'waiting');
 CREATE INDEX IF NOT EXISTS campaign_rows_leased ON campaign_rows (lease_ts) WHERE state = 'dialling';
 """
-#: after the migration (the scope column exists): the indexes the scoped counts use, and a trigger that fills the
-#: scope of a row an older voicing-mcp inserts into this file (Claude Desktop and Claude Code may share it with
-#: different versions; every version registers voicing_scope on its connection)
+#: after the migration (the scope column exists): the indexes the scoped counts use, and one of the rows an older
+#: voicing-mcp inserts into this file with no scope (Claude Desktop and Claude Code may share it with different
+#: versions): ``claim_dial`` fills their scope first, at the cost of finding none
 _SCOPE_INDEXES = """
 CREATE INDEX IF NOT EXISTS dials_by_scope_time ON dials (scope, created_ts);
 CREATE INDEX IF NOT EXISTS dials_by_scope_number ON dials (scope, phone_e164, created_ts);
-CREATE TRIGGER IF NOT EXISTS dials_scope_filled AFTER INSERT ON dials WHEN NEW.scope IS NULL
-BEGIN
-    UPDATE dials SET scope = voicing_scope(NEW.environment) WHERE id = NEW.id;
-END;
+CREATE INDEX IF NOT EXISTS dials_without_scope ON dials (id) WHERE scope IS NULL;
 """
 
 
@@ -388,6 +385,7 @@ class Ledger:
         def claim(conn: sqlite3.Connection) -> int:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                conn.execute("UPDATE dials SET scope = voicing_scope(environment) WHERE scope IS NULL")
                 if campaign is not None:
                     r = conn.execute(
                         "SELECT r.state, c.status FROM campaign_rows r JOIN campaigns c ON c.id = r.campaign_id "
