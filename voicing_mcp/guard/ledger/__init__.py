@@ -3,7 +3,9 @@
 ``VOICING_LEDGER`` chooses the backend (:func:`open_ledger`): a path is an SQLite file (:class:`Ledger`, one
 machine); a ``postgresql://`` URL is a PostgreSQL database that several replicas share
 (:class:`~voicing_mcp.guard.ledger.postgres.PostgresLedger`, psycopg imported only then). Both implement
-:class:`DialLedger` with the same rules and texts (:mod:`voicing_mcp.guard.ledger.base`).
+:class:`DialLedger` with the same rules and texts (:mod:`voicing_mcp.guard.ledger.base`), and the same campaign
+storage (:mod:`voicing_mcp.guard.ledger.campaigns`: a campaign, its rows, approvals bound to a manifest, rows
+claimed once across processes and replicas, interrupted rows made ``unknown``).
 """
 
 from __future__ import annotations
