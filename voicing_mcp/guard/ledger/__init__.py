@@ -3,7 +3,9 @@
 ``VOICING_LEDGER`` chooses the backend (:func:`open_ledger`): a path is an SQLite file (:class:`Ledger`, one
 machine); a ``postgresql://`` URL is a PostgreSQL database that several replicas share
 (:class:`~voicing_mcp.guard.ledger.postgres.PostgresLedger`, psycopg imported only then). Both implement
-:class:`DialLedger` with the same rules and texts (:mod:`voicing_mcp.guard.ledger.base`).
+:class:`DialLedger` with the same rules and texts (:mod:`voicing_mcp.guard.ledger.base`), and the same campaign
+storage (:mod:`voicing_mcp.guard.ledger.campaigns`: a campaign, its rows, approvals bound to a manifest, rows
+claimed once across processes and replicas, interrupted rows made ``unknown``).
 """
 
 from __future__ import annotations
@@ -18,13 +20,25 @@ from voicing_mcp.guard.ledger.base import (
     DUPLICATE_WINDOW,
     PENDING_STALE,
     Confirmation,
+    DialConfirmation,
     DialLedger,
     DialRow,
     Status,
     duplicate_refusal,
     in_flight_refusal,
+    number_cap_refusal,
     rate_refusal,
     unknown_refusal,
+)
+from voicing_mcp.guard.ledger.campaigns import (
+    Campaign,
+    CampaignConflict,
+    CampaignDial,
+    CampaignRow,
+    CampaignStatus,
+    NewCampaign,
+    NewCampaignRow,
+    RowState,
 )
 from voicing_mcp.guard.ledger.sqlite import Ledger
 
@@ -33,14 +47,24 @@ SQLiteLedger = Ledger
 __all__ = [
     "DUPLICATE_WINDOW",
     "PENDING_STALE",
+    "Campaign",
+    "CampaignConflict",
+    "CampaignDial",
+    "CampaignRow",
+    "CampaignStatus",
     "Confirmation",
+    "DialConfirmation",
     "DialLedger",
     "DialRow",
     "Ledger",
+    "NewCampaign",
+    "NewCampaignRow",
+    "RowState",
     "SQLiteLedger",
     "Status",
     "duplicate_refusal",
     "in_flight_refusal",
+    "number_cap_refusal",
     "open_ledger",
     "rate_refusal",
     "unknown_refusal",

@@ -7,20 +7,38 @@ machine) and :mod:`voicing_mcp.guard.ledger.postgres` (a PostgreSQL database sha
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.guard.ledger.campaigns import (
+    Campaign,
+    CampaignDial,
+    CampaignRow,
+    CampaignStatus,
+    NewCampaign,
+    NewCampaignRow,
+    RowState,
+)
 from voicing_mcp.guard.scope import shown_environment
 from voicing_mcp.redact import mask_numbers_in
 
 Status = Literal["pending", "started", "failed", "unknown"]
 Confirmation = Literal["elicitation", "page", "token", "allow-list"]
+#: how a dial row was confirmed: a single call's confirmation, or ``campaign`` (the campaign's approval)
+DialConfirmation = Confirmation | Literal["campaign"]
 DUPLICATE_WINDOW = timedelta(minutes=10)
 PENDING_STALE = timedelta(minutes=2)
+#: spent nonces and page approvals are deleted this long after they expired (a token or a page is refused
+#: once expired, before its nonce is looked up; the grace covers clocks of replicas that differ a little)
+PRUNE_GRACE = timedelta(minutes=10)
+#: a ledger object prunes at most this often (on a nonce's spending or an approval's recording)
+PRUNE_EVERY = timedelta(minutes=5)
+#: at most this many expired rows per table per prune (a bounded DELETE; the next prune takes the rest)
+PRUNE_BATCH = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,15 +120,51 @@ class DialLedger(Protocol):
         """Spend the nonce of an unexpired, unspent approval of this request: its nonce, for one caller only."""
         ...
 
-    async def count_since(self, since: datetime) -> int: ...
+    async def prune_expired(self) -> int:
+        """Delete spent nonces and page approvals that expired more than PRUNE_GRACE ago (at most PRUNE_BATCH of
+        each); returns how many rows went. Also run by ``spend_nonce``/``record_approval`` every PRUNE_EVERY."""
+        ...
+
+    async def count_since(self, since: datetime, *, at_most: int | None = None) -> int:
+        """Dials of this ledger's scope created at or after ``since`` (the hourly rate): one index range, no
+        per-row work. ``at_most``: stop counting there (a rule only asks whether its cap is reached, and the
+        count then costs at most that many index entries, however many dials the window holds)."""
+        ...
+
+    async def count_dials_to(self, phone_e164: str, *, since: datetime, at_most: int | None = None) -> int:
+        """Dials to this number in this ledger's scope since ``since``, from campaigns and single calls alike
+        (the per-number cap, ``VOICING_MAX_CALLS_PER_NUMBER``). A ``failed`` dial (the API refused it: nobody
+        was called) and one a human released with no call_id do not count. One index range; ``at_most`` as in
+        :meth:`count_since`."""
+        ...
+
     async def last_dial(self, phone_e164: str, assistant_id: str, *, since: datetime) -> DialRow | None: ...
     async def open_unknown(self, phone_e164: str) -> DialRow | None: ...
     async def in_flight(self, phone_e164: str, assistant_id: str) -> DialRow | None: ...
     async def recent(self, limit: int = 20) -> list[DialRow]: ...
     async def get(self, row_id: int) -> DialRow | None: ...
     async def claim_dial(
-        self, req: OutboundCallRequest, *, confirmation: Confirmation, environment: str, max_per_hour: int
-    ) -> int: ...
+        self,
+        req: OutboundCallRequest,
+        *,
+        confirmation: DialConfirmation,
+        environment: str,
+        max_per_hour: int,
+        number_cap: tuple[int, timedelta] | None = None,
+        campaign: CampaignDial | None = None,
+    ) -> int:
+        """Re-check the rules and commit the dial's intent row atomically; returns its id (GuardRefusal if not).
+
+        ``number_cap`` = (max, window): also refuse when :meth:`count_dials_to` over the window reaches max
+        (rule ``number-cap``). Each count stops at its cap (the hour's at ``max_per_hour``): a claim costs the
+        same however many dials the window holds beyond it; a refusal's text then gives the cap as the count.
+        ``campaign``: the dial is that campaign row's attempt: refused (rule ``campaign``) unless the row is
+        ``dialling`` and its campaign ``running`` (a pause or cancel takes effect before the next dial); the intent
+        row records the campaign and position, and the row's ``attempts`` (+1) and ``dial_id`` change in the same
+        transaction.
+        """
+        ...
+
     async def record_outcome(
         self, row_id: int, *, status: Status, call_id: str | None = None, detail: str | None = None
     ) -> None: ...
@@ -122,6 +176,95 @@ class DialLedger(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+    # ----- campaigns (voicing_mcp.guard.ledger.campaigns) ---------------------------------------
+    async def create_campaign(self, campaign: NewCampaign, rows: Sequence[NewCampaignRow]) -> Campaign:
+        """Store a campaign (``awaiting_approval``) and all its rows in one transaction; a row with an
+        ``exclusion_reason`` is ``excluded``, the others ``queued``. CampaignConflict if the id exists."""
+        ...
+
+    async def get_campaign(self, campaign_id: str) -> Campaign | None: ...
+    async def list_campaigns(
+        self, *, statuses: Collection[CampaignStatus] | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Campaign]:
+        """Campaigns of this ledger's scope, newest first."""
+        ...
+
+    async def approve_campaign(
+        self,
+        campaign_id: str,
+        *,
+        manifest_sha256: str,
+        ticked_positions: Collection[int],
+        expires_at: datetime,
+        status: Literal["running", "scheduled"] = "running",
+    ) -> Campaign:
+        """The human's one decision to start: the campaign must be ``awaiting_approval`` with this manifest hash,
+        and every ticked position an accepted (``queued``) row, else CampaignConflict and nothing changes. The
+        unticked queued rows become ``removed``; ``approved_at`` = now, ``approval_expires_at`` = expires_at."""
+        ...
+
+    async def set_campaign_status(
+        self, campaign_id: str, status: CampaignStatus, *, reason: str | None = None
+    ) -> Campaign:
+        """Move a campaign along :data:`~voicing_mcp.guard.ledger.campaigns.TRANSITIONS` (CampaignConflict if
+        not allowed). ``reason`` is stored as ``pause_reason`` (cleared when it runs again). Cancelled, declined
+        and expired campaigns' ``queued``/``waiting`` rows become ``cancelled`` in the same transaction."""
+        ...
+
+    async def claim_next_rows(
+        self, *, worker_id: str, lease: timedelta, limit: int, campaign_id: str | None = None
+    ) -> list[CampaignRow]:
+        """Atomically claim up to ``limit`` due rows (``queued``/``waiting``, ``next_attempt_at`` <= now) of
+        running campaigns of this scope (or of ``campaign_id`` only, if running), earliest due first, at most
+        ``max_concurrent`` minus the campaign's ``dialling``/``in_progress`` rows per campaign: they become
+        ``dialling`` with ``worker_id`` and ``lease_until`` = now + lease. Each row goes to one claimer only,
+        across threads, processes and replicas."""
+        ...
+
+    async def renew_leases(self, worker_id: str, *, lease: timedelta) -> int:
+        """Extend the lease of every ``dialling`` row of this worker to now + lease (a live dispatcher's
+        heartbeat); returns how many."""
+        ...
+
+    async def record_row_outcome(
+        self,
+        campaign_id: str,
+        position: int,
+        *,
+        state: RowState,
+        call_id: str | None = None,
+        next_attempt_at: datetime | None = None,
+        last_outcome: str | None = None,
+    ) -> CampaignRow:
+        """Store a row's new state (see ROW_UPDATES: from ``dialling``/``in_progress``, or a final outcome over
+        ``unknown``). The lease is released; ``call_id`` and ``last_outcome`` are kept when None is given. A
+        retry is ``queued``/``waiting`` with ``next_attempt_at``. CampaignConflict if not allowed."""
+        ...
+
+    async def mark_interrupted(self) -> list[CampaignRow]:
+        """Rows of this scope left ``dialling`` past their lease (the claimer died or hung): ``unknown`` with
+        ``last_outcome="interrupted"``, never claimed again. Returns them (their campaigns may need to pause)."""
+        ...
+
+    async def campaign_row_counts(self, campaign_id: str) -> dict[RowState, int]:
+        """The number of rows in each state (states with no row are absent)."""
+        ...
+
+    async def campaign_rows(
+        self, campaign_id: str, *, offset: int = 0, limit: int = 100, states: Collection[RowState] | None = None
+    ) -> list[CampaignRow]:
+        """Rows by position, paged."""
+        ...
+
+    async def campaign_next_due(self, campaign_id: str) -> datetime | None:
+        """The earliest ``next_attempt_at`` of its ``queued``/``waiting`` rows (None: none left)."""
+        ...
+
+    async def finish_campaign_if_done(self, campaign_id: str) -> Campaign | None:
+        """``completed`` if it is running/scheduled and no row is queued, waiting, dialling or in progress
+        (atomically: a row claimed meanwhile keeps it running); the campaign if it changed, else None."""
+        ...
 
 
 def first_refusal(
@@ -137,6 +280,36 @@ def first_refusal(
 
 
 # ----- refusal texts (used by claim_dial and by policy) -----------------------------------------
+
+
+def campaign_refusal(campaign: CampaignDial, state: str | None, status: str | None) -> GuardRefusal | None:
+    """A campaign row is dialled only while it is claimed (``dialling``) and its campaign ``running``: a row
+    marked unknown after its lease ran out, a removed or cancelled row, a paused campaign are not."""
+    if state == "dialling" and status == "running":
+        return None
+    what = (
+        "is not in this ledger"
+        if state is None
+        else f"is {state}, not dialling"
+        if state != "dialling"
+        else f"belongs to a {status} campaign"
+    )
+    return GuardRefusal(
+        f"campaign: row {campaign.position} of campaign {campaign.campaign_id} {what}; it is not dialled",
+        rule="campaign",
+    )
+
+
+def number_cap_refusal(masked: str, count: int, cap: tuple[int, timedelta] | None) -> GuardRefusal | None:
+    if cap is None or count < cap[0]:
+        return None
+    hours = cap[1].total_seconds() / 3600
+    window = f"{hours:g}h"
+    return GuardRefusal(
+        f"per-number cap: {masked} was dialled {count} times in the last {window} (campaigns and single calls), "
+        f"VOICING_MAX_CALLS_PER_NUMBER is {cap[0]}/{window}; wait, or raise the setting",
+        rule="number-cap",
+    )
 
 
 def in_flight_refusal(row: DialRow | None) -> GuardRefusal | None:

@@ -14,7 +14,7 @@ from voicing_mcp.errors import GuardRefusal
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: advisory lock keys (bigint): the migration, and every claim (the rate limit is global to the ledger)
 MIGRATE_LOCK = 0x766F6963_6D696731  # "voicmig1"
 CLAIM_LOCK = 0x766F6963_636C6169  # "voicclai"
@@ -57,6 +57,57 @@ MIGRATIONS: dict[int, tuple[LiteralString, ...]] = {
             expires_ts DOUBLE PRECISION NOT NULL
         )""",
         "CREATE INDEX approvals_by_digest ON approvals (digest)",
+    ),
+    # the scoped counts on an index (a claim costs the same whatever the window holds), the pruning of expired
+    # nonces and approvals, and campaigns (issue 16): their rows, and the campaign row a dial belongs to
+    3: (
+        "CREATE INDEX dials_by_scope_time ON dials (scope, created_ts)",
+        "CREATE INDEX dials_by_scope_number ON dials (scope, phone_e164, created_ts)",
+        "ALTER TABLE dials ADD COLUMN campaign_id TEXT, ADD COLUMN campaign_position INTEGER",
+        "CREATE INDEX nonces_by_expiry ON nonces (expires_ts)",
+        "CREATE INDEX approvals_by_expiry ON approvals (expires_ts)",
+        """CREATE TABLE campaigns (
+            id TEXT PRIMARY KEY,
+            scope TEXT NOT NULL,
+            environment TEXT NOT NULL,
+            name TEXT,
+            assistant_id TEXT NOT NULL,
+            telephony_provider TEXT NOT NULL,
+            status TEXT NOT NULL,
+            manifest_sha256 TEXT NOT NULL,
+            max_attempts INTEGER NOT NULL,
+            retry_after_minutes INTEGER NOT NULL,
+            max_concurrent INTEGER NOT NULL,
+            created_ts DOUBLE PRECISION NOT NULL,
+            updated_ts DOUBLE PRECISION NOT NULL,
+            approved_ts DOUBLE PRECISION,
+            approval_expires_ts DOUBLE PRECISION,
+            pause_reason TEXT,
+            settings TEXT NOT NULL
+        )""",
+        "CREATE INDEX campaigns_by_scope ON campaigns (scope, status, created_ts)",
+        """CREATE TABLE campaign_rows (
+            campaign_id TEXT NOT NULL REFERENCES campaigns (id),
+            position INTEGER NOT NULL,
+            phone_e164 TEXT NOT NULL,
+            phone_masked TEXT NOT NULL,
+            input_variables TEXT NOT NULL,
+            state TEXT NOT NULL,
+            exclusion_reason TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_ts DOUBLE PRECISION,
+            call_id TEXT,
+            dial_id BIGINT,
+            last_outcome TEXT,
+            worker_id TEXT,
+            lease_ts DOUBLE PRECISION,
+            updated_ts DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (campaign_id, position)
+        )""",
+        "CREATE INDEX campaign_rows_by_state ON campaign_rows (campaign_id, state)",
+        "CREATE INDEX campaign_rows_due ON campaign_rows (campaign_id, next_attempt_ts) "
+        "WHERE state IN ('queued', 'waiting')",
+        "CREATE INDEX campaign_rows_leased ON campaign_rows (lease_ts) WHERE state = 'dialling'",
     ),
 }
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, LiteralString, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from voicing_mcp.api.models import OutboundCallRequest
@@ -29,12 +29,37 @@ from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.guard.ledger.base import (
     DUPLICATE_WINDOW,
     PENDING_STALE,
-    Confirmation,
+    PRUNE_BATCH,
+    PRUNE_EVERY,
+    PRUNE_GRACE,
+    DialConfirmation,
     DialRow,
     Status,
+    campaign_refusal,
     first_refusal,
     iso,
+    number_cap_refusal,
     row_from,
+)
+from voicing_mcp.guard.ledger.campaigns import (
+    Campaign,
+    CampaignConflict,
+    CampaignDial,
+    CampaignRow,
+    CampaignStatus,
+    NewCampaign,
+    NewCampaignRow,
+    RowState,
+    campaign_from,
+    campaign_row_from,
+    check_approval,
+    check_row_update,
+    check_transition,
+    due_ts,
+    missing,
+    missing_row,
+    ts,
+    when,
 )
 from voicing_mcp.guard.ledger.pg_schema import (
     CLAIM_LOCK,
@@ -59,26 +84,67 @@ POOL_MAX = 8
 #: from a checkout (`pip install -e '.[postgres]'`); naming the two packages works in every environment
 INSTALL_HINT = "pip install 'psycopg[binary]>=3.2' 'psycopg-pool>=3.2' (in a checkout: pip install -e '.[postgres]')"
 
-_IN_SCOPE = "(%(scope)s::text IS NULL OR scope = %(scope)s)"
-_UNKNOWN = (
-    f"SELECT * FROM dials WHERE {_IN_SCOPE} AND phone_e164 = %(phone)s AND resolved_at IS NULL "
-    "AND (status = 'unknown' OR (status = 'pending' AND created_ts < %(stale)s)) ORDER BY id DESC LIMIT 1"
-)
-_COUNT = f"SELECT COUNT(*) FROM dials WHERE {_IN_SCOPE} AND created_ts >= %(since)s"
-_LAST = (
-    f"SELECT * FROM dials WHERE {_IN_SCOPE} AND phone_e164 = %(phone)s AND assistant_id = %(assistant)s "
-    "AND created_ts >= %(window)s AND status != 'failed' AND NOT (resolved_at IS NOT NULL AND call_id IS NULL) "
-    "ORDER BY id DESC LIMIT 1"
-)
-_IN_FLIGHT = (
-    f"SELECT * FROM dials WHERE {_IN_SCOPE} AND phone_e164 = %(phone)s AND resolved_at IS NULL "
-    "AND status = 'pending' AND assistant_id != %(assistant)s ORDER BY id DESC LIMIT 1"
-)
-#: the four checks of a claim in one statement: one snapshot
-_CHECKS = (
-    f"SELECT (SELECT row_to_json(u) FROM ({_UNKNOWN}) u), ({_COUNT}), "
-    f"(SELECT row_to_json(d) FROM ({_LAST}) d), (SELECT row_to_json(f) FROM ({_IN_FLIGHT}) f)"
-)
+
+# The scope is a column, indexed with the time (the hour's count) and with the number and the time (the rules of
+# one number): each check is one index range, whatever the ledger holds outside it. A ledger with no scope (opened
+# without an environment) counts every row: its queries have no scope term at all (a ``%(scope)s IS NULL OR``
+# term would leave a generic prepared plan off the index).
+def _in_scope(scoped: bool) -> LiteralString:
+    return "scope = %(scope)s AND " if scoped else ""
+
+
+def _unknown(scoped: bool) -> LiteralString:
+    return (
+        f"SELECT * FROM dials WHERE {_in_scope(scoped)}phone_e164 = %(phone)s AND resolved_at IS NULL "
+        "AND (status = 'unknown' OR (status = 'pending' AND created_ts < %(stale)s)) ORDER BY id DESC LIMIT 1"
+    )
+
+
+def count_sql(scoped: bool) -> LiteralString:
+    """The hour's count (``scope``, ``since``, ``at_most``, NULL = no limit): an index range on dials_by_scope_time
+    (or dials_by_time), read no further than ``at_most`` entries."""
+    return (
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM dials WHERE {_in_scope(scoped)}created_ts >= %(since)s "
+        "LIMIT %(at_most)s) n"
+    )
+
+
+def count_to_sql(scoped: bool) -> LiteralString:
+    """The per-number count (``scope``, ``phone``, ``cap_since``, ``cap_at_most``): a range on
+    dials_by_scope_number."""
+    return (
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM dials WHERE {_in_scope(scoped)}phone_e164 = %(phone)s "
+        "AND created_ts >= %(cap_since)s AND status != 'failed' AND NOT (resolved_at IS NOT NULL AND call_id IS NULL) "
+        "LIMIT %(cap_at_most)s) n"
+    )
+
+
+def _last(scoped: bool) -> LiteralString:
+    return (
+        f"SELECT * FROM dials WHERE {_in_scope(scoped)}phone_e164 = %(phone)s AND assistant_id = %(assistant)s "
+        "AND created_ts >= %(window)s AND status != 'failed' AND NOT (resolved_at IS NOT NULL AND call_id IS NULL) "
+        "ORDER BY id DESC LIMIT 1"
+    )
+
+
+def _in_flight(scoped: bool) -> LiteralString:
+    return (
+        f"SELECT * FROM dials WHERE {_in_scope(scoped)}phone_e164 = %(phone)s AND resolved_at IS NULL "
+        "AND status = 'pending' AND assistant_id != %(assistant)s ORDER BY id DESC LIMIT 1"
+    )
+
+
+def _checks(scoped: bool) -> LiteralString:
+    """The checks of a claim in one statement (one snapshot); the last is the per-number count."""
+    return (
+        f"SELECT (SELECT row_to_json(u) FROM ({_unknown(scoped)}) u), ({count_sql(scoped)}), "
+        f"(SELECT row_to_json(d) FROM ({_last(scoped)}) d), (SELECT row_to_json(f) FROM ({_in_flight(scoped)}) f), "
+        f"({count_to_sql(scoped)})"
+    )
+
+
+_ROW = "SELECT row_to_json(r) FROM campaign_rows r WHERE campaign_id = %(id)s AND position = %(position)s"
+_CAMPAIGN = "SELECT row_to_json(c) FROM campaigns c WHERE id = %(id)s"
 
 
 def _modules() -> tuple[Any, Any]:
@@ -131,6 +197,8 @@ class PostgresLedger:
         self._pool_timeout = pool_timeout
         self._pool: AsyncConnectionPool[Any] | None = None
         self._opening: asyncio.Lock | None = None
+        #: when this object last pruned expired nonces and approvals (None: not yet)
+        self._pruned_at: datetime | None = None
         #: the schema version found (and reached) when the ledger was first used
         self.schema_version: int | None = None
 
@@ -265,17 +333,46 @@ class PostgresLedger:
                 "INSERT INTO nonces (nonce, spent_ts, expires_ts) VALUES (%s, %s, %s) ON CONFLICT (nonce) DO NOTHING",
                 (nonce, now.timestamp(), expires_at.timestamp()),
             )
-            return cur.rowcount == 1
+            spent = cur.rowcount == 1
+            await self._prune_if_due(conn, now)
+            return spent
 
         return await self._run(spend)
 
+    async def prune_expired(self) -> int:
+        now = self._clock()
+        return await self._run(lambda conn: self._prune(conn, now))
+
+    async def _prune_if_due(self, conn: AsyncConnection[Any], now: datetime) -> None:
+        if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
+            await self._prune(conn, now)
+
+    async def _prune(self, conn: AsyncConnection[Any], now: datetime) -> int:
+        """Bounded DELETEs of expired nonces and approvals (indexed on expires_ts)."""
+        self._pruned_at = now
+        params = {"cutoff": (now - PRUNE_GRACE).timestamp(), "batch": PRUNE_BATCH}
+        nonces = await conn.execute(
+            "DELETE FROM nonces WHERE nonce IN (SELECT nonce FROM nonces WHERE expires_ts < %(cutoff)s "
+            "ORDER BY expires_ts LIMIT %(batch)s)",
+            params,
+        )
+        approvals = await conn.execute(
+            "DELETE FROM approvals WHERE nonce IN (SELECT nonce FROM approvals WHERE expires_ts < %(cutoff)s "
+            "ORDER BY expires_ts LIMIT %(batch)s)",
+            params,
+        )
+        return max(nonces.rowcount, 0) + max(approvals.rowcount, 0)
+
     # ----- confirm-page approvals: a dial approved through one replica completes on another ----------
     async def record_approval(self, digest: str, nonce: str, *, expires_at: datetime) -> None:
+        now = self._clock()
+
         async def put(conn: AsyncConnection[Any]) -> None:
             await conn.execute(
                 "INSERT INTO approvals (nonce, digest, expires_ts) VALUES (%s, %s, %s) ON CONFLICT (nonce) DO NOTHING",
                 (nonce, digest, expires_at.timestamp()),
             )
+            await self._prune_if_due(conn, now)
 
         await self._run(put)
 
@@ -305,24 +402,38 @@ class PostgresLedger:
 
         return await self._run(one)
 
-    async def count_since(self, since: datetime) -> int:
+    async def _scalar(self, sql: LiteralString, params: dict[str, Any]) -> int:
         async def count(conn: AsyncConnection[Any]) -> int:
-            cur = await conn.execute(_COUNT, {"scope": self._scope, "since": since.timestamp()})
+            cur = await conn.execute(sql, params)
             found = await cur.fetchone()
             return int(found[0]) if found is not None else 0
 
         return await self._run(count)
 
+    async def count_since(self, since: datetime, *, at_most: int | None = None) -> int:
+        scope = self._scope
+        params = {"scope": scope, "since": since.timestamp(), "at_most": at_most}
+        return await self._scalar(count_sql(scope is not None), params)
+
+    async def count_dials_to(self, phone_e164: str, *, since: datetime, at_most: int | None = None) -> int:
+        scope = self._scope
+        params = {"scope": scope, "phone": phone_e164, "cap_since": since.timestamp(), "cap_at_most": at_most}
+        return await self._scalar(count_to_sql(scope is not None), params)
+
     async def last_dial(self, phone_e164: str, assistant_id: str, *, since: datetime) -> DialRow | None:
-        params = {"scope": self._scope, "phone": phone_e164, "assistant": assistant_id, "window": since.timestamp()}
-        return await self._one(_LAST, params)
+        scope = self._scope
+        params = {"scope": scope, "phone": phone_e164, "assistant": assistant_id, "window": since.timestamp()}
+        return await self._one(_last(scope is not None), params)
 
     async def open_unknown(self, phone_e164: str) -> DialRow | None:
+        scope = self._scope
         stale = (self._clock() - PENDING_STALE).timestamp()
-        return await self._one(_UNKNOWN, {"scope": self._scope, "phone": phone_e164, "stale": stale})
+        return await self._one(_unknown(scope is not None), {"scope": scope, "phone": phone_e164, "stale": stale})
 
     async def in_flight(self, phone_e164: str, assistant_id: str) -> DialRow | None:
-        return await self._one(_IN_FLIGHT, {"scope": self._scope, "phone": phone_e164, "assistant": assistant_id})
+        scope = self._scope
+        params = {"scope": scope, "phone": phone_e164, "assistant": assistant_id}
+        return await self._one(_in_flight(scope is not None), params)
 
     async def recent(self, limit: int = 20) -> list[DialRow]:
         async def rows(conn: AsyncConnection[Any]) -> list[DialRow]:
@@ -337,13 +448,26 @@ class PostgresLedger:
 
     # ----- writes ----------------------------------------------------------------------------
     async def claim_dial(
-        self, req: OutboundCallRequest, *, confirmation: Confirmation, environment: str, max_per_hour: int
+        self,
+        req: OutboundCallRequest,
+        *,
+        confirmation: DialConfirmation,
+        environment: str,
+        max_per_hour: int,
+        number_cap: tuple[int, timedelta] | None = None,
+        campaign: CampaignDial | None = None,
     ) -> int:
-        """Re-check unknown outcomes, the rate limit, duplicates and dials in flight, and commit the intent row,
-        in one transaction under the claim lock. Returns the row id; raises GuardRefusal when refused."""
+        """Re-check unknown outcomes, the rate limit, duplicates and dials in flight (and the per-number cap),
+        and commit the intent row, in one transaction under the claim lock. Returns the row id; raises
+        GuardRefusal when refused."""
         now = self._clock()
+        scope = self._scope
         params = {
-            "scope": self._scope,
+            "scope": scope,
+            "cap_since": (now - (number_cap[1] if number_cap else timedelta(0))).timestamp(),
+            # a count past the cap changes no decision: each stops there (a claim's cost is bounded by the caps)
+            "at_most": max_per_hour,
+            "cap_at_most": number_cap[0] if number_cap else 0,
             "phone": req.phone_number,
             "assistant": req.assistant_id,
             "stale": (now - PENDING_STALE).timestamp(),
@@ -354,23 +478,36 @@ class PostgresLedger:
         async def claim(conn: AsyncConnection[Any]) -> int:
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (CLAIM_LOCK,))
-                cur = await conn.execute(_CHECKS, params)
+                if campaign is not None:
+                    # the campaign's row shared-locked: a pause or cancel waits for this claim, or this claim
+                    # sees it (it takes effect before the next dial)
+                    cur = await conn.execute(
+                        "SELECT r.state, c.status FROM campaign_rows r JOIN campaigns c ON c.id = r.campaign_id "
+                        "WHERE r.campaign_id = %s AND r.position = %s FOR SHARE OF c",
+                        (campaign.campaign_id, campaign.position),
+                    )
+                    link = await cur.fetchone()
+                    refused = campaign_refusal(campaign, *(tuple(link) if link is not None else (None, None)))
+                    if refused is not None:
+                        raise refused
+                cur = await conn.execute(_checks(scope is not None), params)
                 found = await cur.fetchone()
                 assert found is not None
-                unknown, count, duplicate, flying = found
+                unknown, count, duplicate, flying, to_number = found
                 refusal = first_refusal(
                     row_from(unknown) if unknown else None,
                     int(count),
                     max_per_hour,
                     row_from(duplicate) if duplicate else None,
                     row_from(flying) if flying else None,
-                )
+                ) or number_cap_refusal(mask_number(req.phone_number), int(to_number), number_cap)
                 if refusal is not None:
                     raise refusal
                 cur = await conn.execute(
                     "INSERT INTO dials (created_at, created_ts, assistant_id, phone_e164, phone_masked, "
-                    "telephony_provider, variable_names, confirmation, environment, scope, status, updated_at) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', %s) RETURNING id",
+                    "telephony_provider, variable_names, confirmation, environment, scope, status, updated_at, "
+                    "campaign_id, campaign_position) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s) RETURNING id",
                     (
                         iso(now),
                         now.timestamp(),
@@ -383,11 +520,20 @@ class PostgresLedger:
                         environment,
                         scope_key(environment),
                         iso(now),
+                        campaign.campaign_id if campaign else None,
+                        campaign.position if campaign else None,
                     ),
                 )
                 inserted = await cur.fetchone()
                 assert inserted is not None
-                return int(inserted[0])
+                dial_id = int(inserted[0])
+                if campaign is not None:
+                    await conn.execute(
+                        "UPDATE campaign_rows SET attempts = attempts + 1, dial_id = %s, updated_ts = %s "
+                        "WHERE campaign_id = %s AND position = %s",
+                        (dial_id, now.timestamp(), campaign.campaign_id, campaign.position),
+                    )
+                return dial_id
 
         return await self._run(claim)
 
@@ -417,6 +563,340 @@ class PostgresLedger:
             return cur.rowcount == 1
 
         return await self._run(update)
+
+    # ----- campaigns -------------------------------------------------------------------------
+    async def _campaign_of(
+        self, conn: AsyncConnection[Any], campaign_id: str, *, lock: bool = False
+    ) -> Campaign | None:
+        sql: LiteralString = _CAMPAIGN + " FOR UPDATE" if lock else _CAMPAIGN
+        cur = await conn.execute(sql, {"id": campaign_id})
+        found = await cur.fetchone()
+        return campaign_from(found[0]) if found is not None else None
+
+    async def create_campaign(self, campaign: NewCampaign, rows: Sequence[NewCampaignRow]) -> Campaign:
+        now = self._clock().timestamp()
+
+        async def create(conn: AsyncConnection[Any]) -> Campaign:
+            async with conn.transaction():
+                cur = await conn.execute(
+                    "INSERT INTO campaigns (id, scope, environment, name, assistant_id, telephony_provider, status, "
+                    "manifest_sha256, max_attempts, retry_after_minutes, max_concurrent, created_ts, updated_ts, "
+                    "settings) VALUES (%s, %s, %s, %s, %s, %s, 'awaiting_approval', %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (id) DO NOTHING",
+                    (
+                        campaign.id,
+                        scope_key(campaign.environment),
+                        campaign.environment,
+                        campaign.name,
+                        campaign.assistant_id,
+                        campaign.telephony_provider,
+                        campaign.manifest_sha256,
+                        campaign.max_attempts,
+                        campaign.retry_after_minutes,
+                        campaign.max_concurrent,
+                        now,
+                        now,
+                        json.dumps(dict(campaign.settings)),
+                    ),
+                )
+                if cur.rowcount != 1:
+                    raise CampaignConflict(f"campaign {campaign.id} exists already", reason="exists")
+                async with conn.cursor() as copy_cur:
+                    async with copy_cur.copy(
+                        "COPY campaign_rows (campaign_id, position, phone_e164, phone_masked, input_variables, "
+                        "state, exclusion_reason, next_attempt_ts, updated_ts) FROM STDIN"
+                    ) as copy:
+                        for r in rows:
+                            await copy.write_row(
+                                (
+                                    campaign.id,
+                                    r.position,
+                                    r.phone_e164,
+                                    mask_number(r.phone_e164),
+                                    json.dumps(dict(r.input_variables)),
+                                    "excluded" if r.exclusion_reason is not None else "queued",
+                                    r.exclusion_reason,
+                                    None if r.exclusion_reason is not None else (ts(r.next_attempt_at) or now),
+                                    now,
+                                )
+                            )
+                created = await self._campaign_of(conn, campaign.id)
+                assert created is not None
+                return created
+
+        return await self._run(create)
+
+    async def get_campaign(self, campaign_id: str) -> Campaign | None:
+        return await self._run(lambda conn: self._campaign_of(conn, campaign_id))
+
+    async def list_campaigns(
+        self, *, statuses: Collection[CampaignStatus] | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Campaign]:
+        params = {
+            "scope": self._scope,
+            "statuses": list(statuses) if statuses is not None else None,
+            "limit": limit,
+            "offset": offset,
+        }
+
+        async def rows(conn: AsyncConnection[Any]) -> list[Campaign]:
+            cur = await conn.execute(
+                "SELECT row_to_json(c) FROM campaigns c WHERE (%(scope)s::text IS NULL OR scope = %(scope)s) "
+                "AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[])) "
+                "ORDER BY created_ts DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s",
+                params,
+            )
+            return [campaign_from(r[0]) for r in await cur.fetchall()]
+
+        return await self._run(rows)
+
+    async def approve_campaign(
+        self,
+        campaign_id: str,
+        *,
+        manifest_sha256: str,
+        ticked_positions: Collection[int],
+        expires_at: datetime,
+        status: Literal["running", "scheduled"] = "running",
+    ) -> Campaign:
+        now = self._clock().timestamp()
+        ticked = set(ticked_positions)
+
+        async def approve(conn: AsyncConnection[Any]) -> Campaign:
+            async with conn.transaction():
+                # the campaign's row lock: two decisions at once take turns, the second finds it decided
+                check_approval(await self._campaign_of(conn, campaign_id, lock=True), campaign_id, manifest_sha256)
+                cur = await conn.execute(
+                    "SELECT position FROM campaign_rows WHERE campaign_id = %s AND state = 'queued'", (campaign_id,)
+                )
+                accepted = {int(p[0]) for p in await cur.fetchall()}
+                if not ticked <= accepted:
+                    raise CampaignConflict(
+                        f"campaign {campaign_id}: {len(ticked - accepted)} ticked position(s) are not accepted rows "
+                        "of the list; nothing was approved",
+                        reason="positions",
+                    )
+                await conn.execute(
+                    "UPDATE campaign_rows SET state = 'removed', next_attempt_ts = NULL, updated_ts = %s "
+                    "WHERE campaign_id = %s AND position = ANY(%s)",
+                    (now, campaign_id, sorted(accepted - ticked)),
+                )
+                await conn.execute(
+                    "UPDATE campaigns SET status = %s, approved_ts = %s, approval_expires_ts = %s, updated_ts = %s "
+                    "WHERE id = %s",
+                    (status, now, expires_at.timestamp(), now, campaign_id),
+                )
+                approved = await self._campaign_of(conn, campaign_id)
+                assert approved is not None
+                return approved
+
+        return await self._run(approve)
+
+    async def set_campaign_status(
+        self, campaign_id: str, status: CampaignStatus, *, reason: str | None = None
+    ) -> Campaign:
+        now = self._clock().timestamp()
+
+        async def change(conn: AsyncConnection[Any]) -> Campaign:
+            async with conn.transaction():
+                campaign = await self._campaign_of(conn, campaign_id, lock=True)
+                if campaign is None:
+                    raise missing(campaign_id)
+                check_transition(campaign, status)
+                await conn.execute(
+                    "UPDATE campaigns SET status = %s, pause_reason = %s, updated_ts = %s WHERE id = %s",
+                    (status, reason, now, campaign_id),
+                )
+                if status in ("cancelled", "declined", "expired"):
+                    await conn.execute(
+                        "UPDATE campaign_rows SET state = 'cancelled', next_attempt_ts = NULL, updated_ts = %s "
+                        "WHERE campaign_id = %s AND state IN ('queued', 'waiting')",
+                        (now, campaign_id),
+                    )
+                changed = await self._campaign_of(conn, campaign_id)
+                assert changed is not None
+                return changed
+
+        return await self._run(change)
+
+    async def claim_next_rows(
+        self, *, worker_id: str, lease: timedelta, limit: int, campaign_id: str | None = None
+    ) -> list[CampaignRow]:
+        now = self._clock()
+        scope = self._scope
+
+        async def claim(conn: AsyncConnection[Any]) -> list[CampaignRow]:
+            claimed: list[CampaignRow] = []
+            async with conn.transaction():
+                # each running campaign's row locked while its slots are counted and filled: claimers of one
+                # campaign take turns (max_concurrent holds across replicas); a campaign another replica is
+                # filling right now is skipped, not waited for
+                cur = await conn.execute(
+                    "SELECT id, max_concurrent FROM campaigns WHERE status = 'running' "
+                    "AND (%(scope)s::text IS NULL OR scope = %(scope)s) AND (%(id)s::text IS NULL OR id = %(id)s) "
+                    "ORDER BY created_ts, id FOR UPDATE SKIP LOCKED",
+                    {"scope": scope, "id": campaign_id},
+                )
+                for cid, max_concurrent in await cur.fetchall():
+                    if len(claimed) >= limit:
+                        break
+                    cur = await conn.execute(
+                        "SELECT COUNT(*) FROM campaign_rows WHERE campaign_id = %s "
+                        "AND state IN ('dialling', 'in_progress')",
+                        (cid,),
+                    )
+                    active = await cur.fetchone()
+                    take = min(int(max_concurrent) - int(active[0] if active else 0), limit - len(claimed))
+                    if take <= 0:
+                        continue
+                    cur = await conn.execute(
+                        "WITH due AS (SELECT position FROM campaign_rows WHERE campaign_id = %(id)s "
+                        "AND state IN ('queued', 'waiting') AND next_attempt_ts <= %(now)s "
+                        "ORDER BY next_attempt_ts LIMIT %(take)s FOR UPDATE SKIP LOCKED), "
+                        "done AS (UPDATE campaign_rows r SET state = 'dialling', worker_id = %(worker)s, "
+                        "lease_ts = %(until)s, updated_ts = %(now)s FROM due "
+                        "WHERE r.campaign_id = %(id)s AND r.position = due.position RETURNING r.*) "
+                        "SELECT row_to_json(done) FROM done ORDER BY next_attempt_ts, position",
+                        {
+                            "id": cid,
+                            "now": now.timestamp(),
+                            "take": take,
+                            "worker": worker_id,
+                            "until": (now + lease).timestamp(),
+                        },
+                    )
+                    claimed += [campaign_row_from(r[0]) for r in await cur.fetchall()]
+            return claimed
+
+        return await self._run(claim)
+
+    async def renew_leases(self, worker_id: str, *, lease: timedelta) -> int:
+        until = (self._clock() + lease).timestamp()
+
+        async def renew(conn: AsyncConnection[Any]) -> int:
+            cur = await conn.execute(
+                "UPDATE campaign_rows SET lease_ts = %s WHERE state = 'dialling' AND worker_id = %s",
+                (until, worker_id),
+            )
+            return cur.rowcount
+
+        return await self._run(renew)
+
+    async def record_row_outcome(
+        self,
+        campaign_id: str,
+        position: int,
+        *,
+        state: RowState,
+        call_id: str | None = None,
+        next_attempt_at: datetime | None = None,
+        last_outcome: str | None = None,
+    ) -> CampaignRow:
+        now = self._clock().timestamp()
+
+        async def record(conn: AsyncConnection[Any]) -> CampaignRow:
+            async with conn.transaction():
+                cur = await conn.execute(
+                    "SELECT state FROM campaign_rows WHERE campaign_id = %s AND position = %s FOR UPDATE",
+                    (campaign_id, position),
+                )
+                found = await cur.fetchone()
+                if found is None:
+                    raise missing_row(campaign_id, position)
+                check_row_update(campaign_id, position, str(found[0]), state)
+                await conn.execute(
+                    "UPDATE campaign_rows SET state = %s, call_id = COALESCE(%s, call_id), next_attempt_ts = %s, "
+                    "last_outcome = COALESCE(%s, last_outcome), worker_id = NULL, lease_ts = NULL, updated_ts = %s "
+                    "WHERE campaign_id = %s AND position = %s",
+                    (state, call_id, due_ts(state, next_attempt_at, now), last_outcome, now, campaign_id, position),
+                )
+                cur = await conn.execute(_ROW, {"id": campaign_id, "position": position})
+                row = await cur.fetchone()
+                assert row is not None
+                return campaign_row_from(row[0])
+
+        return await self._run(record)
+
+    async def mark_interrupted(self) -> list[CampaignRow]:
+        now = self._clock().timestamp()
+        scope = self._scope
+
+        async def mark(conn: AsyncConnection[Any]) -> list[CampaignRow]:
+            cur = await conn.execute(
+                "WITH done AS (UPDATE campaign_rows r SET state = 'unknown', last_outcome = 'interrupted', "
+                "next_attempt_ts = NULL, worker_id = NULL, lease_ts = NULL, updated_ts = %(now)s "
+                "FROM campaigns c WHERE c.id = r.campaign_id AND r.state = 'dialling' AND r.lease_ts < %(now)s "
+                "AND (%(scope)s::text IS NULL OR c.scope = %(scope)s) RETURNING r.*) "
+                "SELECT row_to_json(done) FROM done ORDER BY campaign_id, position",
+                {"now": now, "scope": scope},
+            )
+            return [campaign_row_from(r[0]) for r in await cur.fetchall()]
+
+        return await self._run(mark)
+
+    async def campaign_row_counts(self, campaign_id: str) -> dict[RowState, int]:
+        async def counts(conn: AsyncConnection[Any]) -> dict[RowState, int]:
+            cur = await conn.execute(
+                "SELECT state, COUNT(*) FROM campaign_rows WHERE campaign_id = %s GROUP BY state", (campaign_id,)
+            )
+            return {r[0]: int(r[1]) for r in await cur.fetchall()}
+
+        return await self._run(counts)
+
+    async def campaign_rows(
+        self, campaign_id: str, *, offset: int = 0, limit: int = 100, states: Collection[RowState] | None = None
+    ) -> list[CampaignRow]:
+        params = {
+            "id": campaign_id,
+            "states": list(states) if states is not None else None,
+            "limit": limit,
+            "offset": offset,
+        }
+
+        async def rows(conn: AsyncConnection[Any]) -> list[CampaignRow]:
+            cur = await conn.execute(
+                "SELECT row_to_json(r) FROM campaign_rows r WHERE campaign_id = %(id)s "
+                "AND (%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[])) "
+                "ORDER BY position LIMIT %(limit)s OFFSET %(offset)s",
+                params,
+            )
+            return [campaign_row_from(r[0]) for r in await cur.fetchall()]
+
+        return await self._run(rows)
+
+    async def campaign_next_due(self, campaign_id: str) -> datetime | None:
+        async def due(conn: AsyncConnection[Any]) -> datetime | None:
+            cur = await conn.execute(
+                "SELECT MIN(next_attempt_ts) FROM campaign_rows WHERE campaign_id = %s "
+                "AND state IN ('queued', 'waiting')",
+                (campaign_id,),
+            )
+            found = await cur.fetchone()
+            return when(found[0]) if found is not None else None
+
+        return await self._run(due)
+
+    async def finish_campaign_if_done(self, campaign_id: str) -> Campaign | None:
+        now = self._clock().timestamp()
+
+        async def finish(conn: AsyncConnection[Any]) -> Campaign | None:
+            async with conn.transaction():
+                campaign = await self._campaign_of(conn, campaign_id, lock=True)
+                if campaign is None or campaign.status not in ("running", "scheduled"):
+                    return None
+                cur = await conn.execute(
+                    "SELECT 1 FROM campaign_rows WHERE campaign_id = %s "
+                    "AND state IN ('queued', 'waiting', 'dialling', 'in_progress') LIMIT 1",
+                    (campaign_id,),
+                )
+                if await cur.fetchone() is not None:
+                    return None
+                await conn.execute(
+                    "UPDATE campaigns SET status = 'completed', updated_ts = %s WHERE id = %s", (now, campaign_id)
+                )
+                return await self._campaign_of(conn, campaign_id)
+
+        return await self._run(finish)
 
 
 async def _nothing(_: AsyncConnection[Any]) -> None:

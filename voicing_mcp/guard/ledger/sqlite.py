@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio.to_thread
 
@@ -31,12 +31,37 @@ from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.guard.ledger.base import (
     DUPLICATE_WINDOW,
     PENDING_STALE,
-    Confirmation,
+    PRUNE_BATCH,
+    PRUNE_EVERY,
+    PRUNE_GRACE,
+    DialConfirmation,
     DialRow,
     Status,
+    campaign_refusal,
     first_refusal,
     iso,
+    number_cap_refusal,
     row_from,
+)
+from voicing_mcp.guard.ledger.campaigns import (
+    Campaign,
+    CampaignConflict,
+    CampaignDial,
+    CampaignRow,
+    CampaignStatus,
+    NewCampaign,
+    NewCampaignRow,
+    RowState,
+    campaign_from,
+    campaign_row_from,
+    check_approval,
+    check_row_update,
+    check_transition,
+    due_ts,
+    missing,
+    missing_row,
+    ts,
+    when,
 )
 from voicing_mcp.guard.scope import scope_key
 from voicing_mcp.redact import mask_number
@@ -60,7 +85,10 @@ CREATE TABLE IF NOT EXISTS dials (
     detail TEXT,
     updated_at TEXT NOT NULL,
     resolved_at TEXT,
-    resolution TEXT
+    resolution TEXT,
+    scope TEXT,
+    campaign_id TEXT,
+    campaign_position INTEGER
 );
 CREATE INDEX IF NOT EXISTS dials_by_number ON dials (phone_e164, created_ts);
 CREATE INDEX IF NOT EXISTS dials_by_time ON dials (created_ts);
@@ -69,13 +97,83 @@ CREATE TABLE IF NOT EXISTS nonces (
     spent_ts REAL NOT NULL,
     expires_ts REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces (expires_ts);
 CREATE TABLE IF NOT EXISTS approvals (
     nonce TEXT PRIMARY KEY,
     digest TEXT NOT NULL,
     expires_ts REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS approvals_by_digest ON approvals (digest);
+CREATE INDEX IF NOT EXISTS approvals_by_expiry ON approvals (expires_ts);
+CREATE TABLE IF NOT EXISTS campaigns (
+    id TEXT PRIMARY KEY,
+    scope TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    name TEXT,
+    assistant_id TEXT NOT NULL,
+    telephony_provider TEXT NOT NULL,
+    status TEXT NOT NULL,
+    manifest_sha256 TEXT NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    retry_after_minutes INTEGER NOT NULL,
+    max_concurrent INTEGER NOT NULL,
+    created_ts REAL NOT NULL,
+    updated_ts REAL NOT NULL,
+    approved_ts REAL,
+    approval_expires_ts REAL,
+    pause_reason TEXT,
+    settings TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS campaigns_by_scope ON campaigns (scope, status, created_ts);
+CREATE TABLE IF NOT EXISTS campaign_rows (
+    campaign_id TEXT NOT NULL REFERENCES campaigns (id),
+    position INTEGER NOT NULL,
+    phone_e164 TEXT NOT NULL,
+    phone_masked TEXT NOT NULL,
+    input_variables TEXT NOT NULL,
+    state TEXT NOT NULL,
+    exclusion_reason TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ts REAL,
+    call_id TEXT,
+    dial_id INTEGER,
+    last_outcome TEXT,
+    worker_id TEXT,
+    lease_ts REAL,
+    updated_ts REAL NOT NULL,
+    PRIMARY KEY (campaign_id, position)
+);
+CREATE INDEX IF NOT EXISTS campaign_rows_by_state ON campaign_rows (campaign_id, state);
+CREATE INDEX IF NOT EXISTS campaign_rows_due ON campaign_rows (campaign_id, next_attempt_ts)
+    WHERE state IN ('queued', 'waiting');
+CREATE INDEX IF NOT EXISTS campaign_rows_leased ON campaign_rows (lease_ts) WHERE state = 'dialling';
 """
+#: after the migration (the scope column exists): the indexes the scoped counts use, and one of the rows an older
+#: voicing-mcp inserts into this file with no scope (Claude Desktop and Claude Code may share it with different
+#: versions): ``claim_dial`` fills their scope first, at the cost of finding none
+_SCOPE_INDEXES = """
+CREATE INDEX IF NOT EXISTS dials_by_scope_time ON dials (scope, created_ts);
+CREATE INDEX IF NOT EXISTS dials_by_scope_number ON dials (scope, phone_e164, created_ts);
+CREATE INDEX IF NOT EXISTS dials_without_scope ON dials (id) WHERE scope IS NULL;
+"""
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """A ledger written before the scope column: add it (and the campaign link) and backfill the scope from the
+    stored environment once, in one BEGIN IMMEDIATE (another process migrating at once waits, then finds it)."""
+    if "scope" in {r[1] for r in conn.execute("PRAGMA table_info(dials)")}:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if "scope" not in {r[1] for r in conn.execute("PRAGMA table_info(dials)")}:
+            conn.execute("ALTER TABLE dials ADD COLUMN scope TEXT")
+            conn.execute("ALTER TABLE dials ADD COLUMN campaign_id TEXT")
+            conn.execute("ALTER TABLE dials ADD COLUMN campaign_position INTEGER")
+            conn.execute("UPDATE dials SET scope = voicing_scope(environment)")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 class Ledger:
@@ -91,6 +189,8 @@ class Ledger:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        #: when this object last pruned expired nonces and approvals (None: not yet)
+        self._pruned_at: datetime | None = None
 
     @property
     def shown(self) -> str:
@@ -112,6 +212,8 @@ class Ledger:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
                 conn.executescript(_SCHEMA)
+                _migrate(conn)
+                conn.executescript(_SCOPE_INDEXES)
             except BaseException:
                 conn.close()
                 raise
@@ -163,17 +265,43 @@ class Ledger:
                 "INSERT OR IGNORE INTO nonces (nonce, spent_ts, expires_ts) VALUES (?, ?, ?)",
                 (nonce, now.timestamp(), expires_at.timestamp()),
             )
+            self._prune_if_due(conn, now)
             return cur.rowcount == 1
 
         return await self._arun(spend)
 
+    async def prune_expired(self) -> int:
+        now = self._clock()
+        return await self._arun(lambda conn: self._prune(conn, now))
+
+    def _prune_if_due(self, conn: sqlite3.Connection, now: datetime) -> None:
+        if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
+            self._prune(conn, now)
+
+    def _prune(self, conn: sqlite3.Connection, now: datetime) -> int:
+        """Bounded DELETEs of expired nonces and approvals (indexed on expires_ts)."""
+        self._pruned_at = now
+        cutoff = (now - PRUNE_GRACE).timestamp()
+        gone = 0
+        for table in ("nonces", "approvals"):
+            cur = conn.execute(
+                f"DELETE FROM {table} WHERE rowid IN "
+                f"(SELECT rowid FROM {table} WHERE expires_ts < ? ORDER BY expires_ts LIMIT ?)",
+                (cutoff, PRUNE_BATCH),
+            )
+            gone += max(cur.rowcount, 0)
+        return gone
+
     # ----- confirm-page approvals: a dial approved through one server completes on another ----------
     async def record_approval(self, digest: str, nonce: str, *, expires_at: datetime) -> None:
+        now = self._clock()
+
         def put(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT OR IGNORE INTO approvals (nonce, digest, expires_ts) VALUES (?, ?, ?)",
                 (nonce, digest, expires_at.timestamp()),
             )
+            self._prune_if_due(conn, now)
 
         await self._arun(put)
 
@@ -202,8 +330,11 @@ class Ledger:
         return await self._arun(take)
 
     # ----- reads -----------------------------------------------------------------------------
-    async def count_since(self, since: datetime) -> int:
-        return await self._arun(lambda conn: _count(conn, since, self._scope))
+    async def count_since(self, since: datetime, *, at_most: int | None = None) -> int:
+        return await self._arun(lambda conn: _count(conn, since, self._scope, at_most))
+
+    async def count_dials_to(self, phone_e164: str, *, since: datetime, at_most: int | None = None) -> int:
+        return await self._arun(lambda conn: _count_to(conn, phone_e164, since, self._scope, at_most))
 
     async def last_dial(self, phone_e164: str, assistant_id: str, *, since: datetime) -> DialRow | None:
         """The newest dial of this number with this assistant since ``since``: not a failed one, nor an uncertain
@@ -240,33 +371,51 @@ class Ledger:
         self,
         req: OutboundCallRequest,
         *,
-        confirmation: Confirmation,
+        confirmation: DialConfirmation,
         environment: str,
         max_per_hour: int,
+        number_cap: tuple[int, timedelta] | None = None,
+        campaign: CampaignDial | None = None,
     ) -> int:
-        """Re-check rate limit, duplicates and unknown outcomes, and commit the intent row, atomically.
-
-        Returns the row id. Raises GuardRefusal when another dial got there first.
-        """
+        """Re-check rate limit, duplicates and unknown outcomes (and the per-number cap), and commit the intent
+        row, atomically. Returns the row id. Raises GuardRefusal when another dial got there first."""
         now = self._clock()
         scope = self._scope
 
         def claim(conn: sqlite3.Connection) -> int:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                conn.execute("UPDATE dials SET scope = voicing_scope(environment) WHERE scope IS NULL")
+                if campaign is not None:
+                    r = conn.execute(
+                        "SELECT r.state, c.status FROM campaign_rows r JOIN campaigns c ON c.id = r.campaign_id "
+                        "WHERE r.campaign_id = ? AND r.position = ?",
+                        (campaign.campaign_id, campaign.position),
+                    ).fetchone()
+                    refused = campaign_refusal(campaign, *(tuple(r) if r is not None else (None, None)))
+                    if refused is not None:
+                        raise refused
                 refusal = first_refusal(
                     _open_unknown(conn, req.phone_number, now, scope),
-                    _count(conn, now - timedelta(hours=1), scope),
+                    _count(conn, now - timedelta(hours=1), scope, max_per_hour),
                     max_per_hour,
                     _last_dial(conn, req.phone_number, req.assistant_id, now - DUPLICATE_WINDOW, scope),
                     _in_flight(conn, req.phone_number, req.assistant_id, scope),
+                ) or (
+                    number_cap_refusal(
+                        mask_number(req.phone_number),
+                        _count_to(conn, req.phone_number, now - number_cap[1], scope, number_cap[0]),
+                        number_cap,
+                    )
+                    if number_cap is not None
+                    else None
                 )
                 if refusal is not None:
                     raise refusal
                 cur = conn.execute(
                     "INSERT INTO dials (created_at, created_ts, assistant_id, phone_e164, phone_masked, "
-                    "telephony_provider, variable_names, confirmation, environment, status, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                    "telephony_provider, variable_names, confirmation, environment, scope, status, updated_at, "
+                    "campaign_id, campaign_position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
                     (
                         iso(now),
                         now.timestamp(),
@@ -277,14 +426,24 @@ class Ledger:
                         json.dumps(sorted(req.input_variables)),
                         confirmation,
                         environment,
+                        scope_key(environment),
                         iso(now),
+                        campaign.campaign_id if campaign else None,
+                        campaign.position if campaign else None,
                     ),
                 )
+                dial_id = int(cur.lastrowid or 0)
+                if campaign is not None:
+                    conn.execute(
+                        "UPDATE campaign_rows SET attempts = attempts + 1, dial_id = ?, updated_ts = ? "
+                        "WHERE campaign_id = ? AND position = ?",
+                        (dial_id, now.timestamp(), campaign.campaign_id, campaign.position),
+                    )
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            return int(cur.lastrowid or 0)
+            return dial_id
 
         return await self._arun(claim)
 
@@ -315,26 +474,375 @@ class Ledger:
 
         return await self._arun(update)
 
+    # ----- campaigns -------------------------------------------------------------------------
+    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
+        """``fn`` in one BEGIN IMMEDIATE transaction: every process on the file takes turns."""
 
-# ----- shared queries and refusal texts (used by claim_dial and by policy) -----------------------
+        def run(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return result
+
+        return run
+
+    async def create_campaign(self, campaign: NewCampaign, rows: Sequence[NewCampaignRow]) -> Campaign:
+        now = self._clock().timestamp()
+
+        def create(conn: sqlite3.Connection) -> Campaign:
+            if conn.execute("SELECT 1 FROM campaigns WHERE id = ?", (campaign.id,)).fetchone() is not None:
+                raise CampaignConflict(f"campaign {campaign.id} exists already", reason="exists")
+            conn.execute(
+                "INSERT INTO campaigns (id, scope, environment, name, assistant_id, telephony_provider, status, "
+                "manifest_sha256, max_attempts, retry_after_minutes, max_concurrent, created_ts, updated_ts, "
+                "settings) VALUES (?, ?, ?, ?, ?, ?, 'awaiting_approval', ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    campaign.id,
+                    scope_key(campaign.environment),
+                    campaign.environment,
+                    campaign.name,
+                    campaign.assistant_id,
+                    campaign.telephony_provider,
+                    campaign.manifest_sha256,
+                    campaign.max_attempts,
+                    campaign.retry_after_minutes,
+                    campaign.max_concurrent,
+                    now,
+                    now,
+                    json.dumps(dict(campaign.settings)),
+                ),
+            )
+            conn.executemany(
+                "INSERT INTO campaign_rows (campaign_id, position, phone_e164, phone_masked, input_variables, "
+                "state, exclusion_reason, next_attempt_ts, updated_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (
+                        campaign.id,
+                        r.position,
+                        r.phone_e164,
+                        mask_number(r.phone_e164),
+                        json.dumps(dict(r.input_variables)),
+                        "excluded" if r.exclusion_reason is not None else "queued",
+                        r.exclusion_reason,
+                        None if r.exclusion_reason is not None else (ts(r.next_attempt_at) or now),
+                        now,
+                    )
+                    for r in rows
+                ),
+            )
+            return _campaign(conn, campaign.id)
+
+        return await self._arun(self._tx(create))
+
+    async def get_campaign(self, campaign_id: str) -> Campaign | None:
+        def one(conn: sqlite3.Connection) -> Campaign | None:
+            r = conn.execute("SELECT * FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
+            return campaign_from(r) if r is not None else None
+
+        return await self._arun(one)
+
+    async def list_campaigns(
+        self, *, statuses: Collection[CampaignStatus] | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Campaign]:
+        scope = self._scope
+        wanted = list(statuses) if statuses is not None else None
+
+        def rows(conn: sqlite3.Connection) -> list[Campaign]:
+            sql = "SELECT * FROM campaigns WHERE 1 = 1"
+            params: list[Any] = []
+            if scope is not None:
+                sql += " AND scope = ?"
+                params.append(scope)
+            if wanted is not None:
+                sql += f" AND status IN ({', '.join('?' * len(wanted)) or 'NULL'})"
+                params += wanted
+            sql += " ORDER BY created_ts DESC, id DESC LIMIT ? OFFSET ?"
+            return [campaign_from(r) for r in conn.execute(sql, (*params, limit, offset)).fetchall()]
+
+        return await self._arun(rows)
+
+    async def approve_campaign(
+        self,
+        campaign_id: str,
+        *,
+        manifest_sha256: str,
+        ticked_positions: Collection[int],
+        expires_at: datetime,
+        status: Literal["running", "scheduled"] = "running",
+    ) -> Campaign:
+        now = self._clock().timestamp()
+        ticked = set(ticked_positions)
+
+        def approve(conn: sqlite3.Connection) -> Campaign:
+            r = conn.execute("SELECT * FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
+            check_approval(campaign_from(r) if r is not None else None, campaign_id, manifest_sha256)
+            accepted = {
+                int(p[0])
+                for p in conn.execute(
+                    "SELECT position FROM campaign_rows WHERE campaign_id = ? AND state = 'queued'", (campaign_id,)
+                )
+            }
+            if not ticked <= accepted:
+                raise CampaignConflict(
+                    f"campaign {campaign_id}: {len(ticked - accepted)} ticked position(s) are not accepted rows of "
+                    "the list; nothing was approved",
+                    reason="positions",
+                )
+            conn.executemany(
+                "UPDATE campaign_rows SET state = 'removed', next_attempt_ts = NULL, updated_ts = ? "
+                "WHERE campaign_id = ? AND position = ?",
+                ((now, campaign_id, p) for p in sorted(accepted - ticked)),
+            )
+            conn.execute(
+                "UPDATE campaigns SET status = ?, approved_ts = ?, approval_expires_ts = ?, updated_ts = ? "
+                "WHERE id = ?",
+                (status, now, expires_at.timestamp(), now, campaign_id),
+            )
+            return _campaign(conn, campaign_id)
+
+        return await self._arun(self._tx(approve))
+
+    async def set_campaign_status(
+        self, campaign_id: str, status: CampaignStatus, *, reason: str | None = None
+    ) -> Campaign:
+        now = self._clock().timestamp()
+
+        def change(conn: sqlite3.Connection) -> Campaign:
+            r = conn.execute("SELECT * FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
+            if r is None:
+                raise missing(campaign_id)
+            check_transition(campaign_from(r), status)
+            conn.execute(
+                "UPDATE campaigns SET status = ?, pause_reason = ?, updated_ts = ? WHERE id = ?",
+                (status, reason, now, campaign_id),
+            )
+            if status in ("cancelled", "declined", "expired"):
+                conn.execute(
+                    "UPDATE campaign_rows SET state = 'cancelled', next_attempt_ts = NULL, updated_ts = ? "
+                    "WHERE campaign_id = ? AND state IN ('queued', 'waiting')",
+                    (now, campaign_id),
+                )
+            return _campaign(conn, campaign_id)
+
+        return await self._arun(self._tx(change))
+
+    async def claim_next_rows(
+        self, *, worker_id: str, lease: timedelta, limit: int, campaign_id: str | None = None
+    ) -> list[CampaignRow]:
+        now = self._clock()
+        scope = self._scope
+        until = (now + lease).timestamp()
+
+        def claim(conn: sqlite3.Connection) -> list[CampaignRow]:
+            sql = "SELECT id, max_concurrent FROM campaigns WHERE status = 'running'"
+            params: list[Any] = []
+            if scope is not None:
+                sql += " AND scope = ?"
+                params.append(scope)
+            if campaign_id is not None:
+                sql += " AND id = ?"
+                params.append(campaign_id)
+            claimed: list[CampaignRow] = []
+            for c in conn.execute(sql + " ORDER BY created_ts, id", params).fetchall():
+                if len(claimed) >= limit:
+                    break
+                active = conn.execute(
+                    "SELECT COUNT(*) FROM campaign_rows WHERE campaign_id = ? AND state IN ('dialling', 'in_progress')",
+                    (c["id"],),
+                ).fetchone()[0]
+                take = min(int(c["max_concurrent"]) - int(active), limit - len(claimed))
+                if take <= 0:
+                    continue
+                positions = [
+                    int(p[0])
+                    for p in conn.execute(
+                        "SELECT position FROM campaign_rows WHERE campaign_id = ? AND state IN ('queued', 'waiting') "
+                        "AND next_attempt_ts <= ? ORDER BY next_attempt_ts LIMIT ?",
+                        (c["id"], now.timestamp(), take),
+                    )
+                ]
+                conn.executemany(
+                    "UPDATE campaign_rows SET state = 'dialling', worker_id = ?, lease_ts = ?, updated_ts = ? "
+                    "WHERE campaign_id = ? AND position = ?",
+                    ((worker_id, until, now.timestamp(), c["id"], p) for p in positions),
+                )
+                claimed += [_campaign_row(conn, c["id"], p) for p in positions]
+            return claimed
+
+        return await self._arun(self._tx(claim))
+
+    async def renew_leases(self, worker_id: str, *, lease: timedelta) -> int:
+        until = (self._clock() + lease).timestamp()
+
+        def renew(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "UPDATE campaign_rows SET lease_ts = ? WHERE state = 'dialling' AND worker_id = ?", (until, worker_id)
+            )
+            return cur.rowcount
+
+        return await self._arun(renew)
+
+    async def record_row_outcome(
+        self,
+        campaign_id: str,
+        position: int,
+        *,
+        state: RowState,
+        call_id: str | None = None,
+        next_attempt_at: datetime | None = None,
+        last_outcome: str | None = None,
+    ) -> CampaignRow:
+        now = self._clock().timestamp()
+
+        def record(conn: sqlite3.Connection) -> CampaignRow:
+            r = conn.execute(
+                "SELECT state FROM campaign_rows WHERE campaign_id = ? AND position = ?", (campaign_id, position)
+            ).fetchone()
+            if r is None:
+                raise missing_row(campaign_id, position)
+            check_row_update(campaign_id, position, r["state"], state)
+            conn.execute(
+                "UPDATE campaign_rows SET state = ?, call_id = COALESCE(?, call_id), next_attempt_ts = ?, "
+                "last_outcome = COALESCE(?, last_outcome), worker_id = NULL, lease_ts = NULL, updated_ts = ? "
+                "WHERE campaign_id = ? AND position = ?",
+                (
+                    state,
+                    call_id,
+                    due_ts(state, next_attempt_at, now),
+                    last_outcome,
+                    now,
+                    campaign_id,
+                    position,
+                ),
+            )
+            return _campaign_row(conn, campaign_id, position)
+
+        return await self._arun(self._tx(record))
+
+    async def mark_interrupted(self) -> list[CampaignRow]:
+        now = self._clock().timestamp()
+        scope = self._scope
+
+        def mark(conn: sqlite3.Connection) -> list[CampaignRow]:
+            sql = (
+                "SELECT r.campaign_id, r.position FROM campaign_rows r JOIN campaigns c ON c.id = r.campaign_id "
+                "WHERE r.state = 'dialling' AND r.lease_ts < ?"
+            )
+            params: list[Any] = [now]
+            if scope is not None:
+                sql += " AND c.scope = ?"
+                params.append(scope)
+            keys = [(str(k[0]), int(k[1])) for k in conn.execute(sql, params).fetchall()]
+            conn.executemany(
+                "UPDATE campaign_rows SET state = 'unknown', last_outcome = 'interrupted', next_attempt_ts = NULL, "
+                "worker_id = NULL, lease_ts = NULL, updated_ts = ? WHERE campaign_id = ? AND position = ?",
+                ((now, c, p) for c, p in keys),
+            )
+            return [_campaign_row(conn, c, p) for c, p in keys]
+
+        return await self._arun(self._tx(mark))
+
+    async def campaign_row_counts(self, campaign_id: str) -> dict[RowState, int]:
+        def counts(conn: sqlite3.Connection) -> dict[RowState, int]:
+            cur = conn.execute(
+                "SELECT state, COUNT(*) FROM campaign_rows WHERE campaign_id = ? GROUP BY state", (campaign_id,)
+            )
+            return {r[0]: int(r[1]) for r in cur.fetchall()}
+
+        return await self._arun(counts)
+
+    async def campaign_rows(
+        self, campaign_id: str, *, offset: int = 0, limit: int = 100, states: Collection[RowState] | None = None
+    ) -> list[CampaignRow]:
+        wanted = list(states) if states is not None else None
+
+        def rows(conn: sqlite3.Connection) -> list[CampaignRow]:
+            sql = "SELECT * FROM campaign_rows WHERE campaign_id = ?"
+            params: list[Any] = [campaign_id]
+            if wanted is not None:
+                sql += f" AND state IN ({', '.join('?' * len(wanted)) or 'NULL'})"
+                params += wanted
+            sql += " ORDER BY position LIMIT ? OFFSET ?"
+            return [campaign_row_from(r) for r in conn.execute(sql, (*params, limit, offset)).fetchall()]
+
+        return await self._arun(rows)
+
+    async def campaign_next_due(self, campaign_id: str) -> datetime | None:
+        def due(conn: sqlite3.Connection) -> datetime | None:
+            r = conn.execute(
+                "SELECT MIN(next_attempt_ts) FROM campaign_rows WHERE campaign_id = ? "
+                "AND state IN ('queued', 'waiting')",
+                (campaign_id,),
+            ).fetchone()
+            return when(r[0])
+
+        return await self._arun(due)
+
+    async def finish_campaign_if_done(self, campaign_id: str) -> Campaign | None:
+        now = self._clock().timestamp()
+
+        def finish(conn: sqlite3.Connection) -> Campaign | None:
+            cur = conn.execute(
+                "UPDATE campaigns SET status = 'completed', updated_ts = ? WHERE id = ? "
+                "AND status IN ('running', 'scheduled') AND NOT EXISTS (SELECT 1 FROM campaign_rows WHERE "
+                "campaign_id = ? AND state IN ('queued', 'waiting', 'dialling', 'in_progress'))",
+                (now, campaign_id, campaign_id),
+            )
+            return _campaign(conn, campaign_id) if cur.rowcount == 1 else None
+
+        return await self._arun(self._tx(finish))
 
 
-#: rows of the ledger's scope: ``?1`` is :func:`scope_key` of its environment (None = every row)
-_IN_SCOPE = "(?1 IS NULL OR voicing_scope(environment) = ?1)"
+# ----- shared queries (used by claim_dial and by policy) ------------------------------------------
+#
+# The scope is a column (indexed with the time, and with the number and the time): a count is one index range,
+# whatever the ledger holds outside the window. With no scope (a ledger opened without an environment) every
+# row counts: the query has no scope term at all (an ``? IS NULL OR`` term would keep SQLite off the index).
 
 
-def _count(conn: sqlite3.Connection, since: datetime, scope: str | None) -> int:
-    row = conn.execute(f"SELECT COUNT(*) FROM dials WHERE {_IN_SCOPE} AND created_ts >= ?2", (scope, since.timestamp()))
-    return int(row.fetchone()[0])
+def _in_scope(scope: str | None) -> str:
+    return "scope = :scope AND " if scope is not None else ""
+
+
+def count_sql(scope: str | None) -> str:
+    """The hour's count (``:scope``, ``:since``, ``:at_most``, -1 = no limit): an index range on
+    dials_by_scope_time (or dials_by_time), read no further than ``at_most`` entries."""
+    return f"SELECT COUNT(*) FROM (SELECT 1 FROM dials WHERE {_in_scope(scope)}created_ts >= :since LIMIT :at_most)"
+
+
+def count_to_sql(scope: str | None) -> str:
+    """The per-number count (``:scope``, ``:phone``, ``:since``, ``:at_most``): a range on dials_by_scope_number."""
+    return (
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM dials WHERE {_in_scope(scope)}phone_e164 = :phone "
+        "AND created_ts >= :since AND status != 'failed' AND NOT (resolved_at IS NOT NULL AND call_id IS NULL) "
+        "LIMIT :at_most)"
+    )
+
+
+def _count(conn: sqlite3.Connection, since: datetime, scope: str | None, at_most: int | None = None) -> int:
+    params = {"scope": scope, "since": since.timestamp(), "at_most": -1 if at_most is None else at_most}
+    return int(conn.execute(count_sql(scope), params).fetchone()[0])
+
+
+def _count_to(
+    conn: sqlite3.Connection, phone: str, since: datetime, scope: str | None, at_most: int | None = None
+) -> int:
+    params = {"scope": scope, "phone": phone, "since": since.timestamp(), "at_most": -1 if at_most is None else at_most}
+    return int(conn.execute(count_to_sql(scope), params).fetchone()[0])
 
 
 def _last_dial(
     conn: sqlite3.Connection, phone: str, assistant_id: str, since: datetime, scope: str | None
 ) -> DialRow | None:
     r = conn.execute(
-        f"SELECT * FROM dials WHERE {_IN_SCOPE} AND phone_e164 = ?2 AND assistant_id = ?3 AND created_ts >= ?4 "
-        "AND status != 'failed' AND NOT (resolved_at IS NOT NULL AND call_id IS NULL) ORDER BY id DESC LIMIT 1",
-        (scope, phone, assistant_id, since.timestamp()),
+        f"SELECT * FROM dials WHERE {_in_scope(scope)}phone_e164 = :phone AND assistant_id = :assistant "
+        "AND created_ts >= :since AND status != 'failed' AND NOT (resolved_at IS NOT NULL AND call_id IS NULL) "
+        "ORDER BY id DESC LIMIT 1",
+        {"scope": scope, "phone": phone, "assistant": assistant_id, "since": since.timestamp()},
     ).fetchone()
     return row_from(r) if r is not None else None
 
@@ -345,9 +853,9 @@ def _open_unknown(conn: sqlite3.Connection, phone: str, now: datetime, scope: st
     A recent ``pending`` row is a dial in flight: the duplicate guard covers it.
     """
     r = conn.execute(
-        f"SELECT * FROM dials WHERE {_IN_SCOPE} AND phone_e164 = ?2 AND resolved_at IS NULL "
-        "AND (status = 'unknown' OR (status = 'pending' AND created_ts < ?3)) ORDER BY id DESC LIMIT 1",
-        (scope, phone, (now - PENDING_STALE).timestamp()),
+        f"SELECT * FROM dials WHERE {_in_scope(scope)}phone_e164 = :phone AND resolved_at IS NULL "
+        "AND (status = 'unknown' OR (status = 'pending' AND created_ts < :stale)) ORDER BY id DESC LIMIT 1",
+        {"scope": scope, "phone": phone, "stale": (now - PENDING_STALE).timestamp()},
     ).fetchone()
     return row_from(r) if r is not None else None
 
@@ -361,8 +869,20 @@ def _in_flight(conn: sqlite3.Connection, phone: str, assistant_id: str, scope: s
     unknown-outcome rule: each case has one rule, whichever request checks first.)
     """
     r = conn.execute(
-        f"SELECT * FROM dials WHERE {_IN_SCOPE} AND phone_e164 = ?2 AND resolved_at IS NULL AND status = 'pending' "
-        "AND assistant_id != ?3 ORDER BY id DESC LIMIT 1",
-        (scope, phone, assistant_id),
+        f"SELECT * FROM dials WHERE {_in_scope(scope)}phone_e164 = :phone AND resolved_at IS NULL "
+        "AND status = 'pending' AND assistant_id != :assistant ORDER BY id DESC LIMIT 1",
+        {"scope": scope, "phone": phone, "assistant": assistant_id},
     ).fetchone()
     return row_from(r) if r is not None else None
+
+
+def _campaign(conn: sqlite3.Connection, campaign_id: str) -> Campaign:
+    return campaign_from(conn.execute("SELECT * FROM campaigns WHERE id = ?", (campaign_id,)).fetchone())
+
+
+def _campaign_row(conn: sqlite3.Connection, campaign_id: str, position: int) -> CampaignRow:
+    return campaign_row_from(
+        conn.execute(
+            "SELECT * FROM campaign_rows WHERE campaign_id = ? AND position = ?", (campaign_id, position)
+        ).fetchone()
+    )
