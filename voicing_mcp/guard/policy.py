@@ -12,7 +12,7 @@
 3. **Quiet hours** — in every time zone of the number (warn only in local mode;
    :mod:`~voicing_mcp.guard.quiet_hours`).
 4. **Rate limit, unknown outcomes and duplicates** — counted in the ledger.
-5. **Confirmation** — :meth:`confirmation_mode`, :meth:`issue_token`, :meth:`redeem_token`.
+5. **Confirmation** — the workflow (:mod:`~voicing_mcp.guard.workflow`): the mode, tokens, page approvals.
 6. **Ledger** — :meth:`place_call` commits the intent, POSTs once, records the outcome.
 
 Every refusal is a :class:`~voicing_mcp.errors.GuardRefusal` naming the rule, the value and what
@@ -55,9 +55,10 @@ from voicing_mcp.guard.ledger import (
     unknown_refusal,
 )
 from voicing_mcp.guard.quiet_hours import describe_local_time, format_delta, next_window_opening, zones_in_window
+from voicing_mcp.guard.request import DialRequest
 from voicing_mcp.guard.scope import ledger_environment
 from voicing_mcp.guard.templates import AssistantTemplate, TemplateProblem, TemplateStore
-from voicing_mcp.guard.tokens import IssuedToken, TokenSigner
+from voicing_mcp.guard.tokens import TokenSigner
 from voicing_mcp.guard.variables import check_ids, check_sendable, check_variables, variables_text
 from voicing_mcp.redact import redact_secret
 
@@ -114,22 +115,24 @@ class DialGuard:
         self.dnc = DoNotCallList(settings.dnc_file, default_region=settings.default_region)
 
     # ----- checks 1-4 --------------------------------------------------------------------------
+    @property
+    def environment(self) -> str:
+        """Where this server's dials go, as its ledger rows and approvals name it (:mod:`~voicing_mcp.guard.scope`)."""
+        return self.ledger.environment or ledger_environment(self.settings, local=self.local)
+
     async def check(
         self,
+        dial: DialRequest,
         *,
-        assistant_id: str,
-        phone_number: str,
-        input_variables: Mapping[str, object] | None = None,
-        telephony_provider: str = "default",
         reconcile: Callable[[DialRow], Awaitable[str | None]] | None = None,
         call_status: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> Decision:
-        """Run checks 1-4 in order. Raises GuardRefusal; returns the decision otherwise."""
+        """Run checks 1-4 in order on the whole request. Raises GuardRefusal; returns the decision otherwise."""
         warnings: list[str] = []
         now = self.clock()
 
         # 1. Number
-        number = ph.parse_number(phone_number, default_region=self.settings.default_region)
+        number = ph.parse_number(dial.phone_number, default_region=self.settings.default_region)
         if number.extension:
             warnings.append(
                 f"extension {number.extension} is not dialled: the API calls {number.international} itself (E.164 "
@@ -141,9 +144,9 @@ class DialGuard:
         await self.dnc.check_async(number)
 
         # 2. Template
-        variables = check_variables(input_variables or {})
-        given = assistant_id.strip()
-        assistant_id, telephony_provider = check_ids(assistant_id, telephony_provider)
+        variables = check_variables(dial.input_variables)
+        given = dial.assistant_id.strip()
+        assistant_id, telephony_provider = check_ids(dial.assistant_id, dial.telephony_provider)
         template_id = assistant_id
         if given != assistant_id:  # a template file named with the id as spelled (upper case…) still counts
             try:
@@ -296,32 +299,6 @@ class DialGuard:
         if refusal is not None:
             raise refusal
 
-    # ----- 5. confirmation ---------------------------------------------------------------------
-    def confirmation_mode(self, decision: Decision, *, client_can_elicit: bool) -> Confirmation:
-        """How this call is confirmed: allow-list, the client's form, the confirm page (human mode) or a token.
-
-        ``page`` means a human must click the loopback confirm page; the server decides how its URL reaches
-        them (URL-mode elicitation or the browser) and refuses when neither can.
-        """
-        if decision.allow_listed:
-            return "allow-list"
-        if client_can_elicit:
-            return "elicitation"
-        return "token" if self.settings.resolved_confirmation == "token" else "page"
-
-    def issue_token(self, decision: Decision) -> IssuedToken:
-        return self.signer.issue(decision.request, now=self.clock())
-
-    async def redeem_token(self, decision: Decision, token: str) -> None:
-        """Verify the token against this exact request and spend its nonce (exactly once)."""
-        verified = self.signer.verify(token, decision.request, now=self.clock())
-        if not await self.ledger.spend_nonce(verified.nonce, expires_at=verified.expires_at):
-            raise GuardRefusal(
-                "confirmation token: already used — a token confirms one call only; call initiate_outbound_call "
-                "again without confirmation_token to get a new preview and token",
-                rule="token-replayed",
-            )
-
     # ----- 6. ledger and the one POST ----------------------------------------------------------
     async def place_call(
         self, decision: Decision, client: DialClient, *, confirmation: Confirmation
@@ -339,7 +316,7 @@ class DialGuard:
         row_id = await self.ledger.claim_dial(
             req,
             confirmation=confirmation,
-            environment=self.ledger.environment or ledger_environment(self.settings, local=self.local),
+            environment=self.environment,
             max_per_hour=self.settings.max_calls_per_hour,
         )
         logger.info("ledger #%d: dialling %s (%s, %s)", row_id, decision.phone.masked, req.assistant_id, confirmation)

@@ -183,7 +183,7 @@ def create_server(
     register_prompts(server)  # the workflow prompts
     register_resources(server, templates)
     register_protocol_extras(server, templates)  # completion, logging/setLevel, resources/subscribe
-    register_dial_tool(server, settings, clock=clock)  # initiate_outbound_call and voicing://ledger/recent
+    register_dial_tool(server, settings)  # initiate_outbound_call and voicing://ledger/recent
     drop_generated_titles(server)  # the tool list is in the model's context: no title that repeats a name
     return server
 
