@@ -170,12 +170,14 @@ async def dial(
     request: DialRequest,
     *,
     wait_seconds: int,
-    confirmation: ElicitationResult[ConfirmCall] | NoQuestion,
+    confirmation: ElicitationResult[ConfirmCall],
 ) -> CallToolResult:
     """The tool body: the workflow confirms (form / page / token / allow-list) and dials once; then follows."""
     state = server_context(ctx)
-    prepared = confirmation.prepared if isinstance(confirmation, NoQuestion) else None
-    answer = None if isinstance(confirmation, NoQuestion) else _form_answer(confirmation)
+    # the resolver's NoQuestion comes back as an accepted outcome carrying it (the SDK wraps plain values)
+    data: object = cast(object, confirmation.data) if isinstance(confirmation, AcceptedElicitation) else None
+    prepared = data.prepared if isinstance(data, NoQuestion) else None
+    answer = None if isinstance(data, NoQuestion) else _form_answer(confirmation)
     try:
         outcome = await _workflow(state).run(
             request,
@@ -248,7 +250,7 @@ def register_dial_tool(server: MCPServer[ServerContext], settings: Settings, *, 
         assistant_id: AssistantIdArg,
         phone_number: PhoneArg,
         ctx: Context[ServerContext, Any],
-        confirmation: Annotated[ElicitationResult[ConfirmCall] | NoQuestion, Resolve(confirm_with_human)],
+        confirmation: Annotated[ElicitationResult[ConfirmCall], Resolve(confirm_with_human)],
         input_variables: VariablesArg = {},  # noqa: B006 - pydantic copies defaults; the public signature says {}
         telephony_provider: ProviderArg = "default",
         confirmation_token: TokenArg = None,
