@@ -33,13 +33,14 @@ from typing import Literal, Protocol, TypeVar
 import anyio
 
 from voicing_mcp.api.models import OutboundCallRequest, OutboundCallResponse
-from voicing_mcp.errors import ConfigError, GuardRefusal
+from voicing_mcp.errors import ConfigError
 from voicing_mcp.guard.decision import Decision, Preview
 from voicing_mcp.guard.ledger import Confirmation, DialRow
 from voicing_mcp.guard.policy import DialClient, DialGuard
 from voicing_mcp.guard.request import Approval, DialRequest, request_digest
 from voicing_mcp.guard.scope import scope_key
 from voicing_mcp.guard.tokens import IssuedToken
+from voicing_mcp.messages import refusal
 
 logger = logging.getLogger(__name__)
 
@@ -210,19 +211,10 @@ class DialWorkflow:
         """Verify the token against this exact request and spend its nonce (exactly once)."""
         guard = self.guard
         if guard.settings.resolved_confirmation != "token":
-            raise GuardRefusal(
-                "confirmation: this server does not take confirmation tokens (VOICING_CONFIRMATION=human: the "
-                "user confirms themselves, in the client's form or on the confirm page); call "
-                "initiate_outbound_call again without confirmation_token",
-                rule="token-not-accepted",
-            )
+            raise refusal("token-not-accepted")
         verified = guard.signer.verify(token, decision.request, now=guard.clock())
         if not await guard.ledger.spend_nonce(verified.nonce, expires_at=verified.expires_at):
-            raise GuardRefusal(
-                "confirmation token: already used — a token confirms one call only; call initiate_outbound_call "
-                "again without confirmation_token to get a new preview and token",
-                rule="token-replayed",
-            )
+            raise refusal("token-replayed")
 
     # ----- decision point 2 and the dial -------------------------------------------------------------
     async def run(
@@ -278,20 +270,14 @@ class DialWorkflow:
                 return None
             pending = pages.find(digest)  # an identical request may have opened the page during that await
         if pending is None and pages.just_spent(digest) is not None:
-            raise GuardRefusal(
-                "confirmation: this exact request was approved on the confirm page moments ago, and that approval "
-                "was taken by an identical request sent at the same time (one click confirms one call); its result "
-                "says how the call went (voicing://ledger/recent lists it). Nothing more was dialled and the user "
-                "was not asked again",
-                rule="confirmation-used",
-            )
+            raise refusal("approval-taken-by-twin")
         if pending is None:
             pending = await self._open_page(decision, human, pages)
         else:
             with anyio.move_on_after(REACH_WAIT_SECONDS):
                 await pending.reached.wait()
             if pending.reached.is_set() and pending.asked_via is None:
-                raise GuardRefusal(NO_HUMAN, rule="confirmation-unavailable")
+                raise refusal("no-human")
         via = _asked_via(pending.asked_via)
         if pending.state == "pending":
             await self._wait_for_click(human, pending, max(float(wait_seconds), CONFIRM_WAIT_SECONDS), via)
@@ -307,39 +293,27 @@ class DialWorkflow:
         if pending.state == "approved":
             pages.close(pending)
             if not await guard.ledger.spend_nonce(pending.nonce, expires_at=pending.expires_at):
-                raise GuardRefusal(
-                    "confirmation: this approval has already placed its call (one click confirms one call); call "
-                    "initiate_outbound_call again for a new confirmation",
-                    rule="confirmation-used",
-                )
+                raise refusal("approval-spent")
             return None
         return Outcome("confirmation_required", decision, "page", asked_via=via, expires_at=pending.expires_at)
 
     async def _open_page(self, decision: Decision, human: HumanChannel, pages: PageBoard[P]) -> P:
         if pages.undecided() >= MAX_PENDING_PAGES:
-            raise GuardRefusal(
-                f"confirmation: {MAX_PENDING_PAGES} confirm pages are already waiting for the user; let them "
-                "answer those (or let them expire, 5 minutes) before asking about another call",
-                rule="confirmation-pending",
-            )
+            raise refusal("confirmation-pending", pages=MAX_PENDING_PAGES)
         # registered before the first await: a concurrent identical request finds it instead of opening a tab
         pending = pages.create(decision.request, decision.preview, decision.warnings)
         try:
             await pages.start()
         except (ConfigError, OSError) as exc:
             pages.forget(pending)
-            raise GuardRefusal(
-                f"confirmation: the confirm page could not start: {exc}. Until then a human can confirm only "
-                "through a client with elicitation (or put test phones in VOICING_ALLOWED_NUMBERS)",
-                rule="confirmation-unavailable",
-            ) from None
+            raise refusal("page-not-started", error=exc) from None
         try:
             pending.asked_via = await self._reach_the_human(human, pages.url(pending), pending)
         finally:
             pending.reached.set()  # a concurrent identical request waits for this
         if pending.asked_via is None:
             pages.forget(pending)
-            raise GuardRefusal(NO_HUMAN, rule="confirmation-unavailable")
+            raise refusal("no-human")
         logger.info("confirmation asked via %s for %s", pending.asked_via, decision.phone.masked)
         return pending
 
@@ -377,12 +351,3 @@ class DialWorkflow:
 
 def _asked_via(value: str | None) -> AskedVia | None:
     return "browser" if value == "browser" else "url-elicitation" if value == "url-elicitation" else None
-
-
-NO_HUMAN = (
-    "confirmation: no way to reach a human here — this MCP client cannot ask the user (no form or URL "
-    "elicitation) and no browser could be opened on this machine for the confirm page. Options: use a client "
-    "with elicitation; run the server where a browser can open (or set $BROWSER to a command that opens URLs for "
-    "the user); put the operator's test phones in VOICING_ALLOWED_NUMBERS; or set VOICING_CONFIRMATION=token "
-    "(the model then relays a token and could confirm a call by itself)"
-)

@@ -1,0 +1,241 @@
+"""The words the model (or a person running ``check``) reads for any exception of this package: written here only.
+
+Exceptions carry data (a status, the API's detail, a close code, the guard's rule and reason with its fields, the
+cause of a failed dial); this module writes the prose from it:
+
+* :func:`describe` turns any exception into the one line that says what went wrong and how to fix it;
+* :func:`refusal` builds the guard's :class:`~voicing_mcp.errors.GuardRefusal` for a reason code and its fields,
+  its text written by the reason's function here (the guard's modules name the reason; they write no prose).
+
+Nothing here knows about MCP: tools and resources wrap :func:`describe` in their error
+(:func:`voicing_mcp.server.results.tool_error`), ``check`` prints it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from voicing_mcp.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    ChatError,
+    DialFailedError,
+    GuardRefusal,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitError,
+)
+from voicing_mcp.redact import one_line, redact_secret
+
+__all__ = ["describe", "refusal"]
+
+
+def describe(
+    exc: BaseException, *, subject: str | None = None, secret: str | None = None, new_conversation: bool = False
+) -> str:
+    """The one text, on one line, that says what went wrong and how to fix it.
+
+    ``subject`` names what was asked for (e.g. ``"call 'abc'"``) so a 404 reads "call 'abc' not found".
+    ``secret`` (the API key) is removed from the text, whatever the API echoed.
+    ``new_conversation`` says a chat turn tried to open a conversation (so none is open to close).
+    The API's detail and the chatbot's reasons are quoted: control and format characters are made visible.
+    """
+    return one_line(redact_secret(_prose(exc, subject, new_conversation), secret))
+
+
+# ----- the guard's refusals ----------------------------------------------------------------------------
+Render = Callable[..., str]
+_REFUSALS: dict[str, tuple[str, Render]] = {}
+
+
+def _refusal(reason: str, *, rule: str | None = None) -> Callable[[Render], Render]:
+    """Register the text of a refusal ``reason`` (under ``rule``, the reason itself by default)."""
+
+    def register(render: Render) -> Render:
+        _REFUSALS[reason] = (rule or reason, render)
+        return render
+
+    return register
+
+
+def refusal(reason: str, **fields: object) -> GuardRefusal:
+    """The guard's refusal for ``reason``: its rule, its fields, and the text this module writes for them."""
+    rule, render = _REFUSALS[reason]
+    return GuardRefusal(render(**fields), rule=rule, reason=reason, fields=fields)
+
+
+# the dial workflow's confirmation (voicing_mcp.guard.workflow)
+@_refusal("token-not-accepted")
+def _token_not_accepted() -> str:
+    return (
+        "confirmation: this server does not take confirmation tokens (VOICING_CONFIRMATION=human: the user "
+        "confirms themselves, in the client's form or on the confirm page); call initiate_outbound_call again "
+        "without confirmation_token"
+    )
+
+
+@_refusal("token-replayed")
+def _token_replayed() -> str:
+    return (
+        "confirmation token: already used — a token confirms one call only; call initiate_outbound_call again "
+        "without confirmation_token to get a new preview and token"
+    )
+
+
+@_refusal("approval-taken-by-twin", rule="confirmation-used")
+def _approval_taken_by_twin() -> str:
+    return (
+        "confirmation: this exact request was approved on the confirm page moments ago, and that approval was "
+        "taken by an identical request sent at the same time (one click confirms one call); its result says how "
+        "the call went (voicing://ledger/recent lists it). Nothing more was dialled and the user was not asked "
+        "again"
+    )
+
+
+@_refusal("approval-spent", rule="confirmation-used")
+def _approval_spent() -> str:
+    return (
+        "confirmation: this approval has already placed its call (one click confirms one call); call "
+        "initiate_outbound_call again for a new confirmation"
+    )
+
+
+@_refusal("confirmation-pending")
+def _confirmation_pending(*, pages: int) -> str:
+    return (
+        f"confirmation: {pages} confirm pages are already waiting for the user; let them answer those (or let "
+        "them expire, 5 minutes) before asking about another call"
+    )
+
+
+@_refusal("page-not-started", rule="confirmation-unavailable")
+def _page_not_started(*, error: object) -> str:
+    return (
+        f"confirmation: the confirm page could not start: {error}. Until then a human can confirm only through "
+        "a client with elicitation (or put test phones in VOICING_ALLOWED_NUMBERS)"
+    )
+
+
+@_refusal("no-human", rule="confirmation-unavailable")
+def _no_human() -> str:
+    return (
+        "confirmation: no way to reach a human here — this MCP client cannot ask the user (no form or URL "
+        "elicitation) and no browser could be opened on this machine for the confirm page. Options: use a client "
+        "with elicitation; run the server where a browser can open (or set $BROWSER to a command that opens URLs "
+        "for the user); put the operator's test phones in VOICING_ALLOWED_NUMBERS; or set "
+        "VOICING_CONFIRMATION=token (the model then relays a token and could confirm a call by itself)"
+    )
+
+
+# ----- describe's prose ----------------------------------------------------------------------------------
+def _without_label(message: str, rule: str) -> str:
+    """The refusal's text without a leading label that repeats the rule already shown in brackets
+    (``[duplicate]: duplicate: …`` reads ``[duplicate]: …``)."""
+    for label in (f"{rule}: ", f"{rule.replace('-', ' ')}: "):
+        if message.lower().startswith(label):
+            return message[len(label) :]
+    return message
+
+
+def _prose(exc: BaseException, subject: str | None, new_conversation: bool) -> str:
+    if isinstance(exc, GuardRefusal):
+        return f"refused by the dial guard [{exc.rule}]: {_without_label(exc.message, exc.rule)}. Nothing was dialled."
+    if isinstance(exc, DialFailedError):
+        return _dial_failed(exc)
+    if isinstance(exc, AuthenticationError):
+        return _rejected_key("the Voicing API", "HTTP 401", exc.detail)
+    if isinstance(exc, NotFoundError):
+        return _not_found(exc, subject)
+    if isinstance(exc, RateLimitError):
+        wait = f"retry after {exc.retry_after:g} s" if exc.retry_after is not None else "wait a little and retry"
+        return f"rate limited by the Voicing API (HTTP 429: {exc.detail or 'too many requests'}); {wait}"
+    if isinstance(exc, APIStatusError):
+        if exc.status_code >= 500:
+            advice = "the Voicing API failed on its side; try again later"
+        elif exc.status_code == 422:
+            advice = "a value was rejected: correct the argument the detail names"
+        else:
+            advice = "the request was rejected: correct the argument the detail names"
+        return _with_request_id(
+            f"the Voicing API answered HTTP {exc.status_code}: {exc.detail or 'no detail given'} ({advice})", exc
+        )
+    if isinstance(exc, APITimeoutError):
+        return f"{exc.message}; try again shortly"
+    if isinstance(exc, ChatError):
+        return _chat_failed(exc, subject, new_conversation)
+    if isinstance(exc, APIConnectionError | InvalidRequestError):
+        return str(exc)  # the client names the host (or the argument) and what to check
+    if isinstance(exc, Exception) and str(exc):
+        return str(exc)  # a VoicingError's own message (config, outcome unknown, malformed answer, …)
+    return f"unexpected {type(exc).__name__}"
+
+
+def _rejected_key(who: str, how: str, detail: str | None) -> str:
+    """The one sentence for a rejected API key (HTTP 401, the chatbot's close code 4401)."""
+    return (
+        f"{who} rejected the API key ({how}): {detail or 'Invalid API token'}. Set VOICING_API_KEY to a valid "
+        "'Rest APIs' key for this VOICING_ENV; the key is not shown here"
+    )
+
+
+def _with_request_id(text: str, exc: APIStatusError) -> str:
+    return f"{text} [request id {exc.request_id}]" if exc.request_id else text
+
+
+def _not_found(exc: NotFoundError, subject: str | None) -> str:
+    what = subject or "the requested item"
+    if what.startswith("call"):
+        hint = "Check the id; list_calls shows recent calls"
+    elif what.startswith("assistant"):
+        hint = "Check the assistant_id; voicing://assistants lists the local templates"
+    else:
+        hint = "Check the id"
+    return f"{what} not found (HTTP {exc.status_code}: {exc.detail or 'not found'}). {hint}"
+
+
+def _chat_failed(exc: ChatError, subject: str | None, new_conversation: bool) -> str:
+    if exc.close_code == 4401 or exc.status_code == 401:
+        how = f"close code {exc.close_code}" if exc.close_code is not None else f"HTTP {exc.status_code}"
+        return _rejected_key("the chatbot", how, exc.detail)
+    if exc.close_code == 4404:
+        return f"{subject or 'the assistant'} not found: {exc.message}; voicing://assistants lists the local ones"
+    if new_conversation:
+        return f"the chat failed: {exc.message}. No conversation was opened; fix the cause above, then try again"
+    return (
+        f"the chat failed: {exc.message}. A conversation that was open is now closed; "
+        "omit conversation_id to start a new one"
+    )
+
+
+def _dial_failed(exc: DialFailedError) -> str:
+    """Why a dial provably failed, and what would make it pass. Never "try again"."""
+    head = (
+        f"the call was NOT placed (ledger #{exc.ledger_id}, recorded as failed)"
+        if exc.ledger_id is not None
+        else "the call was NOT placed"
+    )
+    cause = exc.cause
+    if isinstance(cause, AuthenticationError):
+        why = _prose(cause, None, False)
+    elif isinstance(cause, APIStatusError):
+        if isinstance(cause, NotFoundError):
+            advice = "check the assistant_id (voicing://assistants lists the local templates)"
+        elif isinstance(cause, RateLimitError):
+            advice = (
+                "the Voicing API is limiting requests from this key; ask the user whether the call is still "
+                "wanted before placing it later"
+            )
+        elif cause.status_code >= 500:
+            advice = "the Voicing API failed before it handed the call to its dialler, so no phone rang"
+        else:
+            advice = "correct the argument the detail names"
+        why = _with_request_id(f"HTTP {cause.status_code}: {cause.detail or 'no detail given'} ({advice})", cause)
+    elif isinstance(cause, APIConnectionError):
+        why = f"{cause} — the request never left this machine"
+    elif cause is not None:
+        why = f"{cause} — nothing was sent"
+    else:
+        return exc.message
+    return f"{head}: {why}"
