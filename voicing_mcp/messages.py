@@ -14,6 +14,7 @@ Nothing here knows about MCP: tools and resources wrap :func:`describe` in their
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from voicing_mcp.errors import (
     APIConnectionError,
@@ -64,6 +65,63 @@ def refusal(reason: str, **fields: object) -> GuardRefusal:
     """The guard's refusal for ``reason``: its rule, its fields, and the text this module writes for them."""
     rule, render = _REFUSALS[reason]
     return GuardRefusal(render(**fields), rule=rule, reason=reason, fields=fields)
+
+
+# confirmation tokens (voicing_mcp.guard.tokens)
+_AGAIN = "call initiate_outbound_call again without confirmation_token to get a new preview and token"
+_RESTARTED = "was issued by an earlier run of this server: it restarted since, and tokens do not survive a restart"
+
+
+@_refusal("token-old-format", rule="token-invalid")
+def _token_old_format() -> str:
+    return (
+        "confirmation token: not valid here — it has the format of an older version of this server, so it "
+        f"{_RESTARTED} (or it is forged); {_AGAIN}"
+    )
+
+
+@_refusal("token-foreign", rule="token-invalid")
+def _token_foreign() -> str:
+    return f"confirmation token: not a token issued by this server; {_AGAIN}"
+
+
+@_refusal("token-other-secret", rule="token-invalid")
+def _token_other_secret(*, key_id: str, ours: str) -> str:
+    return (
+        f"confirmation token: it was signed with another VOICING_TOKEN_SECRET (its key id is {key_id}, this "
+        f"server's is {ours}): the secret was changed since, or a replica runs with a different one; {_AGAIN}"
+    )
+
+
+@_refusal("token-restarted", rule="token-invalid")
+def _token_restarted(*, key_id: str, ours: str) -> str:
+    return (
+        f"confirmation token: it {_RESTARTED} (its key id is {key_id}, this run's is {ours}; replicas behind one "
+        f"address accept each other's tokens only with one VOICING_TOKEN_SECRET); {_AGAIN}"
+    )
+
+
+@_refusal("token-malformed", rule="token-invalid")
+def _token_malformed() -> str:
+    return f"confirmation token: malformed or forged; {_AGAIN}"
+
+
+@_refusal("token-forged", rule="token-invalid")
+def _token_forged() -> str:
+    return f"confirmation token: signature is invalid (forged or altered); {_AGAIN}"
+
+
+@_refusal("token-expired")
+def _token_expired(*, expired_at: datetime, ttl_seconds: int) -> str:
+    return f"confirmation token: expired at {expired_at:%H:%M:%S} UTC (tokens live {ttl_seconds} s); {_AGAIN}"
+
+
+@_refusal("token-mismatch")
+def _token_mismatch(*, changed: list[str]) -> str:
+    return (
+        f"confirmation token: it was issued for a different request ({', '.join(changed)} changed); a token "
+        f"confirms exactly one request — {_AGAIN} and show the user the new preview"
+    )
 
 
 # the dial workflow's confirmation (voicing_mcp.guard.workflow)
