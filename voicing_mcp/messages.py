@@ -67,6 +67,69 @@ def refusal(reason: str, **fields: object) -> GuardRefusal:
     return GuardRefusal(render(**fields), rule=rule, reason=reason, fields=fields)
 
 
+# the request's ids and variables (voicing_mcp.guard.variables)
+@_refusal("variables-unsendable", rule="template-variables")
+def _variables_unsendable(*, error: object) -> str:
+    return f"template: input_variables cannot be sent: {error}"
+
+
+@_refusal("assistant-empty", rule="assistant")
+def _assistant_empty() -> str:
+    return "template: assistant_id is empty; give the assistant's id"
+
+
+@_refusal("provider-empty", rule="provider")
+def _provider_empty() -> str:
+    return 'telephony_provider is empty; use "default" unless told otherwise'
+
+
+@_refusal("variables-too-many", rule="template-variables")
+def _variables_too_many(*, count: int, limit: int) -> str:
+    return f"template: {count} input_variables, at most {limit} are accepted; send only the template's placeholders"
+
+
+@_refusal("variable-name-length", rule="template-variables")
+def _variable_name_length(*, name: str, limit: int) -> str:
+    return f"template: input variable name {name!r} must be 1-{limit} characters"
+
+
+@_refusal("variable-type", rule="template-variables")
+def _variable_type(*, name: str, type_name: str) -> str:
+    return (
+        f"template: input variable {name!r} is a {type_name}; values must be strings, numbers or booleans — pass "
+        "it as text"
+    )
+
+
+@_refusal("variable-not-finite", rule="template-variables")
+def _variable_not_finite(*, name: str, value: float) -> str:
+    return (
+        f"template: input variable {name!r} is {value!r}, a number JSON cannot carry (a value like 1e400 is too "
+        "large and reads as infinity); give a finite number, or pass it as text"
+    )
+
+
+@_refusal("variable-surrogate", rule="template-variables")
+def _variable_surrogate(*, name: str) -> str:
+    return (
+        f"template: input variable {name!r} contains an unpaired surrogate (\\ud800-\\udfff), which is not valid "
+        "text; send the text without it"
+    )
+
+
+@_refusal("variable-too-long", rule="template-variables")
+def _variable_too_long(*, name: str, length: int, limit: int) -> str:
+    return f"template: input variable {name!r} is {length} characters, at most {limit}; shorten it"
+
+
+@_refusal("variable-hidden-character", rule="control-characters")
+def _variable_hidden_character(*, part: str, name: str, code_point: int, kind: str) -> str:
+    return (
+        f"template: the {part} of input variable {name!r} contains <U+{code_point:04X}> ({kind}), which could make "
+        "the preview show something else than what is sent; remove it (plain text, newlines and tabs are fine)"
+    )
+
+
 # confirmation tokens (voicing_mcp.guard.tokens)
 _AGAIN = "call initiate_outbound_call again without confirmation_token to get a new preview and token"
 _RESTARTED = "was issued by an earlier run of this server: it restarted since, and tokens do not survive a restart"
