@@ -14,7 +14,7 @@ Nothing here knows about MCP: tools and resources wrap :func:`describe` in their
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, time
 
 from voicing_mcp.errors import (
     APIConnectionError,
@@ -65,6 +65,51 @@ def refusal(reason: str, **fields: object) -> GuardRefusal:
     """The guard's refusal for ``reason``: its rule, its fields, and the text this module writes for them."""
     rule, render = _REFUSALS[reason]
     return GuardRefusal(render(**fields), rule=rule, reason=reason, fields=fields)
+
+
+# the template and quiet hours (voicing_mcp.guard.policy)
+@_refusal("template-unreadable", rule="template")
+def _template_unreadable(*, error: object) -> str:
+    return f"template: {error}; fix the template file"
+
+
+@_refusal("template-missing")
+def _template_missing(*, assistant_id: str, where: object) -> str:
+    return (
+        f"template: assistant {assistant_id!r} has no local prompt template, so its placeholders cannot be "
+        f"checked; put a copy of its prompt at {where} (or set VOICING_STRICT_TEMPLATES=false to dial without the "
+        "check)"
+    )
+
+
+@_refusal("template-variables-missing", rule="template-variables")
+def _template_variables_missing(*, missing: list[str], assistant_id: str, template: str, optional: list[str]) -> str:
+    add = ", ".join(f'"{m}": "…"' for m in missing)
+    also = f" (optional: {', '.join(optional)})" if optional else ""
+    return (
+        f"template: input_variables lack {', '.join(repr(m) for m in missing)}, required by the prompt of "
+        f"assistant {assistant_id} ({template}); add {add}{also}"
+    )
+
+
+@_refusal("quiet-hours")
+def _quiet_hours(
+    *,
+    local_time: time | datetime,
+    zone: str,
+    more_zones: int,
+    zones: int,
+    number: str,
+    allowed_from: time,
+    allowed_until: time,
+    opens_in: str | None,
+) -> str:
+    more = f" (and {more_zones} more of its {zones} zones)" if more_zones > 0 else ""
+    wait = f", next window opens in {opens_in}" if opens_in is not None else ""
+    return (
+        f"quiet hours: it is {local_time:%H:%M} in {zone}{more} for {number}; calls allowed "
+        f"{allowed_from:%H:%M}–{allowed_until:%H:%M}{wait}; try again then, or change VOICING_QUIET_HOURS"
+    )
 
 
 # the request's ids and variables (voicing_mcp.guard.variables)

@@ -15,8 +15,8 @@
 5. **Confirmation** — the workflow (:mod:`~voicing_mcp.guard.workflow`): the mode, tokens, page approvals.
 6. **Ledger** — :meth:`place_call` commits the intent, POSTs once, records the outcome.
 
-Every refusal is a :class:`~voicing_mcp.errors.GuardRefusal` naming the rule, the value and what
-would make it pass. Nothing here knows about MCP.
+Every refusal is a :class:`~voicing_mcp.errors.GuardRefusal` naming the rule and its values; its words, saying
+what would make it pass, are written in :mod:`voicing_mcp.messages`. Nothing here knows about MCP.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ from voicing_mcp.guard.scope import ledger_environment
 from voicing_mcp.guard.templates import AssistantTemplate, TemplateProblem, TemplateStore
 from voicing_mcp.guard.tokens import TokenSigner
 from voicing_mcp.guard.variables import check_ids, check_sendable, check_variables, variables_text
+from voicing_mcp.messages import refusal
 from voicing_mcp.redact import redact_secret
 
 __all__ = [
@@ -200,16 +201,11 @@ class DialGuard:
         try:
             template = self.templates.get(assistant_id)
         except TemplateProblem as exc:
-            raise GuardRefusal(f"template: {exc}; fix the template file", rule="template") from None
+            raise refusal("template-unreadable", error=exc) from None
         if template is None:
             where = self.templates.path_for(assistant_id)
             if self.settings.strict_templates:
-                raise GuardRefusal(
-                    f"template: assistant {assistant_id!r} has no local prompt template, so its placeholders cannot "
-                    f"be checked; put a copy of its prompt at {where} (or set VOICING_STRICT_TEMPLATES=false to dial "
-                    "without the check)",
-                    rule="template-missing",
-                )
+                raise refusal("template-missing", assistant_id=assistant_id, where=where)
             warnings.append(
                 f"assistant {assistant_id!r} has no local template ({where}); placeholders were not checked "
                 "(VOICING_STRICT_TEMPLATES=false)"
@@ -217,12 +213,12 @@ class DialGuard:
             return None
         missing = [name for name in template.required if name not in variables]
         if missing:
-            raise GuardRefusal(
-                f"template: input_variables lack {', '.join(repr(m) for m in missing)}, required by the prompt of "
-                f"assistant {assistant_id} ({template.path.name}); add "
-                + ", ".join(f'"{m}": "…"' for m in missing)
-                + (f" (optional: {', '.join(template.optional)})" if template.optional else ""),
-                rule="template-variables",
+            raise refusal(
+                "template-variables-missing",
+                missing=missing,
+                assistant_id=assistant_id,
+                template=template.path.name,
+                optional=list(template.optional),
             )
         extra = sorted(set(variables) - set(template.placeholders))
         if extra:
@@ -250,12 +246,17 @@ class DialGuard:
             )
             return
         opens = next_window_opening(number.time_zones, window, now)
-        wait = f", next window opens in {format_delta(opens - now)}" if opens is not None else ""
-        text = (
-            f"quiet hours: it is {local_time:%H:%M} in {zone}{more} for {number.masked}; calls allowed "
-            f"{window.end:%H:%M}–{window.start:%H:%M}{wait}"
+        raise refusal(
+            "quiet-hours",
+            local_time=local_time,
+            zone=zone,
+            more_zones=len(inside) - 1,
+            zones=len(number.time_zones),
+            number=number.masked,
+            allowed_from=window.end,
+            allowed_until=window.start,
+            opens_in=format_delta(opens - now) if opens is not None else None,
         )
-        raise GuardRefusal(f"{text}; try again then, or change VOICING_QUIET_HOURS", rule="quiet-hours")
 
     async def check_unknown_outcomes(
         self, number: ph.PhoneInfo, reconcile: Callable[[DialRow], Awaitable[str | None]] | None
