@@ -67,6 +67,78 @@ def refusal(reason: str, **fields: object) -> GuardRefusal:
     return GuardRefusal(render(**fields), rule=rule, reason=reason, fields=fields)
 
 
+# the number (voicing_mcp.guard.phone)
+_E164_EXAMPLE = "+17015550123"
+
+
+@_refusal("emergency-number")
+def _emergency_number(*, raw: str, regions: list[str], more: bool) -> str:
+    also = ", …" if more else ""
+    return (
+        f"number: {raw!r} is an emergency number (in {', '.join(regions)}{also}); emergency services are never dialled"
+    )
+
+
+@_refusal("short-number")
+def _short_number(*, raw: str) -> str:
+    return (
+        f"number: {raw!r} is a short number (service or short code); only full subscriber numbers are dialled — "
+        f"give the complete number in +country format, e.g. {_E164_EXAMPLE}"
+    )
+
+
+@_refusal("number-no-digits", rule="number")
+def _number_no_digits(*, raw: str) -> str:
+    return f"number: {raw!r} has no digits; give the number in +country format, e.g. {_E164_EXAMPLE}"
+
+
+@_refusal("number-format")
+def _number_format(*, raw: str) -> str:
+    return (
+        f"number: {raw!r} is in national format and VOICING_DEFAULT_REGION is not set; give it in +country format "
+        f"(e.g. {_E164_EXAMPLE}) or set VOICING_DEFAULT_REGION to an ISO code such as US or IN"
+    )
+
+
+@_refusal("number-unparsable", rule="number")
+def _number_unparsable(*, raw: str, error: object) -> str:
+    return f"number: {raw!r} is not a phone number ({error}); give it in +country format, e.g. {_E164_EXAMPLE}"
+
+
+@_refusal("number-impossible", rule="number")
+def _number_impossible(*, raw: str, e164: str) -> str:
+    return f"number: {raw!r} ({e164}) is not a possible number (wrong length for its country); check the digits"
+
+
+@_refusal("number-invalid", rule="number")
+def _number_invalid(*, raw: str, e164: str) -> str:
+    return f"number: {raw!r} ({e164}) is not a valid number (no such area or range); check the digits and country"
+
+
+@_refusal("line-type")
+def _line_type(*, number: str, line_type: str) -> str:
+    return (
+        f"line type: {number} is a {line_type} number; premium-rate, shared-cost, UAN and unknown-type numbers are "
+        "never dialled — use the callee's ordinary fixed or mobile number"
+    )
+
+
+@_refusal("fictional-number")
+def _fictional_number(*, e164: str) -> str:
+    return (
+        f"fictional number: {e164} is in the NANP range 555-0100…0199 reserved for fiction and tests; it is "
+        "dialled only in local mode (the built-in emulator) — use a real number"
+    )
+
+
+@_refusal("country")
+def _country(*, number: str, country: str, region: str, allowed: list[str]) -> str:
+    return (
+        f"country: {number} is in {country} ({region}), which is not in VOICING_ALLOWED_COUNTRIES "
+        f"({','.join(allowed)}); add {region} to that setting to allow it"
+    )
+
+
 # the template and quiet hours (voicing_mcp.guard.policy)
 @_refusal("template-unreadable", rule="template")
 def _template_unreadable(*, error: object) -> str:
