@@ -139,6 +139,34 @@ def _country(*, number: str, country: str, region: str, allowed: list[str]) -> s
     )
 
 
+# the do-not-call file (voicing_mcp.guard.dnc)
+@_refusal("do-not-call-file-unreadable", rule="do-not-call-file")
+def _dnc_file_unreadable(*, path: object, why: str) -> str:
+    return (
+        f"do-not-call file: VOICING_DNC_FILE {path} cannot be read ({why}); no call is placed until it can — fix "
+        "the file or the path, or unset VOICING_DNC_FILE"
+    )
+
+
+@_refusal("do-not-call-file-lines", rule="do-not-call-file")
+def _dnc_file_lines(*, path: object, count: int, shown: list[str], more_lines: list[object]) -> str:
+    more = f" (and {count - 3} more line(s): {', '.join(str(n) for n in more_lines)}…)" if count > 3 else ""
+    return (
+        f"do-not-call file: VOICING_DNC_FILE {path} has {count} line(s) that cannot be read as numbers, so whom "
+        f"they list is not known — {'; '.join(shown)}{more}. No call is placed until every line reads: one or more "
+        "numbers per line in +country format, columns separated by ',', ';', '|' or tab, notes in a column of their "
+        "own or after '#' (see README, The do-not-call file)"
+    )
+
+
+@_refusal("do-not-call")
+def _do_not_call(*, number: str, path: object) -> str:
+    return (
+        f"do-not-call: {number} is on the do-not-call list ({path}); it is never dialled — remove it from that "
+        "file only if the person asked to be called again"
+    )
+
+
 # the template and quiet hours (voicing_mcp.guard.policy)
 @_refusal("template-unreadable", rule="template")
 def _template_unreadable(*, error: object) -> str:
