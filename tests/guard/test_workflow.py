@@ -22,7 +22,7 @@ from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.guard import workflow
-from voicing_mcp.guard.decision import Decision, Preview
+from voicing_mcp.guard.decision import CheckedDial, Preview
 from voicing_mcp.guard.ledger import DialRow, Ledger
 from voicing_mcp.guard.policy import DialGuard
 from voicing_mcp.guard.request import Approval, BatchRequest, DialRequest, manifest_digest, request_digest
@@ -44,7 +44,7 @@ class CountingGuard(DialGuard):
 
     checks = 0
 
-    async def check(self, dial: DialRequest, **lookups: Any) -> Decision:
+    async def check(self, dial: DialRequest, **lookups: Any) -> CheckedDial:
         self.checks += 1
         return await super().check(dial, **lookups)
 

@@ -41,7 +41,7 @@ from voicing_mcp.errors import (
     VoicingError,
 )
 from voicing_mcp.guard import phone as ph
-from voicing_mcp.guard.decision import Decision, Preview
+from voicing_mcp.guard.decision import CheckedDial, Preview
 from voicing_mcp.guard.dnc import DoNotCallList
 from voicing_mcp.guard.ledger import (
     DUPLICATE_WINDOW,
@@ -65,8 +65,8 @@ from voicing_mcp.redact import redact_secret
 
 __all__ = [
     "LOCAL_NOTE",
+    "CheckedDial",
     "Clock",
-    "Decision",
     "DialClient",
     "DialGuard",
     "Preview",
@@ -127,7 +127,7 @@ class DialGuard:
         *,
         reconcile: Callable[[DialRow], Awaitable[str | None]] | None = None,
         call_status: Callable[[str], Awaitable[str | None]] | None = None,
-    ) -> Decision:
+    ) -> CheckedDial:
         """Run checks 1-4 in order on the whole request. Raises GuardRefusal; returns the decision otherwise."""
         warnings: list[str] = []
         now = self.clock()
@@ -188,7 +188,7 @@ class DialGuard:
             note=LOCAL_NOTE if self.local else None,
         )
         allow_listed = ph.matches_allowed(number.e164, self.settings.allowed_numbers)
-        return Decision(
+        return CheckedDial(
             request=request,
             phone=number,
             preview=preview,
@@ -302,7 +302,7 @@ class DialGuard:
 
     # ----- 6. ledger and the one POST ----------------------------------------------------------
     async def place_call(
-        self, decision: Decision, client: DialClient, *, confirmation: Confirmation
+        self, decision: CheckedDial, client: DialClient, *, confirmation: Confirmation
     ) -> tuple[OutboundCallResponse, int]:
         """Commit the intent, POST once, record the outcome. Returns the API's answer and the ledger row id.
 

@@ -34,7 +34,7 @@ import anyio
 
 from voicing_mcp.api.models import OutboundCallRequest, OutboundCallResponse
 from voicing_mcp.errors import ConfigError
-from voicing_mcp.guard.decision import Decision, Preview
+from voicing_mcp.guard.decision import CheckedDial, Preview
 from voicing_mcp.guard.ledger import Confirmation, DialRow
 from voicing_mcp.guard.policy import DialClient, DialGuard
 from voicing_mcp.guard.request import Approval, DialRequest, request_digest
@@ -123,7 +123,7 @@ class Prepared:
     """The first decision point's result: the checked request and the mode in effect (None with a token,
     which is checked when it is redeemed)."""
 
-    decision: Decision | None
+    decision: CheckedDial | None
     mode: Confirmation
 
 
@@ -133,7 +133,7 @@ class Outcome:
     to relay, or the human was asked on the page) or ``declined`` (the human said no)."""
 
     status: Literal["started", "confirmation_required", "declined"]
-    decision: Decision
+    decision: CheckedDial
     mode: Confirmation | None = None
     response: OutboundCallResponse | None = None
     ledger_id: int | None = None
@@ -162,7 +162,7 @@ async def record_approval(guard: DialGuard, approval: Approval) -> None:
     await guard.ledger.record_approval(approval.key, approval.nonce, expires_at=approval.expires_at)
 
 
-def confirmation_mode(guard: DialGuard, decision: Decision, *, client_can_elicit: bool) -> Confirmation:
+def confirmation_mode(guard: DialGuard, decision: CheckedDial, *, client_can_elicit: bool) -> Confirmation:
     """How this call is confirmed: allow-list, the client's form, the confirm page (human mode) or a token.
 
     ``page`` means a human must click the loopback confirm page; the workflow hands its URL to them (URL-mode
@@ -191,12 +191,12 @@ class DialWorkflow:
         self._reconcile = reconcile
         self._call_status = call_status
 
-    async def check(self, request: DialRequest) -> Decision:
+    async def check(self, request: DialRequest) -> CheckedDial:
         """Checks 1-4 of the guard on the whole request."""
         return await self.guard.check(request, reconcile=self._reconcile, call_status=self._call_status)
 
     async def prepare(self, request: DialRequest, human: HumanChannel) -> Prepared:
-        """Decision point 1, before the human is asked: checks 1-4 and the mode (a token is checked when
+        """CheckedDial point 1, before the human is asked: checks 1-4 and the mode (a token is checked when
         redeemed, so nothing is checked for it here)."""
         if request.confirmation_token is not None:
             return Prepared(None, "token")
@@ -204,10 +204,10 @@ class DialWorkflow:
         return Prepared(decision, confirmation_mode(self.guard, decision, client_can_elicit=human.can_ask_form))
 
     # ----- tokens ----------------------------------------------------------------------------------------
-    def issue_token(self, decision: Decision) -> IssuedToken:
+    def issue_token(self, decision: CheckedDial) -> IssuedToken:
         return self.guard.signer.issue(decision.request, now=self.guard.clock())
 
-    async def redeem_token(self, decision: Decision, token: str) -> None:
+    async def redeem_token(self, decision: CheckedDial, token: str) -> None:
         """Verify the token against this exact request and spend its nonce (exactly once)."""
         guard = self.guard
         if guard.settings.resolved_confirmation != "token":
@@ -256,7 +256,7 @@ class DialWorkflow:
 
     # ----- the confirm page ------------------------------------------------------------------------------
     async def confirm_on_page(
-        self, decision: Decision, human: HumanChannel, pages: PageBoard[P], wait_seconds: int
+        self, decision: CheckedDial, human: HumanChannel, pages: PageBoard[P], wait_seconds: int
     ) -> Outcome | None:
         """Human mode without the client's form. None when the human approved (and the approval is now spent);
         else ``confirmation_required`` (still waiting) or ``declined``."""
@@ -297,7 +297,7 @@ class DialWorkflow:
             return None
         return Outcome("confirmation_required", decision, "page", asked_via=via, expires_at=pending.expires_at)
 
-    async def _open_page(self, decision: Decision, human: HumanChannel, pages: PageBoard[P]) -> P:
+    async def _open_page(self, decision: CheckedDial, human: HumanChannel, pages: PageBoard[P]) -> P:
         if pages.undecided() >= MAX_PENDING_PAGES:
             raise refusal("confirmation-pending", pages=MAX_PENDING_PAGES)
         # registered before the first await: a concurrent identical request finds it instead of opening a tab

@@ -17,7 +17,7 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from voicing_mcp.api.models import OutboundCallRequest
-from voicing_mcp.guard.policy import Decision, Preview, describe_local_time, variables_text
+from voicing_mcp.guard.policy import CheckedDial, Preview, describe_local_time, variables_text
 from voicing_mcp.guard.workflow import AskedVia, Outcome
 from voicing_mcp.redact import one_line
 from voicing_mcp.server.results import RESULT_BUDGET, as_tool_result, result_size
@@ -47,7 +47,7 @@ def preview_text(p: Preview, *, indent: str = "") -> str:
     return "\n".join(indent + line for line in lines)
 
 
-def question_text(decision: Decision) -> str:
+def question_text(decision: CheckedDial) -> str:
     """The question the human answers in the client's form (elicitation)."""
     p = decision.preview
     if decision.checked_at is not None:
