@@ -33,7 +33,7 @@ from voicing_mcp.errors import (
     VoicingError,
     status_error_for,
 )
-from voicing_mcp.server.render.results import describe
+from voicing_mcp.messages import describe
 
 KEY = "sk-test-very-secret-0123456789"
 REQ = OutboundCallRequest(assistant_id="a-1", phone_number="+15555550100", input_variables={"name": "Ann"})

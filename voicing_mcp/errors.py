@@ -23,8 +23,8 @@
 
 Exceptions carry data (``status_code``, ``detail``, ``close_code``, ``rule``, the ``cause`` of a failed dial)
 and a short technical message for logs; ``kind`` names the error in one word. The text a model or a user
-reads is written from that data by :func:`voicing_mcp.server.render.results.describe`. ``status_error_for`` is the
-single place that maps an HTTP status to a class.
+reads is written from that data by :mod:`voicing_mcp.messages` (:func:`~voicing_mcp.messages.describe`).
+``status_error_for`` is the single place that maps an HTTP status to a class.
 """
 
 from __future__ import annotations
@@ -52,13 +52,19 @@ class ConfigError(VoicingError):
 
 
 class GuardRefusal(VoicingError):
-    """The dial guard refused the call. ``rule`` names the rule; nothing was sent."""
+    """The dial guard refused the call; nothing was sent. ``rule`` names the rule (shown to the model),
+    ``reason`` the case within it and ``fields`` its values; the text is written from them by
+    :func:`voicing_mcp.messages.refusal`."""
 
     kind: ClassVar[str] = "guard-refusal"
 
-    def __init__(self, message: str, *, rule: str) -> None:
+    def __init__(
+        self, message: str, *, rule: str, reason: str | None = None, fields: dict[str, object] | None = None
+    ) -> None:
         super().__init__(message)
         self.rule = rule
+        self.reason = reason or rule
+        self.fields: dict[str, object] = dict(fields or {})
 
 
 class InvalidRequestError(VoicingError, ValueError):

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from voicing_mcp.api.models import OutboundCallRequest
-from voicing_mcp.guard.decision import Decision, Preview
+from voicing_mcp.guard.decision import CheckedDial, Preview
 from voicing_mcp.guard.phone import parse_number
 
 NUMBER = "+17018112582"
@@ -33,9 +33,9 @@ def preview(**changes: object) -> Preview:
     return Preview.model_validate(fields | changes)
 
 
-def decision(**changes: object) -> Decision:
+def decision(**changes: object) -> CheckedDial:
     request = OutboundCallRequest(assistant_id=ASSISTANT, phone_number=NUMBER, input_variables={"name": "Ann"})
-    return Decision(request=request, phone=parse_number(NUMBER, default_region=None), preview=preview(), **changes)  # pyright: ignore[reportArgumentType]
+    return CheckedDial(request=request, phone=parse_number(NUMBER, default_region=None), preview=preview(), **changes)  # pyright: ignore[reportArgumentType]
 
 
 def test_a_preview_cannot_be_changed_after_it_is_made() -> None:

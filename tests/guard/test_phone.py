@@ -9,6 +9,7 @@ from pathlib import Path
 import phonenumbers
 import pytest
 
+from guard_support import check
 from tests.guard.test_policy import PAYMENT, make_guard, refused
 from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.guard.dnc import DoNotCallList
@@ -116,8 +117,11 @@ async def test_an_indonesian_mobile_is_refused_when_it_is_night_in_jayapura_thou
     # a Jakarta landline is where its area code says: 19:30 there, it may be called
     landline = parse_number("+62 21 8350123", default_region=None)
     assert landline.time_zones == ("Asia/Jakarta",)
-    decision = await make_guard(tmp_path / "b", EVENING_IN_JAKARTA).check(
-        assistant_id=PAYMENT, phone_number="+62 21 8350123", input_variables={"name": "Ann", "plan_type": "Gold"}
+    decision = await check(
+        make_guard(tmp_path / "b", EVENING_IN_JAKARTA),
+        assistant_id=PAYMENT,
+        phone_number="+62 21 8350123",
+        input_variables={"name": "Ann", "plan_type": "Gold"},
     )
     assert decision.preview.callee_local_time == "Mon 19:30 (Asia/Jakarta)"
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from guard_support import check
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR, Settings, load_settings
 from voicing_mcp.errors import DialFailedError, GuardRefusal, InvalidRequestError, OutcomeUnknownError
@@ -49,14 +50,17 @@ async def refused(guard: DialGuard, **kwargs: Any) -> GuardRefusal:
     kwargs.setdefault("assistant_id", PAYMENT)
     kwargs.setdefault("input_variables", {"name": "Ann", "plan_type": "Gold"})
     with pytest.raises(GuardRefusal) as info:
-        await guard.check(**kwargs)
+        await check(guard, **kwargs)
     return info.value
 
 
 async def test_a_good_request_passes_with_a_normalised_request_and_preview(tmp_path: Path) -> None:
     guard = make_guard(tmp_path)
-    d = await guard.check(
-        assistant_id=PAYMENT, phone_number="+1 701-811-2582", input_variables={"name": "Ann", "plan_type": "Gold"}
+    d = await check(
+        guard,
+        assistant_id=PAYMENT,
+        phone_number="+1 701-811-2582",
+        input_variables={"name": "Ann", "plan_type": "Gold"},
     )
     assert d.request.phone_number == "+17018112582"
     assert d.request.model_dump() == {
@@ -80,8 +84,11 @@ async def test_missing_required_placeholders_are_all_named(tmp_path: Path) -> No
 
 
 async def test_optional_placeholders_may_be_left_out_and_extras_are_warned(tmp_path: Path) -> None:
-    d = await make_guard(tmp_path).check(
-        assistant_id=REMINDER, phone_number="+17018112582", input_variables={"name": "Ann", "date": "May 3", "x": 1}
+    d = await check(
+        make_guard(tmp_path),
+        assistant_id=REMINDER,
+        phone_number="+17018112582",
+        input_variables={"name": "Ann", "date": "May 3", "x": 1},
     )
     assert d.preview.opening_line is not None and "our main clinic" in d.preview.opening_line
     assert any("x are not used" in w for w in d.warnings)
@@ -108,8 +115,11 @@ async def test_an_assistant_without_template_is_refused_in_strict_mode_and_warne
     err = await refused(make_guard(tmp_path), assistant_id="no-such-assistant", phone_number="+17018112582")
     assert err.rule == "template-missing"
     assert "no-such-assistant.j2" in str(err) and "VOICING_STRICT_TEMPLATES" in str(err)
-    d = await make_guard(tmp_path, strict_templates=False).check(
-        assistant_id="no-such-assistant", phone_number="+17018112582", input_variables={"a": 1}
+    d = await check(
+        make_guard(tmp_path, strict_templates=False),
+        assistant_id="no-such-assistant",
+        phone_number="+17018112582",
+        input_variables={"a": 1},
     )
     assert d.preview.opening_line is None
     assert any("no local template" in w for w in d.warnings)
@@ -133,17 +143,26 @@ async def test_quiet_hours_refuse_with_local_time_and_next_window(tmp_path: Path
 
 
 async def test_quiet_hours_pass_by_day_and_when_off(tmp_path: Path) -> None:
-    await make_guard(tmp_path / "a", DAY).check(
-        assistant_id=PAYMENT, phone_number="+13125550200", input_variables={"name": "A", "plan_type": "B"}
+    await check(
+        make_guard(tmp_path / "a", DAY),
+        assistant_id=PAYMENT,
+        phone_number="+13125550200",
+        input_variables={"name": "A", "plan_type": "B"},
     )
-    await make_guard(tmp_path / "b", NIGHT, quiet_hours="off").check(
-        assistant_id=PAYMENT, phone_number="+13125550200", input_variables={"name": "A", "plan_type": "B"}
+    await check(
+        make_guard(tmp_path / "b", NIGHT, quiet_hours="off"),
+        assistant_id=PAYMENT,
+        phone_number="+13125550200",
+        input_variables={"name": "A", "plan_type": "B"},
     )
 
 
 async def test_quiet_hours_only_warn_in_local_mode(tmp_path: Path) -> None:
-    d = await make_guard(tmp_path, NIGHT, local=True).check(
-        assistant_id=PAYMENT, phone_number="+13125550123", input_variables={"name": "A", "plan_type": "B"}
+    d = await check(
+        make_guard(tmp_path, NIGHT, local=True),
+        assistant_id=PAYMENT,
+        phone_number="+13125550123",
+        input_variables={"name": "A", "plan_type": "B"},
     )
     assert any("quiet hours" in w and "not enforced" in w for w in d.warnings)
     assert d.preview.note is not None and "no real phone will ring" in d.preview.note
@@ -159,8 +178,11 @@ async def test_a_toll_free_number_must_be_outside_quiet_hours_in_all_its_zones(t
 async def test_national_numbers_use_the_default_region(tmp_path: Path) -> None:
     err = await refused(make_guard(tmp_path), phone_number="701 811 2582")
     assert err.rule == "number-format"
-    d = await make_guard(tmp_path, default_region="US").check(
-        assistant_id=PAYMENT, phone_number="701 811 2582", input_variables={"name": "A", "plan_type": "B"}
+    d = await check(
+        make_guard(tmp_path, default_region="US"),
+        assistant_id=PAYMENT,
+        phone_number="701 811 2582",
+        input_variables={"name": "A", "plan_type": "B"},
     )
     assert d.request.phone_number == "+17018112582"
 
@@ -168,7 +190,7 @@ async def test_national_numbers_use_the_default_region(tmp_path: Path) -> None:
 async def test_the_rate_limit_refuses_once_reached(tmp_path: Path) -> None:
     guard = make_guard(tmp_path, max_calls_per_hour=1)
     kwargs: dict[str, Any] = {"assistant_id": PAYMENT, "input_variables": {"name": "A", "plan_type": "B"}}
-    d = await guard.check(phone_number="+17018112582", **kwargs)
+    d = await check(guard, phone_number="+17018112582", **kwargs)
     await guard.ledger.claim_dial(d.request, confirmation="token", environment="production", max_per_hour=1)
     err = await refused(guard, phone_number="+17018112583")
     assert err.rule == "rate-limit" and "VOICING_MAX_CALLS_PER_HOUR is 1" in str(err)
@@ -177,7 +199,7 @@ async def test_the_rate_limit_refuses_once_reached(tmp_path: Path) -> None:
 async def test_the_duplicate_guard_names_the_earlier_call_and_expires(tmp_path: Path) -> None:
     guard = make_guard(tmp_path)
     kwargs: dict[str, Any] = {"assistant_id": PAYMENT, "input_variables": {"name": "A", "plan_type": "B"}}
-    d = await guard.check(phone_number="+17018112582", **kwargs)
+    d = await check(guard, phone_number="+17018112582", **kwargs)
     row = await guard.ledger.claim_dial(d.request, confirmation="token", environment="production", max_per_hour=9)
     await guard.ledger.record_outcome(row, status="started", call_id="call-42")
 
@@ -185,43 +207,14 @@ async def test_the_duplicate_guard_names_the_earlier_call_and_expires(tmp_path: 
         return "in-progress" if call_id == "call-42" else None
 
     with pytest.raises(GuardRefusal) as info:
-        await guard.check(phone_number="+17018112582", call_status=status, **kwargs)
+        await check(guard, phone_number="+17018112582", call_status=status, **kwargs)
     assert info.value.rule == "duplicate"
     assert "call_id call-42, status in-progress" in str(info.value)
     # another assistant may call the same number
-    await guard.check(phone_number="+17018112582", assistant_id=REMINDER, input_variables={"name": "A", "date": "x"})
+    await check(guard, phone_number="+17018112582", assistant_id=REMINDER, input_variables={"name": "A", "date": "x"})
     assert isinstance(guard.clock, Clock)
     guard.clock.now += timedelta(minutes=10, seconds=1)
-    await guard.check(phone_number="+17018112582", **kwargs)
-
-
-async def test_confirmation_mode_allow_list_elicitation_page_and_opt_in_token(tmp_path: Path) -> None:
-    kwargs: dict[str, Any] = {"assistant_id": PAYMENT, "input_variables": {"name": "A", "plan_type": "B"}}
-    guard = make_guard(tmp_path, allowed_numbers="+1701811*")
-    allowed = await guard.check(phone_number="+17018112582", **kwargs)
-    assert allowed.allow_listed
-    assert guard.confirmation_mode(allowed, client_can_elicit=False) == "allow-list"
-    other = await guard.check(phone_number="+17028112582", **kwargs)
-    assert guard.confirmation_mode(other, client_can_elicit=True) == "elicitation"
-    # human mode (the default outside local): without a form, the confirm page
-    assert guard.settings.resolved_confirmation == "human"
-    assert guard.confirmation_mode(other, client_can_elicit=False) == "page"
-    token = make_guard(tmp_path / "t", confirmation="token")
-    d = await token.check(phone_number="+17028112582", **kwargs)
-    assert token.confirmation_mode(d, client_can_elicit=False) == "token"
-    assert token.confirmation_mode(d, client_can_elicit=True) == "elicitation"
-
-
-async def test_a_token_is_redeemed_once(tmp_path: Path) -> None:
-    guard = make_guard(tmp_path)
-    d = await guard.check(
-        phone_number="+17018112582", assistant_id=PAYMENT, input_variables={"name": "A", "plan_type": "B"}
-    )
-    token = guard.issue_token(d).token
-    await guard.redeem_token(d, token)
-    with pytest.raises(GuardRefusal) as info:
-        await guard.redeem_token(d, token)
-    assert info.value.rule == "token-replayed"
+    await check(guard, phone_number="+17018112582", **kwargs)
 
 
 def test_durations_are_written_in_hours_and_minutes() -> None:
@@ -273,8 +266,8 @@ class RecordingDialClient:
 
 
 async def _decision(guard: DialGuard) -> Any:
-    return await guard.check(
-        assistant_id=PAYMENT, phone_number="+17018112582", input_variables={"name": "Ann", "plan_type": "Gold"}
+    return await check(
+        guard, assistant_id=PAYMENT, phone_number="+17018112582", input_variables={"name": "Ann", "plan_type": "Gold"}
     )
 
 

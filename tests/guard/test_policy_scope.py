@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from guard_support import check
 from server_support import ledger_cli
 from tests.server.test_dial import CLINIC, NUMBER, PAYMENT, VARS, Clock, call, dial_client, dials, refusal
 from voicing_mcp.api.client import VoicingClient
@@ -46,10 +47,10 @@ async def test_two_servers_reaching_the_same_api_by_env_or_by_base_url_count_eac
         for s in (by_env, by_url)
     ]
     async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as api:
-        decision = await guards[0].check(**request)
+        decision = await check(guards[0], **request)
         await guards[0].place_call(decision, api, confirmation="token")
         with pytest.raises(GuardRefusal) as refused:
-            await guards[1].check(**request)
+            await check(guards[1], **request)
     for guard in guards:
         guard.ledger.close()
     assert refused.value.rule == "duplicate"
@@ -72,10 +73,10 @@ async def _two_guards_dial(emu: RunningEmulator, tmp_path: Path, first: Any, sec
     ]
     try:
         async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as api:
-            decision = await guards[0].check(**request)
+            decision = await check(guards[0], **request)
             await guards[0].place_call(decision, api, confirmation="token")
             try:
-                await guards[1].check(**request)
+                await check(guards[1], **request)
             except GuardRefusal as exc:
                 return exc
             return None
@@ -147,7 +148,7 @@ async def test_rows_written_under_the_older_scope_spelling_still_count(emu: Runn
         s, TemplateStore(PACKAGE_PROMPTS_DIR), Ledger(path, environment=ledger_environment(s, local=False)), local=False
     )
     with pytest.raises(GuardRefusal) as refused:
-        await guard.check(assistant_id=PAYMENT, phone_number=NUMBER, input_variables=VARS)
+        await check(guard, assistant_id=PAYMENT, phone_number=NUMBER, input_variables=VARS)
     guard.ledger.close()
     assert refused.value.rule == "outcome-unknown" and f"#{row}" in refused.value.message
     listed = ledger_cli(path, "list")

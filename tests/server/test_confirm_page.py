@@ -52,12 +52,12 @@ from tests.server.test_transports import Served, clean_env, stop
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.guard import workflow
 from voicing_mcp.guard.policy import Preview
 from voicing_mcp.guard.templates import TemplateStore
 from voicing_mcp.redact import mask_number, one_line
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.render.preview import DialResult, preview_rows, preview_text, text_for_dial
-from voicing_mcp.server.web import confirm_flow
 from voicing_mcp.server.web.confirm_page import ConfirmPages, PendingDial
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -385,7 +385,7 @@ def browser_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """``$BROWSER`` is the recorder and the tool does not wait for a click: the log of the URLs it was given."""
     script, log = recorder(tmp_path)
     monkeypatch.setenv("BROWSER", str(script))
-    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(workflow, "CONFIRM_WAIT_SECONDS", 0.0)
     return log
 
 
@@ -443,10 +443,10 @@ async def test_human_mode_opens_the_page_in_the_browser_and_the_click_dials_once
 ) -> None:
     script, log = recorder(tmp_path)
     monkeypatch.setenv("BROWSER", str(script))
-    progress: list[str] = []
+    progress: list[tuple[float, float | None, str | None]] = []
 
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append(message or "")
+        progress.append((value, total, message))
 
     results: list[CallToolResult] = []
     async with human_client(emu, tmp_path, mode) as client:
@@ -469,7 +469,13 @@ async def test_human_mode_opens_the_page_in_the_browser_and_the_click_dials_once
     assert dials(emu) == 1
     refusal(again, "duplicate")
     assert replay == 409
-    assert any("waiting for the user to confirm" in m for m in progress)
+    # whole seconds of the wait, as a fraction with a message that says where the human is asked
+    value, total, message = progress[0]
+    assert (
+        total == 45
+        and value == int(value)
+        and message == f"waiting for you to confirm in the browser: {int(value)} of 45 s"
+    )
     seen = everything_the_model_got(results[0], again) + ledger
     page_id = url.rsplit("/", 1)[1]
     assert url not in seen and page_id not in seen
@@ -597,7 +603,7 @@ async def test_the_browser_gets_neither_the_api_key_nor_the_mcp_token(
     monkeypatch.setenv("VOICING_MCP_TOKEN", "mcp-token-5e1b0c7a")
     (tmp_path / "dnc.txt").write_text("+17025550100\n", encoding="utf-8")
     monkeypatch.setenv("VOICING_DNC_FILE", str(tmp_path / "dnc.txt"))
-    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(workflow, "CONFIRM_WAIT_SECONDS", 0.0)
     async with human_client(emu, tmp_path, "legacy") as client:
         assert structured(await call(client))["status"] == "confirmation_required"
     with anyio.fail_after(30):

@@ -23,8 +23,9 @@ from server_support import helper, ledger_cli, structured, text_of
 from tests.server.test_stdio import RawSession, clean_env
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.guard.request import DialRequest
 from voicing_mcp.server.app import create_server
-from voicing_mcp.server.tools.initiate_outbound_call import ConfirmCall, DialRequest
+from voicing_mcp.server.tools.initiate_outbound_call import ConfirmCall
 
 PAYMENT = "019addcc-b878-7b10-85f1-49f21342f947"  # Hi {{name}}, your {{plan_type}} plan payment is pending.
 CLINIC = "019addcc-0000-7000-8000-000000000002"  # name, date required; time, clinic optional

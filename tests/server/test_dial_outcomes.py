@@ -15,6 +15,7 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from guard_support import check
 from server_support import helper, ledger_cli, loopback_proxy, structured, text_of
 from tests.server.test_dial import DIAL_PATH, NUMBER, Clock, call, dial_client, dials, ledger_rows, refusal
 from voicing_mcp.api.client import VoicingClient
@@ -197,7 +198,8 @@ async def test_a_ledger_that_fails_after_the_post_does_not_hide_the_started_call
             path.mkdir()
             return response
 
-    decision = await guard.check(
+    decision = await check(
+        guard,
         assistant_id="019addcc-b878-7b10-85f1-49f21342f947",
         phone_number=NUMBER,
         input_variables={"name": "Ann", "plan_type": "Gold"},

@@ -49,6 +49,7 @@ from mcp_types import CallToolResult, TextContent
 from server_support import MODES, helper
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.guard import workflow
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.web import confirm_flow
 
@@ -390,11 +391,11 @@ class DialMachine(RuleBasedStateMachine):
         self.world.click_on_open = click_while_waiting
         # a waiting tool is given time for the click; otherwise it returns confirmation_required at once
         # (not by wait_seconds, which would also follow the started call for that long)
-        confirm_flow.CONFIRM_WAIT_SECONDS = 10.0 if click_while_waiting else 0.0
+        workflow.CONFIRM_WAIT_SECONDS = 10.0 if click_while_waiting else 0.0
         try:
             result = self.call("human", arguments)
         finally:
-            confirm_flow.CONFIRM_WAIT_SECONDS = 0.0
+            workflow.CONFIRM_WAIT_SECONDS = 0.0
             self.world.click_on_open = None
         if self.check_refusals(number, which, result):
             assert len(self.world.opened) == opened, "a refused request reached the human"
@@ -486,7 +487,7 @@ class DialMachine(RuleBasedStateMachine):
 def world(emu: RunningEmulator, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     built = World(emu, str(request.param))
     monkeypatch.setattr(confirm_flow, "open_in_browser", built.browser)
-    monkeypatch.setattr(confirm_flow, "CONFIRM_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(workflow, "CONFIRM_WAIT_SECONDS", 0.0)
     try:
         yield built
     finally:

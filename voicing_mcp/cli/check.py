@@ -41,6 +41,7 @@ from voicing_mcp.config import TOKEN_MODE_WARNING, Settings, load_settings, unkn
 from voicing_mcp.errors import APIConnectionError, ConfigError, GuardRefusal, NotFoundError, VoicingError
 from voicing_mcp.guard.dnc import DoNotCallList
 from voicing_mcp.guard.ledger import DUPLICATE_WINDOW
+from voicing_mcp.messages import describe
 from voicing_mcp.redact import one_line, redact_url
 from voicing_mcp.runtime import describe_prompts, open_api, template_store
 
@@ -332,7 +333,7 @@ async def check_api(settings: Settings, report: Report) -> None:
 
 def api_failure(what: str, exc: TimeoutError | VoicingError, *, secret: str | None = None) -> str:
     """The ``api`` line's text for an exception of the read: ``what`` (the API as opened) and the server's one
-    description of the error (:func:`~voicing_mcp.server.render.results.describe`), the text a tool would give.
+    description of the error (:func:`~voicing_mcp.messages.describe`), the text a tool would give.
 
     Two cases are check's own: the time limit is check's, not an API error; and a 404 to a list of calls
     cannot mean a missing id, only a base URL that is not the Voicing API.
@@ -341,9 +342,6 @@ def api_failure(what: str, exc: TimeoutError | VoicingError, *, secret: str | No
         return f"{what} did not answer within {API_TIMEOUT_SECONDS:.0f} s"
     if isinstance(exc, NotFoundError):
         return f"{what} has no call-details endpoint ({exc}): check VOICING_BASE_URL/VOICING_ENV"
-    # the MCP SDK comes with server.results (its ToolError): paid only when the read failed, not by a passing check
-    from voicing_mcp.server.render.results import describe  # noqa: PLC0415 (the MCP SDK, only on a failed read)
-
     text = describe(exc, secret=secret)
     if isinstance(exc, APIConnectionError):
         return f"cannot reach {what}: {text}"

@@ -34,8 +34,9 @@ class Preview(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
-    """The outcome of checks 1-4: the normalised request, its preview, and warnings."""
+class CheckedDial:
+    """The outcome of checks 1-4: the normalised request, its preview, and warnings. (Named apart from
+    :class:`voicing_mcp.api.retry.Decision`, the retry policy's verdict: one name per meaning.)"""
 
     request: OutboundCallRequest
     phone: PhoneInfo

@@ -17,6 +17,7 @@ import anyio.to_thread
 
 from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.guard.phone import TEL_URI, PhoneInfo
+from voicing_mcp.messages import refusal
 from voicing_mcp.redact import mask_number, one_line
 
 #: columns of a do-not-call line: CSV/TSV exports (``number,name``), several numbers (``+1…;+1…``)
@@ -119,7 +120,7 @@ class DoNotCallList:
                 self._digest = digest
             loaded = self._loaded
         if isinstance(loaded, GuardRefusal):
-            raise GuardRefusal(str(loaded), rule=loaded.rule)
+            raise GuardRefusal(loaded.message, rule=loaded.rule, reason=loaded.reason, fields=loaded.fields)
         return loaded
 
     def numbers(self) -> frozenset[str]:
@@ -128,11 +129,7 @@ class DoNotCallList:
         return entries.e164 | entries.national
 
     def _unreadable(self, why: str) -> GuardRefusal:
-        return GuardRefusal(
-            f"do-not-call file: VOICING_DNC_FILE {self.path} cannot be read ({why}); no call is placed until it "
-            "can — fix the file or the path, or unset VOICING_DNC_FILE",
-            rule="do-not-call-file",
-        )
+        return refusal("do-not-call-file-unreadable", path=self.path, why=why)
 
     def _read(self, path: Path) -> bytes:
         try:
@@ -185,15 +182,12 @@ class DoNotCallList:
                     else:
                         national.update({value, value.lstrip("0")})
         if bad:
-            shown = "; ".join(b.describe() for b in bad[:3])
-            more = f" (and {len(bad) - 3} more line(s): {', '.join(str(b.number) for b in bad[3:8])}…)"
-            raise GuardRefusal(
-                f"do-not-call file: VOICING_DNC_FILE {self.path} has {len(bad)} line(s) that cannot be read as "
-                f"numbers, so whom they list is not known — {shown}{more if len(bad) > 3 else ''}. "
-                "No call is placed until every line reads: one or more numbers per line in +country format, "
-                "columns separated by ',', ';', '|' or tab, notes in a column of their own or after '#' "
-                "(see README, The do-not-call file)",
-                rule="do-not-call-file",
+            raise refusal(
+                "do-not-call-file-lines",
+                path=self.path,
+                count=len(bad),
+                shown=[b.describe() for b in bad[:3]],
+                more_lines=[b.number for b in bad[3:8]],
             )
         return DoNotCallEntries(frozenset(e164), frozenset(national), len(written), without_region, nanp)
 
@@ -300,11 +294,7 @@ class DoNotCallList:
     def check(self, info: PhoneInfo) -> None:
         """Check 1e: numbers on the do-not-call file are never dialled."""
         if self.load().blocks(info):
-            raise GuardRefusal(
-                f"do-not-call: {info.masked} is on the do-not-call list ({self.path}); it is never dialled — "
-                "remove it from that file only if the person asked to be called again",
-                rule="do-not-call",
-            )
+            raise refusal("do-not-call", number=info.masked, path=self.path)
 
 
 #: the NANP's national (trunk) prefix and the length of a NANP number's digits written after it

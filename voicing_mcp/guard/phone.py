@@ -1,7 +1,7 @@
 """Phone numbers for the dial guard: parse, normalise to E.164, classify, and refuse.
 
-Every ``check_*`` function raises :class:`~voicing_mcp.errors.GuardRefusal` with a message that
-names the rule, the value and what would make it pass; :mod:`voicing_mcp.guard.policy` calls
+Every ``check_*`` function raises :class:`~voicing_mcp.errors.GuardRefusal` naming the rule and the value
+(its words, with what would make it pass, are in :mod:`voicing_mcp.messages`); :mod:`voicing_mcp.guard.policy` calls
 them in the guard's order (number checks come first).
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.messages import refusal
 from voicing_mcp.redact import mask_number
 
 if TYPE_CHECKING:
@@ -108,21 +108,12 @@ def _check_short(raw: str, default_region: str | None) -> None:
     if emergency:
         first = [r for r in (default_region, *_COMMON_REGIONS) if r in emergency]
         shown = list(dict.fromkeys([*first, *sorted(emergency)]))[:3]
-        more = ", …" if len(emergency) > len(shown) else ""
-        raise GuardRefusal(
-            f"number: {raw!r} is an emergency number (in {', '.join(shown)}{more}); emergency services are never "
-            "dialled",
-            rule="emergency-number",
-        )
+        raise refusal("emergency-number", raw=raw, regions=shown, more=len(emergency) > len(shown))
     short = any(len(number) <= MAX_SHORT_DIGITS for number, _ in candidates) or (
         not international and len(digits) <= MAX_SHORT_DIGITS
     )
     if short:
-        raise GuardRefusal(
-            f"number: {raw!r} is a short number (service or short code); only full subscriber numbers are "
-            "dialled — give the complete number in +country format, e.g. +17015550123",
-            rule="short-number",
-        )
+        raise refusal("short-number", raw=raw)
 
 
 def parse_number(raw: str, *, default_region: str | None) -> PhoneInfo:
@@ -131,37 +122,22 @@ def parse_number(raw: str, *, default_region: str | None) -> PhoneInfo:
     from phonenumbers import geocoder, timezone  # noqa: PLC0415 (geocoder loads about 1 s of data: on the first dial)
 
     if not any(ch.isdigit() for ch in raw or ""):
-        raise GuardRefusal(
-            f"number: {raw!r} has no digits; give the number in +country format, e.g. +17015550123", rule="number"
-        )
+        raise refusal("number-no-digits", raw=raw)
     given = raw
     raw = TEL_URI.sub("", raw)  # a tel: URI (RFC 3966) is read as the number it holds
     _check_short(raw, default_region)
     cleaned = _clean(raw)
     if not cleaned.startswith("+") and default_region is None:
-        raise GuardRefusal(
-            f"number: {raw!r} is in national format and VOICING_DEFAULT_REGION is not set; give it in +country "
-            "format (e.g. +17015550123) or set VOICING_DEFAULT_REGION to an ISO code such as US or IN",
-            rule="number-format",
-        )
+        raise refusal("number-format", raw=raw)
     try:
         parsed = phonenumbers.parse(given, None if cleaned.startswith("+") else default_region)
     except phonenumbers.NumberParseException as exc:
-        raise GuardRefusal(
-            f"number: {raw!r} is not a phone number ({exc}); give it in +country format, e.g. +17015550123",
-            rule="number",
-        ) from None
+        raise refusal("number-unparsable", raw=raw, error=exc) from None
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     if not phonenumbers.is_possible_number(parsed):
-        raise GuardRefusal(
-            f"number: {raw!r} ({e164}) is not a possible number (wrong length for its country); check the digits",
-            rule="number",
-        )
+        raise refusal("number-impossible", raw=raw, e164=e164)
     if not phonenumbers.is_valid_number(parsed):
-        raise GuardRefusal(
-            f"number: {raw!r} ({e164}) is not a valid number (no such area or range); check the digits and country",
-            rule="number",
-        )
+        raise refusal("number-invalid", raw=raw, e164=e164)
     code = int(phonenumbers.number_type(parsed))
     return PhoneInfo(
         e164=e164,
@@ -216,31 +192,19 @@ def country_zones(country_code: int) -> tuple[str, ...]:
 def check_line_type(info: PhoneInfo) -> None:
     """Check 1b: premium-rate, shared-cost, UAN and unknown line types are refused."""
     if info.line_type_code in REFUSED_LINE_TYPES:
-        raise GuardRefusal(
-            f"line type: {info.masked} is a {info.line_type} number; premium-rate, shared-cost, UAN and "
-            "unknown-type numbers are never dialled — use the callee's ordinary fixed or mobile number",
-            rule="line-type",
-        )
+        raise refusal("line-type", number=info.masked, line_type=info.line_type)
 
 
 def check_fictional(info: PhoneInfo, *, local: bool) -> None:
     """Check 1c: the fictional 555-0100…0199 range is for the emulator only."""
     if info.fictional and not local:
-        raise GuardRefusal(
-            f"fictional number: {info.e164} is in the NANP range 555-0100…0199 reserved for fiction and tests; it "
-            "is dialled only in local mode (the built-in emulator) — use a real number",
-            rule="fictional-number",
-        )
+        raise refusal("fictional-number", e164=info.e164)
 
 
 def check_country(info: PhoneInfo, allowed: Sequence[str]) -> None:
     """Check 1d: only countries in VOICING_ALLOWED_COUNTRIES (empty = all)."""
     if allowed and info.region not in allowed:
-        raise GuardRefusal(
-            f"country: {info.masked} is in {info.country} ({info.region}), which is not in VOICING_ALLOWED_COUNTRIES "
-            f"({','.join(allowed)}); add {info.region} to that setting to allow it",
-            rule="country",
-        )
+        raise refusal("country", number=info.masked, country=info.country, region=info.region, allowed=list(allowed))
 
 
 def matches_allowed(e164: str, patterns: Sequence[str]) -> bool:

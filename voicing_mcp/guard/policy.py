@@ -12,11 +12,11 @@
 3. **Quiet hours** — in every time zone of the number (warn only in local mode;
    :mod:`~voicing_mcp.guard.quiet_hours`).
 4. **Rate limit, unknown outcomes and duplicates** — counted in the ledger.
-5. **Confirmation** — :meth:`confirmation_mode`, :meth:`issue_token`, :meth:`redeem_token`.
+5. **Confirmation** — the workflow (:mod:`~voicing_mcp.guard.workflow`): the mode, tokens, page approvals.
 6. **Ledger** — :meth:`place_call` commits the intent, POSTs once, records the outcome.
 
-Every refusal is a :class:`~voicing_mcp.errors.GuardRefusal` naming the rule, the value and what
-would make it pass. Nothing here knows about MCP.
+Every refusal is a :class:`~voicing_mcp.errors.GuardRefusal` naming the rule and its values; its words, saying
+what would make it pass, are written in :mod:`voicing_mcp.messages`. Nothing here knows about MCP.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from voicing_mcp.errors import (
     VoicingError,
 )
 from voicing_mcp.guard import phone as ph
-from voicing_mcp.guard.decision import Decision, Preview
+from voicing_mcp.guard.decision import CheckedDial, Preview
 from voicing_mcp.guard.dnc import DoNotCallList
 from voicing_mcp.guard.ledger import (
     DUPLICATE_WINDOW,
@@ -55,16 +55,18 @@ from voicing_mcp.guard.ledger import (
     unknown_refusal,
 )
 from voicing_mcp.guard.quiet_hours import describe_local_time, format_delta, next_window_opening, zones_in_window
+from voicing_mcp.guard.request import DialRequest
 from voicing_mcp.guard.scope import ledger_environment
 from voicing_mcp.guard.templates import AssistantTemplate, TemplateProblem, TemplateStore
-from voicing_mcp.guard.tokens import IssuedToken, TokenSigner
+from voicing_mcp.guard.tokens import TokenSigner
 from voicing_mcp.guard.variables import check_ids, check_sendable, check_variables, variables_text
+from voicing_mcp.messages import refusal
 from voicing_mcp.redact import redact_secret
 
 __all__ = [
     "LOCAL_NOTE",
+    "CheckedDial",
     "Clock",
-    "Decision",
     "DialClient",
     "DialGuard",
     "Preview",
@@ -114,22 +116,24 @@ class DialGuard:
         self.dnc = DoNotCallList(settings.dnc_file, default_region=settings.default_region)
 
     # ----- checks 1-4 --------------------------------------------------------------------------
+    @property
+    def environment(self) -> str:
+        """Where this server's dials go, as its ledger rows and approvals name it (:mod:`~voicing_mcp.guard.scope`)."""
+        return self.ledger.environment or ledger_environment(self.settings, local=self.local)
+
     async def check(
         self,
+        dial: DialRequest,
         *,
-        assistant_id: str,
-        phone_number: str,
-        input_variables: Mapping[str, object] | None = None,
-        telephony_provider: str = "default",
         reconcile: Callable[[DialRow], Awaitable[str | None]] | None = None,
         call_status: Callable[[str], Awaitable[str | None]] | None = None,
-    ) -> Decision:
-        """Run checks 1-4 in order. Raises GuardRefusal; returns the decision otherwise."""
+    ) -> CheckedDial:
+        """Run checks 1-4 in order on the whole request. Raises GuardRefusal; returns the decision otherwise."""
         warnings: list[str] = []
         now = self.clock()
 
         # 1. Number
-        number = ph.parse_number(phone_number, default_region=self.settings.default_region)
+        number = ph.parse_number(dial.phone_number, default_region=self.settings.default_region)
         if number.extension:
             warnings.append(
                 f"extension {number.extension} is not dialled: the API calls {number.international} itself (E.164 "
@@ -141,9 +145,9 @@ class DialGuard:
         await self.dnc.check_async(number)
 
         # 2. Template
-        variables = check_variables(input_variables or {})
-        given = assistant_id.strip()
-        assistant_id, telephony_provider = check_ids(assistant_id, telephony_provider)
+        variables = check_variables(dial.input_variables)
+        given = dial.assistant_id.strip()
+        assistant_id, telephony_provider = check_ids(dial.assistant_id, dial.telephony_provider)
         template_id = assistant_id
         if given != assistant_id:  # a template file named with the id as spelled (upper case…) still counts
             try:
@@ -184,7 +188,7 @@ class DialGuard:
             note=LOCAL_NOTE if self.local else None,
         )
         allow_listed = ph.matches_allowed(number.e164, self.settings.allowed_numbers)
-        return Decision(
+        return CheckedDial(
             request=request,
             phone=number,
             preview=preview,
@@ -197,16 +201,11 @@ class DialGuard:
         try:
             template = self.templates.get(assistant_id)
         except TemplateProblem as exc:
-            raise GuardRefusal(f"template: {exc}; fix the template file", rule="template") from None
+            raise refusal("template-unreadable", error=exc) from None
         if template is None:
             where = self.templates.path_for(assistant_id)
             if self.settings.strict_templates:
-                raise GuardRefusal(
-                    f"template: assistant {assistant_id!r} has no local prompt template, so its placeholders cannot "
-                    f"be checked; put a copy of its prompt at {where} (or set VOICING_STRICT_TEMPLATES=false to dial "
-                    "without the check)",
-                    rule="template-missing",
-                )
+                raise refusal("template-missing", assistant_id=assistant_id, where=where)
             warnings.append(
                 f"assistant {assistant_id!r} has no local template ({where}); placeholders were not checked "
                 "(VOICING_STRICT_TEMPLATES=false)"
@@ -214,12 +213,12 @@ class DialGuard:
             return None
         missing = [name for name in template.required if name not in variables]
         if missing:
-            raise GuardRefusal(
-                f"template: input_variables lack {', '.join(repr(m) for m in missing)}, required by the prompt of "
-                f"assistant {assistant_id} ({template.path.name}); add "
-                + ", ".join(f'"{m}": "…"' for m in missing)
-                + (f" (optional: {', '.join(template.optional)})" if template.optional else ""),
-                rule="template-variables",
+            raise refusal(
+                "template-variables-missing",
+                missing=missing,
+                assistant_id=assistant_id,
+                template=template.path.name,
+                optional=list(template.optional),
             )
         extra = sorted(set(variables) - set(template.placeholders))
         if extra:
@@ -247,12 +246,17 @@ class DialGuard:
             )
             return
         opens = next_window_opening(number.time_zones, window, now)
-        wait = f", next window opens in {format_delta(opens - now)}" if opens is not None else ""
-        text = (
-            f"quiet hours: it is {local_time:%H:%M} in {zone}{more} for {number.masked}; calls allowed "
-            f"{window.end:%H:%M}–{window.start:%H:%M}{wait}"
+        raise refusal(
+            "quiet-hours",
+            local_time=local_time,
+            zone=zone,
+            more_zones=len(inside) - 1,
+            zones=len(number.time_zones),
+            number=number.masked,
+            allowed_from=window.end,
+            allowed_until=window.start,
+            opens_in=format_delta(opens - now) if opens is not None else None,
         )
-        raise GuardRefusal(f"{text}; try again then, or change VOICING_QUIET_HOURS", rule="quiet-hours")
 
     async def check_unknown_outcomes(
         self, number: ph.PhoneInfo, reconcile: Callable[[DialRow], Awaitable[str | None]] | None
@@ -296,35 +300,9 @@ class DialGuard:
         if refusal is not None:
             raise refusal
 
-    # ----- 5. confirmation ---------------------------------------------------------------------
-    def confirmation_mode(self, decision: Decision, *, client_can_elicit: bool) -> Confirmation:
-        """How this call is confirmed: allow-list, the client's form, the confirm page (human mode) or a token.
-
-        ``page`` means a human must click the loopback confirm page; the server decides how its URL reaches
-        them (URL-mode elicitation or the browser) and refuses when neither can.
-        """
-        if decision.allow_listed:
-            return "allow-list"
-        if client_can_elicit:
-            return "elicitation"
-        return "token" if self.settings.resolved_confirmation == "token" else "page"
-
-    def issue_token(self, decision: Decision) -> IssuedToken:
-        return self.signer.issue(decision.request, now=self.clock())
-
-    async def redeem_token(self, decision: Decision, token: str) -> None:
-        """Verify the token against this exact request and spend its nonce (exactly once)."""
-        verified = self.signer.verify(token, decision.request, now=self.clock())
-        if not await self.ledger.spend_nonce(verified.nonce, expires_at=verified.expires_at):
-            raise GuardRefusal(
-                "confirmation token: already used — a token confirms one call only; call initiate_outbound_call "
-                "again without confirmation_token to get a new preview and token",
-                rule="token-replayed",
-            )
-
     # ----- 6. ledger and the one POST ----------------------------------------------------------
     async def place_call(
-        self, decision: Decision, client: DialClient, *, confirmation: Confirmation
+        self, decision: CheckedDial, client: DialClient, *, confirmation: Confirmation
     ) -> tuple[OutboundCallResponse, int]:
         """Commit the intent, POST once, record the outcome. Returns the API's answer and the ledger row id.
 
@@ -339,7 +317,7 @@ class DialGuard:
         row_id = await self.ledger.claim_dial(
             req,
             confirmation=confirmation,
-            environment=self.ledger.environment or ledger_environment(self.settings, local=self.local),
+            environment=self.environment,
             max_per_hour=self.settings.max_calls_per_hour,
         )
         logger.info("ledger #%d: dialling %s (%s, %s)", row_id, decision.phone.masked, req.assistant_id, confirmation)

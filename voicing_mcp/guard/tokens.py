@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from voicing_mcp.api.models import OutboundCallRequest
-from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.messages import refusal
 
 TOKEN_TTL = timedelta(minutes=5)
 _VERSION = "v2"
@@ -114,46 +114,27 @@ class TokenSigner:
         return IssuedToken(token=f"{self._head}.{body}.{signature}", nonce=nonce, expires_at=expires_at)
 
     def verify(self, token: str, req: OutboundCallRequest, *, now: datetime | None = None) -> VerifiedToken:
-        """Check signature, expiry and binding to ``req``; raise GuardRefusal(rule="confirmation-token")."""
+        """Check signature, expiry and binding to ``req``; a refusal's rule is ``token-invalid``, ``token-expired``
+        or ``token-mismatch``."""
         now = now or datetime.now(UTC)
-        again = "call initiate_outbound_call again without confirmation_token to get a new preview and token"
         parts = token.strip().split(".")
-        restarted = (
-            "was issued by an earlier run of this server: it restarted since, and tokens do not survive a restart"
-        )
         if len(parts) == 3 and parts[0] == _OLD_VERSION:
-            raise GuardRefusal(
-                "confirmation token: not valid here — it has the format of an older version of this server, so "
-                f"it {restarted} (or it is forged); {again}",
-                rule="token-invalid",
-            )
+            raise refusal("token-old-format")
         version, _, key_id = parts[0].partition("-") if len(parts) == 3 else ("", "", "")
         if version != _VERSION or not _KEY_ID.fullmatch(key_id):
-            raise GuardRefusal(f"confirmation token: not a token issued by this server; {again}", rule="token-invalid")
+            raise refusal("token-foreign")
         if key_id != self.key_id and self.shared:
-            raise GuardRefusal(
-                f"confirmation token: it was signed with another VOICING_TOKEN_SECRET (its key id is {key_id}, "
-                f"this server's is {self.key_id}): the secret was changed since, or a replica runs with a "
-                f"different one; {again}",
-                rule="token-invalid",
-            )
+            raise refusal("token-other-secret", key_id=key_id, ours=self.key_id)
         if key_id != self.key_id:
-            raise GuardRefusal(
-                f"confirmation token: it {restarted} (its key id is {key_id}, this run's is {self.key_id}; "
-                "replicas behind one address accept each other's tokens only with one VOICING_TOKEN_SECRET); "
-                f"{again}",
-                rule="token-invalid",
-            )
+            raise refusal("token-restarted", key_id=key_id, ours=self.key_id)
         head, body, signature = parts
         try:
             given_sig = _unb64(signature)
         except (ValueError, binascii.Error):
-            raise GuardRefusal(f"confirmation token: malformed or forged; {again}", rule="token-invalid") from None
+            raise refusal("token-malformed") from None
         # the signature first: only a payload this server wrote is ever parsed
         if not hmac.compare_digest(given_sig, self._mac(f"{head}.{body}".encode())):
-            raise GuardRefusal(
-                f"confirmation token: signature is invalid (forged or altered); {again}", rule="token-invalid"
-            )
+            raise refusal("token-forged")
         try:
             payload = json.loads(_unb64(body))
             exp = int(payload["exp"])
@@ -162,20 +143,12 @@ class TokenSigner:
             if not isinstance(digests, dict):
                 raise TypeError("fields")
         except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
-            raise GuardRefusal(f"confirmation token: malformed or forged; {again}", rule="token-invalid") from None
+            raise refusal("token-malformed") from None
         expires_at = datetime.fromtimestamp(exp, UTC)
         if now >= expires_at:
-            raise GuardRefusal(
-                f"confirmation token: expired at {expires_at:%H:%M:%S} UTC (tokens live "
-                f"{int(self.ttl.total_seconds())} s); {again}",
-                rule="token-expired",
-            )
+            raise refusal("token-expired", expired_at=expires_at, ttl_seconds=int(self.ttl.total_seconds()))
         canon = canonical_request(req)
         changed = [name for name in FIELDS if digests.get(name) != self._field_digest(name, canon[name])]
         if changed:
-            raise GuardRefusal(
-                f"confirmation token: it was issued for a different request ({', '.join(changed)} changed); a token "
-                f"confirms exactly one request — {again} and show the user the new preview",
-                rule="token-mismatch",
-            )
+            raise refusal("token-mismatch", changed=changed)
         return VerifiedToken(nonce=nonce, expires_at=expires_at)

@@ -3,7 +3,7 @@
 Values are strings, numbers or booleans, capped in number and size; names and values carry no control or
 bidi-override character (they could make a preview show something else than what is sent); the body must
 encode as JSON. Every refusal is a :class:`~voicing_mcp.errors.GuardRefusal` (``template-variables``,
-``control-characters``, ``assistant``, ``provider``).
+``control-characters``, ``assistant``, ``provider``), its words written in :mod:`voicing_mcp.messages`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from collections.abc import Mapping
 
 from voicing_mcp.api.client import encode_json_body
 from voicing_mcp.api.models import OutboundCallRequest
-from voicing_mcp.errors import GuardRefusal, InvalidRequestError
+from voicing_mcp.errors import InvalidRequestError
+from voicing_mcp.messages import refusal
 from voicing_mcp.redact import one_line
 
 MAX_VARIABLES = 50
@@ -41,7 +42,7 @@ def check_sendable(req: OutboundCallRequest) -> None:
     try:
         encode_json_body(req.model_dump(mode="json"))
     except InvalidRequestError as exc:
-        raise GuardRefusal(f"template: input_variables cannot be sent: {exc}", rule="template-variables") from None
+        raise refusal("variables-unsendable", error=exc) from None
 
 
 def check_ids(assistant_id: str, telephony_provider: str) -> tuple[str, str]:
@@ -50,9 +51,9 @@ def check_ids(assistant_id: str, telephony_provider: str) -> tuple[str, str]:
     spelling for the same assistant, so the duplicate rule, the templates and the confirmations must too."""
     a, p = assistant_id.strip(), telephony_provider.strip()
     if not a:
-        raise GuardRefusal("template: assistant_id is empty; give the assistant's id", rule="assistant")
+        raise refusal("assistant-empty")
     if not p:
-        raise GuardRefusal('telephony_provider is empty; use "default" unless told otherwise', rule="provider")
+        raise refusal("provider-empty")
     try:
         a = str(uuid.UUID(a))
     except ValueError:
@@ -63,42 +64,20 @@ def check_ids(assistant_id: str, telephony_provider: str) -> tuple[str, str]:
 def check_variables(variables: Mapping[str, object]) -> dict[str, str | int | float | bool]:
     """Values must be strings, numbers or booleans; keys and sizes are capped."""
     if len(variables) > MAX_VARIABLES:
-        raise GuardRefusal(
-            f"template: {len(variables)} input_variables, at most {MAX_VARIABLES} are accepted; send only the "
-            "template's placeholders",
-            rule="template-variables",
-        )
+        raise refusal("variables-too-many", count=len(variables), limit=MAX_VARIABLES)
     out: dict[str, str | int | float | bool] = {}
     for key, value in variables.items():
         refuse_hidden_characters(key, value)
         if not key or len(key) > MAX_KEY_LENGTH:
-            raise GuardRefusal(
-                f"template: input variable name {key[:80]!r} must be 1-{MAX_KEY_LENGTH} characters",
-                rule="template-variables",
-            )
+            raise refusal("variable-name-length", name=key[:80], limit=MAX_KEY_LENGTH)
         if not isinstance(value, str | int | float | bool):
-            raise GuardRefusal(
-                f"template: input variable {key!r} is a {type(value).__name__}; values must be strings, numbers "
-                "or booleans — pass it as text",
-                rule="template-variables",
-            )
+            raise refusal("variable-type", name=key, type_name=type(value).__name__)
         if isinstance(value, float) and not math.isfinite(value):  # JSON has no NaN/Infinity (1e400 reads as inf)
-            raise GuardRefusal(
-                f"template: input variable {key!r} is {value!r}, a number JSON cannot carry (a value like 1e400 "
-                "is too large and reads as infinity); give a finite number, or pass it as text",
-                rule="template-variables",
-            )
+            raise refusal("variable-not-finite", name=key, value=value)
         if _has_surrogate(key) or (isinstance(value, str) and _has_surrogate(value)):
-            raise GuardRefusal(
-                f"template: input variable {key.encode('utf-8', 'backslashreplace').decode()!r} contains an unpaired "
-                "surrogate (\\ud800-\\udfff), which is not valid text; send the text without it",
-                rule="template-variables",
-            )
+            raise refusal("variable-surrogate", name=key.encode("utf-8", "backslashreplace").decode())
         if isinstance(value, str) and len(value) > MAX_VALUE_LENGTH:
-            raise GuardRefusal(
-                f"template: input variable {key!r} is {len(value)} characters, at most {MAX_VALUE_LENGTH}; shorten it",
-                rule="template-variables",
-            )
+            raise refusal("variable-too-long", name=key, length=len(value), limit=MAX_VALUE_LENGTH)
         out[key] = value
     return out
 
@@ -132,12 +111,7 @@ def refuse_hidden_characters(key: str, value: object) -> None:
     if ch is None:
         return
     kind = "a bidi override/isolate" if ch in BIDI_CONTROLS else "a control character"
-    raise GuardRefusal(
-        f"template: the {what} of input variable {one_line(key)!r} contains <U+{ord(ch):04X}> ({kind}), which "
-        "could make the preview show something else than what is sent; remove it (plain text, newlines and tabs are "
-        "fine)",
-        rule="control-characters",
-    )
+    raise refusal("variable-hidden-character", part=what, name=one_line(key), code_point=ord(ch), kind=kind)
 
 
 def _has_surrogate(text: str) -> bool:

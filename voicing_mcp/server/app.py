@@ -36,13 +36,13 @@ from voicing_mcp import __version__
 from voicing_mcp.config import TOKEN_MODE_WARNING, Settings, unknown_settings
 from voicing_mcp.errors import VoicingError
 from voicing_mcp.guard.policy import Clock
+from voicing_mcp.messages import describe
 from voicing_mcp.redact import redact_secret
 from voicing_mcp.runtime import describe_prompts, open_api, open_guard, template_store
 from voicing_mcp.server.context import ServerContext
 from voicing_mcp.server.prompts import register_prompts
 from voicing_mcp.server.protocol_extras import register_protocol_extras
 from voicing_mcp.server.render.arguments import argument_problems, unknown_arguments
-from voicing_mcp.server.render.results import describe
 from voicing_mcp.server.resources import register_resources
 from voicing_mcp.server.schemas import drop_generated_titles
 from voicing_mcp.server.shared_state import request_state_security
@@ -315,7 +315,7 @@ def create_server(
     register_prompts(server)  # the workflow prompts
     register_resources(server, templates)
     register_protocol_extras(server, templates)  # completion, logging/setLevel, resources/subscribe
-    register_dial_tool(server, settings, clock=clock)  # initiate_outbound_call and voicing://ledger/recent
+    register_dial_tool(server, settings)  # initiate_outbound_call and voicing://ledger/recent
     drop_generated_titles(server)  # the tool list is in the model's context: no title that repeats a name
     return server
 

@@ -10,17 +10,17 @@ the human read another number, or another value, than the one dialled.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from voicing_mcp.api.models import OutboundCallRequest
-from voicing_mcp.guard.policy import Decision, Preview, describe_local_time, variables_text
+from voicing_mcp.guard.policy import CheckedDial, Preview, describe_local_time, variables_text
+from voicing_mcp.guard.workflow import AskedVia, Outcome
 from voicing_mcp.redact import one_line
 from voicing_mcp.server.render.results import RESULT_BUDGET, as_tool_result, result_size
-
-AskedVia = Literal["browser", "url-elicitation"]
 
 #: the question's local time is rounded to this many minutes: on the 2026-07-28 protocol the question is
 #: compared between rounds, and a preview that changed while the human read it is asked again
@@ -47,7 +47,7 @@ def preview_text(p: Preview, *, indent: str = "") -> str:
     return "\n".join(indent + line for line in lines)
 
 
-def question_text(decision: Decision) -> str:
+def question_text(decision: CheckedDial) -> str:
     """The question the human answers in the client's form (elicitation)."""
     p = decision.preview
     if decision.checked_at is not None:
@@ -98,15 +98,59 @@ class DialResult(BaseModel):
     call: FollowedCall | None = Field(default=None, description="With wait_seconds: how the call went so far.")
 
 
-def declined(decision: Decision, how: str, *, asked_via: AskedVia | None = None) -> DialResult:
-    """The result when the human said no: nothing was dialled."""
+def dial_result(outcome: Outcome) -> DialResult:
+    """The tool's result for what the dial workflow did."""
+    decision = outcome.decision
+    if outcome.status == "started":
+        assert outcome.response is not None
+        call_id = outcome.response.call_id
+        return DialResult(
+            status="started",
+            call_id=call_id,
+            request=decision.request,
+            confirmed_by=outcome.mode,
+            ledger_id=outcome.ledger_id,
+            preview=decision.preview,
+            warnings=decision.warnings,
+            next_step=f"Follow it with get_call_details(call_id={call_id!r}).",
+        )
+    if outcome.status == "declined":
+        return DialResult(
+            status="declined",
+            asked_via=outcome.asked_via,
+            preview=decision.preview,
+            warnings=decision.warnings,
+            next_step=f"{outcome.how} Do not dial this number again unless the user asks for it.",
+        )
+    expires = _utc(outcome.expires_at)
+    if outcome.token is not None:
+        return DialResult(
+            status="confirmation_required",
+            confirmation_token=outcome.token.token,
+            expires_at=expires,
+            preview=decision.preview,
+            warnings=decision.warnings,
+            next_step="Show this preview to the user and ask whether to place the call. Only if they say "
+            "yes, call initiate_outbound_call again with the same arguments and this confirmation_token "
+            "(valid 5 minutes, once). Nothing has been dialled.",
+        )
+    where = {"browser": "in their browser", "url-elicitation": "through the link your client showed them"}.get(
+        outcome.asked_via or "", "(the link is on its way to them)"
+    )
     return DialResult(
-        status="declined",
-        asked_via=asked_via,
+        status="confirmation_required",
+        asked_via=outcome.asked_via,
+        expires_at=expires,
         preview=decision.preview,
         warnings=decision.warnings,
-        next_step=f"{how} Do not dial this number again unless the user asks for it.",
+        next_step=f"The user was asked to confirm this call on a confirm page {where}; nothing has been dialled. "
+        'Tell them; once they have clicked "Call now", call initiate_outbound_call again with the same '
+        "arguments (within 5 minutes). Only the user can confirm it.",
     )
+
+
+def _utc(when: datetime | None) -> str | None:
+    return when.isoformat().replace("+00:00", "Z") if when is not None else None
 
 
 def text_for_dial(result: DialResult) -> str:

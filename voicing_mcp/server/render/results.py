@@ -1,9 +1,7 @@
-"""What the model reads back: the one text for every error, and the shape of every tool result.
+"""What the model reads back: every error as a tool error, and the shape of every tool result.
 
-* :func:`describe` turns any exception into the sentence a model (or a human running ``check``) reads:
-  what went wrong and how to fix it. Exceptions carry data (status, detail, close code, rule, the cause of a
-  failed dial); the prose is written here and nowhere else. It is a pure function: no MCP context needed.
-* :func:`tool_error` wraps that text in the SDK's ``ToolError`` for tools and resources.
+* :func:`tool_error` wraps the one text of an exception (:func:`voicing_mcp.messages.describe`, written outside
+  ``server/`` so ``check`` reads the same words without the MCP SDK) in the SDK's ``ToolError``.
 * :func:`as_tool_result` and :func:`json_text` build a tool's result: a short readable summary, the compact JSON
   of the structured result, and ``structuredContent``, with every invisible or reordering character escaped.
 * :data:`RESULT_BUDGET` is the most characters any tool result may take, measured by :func:`result_size` (the
@@ -21,19 +19,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel
 
-from voicing_mcp.errors import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    ChatError,
-    DialFailedError,
-    GuardRefusal,
-    InvalidRequestError,
-    NotFoundError,
-    RateLimitError,
-)
-from voicing_mcp.redact import one_line, redact_secret, visible
+from voicing_mcp.messages import describe
+from voicing_mcp.redact import visible
 
 __all__ = [
     "RESULT_BUDGET",
@@ -52,135 +39,11 @@ JSON (:func:`result_size`). Claude Code moves a result over 50,000 characters ou
 result of this server stays under half that, whatever the arguments."""
 
 
-def describe(
-    exc: BaseException, *, subject: str | None = None, secret: str | None = None, new_conversation: bool = False
-) -> str:
-    """The one text, on one line, that says what went wrong and how to fix it.
-
-    ``subject`` names what was asked for (e.g. ``"call 'abc'"``) so a 404 reads "call 'abc' not found".
-    ``secret`` (the API key) is removed from the text, whatever the API echoed.
-    ``new_conversation`` says a chat turn tried to open a conversation (so none is open to close).
-    The API's detail and the chatbot's reasons are quoted: control and format characters are made visible.
-    """
-    return one_line(redact_secret(_prose(exc, subject, new_conversation), secret))
-
-
 def tool_error(
     exc: BaseException, *, subject: str | None = None, secret: str | None = None, new_conversation: bool = False
 ) -> ToolError:
     """:func:`describe` as the ``ToolError`` a tool raises."""
     return ToolError(describe(exc, subject=subject, secret=secret, new_conversation=new_conversation))
-
-
-def _without_label(message: str, rule: str) -> str:
-    """The refusal's text without a leading label that repeats the rule already shown in brackets
-    (``[duplicate]: duplicate: …`` reads ``[duplicate]: …``)."""
-    for label in (f"{rule}: ", f"{rule.replace('-', ' ')}: "):
-        if message.lower().startswith(label):
-            return message[len(label) :]
-    return message
-
-
-def _prose(exc: BaseException, subject: str | None, new_conversation: bool) -> str:
-    if isinstance(exc, GuardRefusal):
-        return f"refused by the dial guard [{exc.rule}]: {_without_label(exc.message, exc.rule)}. Nothing was dialled."
-    if isinstance(exc, DialFailedError):
-        return _dial_failed(exc)
-    if isinstance(exc, AuthenticationError):
-        return _rejected_key("the Voicing API", "HTTP 401", exc.detail)
-    if isinstance(exc, NotFoundError):
-        return _not_found(exc, subject)
-    if isinstance(exc, RateLimitError):
-        wait = f"retry after {exc.retry_after:g} s" if exc.retry_after is not None else "wait a little and retry"
-        return f"rate limited by the Voicing API (HTTP 429: {exc.detail or 'too many requests'}); {wait}"
-    if isinstance(exc, APIStatusError):
-        if exc.status_code >= 500:
-            advice = "the Voicing API failed on its side; try again later"
-        elif exc.status_code == 422:
-            advice = "a value was rejected: correct the argument the detail names"
-        else:
-            advice = "the request was rejected: correct the argument the detail names"
-        return _with_request_id(
-            f"the Voicing API answered HTTP {exc.status_code}: {exc.detail or 'no detail given'} ({advice})", exc
-        )
-    if isinstance(exc, APITimeoutError):
-        return f"{exc.message}; try again shortly"
-    if isinstance(exc, ChatError):
-        return _chat_failed(exc, subject, new_conversation)
-    if isinstance(exc, APIConnectionError | InvalidRequestError):
-        return str(exc)  # the client names the host (or the argument) and what to check
-    if isinstance(exc, Exception) and str(exc):
-        return str(exc)  # a VoicingError's own message (config, outcome unknown, malformed answer, …)
-    return f"unexpected {type(exc).__name__}"
-
-
-def _rejected_key(who: str, how: str, detail: str | None) -> str:
-    """The one sentence for a rejected API key (HTTP 401, the chatbot's close code 4401)."""
-    return (
-        f"{who} rejected the API key ({how}): {detail or 'Invalid API token'}. Set VOICING_API_KEY to a valid "
-        "'Rest APIs' key for this VOICING_ENV; the key is not shown here"
-    )
-
-
-def _with_request_id(text: str, exc: APIStatusError) -> str:
-    return f"{text} [request id {exc.request_id}]" if exc.request_id else text
-
-
-def _not_found(exc: NotFoundError, subject: str | None) -> str:
-    what = subject or "the requested item"
-    if what.startswith("call"):
-        hint = "Check the id; list_calls shows recent calls"
-    elif what.startswith("assistant"):
-        hint = "Check the assistant_id; voicing://assistants lists the local templates"
-    else:
-        hint = "Check the id"
-    return f"{what} not found (HTTP {exc.status_code}: {exc.detail or 'not found'}). {hint}"
-
-
-def _chat_failed(exc: ChatError, subject: str | None, new_conversation: bool) -> str:
-    if exc.close_code == 4401 or exc.status_code == 401:
-        how = f"close code {exc.close_code}" if exc.close_code is not None else f"HTTP {exc.status_code}"
-        return _rejected_key("the chatbot", how, exc.detail)
-    if exc.close_code == 4404:
-        return f"{subject or 'the assistant'} not found: {exc.message}; voicing://assistants lists the local ones"
-    if new_conversation:
-        return f"the chat failed: {exc.message}. No conversation was opened; fix the cause above, then try again"
-    return (
-        f"the chat failed: {exc.message}. A conversation that was open is now closed; "
-        "omit conversation_id to start a new one"
-    )
-
-
-def _dial_failed(exc: DialFailedError) -> str:
-    """Why a dial provably failed, and what would make it pass. Never "try again"."""
-    head = (
-        f"the call was NOT placed (ledger #{exc.ledger_id}, recorded as failed)"
-        if exc.ledger_id is not None
-        else "the call was NOT placed"
-    )
-    cause = exc.cause
-    if isinstance(cause, AuthenticationError):
-        why = _prose(cause, None, False)
-    elif isinstance(cause, APIStatusError):
-        if isinstance(cause, NotFoundError):
-            advice = "check the assistant_id (voicing://assistants lists the local templates)"
-        elif isinstance(cause, RateLimitError):
-            advice = (
-                "the Voicing API is limiting requests from this key; ask the user whether the call is still "
-                "wanted before placing it later"
-            )
-        elif cause.status_code >= 500:
-            advice = "the Voicing API failed before it handed the call to its dialler, so no phone rang"
-        else:
-            advice = "correct the argument the detail names"
-        why = _with_request_id(f"HTTP {cause.status_code}: {cause.detail or 'no detail given'} ({advice})", cause)
-    elif isinstance(cause, APIConnectionError):
-        why = f"{cause} — the request never left this machine"
-    elif cause is not None:
-        why = f"{cause} — nothing was sent"
-    else:
-        return exc.message
-    return f"{head}: {why}"
 
 
 # ----- results ---------------------------------------------------------------------------------

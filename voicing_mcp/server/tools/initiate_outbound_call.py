@@ -1,25 +1,22 @@
 """``initiate_outbound_call``: the one tool that makes a phone ring (and the ``voicing://ledger/recent`` resource).
 
-The tool is a thin MCP layer over :class:`~voicing_mcp.guard.policy.DialGuard`:
+The tool is a thin MCP layer over the dial workflow (:class:`~voicing_mcp.guard.workflow.DialWorkflow`), which
+owns every rule of the dial and its confirmation:
 
-1. a resolver (``Resolve(ask_the_human)``) runs the guard's checks 1-4 and, when the client declared
-   elicitation and the number is not allow-listed, asks the human with the preview. The SDK carries
-   that question over either protocol: a mid-call ``elicitation/create`` on 2025-11-25, an
-   ``InputRequiredResult`` round on 2026-07-28;
-2. the tool body runs the checks again (time passed while the human read the preview), then
-   dials on an explicit accept, on an allow-listed number, on the human's click on the loopback
-   confirm page (human mode, :mod:`voicing_mcp.server.web.confirm_flow`; its URL reaches only the human),
-   or on a valid single-use confirmation token (token mode, opt-in); a "no" is ``status: "declined"``;
-3. the guard commits the ledger intent, POSTs once and records the outcome. An uncertain outcome
-   is reported, never retried, and blocks that number until checked.
+1. a resolver (``Resolve(ask_the_human)``) runs the workflow's first decision point (checks 1-4, the mode) and,
+   when the mode is the client's form, asks the human with the preview. The SDK carries that question over
+   either protocol: a mid-call ``elicitation/create`` on 2025-11-25, an ``InputRequiredResult`` round on
+   2026-07-28;
+2. the tool body hands the request, the form's answer and the human's channel (:class:`McpHuman`: URL
+   elicitation, the browser, progress) to :meth:`DialWorkflow.run`, which confirms (form, confirm page, token or
+   allow-list), re-checks and dials once; a "no" is ``status: "declined"``;
+3. the outcome becomes the tool's result (:func:`~voicing_mcp.server.render.preview.dial_result`); a refusal or a failed
+   dial the tool error the model reads.
 
 Optionally ``wait_seconds`` follows a started call with progress notifications (:mod:`voicing_mcp.server.tools.follow`).
 What the human and the model are shown is written in :mod:`voicing_mcp.server.render.preview`.
 """
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Annotated, Any, cast
 
 from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
@@ -40,14 +37,14 @@ from pydantic import (
 
 from voicing_mcp.config import Settings
 from voicing_mcp.errors import GuardRefusal, VoicingError
-from voicing_mcp.guard.ledger import Confirmation
-from voicing_mcp.guard.policy import Clock, Decision, DialGuard
+from voicing_mcp.guard.request import DialRequest
+from voicing_mcp.guard.workflow import DialWorkflow, FormAnswer, Prepared
 from voicing_mcp.server.context import ServerContext, server_context
-from voicing_mcp.server.render.preview import DialResult, declined, dial_tool_result, question_text
+from voicing_mcp.server.render.preview import DialResult, dial_result, dial_tool_result, question_text
 from voicing_mcp.server.render.results import tool_error
 from voicing_mcp.server.resources import recent_dials_document
 from voicing_mcp.server.tools.follow import current_status, find_uncertain_call, follow_call
-from voicing_mcp.server.web.confirm_flow import confirm_on_page
+from voicing_mcp.server.web.confirm_flow import McpHuman, pages_for
 
 MAX_WAIT_SECONDS = 120
 
@@ -94,30 +91,6 @@ WaitArg = Annotated[
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class DialRequest:
-    """What the model asked to dial: the tool's arguments that the guard checks, as one value."""
-
-    assistant_id: str
-    phone_number: str
-    input_variables: Mapping[str, Any]
-    telephony_provider: str = "default"
-    confirmation_token: str | None = None
-
-    @classmethod
-    def of(
-        cls,
-        assistant_id: str,
-        phone_number: str,
-        input_variables: Mapping[str, Any],
-        telephony_provider: str,
-        confirmation_token: str | None,
-    ) -> "DialRequest":
-        """The request from the tool's arguments (the variables copied, read-only)."""
-        variables = MappingProxyType(dict(input_variables))
-        return cls(assistant_id, phone_number, variables, telephony_provider, confirmation_token)
-
-
 # ----- the question ----------------------------------------------------------------------------
 class ConfirmCall(BaseModel):
     """Tick the box to place this call; leave it unticked or decline, and nothing is dialled."""
@@ -147,61 +120,34 @@ class ConfirmCall(BaseModel):
 
 
 class NoQuestion:
-    """The resolver's answer when the human is not asked in this call (token flow or allow-listed number)."""
+    """The resolver's answer when the human is not asked in this call: what the workflow prepared (the checks
+    still hold: nobody was asked since)."""
 
-    __slots__ = ("reason",)
+    __slots__ = ("prepared",)
 
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
-# ----- the guard of one server -----------------------------------------------------------------
-def _guard_for(state: ServerContext) -> DialGuard:
-    """The server's DialGuard, built with its ledger by the lifespan (closed with the server)."""
-    return state.guard
+    def __init__(self, prepared: Prepared) -> None:
+        self.prepared = prepared
 
 
-def client_can_elicit(ctx: Context[ServerContext, Any]) -> bool:
-    """True when the client declared form elicitation (a bare ``elicitation: {}`` counts)."""
-    caps = ctx.client_capabilities
-    elicitation = caps.elicitation if caps is not None else None
-    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+def _workflow(state: ServerContext) -> DialWorkflow:
+    """The dial workflow of this server's guard, with the API lookups its checks use."""
+    return DialWorkflow(
+        state.guard,
+        reconcile=lambda row: find_uncertain_call(state.client, row),
+        call_status=lambda call_id: current_status(state.client, call_id),
+    )
 
 
-async def _check(
-    ctx: Context[ServerContext, Any], request: DialRequest, clock: Clock | None
-) -> tuple[DialGuard, Decision]:
-    """Checks 1-4 of the guard; a refusal is the ToolError the model reads."""
+async def ask_the_human(ctx: Context[ServerContext, Any], request: DialRequest) -> Elicit[ConfirmCall] | NoQuestion:
+    """Resolver body: the workflow's first decision point; the question is asked when the mode is the form."""
     state = server_context(ctx)
-    guard = _guard_for(state)
     try:
-        decision = await guard.check(
-            assistant_id=request.assistant_id,
-            phone_number=request.phone_number,
-            input_variables=request.input_variables,
-            telephony_provider=request.telephony_provider,
-            reconcile=lambda row: find_uncertain_call(state.client, row),
-            call_status=lambda call_id: current_status(state.client, call_id),
-        )
+        prepared = await _workflow(state).prepare(request, McpHuman(ctx))
     except GuardRefusal as exc:
         raise tool_error(exc) from None
-    return guard, decision
-
-
-async def ask_the_human(
-    ctx: Context[ServerContext, Any], clock: Clock | None, request: DialRequest
-) -> Elicit[ConfirmCall] | NoQuestion:
-    """Resolver body: run checks 1-4; ask the human with the preview when this call is confirmed by elicitation."""
-    if request.confirmation_token is not None:
-        return NoQuestion("token")
-    guard, decision = await _check(ctx, request, clock)
-    try:
-        mode = guard.confirmation_mode(decision, client_can_elicit=client_can_elicit(ctx))
-    except GuardRefusal as exc:
-        raise tool_error(exc) from None
-    if mode != "elicitation":
-        return NoQuestion(mode)
-    return Elicit(question_text(decision), ConfirmCall)
+    if prepared.mode != "elicitation" or prepared.decision is None:
+        return NoQuestion(prepared)
+    return Elicit(question_text(prepared.decision), ConfirmCall)
 
 
 TOOL_DESCRIPTION = """Place a phone call: a Voicing assistant calls `phone_number` and speaks its prompt, filled with \
@@ -221,66 +167,39 @@ assistant without a call, use chat_with_assistant."""
 
 async def dial(
     ctx: Context[ServerContext, Any],
-    clock: Clock | None,
     request: DialRequest,
     *,
     wait_seconds: int,
     confirmation: ElicitationResult[ConfirmCall],
 ) -> CallToolResult:
-    """The tool body: checks again, confirms (elicitation / page / token / allow-list), dials once, follows."""
+    """The tool body: the workflow confirms (form / page / token / allow-list) and dials once; then follows."""
     state = server_context(ctx)
-    guard, decision = await _check(ctx, request, clock)
+    # the resolver's NoQuestion comes back as an accepted outcome carrying it (the SDK wraps plain values)
+    data: object = cast(object, confirmation.data) if isinstance(confirmation, AcceptedElicitation) else None
+    prepared = data.prepared if isinstance(data, NoQuestion) else None
+    answer = None if isinstance(data, NoQuestion) else _form_answer(confirmation)
     try:
-        mode: Confirmation = guard.confirmation_mode(decision, client_can_elicit=client_can_elicit(ctx))
-        if request.confirmation_token is not None:
-            if state.settings.resolved_confirmation != "token":
-                raise GuardRefusal(
-                    "confirmation: this server does not take confirmation tokens (VOICING_CONFIRMATION=human: the "
-                    "user confirms themselves, in the client's form or on the confirm page); call "
-                    "initiate_outbound_call again without confirmation_token",
-                    rule="token-not-accepted",
-                )
-            await guard.redeem_token(decision, request.confirmation_token)
-            mode = "token"
-        elif mode == "token":
-            issued = guard.issue_token(decision)
-            return _result(
-                DialResult(
-                    status="confirmation_required",
-                    confirmation_token=issued.token,
-                    expires_at=issued.expires_at.isoformat().replace("+00:00", "Z"),
-                    preview=decision.preview,
-                    warnings=decision.warnings,
-                    next_step="Show this preview to the user and ask whether to place the call. Only if they say "
-                    "yes, call initiate_outbound_call again with the same arguments and this confirmation_token "
-                    "(valid 5 minutes, once). Nothing has been dialled.",
-                )
-            )
-        elif mode == "elicitation":
-            if not _accepted_by_human(confirmation):
-                return _result(declined(decision, _how_declined(confirmation)))
-        elif mode == "page":
-            answer = await confirm_on_page(ctx, guard, decision, wait_seconds)
-            if answer is not None:
-                return _result(answer)
-            # approved and spent: the checks run once more (time passed while the human read the page)
-            guard, decision = await _check(ctx, request, clock)
-        response, row_id = await guard.place_call(decision, state.client, confirmation=mode)
+        outcome = await _workflow(state).run(
+            request,
+            McpHuman(ctx),
+            lambda: pages_for(state),
+            state.client,
+            prepared=prepared,
+            answer=answer,
+            wait_seconds=wait_seconds,
+        )
     except VoicingError as exc:  # a refusal, or a dial that failed
-        raise tool_error(exc, secret=state.secret) from None
-    result = DialResult(
-        status="started",
-        call_id=response.call_id,
-        request=decision.request,
-        confirmed_by=mode,
-        ledger_id=row_id,
-        preview=decision.preview,
-        warnings=decision.warnings,
-        next_step=f"Follow it with get_call_details(call_id={response.call_id!r}).",
-    )
-    if wait_seconds > 0:
-        result.call = await follow_call(ctx, state.client, response.call_id, wait_seconds)
+        raise tool_error(exc) from None  # the registration wrapper removes the key
+    result = dial_result(outcome)
+    if outcome.response is not None and wait_seconds > 0:
+        result.call = await follow_call(ctx, state.client, outcome.response.call_id, wait_seconds)
     return _result(result)
+
+
+def _form_answer(confirmation: ElicitationResult[ConfirmCall]) -> FormAnswer:
+    if _accepted_by_human(confirmation):
+        return FormAnswer(accepted=True)
+    return FormAnswer(accepted=False, how=_how_declined(confirmation))
 
 
 def _accepted_by_human(confirmation: ElicitationResult[ConfirmCall]) -> bool:
@@ -309,14 +228,11 @@ def _result(result: DialResult) -> CallToolResult:
 
 
 # ----- registration ------------------------------------------------------------------------------
-def register_dial_tool(
-    server: MCPServer[ServerContext], settings: Settings, *, clock: Clock | None = None, resource: bool = True
-) -> None:
+def register_dial_tool(server: MCPServer[ServerContext], settings: Settings, *, resource: bool = True) -> None:
     """Add ``initiate_outbound_call`` (and the ``voicing://ledger/recent`` resource) to ``server``.
 
-    ``clock`` (UTC ``datetime`` callable) is for tests that move time; the guard of this server uses it.
-    The tool and its resolver are closures over it; their annotations are real objects (this module
-    has no ``from __future__ import annotations``), which the SDK reads to find ``Resolve``.
+    The tool's and its resolver's annotations are real objects (this module has no
+    ``from __future__ import annotations``), which the SDK reads to find ``Resolve``.
     """
 
     async def confirm_with_human(
@@ -328,7 +244,7 @@ def register_dial_tool(
         confirmation_token: str | None,
     ) -> Elicit[ConfirmCall] | NoQuestion:
         request = DialRequest.of(assistant_id, phone_number, input_variables, telephony_provider, confirmation_token)
-        return await ask_the_human(ctx, clock, request)
+        return await ask_the_human(ctx, request)
 
     async def initiate_outbound_call(
         assistant_id: AssistantIdArg,
@@ -341,7 +257,7 @@ def register_dial_tool(
         wait_seconds: WaitArg = 0,
     ) -> Annotated[CallToolResult, DialResult]:
         request = DialRequest.of(assistant_id, phone_number, input_variables, telephony_provider, confirmation_token)
-        return await dial(ctx, clock, request, wait_seconds=wait_seconds, confirmation=confirmation)
+        return await dial(ctx, request, wait_seconds=wait_seconds, confirmation=confirmation)
 
     server.add_tool(
         initiate_outbound_call,

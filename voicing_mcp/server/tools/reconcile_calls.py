@@ -19,6 +19,7 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field, StringConstraints
 
 from voicing_mcp.errors import VoicingError
+from voicing_mcp.messages import describe
 from voicing_mcp.redact import one_line
 from voicing_mcp.server.context import ServerContext, server_context
 from voicing_mcp.server.render.reconcile_summary import (
@@ -29,7 +30,6 @@ from voicing_mcp.server.render.reconcile_summary import (
     tally,
 )
 from voicing_mcp.server.render.reports import COLUMNS, REPORT_PREFIX, not_kept, part_offset, report_csv, report_json
-from voicing_mcp.server.render.results import describe
 from voicing_mcp.server.tools.calls import CallId, check_status
 
 if TYPE_CHECKING:

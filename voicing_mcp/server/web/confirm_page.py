@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import hmac
-import json
 import logging
 import os
 import secrets
@@ -50,7 +48,8 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from voicing_mcp.errors import ConfigError
-from voicing_mcp.guard.tokens import TOKEN_TTL, canonical_request
+from voicing_mcp.guard.request import request_digest
+from voicing_mcp.guard.tokens import TOKEN_TTL
 from voicing_mcp.pages import render_page, security_headers
 from voicing_mcp.redact import mask_number, one_line
 from voicing_mcp.server.render.preview import preview_rows
@@ -81,12 +80,6 @@ _OPENER = (
     "    ok = False\n"
     "sys.exit(0 if ok else 3)\n"
 )
-
-
-def request_digest(req: OutboundCallRequest) -> str:
-    """The digest an approval is bound to: the exact normalised request."""
-    canon = json.dumps(canonical_request(req), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canon.encode()).hexdigest()
 
 
 @dataclass(slots=True)
