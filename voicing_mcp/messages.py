@@ -8,7 +8,8 @@ cause of a failed dial); this module writes the prose from it:
   its text written by the reason's function here (the guard's modules name the reason; they write no prose).
 
 Nothing here knows about MCP: tools and resources wrap :func:`describe` in their error
-(:func:`voicing_mcp.server.render.results.tool_error`), ``check`` prints it.
+(:func:`voicing_mcp.server.render.results.tool_error`), ``check`` prints it. The module runs over 450 lines on purpose:
+every refusal's words are here, one short function each, grouped by the guard module that raises it.
 """
 
 from __future__ import annotations
