@@ -423,6 +423,7 @@ def _reference_parse(raw: str, default_region: str | None) -> PhoneInfo | str:
         line_type_code=code,
         time_zones=zones,
         extension=parsed.extension or None,
+        country_code=parsed.country_code or 0,
     )
 
 
@@ -471,6 +472,11 @@ def test_the_fast_path_refuses_and_accepts_exactly_what_the_full_region_by_regio
     assert differ == []
     outcomes = {o if isinstance(o, str) else "accepted" for o in (_outcome(r, g) for r, g in sample)}
     assert {"accepted", "emergency-number", "short-number", "number"} <= outcomes  # every path was taken
+    for raw, region in sample:  # the national number read off E.164 is the one the number parses to
+        info = _outcome(raw, region)
+        if isinstance(info, PhoneInfo):
+            again = phonenumbers.parse(info.e164, None)
+            assert info.national_number == phonenumbers.national_significant_number(again), raw
 
 
 def test_no_emergency_number_is_longer_than_the_short_number_bound_of_its_region() -> None:

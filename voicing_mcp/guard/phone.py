@@ -57,6 +57,8 @@ class PhoneInfo:
     time_zones: tuple[str, ...]
     extension: str | None = None
     """An extension given with the number (``x12``, ``;ext=12``): E.164 cannot carry it, so it is not dialled."""
+    country_code: int = 0
+    """The country calling code (``1``); 0 when not known (then :attr:`national_number` parses the number)."""
 
     @property
     def masked(self) -> str:
@@ -65,6 +67,8 @@ class PhoneInfo:
     @property
     def national_number(self) -> str:
         """The national significant number (E.164 without the country code): ``7018112582``."""
+        if self.country_code:  # E.164 is "+", the code, then the national significant number
+            return self.e164[1 + len(str(self.country_code)) :]
         import phonenumbers  # noqa: PLC0415 (~100 ms of region metadata: on the first number parsed, off the start)
 
         return phonenumbers.national_significant_number(phonenumbers.parse(self.e164, None))
@@ -83,8 +87,11 @@ def _clean(raw: str) -> str:
     return _FORMATTING.sub("", raw.strip())
 
 
-def _check_short(raw: str, default_region: str | None) -> None:
-    """Emergency and other short numbers, tested on the raw digits (not on a parsed full number)."""
+def _check_short(raw: str, default_region: str | None) -> PhoneNumber | None:
+    """Emergency and other short numbers, tested on the raw digits (not on a parsed full number).
+
+    Returns the parse of the cleaned number when it is in +country format and passes (else None): parse_number
+    uses it when the number was given cleaned, instead of parsing the same string again."""
     import phonenumbers  # noqa: PLC0415 (~100 ms of region metadata: on the first number parsed, off the start)
     from phonenumbers import shortnumberinfo  # noqa: PLC0415 (phonenumbers: on the first number parsed)
 
@@ -92,18 +99,19 @@ def _check_short(raw: str, default_region: str | None) -> None:
     international = cleaned.startswith("+")
     digits = cleaned.lstrip("+")
     if not digits.isdigit():
-        return
+        return None
+    parsed = None
     candidates: list[tuple[str, str]] = []  # (digits as dialled in region, region)
     if international:
         try:
             parsed = phonenumbers.parse(cleaned, None)
         except phonenumbers.NumberParseException:
-            return
+            return None
         nsn = phonenumbers.national_significant_number(parsed)
         code = parsed.country_code or 0
         regions = phonenumbers.region_codes_for_country_code(code)
         if nsn.isascii() and len(nsn) > max(MAX_SHORT_DIGITS, _longest_short_number_of(code)):
-            return  # longer than every short number of the code's regions: neither emergency nor short
+            return parsed  # longer than every short number of the code's regions: neither emergency nor short
         candidates.extend((nsn, region) for region in regions)
     else:
         regions = [default_region] if default_region else list(shortnumberinfo.SUPPORTED_SHORT_REGIONS)
@@ -127,6 +135,7 @@ def _check_short(raw: str, default_region: str | None) -> None:
             "dialled — give the complete number in +country format, e.g. +17015550123",
             rule="short-number",
         )
+    return parsed
 
 
 _UNBOUNDED = sys.maxsize
@@ -184,7 +193,7 @@ def parse_number(raw: str, *, default_region: str | None) -> PhoneInfo:
         )
     given = raw
     raw = TEL_URI.sub("", raw)  # a tel: URI (RFC 3966) is read as the number it holds
-    _check_short(raw, default_region)
+    short_parsed = _check_short(raw, default_region)
     cleaned = _clean(raw)
     if not cleaned.startswith("+") and default_region is None:
         raise GuardRefusal(
@@ -193,7 +202,10 @@ def parse_number(raw: str, *, default_region: str | None) -> PhoneInfo:
             rule="number-format",
         )
     try:
-        parsed = phonenumbers.parse(given, None if cleaned.startswith("+") else default_region)
+        if short_parsed is not None and given == cleaned:
+            parsed = short_parsed  # the same call, phonenumbers.parse(cleaned, None), made by _check_short
+        else:
+            parsed = phonenumbers.parse(given, None if cleaned.startswith("+") else default_region)
     except phonenumbers.NumberParseException as exc:
         raise GuardRefusal(
             f"number: {raw!r} is not a phone number ({exc}); give it in +country format, e.g. +17015550123",
@@ -222,6 +234,7 @@ def parse_number(raw: str, *, default_region: str | None) -> PhoneInfo:
         line_type_code=code,
         time_zones=_zones(parsed, _time_zones(parsed, code), code),
         extension=parsed.extension or None,
+        country_code=parsed.country_code or 0,
     )
 
 
