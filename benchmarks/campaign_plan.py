@@ -16,8 +16,13 @@ after: the machine is shared, so read the medians with it.
 Where the time goes (profiles of 2,000 rows): the first plan is mostly
 :func:`~voicing_mcp.guard.phone.parse_number` — phonenumbers' own parse (twice: the short-number test parses the
 raw digits), its type test and formatting; the emergency test is skipped for numbers longer than any short number
-of their country code, and names and zones are kept per code or region — then the rest (variables, template,
-JSON body) of each row.
+of their country code, and names and zones are kept per code or region — about 170 µs of CPU a number; then the
+rest of each row, about as much again ("again ms"): the variables' hidden-character scan, the template looked up
+(a stat of its file) and rendered, and the JSON body built and measured. The ledger's share is one read of its
+rows (about 30 ms for 2,000) where it was one ``open_unknown`` query per number.
+
+Measured on the shared 2-core machine (load average about 4), 10,000 rows, median of 3-5 runs: 10,653 ms
+(10,109 ms CPU, ledger 2,456 ms) before, 3,207 ms (3,173 ms CPU, ledger 32 ms) after.
 """
 
 from __future__ import annotations

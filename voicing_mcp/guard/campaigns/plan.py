@@ -153,21 +153,23 @@ class DialHistory(Protocol):
         ...
 
 
-LEDGER_ROWS_READ_AT_ONCE = 200_000
+LEDGER_ROWS_READ_AT_ONCE = 50_000
 """Up to this many dial rows in the ledger, :class:`LedgerHistory` reads them all once to find the few numbers it
-must ask about; a larger ledger is asked number by number (reading it would cost more than the queries)."""
+must ask about (2,000 rows: about 30 ms); a larger ledger is asked number by number (reading it would hold every
+row in memory at once)."""
 
 
 class LedgerHistory:
     """:class:`DialHistory` over a :class:`~voicing_mcp.guard.ledger.DialLedger`, with the queries it has today.
 
     ``DialLedger`` has no query for many numbers, so :meth:`blocks` reads the ledger's rows once
-    (:meth:`~voicing_mcp.guard.ledger.DialLedger.recent`, a few thousand rows in a second's tenth) and keeps the
+    (:meth:`~voicing_mcp.guard.ledger.DialLedger.recent`) and keeps the
     numbers a row could block: an unresolved ``unknown``/``pending`` row (of any scope or age), or, when
     ``count_since`` counts any dial in the duplicate window, a row created in it (any assistant or status). Only
     those numbers get the ledger's own queries (``open_unknown``, then ``last_dial``), ``limit`` at a time: a
     number with no such row can have no answer to either, so the result is the same as asking about every number.
-    A ledger of more than :data:`LEDGER_ROWS_READ_AT_ONCE` rows is asked about every number.
+    A ledger of more than :data:`LEDGER_ROWS_READ_AT_ONCE` rows is asked about every number (a ledger method
+    answering for many numbers in one indexed query would make both cases cheap).
 
     ``DialLedger`` has no per-number dial-times query yet, so :meth:`dial_times` answers "none" (the per-number cap
     is then not in the estimate) until the campaign ledger adds one.
