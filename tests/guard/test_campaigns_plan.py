@@ -22,7 +22,7 @@ from voicing_mcp.guard.campaigns import (
     read_recipients_file,
     recipients_from_list,
 )
-from voicing_mcp.guard.ledger import Ledger
+from voicing_mcp.guard.ledger import DUPLICATE_WINDOW, Ledger, duplicate_refusal, unknown_refusal
 from voicing_mcp.guard.policy import DialGuard
 from voicing_mcp.guard.templates import TemplateStore
 
@@ -255,3 +255,63 @@ async def test_rows_read_from_a_csv_keep_their_line_and_an_empty_required_cell_i
     (excluded,) = result.excluded
     assert (excluded.position, excluded.line, excluded.reason) == (2, 4, "template-variables")
     assert "input_variables lack 'plan_type'" in excluded.message
+
+
+async def _per_number(ledger: Ledger, numbers: list[str], now: datetime) -> dict[str, tuple[str, str]]:
+    """What the ledger's own per-number queries say of each number (the rules claim_dial applies)."""
+    out: dict[str, tuple[str, str]] = {}
+    for number in numbers:
+        refusal = unknown_refusal(await ledger.open_unknown(number)) or duplicate_refusal(
+            await ledger.last_dial(number, PAYMENT, since=now - DUPLICATE_WINDOW)
+        )
+        if refusal is not None:
+            out[number] = (refusal.rule, refusal.message)
+    return out
+
+
+@pytest.mark.parametrize("environment", [None, "production"])
+async def test_the_ledger_is_asked_in_bulk_and_blocks_exactly_the_numbers_its_per_number_queries_block(
+    tmp_path: Path, environment: str | None
+) -> None:
+    """Rows of every kind — unknown, stale and fresh pending, released, failed, started, another assistant, another
+    environment — at times around the duplicate window's edge: the bulk read, and the number-by-number path of a
+    ledger too large to read, block the same numbers with the same texts as the ledger's own queries."""
+    path = tmp_path / "ledger.sqlite3"
+    numbers = [f"+1212736{i:04d}" for i in range(200)]  # one row each (claim_dial refuses a second), 32 free
+    ages = [timedelta(hours=2), timedelta(minutes=11), DUPLICATE_WINDOW + timedelta(seconds=0.5), DUPLICATE_WINDOW]
+    ages += [DUPLICATE_WINDOW - timedelta(seconds=0.4), timedelta(minutes=3), timedelta(minutes=1), timedelta(0)]
+    outcomes: list[tuple[str, str | None, bool]] = [  # (status, call_id, released by a human)
+        ("started", "call-x", False),
+        ("failed", None, False),
+        ("unknown", None, False),
+        ("unknown", None, True),
+        ("pending", None, False),
+        ("pending", None, True),
+        ("unknown", "call-y", True),
+    ]
+    i = 0
+    for age in ages:
+        for status, call_id, released in outcomes:
+            for assistant, env in ((PAYMENT, "production"), ("other", "production"), (PAYMENT, "local")):
+                writer = Ledger(path, clock=lambda age=age: DAY - age)
+                row_id = await writer.claim_dial(
+                    OutboundCallRequest(assistant_id=assistant, phone_number=numbers[i]),
+                    confirmation="page",
+                    environment=env,
+                    max_per_hour=10_000,
+                )
+                if status != "pending":
+                    await writer.record_outcome(row_id, status=status, call_id=call_id)  # type: ignore[arg-type]
+                if released:
+                    await writer.resolve(row_id, resolution="checked", call_id=call_id)
+                await writer.aclose()
+                i += 1
+    now = DAY + timedelta(seconds=0.3)  # the window opens mid-second: created_at (to the second) is earlier
+    ledger = Ledger(path, clock=lambda: now, environment=environment)
+    expected = await _per_number(ledger, numbers, now)
+    assert {rule for rule, _ in expected.values()} == {"outcome-unknown", "duplicate"}
+    assert len(expected) < len(numbers)  # some numbers are free
+    for history in (LedgerHistory(ledger), LedgerHistory(ledger, read_at_once=10)):
+        found = await history.blocks(numbers, assistant_id=PAYMENT, now=now)
+        assert {n: (r.rule, r.message) for n, r in found.items()} == expected
+    await ledger.aclose()

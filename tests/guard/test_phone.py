@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
+import re
+import re._parser as sre_parse  # pyright: ignore[reportMissingImports]
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,10 +17,15 @@ from tests.guard.test_policy import PAYMENT, make_guard, refused
 from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.guard.dnc import DoNotCallList
 from voicing_mcp.guard.phone import (
+    _LINE_TYPES,  # pyright: ignore[reportPrivateUsage]
+    TEL_URI,
+    PhoneInfo,
+    _may_be_emergency,  # pyright: ignore[reportPrivateUsage]
     check_country,
     check_fictional,
     check_line_type,
     country_zones,
+    longest_short_number,
     matches_allowed,
     parse_number,
 )
@@ -360,3 +368,140 @@ def test_allowed_numbers_match_exactly_or_by_prefix() -> None:
     assert matches_allowed("+17015550123", ["+1701*"])
     assert not matches_allowed("+17015550124", ["+17015550123", "+1702*"])
     assert not matches_allowed("+17015550123", [])
+
+
+# ----- the fast path (short-number bound, cached names and zones) answers as phonenumbers' full tests did -----
+
+
+def _reference_parse(raw: str, default_region: str | None) -> PhoneInfo | str:
+    """parse_number as it was before the fast path (every region's emergency test, the library's country name and
+    time zones): the accepted number, or the refused rule."""
+    from phonenumbers import geocoder, shortnumberinfo, timezone  # noqa: PLC0415 (the reference only)
+
+    if not any(ch.isdigit() for ch in raw or ""):
+        return "number"
+    given = raw
+    raw = TEL_URI.sub("", raw)
+    cleaned = re.sub(r"[\s().\-/]", "", raw.strip())
+    international = cleaned.startswith("+")
+    digits = cleaned.lstrip("+")
+    if digits.isdigit():
+        candidates: list[tuple[str, str]] = []
+        parsed_ok = True
+        if international:
+            try:
+                short_parsed = phonenumbers.parse(cleaned, None)
+            except phonenumbers.NumberParseException:
+                parsed_ok = False
+            else:
+                nsn = phonenumbers.national_significant_number(short_parsed)
+                codes = phonenumbers.region_codes_for_country_code(short_parsed.country_code or 0)
+                candidates.extend((nsn, r) for r in codes)
+        else:
+            codes = [default_region] if default_region else list(shortnumberinfo.SUPPORTED_SHORT_REGIONS)
+            candidates.extend((digits, r) for r in codes)
+        if parsed_ok:
+            if any(shortnumberinfo.is_emergency_number(n, r) for n, r in candidates):
+                return "emergency-number"
+            if any(len(n) <= 6 for n, _ in candidates) or (not international and len(digits) <= 6):
+                return "short-number"
+    if not international and default_region is None:
+        return "number-format"
+    try:
+        parsed = phonenumbers.parse(given, None if international else default_region)
+    except phonenumbers.NumberParseException:
+        return "number"
+    if not phonenumbers.is_possible_number(parsed) or not phonenumbers.is_valid_number(parsed):
+        return "number"
+    code = int(phonenumbers.number_type(parsed))
+    zones = tuple(z for z in timezone.time_zones_for_number(parsed) if z != "Etc/Unknown")
+    mobile = phonenumbers.number_type(parsed) in (1, 2)
+    if not zones or (mobile and (parsed.country_code or 0) not in {1, 52, 54, 55, 86}):
+        zones = country_zones(parsed.country_code or 0) or zones or ("UTC",)
+    return PhoneInfo(
+        e164=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
+        international=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
+        region=phonenumbers.region_code_for_number(parsed) or "ZZ",
+        country=geocoder.country_name_for_number(parsed, "en") or "unknown country",
+        line_type=_LINE_TYPES.get(code, "unknown"),
+        line_type_code=code,
+        time_zones=zones,
+        extension=parsed.extension or None,
+        country_code=parsed.country_code or 0,
+    )
+
+
+def _outcome(raw: str, default_region: str | None) -> PhoneInfo | str:
+    try:
+        return parse_number(raw, default_region=default_region)
+    except GuardRefusal as exc:
+        return exc.rule
+
+
+def _sample_numbers() -> list[tuple[str, str | None]]:
+    """(raw, default region): every region's example number of every type, every region's short and emergency
+    examples (national, and with the country code), and random digit strings of every length from 1 to 15."""
+    from phonenumbers import PhoneMetadata, PhoneNumberType, shortnumberinfo  # noqa: PLC0415
+
+    rng = random.Random(16)
+    out: list[tuple[str, str | None]] = []
+    types = [t for name, t in vars(PhoneNumberType).items() if name.isupper() and isinstance(t, int)]
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in types:
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is not None:
+                e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+                national = phonenumbers.national_significant_number(example)
+                out += [(e164, None), (national, region), (e164[:-2], None), (e164 + "9", None)]
+    for region in sorted(shortnumberinfo.SUPPORTED_SHORT_REGIONS):
+        metadata = PhoneMetadata.short_metadata_for_region(region)
+        assert metadata is not None
+        code = phonenumbers.country_code_for_region(region)
+        for desc in (metadata.emergency, metadata.short_code, metadata.toll_free, metadata.standard_rate):
+            example = desc.example_number if desc is not None else None
+            if example:
+                out += [(example, region), (example, None), (f"+{code}{example}", None), (f"+{code} {example}", "US")]
+    codes = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+    for length in range(1, 16):
+        for _ in range(40):
+            digits = "".join(rng.choice("0123456789") for _ in range(length))
+            out += [(f"+{rng.choice(codes)}{digits}", None), (digits, rng.choice(["US", "GB", "IN", "DE"]))]
+    return out
+
+
+def test_the_fast_path_refuses_and_accepts_exactly_what_the_full_region_by_region_checks_did() -> None:
+    sample = _sample_numbers()
+    assert len(sample) > 5000
+    differ = [(raw, region) for raw, region in sample if _outcome(raw, region) != _reference_parse(raw, region)]
+    assert differ == []
+    outcomes = {o if isinstance(o, str) else "accepted" for o in (_outcome(r, g) for r, g in sample)}
+    assert {"accepted", "emergency-number", "short-number", "number"} <= outcomes  # every path was taken
+    for raw, region in sample:  # the national number read off E.164 is the one the number parses to
+        info = _outcome(raw, region)
+        if isinstance(info, PhoneInfo):
+            again = phonenumbers.parse(info.e164, None)
+            assert info.national_number == phonenumbers.national_significant_number(again), raw
+
+
+def test_no_emergency_number_is_longer_than_the_short_number_bound_of_its_region() -> None:
+    """The bound the emergency test is skipped by holds for every pattern: no match is longer than it."""
+    from phonenumbers import PhoneMetadata, shortnumberinfo  # noqa: PLC0415
+
+    for region in sorted(shortnumberinfo.SUPPORTED_SHORT_REGIONS):
+        metadata = PhoneMetadata.short_metadata_for_region(region)
+        assert metadata is not None
+        if metadata.emergency is not None and metadata.emergency.national_number_pattern:
+            widest = sre_parse.parse(metadata.emergency.national_number_pattern).getwidth()[1]
+            assert widest <= longest_short_number(region), region
+    assert longest_short_number("US") == 6
+
+
+def test_a_long_number_is_tested_as_an_emergency_number_exactly_as_phonenumbers_does() -> None:
+    from phonenumbers import shortnumberinfo  # noqa: PLC0415
+
+    rng = random.Random(7)
+    for region in sorted(shortnumberinfo.SUPPORTED_SHORT_REGIONS):
+        for length in (3, 4, 6, 8, 12):
+            number = "".join(rng.choice("0123456789") for _ in range(length))
+            for candidate in (number, "112", "911", "112" + number, "٩١١"):
+                assert _may_be_emergency(candidate, region) == shortnumberinfo.is_emergency_number(candidate, region)

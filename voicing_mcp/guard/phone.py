@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -56,6 +57,8 @@ class PhoneInfo:
     time_zones: tuple[str, ...]
     extension: str | None = None
     """An extension given with the number (``x12``, ``;ext=12``): E.164 cannot carry it, so it is not dialled."""
+    country_code: int = 0
+    """The country calling code (``1``); 0 when not known (then :attr:`national_number` parses the number)."""
 
     @property
     def masked(self) -> str:
@@ -64,6 +67,8 @@ class PhoneInfo:
     @property
     def national_number(self) -> str:
         """The national significant number (E.164 without the country code): ``7018112582``."""
+        if self.country_code:  # E.164 is "+", the code, then the national significant number
+            return self.e164[1 + len(str(self.country_code)) :]
         import phonenumbers  # noqa: PLC0415 (~100 ms of region metadata: on the first number parsed, off the start)
 
         return phonenumbers.national_significant_number(phonenumbers.parse(self.e164, None))
@@ -82,8 +87,11 @@ def _clean(raw: str) -> str:
     return _FORMATTING.sub("", raw.strip())
 
 
-def _check_short(raw: str, default_region: str | None) -> None:
-    """Emergency and other short numbers, tested on the raw digits (not on a parsed full number)."""
+def _check_short(raw: str, default_region: str | None) -> PhoneNumber | None:
+    """Emergency and other short numbers, tested on the raw digits (not on a parsed full number).
+
+    Returns the parse of the cleaned number when it is in +country format and passes (else None): parse_number
+    uses it when the number was given cleaned, instead of parsing the same string again."""
     import phonenumbers  # noqa: PLC0415 (~100 ms of region metadata: on the first number parsed, off the start)
     from phonenumbers import shortnumberinfo  # noqa: PLC0415 (phonenumbers: on the first number parsed)
 
@@ -91,20 +99,24 @@ def _check_short(raw: str, default_region: str | None) -> None:
     international = cleaned.startswith("+")
     digits = cleaned.lstrip("+")
     if not digits.isdigit():
-        return
+        return None
+    parsed = None
     candidates: list[tuple[str, str]] = []  # (digits as dialled in region, region)
     if international:
         try:
             parsed = phonenumbers.parse(cleaned, None)
         except phonenumbers.NumberParseException:
-            return
+            return None
         nsn = phonenumbers.national_significant_number(parsed)
-        regions = phonenumbers.region_codes_for_country_code(parsed.country_code or 0)
+        code = parsed.country_code or 0
+        regions = phonenumbers.region_codes_for_country_code(code)
+        if nsn.isascii() and len(nsn) > max(MAX_SHORT_DIGITS, _longest_short_number_of(code)):
+            return parsed  # longer than every short number of the code's regions: neither emergency nor short
         candidates.extend((nsn, region) for region in regions)
     else:
         regions = [default_region] if default_region else list(shortnumberinfo.SUPPORTED_SHORT_REGIONS)
         candidates.extend((digits, region) for region in regions)
-    emergency = [region for number, region in candidates if shortnumberinfo.is_emergency_number(number, region)]
+    emergency = [region for number, region in candidates if _may_be_emergency(number, region)]
     if emergency:
         first = [r for r in (default_region, *_COMMON_REGIONS) if r in emergency]
         shown = list(dict.fromkeys([*first, *sorted(emergency)]))[:3]
@@ -114,41 +126,180 @@ def _check_short(raw: str, default_region: str | None) -> None:
     )
     if short:
         raise refusal("short-number", raw=raw)
+    return parsed
+
+
+_UNBOUNDED = sys.maxsize
+
+
+@functools.cache
+def longest_short_number(region: str) -> int:
+    """The most digits a short or emergency number has in ``region``, from phonenumbers' short-number metadata
+    (the possible lengths of its general and emergency descriptions; 0 for a region without short metadata).
+
+    ``shortnumberinfo.is_emergency_number`` fully matches the region's emergency pattern, so a longer string of
+    ASCII digits is never one there: :func:`_may_be_emergency` skips the test (tests/guard/test_phone.py checks the
+    bound against every region's emergency pattern and the old per-region test over a large sample)."""
+    from phonenumbers import PhoneMetadata  # noqa: PLC0415 (phonenumbers: on the first number parsed)
+
+    metadata = PhoneMetadata.short_metadata_for_region(region.upper(), None)
+    if metadata is None:
+        return 0
+    if metadata.emergency is None:
+        descs = [metadata.general_desc]
+    else:
+        descs = [metadata.general_desc, metadata.emergency]
+        if not metadata.emergency.possible_length:
+            return _UNBOUNDED  # lengths not given: no bound, every number is tested
+    lengths: list[int] = [n for d in descs if d is not None for n in (d.possible_length or ())]
+    return max(lengths, default=0)
+
+
+@functools.cache
+def _longest_short_number_of(country_code: int) -> int:
+    """:func:`longest_short_number` over every region of a country calling code (25 for +1), once per code."""
+    import phonenumbers  # noqa: PLC0415 (~100 ms of region metadata: on the first number parsed, off the start)
+
+    regions: Sequence[str] = phonenumbers.region_codes_for_country_code(country_code)
+    return max((longest_short_number(r) for r in regions), default=0)
+
+
+def _may_be_emergency(number: str, region: str) -> bool:
+    """``shortnumberinfo.is_emergency_number(number, region)``, without the regex for numbers longer than any
+    short number of the region."""
+    from phonenumbers import shortnumberinfo  # noqa: PLC0415 (phonenumbers: on the first number parsed)
+
+    if number.isascii() and len(number) > longest_short_number(region):
+        return False
+    return bool(shortnumberinfo.is_emergency_number(number, region))
 
 
 def parse_number(raw: str, *, default_region: str | None) -> PhoneInfo:
     """Check 1a: parse and validate; refuse short/emergency, national-without-region, impossible, invalid."""
     import phonenumbers  # noqa: PLC0415 (~100 ms of region metadata: on the first number parsed, off the start)
-    from phonenumbers import geocoder, timezone  # noqa: PLC0415 (geocoder loads about 1 s of data: on the first dial)
 
     if not any(ch.isdigit() for ch in raw or ""):
         raise refusal("number-no-digits", raw=raw)
     given = raw
     raw = TEL_URI.sub("", raw)  # a tel: URI (RFC 3966) is read as the number it holds
-    _check_short(raw, default_region)
+    short_parsed = _check_short(raw, default_region)
     cleaned = _clean(raw)
     if not cleaned.startswith("+") and default_region is None:
         raise refusal("number-format", raw=raw)
     try:
-        parsed = phonenumbers.parse(given, None if cleaned.startswith("+") else default_region)
+        if short_parsed is not None and given == cleaned:
+            parsed = short_parsed  # the same call, phonenumbers.parse(cleaned, None), made by _check_short
+        else:
+            parsed = phonenumbers.parse(given, None if cleaned.startswith("+") else default_region)
     except phonenumbers.NumberParseException as exc:
         raise refusal("number-unparsable", raw=raw, error=exc) from None
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     if not phonenumbers.is_possible_number(parsed):
         raise refusal("number-impossible", raw=raw, e164=e164)
-    if not phonenumbers.is_valid_number(parsed):
-        raise refusal("number-invalid", raw=raw, e164=e164)
+    # is_valid_number(parsed) is number_type(parsed) != UNKNOWN (both run the region's type test on the region
+    # region_code_for_number finds): the type is computed once (test_phone.py compares with the library's checks)
     code = int(phonenumbers.number_type(parsed))
+    if code == phonenumbers.PhoneNumberType.UNKNOWN:
+        raise refusal("number-invalid", raw=raw, e164=e164)
     return PhoneInfo(
         e164=e164,
         international=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
         region=phonenumbers.region_code_for_number(parsed) or "ZZ",
-        country=geocoder.country_name_for_number(parsed, "en") or "unknown country",
+        country=_country_name(parsed) or "unknown country",
         line_type=_LINE_TYPES.get(code, "unknown"),
         line_type_code=code,
-        time_zones=_zones(parsed, timezone.time_zones_for_number(parsed)),
+        time_zones=_zones(parsed, _time_zones(parsed, code), code),
         extension=parsed.extension or None,
+        country_code=parsed.country_code or 0,
     )
+
+
+_COUNTRY_NAMES: dict[int | str, str] = {}
+"""``geocoder.country_name_for_number`` by country calling code (a code with one region) or by region (a number
+valid in exactly that region of its code): in both cases the name depends only on that key."""
+_COUNTRY_ZONES: dict[tuple[int, int], tuple[str, ...]] = {}
+"""``timezone.time_zones_for_number`` of a non-geographical number type: it depends only on (code, type)."""
+_TYPE_DESCS = (
+    "premium_rate",
+    "toll_free",
+    "shared_cost",
+    "voip",
+    "personal_number",
+    "pager",
+    "uan",
+    "voicemail",
+    "fixed_line",
+)
+
+
+@functools.cache
+def _validity_patterns(country_code: int, region: str, length: int) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+    """``phonenumbers.is_valid_number_for_region`` for national numbers of one length, as two patterns a number
+    must both fully match (None: no number of that length is valid there).
+
+    The library's rule (``_number_type_helper``): the general description matches, and then one of the type
+    descriptions does (mobile too unless its pattern is the fixed line's), each only for its possible lengths."""
+    from phonenumbers import PhoneMetadata  # noqa: PLC0415 (phonenumbers: on the first number parsed)
+
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region.upper())
+    if metadata is None:
+        return None
+
+    def fits(desc: object) -> str | None:
+        lengths: Sequence[int] = getattr(desc, "possible_length", None) or ()
+        pattern: str | None = getattr(desc, "national_number_pattern", None)
+        if desc is None or not pattern or (lengths and length not in lengths):
+            return None
+        return pattern
+
+    general = fits(metadata.general_desc)
+    names = [*_TYPE_DESCS, *(() if metadata.same_mobile_and_fixed_line_pattern else ("mobile",))]
+    kinds = [p for p in (fits(getattr(metadata, name, None)) for name in names) if p is not None]
+    if general is None or not kinds:
+        return None
+    return re.compile(general), re.compile("|".join(f"(?:{p})" for p in kinds))
+
+
+def _country_name(parsed: PhoneNumber) -> str:
+    """``geocoder.country_name_for_number(parsed, "en")``: the name of the one region of the number's code where it
+    is valid ("" when it is valid in several), kept per code of one region and per region."""
+    import phonenumbers  # noqa: PLC0415 (~100 ms of region metadata: on the first number parsed, off the start)
+    from phonenumbers import geocoder  # noqa: PLC0415 (geocoder loads about 1 s of data: on the first dial)
+
+    code = parsed.country_code or 0
+    regions: Sequence[str] = phonenumbers.region_codes_for_country_code(code)
+    key: int | str = code
+    if len(regions) > 1:
+        nsn = phonenumbers.national_significant_number(parsed)
+        valid: list[str] = []
+        for region in regions:
+            tests = _validity_patterns(code, region, len(nsn))
+            if tests is not None and tests[0].fullmatch(nsn) and tests[1].fullmatch(nsn):
+                valid.append(region)
+        if len(valid) != 1:
+            return str(geocoder.country_name_for_number(parsed, "en"))
+        key = valid[0]
+    found = _COUNTRY_NAMES.get(key)
+    if found is None:
+        found = _COUNTRY_NAMES[key] = str(geocoder.country_name_for_number(parsed, "en"))
+    return found
+
+
+def _time_zones(parsed: PhoneNumber, line_type: int) -> Sequence[str]:
+    """``timezone.time_zones_for_number(parsed)`` given the number's type (computed once by the caller): a
+    geographical type is looked up by prefix; another type's zones are the country code's, kept per code."""
+    import phonenumbers  # noqa: PLC0415 (~100 ms of region metadata: on the first number parsed, off the start)
+    from phonenumbers import timezone  # noqa: PLC0415 (phonenumbers: on the first number parsed)
+
+    code = parsed.country_code or 0
+    if line_type == phonenumbers.PhoneNumberType.UNKNOWN:
+        return timezone.time_zones_for_number(parsed)
+    if phonenumbers.is_number_type_geographical(line_type, code):
+        return timezone.time_zones_for_geographical_number(parsed)
+    found = _COUNTRY_ZONES.get((code, line_type))
+    if found is None:
+        found = _COUNTRY_ZONES[(code, line_type)] = tuple(timezone.time_zones_for_number(parsed))
+    return found
 
 
 #: country codes whose mobile numbers carry a geographic area code, so the zone lookup by prefix holds for
@@ -156,7 +307,7 @@ def parse_number(raw: str, *, default_region: str | None) -> PhoneInfo:
 _MOBILE_AREA_CODE_COUNTRIES = frozenset({1, 52, 54, 55, 86})
 
 
-def _zones(parsed: PhoneNumber, zones: Sequence[str]) -> tuple[str, ...]:
+def _zones(parsed: PhoneNumber, zones: Sequence[str], line_type: int) -> tuple[str, ...]:
     """IANA zones the callee may be in: the zones phonenumbers gives for the number's prefix, or every zone
     of its country code where that lookup does not say where the phone is.
 
@@ -169,10 +320,7 @@ def _zones(parsed: PhoneNumber, zones: Sequence[str]) -> tuple[str, ...]:
 
     known = tuple(z for z in zones if z != "Etc/Unknown")
     code = parsed.country_code or 0
-    maybe_mobile = phonenumbers.number_type(parsed) in (
-        phonenumbers.PhoneNumberType.MOBILE,
-        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-    )
+    maybe_mobile = line_type in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
     if known and not (maybe_mobile and code not in _MOBILE_AREA_CODE_COUNTRIES):
         return known
     return country_zones(code) or known or ("UTC",)

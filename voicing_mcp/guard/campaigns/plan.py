@@ -48,7 +48,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import anyio
@@ -153,25 +153,71 @@ class DialHistory(Protocol):
         ...
 
 
+LEDGER_ROWS_READ_AT_ONCE = 50_000
+"""Up to this many dial rows in the ledger, :class:`LedgerHistory` reads them all once to find the few numbers it
+must ask about (2,000 rows: about 30 ms); a larger ledger is asked number by number (reading it would hold every
+row in memory at once)."""
+
+
 class LedgerHistory:
-    """:class:`DialHistory` over a :class:`~voicing_mcp.guard.ledger.DialLedger`, with the queries it has today:
-    two per number (``open_unknown``, ``last_dial``), ``limit`` at a time.
+    """:class:`DialHistory` over a :class:`~voicing_mcp.guard.ledger.DialLedger`, with the queries it has today.
+
+    ``DialLedger`` has no query for many numbers, so :meth:`blocks` reads the ledger's rows once
+    (:meth:`~voicing_mcp.guard.ledger.DialLedger.recent`) and keeps the
+    numbers a row could block: an unresolved ``unknown``/``pending`` row (of any scope or age), or, when
+    ``count_since`` counts any dial in the duplicate window, a row created in it (any assistant or status). Only
+    those numbers get the ledger's own queries (``open_unknown``, then ``last_dial``), ``limit`` at a time: a
+    number with no such row can have no answer to either, so the result is the same as asking about every number.
+    A ledger of more than :data:`LEDGER_ROWS_READ_AT_ONCE` rows is asked about every number (a ledger method
+    answering for many numbers in one indexed query would make both cases cheap).
 
     ``DialLedger`` has no per-number dial-times query yet, so :meth:`dial_times` answers "none" (the per-number cap
     is then not in the estimate) until the campaign ledger adds one.
     """
 
-    def __init__(self, ledger: DialLedger, *, limit: int = 8) -> None:
+    def __init__(self, ledger: DialLedger, *, limit: int = 8, read_at_once: int = LEDGER_ROWS_READ_AT_ONCE) -> None:
         self.ledger = ledger
         self.limit = limit
+        self.read_at_once = read_at_once
 
     async def blocks(self, numbers: Sequence[str], *, assistant_id: str, now: datetime) -> Mapping[str, GuardRefusal]:
-        found: dict[str, GuardRefusal] = {}
-        limiter = anyio.Semaphore(self.limit)
         since = now - DUPLICATE_WINDOW
         # no dial at all in the duplicate window (count_since counts every row last_dial could return): no
         # number needs its own duplicate query
         any_recent = await self.ledger.count_since(since) > 0
+        asked = await self._may_block(numbers, since=since if any_recent else None)
+        return await self._ask(asked, assistant_id=assistant_id, since=since, any_recent=any_recent)
+
+    async def _may_block(self, numbers: Sequence[str], *, since: datetime | None) -> list[str]:
+        """The numbers among ``numbers`` that a ledger row could block (class docstring), in one read of the
+        ledger; every number when the ledger is too large to read."""
+        wanted = dict.fromkeys(numbers)
+        newest = await self.ledger.recent(1)
+        if not newest:
+            return []
+        limit = newest[0].id + 64  # ids grow by one a row: the table holds at most this many (a few may arrive)
+        if limit > self.read_at_once:
+            return list(wanted)
+        rows = await self.ledger.recent(limit)
+        while len(rows) >= limit:  # more rows than ids said (or inserted meanwhile): read until none is left out
+            limit *= 2
+            rows = await self.ledger.recent(limit)
+        oldest = since - timedelta(seconds=1) if since is not None else None  # created_at is to the second
+        found: set[str] = set()
+        for row in rows:
+            if row.phone_e164 in wanted and (
+                (row.resolved_at is None and row.status in ("unknown", "pending"))
+                or (oldest is not None and _created_since(row.created_at, oldest))
+            ):
+                found.add(row.phone_e164)
+        return [n for n in wanted if n in found]
+
+    async def _ask(
+        self, numbers: Sequence[str], *, assistant_id: str, since: datetime, any_recent: bool
+    ) -> dict[str, GuardRefusal]:
+        """The ledger's own per-number rules (and texts) for these numbers."""
+        found: dict[str, GuardRefusal] = {}
+        limiter = anyio.Semaphore(self.limit)
 
         async def one(number: str) -> None:
             async with limiter:
@@ -191,6 +237,17 @@ class LedgerHistory:
 
     async def dials_since(self, since: datetime) -> int:
         return await self.ledger.count_since(since)
+
+
+def _created_since(created_at: str, oldest: datetime) -> bool:
+    """A row's ``created_at`` (ISO 8601) is at or after ``oldest``; a time that does not parse counts as recent."""
+    try:
+        created = datetime.fromisoformat(created_at)
+    except ValueError:
+        return True
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return created >= oldest
 
 
 def zone_label(zones: Sequence[str]) -> str:
