@@ -1,5 +1,7 @@
 """The campaign planner: a submitted list → an accepted manifest, exclusions with reasons, and a schedule estimate.
 
+A little over 450 lines: the per-row checks and the ledger adapter they read through are kept together.
+
 :func:`plan_campaign` runs, for every submitted row in order, the single-call guard's own checks (nothing is
 copied here; each is the function :meth:`~voicing_mcp.guard.policy.DialGuard.check` calls):
 

@@ -1,5 +1,9 @@
 """The SQLite dial ledger (a path in ``VOICING_LEDGER``): a WAL audit of every dial, and the spent token nonces.
 
+Over 450 lines on purpose, for now: every SQL statement of this backend (dials, approvals, nonces and the campaign
+rows' claims) sits in one file so a reader compares it line by line with the PostgreSQL backend; the campaign
+statements are the part to move out into a module of their own next.
+
 - The file is created on first use (``VOICING_LEDGER``, default in the user's state folder).
 - A dial's *intent* row is committed before the POST; its *outcome* (``started`` + call_id,
   ``failed`` + the API's error, or ``unknown``) after.
