@@ -241,9 +241,9 @@ class Settings(BaseSettings):
                 raise ValueError(problem)
         return value
 
-    @field_validator("confirmation", mode="before")
+    @field_validator("confirmation", "env", mode="before")
     @classmethod
-    def _confirmation_lower(cls, value: Any) -> Any:
+    def _lower_or_unset(cls, value: Any) -> Any:
         if isinstance(value, str):
             return value.strip().lower() or None
         return value
@@ -253,13 +253,6 @@ class Settings(BaseSettings):
     def _blank_port_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
             return None
-        return value
-
-    @field_validator("env", mode="before")
-    @classmethod
-    def _env_lower(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return value.strip().lower() or None
         return value
 
     @field_validator("log_level", mode="before")
