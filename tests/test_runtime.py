@@ -98,7 +98,7 @@ async def test_the_guards_ledger_file_is_created_on_the_first_dial_not_when_open
     ledger = tmp_path / "state" / "ledger.sqlite3"
     settings = load_settings(prompts_dir=tmp_path, ledger=str(ledger))
     async with AsyncExitStack() as stack:
-        guard = open_guard(settings, template_store(settings), stack, local=True)
+        guard = open_guard(settings, template_store(settings), stack)
         assert guard.local
         assert not ledger.exists()
 

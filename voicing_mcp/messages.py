@@ -15,7 +15,7 @@ every refusal's words are here, one short function each, grouped by the guard mo
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from voicing_mcp.errors import (
     APIConnectionError,
@@ -393,6 +393,131 @@ def _no_human() -> str:
         "with elicitation; run the server where a browser can open (or set $BROWSER to a command that opens URLs "
         "for the user); put the operator's test phones in VOICING_ALLOWED_NUMBERS; or set "
         "VOICING_CONFIRMATION=token (the model then relays a token and could confirm a call by itself)"
+    )
+
+
+# the dial ledger (voicing_mcp.guard.ledger): its rules (base.py) and a ledger that cannot be used
+@_refusal("campaign-row-not-dialling", rule="campaign")
+def _campaign_row_not_dialling(*, position: int, campaign_id: str, state: str | None, status: str | None) -> str:
+    what = (
+        "is not in this ledger"
+        if state is None
+        else f"is {state}, not dialling"
+        if state != "dialling"
+        else f"belongs to a {status} campaign"
+    )
+    return f"campaign: row {position} of campaign {campaign_id} {what}; it is not dialled"
+
+
+@_refusal("number-cap")
+def _number_cap(*, masked: str, count: int, calls: int, window: timedelta) -> str:
+    hours = f"{window.total_seconds() / 3600:g}h"
+    return (
+        f"per-number cap: {masked} was dialled {count} times in the last {hours} (campaigns and single calls), "
+        f"VOICING_MAX_CALLS_PER_NUMBER is {calls}/{hours}; wait, or raise the setting"
+    )
+
+
+@_refusal("dial-in-progress")
+def _dial_in_progress(
+    *, phone_masked: str, ledger_id: int, created_at: str, assistant_id: str, stale_after: timedelta
+) -> str:
+    return (
+        f"dial in progress: an earlier dial to {phone_masked} (ledger #{ledger_id}, {created_at}, assistant "
+        f"{assistant_id}) has no outcome yet — it is in flight, or its server stopped mid-dial, so that call "
+        "may be ringing now and no assistant dials this number meanwhile. Check with list_calls for a call to this "
+        f"number after {created_at}; once that dial records an outcome the number is free again. If its server "
+        f"died, the row counts as an unknown outcome after {int(stale_after.total_seconds() // 60)} minutes: a "
+        f"human releases it with `voicing-mcp ledger resolve {ledger_id}` after making sure nobody "
+        "was called"
+    )
+
+
+@_refusal("outcome-unknown")
+def _outcome_unknown(*, phone_masked: str, ledger_id: int, created_at: str, assistant_id: str, status: str) -> str:
+    what = "got no answer from the API" if status == "unknown" else "never recorded an outcome"
+    return (
+        f"outcome unknown: an earlier dial to {phone_masked} (ledger #{ledger_id}, {created_at}, assistant "
+        f"{assistant_id}) {what} — that call may have been placed, so this number is blocked. Check first: "
+        f"call list_calls and look for a call to this number after {created_at} (or ask the person). Calling "
+        "initiate_outbound_call again re-checks the API and lifts the block if the call is found there; if it is "
+        f"not, a human releases it with `voicing-mcp ledger resolve {ledger_id}`"
+    )
+
+
+@_refusal("rate-limit")
+def _rate_limit(*, count: int, max_per_hour: int) -> str:
+    return (
+        f"rate limit: {count} dials in the last hour, VOICING_MAX_CALLS_PER_HOUR is {max_per_hour}; wait until the "
+        "oldest of them is an hour old, or raise the setting"
+    )
+
+
+@_refusal("duplicate")
+def _duplicate(
+    *,
+    phone_masked: str,
+    assistant_id: str,
+    created_at: str,
+    ledger_id: int,
+    call_id: str | None,
+    status: str,
+    window: timedelta,
+) -> str:
+    call = f"call_id {call_id}" if call_id else f"ledger #{ledger_id} (no call_id yet)"
+    if call_id:
+        advice = (
+            "check that call with get_call_details, and try again after the window if a second call is really wanted"
+        )
+    else:  # pending or unknown: the block does not lift with the window, only when the call is found or released
+        advice = (
+            "its outcome is not known, so the block stays after the window: a human checks the Voicing dashboard "
+            f"and, if no call was placed, releases it with `voicing-mcp ledger resolve {ledger_id}`"
+        )
+    return (
+        f"duplicate: {phone_masked} was dialled with assistant {assistant_id} at {created_at} ({call}, "
+        f"status {status}); the same number and assistant are not dialled twice within "
+        f"{int(window.total_seconds() // 60)} minutes — {advice}"
+    )
+
+
+#: what to do about a ledger that cannot be used, by its cause (the ledger's fields carry no secret: the
+#: PostgreSQL backend masks the URL and scrubs the driver's error before it names them)
+_LEDGER_ADVICE = {
+    "file": "move that file aside or point VOICING_LEDGER at a writable file",
+    "file-locked": "another process holds it (another voicing-mcp server on the same VOICING_LEDGER?): try "
+    "again in a moment; do not move the file aside, it records dials whose outcome is unknown",
+    "database": "check that the PostgreSQL server is running and reachable from here, and that VOICING_LEDGER's "
+    "host, port, database, user and password are right",
+    "database-locked": "another replica holds the ledger's claim lock: try again in a moment",
+}
+
+
+@_refusal("ledger-unusable", rule="ledger")
+def _ledger_unusable(
+    *, ledger: str, error: str, cause: str, pool_max: int | None = None, pool_timeout: float | None = None
+) -> str:
+    if cause == "pool-busy":
+        advice = f"all {pool_max} connections of this server were busy for {pool_timeout:g} s: try again"
+    else:
+        advice = _LEDGER_ADVICE[cause]
+    return f"ledger: the dial ledger {ledger} cannot be used ({error}); no call is placed without it — {advice}"
+
+
+@_refusal("ledger-driver-missing", rule="ledger")
+def _ledger_driver_missing(*, install: str) -> str:
+    return (
+        "ledger: VOICING_LEDGER is a PostgreSQL URL but psycopg is not installed; no call is placed without "
+        f"the ledger — install it with `{install}`"
+    )
+
+
+@_refusal("ledger-schema-newer", rule="ledger")
+def _ledger_schema_newer(*, found: int, known: int) -> str:
+    return (
+        f"ledger: the database's ledger schema is version {found}, newer than this voicing-mcp knows "
+        f"({known}); no call is placed — upgrade voicing-mcp on this server (a replica never "
+        "downgrades the schema)"
     )
 
 

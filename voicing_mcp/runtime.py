@@ -165,14 +165,13 @@ async def open_api(
 
 
 def open_guard(
-    settings: Settings, templates: TemplateStore, stack: AsyncExitStack, *, local: bool, clock: Clock | None = None
+    settings: Settings, templates: TemplateStore, stack: AsyncExitStack, *, clock: Clock | None = None
 ) -> DialGuard:
     """The dial guard over its ledger (``guard.ledger``); the ledger closes with ``stack``. The ledger file (or
-    PostgreSQL schema) is created on the first dial, not here. ``local``: the built-in emulator answers (no real
-    phone can ring)."""
-    ledger = open_ledger(settings.resolved_ledger, clock=clock, environment=ledger_environment(settings, local=local))
+    PostgreSQL schema) is created on the first dial, not here."""
+    ledger = open_ledger(settings.resolved_ledger, clock=clock, environment=ledger_environment(settings))
     stack.push_async_callback(ledger.aclose)
-    return DialGuard(settings, templates, ledger, clock=clock, local=local)
+    return DialGuard(settings, templates, ledger, clock=clock)
 
 
 @dataclass(frozen=True, slots=True)

@@ -515,8 +515,8 @@ async def test_misspelt_settings_are_named_with_the_one_meant_and_check_does_not
 
 
 def test_check_imports_neither_the_server_app_nor_the_mcp_sdk() -> None:
-    """`check` runs without the MCP SDK (~1.5 s of imports) unless the API read fails: its api line's text
-    comes from server.results only then."""
+    """`check` runs without the MCP SDK (~1.5 s of imports): its texts come from voicing_mcp.messages, which
+    imports no MCP."""
     probe = (
         "import sys, voicing_mcp.cli.check; "
         "print(sorted(m for m in ('mcp', 'voicing_mcp.server.app') if m in sys.modules))"

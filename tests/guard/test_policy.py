@@ -34,7 +34,8 @@ class Clock:
 
 
 def make_guard(tmp_path: Path, now: datetime = DAY, *, local: bool = False, **settings: Any) -> DialGuard:
-    settings.setdefault("api_key", "k")
+    if not local:  # local mode is the built-in emulator's: no key
+        settings.setdefault("api_key", "k")
     s: Settings = load_settings(**settings)
     clock = Clock(now)
     return DialGuard(
@@ -42,7 +43,6 @@ def make_guard(tmp_path: Path, now: datetime = DAY, *, local: bool = False, **se
         TemplateStore(s.prompts_dir or PACKAGE_PROMPTS_DIR),
         Ledger(tmp_path / "ledger.sqlite3", clock=clock),
         clock=clock,
-        local=local,
     )
 
 

@@ -41,8 +41,7 @@ async def test_two_servers_reaching_the_same_api_by_env_or_by_base_url_count_eac
         DialGuard(
             s,
             TemplateStore(PACKAGE_PROMPTS_DIR),
-            Ledger(tmp_path / "ledger.sqlite3", environment=ledger_environment(s, local=False)),
-            local=False,
+            Ledger(tmp_path / "ledger.sqlite3", environment=ledger_environment(s)),
         )
         for s in (by_env, by_url)
     ]
@@ -66,8 +65,7 @@ async def _two_guards_dial(emu: RunningEmulator, tmp_path: Path, first: Any, sec
         DialGuard(
             s,
             TemplateStore(PACKAGE_PROMPTS_DIR),
-            Ledger(tmp_path / "ledger.sqlite3", environment=ledger_environment(s, local=False)),
-            local=False,
+            Ledger(tmp_path / "ledger.sqlite3", environment=ledger_environment(s)),
         )
         for s in (first, second)
     ]
@@ -144,9 +142,7 @@ async def test_rows_written_under_the_older_scope_spelling_still_count(emu: Runn
     await old.record_outcome(row, status="unknown", detail="no answer")
     old.close()
     s = load_settings(api_key="k", env="production", base_url="https://proxy.example/v1", quiet_hours="off")
-    guard = DialGuard(
-        s, TemplateStore(PACKAGE_PROMPTS_DIR), Ledger(path, environment=ledger_environment(s, local=False)), local=False
-    )
+    guard = DialGuard(s, TemplateStore(PACKAGE_PROMPTS_DIR), Ledger(path, environment=ledger_environment(s)))
     with pytest.raises(GuardRefusal) as refused:
         await check(guard, assistant_id=PAYMENT, phone_number=NUMBER, input_variables=VARS)
     guard.ledger.close()
@@ -163,9 +159,7 @@ async def test_a_dial_left_pending_by_a_crashed_server_blocks_the_number_for_ano
     a dial of the same number with another assistant is refused, naming the row, and nothing rings."""
 
     ledger = tmp_path / "ledger.sqlite3"
-    scope = ledger_environment(
-        load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development"), local=False
-    )
+    scope = ledger_environment(load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development"))
     crashed = Ledger(ledger, clock=Clock(), environment=scope)
     row = await crashed.claim_dial(
         OutboundCallRequest(assistant_id=PAYMENT, phone_number=NUMBER, input_variables=VARS),

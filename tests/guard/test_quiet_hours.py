@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
-import pytest
-
 from voicing_mcp.config import QuietHours, parse_quiet_hours
 from voicing_mcp.guard.quiet_hours import describe_local_time, format_delta, next_window_opening, zones_in_window
 
@@ -90,17 +88,27 @@ def test_a_window_ending_in_the_spring_forward_gap_opens_at_an_instant_outside_i
     assert datetime(2026, 3, 8, 7, 0, tzinfo=UTC) <= opening <= datetime(2026, 3, 8, 7, 30, tzinfo=UTC)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: next_window_opening reads a window end that falls in the spring-forward gap (02:30 on 8 March in "
-    "New York) with the offset before the jump, 07:30 UTC = 03:30 EDT, although the clock left the window at 03:00 "
-    "EDT (07:00 UTC); its docstring promises the first instant outside the window, so the refusal names a wait "
-    "30 minutes too long",
-)
 def test_a_window_ending_in_the_spring_forward_gap_opens_the_moment_the_clock_jumps_past_its_end() -> None:
     window = QuietHours(time(21, 0), time(2, 30))
     opening = next_window_opening((NEW_YORK,), window, datetime(2026, 3, 8, 5, 0, tzinfo=UTC))
     assert opening == datetime(2026, 3, 8, 7, 0, tzinfo=UTC)
+
+
+def test_a_window_ending_in_the_repeated_fall_back_hour_opens_at_each_pass_of_its_end() -> None:
+    # 1 November 2026 in New York: 01:00-02:00 EDT (05:00-06:00 UTC) is followed by 01:00-02:00 EST (06:00-07:00 UTC)
+    window = QuietHours(time(21, 0), time(1, 30))
+    first_pass = next_window_opening((NEW_YORK,), window, datetime(2026, 11, 1, 5, 0, tzinfo=UTC))
+    assert first_pass == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT
+    # 01:10 EST, quiet again as the clock repeats the hour: the window opens at 01:30 EST, not the next night
+    assert zones_in_window((NEW_YORK,), window, datetime(2026, 11, 1, 6, 10, tzinfo=UTC)) != []
+    second_pass = next_window_opening((NEW_YORK,), window, datetime(2026, 11, 1, 6, 10, tzinfo=UTC))
+    assert second_pass == datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
+
+
+def test_a_window_ending_outside_any_transition_opens_at_its_end_on_the_wall_clock() -> None:
+    window = QuietHours(time(21, 0), time(8, 0))
+    opening = next_window_opening((NEW_YORK,), window, datetime(2026, 6, 10, 3, 0, tzinfo=UTC))  # 23:00 EDT
+    assert opening == datetime(2026, 6, 10, 12, 0, tzinfo=UTC)  # 08:00 EDT
 
 
 def test_the_window_never_opens_when_the_zones_are_never_outside_it_together() -> None:

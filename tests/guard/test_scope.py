@@ -53,22 +53,24 @@ def test_an_unreadable_stored_url_counts_under_its_own_text_and_does_not_raise()
     assert scope_key("https://host:port") == "url:https://host:port"
 
 
-def test_the_ledger_names_local_mode_local_whatever_else_is_set() -> None:
-    settings = load_settings(api_key="k" * 20, base_url="https://proxy.example")
-    assert ledger_environment(settings, local=True) == "local"
+def test_the_ledger_names_the_built_in_emulators_dials_local_and_an_emulator_at_a_url_by_it() -> None:
+    assert ledger_environment(load_settings()) == "local"
+    assert ledger_environment(load_settings(env="local")) == "local"
+    # 'voicing-mcp emulator' on a loopback URL may be a tunnel to a real API: its dials count under the URL
+    assert ledger_environment(load_settings(env="local", base_url="http://127.0.0.1:8765")) == "http://127.0.0.1:8765"
 
 
 def test_the_ledger_names_a_known_apis_base_url_by_its_environment_in_any_spelling() -> None:
     for url in ("https://api.voicing.ai", "http://API.voicing.ai:80/", "https://key:secret@api.voicing.ai."):
         settings = load_settings(api_key="k" * 20, env="sandbox", base_url=url)
-        assert ledger_environment(settings, local=False) == "production", url
+        assert ledger_environment(settings) == "production", url
 
 
 def test_the_ledger_names_another_base_url_by_its_shown_form_and_an_env_by_its_name() -> None:
     proxy = load_settings(api_key="k" * 20, base_url="https://user:pw@Proxy.Example:8443/v/")
-    assert ledger_environment(proxy, local=False) == "https://proxy.example:8443/v"
-    assert ledger_environment(load_settings(api_key="k" * 20, env="sandbox"), local=False) == "sandbox"
-    assert ledger_environment(load_settings(api_key="k" * 20), local=False) == "production"
+    assert ledger_environment(proxy) == "https://proxy.example:8443/v"
+    assert ledger_environment(load_settings(api_key="k" * 20, env="sandbox")) == "sandbox"
+    assert ledger_environment(load_settings(api_key="k" * 20)) == "production"
 
 
 @pytest.mark.parametrize(

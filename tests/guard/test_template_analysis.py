@@ -110,18 +110,61 @@ def test_every_statement_that_reads_another_file_is_one_the_analysis_names(sourc
     assert next(iter(env.parse(source).find_all(PULLS_IN_ANOTHER_FILE)), None) is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: for `not (a is undefined or b is undefined)` _defined_tests returns a and b as proven defined when "
-    "the test is FALSE (`(set(), left_false | right_false)` for a negated Or; they belong in the first slot), so a "
-    "name read in the else branch, where it may be missing, is listed as optional, and one read in the if branch, "
-    "where it is certainly there, as required",
-)
 def test_not_either_undefined_guards_the_if_branch_and_not_the_else_branch() -> None:
-    # the else branch runs when a or b is missing: a read there is required (today: optional, so a dial may omit it)
+    # the else branch runs when a or b is missing: a read there is required (it was listed as optional, so a dial
+    # could omit it); b, only tested, is an optional input as in `{% if b is defined %}`
     assert placeholders_of("{% if not (a is undefined or b is undefined) %}x{% else %}{{ a }}{% endif %}") == (
         ["a"],
-        [],
+        ["b"],
     )
+    assert placeholders_of("{% if b is defined %}x{% endif %}") == ([], ["b"])
     source = "{% if not (a is undefined or b is undefined) %}{{ a }}{{ b }}{% else %}{{ a }}{% endif %}"
     assert placeholders_of(source) == (["a"], ["b"])
+
+
+def _proven(test: str) -> tuple[list[str], list[str]]:
+    """The names of ``a``, ``b`` that ``test`` proves defined when true, and when false (read in each branch)."""
+    when_true = placeholders_of(f"{{% if {test} %}}{{{{ a }}}}{{{{ b }}}}{{% endif %}}")[1]
+    when_false = placeholders_of(f"{{% if {test} %}}{{% else %}}{{{{ a }}}}{{{{ b }}}}{{% endif %}}")[1]
+    return when_true, when_false
+
+
+@pytest.mark.parametrize(
+    ("test", "when_true", "when_false"),
+    [
+        ("a is defined", ["a"], []),
+        ("a is undefined", [], ["a"]),
+        ("a is not defined", [], ["a"]),
+        ("not a is undefined", ["a"], []),
+        ("a is defined and b is defined", ["a", "b"], []),
+        ("a is defined or b is defined", [], []),
+        ("a is undefined or b is undefined", [], ["a", "b"]),
+        ("a is undefined and b is undefined", [], []),
+        ("not (a is undefined or b is undefined)", ["a", "b"], []),
+        ("not (a is defined and b is defined)", [], ["a", "b"]),
+        ("not (a is defined or b is defined)", [], []),
+        ("not (a is undefined and b is undefined)", [], []),
+        ("a is undefined or b is defined", [], ["a"]),  # false only when a is there and b is not
+        ("a is defined and b is undefined", ["a"], []),
+        ("not not a is defined", ["a"], []),
+    ],
+)
+def test_each_combination_of_not_and_or_proves_what_it_says(
+    test: str, when_true: list[str], when_false: list[str]
+) -> None:
+    assert _proven(test) == (when_true, when_false)
+
+
+@pytest.mark.parametrize(
+    ("negated", "pushed_in"),
+    [
+        ("not (a is defined or b is defined)", "a is not defined and b is not defined"),
+        ("not (a is defined and b is defined)", "a is not defined or b is not defined"),
+        ("not (a is undefined or b is undefined)", "a is defined and b is defined"),
+        ("not (a is undefined and b is undefined)", "a is defined or b is defined"),
+        ("not (a is defined or b is undefined)", "a is undefined and b is defined"),
+        ("not (a is undefined and b is defined)", "a is defined or b is undefined"),
+    ],
+)
+def test_a_negation_pushed_inside_by_de_morgan_proves_the_same_names(negated: str, pushed_in: str) -> None:
+    assert _proven(negated) == _proven(pushed_in)

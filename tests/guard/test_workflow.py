@@ -53,7 +53,7 @@ def make_guard(tmp_path: Path, **settings: Any) -> CountingGuard:
     settings.setdefault("api_key", "k")
     settings.setdefault("quiet_hours", "off")
     s = load_settings(**settings)
-    return CountingGuard(s, TemplateStore(PACKAGE_PROMPTS_DIR), Ledger(tmp_path / "ledger.sqlite3"), local=False)
+    return CountingGuard(s, TemplateStore(PACKAGE_PROMPTS_DIR), Ledger(tmp_path / "ledger.sqlite3"))
 
 
 @dataclasses.dataclass

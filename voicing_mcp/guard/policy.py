@@ -104,7 +104,6 @@ class DialGuard:
         *,
         signer: TokenSigner | None = None,
         clock: Clock | None = None,
-        local: bool | None = None,
     ) -> None:
         self.settings = settings
         self.templates = templates
@@ -112,14 +111,18 @@ class DialGuard:
         secret = settings.token_secret.get_secret_value() if settings.token_secret is not None else None
         self.signer = signer or TokenSigner.from_setting(secret)  # VOICING_TOKEN_SECRET: shared by replicas
         self.clock: Clock = clock or _now_utc
-        self.local = settings.is_local if local is None else local
         self.dnc = DoNotCallList(settings.dnc_file, default_region=settings.default_region)
+
+    @property
+    def local(self) -> bool:
+        """Local mode (the built-in emulator: no real phone can ring), as :attr:`Settings.is_local` decides it."""
+        return self.settings.is_local
 
     # ----- checks 1-4 --------------------------------------------------------------------------
     @property
     def environment(self) -> str:
         """Where this server's dials go, as its ledger rows and approvals name it (:mod:`~voicing_mcp.guard.scope`)."""
-        return self.ledger.environment or ledger_environment(self.settings, local=self.local)
+        return self.ledger.environment or ledger_environment(self.settings)
 
     async def check(
         self,

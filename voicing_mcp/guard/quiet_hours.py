@@ -6,7 +6,7 @@ call inside ``VOICING_QUIET_HOURS`` in any of the number's zones; the preview sh
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from voicing_mcp.config import QuietHours
@@ -29,13 +29,34 @@ def next_window_opening(zones: tuple[str, ...], window: QuietHours, now: datetim
         local_now = now.astimezone(tz)
         for day in range(-1, 3):
             d = (local_now + timedelta(days=day)).date()
-            candidate = datetime.combine(d, window.end, tzinfo=tz).astimezone(UTC)
-            if candidate > now:
-                candidates.append(candidate)
+            candidates.extend(c for c in _clock_passes(d, window.end, tz) if c > now)
     for candidate in sorted(candidates):
         if not zones_in_window(zones, window, candidate):
             return candidate
     return None
+
+
+def _clock_passes(day: date, wall: time, tz: ZoneInfo) -> list[datetime]:
+    """The instants at which the clock in ``tz`` reaches ``wall`` on ``day``.
+
+    Usually one; two in the hour a fall-back repeats (the window may close, reopen and close again); in a
+    spring-forward gap, where ``wall`` never shows, the instant the clock jumps past it.
+    """
+    naive = datetime.combine(day, wall)
+    instants = sorted({naive.replace(tzinfo=tz, fold=fold).astimezone(UTC) for fold in (0, 1)})
+    if instants[0].astimezone(tz).replace(tzinfo=None) == naive:
+        return instants
+    # in the gap: fold 0 reads ``wall`` with the offset before the jump, fold 1 with the offset after; the jump
+    # lies between the two (transitions fall on whole seconds)
+    low, high = (int(instant.timestamp()) for instant in instants)
+    after = instants[1].astimezone(tz).utcoffset()
+    while high - low > 1:
+        middle = (low + high) // 2
+        if datetime.fromtimestamp(middle, UTC).astimezone(tz).utcoffset() == after:
+            high = middle
+        else:
+            low = middle
+    return [datetime.fromtimestamp(high, UTC)]
 
 
 def format_delta(delta: timedelta) -> str:

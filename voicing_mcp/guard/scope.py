@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from voicing_mcp.config import BASE_URLS, Settings
 
 
-def ledger_environment(settings: Settings, *, local: bool) -> str:
+def ledger_environment(settings: Settings) -> str:
     """The ledger's name for where dials go: ``local``, the env name, or the normalised base URL.
 
     Named by the API the dials reach: a ``VOICING_BASE_URL`` is normalised (no credentials, host lowercase
@@ -21,7 +21,7 @@ def ledger_environment(settings: Settings, *, local: bool) -> str:
     environment's name, so servers configured either way count each other's dials. The env name is not part
     of a base URL's scope: the URL alone says where the dials go.
     """
-    if local:
+    if settings.is_local:  # the built-in emulator's dials
         return "local"
     if settings.base_url is not None:
         shown = canonical_base_url(settings.base_url)[0]

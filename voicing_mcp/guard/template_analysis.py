@@ -34,25 +34,27 @@ def analyse(ast: Node, *, ignore: Iterable[str] = ()) -> tuple[list[str], list[s
     return required, optional
 
 
-def _defined_tests(test: Node, *, negated: bool = False) -> tuple[set[str], set[str]]:
-    """Names proven defined when ``test`` is true, and names proven defined when it is false."""
+def _defined_tests(test: Node) -> tuple[set[str], set[str]]:
+    """Names proven defined when ``test`` is true, and names proven defined when it is false.
+
+    Built from the parts up, so every combination of ``not``, ``and`` and ``or`` follows from three rules:
+    ``not t`` swaps the two sets; ``l and r`` is true when both are (either's names) and false when ``l`` is
+    false or ``l`` is true and ``r`` false; ``l or r`` is the mirror image. Any other test proves nothing.
+    """
     if isinstance(test, nodes.Test) and test.name in {"defined", "undefined"}:
         root = _root_name(test.node)
         if root is None:
             return set(), set()
-        negated = negated != (test.name == "undefined")  # "a is undefined" is "not (a is defined)"
-        return ({root}, set()) if not negated else (set(), {root})
+        return ({root}, set()) if test.name == "defined" else (set(), {root})
     if isinstance(test, nodes.Not):
-        return _defined_tests(test.node, negated=not negated)
-    if isinstance(test, nodes.And) and not negated:
-        left_true, _ = _defined_tests(test.left)
-        right_true, _ = _defined_tests(test.right)
-        return left_true | right_true, set()
-    if isinstance(test, nodes.Or) and negated:
-        # not (a or b) == (not a) and (not b)
-        _, left_false = _defined_tests(test.left)
-        _, right_false = _defined_tests(test.right)
-        return set(), left_false | right_false
+        when_true, when_false = _defined_tests(test.node)
+        return when_false, when_true
+    if isinstance(test, nodes.And | nodes.Or):
+        left_true, left_false = _defined_tests(test.left)
+        right_true, right_false = _defined_tests(test.right)
+        if isinstance(test, nodes.And):  # false: left false, or left true and right false
+            return left_true | right_true, left_false & (left_true | right_false)
+        return left_true & (left_false | right_true), left_false | right_false  # true: left, or not left and right
     return set(), set()
 
 

@@ -272,8 +272,7 @@ def create_server(
             announce_confirmation(settings)
             announce_prompts(settings, templates)
             api = await open_api(settings, stack, lazy=True)  # local mode: the emulator starts on first use
-            local = api.emulator is not None
-            guard = open_guard(settings, templates, stack, local=local, clock=clock)
+            guard = open_guard(settings, templates, stack, clock=clock)
             chats = ChatSessions(
                 _chat_opener(api.client, chat_reply_timeout), max_sessions=max_chats, idle_timeout=chat_idle_timeout
             )
@@ -286,7 +285,6 @@ def create_server(
                 exit_stack=stack,
                 guard=guard,
                 ledger=guard.ledger,
-                is_local=local,
                 local_emulator=api.emulator,
             )
             async with anyio.create_task_group() as tg:

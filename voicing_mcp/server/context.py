@@ -45,7 +45,6 @@ class ServerContext:
     """The dial guard of this server: every ``initiate_outbound_call`` passes it."""
     ledger: DialLedger
     """The dial guard's audit ledger (``guard.ledger``)."""
-    is_local: bool = False
     local_emulator: LocalEmulator | None = None
     """Local mode's built-in emulator, started on the client's first request (else None)."""
     confirm_pages: ConfirmPages | None = None
@@ -53,6 +52,12 @@ class ServerContext:
     extras: dict[str, Any] = field(default_factory=dict[str, Any])
     reports: ReportStore = field(default_factory=ReportStore)
     """``reconcile_calls``'s reports, read as ``voicing://reports/{report_id}``: the newest few, bounded in rows."""
+
+    @property
+    def is_local(self) -> bool:
+        """Local mode (the built-in emulator answers): :attr:`Settings.is_local <voicing_mcp.config.Settings.is_local>`
+        decides it, for the server as for the guard and ``check``."""
+        return self.settings.is_local
 
     @property
     def base_url(self) -> str:

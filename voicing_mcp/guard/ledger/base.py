@@ -24,6 +24,7 @@ from voicing_mcp.guard.ledger.campaigns import (
     RowState,
 )
 from voicing_mcp.guard.scope import shown_environment
+from voicing_mcp.messages import refusal
 from voicing_mcp.redact import mask_numbers_in
 
 Status = Literal["pending", "started", "failed", "unknown"]
@@ -279,7 +280,7 @@ def first_refusal(
     )
 
 
-# ----- refusal texts (used by claim_dial and by policy) -----------------------------------------
+# ----- refusals (used by claim_dial and by policy; their words are in voicing_mcp.messages) ------------
 
 
 def campaign_refusal(campaign: CampaignDial, state: str | None, status: str | None) -> GuardRefusal | None:
@@ -287,87 +288,63 @@ def campaign_refusal(campaign: CampaignDial, state: str | None, status: str | No
     marked unknown after its lease ran out, a removed or cancelled row, a paused campaign are not."""
     if state == "dialling" and status == "running":
         return None
-    what = (
-        "is not in this ledger"
-        if state is None
-        else f"is {state}, not dialling"
-        if state != "dialling"
-        else f"belongs to a {status} campaign"
-    )
-    return GuardRefusal(
-        f"campaign: row {campaign.position} of campaign {campaign.campaign_id} {what}; it is not dialled",
-        rule="campaign",
+    return refusal(
+        "campaign-row-not-dialling",
+        position=campaign.position,
+        campaign_id=campaign.campaign_id,
+        state=state,
+        status=status,
     )
 
 
 def number_cap_refusal(masked: str, count: int, cap: tuple[int, timedelta] | None) -> GuardRefusal | None:
     if cap is None or count < cap[0]:
         return None
-    hours = cap[1].total_seconds() / 3600
-    window = f"{hours:g}h"
-    return GuardRefusal(
-        f"per-number cap: {masked} was dialled {count} times in the last {window} (campaigns and single calls), "
-        f"VOICING_MAX_CALLS_PER_NUMBER is {cap[0]}/{window}; wait, or raise the setting",
-        rule="number-cap",
-    )
+    return refusal("number-cap", masked=masked, count=count, calls=cap[0], window=cap[1])
 
 
 def in_flight_refusal(row: DialRow | None) -> GuardRefusal | None:
     if row is None:
         return None
-    return GuardRefusal(
-        f"dial in progress: an earlier dial to {row.phone_masked} (ledger #{row.id}, {row.created_at}, assistant "
-        f"{row.assistant_id}) has no outcome yet — it is in flight, or its server stopped mid-dial, so that call "
-        "may be ringing now and no assistant dials this number meanwhile. Check with list_calls for a call to this "
-        f"number after {row.created_at}; once that dial records an outcome the number is free again. If its server "
-        f"died, the row counts as an unknown outcome after {int(PENDING_STALE.total_seconds() // 60)} minutes: a "
-        f"human releases it with `voicing-mcp ledger resolve {row.id}` after making sure nobody "
-        "was called",
-        rule="dial-in-progress",
+    return refusal(
+        "dial-in-progress",
+        phone_masked=row.phone_masked,
+        ledger_id=row.id,
+        created_at=row.created_at,
+        assistant_id=row.assistant_id,
+        stale_after=PENDING_STALE,
     )
 
 
 def unknown_refusal(row: DialRow | None) -> GuardRefusal | None:
     if row is None:
         return None
-    what = "got no answer from the API" if row.status == "unknown" else "never recorded an outcome"
-    return GuardRefusal(
-        f"outcome unknown: an earlier dial to {row.phone_masked} (ledger #{row.id}, {row.created_at}, assistant "
-        f"{row.assistant_id}) {what} — that call may have been placed, so this number is blocked. Check first: "
-        f"call list_calls and look for a call to this number after {row.created_at} (or ask the person). Calling "
-        "initiate_outbound_call again re-checks the API and lifts the block if the call is found there; if it is "
-        f"not, a human releases it with `voicing-mcp ledger resolve {row.id}`",
-        rule="outcome-unknown",
+    return refusal(
+        "outcome-unknown",
+        phone_masked=row.phone_masked,
+        ledger_id=row.id,
+        created_at=row.created_at,
+        assistant_id=row.assistant_id,
+        status=row.status,
     )
 
 
 def rate_refusal(count: int, max_per_hour: int) -> GuardRefusal | None:
     if count < max_per_hour:
         return None
-    return GuardRefusal(
-        f"rate limit: {count} dials in the last hour, VOICING_MAX_CALLS_PER_HOUR is {max_per_hour}; wait until the "
-        "oldest of them is an hour old, or raise the setting",
-        rule="rate-limit",
-    )
+    return refusal("rate-limit", count=count, max_per_hour=max_per_hour)
 
 
 def duplicate_refusal(row: DialRow | None, current_status: str | None = None) -> GuardRefusal | None:
     if row is None:
         return None
-    call = f"call_id {row.call_id}" if row.call_id else f"ledger #{row.id} (no call_id yet)"
-    status = current_status or row.status
-    if row.call_id:
-        advice = (
-            "check that call with get_call_details, and try again after the window if a second call is really wanted"
-        )
-    else:  # pending or unknown: the block does not lift with the window, only when the call is found or released
-        advice = (
-            "its outcome is not known, so the block stays after the window: a human checks the Voicing dashboard "
-            f"and, if no call was placed, releases it with `voicing-mcp ledger resolve {row.id}`"
-        )
-    return GuardRefusal(
-        f"duplicate: {row.phone_masked} was dialled with assistant {row.assistant_id} at {row.created_at} ({call}, "
-        f"status {status}); the same number and assistant are not dialled twice within "
-        f"{int(DUPLICATE_WINDOW.total_seconds() // 60)} minutes — {advice}",
-        rule="duplicate",
+    return refusal(
+        "duplicate",
+        phone_masked=row.phone_masked,
+        assistant_id=row.assistant_id,
+        created_at=row.created_at,
+        ledger_id=row.id,
+        call_id=row.call_id,
+        status=current_status or row.status,
+        window=DUPLICATE_WINDOW,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, LiteralString
 
-from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.messages import refusal
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -135,12 +135,7 @@ async def migrate(conn: AsyncConnection[Any]) -> int:
         found = await cur.fetchone()
         current = int(found[0]) if found is not None else 0
         if current > SCHEMA_VERSION:
-            raise GuardRefusal(
-                f"ledger: the database's ledger schema is version {current}, newer than this voicing-mcp knows "
-                f"({SCHEMA_VERSION}); no call is placed — upgrade voicing-mcp on this server (a replica never "
-                "downgrades the schema)",
-                rule="ledger",
-            )
+            raise refusal("ledger-schema-newer", found=current, known=SCHEMA_VERSION)
         for version in range(current + 1, SCHEMA_VERSION + 1):
             for statement in MIGRATIONS[version]:
                 await conn.execute(statement)

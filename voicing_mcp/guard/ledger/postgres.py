@@ -73,6 +73,7 @@ from voicing_mcp.guard.ledger.pg_schema import (
     read_schema_version,
 )
 from voicing_mcp.guard.scope import scope_key
+from voicing_mcp.messages import refusal
 from voicing_mcp.redact import dsn_secrets, mask_number, mask_quoted_pieces, redact_dsn, redact_secret
 
 if TYPE_CHECKING:
@@ -157,11 +158,7 @@ def _modules() -> tuple[Any, Any]:
         import psycopg  # noqa: PLC0415 (only a postgresql:// ledger loads it: SQLite servers start without it)
         import psycopg_pool  # noqa: PLC0415
     except ImportError:
-        raise GuardRefusal(
-            "ledger: VOICING_LEDGER is a PostgreSQL URL but psycopg is not installed; no call is placed without "
-            f"the ledger — install it with `{INSTALL_HINT}`",
-            rule="ledger",
-        ) from None
+        raise refusal("ledger-driver-missing", install=INSTALL_HINT) from None
     return psycopg, psycopg_pool
 
 
@@ -221,18 +218,16 @@ class PostgresLedger:
             text = redact_secret(text, secret)
         return mask_quoted_pieces(text, self._secrets)
 
-    def refusal(self, exc: BaseException, *, advice: str | None = None) -> GuardRefusal:
+    def refusal(self, exc: BaseException, *, cause: str = "database") -> GuardRefusal:
+        """The [ledger] refusal for a failure of the database: the URL masked, the driver's error scrubbed."""
         detail = " ".join(str(exc).split()) or "no detail"
-        advice = advice or (
-            "check that the PostgreSQL server is running and reachable from here, and that VOICING_LEDGER's host, "
-            "port, database, user and password are right"
-        )
-        return GuardRefusal(
-            self.scrub(
-                f"ledger: the dial ledger {self.shown} cannot be used ({type(exc).__name__}: {detail}); no call is "
-                f"placed without it — {advice}"
-            ),
-            rule="ledger",
+        return refusal(
+            "ledger-unusable",
+            ledger=self.scrub(self.shown),
+            error=self.scrub(f"{type(exc).__name__}: {detail}"),
+            cause=cause,
+            pool_max=POOL_MAX,
+            pool_timeout=self._pool_timeout,
         )
 
     async def connect(self) -> AsyncConnection[Any]:
@@ -296,8 +291,7 @@ class PostgresLedger:
         except psycopg_pool.PoolTimeout as exc:
             raise await self._diagnose(exc) from None
         except psycopg.errors.LockNotAvailable as exc:
-            busy = "another replica holds the ledger's claim lock: try again in a moment"
-            raise self.refusal(exc, advice=busy) from None
+            raise self.refusal(exc, cause="database-locked") from None
         except (psycopg.Error, OSError) as exc:
             raise self.refusal(exc) from None
 
@@ -309,8 +303,7 @@ class PostgresLedger:
                 pass
         except (psycopg.Error, OSError) as exc:
             return self.refusal(exc)
-        busy = f"all {POOL_MAX} connections of this server were busy for {self._pool_timeout:g} s: try again"
-        return self.refusal(timeout, advice=busy)
+        return self.refusal(timeout, cause="pool-busy")
 
     async def prepare(self) -> None:
         """Create or migrate the schema and open the pool now (at server start), not on the first dial; a database

@@ -31,7 +31,6 @@ from typing import Any, Literal, TypeVar
 import anyio.to_thread
 
 from voicing_mcp.api.models import OutboundCallRequest
-from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.guard.ledger.base import (
     DUPLICATE_WINDOW,
     PENDING_STALE,
@@ -68,6 +67,7 @@ from voicing_mcp.guard.ledger.campaigns import (
     when,
 )
 from voicing_mcp.guard.scope import scope_key
+from voicing_mcp.messages import refusal
 from voicing_mcp.redact import mask_number
 
 T = TypeVar("T")
@@ -230,18 +230,13 @@ class Ledger:
             try:
                 return fn(self._connection())
             except (sqlite3.Error, OSError) as exc:
-                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                    # busy, not broken: moving it aside would throw away the dials whose outcome is unknown
-                    advice = (
-                        "another process holds it (another voicing-mcp server on the same VOICING_LEDGER?): try "
-                        "again in a moment; do not move the file aside, it records dials whose outcome is unknown"
-                    )
-                else:
-                    advice = "move that file aside or point VOICING_LEDGER at a writable file"
-                raise GuardRefusal(
-                    f"ledger: the dial ledger {self.path} cannot be used ({type(exc).__name__}: {exc}); no call is "
-                    f"placed without it — {advice}",
-                    rule="ledger",
+                locked = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+                # a locked file is busy, not broken: its advice is to wait, not to move it aside
+                raise refusal(
+                    "ledger-unusable",
+                    ledger=str(self.path),
+                    error=f"{type(exc).__name__}: {exc}",
+                    cause="file-locked" if locked else "file",
                 ) from None
 
     async def _arun(self, fn: Callable[[sqlite3.Connection], T]) -> T:

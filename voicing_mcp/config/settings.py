@@ -1,29 +1,31 @@
-"""Settings, read from the environment (``VOICING_*``) and validated at start-up.
+"""The :class:`Settings` model: every ``VOICING_*`` setting with its type, default, description and validator, and
+the values resolved from them (the environment in effect, local mode, who confirms, the folders, the ledger).
 
-The names are a public contract (the Settings table of the README). ``load_settings()`` turns every validation
-problem into one :class:`~voicing_mcp.errors.ConfigError` whose message has a line per bad
-setting, naming the variable and the bad part. The API key and the MCP token are secret
-types: they never appear in ``repr``, logs or error messages; so is a ``postgresql://`` VOICING_LEDGER.
-Over 450 lines: one field, validator and description per setting, kept in one place as the contract is.
+Over 300 lines: one field, validator and description per setting, kept in one place as the contract is.
 """
 
 from __future__ import annotations
 
-import difflib
-import ipaddress
-import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from voicing_mcp.errors import ConfigError
+from voicing_mcp.config.parsing import (
+    MAKE_A_SECRET,
+    MIN_SECRET_CHARS,
+    CallsPerNumber,
+    QuietHours,
+    is_loopback_url,
+    parse_calls_per_number,
+    parse_quiet_hours,
+    parse_region,
+    secret_problem,
+    split_csv,
+)
 from voicing_mcp.paths import PACKAGE_PROMPTS_DIR, default_campaigns_dir, default_prompts_dir, default_state_dir
 from voicing_mcp.redact import redact_dsn, redact_url
 
@@ -44,107 +46,11 @@ TOKEN_MODE_WARNING = (
 )
 """Said by the server's start-up log and by ``check`` outside local mode."""
 
-#: the shortest VOICING_TOKEN_SECRET accepted, and the fewest different characters in it (``aaaa…`` or a
-#: repeated word is no secret); ``python -c "import secrets; print(secrets.token_urlsafe(32))"`` makes a good one
-MIN_SECRET_CHARS = 32
-MIN_SECRET_DISTINCT = 12
-MAKE_A_SECRET = 'make one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
-
-
-def secret_problem(secret: str) -> str | None:
-    """Why ``secret`` is too weak for VOICING_TOKEN_SECRET, or None. Never quotes the value (it is a secret)."""
-    if len(secret) < MIN_SECRET_CHARS:
-        return f"is {len(secret)} characters long; it needs at least {MIN_SECRET_CHARS} random ones ({MAKE_A_SECRET})"
-    if len(set(secret)) < MIN_SECRET_DISTINCT:
-        return (
-            f"has only {len(set(secret))} different characters: it looks like a repeated pattern, not a random "
-            f"secret ({MAKE_A_SECRET}; the value is not shown here)"
-        )
-    return None
-
-
-_HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
 _E164_OR_PREFIX = re.compile(r"^\+\d{1,15}\*?$")
 
 
-@dataclass(frozen=True, slots=True)
-class QuietHours:
-    """A daily window (callee's local time) in which no call is placed. May wrap midnight."""
-
-    start: time
-    end: time
-
-    def contains(self, t: time) -> bool:
-        if self.start == self.end:
-            return False
-        if self.start < self.end:
-            return self.start <= t < self.end
-        return t >= self.start or t < self.end
-
-    def __str__(self) -> str:
-        return f"{self.start:%H:%M}-{self.end:%H:%M}"
-
-
-def _parse_hhmm(text: str, which: str) -> time:
-    m = _HHMM.match(text.strip())
-    if not m:
-        raise ValueError(f"{which} {text.strip()!r} is not a time in HH:MM form")
-    hour, minute = int(m.group(1)), int(m.group(2))
-    if hour > 23:
-        raise ValueError(f"{which} {text.strip()!r}: hour {hour} is out of range 00-23")
-    if minute > 59:
-        raise ValueError(f"{which} {text.strip()!r}: minute {minute} is out of range 00-59")
-    return time(hour, minute)
-
-
-def parse_quiet_hours(value: str) -> QuietHours | None:
-    """``"21:00-08:00"`` → QuietHours; ``"off"`` (or empty) → None."""
-    text = value.strip()
-    if text.lower() in {"", "off", "none", "false", "0"}:
-        return None
-    parts = text.split("-")
-    if len(parts) != 2:
-        raise ValueError(f"{text!r} is not a window of the form HH:MM-HH:MM (or 'off')")
-    return QuietHours(_parse_hhmm(parts[0], "start"), _parse_hhmm(parts[1], "end"))
-
-
-_PER_NUMBER = re.compile(r"^(\d{1,4})\s*/\s*(\d{1,4})\s*h$", re.IGNORECASE)
-MAX_PER_NUMBER_HOURS = 720
-
-
-@dataclass(frozen=True, slots=True)
-class CallsPerNumber:
-    """At most ``calls`` dials to one number in any ``window`` (``VOICING_MAX_CALLS_PER_NUMBER``, ``N/<hours>h``)."""
-
-    calls: int
-    window: timedelta
-
-    def __str__(self) -> str:
-        return f"{self.calls}/{int(self.window.total_seconds() // 3600)}h"
-
-
-def parse_calls_per_number(value: str) -> CallsPerNumber:
-    """``"3/24h"`` → at most 3 dials to one number in any 24 hours. N is 1-9999, hours 1-720."""
-    text = value.strip()
-    m = _PER_NUMBER.match(text)
-    if not m:
-        raise ValueError(f"{text!r} is not of the form N/<hours>h, e.g. 3/24h (at most 3 calls to a number a day)")
-    calls, hours = int(m.group(1)), int(m.group(2))
-    if calls < 1:
-        raise ValueError(f"{text!r}: the number of calls must be at least 1")
-    if not 1 <= hours <= MAX_PER_NUMBER_HOURS:
-        raise ValueError(f"{text!r}: the window must be 1-{MAX_PER_NUMBER_HOURS} hours")
-    return CallsPerNumber(calls, timedelta(hours=hours))
-
-
-def _split_csv(value: Any) -> Any:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
 class Settings(BaseSettings):
-    """Every ``VOICING_*`` setting (the README's Settings table). :func:`load_settings` gives friendly errors."""
+    """Every ``VOICING_*`` setting (docs/settings.md). :func:`load_settings` gives friendly errors."""
 
     model_config = SettingsConfigDict(env_prefix="VOICING_", extra="ignore", frozen=True)
 
@@ -241,7 +147,7 @@ class Settings(BaseSettings):
     @field_validator("allowed_numbers", mode="before")
     @classmethod
     def _allowed_numbers(cls, value: Any) -> Any:
-        items = _split_csv(value)
+        items = split_csv(value)
         if isinstance(items, list):
             for item in items:
                 if not isinstance(item, str) or not _E164_OR_PREFIX.match(item.replace(" ", "")):
@@ -252,16 +158,16 @@ class Settings(BaseSettings):
     @field_validator("allowed_countries", mode="before")
     @classmethod
     def _allowed_countries(cls, value: Any) -> Any:
-        items = _split_csv(value)
+        items = split_csv(value)
         if isinstance(items, list):
-            return [_region(str(i)) for i in items]
+            return [parse_region(str(i)) for i in items]
         return items
 
     @field_validator("default_region", mode="before")
     @classmethod
     def _default_region(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return _region(value) if value.strip() else None
+            return parse_region(value) if value.strip() else None
         return value
 
     @field_validator("base_url", mode="before")
@@ -335,9 +241,9 @@ class Settings(BaseSettings):
                 raise ValueError(problem)
         return value
 
-    @field_validator("confirmation", mode="before")
+    @field_validator("confirmation", "env", mode="before")
     @classmethod
-    def _confirmation_lower(cls, value: Any) -> Any:
+    def _lower_or_unset(cls, value: Any) -> Any:
         if isinstance(value, str):
             return value.strip().lower() or None
         return value
@@ -347,13 +253,6 @@ class Settings(BaseSettings):
     def _blank_port_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
             return None
-        return value
-
-    @field_validator("env", mode="before")
-    @classmethod
-    def _env_lower(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return value.strip().lower() or None
         return value
 
     @field_validator("log_level", mode="before")
@@ -486,97 +385,3 @@ class Settings(BaseSettings):
         """The ledger for a person: the file, or the URL with its credentials masked."""
         t = self.resolved_ledger
         return redact_dsn(t.get_secret_value()) if isinstance(t, SecretStr) else str(t)
-
-
-def is_loopback_url(url: str) -> bool:
-    """True when ``url``'s host is this machine (127.0.0.0/8, ::1 or localhost)."""
-    try:
-        host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    except ValueError:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _region(value: str) -> str:
-    import phonenumbers  # noqa: PLC0415 (heavy: its region metadata; only when a region setting is given)
-
-    code = value.strip().upper()
-    if code not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValueError(f"{value.strip()!r} is not an ISO 3166 country code phonenumbers knows (e.g. US, IN, GB)")
-    return code
-
-
-_HINTS = {
-    "bool_parsing": "use true or false",
-    "bool_type": "use true or false",
-    "int_parsing": "use a whole number such as 30",
-    "literal_error": "or leave it unset",
-}
-"""What to write instead, by pydantic error type (the bad value itself is never echoed: it may be a secret)."""
-
-
-def _describe(err: ValidationError) -> str:
-    lines: list[str] = []
-    for e in err.errors(include_url=False, include_input=False):
-        loc = [str(p) for p in e.get("loc", ()) if not isinstance(p, int)]
-        msg = str(e.get("msg", "invalid value"))
-        msg = msg.removeprefix("Value error, ")
-        hint = _HINTS.get(str(e.get("type", "")))
-        # a problem of one variable is named by it; one between variables names them itself
-        name = f"VOICING_{loc[0].upper()}: " if loc else ""
-        lines.append(f"{name}{msg}" + (f" ({hint})" if hint else ""))
-    return "invalid settings:\n  " + "\n  ".join(lines)
-
-
-def setting_names() -> list[str]:
-    """Every ``VOICING_*`` variable the server reads."""
-    return [f"VOICING_{name.upper()}" for name in Settings.model_fields]
-
-
-def setting_lines() -> list[tuple[str, str]]:
-    """``(VOICING_NAME, meaning)`` for every setting, as ``voicing-mcp --help`` lists them."""
-    return [
-        (f"VOICING_{name.upper()}", field.description or "")
-        for name, field in Settings.model_fields.items()
-        if name != "require_elicitation"  # replaced; still read, no longer offered
-    ]
-
-
-def did_you_mean(name: str, known: list[str]) -> str | None:
-    """The setting(s) ``name`` most likely means: the settings it is the start of (``VOICING_DNC`` is
-    ``VOICING_DNC_FILE``, although ``VOICING_ENV`` is spelt closer; ``VOICING_CONFIRM`` is
-    ``VOICING_CONFIRMATION or VOICING_CONFIRM_PORT``), else a close spelling (``VOICING_QUIET_HOUR``,
-    ``VOICING_DNC_FIEL``), else None."""
-    extended = [k for k in known if k.startswith(name) or name.startswith(k + "_")]
-    if 1 <= len(extended) <= 3:
-        return " or ".join(sorted(extended))
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
-    return close[0] if close else None
-
-
-def unknown_settings(environ: Mapping[str, str] | None = None) -> list[str]:
-    """One note per ``VOICING_*`` variable in the environment that is no setting (a typo is otherwise ignored
-    in silence: ``VOICING_DNC_FIEL`` would leave the do-not-call list off). Names only, never values."""
-    known = setting_names()
-    notes: list[str] = []
-    for name in sorted(os.environ if environ is None else environ):
-        upper = name.upper()
-        if not upper.startswith("VOICING_") or upper in known:
-            continue
-        meant = did_you_mean(upper, known)
-        hint = f"did you mean {meant}?" if meant else "see README, Settings, for the names"
-        notes.append(f"{name} is not a voicing-mcp setting and is ignored ({hint})")
-    return notes
-
-
-def load_settings(**overrides: Any) -> Settings:
-    """Read and validate the settings; raise ConfigError with one line per bad setting."""
-    try:
-        return Settings(**overrides)
-    except ValidationError as err:
-        raise ConfigError(_describe(err)) from None
