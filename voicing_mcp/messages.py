@@ -506,3 +506,75 @@ def _dial_failed(exc: DialFailedError) -> str:
     else:
         return exc.message
     return f"{head}: {why}"
+
+
+# ----- campaigns (server/tools/campaign_status.py, control_campaign.py, list_campaigns.py) ---------------------
+#: what every campaign result says about where the dialling happens (DESIGN: over stdio, while the server runs)
+CAMPAIGN_DIALLING_NOTE = "dialling continues while this server runs; it resumes when the client starts the server again"
+
+
+def campaign_unknown(campaign_id: str, close: list[str]) -> str:
+    """No campaign ``campaign_id`` in this server's ledger; ``close``: known ids that look like it."""
+    guess = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return (
+        f"no campaign {one_line(campaign_id[:80])!r} in this server's ledger.{guess} list_campaigns shows the "
+        "campaigns there are; prepare_campaign creates one"
+    )
+
+
+def campaign_other_scope(campaign_id: str, environment: str, ours: str) -> str:
+    """The campaign exists in the ledger but dials another API than this server."""
+    return (
+        f"campaign {campaign_id} dials through {environment!r}, and this server through {ours!r}: it is not this "
+        "server's campaign. Use a server configured for that environment (VOICING_ENV / VOICING_BASE_URL)"
+    )
+
+
+def campaign_action_refused(campaign_id: str, status: str, action: str, allowed: list[str]) -> str:
+    """``control_campaign`` asked for an action the campaign's status does not allow."""
+    why = {
+        "completed": "a completed campaign never changes",
+        "cancelled": "a cancelled campaign never changes; prepare_campaign makes a new one",
+        "declined": "the human declined it; prepare_campaign makes a new one to ask again",
+        "expired": "its approval lapsed before it ran; prepare_campaign makes a new one",
+        "awaiting_approval": "nothing dials until the human approves it",
+    }.get(status, "")
+    can = f"; the actions it allows now: {', '.join(allowed)}" if allowed else ""
+    return f"campaign {campaign_id} is {status}: {action} is not possible{f' ({why})' if why else ''}{can}"
+
+
+def campaign_token_misplaced(action: str) -> str:
+    return (
+        f"confirmation_token is only for action 'start' (token mode), not {action!r}: call control_campaign again "
+        "without it"
+    )
+
+
+def campaign_start_needs_token() -> str:
+    return (
+        "action 'start' needs the confirmation_token prepare_campaign returned (token mode): show the user the "
+        "campaign's preview, ask them, then call control_campaign(campaign_id, action='start', confirmation_token=…)"
+    )
+
+
+def campaign_start_human_mode() -> str:
+    return (
+        "action 'start' with a token is for token mode (VOICING_CONFIRMATION=token); here a human approves a "
+        "campaign on its approval page: ask the user to answer it, then call campaign_status"
+    )
+
+
+def campaign_dashboard_unavailable() -> str:
+    return (
+        "open_dashboard is not available in this version: campaign_status gives the counts and what happens next, "
+        "and the resource voicing://campaigns/{campaign_id} lists every row"
+    )
+
+
+def campaign_approval_unavailable(campaign_id: str, why: str) -> str:
+    """Resuming needs a new approval, and this server cannot ask the human for one."""
+    return (
+        f"campaign {campaign_id}: {why}, so resuming it needs the human's approval again, and this server cannot "
+        "ask for a campaign approval yet. It stays paused and dials nothing; prepare_campaign with the same list "
+        "asks the human for a new campaign"
+    )
