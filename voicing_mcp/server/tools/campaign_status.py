@@ -55,6 +55,10 @@ CampaignId = Annotated[
     Field(description="The campaign's id (cmp_…), from prepare_campaign or list_campaigns."),
 ]
 
+#: row states of a row that was dialled (or is being dialled)
+ACTED_STATES: frozenset[RowState] = frozenset(
+    {"dialling", "in_progress", "completed", "busy", "no_answer", "voicemail", "failed", "unknown"}
+)
 #: row states with something left to do (dialled, being dialled, or to be dialled)
 OPEN_STATES: frozenset[RowState] = frozenset({*DUE_STATES, *ACTIVE_STATES})
 
@@ -145,9 +149,16 @@ class CampaignStatusResult(BaseModel):
 
 
 def recent_rows(rows: list[CampaignRow], campaign: Campaign, limit: int = RECENT_ROWS) -> list[RecentRow]:
-    """The rows that changed since the campaign was created (the exclusions made at preparation, and the rows the
-    human unticked, are not news), newest first."""
-    changed = [r for r in rows if r.attempts > 0 or (r.updated_at > campaign.created_at and r.state != "removed")]
+    """The rows something happened to, newest first: dialled or being dialled, with an outcome, or excluded at dial
+    time (after the approval). Exclusions made at preparation and rows the human unticked are not news."""
+    approved = campaign.approved_at
+
+    def acted(r: CampaignRow) -> bool:
+        if r.state in ACTED_STATES or r.attempts > 0 or r.last_outcome is not None:
+            return True
+        return r.state == "excluded" and approved is not None and r.updated_at > approved
+
+    changed = [r for r in rows if acted(r)]
     changed.sort(key=lambda r: (r.updated_at, r.position), reverse=True)
     return [
         RecentRow(
