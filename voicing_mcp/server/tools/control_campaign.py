@@ -217,8 +217,8 @@ async def control_campaign(
     action: Annotated[
         Action,
         Field(
-            description="pause or cancel (before the next dial); resume (asks the human again if the approval "
-            "lapsed); start (token mode, with confirmation_token); open_dashboard (not available yet)."
+            description="pause, cancel, resume (asks the human again once the approval lapsed); start: token mode, "
+            "with confirmation_token; open_dashboard: not available yet."
         ),
     ],
     ctx: Context[ServerContext, Any],
