@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol, TypeVar
 
 import anyio
@@ -35,7 +35,7 @@ import anyio
 from voicing_mcp.api.models import OutboundCallRequest, OutboundCallResponse
 from voicing_mcp.errors import ConfigError
 from voicing_mcp.guard.decision import CheckedDial, Preview
-from voicing_mcp.guard.ledger import Confirmation, DialRow
+from voicing_mcp.guard.ledger import Campaign, CampaignConflict, Confirmation, DialRow
 from voicing_mcp.guard.policy import DialClient, DialGuard
 from voicing_mcp.guard.request import Approval, DialRequest, request_digest
 from voicing_mcp.guard.scope import scope_key
@@ -351,3 +351,91 @@ class DialWorkflow:
 
 def _asked_via(value: str | None) -> AskedVia | None:
     return "browser" if value == "browser" else "url-elicitation" if value == "url-elicitation" else None
+
+
+# ----- a batch (a campaign): one approval of an exact list ------------------------------------------
+#: how long a human's approval of a campaign lets its rows be dialled, from the decision (CAMPAIGNS.md)
+BATCH_APPROVAL_VALID = timedelta(hours=24)
+#: undecided campaign approval pages at once (each opened a browser tab)
+MAX_PENDING_BATCH_PAGES = 3
+
+BatchMode = Literal["page", "token"]
+
+
+def batch_mode(guard: DialGuard) -> BatchMode:
+    """How a batch is approved: on the approval page (human mode), or by a token the model relays (token mode,
+    only where a single call allows it). Never the allow-list (a list is always shown to the human) and never the
+    client's form (it cannot show thousands of rows with a checkbox each)."""
+    return "token" if guard.settings.resolved_confirmation == "token" else "page"
+
+
+def batch_approval(
+    guard: DialGuard, manifest_sha256: str, nonce: str, rows: Collection[int], *, now: datetime
+) -> Approval:
+    """The approval a human's decision on a batch gives: bound to the manifest's hash and the ticked positions,
+    valid :data:`BATCH_APPROVAL_VALID` from now, spent once through ``nonce``."""
+    return Approval(
+        approval_key(guard, manifest_sha256), manifest_sha256, nonce, now + BATCH_APPROVAL_VALID, tuple(sorted(rows))
+    )
+
+
+async def apply_batch_approval(
+    guard: DialGuard, campaign_id: str, approval: Approval, *, status: Literal["running", "scheduled"] = "running"
+) -> Campaign:
+    """Spend the approval's nonce (one decision, whichever replica or tab gives it), then bind it in the ledger
+    (:meth:`~voicing_mcp.guard.ledger.DialLedger.approve_campaign`: the campaign must await approval with this
+    manifest; the unticked rows become ``removed``). A refusal (GuardRefusal) changes nothing in the campaign."""
+    if approval.rows is None or not approval.rows:
+        raise refusal("campaign-approval-refused", campaign_id=campaign_id, why="no row was ticked")
+    if not await guard.ledger.spend_nonce(approval.nonce, expires_at=approval.expires_at):
+        raise refusal("campaign-token-replayed")
+    try:
+        return await guard.ledger.approve_campaign(
+            campaign_id,
+            manifest_sha256=approval.digest,
+            ticked_positions=approval.rows,
+            expires_at=approval.expires_at,
+            status=status,
+        )
+    except CampaignConflict as exc:
+        raise refusal("campaign-approval-refused", campaign_id=campaign_id, why=str(exc)) from None
+
+
+async def decline_batch(guard: DialGuard, campaign_id: str) -> Campaign:
+    """The human's "Don't start": the campaign is ``declined`` and none of its rows is ever dialled."""
+    try:
+        return await guard.ledger.set_campaign_status(campaign_id, "declined", reason="declined by the user")
+    except CampaignConflict as exc:
+        raise refusal("campaign-approval-refused", campaign_id=campaign_id, why=str(exc)) from None
+
+
+async def reach_human_for_batch(human: HumanChannel, url: str, pending: PendingPage) -> AskedVia | None:
+    """Give a batch's approval page to the human as a single call's page is given: URL-mode elicitation, else the
+    browser; None when neither can. Declining the link declines nothing in the ledger: the caller decides."""
+    opened = await human.open_url(
+        url, "Review the list of calls and start or decline the campaign on its approval page."
+    )
+    if opened is not None:
+        if not opened:
+            pending.state = "declined"
+            pending.decided.set()
+        return "url-elicitation"
+    if await human.open_browser(url):
+        return "browser"
+    return None
+
+
+async def wait_for_batch_decision(human: HumanChannel, pending: PendingPage, limit: float, via: AskedVia) -> None:
+    """Wait up to ``limit`` seconds for the human's decision on a batch's page, reporting progress meanwhile."""
+    where = "in the browser" if via == "browser" else "on the approval page"
+    start = anyio.current_time()
+    total = round(limit)
+    while pending.state == "pending" and not pending.decided.is_set():
+        elapsed = anyio.current_time() - start
+        remaining = limit - elapsed
+        if remaining <= 0:
+            return
+        waited = min(int(elapsed), total)
+        await human.progress(waited, total, f"waiting for you to review the campaign {where}: {waited} of {total} s")
+        with anyio.move_on_after(min(CONFIRM_PROGRESS_SECONDS, remaining)):
+            await pending.decided.wait()
