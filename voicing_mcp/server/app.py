@@ -58,6 +58,7 @@ from voicing_mcp.server.tools.chat_sessions import (
 from voicing_mcp.server.tools.chat_with_assistant import register_chat_tool
 from voicing_mcp.server.tools.initiate_outbound_call import register_dial_tool
 from voicing_mcp.server.tools.list_assistants import register_assistants_tool
+from voicing_mcp.server.tools.prepare_campaign import register_prepare_campaign
 from voicing_mcp.server.tools.reconcile_calls import register_reconcile
 
 if TYPE_CHECKING:
@@ -91,6 +92,9 @@ the returned conversation_id to continue.
 input_variables and opening line; call it before a dial.
 - initiate_outbound_call(assistant_id, phone_number, input_variables, telephony_provider, confirmation_token, \
 wait_seconds): place a phone call — a REAL phone rings (except in local mode). See the safety model below.
+- prepare_campaign(assistant_id, recipients | recipients_file, name, max_attempts, retry_after_minutes, \
+max_concurrent, telephony_provider, wait_seconds): many calls, dialled only after the user approves the exact list on \
+an approval page (token mode: a confirmation_token to relay after they said yes).
 Every result fits 25,000 characters: a short summary, then the JSON. When `truncated` is true, `next` holds the \
 arguments that continue (call the same tool again with them); fields=["all"] gives rows with every field.
 Resources: voicing://assistants (the local prompt templates and their variables), voicing://assistants/{assistant_id}, \
@@ -316,6 +320,7 @@ def create_server(
     register_resources(server, templates)
     register_protocol_extras(server, templates)  # completion, logging/setLevel, resources/subscribe
     register_dial_tool(server, settings)  # initiate_outbound_call and voicing://ledger/recent
+    register_prepare_campaign(server)  # prepare_campaign (its approval page shares the confirm page's server)
     drop_generated_titles(server)  # the tool list is in the model's context: no title that repeats a name
     return server
 
