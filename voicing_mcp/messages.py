@@ -396,6 +396,62 @@ def _no_human() -> str:
     )
 
 
+# campaigns: prepare_campaign and its approval (voicing_mcp.server.tools.prepare_campaign)
+@_refusal("campaign-recipients", rule="recipients")
+def _campaign_recipients(*, given: str) -> str:
+    return (
+        f"recipients: {given}; give exactly one of recipients (a list of 1-10,000 "
+        '{"phone_number": "...", "input_variables": {...}}) or recipients_file (a CSV in VOICING_CAMPAIGNS_DIR)'
+    )
+
+
+@_refusal("campaign-nothing-to-dial", rule="campaign")
+def _campaign_nothing_to_dial(*, submitted: int, by_reason: str, sample: str) -> str:
+    return (
+        f"campaign: none of the {submitted} rows can be dialled ({by_reason}; e.g. {sample}); nothing was "
+        "created — correct the rows and call prepare_campaign again"
+    )
+
+
+@_refusal("campaign-unknown", rule="campaign")
+def _campaign_unknown(*, campaign_id: str) -> str:
+    return f"campaign: no campaign {campaign_id!r} on this server's ledger; list_campaigns lists them"
+
+
+@_refusal("campaign-not-awaiting", rule="campaign")
+def _campaign_not_awaiting(*, campaign_id: str, status: str) -> str:
+    return (
+        f"campaign: {campaign_id} is {status}, not awaiting approval: nothing was asked or started "
+        "(campaign_status says what happens next)"
+    )
+
+
+@_refusal("campaign-pages-pending", rule="confirmation-pending")
+def _campaign_pages_pending(*, pages: int) -> str:
+    return (
+        f"confirmation: {pages} campaign approval pages are already waiting for the user; let them decide those "
+        "first (control_campaign can cancel a campaign)"
+    )
+
+
+@_refusal("campaign-token-not-accepted", rule="token-not-accepted")
+def _campaign_token_not_accepted() -> str:
+    return (
+        "confirmation: this server does not take confirmation tokens (VOICING_CONFIRMATION=human): the user "
+        "approves a campaign on its approval page; prepare_campaign asks them"
+    )
+
+
+@_refusal("campaign-token-replayed", rule="token-replayed")
+def _campaign_token_replayed() -> str:
+    return "confirmation token: already used — a campaign token starts its campaign once"
+
+
+@_refusal("campaign-approval-refused", rule="campaign")
+def _campaign_approval_refused(*, campaign_id: str, why: str) -> str:
+    return f"campaign: {campaign_id} was not started: {why}; nothing was dialled"
+
+
 # ----- describe's prose ----------------------------------------------------------------------------------
 def _without_label(message: str, rule: str) -> str:
     """The refusal's text without a leading label that repeats the rule already shown in brackets
