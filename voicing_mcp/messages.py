@@ -625,12 +625,3 @@ def campaign_dashboard_unavailable() -> str:
         "open_dashboard is not available in this version: campaign_status gives the counts and what happens next, "
         "and the resource voicing://campaigns/{campaign_id} lists every row"
     )
-
-
-def campaign_approval_unavailable(campaign_id: str, why: str) -> str:
-    """Resuming needs a new approval, and this server cannot ask the human for one."""
-    return (
-        f"campaign {campaign_id}: {why}, so resuming it needs the human's approval again, and this server cannot "
-        "ask for a campaign approval yet. It stays paused and dials nothing; prepare_campaign with the same list "
-        "asks the human for a new campaign"
-    )

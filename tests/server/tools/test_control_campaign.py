@@ -87,18 +87,38 @@ async def test_pause_of_a_campaign_awaiting_approval_is_refused_and_names_what_i
     assert "awaiting_approval: pause is not possible" in text and "resume, cancel" in text
 
 
-async def test_resume_after_the_approval_lapsed_does_not_run_the_campaign_without_the_human(tmp_path: Path) -> None:
-    async with campaign_server(tmp_path) as rig:
+async def test_resume_after_the_approval_lapsed_asks_the_human_again_and_dials_nothing_meanwhile(
+    tmp_path: Path,
+) -> None:
+    async with campaign_server(tmp_path, confirmation="human") as rig:
         await make_campaign(rig, 3)
         await rig.client.call_tool("control_campaign", {"campaign_id": CID, "action": "pause"})
         rig.clock.now += timedelta(hours=24, minutes=1)
         result = await rig.client.call_tool("control_campaign", {"campaign_id": CID, "action": "resume"})
         status = structured(await rig.client.call_tool("campaign_status", {"campaign_id": CID}))
         left = await claimable(rig.ledger)
-    # prepare_campaign (which asks the human for a campaign) is not in this build: resume says so and keeps it paused
-    text = error_text(result)
-    assert "its approval lapsed at 2026-05-05T16:00:00Z" in text and "needs the human's approval again" in text
-    assert status["status"] == "paused" and left == 0
+    # this client has no elicitation and no browser can open here: the human cannot be reached, and it says so
+    assert "no way to reach a human" in error_text(result)
+    assert status["status"] == "awaiting_approval" and left == 0
+
+
+async def test_resume_after_the_approval_lapsed_in_token_mode_gives_a_token_that_start_spends(
+    tmp_path: Path,
+) -> None:
+    async with campaign_server(tmp_path, confirmation="token") as rig:
+        await make_campaign(rig, 3)
+        await rig.client.call_tool("control_campaign", {"campaign_id": CID, "action": "pause"})
+        rig.clock.now += timedelta(hours=25)
+        resumed = structured(await rig.client.call_tool("control_campaign", {"campaign_id": CID, "action": "resume"}))
+        before = await claimable(rig.ledger)
+        args = {"campaign_id": CID, "action": "start", "confirmation_token": resumed["confirmation_token"]}
+        started = structured(await rig.client.call_tool("control_campaign", args))
+        replayed = await rig.client.call_tool("control_campaign", args)
+        after = await claimable(rig.ledger)
+    assert resumed["status"] == "awaiting_approval" and resumed["confirmation_token"] and before == 0
+    assert "only if they say yes" in resumed["summary"]
+    assert started["status"] == "running" and started["approval_expires_at"] == "2026-05-06T17:00:00Z"
+    assert replayed.is_error and after == 2  # max_concurrent (2) of its 3 rows at once
 
 
 async def test_start_open_dashboard_and_a_misplaced_token_are_clear_errors(tmp_path: Path) -> None:

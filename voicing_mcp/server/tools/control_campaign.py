@@ -6,7 +6,8 @@
   transaction. Calls already in progress are not hung up; their outcomes are still recorded.
 * ``resume`` — ``paused`` → ``running`` with no new approval while ``approval_expires_at`` is in the future (24 h from
   the human's decision); after it (and for a campaign that awaits approval) the human is asked again through
-  ``prepare_campaign``'s :func:`ask_campaign_approval`. The dispatcher is woken.
+  ``prepare_campaign``'s :func:`ask_campaign_approval` (token mode: a new ``confirmation_token`` to relay to
+  ``start`` after the user's yes). The dispatcher is woken.
 * ``start`` — token mode only: the ``confirmation_token`` ``prepare_campaign`` returned starts the campaign
   (``prepare_campaign``'s :func:`start_with_token`). The dispatcher is woken.
 * ``open_dashboard`` — named by the design's public list of actions, not built in this version: a clear error.
@@ -17,10 +18,8 @@ Pausing a paused campaign, resuming a running one or cancelling a cancelled one 
 
 from __future__ import annotations
 
-import importlib
 import inspect
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -28,10 +27,10 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field, StringConstraints
 
 from voicing_mcp.guard.ledger.campaigns import FINAL_STATUSES, TRANSITIONS, CampaignConflict
+from voicing_mcp.guard.workflow import batch_mode
 from voicing_mcp.messages import (
     CAMPAIGN_DIALLING_NOTE,
     campaign_action_refused,
-    campaign_approval_unavailable,
     campaign_dashboard_unavailable,
     campaign_start_human_mode,
     campaign_start_needs_token,
@@ -45,29 +44,22 @@ from voicing_mcp.server.tools.campaign_status import (
     find_campaign,
     when,
 )
+from voicing_mcp.server.tools.prepare_campaign import (
+    ask_campaign_approval,
+    issue_campaign_token,
+    start_with_token,
+    wake_dispatcher,
+)
 
 if TYPE_CHECKING:
     from voicing_mcp.guard.ledger import Campaign, CampaignStatus
+    from voicing_mcp.guard.tokens import IssuedToken
 
 Action = Literal["pause", "resume", "cancel", "start", "open_dashboard"]
 #: the pause_reason written by ``pause``
 PAUSED_BY_REQUEST = "paused with control_campaign"
 #: seconds to wait for the human when resume asks again (0: the workflow's own wait for a click)
 RESUME_WAIT_SECONDS = 0
-
-#: ``prepare_campaign``'s module: it asks the human for a campaign, and starts one with a token (token mode)
-_PREPARE_MODULE = "voicing_mcp.server.tools.prepare_campaign"
-
-
-def _prepare_hook(name: str) -> Callable[..., Awaitable[Any]] | None:
-    """``prepare_campaign``'s ``ask_campaign_approval`` or ``start_with_token``; None while that tool is absent
-    (the campaign approval page is built with ``prepare_campaign``: until it is there, nothing can ask)."""
-    try:
-        module = importlib.import_module(_PREPARE_MODULE)
-    except ModuleNotFoundError:
-        return None
-    fn: Any = getattr(module, name, None)
-    return cast("Callable[..., Awaitable[Any]]", fn) if callable(fn) else None
 
 
 def allowed_actions(campaign: Campaign) -> list[str]:
@@ -98,19 +90,13 @@ class ControlCampaignResult(BaseModel):
     approval_expires_at: str | None = None
     counts: dict[str, int] = Field(description="Rows in each state, every state named.")
     next_dial_at: str | None = None
+    confirmation_token: str | None = Field(
+        default=None, description="Token mode, resume after the approval lapsed: relay it (start) after the user's yes."
+    )
+    token_expires_at: str | None = None
     resource: str
     dialling: str
     summary: str = Field(description="What the action did, and what happens next.")
-
-
-async def _wake(state: ServerContext) -> None:
-    """Tell the dispatcher (when this server runs one) that a campaign may dial now."""
-    dispatcher = getattr(state, "dispatcher", None)
-    wake = getattr(dispatcher, "wake", None)
-    if callable(wake):
-        woken = wake()
-        if inspect.isawaitable(woken):
-            await woken
 
 
 async def _set(state: ServerContext, campaign: Campaign, status: CampaignStatus, action: str, **kw: Any) -> Campaign:
@@ -121,16 +107,18 @@ async def _set(state: ServerContext, campaign: Campaign, status: CampaignStatus,
         raise ToolError(campaign_action_refused(now.id, now.status, action, allowed_actions(now))) from None
 
 
-async def _resume(ctx: Context[ServerContext, Any], state: ServerContext, campaign: Campaign) -> tuple[bool, str]:
-    """Resume ``campaign``: (changed, a sentence for the summary)."""
+async def _resume(
+    ctx: Context[ServerContext, Any], state: ServerContext, campaign: Campaign
+) -> tuple[bool, str, IssuedToken | None]:
+    """Resume ``campaign``: (changed, a sentence for the summary, the new token in token mode)."""
     now = state.guard.clock()
     expires = campaign.approval_expires_at
     if campaign.status in ("running", "scheduled"):
-        return False, f"It was {campaign.status} already."
+        return False, f"It was {campaign.status} already.", None
     if campaign.status == "paused" and expires is not None and expires > now:
         await _set(state, campaign, "running", "resume")
-        await _wake(state)
-        return True, f"Resumed with no new approval: the human's approval holds until {when(expires)}."
+        wake_dispatcher(state)
+        return True, f"Resumed with no new approval: the human's approval holds until {when(expires)}.", None
     if campaign.status not in ("paused", "awaiting_approval"):
         raise ToolError(campaign_action_refused(campaign.id, campaign.status, "resume", allowed_actions(campaign)))
     why = (
@@ -140,14 +128,23 @@ async def _resume(ctx: Context[ServerContext, Any], state: ServerContext, campai
         if expires is not None
         else "it has no valid approval"
     )
-    ask = _prepare_hook("ask_campaign_approval")
-    if ask is None:
-        raise ToolError(campaign_approval_unavailable(campaign.id, why))
-    if campaign.status == "paused":
-        await _set(state, campaign, "awaiting_approval", "resume", reason="approval expired: asking the human again")
-    outcome = await ask(ctx, campaign.id, RESUME_WAIT_SECONDS)
-    await _wake(state)
-    return True, f"The human was asked to approve it again ({why}): {outcome}."
+    # a paused campaign whose approval lapsed awaits approval again; nothing dials until the human decides
+    outcome = await ask_campaign_approval(ctx, campaign.id, RESUME_WAIT_SECONDS)
+    if batch_mode(state.guard) == "token":
+        issued = issue_campaign_token(state, await find_campaign(state.ledger, campaign.id))
+        return (
+            True,
+            f"It needs the user's approval again ({why}): show them campaign_status, and only if they say yes call "
+            "control_campaign(action='start') with the confirmation_token below.",
+            issued,
+        )
+    wake_dispatcher(state)
+    asked = (
+        f"The human was asked to approve it again ({why}); it is {outcome} now. Nothing dials until they approve."
+        if outcome == "awaiting_approval"
+        else f"The human was asked to approve it again ({why}): it is {outcome} now."
+    )
+    return True, asked, None
 
 
 async def control(
@@ -162,6 +159,7 @@ async def control(
     campaign = await find_campaign(state.ledger, campaign_id)
     before = campaign.status
     changed = True
+    issued: IssuedToken | None = None
     match action:
         case "pause":
             if before == "paused":
@@ -180,19 +178,15 @@ async def control(
             else:
                 raise ToolError(campaign_action_refused(campaign.id, before, action, allowed_actions(campaign)))
         case "resume":
-            changed, said = await _resume(ctx, state, campaign)
+            changed, said, issued = await _resume(ctx, state, campaign)
         case "start":
-            if state.settings.resolved_confirmation != "token":
+            if batch_mode(state.guard) != "token":
                 raise ToolError(campaign_start_human_mode())
             if not confirmation_token:
                 raise ToolError(campaign_start_needs_token())
-            start = _prepare_hook("start_with_token")
-            if start is None:
-                raise ToolError(campaign_approval_unavailable(campaign.id, "it awaits approval"))
             if before != "awaiting_approval":
                 raise ToolError(campaign_action_refused(campaign.id, before, action, allowed_actions(campaign)))
-            await start(state, campaign.id, confirmation_token)
-            await _wake(state)
+            await start_with_token(state, campaign.id, confirmation_token)  # wakes the dispatcher
             said = "Started with the token."
     after = await find_campaign(state.ledger, campaign.id)
     status = await campaign_status_result(state.ledger, after, state.guard.clock())
@@ -206,6 +200,8 @@ async def control(
         approval_expires_at=status.approval_expires_at,
         counts=status.counts,
         next_dial_at=status.next_dial_at,
+        confirmation_token=issued.token if issued is not None else None,
+        token_expires_at=when(issued.expires_at) if issued is not None else None,
         resource=status.resource,
         dialling=CAMPAIGN_DIALLING_NOTE,
         summary=f"{said} {status.summary}",
