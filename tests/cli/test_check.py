@@ -134,6 +134,7 @@ def test_check_in_local_mode_passes_every_line_against_the_built_in_emulator(tmp
         "settings": ["ok"],
         "confirm": ["ok"],
         "guard": ["ok"],
+        "campaigns": ["ok"],
         "prompts": ["ok"],
         "api": ["ok"],
         "ledger": ["ok"],
