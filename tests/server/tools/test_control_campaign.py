@@ -7,16 +7,21 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from server_support import structured, text_of
 from tests.server.tools.campaigns_support import (
     CID,
+    ENV,
     LEASE,
     campaign_server,
     dial_rows,
     error_text,
     make_campaign,
 )
-from voicing_mcp.guard.ledger import Ledger
+from voicing_mcp.api.models import OutboundCallRequest
+from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.guard.ledger import CampaignDial, Ledger
 
 
 async def claimable(ledger: Ledger, n: int = 10) -> int:
@@ -154,3 +159,23 @@ async def test_an_unknown_action_or_campaign_is_refused_before_anything_changes(
     assert "action" in error_text(action) and "pause" in error_text(action)
     assert "no campaign 'cmp_nope'" in error_text(unknown)
     assert status["status"] == "running"
+
+
+async def test_a_pause_refuses_the_dial_of_a_row_a_dispatcher_had_already_claimed(tmp_path: Path) -> None:
+    async with campaign_server(tmp_path) as rig:
+        await make_campaign(rig, 2)
+        [row] = await rig.ledger.claim_next_rows(worker_id="w", lease=LEASE, limit=1, campaign_id=CID)
+        await rig.client.call_tool("control_campaign", {"campaign_id": CID, "action": "pause"})
+        request = OutboundCallRequest(
+            assistant_id="019addcc-b878-7b10-85f1-49f21342f947", phone_number=row.phone_e164, input_variables={}
+        )
+        with pytest.raises(GuardRefusal) as refused:
+            await rig.ledger.claim_dial(
+                request,
+                confirmation="campaign",
+                environment=ENV,
+                max_per_hour=100,
+                campaign=CampaignDial(CID, row.position),
+            )
+        dials = await rig.ledger.recent(10)
+    assert refused.value.rule == "campaign" and dials == []  # no intent written: nothing can be POSTed
