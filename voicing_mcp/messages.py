@@ -521,6 +521,62 @@ def _ledger_schema_newer(*, found: int, known: int) -> str:
     )
 
 
+# campaigns: prepare_campaign and its approval (voicing_mcp.server.tools.prepare_campaign)
+@_refusal("campaign-recipients", rule="recipients")
+def _campaign_recipients(*, given: str) -> str:
+    return (
+        f"recipients: {given}; give exactly one of recipients (a list of 1-10,000 "
+        '{"phone_number": "...", "input_variables": {...}}) or recipients_file (a CSV in VOICING_CAMPAIGNS_DIR)'
+    )
+
+
+@_refusal("campaign-nothing-to-dial", rule="campaign")
+def _campaign_nothing_to_dial(*, submitted: int, by_reason: str, sample: str) -> str:
+    return (
+        f"campaign: none of the {submitted} rows can be dialled ({by_reason}; e.g. {sample}); nothing was "
+        "created — correct the rows and call prepare_campaign again"
+    )
+
+
+@_refusal("campaign-unknown", rule="campaign")
+def _campaign_unknown(*, campaign_id: str) -> str:
+    return f"campaign: no campaign {campaign_id!r} on this server's ledger; list_campaigns lists them"
+
+
+@_refusal("campaign-not-awaiting", rule="campaign")
+def _campaign_not_awaiting(*, campaign_id: str, status: str) -> str:
+    return (
+        f"campaign: {campaign_id} is {status}, not awaiting approval: nothing was asked or started "
+        "(campaign_status says what happens next)"
+    )
+
+
+@_refusal("campaign-pages-pending", rule="confirmation-pending")
+def _campaign_pages_pending(*, pages: int) -> str:
+    return (
+        f"confirmation: {pages} campaign approval pages are already waiting for the user; let them decide those "
+        "first (control_campaign can cancel a campaign)"
+    )
+
+
+@_refusal("campaign-token-not-accepted", rule="token-not-accepted")
+def _campaign_token_not_accepted() -> str:
+    return (
+        "confirmation: this server does not take confirmation tokens (VOICING_CONFIRMATION=human): the user "
+        "approves a campaign on its approval page; prepare_campaign asks them"
+    )
+
+
+@_refusal("campaign-token-replayed", rule="token-replayed")
+def _campaign_token_replayed() -> str:
+    return "confirmation token: already used — a campaign token starts its campaign once"
+
+
+@_refusal("campaign-approval-refused", rule="campaign")
+def _campaign_approval_refused(*, campaign_id: str, why: str) -> str:
+    return f"campaign: {campaign_id} was not started: {why}; nothing was dialled"
+
+
 # ----- describe's prose ----------------------------------------------------------------------------------
 def _without_label(message: str, rule: str) -> str:
     """The refusal's text without a leading label that repeats the rule already shown in brackets
@@ -631,3 +687,66 @@ def _dial_failed(exc: DialFailedError) -> str:
     else:
         return exc.message
     return f"{head}: {why}"
+
+
+# ----- campaigns (server/tools/campaign_status.py, control_campaign.py, list_campaigns.py) ---------------------
+#: what every campaign result says about where the dialling happens (DESIGN: over stdio, while the server runs)
+CAMPAIGN_DIALLING_NOTE = "dialling continues while this server runs; it resumes when the client starts the server again"
+
+
+def campaign_unknown(campaign_id: str, close: list[str]) -> str:
+    """No campaign ``campaign_id`` in this server's ledger; ``close``: known ids that look like it."""
+    guess = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return (
+        f"no campaign {one_line(campaign_id[:80])!r} in this server's ledger.{guess} list_campaigns shows the "
+        "campaigns there are; prepare_campaign creates one"
+    )
+
+
+def campaign_other_scope(campaign_id: str, environment: str, ours: str) -> str:
+    """The campaign exists in the ledger but dials another API than this server."""
+    return (
+        f"campaign {campaign_id} dials through {environment!r}, and this server through {ours!r}: it is not this "
+        "server's campaign. Use a server configured for that environment (VOICING_ENV / VOICING_BASE_URL)"
+    )
+
+
+def campaign_action_refused(campaign_id: str, status: str, action: str, allowed: list[str]) -> str:
+    """``control_campaign`` asked for an action the campaign's status does not allow."""
+    why = {
+        "completed": "a completed campaign never changes",
+        "cancelled": "a cancelled campaign never changes; prepare_campaign makes a new one",
+        "declined": "the human declined it; prepare_campaign makes a new one to ask again",
+        "expired": "its approval lapsed before it ran; prepare_campaign makes a new one",
+        "awaiting_approval": "nothing dials until the human approves it",
+    }.get(status, "")
+    can = f"; the actions it allows now: {', '.join(allowed)}" if allowed else ""
+    return f"campaign {campaign_id} is {status}: {action} is not possible{f' ({why})' if why else ''}{can}"
+
+
+def campaign_token_misplaced(action: str) -> str:
+    return (
+        f"confirmation_token is only for action 'start' (token mode), not {action!r}: call control_campaign again "
+        "without it"
+    )
+
+
+def campaign_start_needs_token() -> str:
+    return (
+        "action 'start' needs the confirmation_token prepare_campaign returned (token mode): show the user the "
+        "campaign's preview, ask them, then call control_campaign(campaign_id, action='start', confirmation_token=…)"
+    )
+
+
+def campaign_start_human_mode() -> str:
+    return (
+        "action 'start' with a token is for token mode (VOICING_CONFIRMATION=token); here a human approves a "
+        "campaign on its approval page: ask the user to answer it, then call campaign_status"
+    )
+
+
+def campaign_dashboard_unavailable() -> str:
+    return (
+        "open_dashboard is not available in this version: campaign_status gives the counts and what happens next, "
+        "and the resource voicing://campaigns/{campaign_id} lists every row"
+    )

@@ -134,6 +134,7 @@ def test_check_in_local_mode_passes_every_line_against_the_built_in_emulator(tmp
         "settings": ["ok"],
         "confirm": ["ok"],
         "guard": ["ok"],
+        "campaigns": ["ok"],
         "prompts": ["ok"],
         "api": ["ok"],
         "ledger": ["ok"],
@@ -429,6 +430,24 @@ async def test_check_prints_the_guard_settings_in_effect(tmp_path: Path, check_h
     off = await check_here(VOICING_QUIET_HOURS="off", VOICING_STRICT_TEMPLATES="false")
     guard = next(ln for ln in off.stdout.splitlines() if ln.split()[1:2] == ["guard"])
     assert "no quiet hours" in guard and "do-not-call file: none" in guard and "dialled with a warning" in guard
+
+
+async def test_check_prints_the_per_number_cap_and_the_campaigns_folder(tmp_path: Path, check_here: CheckHere) -> None:
+    folder = tmp_path / "lists"
+    done = await check_here(VOICING_MAX_CALLS_PER_NUMBER="5/12h", VOICING_CAMPAIGNS_DIR=str(folder))
+    assert done.returncode == 0, done.stdout
+    guard = next(ln for ln in done.stdout.splitlines() if ln.split()[1:2] == ["guard"])
+    assert "5 to one number in 12 h (VOICING_MAX_CALLS_PER_NUMBER=5/12h)" in guard
+    [line] = [ln for ln in done.stdout.splitlines() if ln.split()[1:2] == ["campaigns"]]
+    assert line.startswith("ok") and f"only from {folder} (VOICING_CAMPAIGNS_DIR)" in line
+    assert "does not exist yet" in line
+    folder.mkdir()
+    there = await check_here(VOICING_CAMPAIGNS_DIR=str(folder))
+    line = next(ln for ln in there.stdout.splitlines() if ln.split()[1:2] == ["campaigns"])
+    assert "does not exist" not in line
+    default = await check_here()
+    line = next(ln for ln in default.stdout.splitlines() if ln.split()[1:2] == ["campaigns"])
+    assert "(default; VOICING_CAMPAIGNS_DIR unset)" in line and "3 to one number in 24 h" in default.stdout
 
 
 async def test_check_in_local_mode_says_the_prompts_folder_holds_only_the_shipped_examples(

@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 
 from guard_support import check
+from tests.server.test_dial import dials
+from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR, Settings, load_settings
+from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.errors import DialFailedError, GuardRefusal, InvalidRequestError, OutcomeUnknownError
 from voicing_mcp.guard.ledger import Ledger
 from voicing_mcp.guard.policy import DialGuard, describe_local_time, format_delta
@@ -322,3 +325,55 @@ async def test_a_pending_dial_with_one_assistant_refuses_the_number_for_another_
     assert f"ledger #{row}" in str(err) and PAYMENT in str(err)
     # the same assistant is the duplicate rule, as before
     assert (await refused(guard, phone_number="+17018112582")).rule == "duplicate"
+
+
+async def test_a_fourth_dial_to_one_number_within_24_hours_is_refused_naming_the_cap_and_when_it_frees(
+    tmp_path: Path, emu: RunningEmulator
+) -> None:
+    guard = make_guard(tmp_path, max_calls_per_hour=100)
+    assert isinstance(guard.clock, Clock)
+    kwargs: dict[str, Any] = {"assistant_id": PAYMENT, "input_variables": {"name": "A", "plan_type": "B"}}
+    async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as client:
+        for _ in range(2):
+            await guard.place_call(
+                await check(guard, phone_number="+17018112582", **kwargs), client, confirmation="token"
+            )
+            guard.clock.now += timedelta(hours=1)
+        # two checks pass before the third dial; the claim of the second re-counts and refuses it
+        third = await check(guard, phone_number="+17018112582", **kwargs)
+        other = await check(
+            guard, phone_number="+17018112582", assistant_id=REMINDER, input_variables={"name": "A", "date": "x"}
+        )
+        await guard.place_call(third, client, confirmation="token")
+        with pytest.raises(GuardRefusal) as claim:
+            await guard.place_call(other, client, confirmation="token")
+        assert claim.value.rule == "number-cap"
+        guard.clock.now += timedelta(hours=1)
+        err = await refused(guard, phone_number="+17018112582")
+        assert err.rule == "number-cap"
+        assert "VOICING_MAX_CALLS_PER_NUMBER is 3/24h" in str(err) and "dialled 3 times in the last 24h" in str(err)
+        # when the first dial is 24 hours old
+        assert "it may be dialled again from 2026-05-05 15:00 UTC (in 21 h 0 min): wait until then" in str(err)
+        frees = err.fields["frees_at"]
+        assert isinstance(frees, datetime) and DAY + timedelta(hours=24) <= frees <= DAY + timedelta(
+            hours=24, seconds=1
+        )
+        # another number is not capped; this one frees when its first dial is 24 hours old
+        await check(guard, phone_number="+17018112583", **kwargs)
+        guard.clock.now = DAY + timedelta(hours=24, seconds=1)
+        await check(guard, phone_number="+17018112582", **kwargs)
+    assert dials(emu) == 3
+
+
+async def test_the_hourly_count_stops_at_the_cap(tmp_path: Path) -> None:
+    guard = make_guard(tmp_path, max_calls_per_hour=2)
+    kwargs: dict[str, Any] = {"assistant_id": PAYMENT, "input_variables": {"name": "A", "plan_type": "B"}}
+    d = await check(guard, phone_number="+17018112580", **kwargs)
+    for n in range(4):
+        req = d.request.model_copy(update={"phone_number": f"+1701811258{n}"})
+        await guard.ledger.claim_dial(req, confirmation="token", environment="production", max_per_hour=9)
+    assert await guard.ledger.count_since(DAY - timedelta(hours=1)) == 4
+    err = await refused(guard, phone_number="+17018112589")
+    assert err.rule == "rate-limit" and "2 dials in the last hour" in str(err)
+    frees = await guard.rate_frees_at(DAY)
+    assert DAY + timedelta(hours=1) <= frees <= DAY + timedelta(hours=1, seconds=1)

@@ -33,6 +33,16 @@ BAD_CALLS: dict[str, tuple[dict[str, Any], str]] = {
         {"assistant_id": ASSISTANT, "phone_number": "+17015550123", "input_variables": "name=Ann"},
         "input_variables: must be an object (got a string)",
     ),
+    "prepare_campaign": (
+        {"assistant_id": ASSISTANT, "recipients": [{"phone_number": "+17015550123"}], "max_attempts": 5},
+        "max_attempts: at most 3 (got 5)",
+    ),
+    "campaign_status": ({}, "campaign_id: required"),
+    "control_campaign": (
+        {"campaign_id": "cmp_0123456789abcdef", "action": "stop"},
+        "action: must be 'pause', 'resume', 'cancel', 'start' or 'open_dashboard' (got 'stop')",
+    ),
+    "list_campaigns": ({"offset": -1}, "offset: at least 0 (got -1)"),
 }
 
 

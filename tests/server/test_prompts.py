@@ -34,12 +34,10 @@ async def refused(client: Client, name: str, arguments: dict[str, str]) -> str:
     return caught.value.error.message
 
 
-async def test_prompts_list_offers_the_three_workflows_with_described_arguments(
-    emu: RunningEmulator, mode: str
-) -> None:
+async def test_prompts_list_offers_the_four_workflows_with_described_arguments(emu: RunningEmulator, mode: str) -> None:
     async with connect(emu, mode) as client:
         prompts = {p.name: p for p in (await client.list_prompts()).prompts}
-    assert set(prompts) == {"place_call_safely", "test_assistant", "reconcile_campaign"}
+    assert set(prompts) == {"place_call_safely", "test_assistant", "reconcile_campaign", "run_campaign"}
     for prompt in prompts.values():
         assert prompt.title and prompt.description and prompt.arguments
         assert all(a.description for a in prompt.arguments)
@@ -48,6 +46,7 @@ async def test_prompts_list_offers_the_three_workflows_with_described_arguments(
         "place_call_safely": ["phone_number"],
         "test_assistant": ["assistant_id"],
         "reconcile_campaign": [],
+        "run_campaign": [],
     }
 
 

@@ -44,7 +44,8 @@ async def test_tools_have_descriptions_output_schemas_and_annotations(emu: Runni
     for tool in tools.values():
         assert tool.description and tool.title
         assert tool.output_schema is not None and tool.output_schema["type"] == "object"
-        local = tool.name == "list_assistants"  # reads the local templates only (tests/server/test_assistants.py)
+        # these read local state only: the templates (tests/server/test_assistants.py), the campaigns in the ledger
+        local = tool.name in {"list_assistants", "campaign_status", "list_campaigns"}
         assert tool.annotations is not None and tool.annotations.open_world_hint is not local
     for name in READ_TOOLS:
         hints = tools[name].annotations
@@ -76,7 +77,7 @@ async def test_the_tool_list_is_lean_and_its_descriptions_carry_no_docstring_ind
         assert tool.description is not None
         assert not any(line.startswith(" ") for line in tool.description.splitlines()), tool.name
     size = sum(len(t.name) + len(t.description or "") + len(json.dumps(t.input_schema)) for t in tools)
-    assert size <= 9_000
+    assert size <= 14_000  # 8,902 before the campaign tools: prepare ~2,700; status, control, list ~2,000
 
 
 async def test_server_identifies_itself_with_name_version_and_instructions(emu: RunningEmulator) -> None:

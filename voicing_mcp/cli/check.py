@@ -5,8 +5,9 @@ Checks, in order (a check that needs valid settings is skipped when they are not
 1. ``settings``   every ``VOICING_*`` variable parses; which environment and base URL are used; a warning
                   for each ``VOICING_*`` variable that is no setting (with the setting it is closest to).
    ``confirm``    who confirms a dial (``VOICING_CONFIRMATION``): warns in token mode outside local.
-   ``guard``      the dial guard's settings in effect: quiet hours, duplicate window, rate limit,
-                  allowed countries and numbers, do-not-call file, templates strictness.
+   ``guard``      the dial guard's settings in effect: quiet hours, duplicate window, rate limit, the
+                  per-number cap, allowed countries and numbers, do-not-call file, templates strictness.
+   ``campaigns``  the folder a campaign's ``recipients_file`` may come from, and whether it exists.
 2. ``prompts``    which prompts folder is used (and why), whether it holds only the shipped examples,
                   and that every ``<assistant_id>.j2`` parses (one line per template that does not).
 3. ``dnc list``   the do-not-call file is readable and every line holds a valid number (only when
@@ -115,6 +116,7 @@ async def check_all() -> int:
         report.add("warn", "settings", note)
     check_confirmation(settings, report)
     check_guard(settings, report)
+    check_campaigns(settings, report)
     check_prompts(settings, report)
     check_dnc(settings, report)
     await check_api(settings, report)
@@ -218,14 +220,30 @@ def check_guard(settings: Settings, report: Report) -> None:
     countries = ", ".join(settings.allowed_countries) if settings.allowed_countries else "all"
     dnc = str(settings.dnc_file) if settings.dnc_file is not None else "none"
     templates = "refused" if settings.strict_templates else "dialled with a warning"
+    per_number = settings.max_calls_per_number
+    hours = int(per_number.window.total_seconds() // 3600)
     report.add(
         "ok",
         "guard",
         f"env={settings.resolved_env}; {quiet}; the same number and assistant refused for {window} min; at most "
-        f"{settings.max_calls_per_hour} dial(s) an hour; countries: {countries}; allow-listed numbers: "
+        f"{settings.max_calls_per_hour} dial(s) an hour and {per_number.calls} to one number in {hours} h "
+        f"(VOICING_MAX_CALLS_PER_NUMBER={per_number}); countries: {countries}; allow-listed numbers: "
         f"{len(settings.allowed_numbers)}; do-not-call file: {dnc}; an assistant without a template: {templates}; "
         f"ledger {settings.ledger_shown}",
     )
+
+
+def check_campaigns(settings: Settings, report: Report) -> None:
+    """Where a campaign's ``recipients_file`` may come from (``VOICING_CAMPAIGNS_DIR``), and whether it is there."""
+    folder = settings.resolved_campaigns_dir
+    source = "VOICING_CAMPAIGNS_DIR" if settings.campaigns_dir is not None else "default; VOICING_CAMPAIGNS_DIR unset"
+    where = f"recipient files (prepare_campaign's recipients_file) only from {folder} ({source})"
+    if folder.is_dir():
+        report.add("ok", "campaigns", where)
+    elif folder.exists():
+        report.add("warn", "campaigns", f"{where}, which is not a folder: every recipients_file is refused")
+    else:
+        report.add("ok", "campaigns", f"{where}; it does not exist yet: create it and put the CSV files there")
 
 
 NO_BROWSER = (

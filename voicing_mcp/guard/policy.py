@@ -45,12 +45,14 @@ from voicing_mcp.guard.decision import CheckedDial, Preview
 from voicing_mcp.guard.dnc import DoNotCallList
 from voicing_mcp.guard.ledger import (
     DUPLICATE_WINDOW,
-    Confirmation,
+    CampaignDial,
+    DialConfirmation,
     DialLedger,
     DialRow,
     Status,
     duplicate_refusal,
     in_flight_refusal,
+    number_cap_refusal,
     rate_refusal,
     unknown_refusal,
 )
@@ -80,6 +82,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_OPENING_LINE = 300
+RATE_WINDOW = timedelta(hours=1)
 LOCAL_NOTE = "local mode: the built-in emulator answers — no real phone will ring"
 
 Clock = Callable[[], datetime]
@@ -173,6 +176,7 @@ class DialGuard:
         check_sendable(request)
         await self.check_unknown_outcomes(number, reconcile)
         await self.check_rate_limit(now)
+        await self.check_number_cap(number, now)
         await self.check_duplicate(request, now, call_status)
         await self.check_in_flight(number, assistant_id)
 
@@ -279,11 +283,44 @@ class DialGuard:
         raise refusal
 
     async def check_rate_limit(self, now: datetime) -> None:
-        refusal = rate_refusal(
-            await self.ledger.count_since(now - timedelta(hours=1)), self.settings.max_calls_per_hour
-        )
+        cap = self.settings.max_calls_per_hour
+        # counted up to the cap only: the check costs the same however many dials the hour holds
+        refusal = rate_refusal(await self.ledger.count_since(now - RATE_WINDOW, at_most=cap), cap)
         if refusal is not None:
             raise refusal
+
+    async def check_number_cap(self, number: ph.PhoneInfo, now: datetime) -> None:
+        """VOICING_MAX_CALLS_PER_NUMBER: at most N dials to one number in the window, campaigns and single calls
+        alike (the ledger re-checks it atomically in ``claim_dial``). The refusal says when the number frees."""
+        cap = self.settings.max_calls_per_number
+        count = await self.ledger.count_dials_to(number.e164, since=now - cap.window, at_most=cap.calls)
+        refused = number_cap_refusal(number.masked, count, (cap.calls, cap.window))
+        if refused is None:
+            return
+        frees = await self.number_cap_frees_at(number.e164, now)
+        text = refused.message.removesuffix("; wait, or raise the setting")
+        raise GuardRefusal(
+            f"{text}; it may be dialled again from {frees:%Y-%m-%d %H:%M} UTC (in {format_delta(frees - now)}): "
+            "wait until then, or raise the setting",
+            rule="number-cap",
+            fields={"number": number.masked, "count": count, "cap": str(cap), "frees_at": frees},
+        )
+
+    async def rate_frees_at(self, now: datetime) -> datetime:
+        """When the hourly rate cap lets a dial through again (now if it does): once the cap-th newest dial of the
+        last hour is an hour old."""
+        cap = self.settings.max_calls_per_hour
+        return await frees_at(lambda since: self.ledger.count_since(since, at_most=cap), cap, RATE_WINDOW, now)
+
+    async def number_cap_frees_at(self, phone_e164: str, now: datetime) -> datetime:
+        """When the per-number cap lets a dial to this number through again (now if it does)."""
+        cap = self.settings.max_calls_per_number
+        return await frees_at(
+            lambda since: self.ledger.count_dials_to(phone_e164, since=since, at_most=cap.calls),
+            cap.calls,
+            cap.window,
+            now,
+        )
 
     async def check_duplicate(
         self, req: OutboundCallRequest, now: datetime, call_status: Callable[[str], Awaitable[str | None]] | None
@@ -305,9 +342,18 @@ class DialGuard:
 
     # ----- 6. ledger and the one POST ----------------------------------------------------------
     async def place_call(
-        self, decision: CheckedDial, client: DialClient, *, confirmation: Confirmation
+        self,
+        decision: CheckedDial,
+        client: DialClient,
+        *,
+        confirmation: DialConfirmation,
+        campaign: CampaignDial | None = None,
     ) -> tuple[OutboundCallResponse, int]:
         """Commit the intent, POST once, record the outcome. Returns the API's answer and the ledger row id.
+
+        The claim re-checks the ledger's rules atomically, the per-number cap (VOICING_MAX_CALLS_PER_NUMBER)
+        included. ``campaign``: the dial is that campaign row's attempt (``confirmation="campaign"``): the claim
+        is refused unless the row is still claimed (``dialling``) and its campaign running.
 
         Only an answer that proves no call was placed (:func:`dial_not_placed`) is recorded as ``failed``;
         anything else after the intent — an undocumented status, no answer, an unexpected exception, a
@@ -317,11 +363,14 @@ class DialGuard:
         req = decision.request
         # a body that cannot be sent is refused before the intent exists: nothing written, nothing blocked
         check_sendable(req)
+        cap = self.settings.max_calls_per_number
         row_id = await self.ledger.claim_dial(
             req,
             confirmation=confirmation,
             environment=self.environment,
             max_per_hour=self.settings.max_calls_per_hour,
+            number_cap=(cap.calls, cap.window),
+            campaign=campaign,
         )
         logger.info("ledger #%d: dialling %s (%s, %s)", row_id, decision.phone.masked, req.assistant_id, confirmation)
         try:
@@ -394,6 +443,28 @@ class DialGuard:
 
 
 # ----- helpers (pure) ------------------------------------------------------------------------------
+
+
+async def frees_at(
+    count_since: Callable[[datetime], Awaitable[int]], cap: int, window: timedelta, now: datetime
+) -> datetime:
+    """When a window cap (at most ``cap`` dials in any ``window``) lets one more through, to the second: ``now``
+    if it does already, else when the cap-th newest dial in the window leaves it. ``count_since(t)`` counts the
+    dials since ``t`` (capped counts do: only "at least cap?" is asked), so the time is found by bisection, about
+    17 indexed counts for a day's window; only a refused dial pays for it."""
+    if cap <= 0:
+        return now + window
+    low, high = now - window, now
+    if await count_since(low) < cap:
+        return now
+    # count_since(low) >= cap > count_since(high): the cap-th newest dial is in [low, high)
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if await count_since(middle) >= cap:
+            low = middle
+        else:
+            high = middle
+    return high + window
 
 
 def dial_not_placed(exc: Exception) -> bool:

@@ -31,6 +31,12 @@ _VERSION = "v2"
 _OLD_VERSION = "v1"
 _KEY_ID = re.compile(r"[0-9a-f]{8}")
 FIELDS = ("phone_number", "assistant_id", "input_variables", "telephony_provider")
+#: a campaign token (token mode) binds these: the campaign and the manifest of its accepted rows
+CAMPAIGN_FIELDS = ("campaign_id", "manifest_sha256")
+CAMPAIGN_TOKEN_TTL = timedelta(minutes=15)
+"""A campaign token lives longer than a dial's (5 minutes): the user reads a list's summary (counts, exclusions,
+schedule) before saying yes. It stays single-use and bound to the exact manifest; an expired one is re-issued by
+asking again (the campaign keeps waiting for its approval)."""
 
 
 def canonical_request(req: OutboundCallRequest) -> dict[str, str]:
@@ -100,22 +106,45 @@ class TokenSigner:
         return _b64(self._mac(f"field\x00{name}\x00{value}".encode()))[:22]
 
     def issue(self, req: OutboundCallRequest, *, now: datetime | None = None) -> IssuedToken:
+        return self._issue(canonical_request(req), FIELDS, now=now, ttl=self.ttl)
+
+    def verify(self, token: str, req: OutboundCallRequest, *, now: datetime | None = None) -> VerifiedToken:
+        """Check signature, expiry and binding to ``req``; a refusal's rule is ``token-invalid``, ``token-expired``
+        or ``token-mismatch``."""
+        return self._verify(token, canonical_request(req), FIELDS, now=now, ttl=self.ttl)
+
+    # ----- campaigns (token mode): one token starts one prepared campaign ---------------------------------
+    def issue_campaign(self, campaign_id: str, manifest_sha256: str, *, now: datetime | None = None) -> IssuedToken:
+        """A token that starts campaign ``campaign_id`` with exactly this manifest (:data:`CAMPAIGN_TOKEN_TTL`).
+        Its fields are not a dial's: it never confirms a single call, and a dial's token never starts a campaign."""
+        canon = {"campaign_id": campaign_id, "manifest_sha256": manifest_sha256}
+        return self._issue(canon, CAMPAIGN_FIELDS, now=now, ttl=CAMPAIGN_TOKEN_TTL)
+
+    def verify_campaign(
+        self, token: str, campaign_id: str, manifest_sha256: str, *, now: datetime | None = None
+    ) -> VerifiedToken:
+        """Check a campaign token's signature, expiry and binding to this campaign and manifest."""
+        canon = {"campaign_id": campaign_id, "manifest_sha256": manifest_sha256}
+        return self._verify(token, canon, CAMPAIGN_FIELDS, now=now, ttl=CAMPAIGN_TOKEN_TTL)
+
+    def _issue(
+        self, canon: dict[str, str], fields: tuple[str, ...], *, now: datetime | None, ttl: timedelta
+    ) -> IssuedToken:
         now = now or datetime.now(UTC)
-        expires_at = (now + self.ttl).replace(microsecond=0)
+        expires_at = (now + ttl).replace(microsecond=0)
         nonce = secrets.token_hex(16)
-        canon = canonical_request(req)
         payload = {
             "exp": int(expires_at.timestamp()),
             "nonce": nonce,
-            "fields": {name: self._field_digest(name, canon[name]) for name in FIELDS},
+            "fields": {name: self._field_digest(name, canon[name]) for name in fields},
         }
         body = _b64(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
         signature = _b64(self._mac(f"{self._head}.{body}".encode()))
         return IssuedToken(token=f"{self._head}.{body}.{signature}", nonce=nonce, expires_at=expires_at)
 
-    def verify(self, token: str, req: OutboundCallRequest, *, now: datetime | None = None) -> VerifiedToken:
-        """Check signature, expiry and binding to ``req``; a refusal's rule is ``token-invalid``, ``token-expired``
-        or ``token-mismatch``."""
+    def _verify(
+        self, token: str, canon: dict[str, str], fields: tuple[str, ...], *, now: datetime | None, ttl: timedelta
+    ) -> VerifiedToken:
         now = now or datetime.now(UTC)
         parts = token.strip().split(".")
         if len(parts) == 3 and parts[0] == _OLD_VERSION:
@@ -146,9 +175,8 @@ class TokenSigner:
             raise refusal("token-malformed") from None
         expires_at = datetime.fromtimestamp(exp, UTC)
         if now >= expires_at:
-            raise refusal("token-expired", expired_at=expires_at, ttl_seconds=int(self.ttl.total_seconds()))
-        canon = canonical_request(req)
-        changed = [name for name in FIELDS if digests.get(name) != self._field_digest(name, canon[name])]
+            raise refusal("token-expired", expired_at=expires_at, ttl_seconds=int(ttl.total_seconds()))
+        changed = [name for name in fields if digests.get(name) != self._field_digest(name, canon[name])]
         if changed:
             raise refusal("token-mismatch", changed=changed)
         return VerifiedToken(nonce=nonce, expires_at=expires_at)

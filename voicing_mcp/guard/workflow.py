@@ -18,29 +18,43 @@ per decision point:
 3. :meth:`~voicing_mcp.guard.policy.DialGuard.place_call` — the ledger intent, one POST, the outcome.
 
 A batch (:class:`~voicing_mcp.guard.request.BatchRequest`, a campaign) goes through the same steps with one
-approval of its manifest; see its docstring.
+approval of its manifest; see its docstring. Each of its rows is then dialled by :func:`dial_campaign_row` (the
+dispatcher, :mod:`voicing_mcp.guard.campaigns.dispatcher`): the campaign's approval is the confirmation, the same
+checks run again at dial time and decide what a refusal makes of the row (:func:`row_after_refusal`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol, TypeVar
 
 import anyio
 
 from voicing_mcp.api.models import OutboundCallRequest, OutboundCallResponse
-from voicing_mcp.errors import ConfigError
+from voicing_mcp.errors import ConfigError, DialFailedError, GuardRefusal, OutcomeUnknownError
+from voicing_mcp.guard import phone as ph
 from voicing_mcp.guard.decision import CheckedDial, Preview
-from voicing_mcp.guard.ledger import Confirmation, DialRow
+from voicing_mcp.guard.ledger import (
+    DUPLICATE_WINDOW,
+    PENDING_STALE,
+    Campaign,
+    CampaignConflict,
+    CampaignDial,
+    CampaignRow,
+    Confirmation,
+    DialRow,
+)
 from voicing_mcp.guard.policy import DialClient, DialGuard
+from voicing_mcp.guard.quiet_hours import next_window_opening
 from voicing_mcp.guard.request import Approval, DialRequest, request_digest
 from voicing_mcp.guard.scope import scope_key
 from voicing_mcp.guard.tokens import IssuedToken
 from voicing_mcp.messages import refusal
+from voicing_mcp.redact import mask_numbers_in
 
 logger = logging.getLogger(__name__)
 
@@ -351,3 +365,191 @@ class DialWorkflow:
 
 def _asked_via(value: str | None) -> AskedVia | None:
     return "browser" if value == "browser" else "url-elicitation" if value == "url-elicitation" else None
+
+
+# ----- a batch (a campaign): one approval of an exact list ------------------------------------------
+#: how long a human's approval of a campaign lets its rows be dialled, from the decision (CAMPAIGNS.md)
+BATCH_APPROVAL_VALID = timedelta(hours=24)
+#: undecided campaign approval pages at once (each opened a browser tab)
+MAX_PENDING_BATCH_PAGES = 3
+
+BatchMode = Literal["page", "token"]
+
+
+def batch_mode(guard: DialGuard) -> BatchMode:
+    """How a batch is approved: on the approval page (human mode), or by a token the model relays (token mode,
+    only where a single call allows it). Never the allow-list (a list is always shown to the human) and never the
+    client's form (it cannot show thousands of rows with a checkbox each)."""
+    return "token" if guard.settings.resolved_confirmation == "token" else "page"
+
+
+def batch_approval(
+    guard: DialGuard, manifest_sha256: str, nonce: str, rows: Collection[int], *, now: datetime
+) -> Approval:
+    """The approval a human's decision on a batch gives: bound to the manifest's hash and the ticked positions,
+    valid :data:`BATCH_APPROVAL_VALID` from now, spent once through ``nonce``."""
+    return Approval(
+        approval_key(guard, manifest_sha256), manifest_sha256, nonce, now + BATCH_APPROVAL_VALID, tuple(sorted(rows))
+    )
+
+
+async def apply_batch_approval(
+    guard: DialGuard, campaign_id: str, approval: Approval, *, status: Literal["running", "scheduled"] = "running"
+) -> Campaign:
+    """Spend the approval's nonce (one decision, whichever replica or tab gives it), then bind it in the ledger
+    (:meth:`~voicing_mcp.guard.ledger.DialLedger.approve_campaign`: the campaign must await approval with this
+    manifest; the unticked rows become ``removed``). A refusal (GuardRefusal) changes nothing in the campaign."""
+    if approval.rows is None or not approval.rows:
+        raise refusal("campaign-approval-refused", campaign_id=campaign_id, why="no row was ticked")
+    if not await guard.ledger.spend_nonce(approval.nonce, expires_at=approval.expires_at):
+        raise refusal("campaign-token-replayed")
+    try:
+        return await guard.ledger.approve_campaign(
+            campaign_id,
+            manifest_sha256=approval.digest,
+            ticked_positions=approval.rows,
+            expires_at=approval.expires_at,
+            status=status,
+        )
+    except CampaignConflict as exc:
+        raise refusal("campaign-approval-refused", campaign_id=campaign_id, why=str(exc)) from None
+
+
+async def decline_batch(guard: DialGuard, campaign_id: str) -> Campaign:
+    """The human's "Don't start": the campaign is ``declined`` and none of its rows is ever dialled."""
+    try:
+        return await guard.ledger.set_campaign_status(campaign_id, "declined", reason="declined by the user")
+    except CampaignConflict as exc:
+        raise refusal("campaign-approval-refused", campaign_id=campaign_id, why=str(exc)) from None
+
+
+async def reach_human_for_batch(human: HumanChannel, url: str, pending: PendingPage) -> AskedVia | None:
+    """Give a batch's approval page to the human as a single call's page is given: URL-mode elicitation, else the
+    browser; None when neither can. Declining the link declines nothing in the ledger: the caller decides."""
+    opened = await human.open_url(
+        url, "Review the list of calls and start or decline the campaign on its approval page."
+    )
+    if opened is not None:
+        if not opened:
+            pending.state = "declined"
+            pending.decided.set()
+        return "url-elicitation"
+    if await human.open_browser(url):
+        return "browser"
+    return None
+
+
+async def wait_for_batch_decision(human: HumanChannel, pending: PendingPage, limit: float, via: AskedVia) -> None:
+    """Wait up to ``limit`` seconds for the human's decision on a batch's page, reporting progress meanwhile."""
+    where = "in the browser" if via == "browser" else "on the approval page"
+    start = anyio.current_time()
+    total = round(limit)
+    while pending.state == "pending" and not pending.decided.is_set():
+        elapsed = anyio.current_time() - start
+        remaining = limit - elapsed
+        if remaining <= 0:
+            return
+        waited = min(int(elapsed), total)
+        await human.progress(waited, total, f"waiting for you to review the campaign {where}: {waited} of {total} s")
+        with anyio.move_on_after(min(CONFIRM_PROGRESS_SECONDS, remaining)):
+            await pending.decided.wait()
+
+
+# ----- a campaign row's dial ------------------------------------------------------------------------
+#: refusals about the whole campaign, not the row (as the planner's CAMPAIGN_WIDE_RULES): the campaign pauses
+CAMPAIGN_WIDE_RULES = frozenset({"assistant", "provider", "template", "template-missing", "do-not-call-file"})
+#: a row whose number has an open unknown outcome is excluded with this reason (never dialled by the campaign)
+UNKNOWN_OPEN = "unknown outcome open"
+#: how long a row waits when the ledger could not be used (it is tried again then)
+LEDGER_RETRY = timedelta(minutes=1)
+
+RowResult = Literal["in_progress", "waiting", "excluded", "failed", "unknown", "paused", "not_dialled"]
+
+
+@dataclass(frozen=True, slots=True)
+class RowDial:
+    """What one attempt at a campaign row came to.
+
+    - ``in_progress``: the call started (``call_id``);
+    - ``waiting``: a rule delays it (quiet hours in the callee's zone, the hourly rate cap, the per-number cap, a
+      recent dial of the number) until ``next_attempt_at``;
+    - ``excluded``: a rule refuses the number now (do-not-call added after approval, the number, the template,
+      the country, an open unknown outcome): never dialled; ``reason`` says why;
+    - ``failed``: the API refused the dial (no call was placed);
+    - ``unknown``: the POST's outcome is uncertain (the call may have been placed): never redialled;
+    - ``paused``: a problem of the whole campaign (``reason``): the campaign pauses, the row is dialled later;
+    - ``not_dialled``: the ledger refused the claim because the row or its campaign changed meanwhile (paused,
+      cancelled, the row's lease ran out): nothing was sent.
+    """
+
+    result: RowResult
+    reason: str | None = None
+    call_id: str | None = None
+    next_attempt_at: datetime | None = None
+    rule: str | None = None
+
+
+def campaign_request(campaign: Campaign, row: CampaignRow) -> DialRequest:
+    """The dial request of a campaign row: the approved assistant, provider, number and variables."""
+    return DialRequest.of(campaign.assistant_id, row.phone_e164, row.input_variables, campaign.telephony_provider)
+
+
+async def dial_campaign_row(guard: DialGuard, client: DialClient, campaign: Campaign, row: CampaignRow) -> RowDial:
+    """Dial one claimed row of an approved campaign through the same guard as a single call.
+
+    Checks 1-4 run again now (:meth:`DialGuard.check`; an open unknown outcome is not looked up in the API: the
+    row is excluded), then :meth:`DialGuard.place_call` with the campaign's approval as the confirmation: the
+    ledger's claim re-checks the rules and that the row is still claimed and its campaign running (a pause or a
+    cancel takes effect before the POST), commits the intent, POSTs once and records the outcome.
+    """
+    now = guard.clock()
+    try:
+        decision = await guard.check(campaign_request(campaign, row))
+        response, _ = await guard.place_call(
+            decision,
+            client,
+            confirmation="campaign",
+            campaign=CampaignDial(campaign.id, row.position),
+        )
+    except GuardRefusal as exc:
+        return await row_after_refusal(guard, row, exc, now)
+    except DialFailedError as exc:
+        return RowDial("failed", reason=_short(exc.message))
+    except OutcomeUnknownError:
+        return RowDial("unknown", reason="outcome unknown")
+    return RowDial("in_progress", call_id=response.call_id)
+
+
+async def row_after_refusal(guard: DialGuard, row: CampaignRow, exc: GuardRefusal, now: datetime) -> RowDial:
+    """What a refusal at dial time makes of a campaign row (CAMPAIGNS.md, "Pinned decisions")."""
+    rule = exc.rule
+    if rule == "quiet-hours":
+        window = guard.settings.quiet_hours
+        number = ph.parse_number(row.phone_e164, default_region=guard.settings.default_region)
+        opens = next_window_opening(number.time_zones, window, now) if window is not None else None
+        return RowDial("waiting", reason="quiet hours", next_attempt_at=opens or now + timedelta(hours=1), rule=rule)
+    if rule == "rate-limit":
+        return RowDial("waiting", reason="rate limit", next_attempt_at=await guard.rate_frees_at(now), rule=rule)
+    if rule == "number-cap":
+        frees = exc.fields.get("frees_at")
+        if not isinstance(frees, datetime):
+            frees = await guard.number_cap_frees_at(row.phone_e164, now)
+        return RowDial("waiting", reason="per-number cap", next_attempt_at=frees, rule=rule)
+    if rule == "duplicate":
+        return RowDial("waiting", reason="dialled recently", next_attempt_at=now + DUPLICATE_WINDOW, rule=rule)
+    if rule == "dial-in-progress":
+        return RowDial("waiting", reason="another dial in flight", next_attempt_at=now + PENDING_STALE, rule=rule)
+    if rule == "ledger":
+        return RowDial("waiting", reason="ledger unavailable", next_attempt_at=now + LEDGER_RETRY, rule=rule)
+    if rule == "campaign":
+        return RowDial("not_dialled", reason=_short(exc.message), rule=rule)
+    if rule == "outcome-unknown":
+        return RowDial("excluded", reason=UNKNOWN_OPEN, rule=rule)
+    if rule in CAMPAIGN_WIDE_RULES:
+        return RowDial("paused", reason=_short(f"{rule}: {exc.message}"), rule=rule)
+    return RowDial("excluded", reason=rule, rule=rule)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    line = " ".join(mask_numbers_in(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

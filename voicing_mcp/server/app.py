@@ -47,6 +47,7 @@ from voicing_mcp.server.resources import register_resources
 from voicing_mcp.server.schemas import drop_generated_titles
 from voicing_mcp.server.shared_state import request_state_security
 from voicing_mcp.server.tools.calls import register_read_tools
+from voicing_mcp.server.tools.campaign_status import register_campaign_status
 from voicing_mcp.server.tools.chat_sessions import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_SESSIONS,
@@ -56,8 +57,11 @@ from voicing_mcp.server.tools.chat_sessions import (
     Variables,
 )
 from voicing_mcp.server.tools.chat_with_assistant import register_chat_tool
+from voicing_mcp.server.tools.control_campaign import register_control_campaign
 from voicing_mcp.server.tools.initiate_outbound_call import register_dial_tool
 from voicing_mcp.server.tools.list_assistants import register_assistants_tool
+from voicing_mcp.server.tools.list_campaigns import register_list_campaigns
+from voicing_mcp.server.tools.prepare_campaign import register_prepare_campaign
 from voicing_mcp.server.tools.reconcile_calls import register_reconcile
 
 if TYPE_CHECKING:
@@ -91,11 +95,18 @@ the returned conversation_id to continue.
 input_variables and opening line; call it before a dial.
 - initiate_outbound_call(assistant_id, phone_number, input_variables, telephony_provider, confirmation_token, \
 wait_seconds): place a phone call — a REAL phone rings (except in local mode). See the safety model below.
+- prepare_campaign(assistant_id, recipients | recipients_file, name, max_attempts, retry_after_minutes, \
+max_concurrent, telephony_provider, wait_seconds): many calls, dialled only after the user approves the exact list on \
+an approval page (token mode: a confirmation_token to relay after they said yes).
+- campaign_status(campaign_id): what happened and what happens next; control_campaign(campaign_id, action, \
+confirmation_token) pauses, resumes or cancels a campaign (start: token mode); list_campaigns(offset, status) lists \
+them. Every row: voicing://campaigns/{campaign_id}{?offset} (JSON in parts: follow each part's next) or \
+voicing://campaigns/{campaign_id}.csv. Dialling continues while this server runs.
 Every result fits 25,000 characters: a short summary, then the JSON. When `truncated` is true, `next` holds the \
 arguments that continue (call the same tool again with them); fields=["all"] gives rows with every field.
 Resources: voicing://assistants (the local prompt templates and their variables), voicing://assistants/{assistant_id}, \
 voicing://calls/{call_id}, voicing://ledger/recent (the last dials this server placed, numbers masked).
-Prompts: place_call_safely, test_assistant, reconcile_campaign (the workflows, step by step).
+Prompts: place_call_safely, test_assistant, reconcile_campaign, run_campaign (the workflows, step by step).
 
 Safety model: reading and chatting never dial. Placing a call (initiate_outbound_call) rings a real person's phone: \
 every dial passes a guard (number validity, do-not-call list, template variables, quiet hours in the callee's time \
@@ -314,6 +325,10 @@ def create_server(
     register_resources(server, templates)
     register_protocol_extras(server, templates)  # completion, logging/setLevel, resources/subscribe
     register_dial_tool(server, settings)  # initiate_outbound_call and voicing://ledger/recent
+    register_prepare_campaign(server)  # prepare_campaign (its approval page shares the confirm page's server)
+    register_campaign_status(server)  # campaign_status and voicing://campaigns/{campaign_id}[.csv]
+    register_control_campaign(server)
+    register_list_campaigns(server)
     drop_generated_titles(server)  # the tool list is in the model's context: no title that repeats a name
     return server
 

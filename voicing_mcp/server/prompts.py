@@ -5,6 +5,8 @@
 * ``test_assistant`` — chat_with_assistant with input_variables before a campaign, then a review.
 * ``reconcile_campaign`` — reconcile_calls over a campaign's call ids (or the calls list_calls finds for a
   description), then a report of what needs attention.
+* ``run_campaign`` — prepare_campaign → the human approves the exact list → campaign_status (control_campaign to
+  pause, resume or cancel) → reconcile_calls on the campaign's call ids.
 
 Each prompt reads the server's templates when given an assistant, so its text names the real variables. Bad
 arguments are JSON-RPC ``-32602`` errors that say which argument and how to fix it (the SDK's own check would
@@ -27,6 +29,8 @@ from voicing_mcp.guard import phone as ph
 from voicing_mcp.guard.templates import TemplateProblem
 from voicing_mcp.redact import one_line
 from voicing_mcp.server.context import ServerContext, server_context
+from voicing_mcp.server.render.campaign_rows import campaign_csv_uri, campaign_uri
+from voicing_mcp.server.tools.campaign_status import MAX_CAMPAIGN_ID, campaign_in_scope
 from voicing_mcp.server.tools.list_assistants import opening_line_of
 
 if TYPE_CHECKING:
@@ -245,10 +249,74 @@ async def reconcile_campaign(
     return "\n".join(s for s in steps if s)
 
 
+async def run_campaign(
+    ctx: Context[ServerContext, Any],
+    assistant_id: Annotated[
+        str | None, Field(description="The assistant that will speak; omit to choose with list_assistants.")
+    ] = None,
+    recipients_file: Annotated[
+        str | None, Field(description="A CSV in the campaigns folder (phone_number + one column per variable).")
+    ] = None,
+    purpose: Annotated[str | None, Field(description="What the calls are for, and who is to be called.")] = None,
+    campaign_id: Annotated[
+        str | None, Field(description="A campaign already prepared (cmp_…): follow it from its status on.")
+    ] = None,
+) -> str:
+    """Run a calling campaign: prepare the exact list, let the human approve it, follow it with campaign_status
+    (pause, resume or cancel with control_campaign), then reconcile the outcomes with reconcile_calls."""
+    state = server_context(ctx)
+    assistant_id, recipients_file = _text(assistant_id), _text(recipients_file)
+    purpose, campaign_id = _text(purpose), _text(campaign_id)
+    facts: list[str] = []
+    if campaign_id is not None:
+        if len(campaign_id) > MAX_CAMPAIGN_ID:
+            raise invalid("campaign_id", f"at most {MAX_CAMPAIGN_ID} characters (campaign ids are cmp_…)")
+        found = await campaign_in_scope(state.ledger, campaign_id)
+        if isinstance(found, str):
+            raise invalid("campaign_id", found)
+        facts.append(f"Campaign {found.id} exists; it is {found.status}. Start at step 4.")
+    if assistant_id is not None:
+        facts.append(_assistant_facts(state, assistant_id, for_dial=True))
+    cid = campaign_id or "<campaign_id>"
+    source = (
+        f"recipients_file={one_line(recipients_file)!r}"
+        if recipients_file
+        else "recipients=[{phone_number, input_variables}, ...] (or recipients_file, a CSV in the campaigns folder)"
+    )
+    steps = [
+        "Run a calling campaign: many REAL phones ring (except in local mode), each call through the dial guard, "
+        "after ONE approval by the human of the exact list.",
+        f"Purpose: {one_line(purpose)}" if purpose else "Ask the user what the calls are for and who is on the list.",
+        *facts,
+        "Steps:",
+        "1. Choose the assistant (list_assistants) and its required input_variables for every recipient; never invent "
+        "a value. If it was not tested, offer the test_assistant prompt (chat_with_assistant) first.",
+        f"2. Call prepare_campaign(assistant_id, {source}) once. Every row is checked now; tell the user how many "
+        "were accepted, the excluded ones by reason, the earliest dial and the estimated finish.",
+        "3. The human approves the exact list where they were asked (they may untick rows) or declines it: never "
+        "approve on their behalf. In token mode, show the user the result and call control_campaign(campaign_id, "
+        "action='start', confirmation_token=...) only after they say yes. Declined: stop; a changed list is a new "
+        "campaign.",
+        f"4. Follow it with campaign_status(campaign_id={cid!r}): counts by row state, next_dial_at, the recent rows, "
+        "pause_reason, and its summary of what happens next. Dialling continues while this server runs. Tell the "
+        "user what happened in a few lines; check again later rather than in a tight loop.",
+        "5. When the user asks, or something looks wrong: control_campaign(action='pause' or 'cancel'), both before "
+        "the next dial; action='resume' continues it (after 24 hours the human is asked to approve again). A "
+        "campaign that paused itself says why (pause_reason): tell the user before resuming.",
+        f"6. When it is completed (or cancelled), read the call ids from {campaign_uri(cid)} (follow each part's next; "
+        f"{campaign_csv_uri(cid)} is the whole list for people) and call reconcile_calls(call_ids=[...]) once; report "
+        "by_status, by_ended_reason and who could be called back (never dialled from here).",
+        "Never dial a campaign's numbers with initiate_outbound_call, never prepare the same list again to dial it "
+        "twice, and never redial a row whose outcome is unknown. Transcripts are third-party text.",
+    ]
+    return "\n".join(s for s in steps if s)
+
+
 PROMPTS = (
     (place_call_safely, "Place a call safely"),
     (test_assistant, "Test an assistant before a campaign"),
     (reconcile_campaign, "Reconcile a campaign's outcomes"),
+    (run_campaign, "Run a calling campaign"),
 )
 
 

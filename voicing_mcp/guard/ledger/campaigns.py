@@ -72,10 +72,11 @@ TRANSITIONS: dict[CampaignStatus, frozenset[CampaignStatus]] = {
     "expired": frozenset(),
 }
 #: row states that may be written by ``record_row_outcome``, by the row's current state. An ``unknown`` row is
-#: never made due again (it may have been dialled): only a final outcome found later may replace it.
+#: never made due again (it may have been dialled): only a final outcome found later may replace it. A
+#: ``dialling`` row whose campaign was cancelled before its dial was claimed becomes ``cancelled``.
 _OUTCOMES: frozenset[RowState] = frozenset({"completed", "busy", "no_answer", "voicemail", "failed", "unknown"})
 ROW_UPDATES: dict[RowState, frozenset[RowState]] = {
-    "dialling": frozenset({"queued", "waiting", "in_progress", "excluded", *_OUTCOMES}),
+    "dialling": frozenset({"queued", "waiting", "in_progress", "excluded", "cancelled", *_OUTCOMES}),
     "in_progress": frozenset({"queued", "waiting", *_OUTCOMES}),
     "unknown": _OUTCOMES,
 }

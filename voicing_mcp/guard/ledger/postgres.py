@@ -803,9 +803,21 @@ class PostgresLedger:
                 check_row_update(campaign_id, position, str(found[0]), state)
                 await conn.execute(
                     "UPDATE campaign_rows SET state = %s, call_id = COALESCE(%s, call_id), next_attempt_ts = %s, "
-                    "last_outcome = COALESCE(%s, last_outcome), worker_id = NULL, lease_ts = NULL, updated_ts = %s "
+                    "last_outcome = COALESCE(%s, last_outcome), exclusion_reason = CASE WHEN %s::text = 'excluded' "
+                    "THEN COALESCE(%s, exclusion_reason) ELSE exclusion_reason END, worker_id = NULL, lease_ts = NULL, "
+                    "updated_ts = %s "
                     "WHERE campaign_id = %s AND position = %s",
-                    (state, call_id, due_ts(state, next_attempt_at, now), last_outcome, now, campaign_id, position),
+                    (
+                        state,
+                        call_id,
+                        due_ts(state, next_attempt_at, now),
+                        last_outcome,
+                        state,
+                        last_outcome,
+                        now,
+                        campaign_id,
+                        position,
+                    ),
                 )
                 cur = await conn.execute(_ROW, {"id": campaign_id, "position": position})
                 row = await cur.fetchone()

@@ -706,12 +706,16 @@ class Ledger:
             check_row_update(campaign_id, position, r["state"], state)
             conn.execute(
                 "UPDATE campaign_rows SET state = ?, call_id = COALESCE(?, call_id), next_attempt_ts = ?, "
-                "last_outcome = COALESCE(?, last_outcome), worker_id = NULL, lease_ts = NULL, updated_ts = ? "
+                "last_outcome = COALESCE(?, last_outcome), exclusion_reason = CASE WHEN ? = 'excluded' "
+                "THEN COALESCE(?, exclusion_reason) ELSE exclusion_reason END, worker_id = NULL, lease_ts = NULL, "
+                "updated_ts = ? "
                 "WHERE campaign_id = ? AND position = ?",
                 (
                     state,
                     call_id,
                     due_ts(state, next_attempt_at, now),
+                    last_outcome,
+                    state,
                     last_outcome,
                     now,
                     campaign_id,

@@ -135,6 +135,17 @@ class ConfirmPages:
         self._task: asyncio.Task[None] | None = None
         self._sock: Any = None
         self._lock = anyio.Lock()
+        #: other page kinds served by this same loopback server, by the first path segment (``/campaign/{id}``:
+        #: :mod:`voicing_mcp.server.web.campaign_page`); each handler applies :meth:`refuse_foreign` itself
+        self.sub_pages: dict[str, Callable[[Request], Awaitable[Response]]] = {}
+
+    def refuse_foreign(self, request: Request, *, post: bool) -> Response | None:
+        """The Host rule for any page of this server (and the Origin rule for a POST): the refusal, or None."""
+        if request.headers.get("host") != f"{self.host}:{self.port}":
+            return _page(421, "Wrong address", f"This page answers only at {self.origin}. Nothing was changed.")
+        if post and request.headers.get("origin") != self.origin:
+            return _page(403, "Refused", "That request came from another site. Nothing was changed.")
+        return None
 
     # ----- the pending dials ---------------------------------------------------------------------
     @property
@@ -258,10 +269,17 @@ class ConfirmPages:
                     logger.warning("confirm page: the approval could not be stored in the ledger: %s", exc)
             return response
 
+        async def sub_page(request: Request) -> Response:
+            handler = self.sub_pages.get(str(request.path_params["kind"]))
+            if handler is None:
+                return _page(404, "Unknown link", "This link is unknown or expired. Nothing was changed.")
+            return await handler(request)
+
         return Starlette(
             routes=[
                 Route("/confirm/{id}", page, methods=["GET"]),
                 Route("/confirm/{id}", decide, methods=["POST"]),
+                Route("/{kind}/{id}", sub_page, methods=["GET", "POST"]),
             ]
         )
 
@@ -359,6 +377,16 @@ def _bind(host: str, port: int) -> socket.socket:
 def _already(pending: PendingDial) -> Response:
     what = "approved (call now)" if pending.state == "approved" else "declined (not called)"
     return _page(409, "Already decided", f"This call was already decided: {what}. Nothing was changed.")
+
+
+def message_page(status: int, title: str, message: str, kind: str = "") -> Response:
+    """A page of this server that says one thing (``kind``: a banner class of base.html, or none)."""
+    return _page(status, title, message, kind)
+
+
+def render_response(status: int, template: str, **context: Any) -> Response:
+    """A page of this server rendered from a template of :mod:`voicing_mcp.pages`, with its security headers."""
+    return _render_page(status, template, **context)
 
 
 def _page(status: int, title: str, message: str, kind: str = "") -> Response:

@@ -1,0 +1,243 @@
+"""``control_campaign``: pause, resume, cancel or start a campaign.
+
+* ``pause`` — ``running``/``scheduled`` → ``paused``: the ledger's ``claim_dial`` refuses a dial of a campaign that
+  is not running, so no row is dialled after the pause is written, not even one a dispatcher had claimed already.
+* ``cancel`` — any campaign not final → ``cancelled``; its queued and waiting rows become ``cancelled`` in the same
+  transaction. Calls already in progress are not hung up; their outcomes are still recorded.
+* ``resume`` — ``paused`` → ``running`` with no new approval while ``approval_expires_at`` is in the future (24 h from
+  the human's decision); after it (and for a campaign that awaits approval) the human is asked again through
+  ``prepare_campaign``'s :func:`ask_campaign_approval` (token mode: a new ``confirmation_token`` to relay to
+  ``start`` after the user's yes). The dispatcher is woken.
+* ``start`` — token mode only: the ``confirmation_token`` ``prepare_campaign`` returned starts the campaign
+  (``prepare_campaign``'s :func:`start_with_token`). The dispatcher is woken.
+* ``open_dashboard`` — named by the design's public list of actions, not built in this version: a clear error.
+
+Pausing a paused campaign, resuming a running one or cancelling a cancelled one changes nothing and says so
+(``changed: false``); an action the status does not allow is a tool error naming the actions it allows.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, ToolAnnotations
+from pydantic import BaseModel, Field, StringConstraints
+
+from voicing_mcp.guard.ledger.campaigns import FINAL_STATUSES, TRANSITIONS, CampaignConflict
+from voicing_mcp.guard.workflow import batch_mode
+from voicing_mcp.messages import (
+    CAMPAIGN_DIALLING_NOTE,
+    campaign_action_refused,
+    campaign_dashboard_unavailable,
+    campaign_start_human_mode,
+    campaign_start_needs_token,
+    campaign_token_misplaced,
+)
+from voicing_mcp.server.context import ServerContext, server_context
+from voicing_mcp.server.render.results import as_tool_result
+from voicing_mcp.server.tools.campaign_status import (
+    CampaignId,
+    campaign_status_result,
+    find_campaign,
+    when,
+)
+from voicing_mcp.server.tools.prepare_campaign import (
+    ask_campaign_approval,
+    issue_campaign_token,
+    start_with_token,
+    wake_dispatcher,
+)
+
+if TYPE_CHECKING:
+    from voicing_mcp.guard.ledger import Campaign, CampaignStatus
+    from voicing_mcp.guard.tokens import IssuedToken
+
+Action = Literal["pause", "resume", "cancel", "start", "open_dashboard"]
+#: the pause_reason written by ``pause``
+PAUSED_BY_REQUEST = "paused with control_campaign"
+#: seconds to wait for the human when resume asks again (0: the workflow's own wait for a click)
+RESUME_WAIT_SECONDS = 0
+
+
+def allowed_actions(campaign: Campaign) -> list[str]:
+    """The actions the campaign's status allows now (for an error's "what you can do")."""
+    status = campaign.status
+    if status in FINAL_STATUSES:
+        return []
+    actions: list[str] = []
+    if "paused" in TRANSITIONS[status]:
+        actions.append("pause")
+    if status in ("paused", "awaiting_approval"):
+        actions.append("resume")
+    actions.append("cancel")
+    if status == "awaiting_approval":
+        actions.append("start (token mode, with the token)")
+    return actions
+
+
+class ControlCampaignResult(BaseModel):
+    """Result of ``control_campaign``."""
+
+    campaign_id: str
+    action: str
+    changed: bool = Field(description="false: the campaign was already in the state asked for.")
+    previous_status: str
+    status: str = Field(description="The campaign's status now.")
+    pause_reason: str | None = None
+    approval_expires_at: str | None = None
+    counts: dict[str, int] = Field(description="Rows in each state, every state named.")
+    next_dial_at: str | None = None
+    confirmation_token: str | None = Field(
+        default=None, description="Token mode, resume after the approval lapsed: relay it (start) after the user's yes."
+    )
+    token_expires_at: str | None = None
+    resource: str
+    dialling: str
+    summary: str = Field(description="What the action did, and what happens next.")
+
+
+async def _set(state: ServerContext, campaign: Campaign, status: CampaignStatus, action: str, **kw: Any) -> Campaign:
+    try:
+        return await state.ledger.set_campaign_status(campaign.id, status, **kw)
+    except CampaignConflict:  # it changed meanwhile (another replica, the dispatcher): say what it is now
+        now = await find_campaign(state.ledger, campaign.id)
+        raise ToolError(campaign_action_refused(now.id, now.status, action, allowed_actions(now))) from None
+
+
+async def _resume(
+    ctx: Context[ServerContext, Any], state: ServerContext, campaign: Campaign
+) -> tuple[bool, str, IssuedToken | None]:
+    """Resume ``campaign``: (changed, a sentence for the summary, the new token in token mode)."""
+    now = state.guard.clock()
+    expires = campaign.approval_expires_at
+    if campaign.status in ("running", "scheduled"):
+        return False, f"It was {campaign.status} already.", None
+    if campaign.status == "paused" and expires is not None and expires > now:
+        await _set(state, campaign, "running", "resume")
+        wake_dispatcher(state)
+        return True, f"Resumed with no new approval: the human's approval holds until {when(expires)}.", None
+    if campaign.status not in ("paused", "awaiting_approval"):
+        raise ToolError(campaign_action_refused(campaign.id, campaign.status, "resume", allowed_actions(campaign)))
+    why = (
+        "it awaits the human's approval"
+        if campaign.status == "awaiting_approval"
+        else f"its approval lapsed at {when(expires)}"
+        if expires is not None
+        else "it has no valid approval"
+    )
+    # a paused campaign whose approval lapsed awaits approval again; nothing dials until the human decides
+    outcome = await ask_campaign_approval(ctx, campaign.id, RESUME_WAIT_SECONDS)
+    if batch_mode(state.guard) == "token":
+        issued = issue_campaign_token(state, await find_campaign(state.ledger, campaign.id))
+        return (
+            True,
+            f"It needs the user's approval again ({why}): show them campaign_status, and only if they say yes call "
+            "control_campaign(action='start') with the confirmation_token below.",
+            issued,
+        )
+    wake_dispatcher(state)
+    asked = (
+        f"The human was asked to approve it again ({why}); it is {outcome} now. Nothing dials until they approve."
+        if outcome == "awaiting_approval"
+        else f"The human was asked to approve it again ({why}): it is {outcome} now."
+    )
+    return True, asked, None
+
+
+async def control(
+    ctx: Context[ServerContext, Any], campaign_id: str, action: Action, confirmation_token: str | None
+) -> ControlCampaignResult:
+    """``control_campaign`` without the result's shaping."""
+    state = server_context(ctx)
+    if action == "open_dashboard":
+        raise ToolError(campaign_dashboard_unavailable())
+    if confirmation_token is not None and action != "start":
+        raise ToolError(campaign_token_misplaced(action))
+    campaign = await find_campaign(state.ledger, campaign_id)
+    before = campaign.status
+    changed = True
+    issued: IssuedToken | None = None
+    match action:
+        case "pause":
+            if before == "paused":
+                changed, said = False, "It was paused already."
+            elif "paused" in TRANSITIONS[before]:
+                await _set(state, campaign, "paused", action, reason=PAUSED_BY_REQUEST)
+                said = "Paused: no row is dialled from now on (a dial already placed goes on)."
+            else:
+                raise ToolError(campaign_action_refused(campaign.id, before, action, allowed_actions(campaign)))
+        case "cancel":
+            if before == "cancelled":
+                changed, said = False, "It was cancelled already."
+            elif "cancelled" in TRANSITIONS[before]:
+                await _set(state, campaign, "cancelled", action)
+                said = "Cancelled: its queued and waiting rows will never be dialled."
+            else:
+                raise ToolError(campaign_action_refused(campaign.id, before, action, allowed_actions(campaign)))
+        case "resume":
+            changed, said, issued = await _resume(ctx, state, campaign)
+        case "start":
+            if batch_mode(state.guard) != "token":
+                raise ToolError(campaign_start_human_mode())
+            if not confirmation_token:
+                raise ToolError(campaign_start_needs_token())
+            if before != "awaiting_approval":
+                raise ToolError(campaign_action_refused(campaign.id, before, action, allowed_actions(campaign)))
+            await start_with_token(state, campaign.id, confirmation_token)  # wakes the dispatcher
+            said = "Started with the token."
+    after = await find_campaign(state.ledger, campaign.id)
+    status = await campaign_status_result(state.ledger, after, state.guard.clock())
+    return ControlCampaignResult(
+        campaign_id=after.id,
+        action=action,
+        changed=changed,
+        previous_status=before,
+        status=after.status,
+        pause_reason=after.pause_reason,
+        approval_expires_at=status.approval_expires_at,
+        counts=status.counts,
+        next_dial_at=status.next_dial_at,
+        confirmation_token=issued.token if issued is not None else None,
+        token_expires_at=when(issued.expires_at) if issued is not None else None,
+        resource=status.resource,
+        dialling=CAMPAIGN_DIALLING_NOTE,
+        summary=f"{said} {status.summary}",
+    )
+
+
+async def control_campaign(
+    campaign_id: CampaignId,
+    action: Annotated[
+        Action,
+        Field(
+            description="pause, cancel, resume (asks the human again once the approval lapsed); start: token mode, "
+            "with confirmation_token; open_dashboard: not available yet."
+        ),
+    ],
+    ctx: Context[ServerContext, Any],
+    confirmation_token: Annotated[
+        str | None,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=4_096),
+        Field(description="Token mode, action start only: the token prepare_campaign returned."),
+    ] = None,
+) -> Annotated[CallToolResult, ControlCampaignResult]:
+    """Pause, resume or cancel a campaign; pause and cancel take effect before the next dial. Resume needs no new
+    approval within 24 hours of the human's; after that it asks the human again. Returns the new status."""
+    result = await control(ctx, campaign_id, action, confirmation_token)
+    return as_tool_result(result, result.summary)
+
+
+def register_control_campaign(server: MCPServer[ServerContext]) -> None:
+    """Add ``control_campaign`` to ``server``."""
+    title = "Control a campaign"
+    server.add_tool(
+        control_campaign,
+        title=title,
+        description=inspect.cleandoc(control_campaign.__doc__ or ""),
+        annotations=ToolAnnotations(
+            title=title, read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
+        ),
+    )
