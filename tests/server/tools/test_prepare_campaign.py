@@ -47,7 +47,8 @@ from voicing_mcp.runtime import open_guard, template_store
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.context import ServerContext, server_context
 from voicing_mcp.server.render.results import RESULT_BUDGET, result_size
-from voicing_mcp.server.tools.prepare_campaign import start_with_token
+from voicing_mcp.server.tools.prepare_campaign import ask_campaign_approval, start_with_token
+from voicing_mcp.server.web.campaign_page import PAGE_TTL
 
 MODE = "legacy"
 
@@ -83,18 +84,22 @@ def campaign_settings(
 
 @asynccontextmanager
 async def campaign_client(
-    emu: RunningEmulator, tmp_path: Path, *, confirmation: str = "human", **settings: Any
+    emu: RunningEmulator, tmp_path: Path, *, confirmation: str = "human", clock: Clock | None = None, **settings: Any
 ) -> AsyncGenerator[Client]:
     """A server pointed at the emulator (as a remote API: human mode by default), its own ledger, a session; a
     ``start_campaign_with_token`` tool added for the test (control_campaign's start is another engineer's)."""
     s = campaign_settings(emu, tmp_path, confirmation=confirmation, **settings)
-    server = create_server(s, clock=Clock())
+    server = create_server(s, clock=clock or Clock())
 
     async def start_campaign_with_token(campaign_id: str, token: str, ctx: Context[ServerContext, Any]) -> str:
         await start_with_token(server_context(ctx), campaign_id, token)
         return "started"
 
+    async def ask_again(campaign_id: str, ctx: Context[ServerContext, Any]) -> str:
+        return await ask_campaign_approval(ctx, campaign_id, 0)
+
     server.add_tool(start_campaign_with_token)
+    server.add_tool(ask_again)
     async with Client(server, mode=MODE) as client:
         yield client
 
@@ -318,6 +323,38 @@ async def test_ticks_on_other_pages_are_kept_without_javascript(
     assert "row-201" in second.text and "Place 249 calls" in second.text  # page 1's untick was kept
     assert started.status_code == 200 and "Approved: 248 calls" in started.text
     assert campaign.status == "running" and counts == {"queued": 248, "removed": 2}
+
+
+async def test_asking_again_opens_no_second_tab_while_the_page_lives_and_a_new_one_after_it_expired(
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = browser(tmp_path, monkeypatch)
+    clock = Clock()
+    async with campaign_client(emu, tmp_path, clock=clock) as client:
+        data = structured(await prepare(client, recipients=rows(3)))
+        first = await recorded_url(log)
+        again = await client.call_tool("ask_again", {"campaign_id": data["campaign_id"]})
+        opened_while_alive = log.read_text(encoding="utf-8").split()
+        clock.now += PAGE_TTL
+        async with httpx.AsyncClient() as http:
+            gone = await http.get(first)
+        later = await client.call_tool("ask_again", {"campaign_id": data["campaign_id"]})
+        unknown = await client.call_tool("ask_again", {"campaign_id": "cmp_ffffffffffffffff"})
+        urls = log.read_text(encoding="utf-8").split()
+        async with httpx.AsyncClient() as http:
+            page = await http.get(urls[-1])
+            started = await http.post(
+                urls[-1],
+                data={"csrf": csrf_of(page.text), "page": "1", "choice": "start", "row": ["1", "2", "3"]},
+                headers={"origin": origin_of(urls[-1])},
+            )
+    assert text_of(again) == "awaiting_approval" and opened_while_alive == [first]
+    assert gone.status_code == 410
+    assert text_of(later) == "awaiting_approval" and len(urls) == 2 and urls[-1] != first
+    assert "Place 3 calls" in page.text and started.status_code == 200
+    assert unknown.is_error and "no campaign 'cmp_ffffffffffffffff'" in text_of(unknown)
+    assert (await campaign_in(tmp_path, data["campaign_id"]))[1] == {"queued": 3}
+    assert (await campaign_in(tmp_path, data["campaign_id"]))[0].status == "running"
 
 
 # ----- 3. token mode ----------------------------------------------------------------------------------
