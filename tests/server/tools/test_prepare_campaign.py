@@ -14,6 +14,7 @@ approval page over real loopback HTTP and in headless Chromium, the ledger read 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -232,14 +233,28 @@ async def test_excluded_rows_come_with_reasons_and_a_missing_variable_is_named_p
     assert dials(emu) == 0
 
 
-async def test_ten_thousand_rows_fit_the_result_budget(emu: RunningEmulator, tmp_path: Path) -> None:
+async def test_ten_thousand_rows_fit_the_result_budget_and_the_page_shows_them_200_a_page(
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = browser(tmp_path, monkeypatch)
     submitted = rows(9_990) + [{"phone_number": f"+1 701 811 {i:04d}"} for i in range(10)]  # 10 duplicates
-    async with campaign_client(emu, tmp_path, confirmation="token") as client:
+    async with campaign_client(emu, tmp_path) as client:
+        started = time.perf_counter()
         result = await prepare(client, recipients=submitted)
+        took = time.perf_counter() - started
+        url = await recorded_url(log)
+        async with httpx.AsyncClient() as http:
+            started = time.perf_counter()
+            page = await http.get(url)
+            first_load = time.perf_counter() - started
+            last = await http.get(url, params={"page": "50"})
     assert not result.is_error, text_of(result)
     data = structured(result)
     assert data["submitted"] == 10_000 and data["accepted"] == 9_990 and data["excluded"]["count"] == 10
     assert result_size(result) <= RESULT_BUDGET, result_size(result)
+    assert "Page 1 of 50" in page.text and "Place 9990 calls" in page.text and page.text.count('name="row"') == 200
+    assert "row-9990" in last.text and "Page 50 of 50" in last.text
+    print(f"prepare_campaign 10,000 rows: {took:.2f} s; the page's first load: {first_load * 1000:.0f} ms")
 
 
 async def test_a_recipients_file_outside_the_campaigns_dir_is_refused_and_one_inside_is_read(
