@@ -13,7 +13,7 @@ from tests.server.test_dial import call, dial_client, dials, refusal
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.errors import GuardRefusal
-from voicing_mcp.guard.tokens import TOKEN_TTL, TokenSigner
+from voicing_mcp.guard.tokens import CAMPAIGN_TOKEN_TTL, TOKEN_TTL, TokenSigner
 
 NOW = datetime(2026, 5, 4, 15, 0, tzinfo=UTC)
 REQ = OutboundCallRequest(
@@ -151,3 +151,34 @@ async def test_a_token_issued_before_the_server_restarted_is_refused_saying_so(
     assert "again without confirmation_token" in text
     assert fresh["status"] == "confirmation_required"
     assert dials(emu) == 0
+
+
+# ----- campaign tokens (token mode's start of a campaign) ------------------------------------------
+MANIFEST = "a" * 64
+
+
+def test_a_campaign_token_starts_only_its_campaign_and_manifest_for_fifteen_minutes() -> None:
+    signer = TokenSigner()
+    issued = signer.issue_campaign("cmp_0123456789abcdef", MANIFEST, now=NOW)
+    assert issued.expires_at == NOW + CAMPAIGN_TOKEN_TTL == NOW + timedelta(minutes=15)
+    assert signer.verify_campaign(issued.token, "cmp_0123456789abcdef", MANIFEST, now=NOW).nonce == issued.nonce
+    with pytest.raises(GuardRefusal) as other_campaign:
+        signer.verify_campaign(issued.token, "cmp_ffffffffffffffff", MANIFEST, now=NOW)
+    assert other_campaign.value.rule == "token-mismatch" and "campaign_id" in str(other_campaign.value)
+    with pytest.raises(GuardRefusal) as other_list:
+        signer.verify_campaign(issued.token, "cmp_0123456789abcdef", "b" * 64, now=NOW)
+    assert "manifest_sha256" in str(other_list.value)
+    with pytest.raises(GuardRefusal) as late:
+        signer.verify_campaign(issued.token, "cmp_0123456789abcdef", MANIFEST, now=issued.expires_at)
+    assert late.value.rule == "token-expired"
+
+
+def test_a_dial_token_never_starts_a_campaign_and_a_campaign_token_never_confirms_a_dial() -> None:
+    signer = TokenSigner()
+    dial = signer.issue(REQ, now=NOW)
+    campaign = signer.issue_campaign("cmp_0123456789abcdef", MANIFEST, now=NOW)
+    with pytest.raises(GuardRefusal) as as_campaign:
+        signer.verify_campaign(dial.token, "cmp_0123456789abcdef", MANIFEST, now=NOW)
+    with pytest.raises(GuardRefusal) as as_dial:
+        signer.verify(campaign.token, REQ, now=NOW)
+    assert as_campaign.value.rule == as_dial.value.rule == "token-mismatch"

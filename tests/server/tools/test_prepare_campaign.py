@@ -6,15 +6,17 @@ approval page over real loopback HTTP and in headless Chromium, the ledger read 
 2. human mode: the page's URL reaches the "browser" only; forged and replayed POSTs change nothing; ticks on other
    pages are kept without JavaScript;
 3. token mode: the token starts the campaign once, bound to it;
-4. as a person would, in headless Chromium: 50 rows, two unticked, "Place 48 calls" → 48 approved, 2 removed;
-   "Don't start" → declined, nothing dialled; screenshots at 320 px and 1280 px.
+4. as a person would, in headless Chromium: 50 rows, two unticked, "Place 48 calls" → 48 approved, 2 removed, and
+   the dispatcher dials those 48 numbers once each (the emulator's request log); "Don't start" → declined, nothing
+   dialled; screenshots at 320 px and 1280 px.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from mcp import Client
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 
-from server_support import structured, text_of
+from server_support import helper, structured, text_of
 from tests.server.test_confirm_page import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -35,14 +37,19 @@ from tests.server.test_confirm_page import (
     recorded_url,
     recorder,
 )
-from tests.server.test_dial import PAYMENT, Clock, dials
-from voicing_mcp.config import load_settings
+from tests.server.test_dial import DIAL_PATH, PAYMENT, Clock, dials
+from voicing_mcp.api.client import VoicingClient
+from voicing_mcp.config import Settings, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.emulator.state import EmulatorConfig
+from voicing_mcp.guard.campaigns.dispatcher import CampaignDispatcher
 from voicing_mcp.guard.ledger import Campaign, open_ledger
+from voicing_mcp.runtime import open_guard, template_store
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.context import ServerContext, server_context
 from voicing_mcp.server.render.results import RESULT_BUDGET, result_size
-from voicing_mcp.server.tools.prepare_campaign import start_with_token
+from voicing_mcp.server.tools.prepare_campaign import ask_campaign_approval, start_with_token
+from voicing_mcp.server.web.campaign_page import PAGE_TTL
 
 MODE = "legacy"
 
@@ -59,25 +66,41 @@ def rows(n: int, *, start: int = 0) -> list[dict[str, Any]]:
     ]
 
 
-@asynccontextmanager
-async def campaign_client(
+@pytest.fixture(scope="module")
+def emu_config() -> EmulatorConfig:
+    """Calls end within a few wall-clock milliseconds, so a campaign's rows free their slots quickly."""
+    return EmulatorConfig(speed=10_000.0, seed_calls=0)
+
+
+def campaign_settings(
     emu: RunningEmulator, tmp_path: Path, *, confirmation: str = "human", **settings: Any
-) -> AsyncGenerator[Client]:
-    """A server pointed at the emulator (as a remote API: human mode by default), its own ledger, a session; a
-    ``start_campaign_with_token`` tool added for the test (control_campaign's start is another engineer's)."""
+) -> Settings:
     settings.setdefault("quiet_hours", "off")
     settings.setdefault("ledger", tmp_path / "ledger.sqlite3")
     settings.setdefault("campaigns_dir", tmp_path / "campaigns")
-    s = load_settings(
+    return load_settings(
         base_url=emu.base_url, api_key=emu.api_key, env="development", confirmation=confirmation, **settings
     )
-    server = create_server(s, clock=Clock())
+
+
+@asynccontextmanager
+async def campaign_client(
+    emu: RunningEmulator, tmp_path: Path, *, confirmation: str = "human", clock: Clock | None = None, **settings: Any
+) -> AsyncGenerator[Client]:
+    """A server pointed at the emulator (as a remote API: human mode by default), its own ledger, a session; a
+    ``start_campaign_with_token`` tool added for the test (control_campaign's start is another engineer's)."""
+    s = campaign_settings(emu, tmp_path, confirmation=confirmation, **settings)
+    server = create_server(s, clock=clock or Clock())
 
     async def start_campaign_with_token(campaign_id: str, token: str, ctx: Context[ServerContext, Any]) -> str:
         await start_with_token(server_context(ctx), campaign_id, token)
         return "started"
 
+    async def ask_again(campaign_id: str, ctx: Context[ServerContext, Any]) -> str:
+        return await ask_campaign_approval(ctx, campaign_id, 0)
+
     server.add_tool(start_campaign_with_token)
+    server.add_tool(ask_again)
     async with Client(server, mode=MODE) as client:
         yield client
 
@@ -97,6 +120,30 @@ async def campaign_in(tmp_path: Path, campaign_id: str) -> tuple[Campaign, dict[
         return campaign, counts
     finally:
         await ledger.aclose()
+
+
+def dialled(emu: RunningEmulator) -> list[str]:
+    """The numbers the emulator received a dial for, in order (its request log)."""
+    log: list[dict[str, Any]] = helper(emu, "GET", "/_emulator/requests")["requests"]
+    return [r["json"]["phone_number"] for r in log if r["path"] == DIAL_PATH and r["method"] == "POST"]
+
+
+async def dispatch_until_done(settings: Settings, campaign_id: str, *, limit: int = 400) -> Campaign:
+    """The dispatcher (MCP-free, as the server runs it) over the same ledger until the campaign completes."""
+    clock = Clock()
+    async with AsyncExitStack() as stack:
+        guard = open_guard(settings, template_store(settings), stack, local=False, clock=clock)
+        assert settings.base_url is not None and settings.api_key is not None
+        client = await stack.enter_async_context(VoicingClient(base_url=settings.base_url, api_key=settings.api_key))
+        dispatcher = CampaignDispatcher(guard, client, worker_id="test:campaign", clock=clock)
+        for _ in range(limit):
+            await dispatcher.tick()
+            campaign = await guard.ledger.get_campaign(campaign_id)
+            assert campaign is not None
+            if campaign.status != "running":
+                return campaign
+            await anyio.sleep(0.02)
+    raise AssertionError(f"campaign {campaign_id} still running after {limit} ticks")
 
 
 def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -186,14 +233,28 @@ async def test_excluded_rows_come_with_reasons_and_a_missing_variable_is_named_p
     assert dials(emu) == 0
 
 
-async def test_ten_thousand_rows_fit_the_result_budget(emu: RunningEmulator, tmp_path: Path) -> None:
+async def test_ten_thousand_rows_fit_the_result_budget_and_the_page_shows_them_200_a_page(
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = browser(tmp_path, monkeypatch)
     submitted = rows(9_990) + [{"phone_number": f"+1 701 811 {i:04d}"} for i in range(10)]  # 10 duplicates
-    async with campaign_client(emu, tmp_path, confirmation="token") as client:
+    async with campaign_client(emu, tmp_path) as client:
+        started = time.perf_counter()
         result = await prepare(client, recipients=submitted)
+        took = time.perf_counter() - started
+        url = await recorded_url(log)
+        async with httpx.AsyncClient() as http:
+            started = time.perf_counter()
+            page = await http.get(url)
+            first_load = time.perf_counter() - started
+            last = await http.get(url, params={"page": "50"})
     assert not result.is_error, text_of(result)
     data = structured(result)
     assert data["submitted"] == 10_000 and data["accepted"] == 9_990 and data["excluded"]["count"] == 10
     assert result_size(result) <= RESULT_BUDGET, result_size(result)
+    assert "Page 1 of 50" in page.text and "Place 9990 calls" in page.text and page.text.count('name="row"') == 200
+    assert "row-9990" in last.text and "Page 50 of 50" in last.text
+    print(f"prepare_campaign 10,000 rows: {took:.2f} s; the page's first load: {first_load * 1000:.0f} ms")
 
 
 async def test_a_recipients_file_outside_the_campaigns_dir_is_refused_and_one_inside_is_read(
@@ -279,6 +340,38 @@ async def test_ticks_on_other_pages_are_kept_without_javascript(
     assert campaign.status == "running" and counts == {"queued": 248, "removed": 2}
 
 
+async def test_asking_again_opens_no_second_tab_while_the_page_lives_and_a_new_one_after_it_expired(
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = browser(tmp_path, monkeypatch)
+    clock = Clock()
+    async with campaign_client(emu, tmp_path, clock=clock) as client:
+        data = structured(await prepare(client, recipients=rows(3)))
+        first = await recorded_url(log)
+        again = await client.call_tool("ask_again", {"campaign_id": data["campaign_id"]})
+        opened_while_alive = log.read_text(encoding="utf-8").split()
+        clock.now += PAGE_TTL
+        async with httpx.AsyncClient() as http:
+            gone = await http.get(first)
+        later = await client.call_tool("ask_again", {"campaign_id": data["campaign_id"]})
+        unknown = await client.call_tool("ask_again", {"campaign_id": "cmp_ffffffffffffffff"})
+        urls = log.read_text(encoding="utf-8").split()
+        async with httpx.AsyncClient() as http:
+            page = await http.get(urls[-1])
+            started = await http.post(
+                urls[-1],
+                data={"csrf": csrf_of(page.text), "page": "1", "choice": "start", "row": ["1", "2", "3"]},
+                headers={"origin": origin_of(urls[-1])},
+            )
+    assert text_of(again) == "awaiting_approval" and opened_while_alive == [first]
+    assert gone.status_code == 410
+    assert text_of(later) == "awaiting_approval" and len(urls) == 2 and urls[-1] != first
+    assert "Place 3 calls" in page.text and started.status_code == 200
+    assert unknown.is_error and "no campaign 'cmp_ffffffffffffffff'" in text_of(unknown)
+    assert (await campaign_in(tmp_path, data["campaign_id"]))[1] == {"queued": 3}
+    assert (await campaign_in(tmp_path, data["campaign_id"]))[0].status == "running"
+
+
 # ----- 3. token mode ----------------------------------------------------------------------------------
 async def test_in_token_mode_the_token_starts_its_campaign_once_with_every_accepted_row(
     emu: RunningEmulator, tmp_path: Path
@@ -312,12 +405,12 @@ async def test_as_a_person_would_two_unticked_rows_of_fifty_leave_48_approved_an
     async_playwright = chromium_or_skip()
     log = browser(tmp_path, monkeypatch)
     results: list[CallToolResult] = []
-    async with campaign_client(emu, tmp_path) as client, async_playwright() as pw:
+    async with campaign_client(emu, tmp_path, max_calls_per_hour=1000) as client, async_playwright() as pw:
         chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
 
             async def ask() -> None:
-                results.append(await prepare(client, recipients=rows(50), wait_seconds=120))
+                results.append(await prepare(client, recipients=rows(50), wait_seconds=120, max_concurrent=10))
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(ask)
@@ -343,6 +436,13 @@ async def test_as_a_person_would_two_unticked_rows_of_fifty_leave_48_approved_an
     assert data["status"] == "running" and data["asked_via"] == "browser"
     campaign, counts = await campaign_in(tmp_path, data["campaign_id"])
     assert campaign.status == "running" and counts == {"queued": 48, "removed": 2}
+    assert dialled(emu) == []  # nothing before the dispatcher runs
+    settings = campaign_settings(emu, tmp_path, max_calls_per_hour=1000)
+    done = await dispatch_until_done(settings, data["campaign_id"])
+    approved = [number(i) for i in range(50) if i + 1 not in (3, 17)]
+    assert done.status == "completed"
+    assert sorted(dialled(emu)) == sorted(approved)  # each of the 48 once; rows 3 and 17 never
+    assert (await campaign_in(tmp_path, data["campaign_id"]))[1] == {"completed": 48, "removed": 2}
 
 
 async def test_as_a_person_would_dont_start_declines_and_dials_nothing(

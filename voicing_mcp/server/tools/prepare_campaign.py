@@ -277,8 +277,7 @@ def _rules(state: ServerContext, campaign: Campaign | NewCampaign, plan: Campaig
 
 
 def _row_view(row: AcceptedRow) -> RowView:
-    number = parse_number_cached(row.phone_number, default_region=None)
-    return RowView(row.position, number.international, number.country, row.time_zones, row.opening_line)
+    return RowView(row.position, row.phone_number, row.country, row.time_zones, row.opening_line)
 
 
 # ----- the tool body ----------------------------------------------------------------------------
@@ -515,7 +514,7 @@ async def _fields_from_ledger(state: ServerContext, campaign: Campaign) -> dict[
                 line = guard.check_template(campaign.assistant_id, row.input_variables, [])
             except GuardRefusal:
                 line = None  # the template changed since: the row is checked again before it is dialled
-            rows.append(RowView(row.position, number.international, number.country, number.time_zones, line))
+            rows.append(RowView(row.position, number.e164, number.country, number.time_zones, line))
         if len(page) < 1000:
             break
         offset += 1000

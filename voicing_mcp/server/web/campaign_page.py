@@ -45,6 +45,7 @@ import anyio
 from starlette.responses import RedirectResponse
 
 from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.guard.campaigns import parse_number_cached
 from voicing_mcp.redact import one_line
 from voicing_mcp.server.web.confirm_page import ConfirmPages, message_page, render_response
 
@@ -72,8 +73,8 @@ class RowView:
     """An accepted row as the page shows it."""
 
     position: int
-    number: str
-    """Formatted internationally (``+1 701-811-2582``)."""
+    phone_e164: str
+    """Shown formatted internationally (``+1 701-811-2582``), formatted when its page is drawn."""
     country: str
     time_zones: tuple[str, ...]
     opening_line: str | None
@@ -275,7 +276,7 @@ class CampaignPages:
             rows=[
                 (
                     r.position,
-                    one_line(r.number),
+                    one_line(_international(r.phone_e164)),
                     one_line(r.country),
                     _local_time(r.time_zones, now),
                     one_line(r.opening_line) if r.opening_line is not None else "—",
@@ -305,6 +306,14 @@ def _page_number(value: str | None, pages: int) -> int:
     if value is None or not value.isdigit() or len(value) > 6:
         return 1
     return min(max(int(value), 1), pages)
+
+
+def _international(e164: str) -> str:
+    """The number as people read it; the E.164 text if it does not parse (it did when the row was accepted)."""
+    try:
+        return parse_number_cached(e164, default_region=None).international
+    except GuardRefusal:
+        return e164
 
 
 def _local_time(zones: tuple[str, ...], now: datetime) -> str:
