@@ -49,6 +49,24 @@ class MaskNumbersFilter(logging.Filter):
         return True
 
 
+class RedactSecretFilter(logging.Filter):
+    """A handler filter that removes a secret (the API key) from every record, whoever logged it: the SDK logs a
+    failed tool call's text, the arguments it rejected and a failed resource's URI, any of which may quote it."""
+
+    def __init__(self, secret: str | None) -> None:
+        super().__init__()
+        self._secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secret:
+            return True
+        message = record.getMessage()
+        redacted = redact_secret(message, self._secret)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
 #: a confirm page's address (``/confirm/<id>``, also URL- or JSON-escaped): only the human may have it. The SDK's
 #: transports log whole messages at DEBUG, the URL-mode elicitation that carries it to the human included.
 _CONFIRM_LINK = re.compile(r"(confirm(?:/|\\/|%2[fF]))[A-Za-z0-9_\-]{16,}")
