@@ -80,6 +80,23 @@ def test_the_host_and_database_stay_visible_when_the_password_holds_a_slash_or_a
     assert redact_dsn("/var/lib/voicing/ledger.sqlite3") == "/var/lib/voicing/ledger.sqlite3"
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "postgresql://db.example/ledger?user=voicing&password=Pw@Kq9Zt3secret",
+        "postgresql:///ledger?password=@Kq9Zt3secret",
+        "host=db.example password=Pw@Kq9Zt3secret dbname=ledger",
+        "host=db.example password='Pw@Kq9Zt3secret' dbname=ledger",
+        "postgresql://voicing:Pw9k@db.example/ledger?sslpassword=x@Kq9Zt3secret",
+    ],
+)
+def test_a_password_value_holding_an_at_sign_is_masked_whole_not_cut_at_the_at_sign(address: str) -> None:
+    """A ``password=`` value (URL query or conninfo) holding an '@' was taken for the end of a userinfo: everything
+    before it masked, the password's tail after it shown."""
+    shown = redact_dsn(address)
+    assert "Kq9Zt3secret" not in shown and "•••" in shown, shown
+
+
 def test_a_conninfo_string_given_as_the_ledger_is_refused_without_showing_its_password() -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(ledger="host=db.example user=voicing password=Xy7/Kq9+Zt3=")

@@ -49,6 +49,24 @@ class MaskNumbersFilter(logging.Filter):
         return True
 
 
+class RedactSecretFilter(logging.Filter):
+    """A handler filter that removes a secret (the API key) from every record, whoever logged it: the SDK logs a
+    failed tool call's text, the arguments it rejected and a failed resource's URI, any of which may quote it."""
+
+    def __init__(self, secret: str | None) -> None:
+        super().__init__()
+        self._secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secret:
+            return True
+        message = record.getMessage()
+        redacted = redact_secret(message, self._secret)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
 #: a confirm page's address (``/confirm/<id>``, also URL- or JSON-escaped): only the human may have it. The SDK's
 #: transports log whole messages at DEBUG, the URL-mode elicitation that carries it to the human included.
 _CONFIRM_LINK = re.compile(r"(confirm(?:/|\\/|%2[fF]))[A-Za-z0-9_\-]{16,}")
@@ -93,16 +111,15 @@ def redact_dsn(url: str) -> str:
     ``password=`` or ``sslpassword=`` query value to the end of the text (it may hold an ``&``), and in a
     ``key=value`` conninfo string (``host=db password='s e cret'``) each password value, quoted or not.
     """
-    found = _DSN_USERINFO.match(url)
+    # the password= values first (sslpassword: libpq's passphrase of the client's TLS key, as secret as the
+    # password): one holding an '@' would otherwise be taken for the end of a userinfo, and its tail shown
+    shown = _CONNINFO_PASSWORD.sub(r"\1•••", _QUERY_PASSWORD.sub(r"\1•••", url))
+    found = _DSN_USERINFO.match(shown)
     if found is not None:
-        shown = f"{found[1]}•••@{found[2]}"
-    elif "@" in url:  # no scheme (``user:pw@host/db``) or a slash missing (``postgresql:/user:pw@host``)
-        shown = "•••@" + url.rsplit("@", 1)[1]
-    else:
-        shown = url
-    # sslpassword: libpq's passphrase of the client's TLS key, as secret as the password
-    shown = _QUERY_PASSWORD.sub(r"\1•••", shown)
-    return _CONNINFO_PASSWORD.sub(r"\1•••", shown)
+        return f"{found[1]}•••@{found[2]}"
+    if "@" in shown:  # no scheme (``user:pw@host/db``) or a slash missing (``postgresql:/user:pw@host``)
+        return "•••@" + shown.rsplit("@", 1)[1]
+    return shown
 
 
 #: scheme:// (or scheme:/ with a slash missing), then the userinfo up to the last '@', then the rest

@@ -3,6 +3,7 @@ what it says at a terminal, and the settings that stop the start (exit 2, one li
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import subprocess
@@ -113,3 +114,43 @@ def test_stateless_http_from_the_environment_refuses_the_sse_transport(tmp_path:
         "voicing-mcp: VOICING_HTTP_STATELESS=true applies to --transport http only (streamable HTTP): an SSE session "
         "lives in the replica that opened it; serve --transport http, or unset VOICING_HTTP_STATELESS"
     )
+
+
+def test_the_api_key_sent_back_in_arguments_or_a_resource_uri_never_reaches_the_log(tmp_path: Path) -> None:
+    """At DEBUG the SDK logs the arguments it rejects, a failed tool call's text and a failed resource's URI: a key
+    sent back in any of them is removed from the line, as phone numbers are masked."""
+    key = "sk-live-" + "Lg5" * 15 + "ZZ"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env |= {"XDG_STATE_HOME": str(tmp_path), "VOICING_API_KEY": key, "VOICING_LOG_LEVEL": "DEBUG"}
+    env |= {"VOICING_ENV": "local", "VOICING_LEDGER": str(tmp_path / "ledger.sqlite3")}
+    init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    requests = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "list_calls", "arguments": {"filters": {key: {"x": 1}}}},
+        },
+        {"jsonrpc": "2.0", "id": 3, "method": "resources/read", "params": {"uri": f"voicing://reports/{key}"}},
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicing_mcp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    answers: list[dict[str, object]] = []
+    for request in requests:
+        proc.stdin.write((json.dumps(request) + "\n").encode())
+        proc.stdin.flush()
+        if "id" in request:
+            answers.append(json.loads(proc.stdout.readline()))
+    _, stderr = proc.communicate(timeout=60)
+    log = stderr.decode("utf-8", "replace")
+    assert [a.get("id") for a in answers] == [1, 2, 3]
+    assert "list_calls" in log and "voicing://reports/" in log  # the lines were logged, without the key
+    assert "Lg5Lg5" not in log, log

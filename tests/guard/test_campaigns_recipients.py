@@ -81,6 +81,15 @@ def test_the_campaigns_folder_itself_a_fifo_or_a_missing_file_are_refused(campai
     assert "not a regular file" in refused_file("pipe.csv", campaigns).message
 
 
+def test_a_folder_inside_the_campaigns_folder_is_refused_as_no_regular_file(campaigns: Path) -> None:
+    (campaigns / "march").mkdir()
+    assert "not a regular file" in refused_file("march", campaigns).message
+
+
+def test_a_home_folder_of_no_such_user_is_a_name_not_found_rather_than_a_crash(campaigns: Path) -> None:
+    assert "cannot be opened" in refused_file("~no-such-user-voicing/list.csv", campaigns).message
+
+
 def test_a_header_without_phone_number_is_named() -> None:
     with pytest.raises(RecipientsError) as info:
         parse_recipients_csv(b"number,name\n+17018112582,Ann\n", name="x.csv")

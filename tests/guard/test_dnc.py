@@ -29,6 +29,17 @@ def refusal_rule(lst: DoNotCallList, number: str) -> str | None:
     return None
 
 
+@pytest.mark.parametrize("region", [None, "US", "GB"])
+@pytest.mark.parametrize("line", ["17018112582.0", "+17018112582.0", "7018112582.0", "17018112582.00,John Smith"])
+def test_a_number_a_spreadsheet_wrote_as_a_decimal_blocks_the_number_it_means(
+    tmp_path: Path, line: str, region: str | None
+) -> None:
+    """A float column exported as text (pandas writes ``17018112582.0`` when the column has a gap): the ``.0`` is
+    no digit of the number. Read with it, the line was 12 digits matching no dial while the file was 'read'."""
+    lst = dnc_list(tmp_path / "dnc.txt", f"{line}\n", region)
+    assert refusal_rule(lst, "+17018112582") == "do-not-call"
+
+
 @pytest.mark.parametrize("line", ["17018112582", "1-701-811-2582", "1 (701) 811-2582", "1.701.811.2582"])
 @pytest.mark.parametrize("region", [None, "US", "GB", "CN"])
 def test_an_eleven_digit_line_starting_with_1_blocks_the_nanp_number_it_means(

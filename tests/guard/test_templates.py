@@ -14,7 +14,7 @@ from tests.server.test_dial import call, dial_client, dials, refusal
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.errors import VoicingError
-from voicing_mcp.guard.templates import TemplateProblem, TemplateStore, display_name_in
+from voicing_mcp.guard.templates import TemplateProblem, TemplateStore, display_name_in, without_name_line_break
 from voicing_mcp.server.app import create_server
 
 
@@ -243,3 +243,11 @@ def test_a_template_that_pulls_in_another_file_is_refused(tmp_path: Path, source
     (tmp_path / "pulling-assistant.j2").write_text(source, encoding="utf-8")
     with pytest.raises(TemplateProblem, match="include, import and extends are not supported"):
         TemplateStore(tmp_path).get("pulling-assistant")
+
+
+def test_a_first_line_whose_comment_ends_before_template_text_gives_no_name_and_is_rendered_as_written() -> None:
+    """``{# name: A #}{{ x }} #}``: Jinja ends the comment at the first ``#}``; the name was read up to the last one
+    (``A #}{{ x }}``, template code shown to the human as the assistant's name) and a '-' was put into the text."""
+    source = "{# name: Reminder #}{{ name }} #}\nHi {{ name }}"
+    assert display_name_in(source) is None
+    assert without_name_line_break(source) == source

@@ -157,6 +157,40 @@ async def test_the_api_key_sent_back_as_an_argument_name_or_key_never_reaches_th
         assert KEY not in text and "Arg9" not in text, text
 
 
+#: a key longer than MAX_SHOWN: a line that cuts a value at MAX_SHOWN characters must remove the key first, or the
+#: cut key (its first 39 characters) is no longer found and reaches the model
+LONG_KEY = "sk-live-" + "Lk7" * 15 + "ZZ"
+
+
+async def test_a_key_longer_than_a_shown_value_is_not_shown_cut_in_an_argument_error(emu: RunningEmulator) -> None:
+    assert len(LONG_KEY) > MAX_SHOWN
+    server = create_server(settings_for(emu, api_key=LONG_KEY))
+    async with session(server, "legacy") as client:
+        texts = [
+            error_text(await client.call_tool("list_calls", {LONG_KEY: 1})),
+            error_text(await client.call_tool("list_calls", {"filters": {LONG_KEY: {"x": 1}}})),
+            error_text(await client.call_tool("initiate_outbound_call", {LONG_KEY: 1})),
+        ]
+    for text in texts:
+        assert "Lk7Lk7" not in text and "[redacted]" in text, text
+
+
+async def test_a_refusal_raised_before_the_dial_tool_body_does_not_quote_the_key(emu: RunningEmulator) -> None:
+    """The dial's first checks run in its resolver, before the tool body and its registration wrapper: a
+    refusal that quotes the phone number (the key, sent as one) still reaches the model without it."""
+    server = create_server(settings_for(emu, api_key=LONG_KEY))
+    async with session(server, "legacy") as client:
+        as_number = error_text(
+            await client.call_tool("initiate_outbound_call", {"assistant_id": ASSISTANT, "phone_number": LONG_KEY})
+        )
+        as_assistant = error_text(
+            await client.call_tool("initiate_outbound_call", {"assistant_id": LONG_KEY, "phone_number": "+17018112582"})
+        )
+    for text in (as_number, as_assistant):
+        assert "refused by the dial guard" in text and "Lk7Lk7" not in text, text
+    assert helper(emu, "GET", "/_emulator/dials")["count"] == 0
+
+
 # ----- the wrapper every tool is registered through ----------------------------------------------
 async def test_a_tool_added_later_has_its_product_errors_written_for_the_model_without_the_key() -> None:
     """A tool registered after create_server (as the campaign tools will be) passes the same wrapper: a

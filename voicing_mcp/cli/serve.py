@@ -14,12 +14,14 @@ Settings are loaded first; a bad setting stops the start with one line per probl
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 import anyio
 
 from voicing_mcp.config import load_settings
 from voicing_mcp.errors import ConfigError
+from voicing_mcp.redact import RedactSecretFilter
 
 STDIO_AT_A_TERMINAL = (
     "voicing-mcp: serving MCP over stdio — an MCP client starts this command and talks to it on stdin/stdout, "
@@ -31,6 +33,9 @@ STDIO_AT_A_TERMINAL = (
 def run_server(args: argparse.Namespace) -> int:
     """Run the server on the transport named by ``args`` until it is stopped. Returns the exit code."""
     settings = load_settings()  # a bad setting stops the start here, before the MCP SDK is imported (~1.5 s)
+    if settings.api_key is not None:  # the key removed from every log line, whoever logs it (the SDK included)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(RedactSecretFilter(settings.api_key.get_secret_value()))
     if settings.missing_token_secret is not None:  # replicas on one ledger must verify each other's tokens
         raise ConfigError(settings.missing_token_secret)
     stateless: bool = bool(getattr(args, "http_stateless", False)) or settings.http_stateless

@@ -28,6 +28,9 @@ _DNC_EXTENSION = re.compile(r"\s*(?:ext(?:ension)?\.?|x)\s*[=:]?\s*\d{1,10}\s*$"
 #: (the dashes and the full-width ``＋`` a word processor or a phone's contact list may put there included)
 _DNC_PUNCTUATION = r"\s().\-/\u2010-\u2015\u2212\uff0d"
 _DNC_NUMBER = re.compile(rf"\(?[+\uff0b]?[\d{_DNC_PUNCTUATION}]*\d[\d{_DNC_PUNCTUATION}]*")
+#: a number a spreadsheet wrote as a decimal (``17018112582.0``: a float column exported as text). The ``.0`` is no
+#: digit of the number; read with it, the entry would be 12 digits that match no dial (a listed person called)
+_DNC_SPREADSHEET_FLOAT = re.compile(r"^([+\uff0b]?\d{7,15})\.0+$")
 #: several ``+country`` numbers in one column separated by spaces: ``+17018112582 +17025550100``
 _DNC_NEXT_INTERNATIONAL = re.compile(r"\s+(?=\(?[+\uff0b])")
 #: a note that holds a phone number (``John, other phone +17018112583``) is not a note: its number would be
@@ -205,6 +208,7 @@ class DoNotCallList:
                 continue
             candidate = TEL_URI.sub("", field)
             candidate = _DNC_EXTENSION.sub("", candidate) if _DNC_EXTENSION.search(candidate) else candidate
+            candidate = _DNC_SPREADSHEET_FLOAT.sub(r"\1", candidate.strip())
             parts = _DNC_NEXT_INTERNATIONAL.split(candidate.strip())
             if all(_DNC_NUMBER.fullmatch(part) for part in parts):
                 found.extend(self._parse_number(part, column) for part in parts)

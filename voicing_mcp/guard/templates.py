@@ -39,7 +39,8 @@ if TYPE_CHECKING:  # jinja2 (~50-140 ms) is imported on the first template parse
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SUFFIX = ".j2"
 #: the first line ``{# name: Payment reminder #}`` (whitespace control ``{#-``/``-#}`` allowed)
-_NAME_LINE = re.compile(r"\{#-?[ \t]*name[ \t]*:(?P<name>[^\n]*?)-?#\}[ \t]*(?:\r?\n|$)", re.IGNORECASE)
+#: (the name holds no ``#}``: a first line ``{# name: A #}{{ x }} #}`` is a comment, then template text)
+_NAME_LINE = re.compile(r"\{#-?[ \t]*name[ \t]*:(?P<name>(?:(?!#\})[^\n])*?)-?#\}[ \t]*(?:\r?\n|$)", re.IGNORECASE)
 #: the longest display name kept (a longer one is cut with "…")
 MAX_DISPLAY_NAME = 80
 

@@ -242,8 +242,9 @@ class VoicingServer(MCPServer[ServerContext]):
         if self._voicing_arguments is None:
             tools = await self.list_tools()
             self._voicing_arguments = {t.name: list(t.input_schema.get("properties") or {}) for t in tools}
+        key = self._voicing_secret.get_secret_value() if self._voicing_secret is not None else None
         known = self._voicing_arguments.get(name)
-        if known is not None and (unknown := unknown_arguments(arguments, known, tool=name)):
+        if known is not None and (unknown := unknown_arguments(arguments, known, tool=name, secret=key)):
             raise ToolError(self._arguments_error(name, unknown))
         try:
             return await super().call_tool(name, arguments, context)
@@ -251,9 +252,16 @@ class VoicingServer(MCPServer[ServerContext]):
             # The SDK raises a ToolError caused by the ValidationError for arguments that fail the tool's schema
             # (and only for those: what a tool body raises arrives wrapped in a ToolError of its own).
             cause = exc.__cause__
-            if isinstance(exc, UnexpectedToolError) or not isinstance(cause, ValidationError):
+            if isinstance(exc, UnexpectedToolError):
                 raise
-            raise ToolError(self._arguments_error(name, argument_problems(cause, arguments))) from cause
+            if not isinstance(cause, ValidationError):
+                # a resolver's error (the dial's checks run in one, before the tool body and its wrapper)
+                text = redact_secret(str(exc), key)
+                if text == str(exc):
+                    raise
+                raise ToolError(text) from None
+            problems = argument_problems(cause, arguments, secret=key)
+            raise ToolError(self._arguments_error(name, problems)) from cause
 
     def _arguments_error(self, name: str, lines: list[str]) -> str:
         text = lines[0] if len(lines) == 1 else "arguments to correct (nothing was run):\n" + "\n".join(lines)

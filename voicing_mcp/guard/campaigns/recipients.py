@@ -110,7 +110,10 @@ def resolve_recipients_file(recipients_file: str, campaigns_dir: Path) -> Path:
             "recipients_file: give the name of a CSV file in the campaigns folder", rule="recipients-file"
         )
     root = Path(os.path.realpath(campaigns_dir))
-    candidate = Path(given).expanduser()
+    try:
+        candidate = Path(given).expanduser()
+    except RuntimeError:  # ``~nosuchuser/…``: no such home folder; the name is then a plain relative one
+        candidate = Path(given)
     if not candidate.is_absolute():
         candidate = campaigns_dir / candidate
     resolved = Path(os.path.realpath(candidate))
@@ -225,10 +228,11 @@ def _read_bytes(path: Path, given: str) -> bytes:
             "folder",
             rule="recipients-file",
         ) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):  # checked before fdopen, which raises IsADirectoryError on a folder
+        os.close(fd)
+        raise RecipientsError(f"recipients_file: {given!r} is not a regular file", rule="recipients-file")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise RecipientsError(f"recipients_file: {given!r} is not a regular file", rule="recipients-file")
         if info.st_size > MAX_CSV_BYTES:
             raise RecipientsError(
                 f"recipients_file: {given!r} is {info.st_size:,} bytes, over the {MAX_CSV_BYTES // (1024 * 1024)} MiB "

@@ -19,13 +19,13 @@ by its kind); the server removes the API key from the final text. No MCP here: t
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from voicing_mcp.config import did_you_mean
-from voicing_mcp.redact import one_line
+from voicing_mcp.redact import one_line, redact_secret, redact_secret_in
 
 __all__ = ["MAX_LINES", "argument_problems", "shown", "unknown_arguments"]
 
@@ -172,27 +172,44 @@ def _line(path: str, errors: Sequence[ErrorDetails]) -> str:
     return text if came is None else f"{text} (got {came})"
 
 
-def argument_problems(error: ValidationError, arguments: Mapping[str, Any]) -> list[str]:
+def argument_problems(error: ValidationError, arguments: Mapping[str, Any], *, secret: str | None = None) -> list[str]:
     """One line per bad argument, or per bad element of a list or object argument, in the order pydantic met
-    them; after :data:`MAX_LINES`, one line counting the rest."""
+    them; after :data:`MAX_LINES`, one line counting the rest. ``secret`` (the API key) is removed from every
+    name and value before they are cut to :data:`MAX_SHOWN`: a cut key would no longer be found in the line."""
     by_path: dict[str, list[ErrorDetails]] = {}
-    for err in error.errors(include_url=False):
+    errors = error.errors(include_url=False)
+    if secret:
+        arguments = cast("Mapping[str, Any]", redact_secret_in(dict(arguments), secret))
+        errors = [_without_secret(err, secret) for err in errors]
+    for err in errors:
         by_path.setdefault(_path(err["loc"], arguments), []).append(err)
     lines = [_line(path, errors) for path, errors in by_path.items()]
     return _capped(lines)
 
 
-def unknown_arguments(arguments: Iterable[str], known: Sequence[str], *, tool: str) -> list[str]:
+def unknown_arguments(
+    arguments: Iterable[str], known: Sequence[str], *, tool: str, secret: str | None = None
+) -> list[str]:
     """One line per argument name ``tool`` does not take, with the name it most likely meant (else the names
-    it takes). Empty when every name is known."""
+    it takes). Empty when every name is known. ``secret`` is removed from a name before it is cut."""
     names = list(known)
-    unknown = [name for name in arguments if name not in names]
+    unknown = [redact_secret(name, secret) for name in arguments if name not in names]
     lines: list[str] = []
     for name in unknown[:MAX_LINES]:  # a did-you-mean only for the names shown
         meant = did_you_mean(name, names)
         hint = f"did you mean {meant}?" if meant else f"its arguments are: {', '.join(names) or 'none'}"
         lines.append(f"{_cut(name)}: not an argument of {tool}; {hint}")
     return _capped(lines + unknown[MAX_LINES:])
+
+
+def _without_secret(err: ErrorDetails, secret: str) -> ErrorDetails:
+    """``err`` with ``secret`` removed from its location, its input and its context."""
+    out = cast("ErrorDetails", dict(err))
+    out["loc"] = tuple(redact_secret(part, secret) if isinstance(part, str) else part for part in err["loc"])
+    out["input"] = redact_secret_in(err.get("input"), secret)
+    if "ctx" in err:
+        out["ctx"] = cast("dict[str, Any]", redact_secret_in(dict(err["ctx"]), secret))
+    return out
 
 
 def _capped(lines: list[str]) -> list[str]:
