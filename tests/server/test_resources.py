@@ -134,12 +134,6 @@ async def test_the_ledger_resource_says_the_ledger_cannot_be_created_instead_of_
     assert empty["count"] == 0 and empty["dials"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="resource errors do not pass VoicingServer's key removal (only tools do): voicing://calls/<key>, "
-    "voicing://assistants/<key> and voicing://reports/<key> answer with the key quoted; the fix is a read_resource "
-    "override in server/app.py beside call_tool, left to the owner of app.py",
-)
 async def test_the_api_key_sent_back_in_a_resource_uri_is_not_quoted_in_the_error(emu: RunningEmulator) -> None:
     key = "sk-live-" + "Rs4" * 15 + "ZZ"
     server = create_server(load_settings(base_url=emu.base_url, api_key=key, env="development"))

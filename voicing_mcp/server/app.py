@@ -22,15 +22,17 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedToolError
+from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, Icon, InputRequiredResult, ToolAnnotations
-from pydantic import SecretStr, ValidationError
+from pydantic import AnyUrl, SecretStr, ValidationError
 
 from voicing_mcp import __version__
 from voicing_mcp.config import TOKEN_MODE_WARNING, Settings, unknown_settings
@@ -262,6 +264,24 @@ class VoicingServer(MCPServer[ServerContext]):
                 raise ToolError(text) from None
             problems = argument_problems(cause, arguments, secret=key)
             raise ToolError(self._arguments_error(name, problems)) from cause
+
+    async def read_resource(
+        self, uri: AnyUrl | str, context: Context[ServerContext, Any] | None = None
+    ) -> Iterable[ReadResourceContents] | InputRequiredResult:
+        """Read a resource; its error loses the API key as a tool's does (a URI may quote what the model sent)."""
+        key = self._voicing_secret.get_secret_value() if self._voicing_secret is not None else None
+        try:
+            return await super().read_resource(uri, context)
+        except ResourceError as exc:  # every read failure, the SDK's not-found and crash wrappers included
+            text = redact_secret(str(exc), key)
+            if text == str(exc):
+                raise
+            raise type(exc)(text) from exc.__cause__
+        except MCPError as exc:
+            text = redact_secret(exc.message, key)
+            if text == exc.message:
+                raise
+            raise MCPError(exc.code, text, exc.data) from None
 
     def _arguments_error(self, name: str, lines: list[str]) -> str:
         text = lines[0] if len(lines) == 1 else "arguments to correct (nothing was run):\n" + "\n".join(lines)
