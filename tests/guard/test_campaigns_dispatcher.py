@@ -6,7 +6,7 @@ log. The emulator runs fast (10,000 virtual seconds a wall second): a call ends 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +15,8 @@ from typing import Any
 
 import anyio
 import pytest
+from mcp import Client
+from pydantic import SecretStr
 
 from pg_support import LedgerStore
 from server_support import helper
@@ -29,6 +31,7 @@ from voicing_mcp.guard.ledger import Campaign, DialLedger, NewCampaign, NewCampa
 from voicing_mcp.guard.policy import DialGuard, ledger_environment
 from voicing_mcp.guard.request import DialRequest
 from voicing_mcp.guard.templates import TemplateStore
+from voicing_mcp.server.app import create_server
 
 START = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)  # 10:00-12:00 across the continental US, 06:00 in Honolulu
 MANIFEST = "m" * 64
@@ -137,7 +140,7 @@ async def world(
     local: bool = True,
     guard_class: type[DialGuard] = DialGuard,
     **settings: Any,
-) -> AsyncIterator[World]:
+) -> AsyncGenerator[World]:
     settings.setdefault("api_key", emu.api_key)
     settings.setdefault("quiet_hours", "off")
     settings.setdefault("max_calls_per_hour", 1000)
@@ -403,3 +406,61 @@ async def test_the_background_loop_dials_after_a_wake_and_stops_on_aclose(
                     await anyio.sleep(0.02)
             await w.dispatcher.aclose()
         assert sorted(dialled(emu)) == numbers
+
+
+# ----- the server's lifespan runs it --------------------------------------------------------------------
+async def test_a_running_server_dials_an_approved_campaign_and_a_restarted_one_resumes_it(
+    emu: RunningEmulator, ledger_setting: str
+) -> None:
+    settings = load_settings(
+        base_url=emu.base_url,
+        api_key=emu.api_key,
+        env="development",
+        ledger=ledger_setting,
+        max_calls_per_hour=100,
+        quiet_hours="off",
+    )
+    numbers = [f"+1701811{i:04d}" for i in range(1, 5)]  # not the fictional range: this server is not local
+    store = LedgerStore("sqlite" if "://" not in ledger_setting else "postgresql", _target(ledger_setting))
+    ledger = store.open(environment=ledger_environment(settings, local=False))
+    try:
+        await ledger.create_campaign(
+            NewCampaign(
+                id=CID,
+                environment=ledger_environment(settings, local=False),
+                assistant_id=PAYMENT,
+                telephony_provider="default",
+                manifest_sha256=MANIFEST,
+                max_concurrent=1,
+            ),
+            [NewCampaignRow(position=i, phone_e164=n, input_variables=VARS) for i, n in enumerate(numbers, 1)],
+        )
+        await ledger.approve_campaign(
+            CID,
+            manifest_sha256=MANIFEST,
+            ticked_positions=range(1, 5),
+            expires_at=datetime.now(UTC) + timedelta(hours=24),
+        )
+        async with Client(create_server(settings)):
+            with anyio.fail_after(20):
+                while len(dialled(emu)) < 2:
+                    await anyio.sleep(0.05)
+        stopped_at = len(dialled(emu))
+        assert stopped_at < len(numbers)
+        await anyio.sleep(1.5)  # the server stopped: so did its dispatcher
+        assert len(dialled(emu)) == stopped_at
+        async with Client(create_server(settings)):  # the next start resumes the campaign
+            with anyio.fail_after(30):
+                while (found := await ledger.get_campaign(CID)) is None or found.status != "completed":
+                    await anyio.sleep(0.1)
+        rows = await ledger.campaign_rows(CID)
+        assert Counter(dialled(emu)).most_common(1)[0][1] == 1  # no number twice
+        # every row dialled; one whose POST the first server's shutdown interrupted is unknown, not redialled
+        assert {r.state for r in rows} <= {"completed", "unknown"}
+        assert {r.phone_e164 for r in rows if r.state == "completed"} <= set(dialled(emu))
+    finally:
+        await store.aclose()
+
+
+def _target(setting: str) -> Path | SecretStr:
+    return SecretStr(setting) if "://" in setting else Path(setting)

@@ -329,9 +329,11 @@ def create_server(
             async with anyio.create_task_group() as tg:
                 tg.start_soon(state.chats.run_reaper, CHAT_SWEEP_INTERVAL)
                 tg.start_soon(guard.ledger.prepare)  # a PostgreSQL ledger's schema is created/migrated at start
+                tg.start_soon(state.start_dispatcher, tg)  # approved campaigns dial while the server runs
                 try:
                     yield state
                 finally:
+                    await state.stop_dispatcher()
                     tg.cancel_scope.cancel()
             # the stack closes the chats, then the ledger, the client and the emulator
 

@@ -10,20 +10,28 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from voicing_mcp.server.render.reports import ReportStore
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
     from mcp.server.mcpserver import Context
 
     from voicing_mcp.api.client import VoicingClient
     from voicing_mcp.config import Settings
     from voicing_mcp.emulator.runner import RunningEmulator
+    from voicing_mcp.guard.campaigns.dispatcher import CampaignDispatcher
     from voicing_mcp.guard.ledger import DialLedger
     from voicing_mcp.guard.policy import DialGuard
     from voicing_mcp.guard.templates import TemplateStore
     from voicing_mcp.runtime import LocalEmulator
     from voicing_mcp.server.tools.chat_sessions import ChatSessions
     from voicing_mcp.server.web.confirm_page import ConfirmPages
+
+
+#: seconds after the server starts before its campaign dispatcher does
+DISPATCHER_START_DELAY = 0.5
 
 
 @dataclass(slots=True)
@@ -52,6 +60,29 @@ class ServerContext:
     extras: dict[str, Any] = field(default_factory=dict[str, Any])
     reports: ReportStore = field(default_factory=ReportStore)
     """``reconcile_calls``'s reports, read as ``voicing://reports/{report_id}``: the newest few, bounded in rows."""
+    dispatcher: CampaignDispatcher | None = None
+    """The campaign dispatcher dialling approved campaigns' rows in the background; None until it started
+    (:meth:`start_dispatcher`, shortly after the server). Tools call ``wake()`` on it after an approval or a
+    resume (nothing to do while it is None: its first tick finds the campaign)."""
+
+    async def start_dispatcher(self, task_group: TaskGroup) -> None:
+        """Start this server's campaign dispatcher in ``task_group`` (the lifespan's), after a short delay: its
+        import stays off the cold start and its ticks off the client's first requests. It resumes the running
+        campaigns of this server's scope (those left by a restart included); stopped by the lifespan."""
+        await anyio.sleep(DISPATCHER_START_DELAY)
+        from voicing_mcp.guard.campaigns.dispatcher import (  # noqa: PLC0415 (off the cold start)
+            CampaignDispatcher,
+            worker_name,
+        )
+
+        self.dispatcher = CampaignDispatcher(self.guard, self.client, worker_id=worker_name())
+        self.dispatcher.start(task_group)
+
+    async def stop_dispatcher(self) -> None:
+        """Stop the dispatcher (a POST in flight is recorded as interrupted, never resent)."""
+        if self.dispatcher is not None:
+            with anyio.CancelScope(shield=True):
+                await self.dispatcher.aclose()
 
     @property
     def is_local(self) -> bool:

@@ -70,6 +70,8 @@ DEFAULT_TICK_SECONDS: Final = 1.0
 #: a dispatcher that died leaves its rows to be made ``unknown`` this long after its last renewal
 DEFAULT_LEASE: Final = timedelta(seconds=60)
 APPROVAL_EXPIRED: Final = "approval expired"
+#: seconds :meth:`CampaignDispatcher.aclose` lets the tick under way finish before cancelling it
+CLOSE_GRACE: Final = 5.0
 #: auto-pause: this many unknown outcomes or failed dials in a row
 FAILURES_IN_A_ROW: Final = 3
 #: auto-pause: more than this share of the last FAILURE_WINDOW dials failed (once at least FAILURE_MIN_DIALS)
@@ -170,6 +172,7 @@ class CampaignDispatcher:
         self._wake = anyio.Event()
         self._scope: anyio.CancelScope | None = None
         self._stopped: anyio.Event | None = None
+        self._closing = False
 
     # ----- the background loop ---------------------------------------------------------------------
     def start(self, task_group: TaskGroup) -> None:
@@ -185,23 +188,35 @@ class CampaignDispatcher:
         self._wake.set()
 
     async def aclose(self) -> None:
-        """Stop the loop; a POST in flight is recorded as interrupted (its row ``unknown``), never resent."""
+        """Stop the loop after the tick under way (its rows written, no lease left behind), or cancel it after
+        CLOSE_GRACE seconds: a POST then in flight is recorded as interrupted (its row ``unknown``), never
+        resent."""
         if self._scope is None or self._stopped is None:
             return
+        self._closing = True
+        self._wake.set()
+        with anyio.move_on_after(CLOSE_GRACE):
+            await self._stopped.wait()
         self._scope.cancel()
         await self._stopped.wait()
 
     async def _run(self, scope: anyio.CancelScope, stopped: anyio.Event) -> None:
+        last_problem: str | None = None
         try:
             with scope:
-                while True:
+                while not self._closing:
                     try:
-                        report = await self.tick()
-                    except Exception:  # the top level of a background task: log and keep the server's dialler alive
-                        logger.exception("campaign dispatcher: the tick failed; trying again soon")
-                        report = TickReport()
-                    if report.errors:
-                        logger.debug("campaign dispatcher: %d error(s) in the last tick", report.errors)
+                        await self.tick()
+                        last_problem = None
+                    except (VoicingError, CampaignConflict) as exc:  # the ledger is down, not ready yet…
+                        problem = _masked(str(exc))
+                        if problem != last_problem:  # said once, not every second
+                            logger.warning("campaign dispatcher: %s; trying again every tick", problem)
+                        last_problem = problem
+                    except Exception:  # the top level of a background task: log, keep the server's dialler alive
+                        logger.exception("campaign dispatcher: the tick failed; trying again at the next one")
+                    if self._closing:
+                        break
                     with anyio.move_on_after(self.tick_seconds):
                         await self._wake.wait()
                     self._wake = anyio.Event()
