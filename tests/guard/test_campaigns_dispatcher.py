@@ -141,13 +141,18 @@ async def world(
     guard_class: type[DialGuard] = DialGuard,
     **settings: Any,
 ) -> AsyncGenerator[World]:
-    settings.setdefault("api_key", emu.api_key)
+    if local:  # the built-in emulator's mode (no key): its fictional 555 numbers are dialled
+        settings.setdefault("env", "local")
+    else:
+        settings.setdefault("api_key", emu.api_key)
+        settings.setdefault("env", "development")
+        settings.setdefault("base_url", emu.base_url)
     settings.setdefault("quiet_hours", "off")
     settings.setdefault("max_calls_per_hour", 1000)
     s = load_settings(**settings)
     clock = Clock()
-    ledger = store.open(clock=clock, environment=ledger_environment(s, local=local))
-    guard = guard_class(s, TemplateStore(PACKAGE_PROMPTS_DIR), ledger, clock=clock, local=local)
+    ledger = store.open(clock=clock, environment=ledger_environment(s))
+    guard = guard_class(s, TemplateStore(PACKAGE_PROMPTS_DIR), ledger, clock=clock)
     async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as client:
         dispatcher = CampaignDispatcher(guard, client, worker_id="test:1", clock=clock)
         try:
@@ -422,12 +427,12 @@ async def test_a_running_server_dials_an_approved_campaign_and_a_restarted_one_r
     )
     numbers = [f"+1701811{i:04d}" for i in range(1, 5)]  # not the fictional range: this server is not local
     store = LedgerStore("sqlite" if "://" not in ledger_setting else "postgresql", _target(ledger_setting))
-    ledger = store.open(environment=ledger_environment(settings, local=False))
+    ledger = store.open(environment=ledger_environment(settings))
     try:
         await ledger.create_campaign(
             NewCampaign(
                 id=CID,
-                environment=ledger_environment(settings, local=False),
+                environment=ledger_environment(settings),
                 assistant_id=PAYMENT,
                 telephony_provider="default",
                 manifest_sha256=MANIFEST,

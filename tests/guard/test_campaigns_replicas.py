@@ -47,9 +47,9 @@ def worker_main() -> None:
 
     async def main() -> None:
         settings = load_settings()
-        ledger = open_ledger(settings.resolved_ledger, environment=ledger_environment(settings, local=False))
+        ledger = open_ledger(settings.resolved_ledger, environment=ledger_environment(settings))
         await ledger.prepare()
-        guard = DialGuard(settings, TemplateStore(PACKAGE_PROMPTS_DIR), ledger, local=False)
+        guard = DialGuard(settings, TemplateStore(PACKAGE_PROMPTS_DIR), ledger)
         base_url = settings.resolved_base_url
         assert base_url is not None and settings.api_key is not None
         async with VoicingClient(base_url=base_url, api_key=settings.api_key) as client:
@@ -150,7 +150,7 @@ async def test_a_dispatcher_killed_mid_dial_leaves_its_row_unknown_and_the_next_
     emu: RunningEmulator, tmp_path: Path
 ) -> None:
     setting = str(tmp_path / "ledger.sqlite3")
-    env = ledger_environment(load_settings(base_url=emu.base_url, api_key="k", env="development"), local=False)
+    env = ledger_environment(load_settings(base_url=emu.base_url, api_key="k", env="development"))
     store = store_for(setting)
     ledger = store.open(environment=env)
     phones = numbers(40)
@@ -190,7 +190,7 @@ async def test_two_dispatchers_on_one_sqlite_file_dial_every_number_of_a_campaig
     emu: RunningEmulator, tmp_path: Path
 ) -> None:
     setting = str(tmp_path / "ledger.sqlite3")
-    env = ledger_environment(load_settings(base_url=emu.base_url, api_key="k", env="development"), local=False)
+    env = ledger_environment(load_settings(base_url=emu.base_url, api_key="k", env="development"))
     store = store_for(setting)
     ledger = store.open(environment=env)
     phones = numbers(1000)
@@ -215,7 +215,7 @@ async def test_two_dispatchers_on_one_sqlite_file_dial_every_number_of_a_campaig
 async def test_three_dispatchers_on_postgresql_one_killed_midway_dial_every_number_at_most_once(
     emu: RunningEmulator, pg_url: str
 ) -> None:
-    env = ledger_environment(load_settings(base_url=emu.base_url, api_key="k", env="development"), local=False)
+    env = ledger_environment(load_settings(base_url=emu.base_url, api_key="k", env="development"))
     store = store_for(pg_url)
     ledger = store.open(environment=env)
     await ledger.prepare()

@@ -132,7 +132,7 @@ async def dispatch_until_done(settings: Settings, campaign_id: str, *, limit: in
     """The dispatcher (MCP-free, as the server runs it) over the same ledger until the campaign completes."""
     clock = Clock()
     async with AsyncExitStack() as stack:
-        guard = open_guard(settings, template_store(settings), stack, local=False, clock=clock)
+        guard = open_guard(settings, template_store(settings), stack, clock=clock)
         assert settings.base_url is not None and settings.api_key is not None
         client = await stack.enter_async_context(VoicingClient(base_url=settings.base_url, api_key=settings.api_key))
         dispatcher = CampaignDispatcher(guard, client, worker_id="test:campaign", clock=clock)
