@@ -27,7 +27,7 @@ from voicing_mcp.errors import (
     status_error_for,
 )
 from voicing_mcp.server.render.results import as_tool_result, describe, fit_items, item_cost, result_size, tool_error
-from voicing_mcp.server.tools.calls import fetch_call
+from voicing_mcp.server.tools.get_call_details import fetch_call
 
 KEY = "sk-test-4f1c9e0b7a"
 
