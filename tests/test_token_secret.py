@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server_support import helper, structured
-from tests.server.test_dial import call, dial_client, dials, refusal
+from server_support import call, dial_client, dials, helper, refusal, structured
 from voicing_mcp.api.constants import DIAL_PATH
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import load_settings, setting_lines

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from server_support import structured
-from tests.server.test_dial import call, dial_client, dials, refusal
+from server_support import call, dial_client, dials, refusal, structured
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.errors import GuardRefusal

@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from server_support import structured, text_of
-from tests.server.test_confirm_page import browser_log, click, human_client, recorded_url
-from tests.server.test_dial import Clock, call, dials
+from server_support import Clock, call, dials, structured, text_of
+from tests.server.web.test_confirm_page import browser_log, click, human_client, recorded_url
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server

@@ -1,7 +1,7 @@
 """Unit tests of the one error text (``describe`` / ``tool_error``): what the model reads for each failure.
 
 The API answers come from ``httpx.MockTransport`` here — only to produce exact status codes,
-headers and bodies; the same paths run against the real emulator in tests/server/test_tools.py.
+headers and bodies; the same paths run against the real emulator in tests/server/tools/.
 """
 
 from __future__ import annotations
