@@ -160,23 +160,22 @@ async def test_a_token_issued_before_the_server_restarted_is_refused_saying_so(
 
 SECRET = "Zq3vN8pXw2LrT6yKc1HdJ5mBf9GsAe4U-_"  # 34 random characters
 OTHER = "Pm7Qx2Rv9Tz4Wb6Yc8Ud1Ef3Gh5Jk0Ln-_"
-NOW = datetime(2026, 5, 4, 15, 0, tzinfo=UTC)
-REQ = OutboundCallRequest(
+NO_VARIABLES = OutboundCallRequest(
     assistant_id="a1", phone_number="+17015550123", input_variables={}, telephony_provider="default"
 )
 
 
 def test_replicas_with_one_token_secret_accept_each_others_tokens() -> None:
     issuer, redeemer = TokenSigner.from_setting(SECRET), TokenSigner.from_setting(SECRET)
-    token = issuer.issue(REQ, now=NOW)
-    assert redeemer.verify(token.token, REQ, now=NOW).nonce == token.nonce
+    token = issuer.issue(NO_VARIABLES, now=NOW)
+    assert redeemer.verify(token.token, NO_VARIABLES, now=NOW).nonce == token.nonce
     assert issuer.key_id == redeemer.key_id and issuer.shared
 
 
 def test_a_token_signed_with_another_secret_names_the_secret_not_a_restart() -> None:
-    token = TokenSigner.from_setting(OTHER).issue(REQ, now=NOW).token
+    token = TokenSigner.from_setting(OTHER).issue(NO_VARIABLES, now=NOW).token
     with pytest.raises(GuardRefusal) as info:
-        TokenSigner.from_setting(SECRET).verify(token, REQ, now=NOW)
+        TokenSigner.from_setting(SECRET).verify(token, NO_VARIABLES, now=NOW)
     text = str(info.value)
     assert info.value.rule == "token-invalid"
     assert "another VOICING_TOKEN_SECRET" in text and "restarted since" not in text
@@ -184,9 +183,9 @@ def test_a_token_signed_with_another_secret_names_the_secret_not_a_restart() -> 
 
 
 def test_without_a_secret_a_token_from_another_process_names_the_setting_that_shares_them() -> None:
-    token = TokenSigner().issue(REQ, now=NOW).token
+    token = TokenSigner().issue(NO_VARIABLES, now=NOW).token
     with pytest.raises(GuardRefusal) as info:
-        TokenSigner().verify(token, REQ, now=NOW)
+        TokenSigner().verify(token, NO_VARIABLES, now=NOW)
     assert "earlier run of this server" in str(info.value) and "VOICING_TOKEN_SECRET" in str(info.value)
 
 

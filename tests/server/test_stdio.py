@@ -20,6 +20,7 @@ from mcp.client.stdio import StdioServerParameters, get_default_environment
 
 from server_support import ASSISTANT, MODES
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR
+from voicing_mcp.server.stdio import request_id
 
 READ_LIMIT = 30.0  # a bound against a hung server, not a speed expectation
 
@@ -286,3 +287,20 @@ def test_the_readme_shows_the_same_configuration() -> None:
     blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", section.group(1), re.S)]
     assert load_example() in blocks
     assert PLACEHOLDER in section.group(1)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('{"jsonrpc": "2.0", "id": 7, "method": "x"}', 7),
+        ('{"jsonrpc": "2.0", "id": "a-b", "method": "x"}', "a-b"),
+        ('{"params": {"id": 3}, "id": 4}', 4),  # the top level's id, not a nested one
+        ('{"id": true}', None),
+        ('{"method": "notifications/x"}', None),
+        ('{"id": 5, "params": ' + "[" * 50_000 + "]" * 50_000 + "}", 5),  # too deep to parse: the id still found
+        ('{"id": 6, "params": {"n": ' + "9" * 5_000 + "}}", 6),  # an integer of 5,000 digits
+        ('{"id": ' + "1" * 40 + "}", None),  # an id no JSON-RPC peer sends
+    ],
+)
+def test_the_request_id_is_found_without_parsing_the_values(line: str, expected: str | int | None) -> None:
+    assert request_id(line) == expected

@@ -392,13 +392,6 @@ def test_a_request_nested_50000_deep_or_with_a_5000_digit_integer_is_answered_on
 SECRET = "Zq3vN8pXw2LrT6yKc1HdJ5mBf9GsAe4U-_"
 NUMBER = "+17018112582"
 ARGS = {"assistant_id": ASSISTANT, "phone_number": NUMBER, "input_variables": {"name": "Ann", "plan_type": "Gold"}}
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
-}
-MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
 
 def env_for(emu: RunningEmulator, tmp_path: Path, **extra: str) -> dict[str, str]:
