@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ import anyio
 import httpx
 import uvicorn
 from mcp import Client
+from mcp.client.session import ClientRequestContext
 from mcp.server.mcpserver import MCPServer
-from mcp_types import CallToolResult, TextContent
+from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult, TextContent, TextResourceContents
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -60,6 +62,12 @@ def text_of(result: CallToolResult) -> str:
     blocks = [b.text for b in result.content if isinstance(b, TextContent)]
     assert blocks, "a tool result always carries a text block"
     return blocks[0]
+
+
+def error_text(result: CallToolResult) -> str:
+    """The text of a tool error (the result must be one)."""
+    assert result.is_error, "expected a tool error"
+    return text_of(result)
 
 
 def structured(result: CallToolResult) -> dict[str, Any]:
@@ -128,3 +136,93 @@ async def loopback_proxy(emu: RunningEmulator, forward: Any, *, api_key: str) ->
             yield RunningEmulator(f"http://127.0.0.1:{port}", "127.0.0.1", port, api_key, emu.state)
         finally:
             server.should_exit = True
+
+
+# ----- the dial: initiate_outbound_call through a fresh server, its own ledger, a client session ----------
+PAYMENT = ASSISTANT  # Hi {{name}}, your {{plan_type}} plan payment is pending.
+VARS = {"name": "Ann", "plan_type": "Gold"}
+NUMBER = "+17018112582"  # North Dakota (not the fictional range: this server is not in local mode)
+DIAL_PATH = "/api/v1/campaigns/publish-outbound-call"
+MODE = "legacy"  # for tests of the dial path that does not depend on the protocol version
+DAY = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)  # 10:00-11:00 across the continental US
+NIGHT = datetime(2026, 5, 5, 3, 14, tzinfo=UTC)  # 22:14 in Chicago
+
+
+class Clock:
+    def __init__(self, now: datetime = DAY) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def dials(emu: RunningEmulator) -> int:
+    return int(helper(emu, "GET", "/_emulator/dials")["count"])
+
+
+class Human:
+    """An elicitation callback: answers every question the same way and keeps what it was shown."""
+
+    def __init__(self, action: str = "accept", confirm: bool = True) -> None:
+        self.action = action
+        self.confirm = confirm
+        self.questions: list[str] = []
+
+    async def __call__(self, context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        self.questions.append(params.message)
+        if self.action == "accept":
+            return ElicitResult(action="accept", content={"confirm": self.confirm})
+        return ElicitResult(action=self.action)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def dial_client(
+    emu: RunningEmulator,
+    tmp_path: Path,
+    mode: str,
+    *,
+    human: Human | None = None,
+    clock: Clock | None = None,
+    **settings: Any,
+) -> AsyncGenerator[Client]:
+    """A fresh server pointed at the emulator (as a remote API), its own ledger, and a client session.
+
+    These tests pin the token flow, so they opt in to it (``VOICING_CONFIRMATION=token``; the default outside
+    local mode is ``human``, pinned in test_confirm_page.py); pass ``confirmation="human"`` to leave it.
+    """
+    settings.setdefault("quiet_hours", "off")
+    settings.setdefault("confirmation", "token")
+    settings.setdefault("ledger", tmp_path / "ledger.sqlite3")
+    s = load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development", **settings)
+    server = create_server(s, clock=clock or Clock())
+    async with Client(server, mode=mode, elicitation_callback=human) as client:
+        yield client
+
+
+async def call(client: Client, **arguments: Any) -> CallToolResult:
+    arguments.setdefault("assistant_id", PAYMENT)
+    arguments.setdefault("phone_number", NUMBER)
+    arguments.setdefault("input_variables", VARS)
+    return await client.call_tool("initiate_outbound_call", arguments)
+
+
+def refusal(result: CallToolResult, rule: str) -> str:
+    assert result.is_error, text_of(result)
+    text = text_of(result)
+    assert f"[{rule}]" in text, text
+    assert "Nothing was dialled" in text
+    return text
+
+
+async def ledger_rows(client: Client) -> list[dict[str, Any]]:
+    res = await client.read_resource("voicing://ledger/recent")
+    content = res.contents[0]
+    assert isinstance(content, TextResourceContents)
+    rows: list[dict[str, Any]] = json.loads(content.text)["dials"]
+    return rows
+
+
+async def confirm_with_token(client: Client, **arguments: Any) -> CallToolResult:
+    first = structured(await call(client, **arguments))
+    assert first["status"] == "confirmation_required"
+    return await call(client, confirmation_token=first["confirmation_token"], **arguments)

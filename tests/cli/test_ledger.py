@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from server_support import helper, ledger_cli, structured, text_of
-from tests.server.test_dial import DIAL_PATH, NUMBER, call, dial_client, dials, refusal
+from server_support import DIAL_PATH, NUMBER, call, dial_client, dials, helper, ledger_cli, refusal, structured, text_of
 from voicing_mcp.emulator.runner import RunningEmulator
 
 MODE = "legacy"  # the ledger's rows do not depend on the protocol version

@@ -19,8 +19,7 @@ from mcp import Client
 from pydantic import SecretStr
 
 from pg_support import LedgerStore
-from server_support import helper
-from tests.server.test_dial import DIAL_PATH, PAYMENT, VARS
+from server_support import DIAL_PATH, PAYMENT, VARS, helper
 from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator

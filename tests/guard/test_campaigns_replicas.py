@@ -19,7 +19,7 @@ import pytest
 from pydantic import SecretStr
 
 from pg_support import LedgerStore
-from tests.server.test_dial import PAYMENT, VARS
+from server_support import PAYMENT, VARS
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from pg_support import PASSWORD, LedgerStore
-from tests.server.test_dial import NUMBER, call, dial_client, dials, refusal
+from server_support import NUMBER, call, dial_client, dials, refusal
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.errors import GuardRefusal

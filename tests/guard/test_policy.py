@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from guard_support import check
-from tests.server.test_dial import dials
+from server_support import dials
 from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR, Settings, load_settings

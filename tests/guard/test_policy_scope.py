@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from guard_support import check
-from server_support import ledger_cli
-from tests.server.test_dial import CLINIC, NUMBER, PAYMENT, VARS, Clock, call, dial_client, dials, refusal
+from server_support import CLINIC, NUMBER, PAYMENT, VARS, Clock, call, dial_client, dials, ledger_cli, refusal
 from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from server_support import structured
-from tests.server.test_dial import call, dial_client, dials, refusal
+from server_support import call, dial_client, dials, refusal, structured
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.errors import VoicingError

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import anyio
 import pytest
 
-from tests.server.test_dial import NUMBER, PAYMENT, VARS, dials
+from server_support import NUMBER, PAYMENT, VARS, dials
 from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings

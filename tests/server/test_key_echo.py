@@ -26,8 +26,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from websockets.asyncio.server import serve
 
-from server_support import MODES, ledger_cli, loopback_proxy, session, structured, text_of
-from tests.server.test_dial import DIAL_PATH, NUMBER, call, dial_client, dials, ledger_rows
+from server_support import (
+    DIAL_PATH,
+    MODES,
+    NUMBER,
+    call,
+    dial_client,
+    dials,
+    ledger_cli,
+    ledger_rows,
+    loopback_proxy,
+    session,
+    structured,
+    text_of,
+)
 from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import load_settings

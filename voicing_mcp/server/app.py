@@ -48,7 +48,7 @@ from voicing_mcp.server.render.arguments import argument_problems, unknown_argum
 from voicing_mcp.server.resources import register_resources
 from voicing_mcp.server.schemas import drop_generated_titles
 from voicing_mcp.server.shared_state import request_state_security
-from voicing_mcp.server.tools.calls import register_read_tools
+from voicing_mcp.server.tools.bulk_call_details import register_bulk_call_details
 from voicing_mcp.server.tools.campaign_status import register_campaign_status
 from voicing_mcp.server.tools.chat_sessions import (
     DEFAULT_IDLE_TIMEOUT,
@@ -60,8 +60,10 @@ from voicing_mcp.server.tools.chat_sessions import (
 )
 from voicing_mcp.server.tools.chat_with_assistant import register_chat_tool
 from voicing_mcp.server.tools.control_campaign import register_control_campaign
+from voicing_mcp.server.tools.get_call_details import register_get_call_details
 from voicing_mcp.server.tools.initiate_outbound_call import register_dial_tool
 from voicing_mcp.server.tools.list_assistants import register_assistants_tool
+from voicing_mcp.server.tools.list_calls import register_list_calls
 from voicing_mcp.server.tools.list_campaigns import register_list_campaigns
 from voicing_mcp.server.tools.prepare_campaign import register_prepare_campaign
 from voicing_mcp.server.tools.reconcile_calls import register_reconcile
@@ -347,7 +349,9 @@ def create_server(
         # replicas sharing VOICING_TOKEN_SECRET unseal each other's 2026-07-28 requestState (elicitation rounds)
         request_state_security=request_state_security(settings),
     )
-    register_read_tools(server)
+    register_get_call_details(server)
+    register_list_calls(server)
+    register_bulk_call_details(server)
     register_reconcile(server)  # reconcile_calls and voicing://reports/{report_id}[.csv]
     register_chat_tool(server)
     register_assistants_tool(server)  # list_assistants

@@ -26,7 +26,7 @@ from voicing_mcp.guard.ledger import DialRow, Ledger, open_ledger
 from voicing_mcp.messages import describe
 from voicing_mcp.server.context import ServerContext, server_context
 from voicing_mcp.server.render.results import json_text
-from voicing_mcp.server.tools.calls import fetch_call
+from voicing_mcp.server.tools.get_call_details import fetch_call
 from voicing_mcp.server.tools.list_assistants import assistant_rows
 
 if TYPE_CHECKING:

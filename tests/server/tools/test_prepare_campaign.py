@@ -27,8 +27,8 @@ from mcp import Client
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 
-from server_support import helper, structured, text_of
-from tests.server.test_confirm_page import (
+from server_support import DIAL_PATH, PAYMENT, Clock, dials, helper, structured, text_of
+from tests.server.web.test_confirm_page import (
     CHROMIUM,
     CHROMIUM_ARGS,
     artifacts,
@@ -37,7 +37,6 @@ from tests.server.test_confirm_page import (
     recorded_url,
     recorder,
 )
-from tests.server.test_dial import DIAL_PATH, PAYMENT, Clock, dials
 from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.config import Settings, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator

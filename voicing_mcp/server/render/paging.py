@@ -1,8 +1,9 @@
 """Results within the size budget: what fits of a call, a list or a bulk lookup, and how to get the rest.
 
 Every function here takes the whole answer a read tool fetched (the plain functions of
-:mod:`~voicing_mcp.server.tools.calls`) and returns the :class:`~mcp_types.CallToolResult` the model reads: a short
-summary, the compact JSON and ``structuredContent``, together at most
+:mod:`~voicing_mcp.server.tools.get_call_details`, :mod:`~voicing_mcp.server.tools.list_calls` and
+:mod:`~voicing_mcp.server.tools.bulk_call_details`) and returns the :class:`~mcp_types.CallToolResult` the model
+reads: a short summary, the compact JSON and ``structuredContent``, together at most
 :data:`~voicing_mcp.server.render.results.RESULT_BUDGET` characters
 (:func:`~voicing_mcp.server.render.results.result_size`).
 What does not fit is never dropped silently: ``truncated`` is true, ``next`` holds the arguments that continue,

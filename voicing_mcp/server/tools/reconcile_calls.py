@@ -30,12 +30,12 @@ from voicing_mcp.server.render.reconcile_summary import (
     tally,
 )
 from voicing_mcp.server.render.reports import COLUMNS, REPORT_PREFIX, not_kept, part_offset, report_csv, report_json
-from voicing_mcp.server.tools.calls import CallId, check_status
+from voicing_mcp.server.tools.call_args import CallId, check_status
 
 if TYPE_CHECKING:
     from voicing_mcp.api.client import VoicingClient
     from voicing_mcp.server.render.reports import Report, ReportStore
-    from voicing_mcp.server.tools.calls import ProgressFn
+    from voicing_mcp.server.tools.call_args import ProgressFn
 
 MAX_RECONCILE_IDS = 100_000
 

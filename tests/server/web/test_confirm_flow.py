@@ -1,4 +1,6 @@
-"""Confirm-page approvals across replicas: a human approves on the page of one server, the model's next call
+"""``server/web/confirm_flow.py``, the server's side of the dial workflow: what the client declared decides how
+the human is reached (its form, or not), and confirm-page approvals hold across replicas: a human approves on the
+page of one server, the model's next call
 reaches another server on the same ledger, and that one completes the dial — once, without asking again.
 
 Two servers in this process (each its own guard, ledger connection or pool, and confirm pages), one ledger on
@@ -12,13 +14,17 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from mcp.client.session import ClientRequestContext
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import ElicitRequestParams, ElicitResult
 
-from server_support import structured, text_of
-from tests.server.test_confirm_page import browser_log, click, human_client, recorded_url
-from tests.server.test_dial import Clock, call, dials
+from server_support import Clock, call, dials, structured, text_of
+from tests.server.web.test_confirm_page import browser_log, click, human_client, recorded_url
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server
+from voicing_mcp.server.context import ServerContext
+from voicing_mcp.server.web.confirm_flow import client_can_elicit, client_can_open_url
 
 SECRET = "Zq3vN8pXw2LrT6yKc1HdJ5mBf9GsAe4U-_"
 
@@ -85,3 +91,20 @@ async def test_an_approval_given_for_one_api_is_never_taken_by_a_server_dialling
     assert elsewhere["status"] == "confirmation_required"
     assert dials(emu) == 0
     assert len(log.read_text(encoding="utf-8").split()) == 2  # the other server asked the human itself
+
+
+async def test_a_client_that_declares_elicitation_can_be_asked_and_one_that_does_not_cannot() -> None:
+    server: MCPServer[Any] = MCPServer("t")
+
+    def reach(ctx: Context[ServerContext, Any]) -> str:
+        return f"form={client_can_elicit(ctx)} url={client_can_open_url(ctx)}"
+
+    server.add_tool(reach)
+
+    async def answer(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        return ElicitResult(action="decline")
+
+    async with Client(server, elicitation_callback=answer) as asking:
+        assert text_of(await asking.call_tool("reach", {})) == "form=True url=True"  # the SDK declares both modes
+    async with Client(server) as silent:
+        assert text_of(await silent.call_tool("reach", {})) == "form=False url=False"

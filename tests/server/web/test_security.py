@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.server.test_transports import INIT, MCP_HEADERS, Served, serve, stop
+from tests.server.web.test_transports import INIT, MCP_HEADERS, Served, serve, stop
 from voicing_mcp.server.web.security import policy_for, split_host
 
 #: Host values that start with an allowed name but are not it: userinfo, a path, a space, a second host

@@ -1,7 +1,7 @@
 """Unit tests of the one error text (``describe`` / ``tool_error``): what the model reads for each failure.
 
 The API answers come from ``httpx.MockTransport`` here — only to produce exact status codes,
-headers and bodies; the same paths run against the real emulator in tests/server/test_tools.py.
+headers and bodies; the same paths run against the real emulator in tests/server/tools/.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from voicing_mcp.errors import (
     status_error_for,
 )
 from voicing_mcp.server.render.results import as_tool_result, describe, fit_items, item_cost, result_size, tool_error
-from voicing_mcp.server.tools.calls import fetch_call
+from voicing_mcp.server.tools.get_call_details import fetch_call
 
 KEY = "sk-test-4f1c9e0b7a"
 

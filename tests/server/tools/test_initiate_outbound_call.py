@@ -6,115 +6,59 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import sys
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult, TextResourceContents
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from server_support import helper, ledger_cli, structured, text_of
+from guard_support import check
+from server_support import (
+    CLINIC,
+    DAY,
+    DIAL_PATH,
+    MODE,
+    NIGHT,
+    NUMBER,
+    PAYMENT,
+    VARS,
+    Clock,
+    Human,
+    call,
+    confirm_with_token,
+    dial_client,
+    dials,
+    helper,
+    ledger_cli,
+    ledger_rows,
+    loopback_proxy,
+    refusal,
+    structured,
+    text_of,
+)
 from tests.server.test_stdio import RawSession, clean_env
-from voicing_mcp.config import load_settings
+from voicing_mcp.api.client import VoicingClient
+from voicing_mcp.api.models import OutboundCallRequest, OutboundCallResponse
+from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.guard.ledger import Ledger
+from voicing_mcp.guard.policy import DialGuard
 from voicing_mcp.guard.request import DialRequest
+from voicing_mcp.guard.templates import TemplateStore
 from voicing_mcp.server.app import create_server
+from voicing_mcp.server.resources import recent_dials_document
 from voicing_mcp.server.tools.initiate_outbound_call import ConfirmCall
-
-PAYMENT = "019addcc-b878-7b10-85f1-49f21342f947"  # Hi {{name}}, your {{plan_type}} plan payment is pending.
-CLINIC = "019addcc-0000-7000-8000-000000000002"  # name, date required; time, clinic optional
-VARS = {"name": "Ann", "plan_type": "Gold"}
-NUMBER = "+17018112582"  # North Dakota (not the fictional range: this server is not in local mode)
-DIAL_PATH = "/api/v1/campaigns/publish-outbound-call"
-MODE = "legacy"  # for tests of the dial path that does not depend on the protocol version
-DAY = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)  # 10:00-11:00 across the continental US
-NIGHT = datetime(2026, 5, 5, 3, 14, tzinfo=UTC)  # 22:14 in Chicago
-
-
-class Clock:
-    def __init__(self, now: datetime = DAY) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def dials(emu: RunningEmulator) -> int:
-    return int(helper(emu, "GET", "/_emulator/dials")["count"])
-
-
-class Human:
-    """An elicitation callback: answers every question the same way and keeps what it was shown."""
-
-    def __init__(self, action: str = "accept", confirm: bool = True) -> None:
-        self.action = action
-        self.confirm = confirm
-        self.questions: list[str] = []
-
-    async def __call__(self, context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
-        self.questions.append(params.message)
-        if self.action == "accept":
-            return ElicitResult(action="accept", content={"confirm": self.confirm})
-        return ElicitResult(action=self.action)  # type: ignore[arg-type]
-
-
-@asynccontextmanager
-async def dial_client(
-    emu: RunningEmulator,
-    tmp_path: Path,
-    mode: str,
-    *,
-    human: Human | None = None,
-    clock: Clock | None = None,
-    **settings: Any,
-) -> AsyncGenerator[Client]:
-    """A fresh server pointed at the emulator (as a remote API), its own ledger, and a client session.
-
-    These tests pin the token flow, so they opt in to it (``VOICING_CONFIRMATION=token``; the default outside
-    local mode is ``human``, pinned in test_confirm_page.py); pass ``confirmation="human"`` to leave it.
-    """
-    settings.setdefault("quiet_hours", "off")
-    settings.setdefault("confirmation", "token")
-    settings.setdefault("ledger", tmp_path / "ledger.sqlite3")
-    s = load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development", **settings)
-    server = create_server(s, clock=clock or Clock())
-    async with Client(server, mode=mode, elicitation_callback=human) as client:
-        yield client
-
-
-async def call(client: Client, **arguments: Any) -> CallToolResult:
-    arguments.setdefault("assistant_id", PAYMENT)
-    arguments.setdefault("phone_number", NUMBER)
-    arguments.setdefault("input_variables", VARS)
-    return await client.call_tool("initiate_outbound_call", arguments)
-
-
-def refusal(result: CallToolResult, rule: str) -> str:
-    assert result.is_error, text_of(result)
-    text = text_of(result)
-    assert f"[{rule}]" in text, text
-    assert "Nothing was dialled" in text
-    return text
-
-
-async def ledger_rows(client: Client) -> list[dict[str, Any]]:
-    res = await client.read_resource("voicing://ledger/recent")
-    content = res.contents[0]
-    assert isinstance(content, TextResourceContents)
-    rows: list[dict[str, Any]] = json.loads(content.text)["dials"]
-    return rows
-
-
-async def confirm_with_token(client: Client, **arguments: Any) -> CallToolResult:
-    first = structured(await call(client, **arguments))
-    assert first["status"] == "confirmation_required"
-    return await call(client, confirmation_token=first["confirmation_token"], **arguments)
 
 
 # ----- the tool's shape --------------------------------------------------------------------------
@@ -805,3 +749,240 @@ def test_the_confirmation_form_describes_itself_to_the_human_not_to_a_developer(
     description = ConfirmCall.model_json_schema()["description"]
     assert "nothing is dialled" in description
     assert "``" not in description and "Strict" not in description
+
+
+# ----------------------------------------------------------------------------------------------------
+# The do-not-call file through a real MCP session against the emulator: a CSV/TSV-style file blocks every number
+# it lists, and a line that cannot be read refuses every dial until it is fixed.
+
+
+LISTED = ["+17018112582", "+17018112583", "+17018112584", "+17025550200"]
+
+
+async def test_numbers_with_notes_or_side_by_side_are_blocked_and_a_broken_line_refuses_every_dial(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    dnc = tmp_path / "dnc.txt"
+    dnc.write_text("+17018112582,John Smith\n+17018112583\tJane Doe\n+17018112584;+17025550200\n", encoding="utf-8")
+    # allow-listed, so without the do-not-call rule each of these would dial at once
+    async with dial_client(emu, tmp_path, MODE, dnc_file=dnc, allowed_numbers="+1701*,+1702*") as client:
+        for number in LISTED:
+            text = refusal(await call(client, phone_number=number), "do-not-call")
+            assert "is on the do-not-call list" in text
+        assert dials(emu) == 0
+
+        # a note that is not in a column of its own: the line is named, nobody is dialled, not even a new number
+        before = dnc.stat()
+        dnc.write_text("+17018112582,John Smith\n+17018112583 Jane Doe\n+17018112584;+17025550200\n", encoding="utf-8")
+        os.utime(dnc, ns=(before.st_atime_ns, before.st_mtime_ns))  # same size, same mtime
+        text = refusal(await call(client, phone_number="+17018112599"), "do-not-call-file")
+        assert "line 2 '+1 701 ••• ••83 Jane Doe': column 1 is a note (it has letters) but holds" in text
+        assert str(dnc) in text
+        assert dials(emu) == 0
+
+        dnc.write_text("+17018112582,John Smith\n+17018112583\tJane Doe\n", encoding="utf-8")
+        assert structured(await call(client, phone_number="+17018112584"))["status"] == "started"
+        refusal(await call(client, phone_number="+17018112583"), "do-not-call")
+    assert dials(emu) == 1
+
+
+async def test_a_do_not_call_entry_in_national_format_blocks_the_number_without_a_default_region(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    dnc = tmp_path / "dnc.txt"
+    dnc.write_text("# written as people write numbers\n(701) 811-2582\n07911 123456  # a UK mobile\n", encoding="utf-8")
+    # allow-listed, so without the do-not-call rule these would dial at once
+    async with dial_client(emu, tmp_path, MODE, dnc_file=dnc, allowed_numbers="+1701*,+44*") as client:
+        refusal(await call(client, phone_number=NUMBER), "do-not-call")
+        refusal(await call(client, phone_number="+44 7911 123456"), "do-not-call")
+        other = structured(await call(client, phone_number="+17018112583"))
+    assert other["status"] == "started"
+    assert dials(emu) == 1
+
+
+# ----------------------------------------------------------------------------------------------------
+# What a dial's outcome is when the answer is not a clean success: a gateway or proxy error after the call was
+# placed is 'outcome unknown' (and blocks the redial), the API's documented refusals are definite failures, and
+# a ledger lost during the POST does not hide a started call. A real loopback proxy in front of the emulator.
+
+
+@asynccontextmanager
+async def gateway(emu: RunningEmulator, dial_answer: Callable[[], Response]) -> AsyncGenerator[RunningEmulator]:
+    """A real HTTP proxy on loopback in front of the emulator. Every request is passed on; the dial POST's
+    answer is replaced by ``dial_answer()`` (after the emulator placed the call)."""
+
+    async with httpx.AsyncClient(base_url=emu.base_url) as upstream:
+
+        async def forward(request: Request) -> Response:
+            answer = await upstream.request(
+                request.method,
+                request.url.path,
+                params=request.query_params,
+                headers={"x-api-key": request.headers.get("x-api-key", "")},
+                content=await request.body(),
+            )
+            if request.url.path == DIAL_PATH:
+                return dial_answer()
+            return Response(answer.content, answer.status_code, media_type=answer.headers.get("content-type"))
+
+        async with loopback_proxy(emu, forward, api_key=emu.api_key) as proxied:
+            yield proxied
+
+
+async def ledger_file_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows ``voicing-mcp ledger list`` prints (newest first), read from the file in this process through
+    another connection, as the command does; the command itself runs as a subprocess in the tests below and in
+    tests/cli/test_ledger.py."""
+    ledger = Ledger(path)
+    try:
+        return [row.public() for row in await ledger.recent()]
+    finally:
+        ledger.close()
+
+
+async def test_a_gateway_timeout_on_the_dial_is_an_unknown_outcome_and_the_call_is_not_placed_twice(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """A proxy in front of the API passes the POST on (the call is placed) but answers 504 itself: the
+    dial is recorded as unknown, so the model's natural retry finds the call instead of dialling again."""
+
+    def timed_out() -> Response:
+        return HTMLResponse("<html><body>504 Gateway Time-out</body></html>", status_code=504)
+
+    async with (
+        gateway(emu, timed_out) as proxied,
+        dial_client(proxied, tmp_path, MODE, allowed_numbers=NUMBER) as client,
+    ):
+        first = await call(client)
+        assert first.is_error and "outcome unknown (ledger #1)" in text_of(first), text_of(first)
+        again = await call(client)  # what a model does after "try again later"
+        placed = helper(emu, "GET", "/_emulator/dials")["calls"]
+        assert f"call_id {placed[0]}" in refusal(again, "duplicate")
+    assert dials(emu) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (500, "<html><body>500 Internal Server Error</body></html>"),  # not the vendor's documented body
+        (500, '{"detail": "Internal server error"}'),  # JSON, but not a documented text
+        (503, '{"detail": "Service temporarily unavailable"}'),
+        (520, "<html>Web server is returning an unknown error</html>"),
+        (524, "<html>A timeout occurred</html>"),
+        (530, ""),
+        (408, "<html>408 Request Time-out</html>"),
+        (499, ""),
+    ],
+)
+async def test_a_gateway_error_after_placement_is_an_unknown_outcome_that_blocks_the_redial(
+    emu: RunningEmulator, tmp_path: Path, status: int, body: str
+) -> None:
+    """A proxy passes the dial POST on (the emulator places the call) and answers ``status`` itself: only a
+    documented rejection proves no call was placed, so this is 'outcome unknown', the model is not told to
+    try again, and its redial does not ring the person a second time."""
+
+    def answered() -> Response:
+        media = "application/json" if body.startswith("{") else "text/html"
+        return Response(body, status_code=status, media_type=media)
+
+    ledger = tmp_path / "ledger.sqlite3"
+    async with (
+        gateway(emu, answered) as proxied,
+        dial_client(proxied, tmp_path, MODE, ledger=ledger, allowed_numbers=NUMBER) as client,
+    ):
+        first = await call(client)
+        text = text_of(first)
+        assert first.is_error and "outcome unknown (ledger #1)" in text and f"HTTP {status}" in text, text
+        assert "try again" not in text.lower() and "retry" not in text.lower(), text
+        row = (await ledger_file_rows(ledger))[0]  # the file itself (the ledger command's list, in-process)
+        assert row["status"] == "unknown" and row["resolved_at"] is None, row
+        again = await call(client)  # what a model does after an error
+        placed = helper(emu, "GET", "/_emulator/dials")["calls"]
+        assert f"call_id {placed[0]}" in refusal(again, "duplicate")
+    assert dials(emu) == 1
+
+
+@pytest.mark.parametrize("fault", ["500", "429"])
+async def test_the_vendors_documented_500_body_is_a_definite_failure_and_the_redial_goes_through(
+    emu: RunningEmulator, tmp_path: Path, fault: str
+) -> None:
+    """``500 {"detail": "Failed to publish outbound call"}`` is the API's own documented refusal (and a 429 a
+    refusal to process, sent once, Retry-After or not): nothing was placed, the row is 'failed', the number is
+    not blocked, and neither the model's text nor the ledger row advises a retry."""
+
+    ledger = tmp_path / "ledger.sqlite3"
+    helper(emu, "POST", "/_emulator/faults", {"fault": fault, "path": DIAL_PATH, "times": 1, "retry_after": 0})
+    detail = "Failed to publish outbound call" if fault == "500" else "Too many requests"
+    async with dial_client(emu, tmp_path, MODE, ledger=ledger, allowed_numbers=NUMBER) as client:
+        failed = await call(client)
+        text = text_of(failed)
+        assert failed.is_error and "NOT placed (ledger #1" in text and f"HTTP {fault}: {detail}" in text, text
+        assert "try again" not in text.lower() and "retry" not in text.lower(), text
+        stored = (await ledger_rows(client))[0]["detail"]
+        assert detail in stored and "try again" not in stored.lower(), stored
+        assert dials(emu) == 0
+        again = structured(await call(client))
+    assert again["status"] == "started" and again["ledger_id"] == 2
+    rows = [json.loads(line) for line in ledger_cli(ledger, "list").stdout.splitlines()]
+    assert [r["status"] for r in rows] == ["started", "failed"]
+    assert dials(emu) == 1
+
+
+async def test_an_api_error_that_echoes_the_number_is_masked_in_the_ledger_resource_and_listing(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    def rejected() -> Response:
+        return JSONResponse({"detail": "Invalid phone number +17018112582 for this provider"}, status_code=400)
+
+    ledger = tmp_path / "ledger.sqlite3"
+    async with (
+        gateway(emu, rejected) as proxied,
+        dial_client(proxied, tmp_path, MODE, ledger=ledger, allowed_numbers=NUMBER) as client,
+    ):
+        result = await call(client)
+    assert result.is_error and "HTTP 400" in text_of(result)
+    document = await recent_dials_document(ledger)  # the text of voicing://ledger/recent
+    listed = ledger_cli(ledger, "list")
+    assert listed.returncode == 0
+    for text in (document, listed.stdout):
+        assert "Invalid phone number" in text and "8112582" not in text, text
+    row = json.loads(listed.stdout.splitlines()[0])
+    assert row["status"] == "failed" and "+1 701 ••• ••82" in row["detail"]
+
+
+async def test_a_ledger_that_fails_after_the_post_does_not_hide_the_started_call(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """The call was sent: the result says started (with a warning), never "refused, nothing was dialled"."""
+
+    path = tmp_path / "ledger.sqlite3"
+    ledger = Ledger(path, clock=Clock())
+    settings = load_settings(base_url=emu.base_url, api_key=emu.api_key, env="development", quiet_hours="off")
+    guard = DialGuard(settings, TemplateStore(PACKAGE_PROMPTS_DIR), ledger, clock=Clock())
+
+    class LedgerLostDuringThePost:
+        """The real API client; while the POST is out, the ledger file is replaced by a folder."""
+
+        def __init__(self, client: VoicingClient) -> None:
+            self.client = client
+
+        async def initiate_outbound_call(self, req: OutboundCallRequest) -> OutboundCallResponse:
+            response = await self.client.initiate_outbound_call(req)
+            ledger.close()
+            for leftover in tmp_path.glob("ledger.sqlite3*"):
+                leftover.unlink()
+            path.mkdir()
+            return response
+
+    decision = await check(
+        guard,
+        assistant_id="019addcc-b878-7b10-85f1-49f21342f947",
+        phone_number=NUMBER,
+        input_variables={"name": "Ann", "plan_type": "Gold"},
+    )
+    async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as api:
+        response, row_id = await guard.place_call(decision, LedgerLostDuringThePost(api), confirmation="token")
+    ledger.close()
+    assert response.call_id == helper(emu, "GET", "/_emulator/dials")["calls"][0]
+    assert row_id == 1 and dials(emu) == 1
+    assert any("the call was started, but the ledger could not record it" in w for w in decision.warnings)

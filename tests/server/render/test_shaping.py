@@ -12,7 +12,9 @@ from voicing_mcp.server.render.shaping import (
     THIRD_PARTY_NOTICE,
     shape_call,
 )
-from voicing_mcp.server.tools.calls import build_filters, fetch_bulk, fetch_call, fetch_call_list
+from voicing_mcp.server.tools.bulk_call_details import fetch_bulk
+from voicing_mcp.server.tools.get_call_details import fetch_call
+from voicing_mcp.server.tools.list_calls import build_filters, fetch_call_list
 
 
 def test_unknown_fields_are_kept_and_long_strings_are_capped() -> None:

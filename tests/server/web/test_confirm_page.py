@@ -46,9 +46,8 @@ from mcp_types import (
     UrlElicitationCapability,
 )
 
-from server_support import helper, structured, text_of
-from tests.server.test_dial import NUMBER, PAYMENT, VARS, Clock, Human, call, dials, refusal
-from tests.server.test_transports import Served, clean_env, stop
+from server_support import NUMBER, PAYMENT, VARS, Clock, Human, call, dials, helper, refusal, structured, text_of
+from tests.server.web.test_transports import Served, clean_env, stop
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
@@ -60,7 +59,7 @@ from voicing_mcp.server.app import create_server
 from voicing_mcp.server.render.preview import DialResult, preview_rows, preview_text, text_for_dial
 from voicing_mcp.server.web.confirm_page import ConfirmPages, PendingDial
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
