@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +35,30 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedPr
         timeout=300,
         check=False,
     )
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_WEEKDAY = re.compile(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun)\b")
+
+
+def _shape(line: str) -> str:
+    """A line of demo output with what changes from run to run (ids, times, durations) made alike."""
+    return re.sub(r"\d", "0", _WEEKDAY.sub("Day", _UUID.sub("<id>", line.strip())))
+
+
+def test_the_readme_quotes_the_demo_s_last_step_as_the_demo_prints_it(
+    demo_run: subprocess.CompletedProcess[str],
+) -> None:
+    readme = README.read_text(encoding="utf-8")
+    quoted = readme.split("The last step, as it prints it:", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    printed = {_shape(line) for line in demo_run.stdout.splitlines()}
+    # the emulator picks a call's first status and its outcome: the progress and result lines vary
+    steady = [line for line in quoted.splitlines() if line.strip() and not line.strip().startswith("[")]
+    steady = [line for line in steady if "(confirmed by token):" not in line]
+    assert len(steady) >= 10, quoted
+    stale = [line.strip() for line in steady if _shape(line) not in printed]
+    assert not stale, f"README lines the demo no longer prints: {stale}"
 
 
 def test_the_demo_runs_every_step_against_the_emulator_and_exits_0(
