@@ -1,5 +1,8 @@
 """The dial guard: the ordered checks every ``initiate_outbound_call`` passes before anything leaves.
 
+A little over 450 lines: the checks stay in one class, in the order of the numbered list below, with the
+per-number cap's and the rate cap's "when does it free" beside them.
+
 :meth:`DialGuard.check` reads as the list of checks, in this order (the README's dial guard table):
 
 1. **Number** — parse, normalise to E.164, refuse short/emergency numbers, national formats

@@ -18,8 +18,8 @@ One :meth:`CampaignDispatcher.tick` (the background loop runs one every ``tick_s
 3. a ``scheduled`` campaign whose first row is due becomes ``running``; a running campaign whose approval
    expired is paused ("approval expired");
 4. free slots (``max_concurrent`` minus its ``dialling``/``in_progress`` rows, counted by the ledger) are claimed
-   and each claimed row dialled (:func:`~voicing_mcp.guard.workflow.dial_campaign_row`: the re-check at dial time
-   and one POST), concurrently, the leases renewed while POSTs are in flight; the result is written to the row
+   and each claimed row dialled (:func:`~voicing_mcp.guard.campaigns.row_dial.dial_campaign_row`: the re-check
+   at dial time and one POST), concurrently, the leases renewed while POSTs are in flight; the result is written to the row
    (``in_progress``, ``waiting`` until a time, ``excluded`` with its reason, ``failed``, ``unknown``);
 5. auto-pause: 3 unknown outcomes or failed dials in a row, or more than 20% of the last 20 (at least 10)
    dials failed → ``paused`` with the reason; a problem of the whole campaign (its template, the do-not-call
@@ -45,9 +45,9 @@ import anyio
 
 from voicing_mcp.api.models import BulkResult, OutboundCallRequest, OutboundCallResponse
 from voicing_mcp.errors import VoicingError
+from voicing_mcp.guard.campaigns.row_dial import RowDial, dial_campaign_row
 from voicing_mcp.guard.ledger import Campaign, CampaignConflict, CampaignRow, CampaignStatus, Ledger, RowState
 from voicing_mcp.guard.policy import Clock, DialGuard
-from voicing_mcp.guard.workflow import RowDial, dial_campaign_row
 from voicing_mcp.redact import mask_numbers_in
 
 if TYPE_CHECKING:

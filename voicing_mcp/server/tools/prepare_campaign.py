@@ -1,4 +1,7 @@
-"""``prepare_campaign``: many calls, one human approval of an exact list (issue 16).
+"""``prepare_campaign``: many calls, one human approval of an exact list.
+
+Over 450 lines on purpose: the whole tool in one file (arguments, result, the approval page's fields, asking again
+and token mode for ``control_campaign``), as every tool is.
 
 The tool is thin; the rules are the guard's:
 
