@@ -19,8 +19,8 @@ One :meth:`CampaignDispatcher.tick` (the background loop runs one every ``tick_s
    expired is paused ("approval expired");
 4. free slots (``max_concurrent`` minus its ``dialling``/``in_progress`` rows, counted by the ledger) are claimed
    and each claimed row dialled (:func:`~voicing_mcp.guard.campaigns.row_dial.dial_campaign_row`: the re-check
-   at dial time and one POST), concurrently, the leases renewed while POSTs are in flight; the result is written to the row
-   (``in_progress``, ``waiting`` until a time, ``excluded`` with its reason, ``failed``, ``unknown``);
+   at dial time and one POST), concurrently, the leases renewed while POSTs are in flight; the result is written to
+   the row (``in_progress``, ``waiting`` until a time, ``excluded`` with its reason, ``failed``, ``unknown``);
 5. auto-pause: 3 unknown outcomes or failed dials in a row, or more than 20% of the last 20 (at least 10)
    dials failed → ``paused`` with the reason; a problem of the whole campaign (its template, the do-not-call
    file) pauses it too;
