@@ -14,7 +14,8 @@ every refusal's words are here, one short function each, grouped by the guard mo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
 
 from voicing_mcp.errors import (
@@ -184,12 +185,21 @@ def _template_missing(*, assistant_id: str, where: object) -> str:
 
 
 @_refusal("template-variables-missing", rule="template-variables")
-def _template_variables_missing(*, missing: list[str], assistant_id: str, template: str, optional: list[str]) -> str:
+def _template_variables_missing(
+    *, missing: list[str], assistant_id: str, template: str, optional: list[str], given: Sequence[str] = ()
+) -> str:
     add = ", ".join(f'"{m}": "…"' for m in missing)
     also = f" (optional: {', '.join(optional)})" if optional else ""
+    # a given name the template does not use, spelt close to a missing one, is most likely that one misspelt
+    typos = [
+        f"{g!r} is not a placeholder: did you mean {close[0]!r}?"
+        for g in given
+        if (close := difflib.get_close_matches(g, missing, n=1, cutoff=0.75))
+    ]
+    hint = f"; {'; '.join(typos)}" if typos else ""
     return (
         f"template: input_variables lack {', '.join(repr(m) for m in missing)}, required by the prompt of "
-        f"assistant {assistant_id} ({template}); add {add}{also}"
+        f"assistant {assistant_id} ({template}); add {add}{also}{hint}"
     )
 
 

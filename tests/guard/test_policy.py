@@ -86,6 +86,19 @@ async def test_missing_required_placeholders_are_all_named(tmp_path: Path) -> No
     assert "'name'" in str(err) and "'plan_type'" in str(err)
 
 
+async def test_a_misspelt_variable_is_named_with_the_placeholder_it_most_likely_means(tmp_path: Path) -> None:
+    err = await refused(
+        make_guard(tmp_path), phone_number="+17018112582", input_variables={"name": "Ann", "plan_typ": "Gold"}
+    )
+    assert err.rule == "template-variables"
+    assert "lack 'plan_type'" in str(err)
+    assert "'plan_typ' is not a placeholder: did you mean 'plan_type'?" in str(err)
+    unrelated = await refused(
+        make_guard(tmp_path), phone_number="+17018112582", input_variables={"name": "Ann", "colour": "red"}
+    )
+    assert "did you mean" not in str(unrelated)
+
+
 async def test_optional_placeholders_may_be_left_out_and_extras_are_warned(tmp_path: Path) -> None:
     d = await check(
         make_guard(tmp_path),

@@ -85,7 +85,10 @@ class Settings(BaseSettings):
     strict_templates: bool = Field(
         default=True, description="true: an assistant without a local template is refused; false: warned (default true)"
     )
-    dnc_file: Path | None = Field(default=None, description="do-not-call list, one number per line (default: none)")
+    dnc_file: Path | None = Field(
+        default=None,
+        description="do-not-call list: one or more numbers a line, notes in their own column (default: none)",
+    )
     confirmation: ConfirmationMode | None = Field(
         default=None,
         description="who confirms a dial: human, or token (the model relays it) (default: human; token in local mode)",

@@ -229,6 +229,7 @@ class DialGuard:
                 assistant_id=assistant_id,
                 template=template.path.name,
                 optional=list(template.optional),
+                given=sorted(set(variables) - set(template.placeholders)),
             )
         extra = sorted(set(variables) - set(template.placeholders))
         if extra:
