@@ -302,11 +302,13 @@ async def test_forged_and_replayed_posts_change_nothing(
     assert [r.status_code for r in (no_csrf, foreign, no_origin, rebound)] == [403, 403, 403, 421]
     assert untouched[0].status == "awaiting_approval" and untouched[1] == {"queued": 5}
     assert approved.status_code == 200 and "Approved: 3 calls" in approved.text
-    assert after[0].status == "running" and after[1] == {"queued": 3, "removed": 2}
+    assert after[0].status == "running" and after[1].get("removed") == 2 and sum(after[1].values()) == 5
     assert after[0].approval_expires_at is not None and after[0].approved_at is not None
     assert (after[0].approval_expires_at - after[0].approved_at).total_seconds() == pytest.approx(24 * 3600, abs=2)
     assert replay.status_code == 409 and decline.status_code == 409
-    assert final == after
+    # the replay and the late decline changed nothing (the server's dispatcher may have dialled meanwhile)
+    assert final[0].status in {"running", "completed"} and final[0].approved_at == after[0].approved_at
+    assert final[0].approval_expires_at == after[0].approval_expires_at and final[1].get("removed") == 2
     assert dials(emu) == 0
 
 
@@ -367,8 +369,10 @@ async def test_asking_again_opens_no_second_tab_while_the_page_lives_and_a_new_o
     assert text_of(later) == "awaiting_approval" and len(urls) == 2 and urls[-1] != first
     assert "Place 3 calls" in page.text and started.status_code == 200
     assert unknown.is_error and "no campaign 'cmp_ffffffffffffffff'" in text_of(unknown)
-    assert (await campaign_in(tmp_path, data["campaign_id"]))[1] == {"queued": 3}
-    assert (await campaign_in(tmp_path, data["campaign_id"]))[0].status == "running"
+    campaign, counts = await campaign_in(tmp_path, data["campaign_id"])
+    # the 3 approved rows, possibly already taken by the server's dispatcher; none removed
+    assert campaign.status in {"running", "completed"} and sum(counts.values()) == 3, counts
+    assert set(counts) <= {"queued", "dialling", "in_progress", "completed"}, counts
 
 
 # ----- 3. token mode ----------------------------------------------------------------------------------
@@ -434,11 +438,14 @@ async def test_as_a_person_would_two_unticked_rows_of_fifty_leave_48_approved_an
     data = structured(results[0])
     assert data["status"] == "running" and data["asked_via"] == "browser"
     campaign, counts = await campaign_in(tmp_path, data["campaign_id"])
-    assert campaign.status == "running" and counts == {"queued": 48, "removed": 2}
-    assert dialled(emu) == []  # nothing before the dispatcher runs
+    # the server's own dispatcher started on the approval: 48 rows on their way, 2 removed
+    approved = [number(i) for i in range(50) if i + 1 not in (3, 17)]
+    assert campaign.status == "running" and counts.pop("removed") == 2 and sum(counts.values()) == 48
+    assert set(counts) <= {"queued", "dialling", "in_progress", "completed"}, counts
+    assert set(dialled(emu)) <= set(approved) and len(dialled(emu)) == len(set(dialled(emu)))
+    # a second dispatcher (as after a restart) finishes what the server's began: still each number once
     settings = campaign_settings(emu, tmp_path, max_calls_per_hour=1000)
     done = await dispatch_until_done(settings, data["campaign_id"])
-    approved = [number(i) for i in range(50) if i + 1 not in (3, 17)]
     assert done.status == "completed"
     assert sorted(dialled(emu)) == sorted(approved)  # each of the 48 once; rows 3 and 17 never
     assert (await campaign_in(tmp_path, data["campaign_id"]))[1] == {"completed": 48, "removed": 2}
