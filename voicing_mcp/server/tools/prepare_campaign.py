@@ -41,7 +41,7 @@ from voicing_mcp.guard.campaigns import (
     read_recipients_file,
     recipients_from_list,
 )
-from voicing_mcp.guard.ledger import Campaign, NewCampaign, NewCampaignRow
+from voicing_mcp.guard.ledger import Campaign, NewCampaign, NewCampaignRow, RowState
 from voicing_mcp.guard.tokens import IssuedToken
 from voicing_mcp.guard.workflow import (
     MAX_PENDING_BATCH_PAGES,
@@ -507,7 +507,7 @@ async def _fields_from_ledger(state: ServerContext, campaign: Campaign) -> dict[
     rows: list[RowView] = []
     offset = 0
     while True:
-        page = await ledger.campaign_rows(campaign.id, offset=offset, limit=1000, states=("queued",))
+        page = await ledger.campaign_rows(campaign.id, offset=offset, limit=1000, states=APPROVABLE)
         for row in page:
             number = parse_number_cached(row.phone_e164, default_region=None)
             try:
@@ -541,6 +541,11 @@ async def _fields_from_ledger(state: ServerContext, campaign: Campaign) -> dict[
     }
 
 
+#: the rows an approval covers: accepted and not yet dialled (after a lapsed approval, also the rows a rule made
+#: wait: they are shown again and may be unticked, or they would be dialled on no valid approval)
+APPROVABLE: tuple[RowState, ...] = ("queued", "waiting")
+
+
 def issue_campaign_token(state: ServerContext, campaign: Campaign) -> IssuedToken:
     """Token mode: a token that starts ``campaign`` (its manifest) once, valid 15 minutes."""
     if batch_mode(state.guard) != "token":
@@ -563,7 +568,7 @@ async def start_with_token(state: ServerContext, campaign_id: str, token: str) -
     positions: list[int] = []
     offset = 0
     while True:
-        page = await guard.ledger.campaign_rows(campaign.id, offset=offset, limit=1000, states=("queued",))
+        page = await guard.ledger.campaign_rows(campaign.id, offset=offset, limit=1000, states=APPROVABLE)
         positions += [r.position for r in page]
         if len(page) < 1000:
             break
