@@ -532,3 +532,27 @@ async def test_asking_again_after_the_approval_lapsed_shows_the_waiting_rows_too
     assert shown == [1, 2, 3]
     assert started.status_code == 200 and "Approved: 1 call " in started.text
     assert counts.get("removed") == 2 and counts.get("waiting", 0) == 0, counts
+
+
+async def test_a_refused_campaign_token_says_how_to_get_a_new_one_for_the_campaign_not_a_single_calls_preview(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    clock = Clock()
+    async with campaign_client(emu, tmp_path, confirmation="token", clock=clock) as client:
+        first = structured(await prepare(client, recipients=rows(2)))
+        cid, token = first["campaign_id"], first["confirmation_token"]
+        forged = await client.call_tool(
+            "control_campaign", {"campaign_id": cid, "action": "start", "confirmation_token": token[:-4] + "AAAA"}
+        )
+        clock.now += timedelta(minutes=16)
+        expired = await client.call_tool(
+            "control_campaign", {"campaign_id": cid, "action": "start", "confirmation_token": token}
+        )
+    for refused in (forged, expired):
+        text = text_of(refused)
+        assert refused.is_error and "confirmation token" in text
+        assert "initiate_outbound_call" not in text, text
+        assert "control_campaign" in text and "resume" in text, text
+    assert "expired" in text_of(expired)
+    campaign, _ = await campaign_in(tmp_path, cid)
+    assert campaign.status == "awaiting_approval"

@@ -53,7 +53,7 @@ from voicing_mcp.guard.workflow import (
     reach_human_for_batch,
     wait_for_batch_decision,
 )
-from voicing_mcp.messages import refusal
+from voicing_mcp.messages import campaign_token_refusal, refusal
 from voicing_mcp.redact import mask_number, one_line
 from voicing_mcp.server.context import ServerContext, server_context
 from voicing_mcp.server.render.results import as_tool_result, tool_error
@@ -562,7 +562,10 @@ async def start_with_token(state: ServerContext, campaign_id: str, token: str) -
     campaign = await guard.ledger.get_campaign(campaign_id)
     if campaign is None:
         raise refusal("campaign-unknown", campaign_id=campaign_id)
-    verified = guard.signer.verify_campaign(token, campaign.id, campaign.manifest_sha256, now=guard.clock())
+    try:
+        verified = guard.signer.verify_campaign(token, campaign.id, campaign.manifest_sha256, now=guard.clock())
+    except GuardRefusal as exc:
+        raise campaign_token_refusal(exc) from None
     if campaign.status != "awaiting_approval":
         raise refusal("campaign-not-awaiting", campaign_id=campaign_id, status=campaign.status)
     positions: list[int] = []
