@@ -582,6 +582,18 @@ def _campaign_token_replayed() -> str:
     return "confirmation token: already used — a campaign token starts its campaign once"
 
 
+#: a refused campaign token's next step (a single call's is "initiate_outbound_call again"): this campaign's
+_CAMPAIGN_AGAIN = (
+    'call control_campaign(action="resume") for a new token for this campaign; show the user its summary '
+    "(campaign_status) and start it only after their yes"
+)
+
+
+def campaign_token_refusal(exc: GuardRefusal) -> GuardRefusal:
+    """A token refusal met while starting a campaign, with the campaign's next step instead of a single call's."""
+    return GuardRefusal(str(exc).replace(_AGAIN, _CAMPAIGN_AGAIN), rule=exc.rule, reason=exc.reason, fields=exc.fields)
+
+
 @_refusal("campaign-approval-refused", rule="campaign")
 def _campaign_approval_refused(*, campaign_id: str, why: str) -> str:
     return f"campaign: {campaign_id} was not started: {why}; nothing was dialled"

@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,8 @@ from voicing_mcp.config import Settings, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
 from voicing_mcp.guard.campaigns.dispatcher import CampaignDispatcher
-from voicing_mcp.guard.ledger import Campaign, open_ledger
+from voicing_mcp.guard.ledger import Campaign, NewCampaign, NewCampaignRow, open_ledger
+from voicing_mcp.guard.policy import ledger_environment
 from voicing_mcp.runtime import open_guard, template_store
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.context import ServerContext, server_context
@@ -480,3 +482,84 @@ async def test_as_a_person_would_dont_start_declines_and_dials_nothing(
     campaign, counts = await campaign_in(tmp_path, data["campaign_id"])
     assert campaign.status == "declined" and "queued" not in counts
     assert dials(emu) == before
+
+
+async def test_asking_again_after_the_approval_lapsed_shows_the_waiting_rows_too_and_an_unticked_one_is_never_dialled(
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Row 1 waits (quiet hours, the rate cap) when the approval lapses: asking again must put it before the human
+    with the queued rows, so that an untick removes it; else it would be dialled on no valid approval."""
+    log = browser(tmp_path, monkeypatch)
+    clock = Clock()
+    settings = campaign_settings(emu, tmp_path)
+    ledger = open_ledger(tmp_path / "ledger.sqlite3", clock=clock, environment=ledger_environment(settings))
+    try:
+        new = NewCampaign(
+            id="cmp_00000000000000aa",
+            environment=ledger_environment(settings),
+            assistant_id=PAYMENT,
+            telephony_provider="default",
+            manifest_sha256="m" * 64,
+        )
+        await ledger.create_campaign(
+            new,
+            [
+                NewCampaignRow(position=i, phone_e164=number(i), input_variables={"name": "A", "plan_type": "Gold"})
+                for i in (1, 2, 3)
+            ],
+        )
+        await ledger.approve_campaign(
+            new.id, manifest_sha256="m" * 64, ticked_positions=(1, 2, 3), expires_at=clock() + timedelta(minutes=1)
+        )
+        [row] = await ledger.claim_next_rows(worker_id="w", lease=timedelta(minutes=5), limit=1, campaign_id=new.id)
+        await ledger.record_row_outcome(
+            new.id,
+            row.position,
+            state="waiting",
+            next_attempt_at=clock() + timedelta(hours=2),
+            last_outcome="quiet hours",
+        )
+        clock.now += timedelta(minutes=2)
+        await ledger.set_campaign_status(new.id, "paused", reason="approval expired")
+    finally:
+        await ledger.aclose()
+    async with campaign_client(emu, tmp_path, clock=clock) as client:
+        asked = await client.call_tool("ask_again", {"campaign_id": new.id})
+        url = await recorded_url(log)
+        async with httpx.AsyncClient() as http:
+            page = await http.get(url)
+            shown = sorted(int(v) for v in re.findall(r'name="row" value="(\d+)"', page.text))
+            started = await http.post(
+                url,
+                data={"csrf": csrf_of(page.text), "page": "1", "choice": "start", "row": ["2"]},
+                headers={"origin": origin_of(url)},
+            )
+    _, counts = await campaign_in(tmp_path, new.id)
+    assert not asked.is_error, text_of(asked)
+    assert shown == [1, 2, 3]
+    assert started.status_code == 200 and "Approved: 1 call " in started.text
+    assert counts.get("removed") == 2 and counts.get("waiting", 0) == 0, counts
+
+
+async def test_a_refused_campaign_token_says_how_to_get_a_new_one_for_the_campaign_not_a_single_calls_preview(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    clock = Clock()
+    async with campaign_client(emu, tmp_path, confirmation="token", clock=clock) as client:
+        first = structured(await prepare(client, recipients=rows(2)))
+        cid, token = first["campaign_id"], first["confirmation_token"]
+        forged = await client.call_tool(
+            "control_campaign", {"campaign_id": cid, "action": "start", "confirmation_token": token[:-4] + "AAAA"}
+        )
+        clock.now += timedelta(minutes=16)
+        expired = await client.call_tool(
+            "control_campaign", {"campaign_id": cid, "action": "start", "confirmation_token": token}
+        )
+    for refused in (forged, expired):
+        text = text_of(refused)
+        assert refused.is_error and "confirmation token" in text
+        assert "initiate_outbound_call" not in text, text
+        assert "control_campaign" in text and "resume" in text, text
+    assert "expired" in text_of(expired)
+    campaign, _ = await campaign_in(tmp_path, cid)
+    assert campaign.status == "awaiting_approval"

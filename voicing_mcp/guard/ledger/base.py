@@ -201,8 +201,9 @@ class DialLedger(Protocol):
         status: Literal["running", "scheduled"] = "running",
     ) -> Campaign:
         """The human's one decision to start: the campaign must be ``awaiting_approval`` with this manifest hash,
-        and every ticked position an accepted (``queued``) row, else CampaignConflict and nothing changes. The
-        unticked queued rows become ``removed``; ``approved_at`` = now, ``approval_expires_at`` = expires_at."""
+        and every ticked position an accepted row not yet dialled (``queued``, or ``waiting`` when it is asked again
+        after a lapsed approval), else CampaignConflict and nothing changes. The unticked ones become ``removed``;
+        ``approved_at`` = now, ``approval_expires_at`` = expires_at."""
         ...
 
     async def set_campaign_status(

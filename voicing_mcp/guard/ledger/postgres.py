@@ -664,7 +664,8 @@ class PostgresLedger:
                 # the campaign's row lock: two decisions at once take turns, the second finds it decided
                 check_approval(await self._campaign_of(conn, campaign_id, lock=True), campaign_id, manifest_sha256)
                 cur = await conn.execute(
-                    "SELECT position FROM campaign_rows WHERE campaign_id = %s AND state = 'queued'", (campaign_id,)
+                    "SELECT position FROM campaign_rows WHERE campaign_id = %s AND state IN ('queued', 'waiting')",
+                    (campaign_id,),
                 )
                 accepted = {int(p[0]) for p in await cur.fetchall()}
                 if not ticked <= accepted:

@@ -582,7 +582,8 @@ class Ledger:
             accepted = {
                 int(p[0])
                 for p in conn.execute(
-                    "SELECT position FROM campaign_rows WHERE campaign_id = ? AND state = 'queued'", (campaign_id,)
+                    "SELECT position FROM campaign_rows WHERE campaign_id = ? AND state IN ('queued', 'waiting')",
+                    (campaign_id,),
                 )
             }
             if not ticked <= accepted:

@@ -44,7 +44,7 @@ from voicing_mcp.guard.campaigns import (
     read_recipients_file,
     recipients_from_list,
 )
-from voicing_mcp.guard.ledger import Campaign, NewCampaign, NewCampaignRow
+from voicing_mcp.guard.ledger import Campaign, NewCampaign, NewCampaignRow, RowState
 from voicing_mcp.guard.tokens import IssuedToken
 from voicing_mcp.guard.workflow import (
     MAX_PENDING_BATCH_PAGES,
@@ -56,7 +56,7 @@ from voicing_mcp.guard.workflow import (
     reach_human_for_batch,
     wait_for_batch_decision,
 )
-from voicing_mcp.messages import refusal
+from voicing_mcp.messages import campaign_token_refusal, refusal
 from voicing_mcp.redact import mask_number, one_line
 from voicing_mcp.server.context import ServerContext, server_context
 from voicing_mcp.server.render.results import as_tool_result, tool_error
@@ -510,7 +510,7 @@ async def _fields_from_ledger(state: ServerContext, campaign: Campaign) -> dict[
     rows: list[RowView] = []
     offset = 0
     while True:
-        page = await ledger.campaign_rows(campaign.id, offset=offset, limit=1000, states=("queued",))
+        page = await ledger.campaign_rows(campaign.id, offset=offset, limit=1000, states=APPROVABLE)
         for row in page:
             number = parse_number_cached(row.phone_e164, default_region=None)
             try:
@@ -544,6 +544,11 @@ async def _fields_from_ledger(state: ServerContext, campaign: Campaign) -> dict[
     }
 
 
+#: the rows an approval covers: accepted and not yet dialled (after a lapsed approval, also the rows a rule made
+#: wait: they are shown again and may be unticked, or they would be dialled on no valid approval)
+APPROVABLE: tuple[RowState, ...] = ("queued", "waiting")
+
+
 def issue_campaign_token(state: ServerContext, campaign: Campaign) -> IssuedToken:
     """Token mode: a token that starts ``campaign`` (its manifest) once, valid 15 minutes."""
     if batch_mode(state.guard) != "token":
@@ -560,13 +565,16 @@ async def start_with_token(state: ServerContext, campaign_id: str, token: str) -
     campaign = await guard.ledger.get_campaign(campaign_id)
     if campaign is None:
         raise refusal("campaign-unknown", campaign_id=campaign_id)
-    verified = guard.signer.verify_campaign(token, campaign.id, campaign.manifest_sha256, now=guard.clock())
+    try:
+        verified = guard.signer.verify_campaign(token, campaign.id, campaign.manifest_sha256, now=guard.clock())
+    except GuardRefusal as exc:
+        raise campaign_token_refusal(exc) from None
     if campaign.status != "awaiting_approval":
         raise refusal("campaign-not-awaiting", campaign_id=campaign_id, status=campaign.status)
     positions: list[int] = []
     offset = 0
     while True:
-        page = await guard.ledger.campaign_rows(campaign.id, offset=offset, limit=1000, states=("queued",))
+        page = await guard.ledger.campaign_rows(campaign.id, offset=offset, limit=1000, states=APPROVABLE)
         positions += [r.position for r in page]
         if len(page) < 1000:
             break

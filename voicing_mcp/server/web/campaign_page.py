@@ -298,14 +298,19 @@ class CampaignPages:
 def _save_ticks(pending: PendingCampaign, page: int, values: list[str]) -> None:
     """The ticks of ``page`` as the form sent them; the other pages' ticks are kept as saved."""
     on_page = {r.position for r in pending.rows_of(page)}
-    ticked = {int(v) for v in values if v.isdigit() and len(v) <= 6} & on_page
+    ticked = {int(v) for v in values if _is_number(v)} & on_page
     pending.ticked = (pending.ticked - on_page) | ticked
 
 
 def _page_number(value: str | None, pages: int) -> int:
-    if value is None or not value.isdigit() or len(value) > 6:
+    if value is None or not _is_number(value):
         return 1
     return min(max(int(value), 1), pages)
+
+
+def _is_number(value: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes ``²`` (which ``int`` refuses: a 500) and other scripts' digits."""
+    return value.isascii() and value.isdigit() and len(value) <= 6
 
 
 def _international(e164: str) -> str:
