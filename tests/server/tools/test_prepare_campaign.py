@@ -340,7 +340,8 @@ async def test_ticks_on_other_pages_are_kept_without_javascript(
     assert "Page 1 of 2" in first.text and "Place 250 calls" in first.text
     assert "row-201" in second.text and "Place 249 calls" in second.text  # page 1's untick was kept
     assert started.status_code == 200 and "Approved: 248 calls" in started.text
-    assert campaign.status == "running" and counts == {"queued": 248, "removed": 2}
+    assert campaign.status == "running" and counts.pop("removed") == 2 and sum(counts.values()) == 248, counts
+    assert set(counts) <= {"queued", "dialling", "in_progress", "completed"}, counts
 
 
 async def test_asking_again_opens_no_second_tab_while_the_page_lives_and_a_new_one_after_it_expired(
@@ -399,7 +400,9 @@ async def test_in_token_mode_the_token_starts_its_campaign_once_with_every_accep
     assert not started.is_error, text_of(started)
     assert replayed.is_error
     campaign, counts = await campaign_in(tmp_path, first["campaign_id"])
-    assert campaign.status == "running" and counts == {"queued": 4}
+    # all 4 rows approved (the server's dispatcher may have taken some already), none removed
+    assert campaign.status in {"running", "completed"} and sum(counts.values()) == 4, counts
+    assert set(counts) <= {"queued", "dialling", "in_progress", "completed"}, counts
     assert (await campaign_in(tmp_path, other["campaign_id"]))[0].status == "awaiting_approval"
 
 
