@@ -18,6 +18,12 @@ if __package__ in (None, ""):  # run as a file: make the repository importable
 
 from benchmarks._common import REPO, child_env, machine_line
 
+#: campaigns --tiny: 20 rows prepared, a page of 30, a 20-row campaign, the claim cost at 10 and 100 dials
+_TINY_CAMPAIGNS: list[str] = [
+    *("--rows", "20", "--page-rows", "30", "--campaign-rows", "20", "--repeat", "1"),
+    *("--claim-sizes", "10", "100", "--claim-samples", "2"),
+]
+
 #: (name, module, modest arguments, tiny arguments)
 BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
     ("cold_start", "cold_start", ["--repeat", "5"], ["--repeat", "1", "--top", "5"]),
@@ -37,6 +43,12 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
     ("reconcile_calls", "reconcile_calls", ["--repeat", "3"], ["--ids", "300", "--unknown", "10", "--repeat", "1"]),
     # SQLite here (PostgreSQL: python benchmarks/replicas.py --throwaway-postgres, see benchmarks/README.md)
     ("replicas", "replicas", [], ["--sessions", "4", "--attempts", "20", "--numbers", "10"]),
+    (
+        "campaigns",
+        "campaigns",
+        ["--repeat", "1", "--claim-samples", "5"],
+        _TINY_CAMPAIGNS,
+    ),
 ]
 
 

@@ -44,7 +44,16 @@ def test_every_benchmark_runs_with_tiny_counts_and_prints_its_table() -> None:
     )
     out = done.stdout
     assert done.returncode == 0, f"stdout:\n{out[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
-    for name in ("cold_start", "call_overhead", "reconcile", "reconcile_latency", "reconcile_calls", "replicas"):
+    names = (
+        "cold_start",
+        "call_overhead",
+        "reconcile",
+        "reconcile_latency",
+        "reconcile_calls",
+        "replicas",
+        "campaigns",
+    )
+    for name in names:
         assert re.search(rf"^=== {name}: exit 0 after [\d.]+ s$", out, re.MULTILINE), name
     assert "FAILED" not in out
     assert re.search(r"^measured .* 2 cores|^measured .* \d+ cores", out, re.MULTILINE)
@@ -95,3 +104,15 @@ def test_every_benchmark_runs_with_tiny_counts_and_prints_its_table() -> None:
     ]
     for row in tool:
         assert re.search(r"\s3\s+290/10\s+\d+\.\d\dx$", row), row
+
+    # tiny campaigns: prepare 20 rows, the page of 30, a 20-row campaign dialled to the end, the claim cost
+    campaigns = _table_rows(out, "Campaigns against the emulator")
+    assert [row.split("  ")[0] for row in campaigns] == [
+        "prepare_campaign, token mode, 20 rows",
+        "approval page first GET, 30 rows",
+        "prepare_campaign before it, human mode, 30 rows",
+        "dispatcher CPU per dial, 20 rows",
+        "campaign end to end, 20 rows, SQLite",
+    ]
+    assert re.search(r"last campaign: completed, rows \{'completed': 20\}, 20 dials", out)
+    assert re.search(r"^sqlite\s+100\s+same\s", out, re.MULTILINE)  # ledger_claim's table, 100 dials in the window
