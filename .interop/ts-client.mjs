@@ -13,8 +13,8 @@ import { StdioClientTransport, getDefaultEnvironment } from "@modelcontextprotoc
 const here = dirname(fileURLToPath(import.meta.url));
 const command = resolve(process.argv[2] ?? join(here, "..", ".venv", "bin", "voicing-mcp"));
 const READ_TOOLS = ["get_call_details", "list_calls", "bulk_call_details", "chat_with_assistant", "list_assistants"];
-const LOCAL_TOOLS = ["list_assistants"]; // reads the local templates only: not open-world
-const PROMPTS = ["place_call_safely", "test_assistant", "reconcile_campaign"];
+const LOCAL_TOOLS = ["list_assistants", "campaign_status", "list_campaigns"]; // local state only: not open-world
+const PROMPTS = ["place_call_safely", "test_assistant", "reconcile_campaign", "run_campaign"];
 const ASSISTANT = "019addcc-b878-7b10-85f1-49f21342f947";
 const DIAL_TOOL = "initiate_outbound_call";
 
@@ -203,6 +203,36 @@ async function main() {
     );
     ok(`${DIAL_TOOL}: confirmation_required, nothing dialled`);
   }
+
+  // a campaign over stdio: prepared (every row checked), started with its token (token mode: local mode's
+  // default), dialled by the server's own dispatcher in the background, watched with campaign_status
+  const recipients = ["+12015550131", "+12015550132", "+12015550133", "+12015550132"].map((phone_number, i) => ({
+    phone_number,
+    input_variables: { name: `Interop ${i}`, plan_type: "Gold" },
+  }));
+  const prepared = await callTool("prepare_campaign", { assistant_id: ASSISTANT, recipients, name: "interop" });
+  const cp = prepared.structuredContent;
+  check(!prepared.isError && cp?.status === "awaiting_approval" && cp.accepted === 3, "prepare_campaign accepts 3 rows", prepared);
+  check(cp.excluded.count === 1 && typeof cp.confirmation_token === "string", "the repeated number is excluded; a token", cp);
+  const startedCampaign = await callTool("control_campaign", {
+    campaign_id: cp.campaign_id,
+    action: "start",
+    confirmation_token: cp.confirmation_token,
+  });
+  check(!startedCampaign.isError, "control_campaign(start) with the token starts the campaign", startedCampaign);
+  let status;
+  for (let i = 0; i < 60; i += 1) {
+    status = (await callTool("campaign_status", { campaign_id: cp.campaign_id })).structuredContent;
+    if (status && status.counts.queued === 0 && status.counts.dialling === 0) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const placed = status.counts.in_progress + status.counts.completed;
+  check(placed === 3 && status.counts.excluded === 1, "the server's dispatcher dials the 3 accepted rows once each", status);
+  const listedCampaigns = await callTool("list_campaigns", {});
+  check(!listedCampaigns.isError, "list_campaigns succeeds", listedCampaigns);
+  const rowsPart = JSON.parse((await client.readResource({ uri: status.resource })).contents[0].text);
+  check(JSON.stringify(rowsPart).includes("+12015550131"), "the campaign's rows resource reads", rowsPart);
+  ok(`campaign ${cp.campaign_id}: 3 accepted, 1 excluded, started with its token, ${placed} dialled (${status.status})`);
 
   const { resources } = await client.listResources();
   const { resourceTemplates } = await client.listResourceTemplates();
