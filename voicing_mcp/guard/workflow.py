@@ -287,7 +287,12 @@ class DialWorkflow:
                 raise refusal("no-human")
         via = _asked_via(pending.asked_via)
         if pending.state == "pending":
-            await self._wait_for_click(human, pending, max(float(wait_seconds), CONFIRM_WAIT_SECONDS), via)
+            await wait_for_decision(
+                human,
+                pending,
+                max(float(wait_seconds), CONFIRM_WAIT_SECONDS),
+                "confirm in the browser" if via == "browser" else "confirm on the confirm page",
+            )
         if pending.state == "declined":
             # kept until it expires: the same request asked again within the 5 minutes is declined again, so a
             # model cannot nag the human with new pages
@@ -315,7 +320,12 @@ class DialWorkflow:
             pages.forget(pending)
             raise refusal("page-not-started", error=exc) from None
         try:
-            pending.asked_via = await self._reach_the_human(human, pages.url(pending), pending)
+            pending.asked_via = await reach_the_human(
+                human,
+                pages.url(pending),
+                pending,
+                "Confirm or decline this phone call on the confirm page (it shows who will be called).",
+            )
         finally:
             pending.reached.set()  # a concurrent identical request waits for this
         if pending.asked_via is None:
@@ -324,36 +334,36 @@ class DialWorkflow:
         logger.info("confirmation asked via %s for %s", pending.asked_via, decision.phone.masked)
         return pending
 
-    @staticmethod
-    async def _reach_the_human(human: HumanChannel, url: str, pending: PendingPage) -> AskedVia | None:
-        """Give the page's URL to the human: URL-mode elicitation, else the browser. None when neither can."""
-        opened = await human.open_url(
-            url, "Confirm or decline this phone call on the confirm page (it shows who will be called)."
-        )
-        if opened is not None:
-            if not opened:
-                pending.state = "declined"
-                pending.decided.set()
-            return "url-elicitation"
-        if await human.open_browser(url):
-            return "browser"
-        return None
 
-    @staticmethod
-    async def _wait_for_click(human: HumanChannel, pending: PendingPage, limit: float, via: AskedVia | None) -> None:
-        """Wait for the human's decision up to ``limit`` seconds, reporting progress (whole seconds) meanwhile."""
-        where = "in the browser" if via == "browser" else "on the confirm page"
-        start = anyio.current_time()
-        total = round(limit)
-        while pending.state == "pending" and not pending.decided.is_set():
-            elapsed = anyio.current_time() - start
-            remaining = limit - elapsed
-            if remaining <= 0:
-                return
-            waited = min(int(elapsed), total)
-            await human.progress(waited, total, f"waiting for you to confirm {where}: {waited} of {total} s")
-            with anyio.move_on_after(min(CONFIRM_PROGRESS_SECONDS, remaining)):
-                await pending.decided.wait()
+async def reach_the_human(human: HumanChannel, url: str, pending: PendingPage, message: str) -> AskedVia | None:
+    """Give a page's URL to the human (a call's confirm page or a batch's approval page): URL-mode elicitation,
+    else the browser; None when neither can. Declining the link marks the page declined; the caller decides what
+    that means in the ledger."""
+    opened = await human.open_url(url, message)
+    if opened is not None:
+        if not opened:
+            pending.state = "declined"
+            pending.decided.set()
+        return "url-elicitation"
+    if await human.open_browser(url):
+        return "browser"
+    return None
+
+
+async def wait_for_decision(human: HumanChannel, pending: PendingPage, limit: float, waiting_to: str) -> None:
+    """Wait up to ``limit`` seconds for the human's decision on a page, reporting progress in whole seconds
+    ("waiting for you to <waiting_to>: 12 of 45 s")."""
+    start = anyio.current_time()
+    total = round(limit)
+    while pending.state == "pending" and not pending.decided.is_set():
+        elapsed = anyio.current_time() - start
+        remaining = limit - elapsed
+        if remaining <= 0:
+            return
+        waited = min(int(elapsed), total)
+        await human.progress(waited, total, f"waiting for you to {waiting_to}: {waited} of {total} s")
+        with anyio.move_on_after(min(CONFIRM_PROGRESS_SECONDS, remaining)):
+            await pending.decided.wait()
 
 
 def _asked_via(value: str | None) -> AskedVia | None:
@@ -417,32 +427,13 @@ async def decline_batch(guard: DialGuard, campaign_id: str) -> Campaign:
 
 
 async def reach_human_for_batch(human: HumanChannel, url: str, pending: PendingPage) -> AskedVia | None:
-    """Give a batch's approval page to the human as a single call's page is given: URL-mode elicitation, else the
-    browser; None when neither can. Declining the link declines nothing in the ledger: the caller decides."""
-    opened = await human.open_url(
-        url, "Review the list of calls and start or decline the campaign on its approval page."
+    """Give a batch's approval page to the human as a single call's page is given (:func:`reach_the_human`)."""
+    return await reach_the_human(
+        human, url, pending, "Review the list of calls and start or decline the campaign on its approval page."
     )
-    if opened is not None:
-        if not opened:
-            pending.state = "declined"
-            pending.decided.set()
-        return "url-elicitation"
-    if await human.open_browser(url):
-        return "browser"
-    return None
 
 
 async def wait_for_batch_decision(human: HumanChannel, pending: PendingPage, limit: float, via: AskedVia) -> None:
-    """Wait up to ``limit`` seconds for the human's decision on a batch's page, reporting progress meanwhile."""
+    """Wait up to ``limit`` seconds for the human's decision on a batch's page (:func:`wait_for_decision`)."""
     where = "in the browser" if via == "browser" else "on the approval page"
-    start = anyio.current_time()
-    total = round(limit)
-    while pending.state == "pending" and not pending.decided.is_set():
-        elapsed = anyio.current_time() - start
-        remaining = limit - elapsed
-        if remaining <= 0:
-            return
-        waited = min(int(elapsed), total)
-        await human.progress(waited, total, f"waiting for you to review the campaign {where}: {waited} of {total} s")
-        with anyio.move_on_after(min(CONFIRM_PROGRESS_SECONDS, remaining)):
-            await pending.decided.wait()
+    await wait_for_decision(human, pending, limit, f"review the campaign {where}")
