@@ -16,6 +16,7 @@ from mcp_types import CallToolResult, TextResourceContents
 from server_support import session, text_of
 from voicing_mcp.config import load_settings
 from voicing_mcp.guard.ledger import Campaign, Ledger, NewCampaign, NewCampaignRow
+from voicing_mcp.server import context
 from voicing_mcp.server.app import create_server
 
 ENV = "local"  # the scope of a local-mode server's ledger
@@ -41,7 +42,11 @@ class Rig:
 
 @asynccontextmanager
 async def campaign_server(tmp_path: Path, mode: str = "legacy", **settings: Any) -> AsyncGenerator[Rig]:
-    """A local-mode server on ``tmp_path``'s ledger with a virtual clock, a client session, and the same ledger."""
+    """A local-mode server on ``tmp_path``'s ledger with a virtual clock, a client session, and the same ledger.
+
+    The server's own dispatcher is held back: these tests probe the ledger's claims themselves (what a dispatcher
+    would get), so a dispatcher dialling meanwhile would race them; the dispatcher's tests are its own."""
+    held_back, context.DISPATCHER_START_DELAY = context.DISPATCHER_START_DELAY, 3600.0
     clock = Clock()
     path = tmp_path / "ledger.sqlite3"
     server = create_server(load_settings(ledger=str(path), **settings), clock=clock)
@@ -50,6 +55,7 @@ async def campaign_server(tmp_path: Path, mode: str = "legacy", **settings: Any)
         async with session(server, mode) as client:
             yield Rig(client, ledger, clock)
     finally:
+        context.DISPATCHER_START_DELAY = held_back
         ledger.close()
 
 
