@@ -236,7 +236,10 @@ async def test_three_dispatchers_on_postgresql_one_killed_midway_dial_every_numb
         unknown = [r for r in rows if r.state == "unknown"]
         # every accepted number dialled once; only the rows the killed replica was dialling are unknown
         assert len(completed) + len(unknown) == 1000 and completed <= set(calls)
-        assert len(unknown) <= 10 and all(r.last_outcome == "interrupted" for r in unknown)
+        # unknown: a row the killed replica was dialling ("interrupted"), or, on a loaded machine, a POST whose answer
+        # did not come in time ("outcome unknown"); either way never dialled again (each number at most once above)
+        outcomes = [r.last_outcome for r in unknown]
+        assert len(unknown) <= 10 and set(outcomes) <= {"interrupted", "outcome unknown"}, outcomes
         assert set(calls) <= set(phones)
     finally:
         for w in workers:
