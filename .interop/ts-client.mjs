@@ -46,8 +46,27 @@ async function callTool(name, args, options) {
   return client.callTool({ name, arguments: args }, undefined, { timeout: 60_000, ...options });
 }
 
+// Progress as it came over the wire. The TypeScript client runs a notification's handler in a microtask but a
+// response's synchronously, so when a progress notification and the response arrive in one read from the pipe,
+// the response drops the progress handler first and `onprogress` never fires ("unknown token"): a client race
+// that once failed CI. What the server sent is read here, before the client dispatches it.
+const wireProgress = [];
+function watchProgress() {
+  const deliver = transport.onmessage;
+  transport.onmessage = (message, extra) => {
+    if (message?.method === "notifications/progress") wireProgress.push(message.params);
+    deliver?.(message, extra);
+  };
+}
+async function progressOf(call) {
+  wireProgress.length = 0;
+  const result = await call();
+  return { result, progress: [...wireProgress] };
+}
+
 async function main() {
   await client.connect(transport);
+  watchProgress();
   const info = client.getServerVersion();
   check(info?.name === "voicing-mcp", "server identifies as voicing-mcp", info);
   ok(`initialize: ${info.name} ${info.version}, protocol negotiated`);
@@ -82,9 +101,10 @@ async function main() {
   check(!one.isError && one.structuredContent?.call_id === calls[0].call_id, "get_call_details returns the call", one);
   ok(`get_call_details: ${one.structuredContent.call_id} is ${one.structuredContent.status}`);
 
-  const progress = [];
   const ids = [...calls.map((c) => c.call_id), calls[0].call_id, "no-such-call-interop"];
-  const bulk = await callTool("bulk_call_details", { call_ids: ids }, { onprogress: (p) => progress.push(p) });
+  const { result: bulk, progress } = await progressOf(() =>
+    callTool("bulk_call_details", { call_ids: ids }, { onprogress: () => {} }),
+  );
   check(!bulk.isError, "bulk_call_details succeeds", bulk);
   const b = bulk.structuredContent;
   check(b.found === 5 && b.duplicates_removed === 1, "bulk_call_details finds 5 and drops the duplicate", b);
@@ -97,11 +117,8 @@ async function main() {
   check(progress.length >= 1, "bulk_call_details sends progress notifications", progress);
   ok(`bulk_call_details: ${b.found} found, missing ${JSON.stringify(b.missing)}, ${progress.length} progress`);
 
-  const ticks = [];
-  const rec = await callTool(
-    "reconcile_calls",
-    { call_ids: ids, expected_status: "completed" },
-    { onprogress: (p) => ticks.push(p) },
+  const { result: rec, progress: ticks } = await progressOf(() =>
+    callTool("reconcile_calls", { call_ids: ids, expected_status: "completed" }, { onprogress: () => {} }),
   );
   check(!rec.isError, "reconcile_calls succeeds", rec);
   const r = rec.structuredContent;
