@@ -41,6 +41,7 @@ from voicing_mcp.guard.policy import Clock
 from voicing_mcp.messages import describe
 from voicing_mcp.redact import redact_secret
 from voicing_mcp.runtime import describe_prompts, open_api, open_guard, template_store
+from voicing_mcp.server.apps.extension import plain_client_lists, views_extension
 from voicing_mcp.server.context import ServerContext
 from voicing_mcp.server.prompts import register_prompts
 from voicing_mcp.server.protocol_extras import register_protocol_extras
@@ -207,9 +208,11 @@ class VoicingServer(MCPServer[ServerContext]):
     """
 
     def __init__(self, *, secret: SecretStr | None, **options: Any) -> None:
-        super().__init__(**options)
+        # set before the SDK's __init__: an extension's tools (the Apps views' buttons) are added through
+        # add_tool while it runs
         self._voicing_secret = secret
         self._voicing_arguments: dict[str, list[str]] | None = None  # tool -> argument names, built on first call
+        super().__init__(**options)
 
     def add_tool(
         self,
@@ -348,6 +351,8 @@ def create_server(
         lifespan=lifespan,
         # replicas sharing VOICING_TOKEN_SECRET unseal each other's 2026-07-28 requestState (elicitation rounds)
         request_state_security=request_state_security(settings),
+        extensions=[views_extension()],  # MCP Apps: the ui:// views and the campaign view's app-only buttons
+        middleware=[plain_client_lists],  # a client without Apps lists no view, no app-only tool, no _meta.ui
     )
     register_get_call_details(server)
     register_list_calls(server)

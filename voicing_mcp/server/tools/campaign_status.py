@@ -27,6 +27,7 @@ from voicing_mcp.guard.ledger.base import iso
 from voicing_mcp.guard.ledger.campaigns import ACTIVE_STATES, DUE_STATES, ROW_STATES
 from voicing_mcp.guard.scope import scope_key
 from voicing_mcp.messages import CAMPAIGN_DIALLING_NOTE, campaign_other_scope, campaign_unknown
+from voicing_mcp.server.apps.views import CAMPAIGN_VIEW, view_meta
 from voicing_mcp.server.context import ServerContext, server_context
 from voicing_mcp.server.render.campaign_rows import (
     CAMPAIGN_PREFIX,
@@ -299,6 +300,7 @@ def register_campaign_status(server: MCPServer[ServerContext]) -> None:
         annotations=ToolAnnotations(
             title=title, read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
         ),
+        meta=view_meta(CAMPAIGN_VIEW),  # MCP Apps: the campaign view renders its result
     )
     register_campaign_resources(server)
 

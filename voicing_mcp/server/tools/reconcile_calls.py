@@ -21,6 +21,7 @@ from pydantic import Field, StringConstraints
 from voicing_mcp.errors import VoicingError
 from voicing_mcp.messages import describe
 from voicing_mcp.redact import one_line
+from voicing_mcp.server.apps.views import RECONCILE_VIEW, view_meta
 from voicing_mcp.server.context import ServerContext, server_context
 from voicing_mcp.server.render.reconcile_summary import (
     ReconcileResult,
@@ -154,6 +155,7 @@ def register_reconcile(server: MCPServer[ServerContext]) -> None:
         annotations=ToolAnnotations(
             title=title, read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
         ),
+        meta=view_meta(RECONCILE_VIEW),  # MCP Apps: the reconciliation view renders its result
     )
     register_report_resources(server)
 
