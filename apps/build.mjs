@@ -3,7 +3,8 @@
 // view library) and what it imports, inlined with the CSS. No external URL is loaded by the result. The licences
 // of every bundled package are written beside it (THIRD_PARTY_LICENSES.txt). Run by build.sh.
 import { build } from "esbuild";
-import { readFileSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { readFileSync, writeFileSync, mkdirSync, existsSync, readdirSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -68,4 +69,18 @@ for (const name of [...bundled].sort()) {
   licences.push(file ? readFileSync(file, "utf8").trim() : `(no licence file shipped; package.json says ${meta.license})`, "");
 }
 writeFileSync(join(OUT, "THIRD_PARTY_LICENSES.txt"), `${licences.join("\n")}\n`);
+// what the committed files were built from: tests/server/apps/test_bundle.py recomputes these digests without npm,
+// so a source changed without a rebuild (or a built file edited by hand) fails the suite
+// (line ends as LF: a checkout with CRLF line ends hashes the same)
+const sha256 = (path) => createHash("sha256").update(readFileSync(path, "utf8").replace(/\r\n/g, "\n")).digest("hex");
+const sources = ["package.json", "package-lock.json", "build.mjs", ...readdirSync(join(HERE, "src")).sort().map((f) => `src/${f}`)];
+const manifest = {
+  "@modelcontextprotocol/ext-apps": EXT_APPS,
+  bundled: Object.fromEntries([...bundled].sort().map((name) => [name, pkg(name).version])),
+  sources: Object.fromEntries(sources.map((f) => [`apps/${f}`, sha256(join(HERE, f))])),
+  outputs: Object.fromEntries(
+    [...VIEWS.map((v) => `${v}.html`), "THIRD_PARTY_LICENSES.txt"].map((f) => [f, sha256(join(OUT, f))]),
+  ),
+};
+writeFileSync(join(OUT, "build.json"), `${JSON.stringify(manifest, null, 2)}\n`);
 console.log(`bundled: ${[...bundled].sort().join(", ")}`);

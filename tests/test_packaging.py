@@ -86,6 +86,20 @@ def test_the_wheel_built_from_the_sdist_carries_the_templates_the_license_and_th
     assert "Classifier: Topic :: Communications :: Telephony" in meta
 
 
+def test_the_sdist_and_the_wheel_carry_the_built_apps_views_with_their_licences_and_the_sdist_their_source(
+    dists: tuple[Path, Path],
+) -> None:
+    sdist, wheel = dists
+    views = {f"voicing_mcp/pages/apps/{n}" for n in ("campaign.html", "reconcile.html", "THIRD_PARTY_LICENSES.txt")}
+    with tarfile.open(sdist) as tar:
+        in_sdist = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+    with zipfile.ZipFile(wheel) as whl:
+        in_wheel = set(whl.namelist())
+    assert views <= in_sdist and views <= in_wheel
+    assert {"apps/package.json", "apps/package-lock.json", "apps/build.sh", "apps/src/campaign.js"} <= in_sdist
+    assert not [n for n in in_sdist | in_wheel if "node_modules" in n]
+
+
 @pytest.fixture(scope="module")
 def installed(dists: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with the wheel installed; its dependencies are this environment's (a path in a .pth file,
