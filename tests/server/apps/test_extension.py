@@ -5,15 +5,19 @@ that declares nothing gets the lists it had before, and the same results."""
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters, get_default_environment
 from mcp.server.apps import APP_MIME_TYPE
 from mcp_types import TextResourceContents
 
 from server_support import structured, text_of
-from tests.server.apps.apps_support import apps_server
+from tests.server.apps.apps_support import apps_client_extensions, apps_server
 from tests.server.tools.campaigns_support import CID, LEASE, dial_rows, error_text, make_campaign
 from voicing_mcp.guard.ledger import Ledger
 from voicing_mcp.server.apps import CAMPAIGN_VIEW, RECONCILE_VIEW
@@ -142,3 +146,23 @@ async def test_a_client_without_apps_that_calls_a_views_button_is_told_to_use_co
         after = await rig.ledger.get_campaign(CID)
     assert "control_campaign" in error_text(refused)
     assert after is not None and after.status == "running"
+
+
+async def test_over_stdio_as_a_client_starts_it_only_a_client_that_declares_apps_lists_the_views(
+    tmp_path: Path,
+) -> None:
+    env = {**get_default_environment(), "VOICING_ENV": "local", "XDG_STATE_HOME": str(tmp_path / "state")}
+    command = shutil.which("voicing-mcp", path=str(Path(sys.executable).parent)) or "voicing-mcp"
+    params = StdioServerParameters(command=command, args=["--log-level", "WARNING"], env=env)
+    seen: dict[bool, tuple[set[str], set[str], Any]] = {}
+    for apps in (False, True):
+        extensions = apps_client_extensions() if apps else []
+        async with Client(params, mode="legacy", extensions=extensions) as client:
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            uris = {str(r.uri) for r in (await client.list_resources()).resources}
+        seen[apps] = (set(tools), uris, tools["campaign_status"].meta)
+    plain_tools, plain_uris, plain_meta = seen[False]
+    apps_tools, apps_uris, apps_meta = seen[True]
+    assert apps_tools - plain_tools == APP_TOOLS
+    assert apps_uris - plain_uris == {CAMPAIGN_VIEW, RECONCILE_VIEW}
+    assert plain_meta is None and apps_meta == {"ui": {"resourceUri": CAMPAIGN_VIEW}}
