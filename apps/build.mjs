@@ -65,7 +65,7 @@ for (const name of [...bundled].sort()) {
   const dir = join(HERE, "node_modules", name);
   const meta = pkg(name);
   const file = ["LICENSE", "LICENSE.md", "LICENSE.txt", "license"].map((f) => join(dir, f)).find((f) => existsSync(f));
-  licences.push("=".repeat(100), `${name} ${meta.version} — ${meta.license}`, "=".repeat(100), "");
+  licences.push("=".repeat(100), `${name} ${meta.version} — package.json: ${meta.license}`, "=".repeat(100), "");
   licences.push(file ? readFileSync(file, "utf8").trim() : `(no licence file shipped; package.json says ${meta.license})`, "");
 }
 writeFileSync(join(OUT, "THIRD_PARTY_LICENSES.txt"), `${licences.join("\n")}\n`);

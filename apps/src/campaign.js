@@ -2,7 +2,7 @@
 // that changed, why it paused, when the next dial is due — refreshed by calling campaign_status through the host,
 // with Pause and Cancel (the app-only tools app_pause_campaign / app_cancel_campaign). Nothing here approves,
 // starts, resumes or widens a campaign: the human approves on the approval page, the model resumes.
-import { barChart, connectView, el, fmtInt, fmtTime, textOf } from "./common.js";
+import { barChart, connectView, el, firstSentence, fmtInt, fmtTime, onWidthChange, textOf, widthOf } from "./common.js";
 
 const REFRESH_MS = 2000;
 const ACTIVE = new Set(["awaiting_approval", "scheduled", "running", "paused"]);
@@ -17,6 +17,7 @@ let campaignId = null;
 let status = null;
 let timer = null;
 let busy = false;
+let last = null;
 
 function label(state) {
   return state.replace(/_/g, " ");
@@ -30,6 +31,7 @@ function note(text, isError) {
 }
 
 function render(data) {
+  last = data;
   campaignId = data.campaign_id;
   status = data.status;
   $("empty").hidden = true;
@@ -47,8 +49,9 @@ function render(data) {
   progress.setAttribute("aria-valuenow", String(pct));
   progress.setAttribute("aria-valuetext", `${done} of ${total} rows done`);
   $("done").textContent = `${fmtInt(done)} of ${fmtInt(total)} rows done (${pct}%)`;
-  $("next").textContent = data.next_dial_at ? `Next dial: ${fmtTime(data.next_dial_at)}` : "No dial due";
-  $("expires").textContent = data.approval_expires_at ? `Approval holds until ${fmtTime(data.approval_expires_at)}` : "";
+  const next = data.next_dial_at ? `Next dial: ${fmtTime(data.next_dial_at)}` : "No dial due";
+  const expires = data.approval_expires_at ? ` · approval holds until ${fmtTime(data.approval_expires_at)}` : "";
+  $("next").textContent = `${next}${expires}`;
   const paused = $("paused");
   paused.hidden = !data.pause_reason || data.status !== "paused";
   paused.textContent = data.pause_reason ? `Paused: ${data.pause_reason}` : "";
@@ -63,9 +66,7 @@ function render(data) {
       el("div", { class: n ? "" : "zero", "data-state": state }, el("dt", {}, label(state)), el("dd", {}, fmtInt(n))),
     ),
   );
-  $("chart").replaceChildren(
-    barChart("Outcomes", OUTCOMES.map((s) => [label(s), counts[s] || 0]), (l) => OUTCOME_CLASS[l.replace(/ /g, "_")] || ""),
-  );
+  drawChart(counts);
 
   const recent = data.recent || [];
   $("recent-empty").hidden = recent.length > 0;
@@ -90,6 +91,18 @@ function render(data) {
   if (!CANCELLABLE.has(data.status)) $("confirm").hidden = true;
   $("updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
   schedule();
+}
+
+function drawChart(counts) {
+  const box = $("chart");
+  box.replaceChildren(
+    barChart(
+      "Outcomes",
+      OUTCOMES.map((s) => [label(s), counts[s] || 0]),
+      (l) => OUTCOME_CLASS[l.replace(/ /g, "_")] || "",
+      widthOf(box),
+    ),
+  );
 }
 
 function schedule() {
@@ -123,7 +136,7 @@ async function act(tool, doing) {
   note(doing);
   try {
     const result = await app.callServerTool({ name: tool, arguments: { campaign_id: campaignId } });
-    note(textOf(result).split("\n")[0], result.isError);
+    note(result.isError ? textOf(result) : firstSentence(textOf(result)), result.isError);
   } catch (err) {
     note(`The host did not pass the request on: ${err && err.message ? err.message : err}`, true);
   } finally {
@@ -157,6 +170,7 @@ async function main() {
   });
   $("confirm-yes").addEventListener("click", () => act("app_cancel_campaign", "Cancelling…"));
   $("refresh").addEventListener("click", () => refresh());
+  onWidthChange(() => last && drawChart(last.counts || {}));
   app = await connectView("voicing-mcp campaign view", {
     ontoolinput: (params) => {
       const id = params && params.arguments ? params.arguments.campaign_id : null;

@@ -48,33 +48,62 @@ function svg(tag, attrs, text) {
   return node;
 }
 
-/** A horizontal bar chart (inline SVG): one labelled bar per [label, count], longest first. */
-export function barChart(title, pairs, classOf) {
+/** A horizontal bar chart (inline SVG, drawn 1:1 at `width` pixels so its text stays readable on a phone): one
+ * labelled bar per [label, count] with a count above zero, in the order given. */
+export function barChart(title, pairs, classOf, width) {
   const rows = pairs.filter(([, n]) => n > 0);
-  const width = 480;
-  const labelW = 170;
-  const rowH = 22;
+  const w = Math.max(240, Math.floor(width || 480));
+  const labelW = Math.min(190, Math.round(w * 0.42));
+  const trackW = w - labelW - 48;
+  const rowH = 24;
   const height = Math.max(rows.length, 1) * rowH + 4;
   const max = Math.max(1, ...rows.map(([, n]) => n));
+  const chars = Math.max(8, Math.floor(labelW / 7.2));
   const root = svg("svg", {
-    viewBox: `0 0 ${width} ${height}`,
-    width: "100%",
+    viewBox: `0 0 ${w} ${height}`,
+    width: w,
+    height,
     role: "img",
     "aria-label": `${title}: ${rows.map(([k, n]) => `${k} ${n}`).join(", ") || "none"}`,
   });
-  if (rows.length === 0) root.append(svg("text", { x: 0, y: 15 }, "none"));
+  if (rows.length === 0) root.append(svg("text", { x: 0, y: 16 }, "none"));
   rows.forEach(([label, n], i) => {
     const y = i * rowH + 2;
-    const barW = Math.max(2, Math.round(((width - labelW - 60) * n) / max));
-    const shown = label.length > 24 ? `${label.slice(0, 23)}…` : label;
+    const barW = Math.max(2, Math.round((trackW * n) / max));
+    const shown = label.length > chars ? `${label.slice(0, chars - 1)}…` : label;
     const g = svg("g", { "data-label": label, "data-count": n });
-    g.append(svg("text", { x: 0, y: y + 14 }, shown));
-    g.append(svg("rect", { class: "track", x: labelW, y: y + 3, width: width - labelW - 60, height: rowH - 8, rx: 3 }));
-    g.append(svg("rect", { class: `fill ${classOf ? classOf(label) : ""}`, x: labelW, y: y + 3, width: barW, height: rowH - 8, rx: 3 }));
-    g.append(svg("text", { x: labelW + barW + 6, y: y + 14 }, n.toLocaleString("en-US")));
+    const name = svg("text", { x: 0, y: y + 15 }, shown);
+    name.append(svg("title", {}, label));
+    g.append(name);
+    g.append(svg("rect", { class: "track", x: labelW, y: y + 4, width: trackW, height: rowH - 9, rx: 3 }));
+    g.append(svg("rect", { class: `fill ${classOf ? classOf(label) : ""}`, x: labelW, y: y + 4, width: barW, height: rowH - 9, rx: 3 }));
+    g.append(svg("text", { x: labelW + barW + 6, y: y + 15 }, n.toLocaleString("en-US")));
     root.append(g);
   });
   return root;
+}
+
+/** The width a chart inside `node` may take (its box, less nothing: the charts sit in plain blocks). */
+export function widthOf(node) {
+  return node.clientWidth || document.documentElement.clientWidth - 24;
+}
+
+/** Call `fn` again after the view's width changed (the host resized the frame, a phone turned). */
+export function onWidthChange(fn) {
+  let last = document.documentElement.clientWidth;
+  let timer = null;
+  window.addEventListener("resize", () => {
+    if (document.documentElement.clientWidth === last) return;
+    last = document.documentElement.clientWidth;
+    clearTimeout(timer);
+    timer = setTimeout(fn, 100);
+  });
+}
+
+/** The first sentence of a text (a tool's summary leads with what it did). */
+export function firstSentence(text) {
+  const m = (text || "").match(/^.*?[.!?](?=\s|$)/s);
+  return m ? m[0] : text || "";
 }
 
 export function fmtInt(n) {

@@ -1,7 +1,7 @@
 // The reconciliation view: reconcile_calls' result as a person reads it — bar charts of the statuses and the
 // ended reasons (inline SVG), durations, the mismatches, the calls still open or to call back — and the whole
 // report (voicing://reports/{id}.csv, read through the host) as a CSV download. Read-only: it calls no tool.
-import { barChart, connectView, el, fmtInt, textOf } from "./common.js";
+import { barChart, connectView, el, fmtInt, onWidthChange, textOf, widthOf } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 let app;
@@ -78,6 +78,15 @@ function idList(title, sample) {
   return el("p", {}, el("strong", {}, `${title}: ${fmtInt(sample.count)}`), more, " — ", (sample.sample || []).join(", "));
 }
 
+function drawCharts(d) {
+  const status = $("by-status");
+  const reason = $("by-reason");
+  status.replaceChildren(
+    barChart("Calls by status", pairs(d.by_status), (l) => STATUS_CLASS[l.toLowerCase()] || "", widthOf(status)),
+  );
+  reason.replaceChildren(barChart("Calls by ended reason", pairs(d.by_ended_reason), undefined, widthOf(reason)));
+}
+
 function render(d) {
   data = d;
   $("empty").hidden = true;
@@ -86,8 +95,7 @@ function render(d) {
     d.missing ? d.missing.count : 0,
   )} missing`;
   $("report").textContent = d.report || "";
-  $("by-status").replaceChildren(barChart("Calls by status", pairs(d.by_status), (l) => STATUS_CLASS[l.toLowerCase()] || ""));
-  $("by-reason").replaceChildren(barChart("Calls by ended reason", pairs(d.by_ended_reason)));
+  drawCharts(d);
   const dur = d.duration_seconds || {};
   $("durations").textContent =
     dur.p50 === null || dur.p50 === undefined
@@ -114,6 +122,7 @@ function render(d) {
 }
 
 async function main() {
+  onWidthChange(() => data && drawCharts(data));
   app = await connectView("voicing-mcp reconciliation view", {
     ontoolresult: (params) => {
       if (params.isError) note(textOf(params), true);

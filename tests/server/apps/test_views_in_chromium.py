@@ -168,6 +168,16 @@ async def test_in_chromium_the_campaign_view_shows_the_counts_and_its_pause_send
                 await expect(view.locator("#status")).to_have_text("paused", timeout=15_000)
                 await expect(view.locator("#pause")).to_be_disabled()
                 await expect(view.locator("#cancel")).to_be_enabled()
+                # a phone's width: the view reflows (the table scrolls inside its box), nothing runs off the side
+                await page.set_viewport_size({"width": 352, "height": 1900})
+                await page.wait_for_timeout(300)
+                frame = page.frame_locator("#view").owner
+                inner = await frame.evaluate("f => f.contentDocument === null")  # sandboxed: opaque origin
+                widths = await page.frames[1].evaluate(
+                    "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+                )
+                assert inner and widths[0] <= widths[1] <= 320
+                await page.screenshot(path=str(artifacts(tmp_path, "app-campaign-320.png")), full_page=True)
                 calls = await page.evaluate(
                     "window.hostLog.filter(m => m.method === 'tools/call')"
                     ".map(m => ({name: m.params.name, arguments: m.params.arguments}))"
