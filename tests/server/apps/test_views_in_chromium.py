@@ -163,6 +163,10 @@ async def test_in_chromium_the_campaign_view_shows_the_counts_and_its_pause_send
                 await expect(view.locator("#recent tr")).to_have_count(5)
                 await expect(view.locator("#pause")).to_be_enabled()
                 await page.screenshot(path=str(artifacts(tmp_path, "app-campaign.png")), full_page=True)
+                # the last queued row is dialled meanwhile: the view shows it without a reload or a host message
+                await dial_rows(rig.ledger, CID, ["completed"], worker="w2")
+                await expect(view.locator("#done")).to_have_text("5 of 6 rows done (83%)", timeout=15_000)
+                await expect(view.locator('[data-state="completed"] dd')).to_have_text("3")
 
                 await view.locator("#pause").click()
                 await expect(view.locator("#status")).to_have_text("paused", timeout=15_000)
