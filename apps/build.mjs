@@ -69,7 +69,7 @@ for (const name of [...bundled].sort()) {
   licences.push(file ? readFileSync(file, "utf8").trim() : `(no licence file shipped; package.json says ${meta.license})`, "");
 }
 writeFileSync(join(OUT, "THIRD_PARTY_LICENSES.txt"), `${licences.join("\n")}\n`);
-// what the committed files were built from: tests/server/apps/test_bundle.py recomputes these digests without npm,
+// what the committed files were built from: tests/server/apps/test_views.py recomputes these digests without npm,
 // so a source changed without a rebuild (or a built file edited by hand) fails the suite
 // (line ends as LF: a checkout with CRLF line ends hashes the same)
 const sha256 = (path) => createHash("sha256").update(readFileSync(path, "utf8").replace(/\r\n/g, "\n")).digest("hex");

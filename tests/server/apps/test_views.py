@@ -1,4 +1,5 @@
-"""The committed views are what apps/ builds, and they load nothing from anywhere.
+"""The two ui:// views: as an Apps client reads them (listed with the app MIME type, readable whole), and as
+committed — what apps/ builds, loading nothing from anywhere.
 
 ``apps/build.sh`` (npm, esbuild) builds voicing_mcp/pages/apps/ from apps/src with the packages pinned in
 apps/package-lock.json and writes build.json: the ext-apps version and the SHA-256 of every source and output. These
@@ -13,8 +14,11 @@ import re
 from pathlib import Path
 
 import pytest
+from mcp.server.apps import APP_MIME_TYPE
+from mcp_types import TextResourceContents
 
-from voicing_mcp.server.apps import VIEWS_DIR
+from tests.server.apps.apps_support import apps_server
+from voicing_mcp.server.apps import CAMPAIGN_VIEW, RECONCILE_VIEW, VIEWS_DIR
 
 ROOT = Path(__file__).resolve().parents[3]
 APPS = ROOT / "apps"
@@ -85,3 +89,17 @@ def test_a_view_is_one_self_contained_file_that_requests_nothing_from_anywhere(v
     source = (APPS / "src" / view).read_text(encoding="utf-8")
     for element_id in re.findall(r'\sid="([^"]+)"', source):
         assert f'id="{element_id}"' in html
+
+
+async def test_an_apps_client_lists_both_views_with_the_app_mime_type_and_reads_each_whole(
+    tmp_path: Path, mode: str
+) -> None:
+    async with apps_server(tmp_path, mode, apps=True) as rig:
+        listed = {str(r.uri): r for r in (await rig.client.list_resources()).resources}
+        reads = {uri: await rig.client.read_resource(uri) for uri in (CAMPAIGN_VIEW, RECONCILE_VIEW)}
+    for uri, read in reads.items():
+        assert listed[uri].mime_type == APP_MIME_TYPE
+        [content] = read.contents
+        assert isinstance(content, TextResourceContents) and content.mime_type == APP_MIME_TYPE
+        assert content.text.startswith("<!doctype html>") and content.text.rstrip().endswith("</html>")
+        assert "@modelcontextprotocol/ext-apps" in content.text
