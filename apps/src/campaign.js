@@ -70,6 +70,7 @@ function render(data) {
 
   const recent = data.recent || [];
   $("recent-empty").hidden = recent.length > 0;
+  $("recent-table").hidden = recent.length === 0;
   $("recent").replaceChildren(
     ...recent.map((r) =>
       el(

@@ -27,7 +27,7 @@ from starlette.routing import Route
 from server_support import structured
 from tests.server.apps.apps_support import apps_server
 from tests.server.tools.campaigns_support import CID, dial_rows, make_campaign
-from tests.server.web.test_confirm_page import CHROMIUM, CHROMIUM_ARGS, artifacts, chromium_or_skip
+from tests.server.web.test_confirm_page import CHROMIUM, CHROMIUM_ARGS, artifacts, chromium_or_skip, contrast
 from voicing_mcp.emulator.runner import bind_socket
 from voicing_mcp.server.apps import CAMPAIGN_VIEW, RECONCILE_VIEW
 
@@ -43,6 +43,7 @@ class Case:
     arguments: dict[str, Any]
     result: dict[str, Any]
     caption: str
+    theme: str = "light"
 
 
 @dataclass
@@ -67,7 +68,13 @@ async def host_server(client: Client, cases: dict[str, Case]) -> AsyncGenerator[
     async def setup(request: Request) -> Response:
         case = cases[request.path_params["case"]]
         return JSONResponse(
-            {"tool": case.tool, "arguments": case.arguments, "result": case.result, "caption": case.caption}
+            {
+                "tool": case.tool,
+                "arguments": case.arguments,
+                "result": case.result,
+                "caption": case.caption,
+                "theme": case.theme,
+            }
         )
 
     async def view(request: Request) -> Response:
@@ -246,3 +253,44 @@ async def test_in_chromium_the_reconciliation_view_draws_its_charts_and_offers_t
     assert "tools/call" not in log  # the reconciliation view only reads
     assert [f["params"] for f in host.forwarded] == [{"uri": data["report_csv"]}]
     assert all(url.startswith(host.url) for url in requested)
+
+
+async def test_in_chromium_the_campaign_view_follows_the_hosts_dark_theme_with_readable_contrast(
+    tmp_path: Path,
+) -> None:
+    async_playwright = chromium_or_skip()
+    from playwright.async_api import expect  # noqa: PLC0415 (optional: chromium_or_skip skipped without it)
+
+    async with apps_server(tmp_path, "legacy", apps=True) as rig, async_playwright() as pw:
+        await make_campaign(rig, 3)
+        case = await view_case(rig.client, CAMPAIGN_VIEW, "campaign_status", {"campaign_id": CID}, "dark host")
+        case.theme = "dark"
+        async with host_server(rig.client, {"campaign": case}) as host:
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = await browser.new_page(viewport={"width": 760, "height": 1000})
+                await page.goto(f"{host.url}/host?case=campaign")
+                view = page.frame_locator("#view")
+                await expect(view.locator("#done")).to_have_text("0 of 3 rows done (0%)", timeout=15_000)
+                [frame] = [f for f in page.frames if f != page.main_frame]
+                colours = await frame.evaluate(
+                    """() => {
+                        const css = (sel, prop) => getComputedStyle(document.querySelector(sel))[prop];
+                        return {
+                            theme: document.documentElement.dataset.theme,
+                            bg: css("body", "backgroundColor"),
+                            text: css("body", "color"),
+                            muted: css("#cid", "color"),
+                            button: css("#pause", "color"),
+                            buttonBg: css("#pause", "backgroundColor"),
+                        };
+                    }"""
+                )
+                await page.screenshot(path=str(artifacts(tmp_path, "app-campaign-dark.png")), full_page=True)
+            finally:
+                await browser.close()
+    assert colours["theme"] == "dark"
+    assert contrast(colours["bg"], "rgb(0, 0, 0)") < 2  # a dark background
+    assert contrast(colours["text"], colours["bg"]) >= 7
+    assert contrast(colours["muted"], colours["bg"]) >= 4.5
+    assert contrast(colours["button"], colours["buttonBg"]) >= 4.5
