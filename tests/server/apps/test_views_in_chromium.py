@@ -1,9 +1,10 @@
 """As a person would see them: each view (the committed bundle, read from the server as an Apps host reads it)
 loaded in headless Chromium inside a small host page that speaks the MCP Apps postMessage protocol to it
 (host.html: ui/initialize, the tool's input and result, the view's tools/call and resources/read proxied to the
-server through a real MCP client session). The campaign view renders campaign_status's counts and its Pause sends
-the app-only tool call, which pauses the campaign in the ledger; the reconciliation view draws its charts and
-offers the whole report as CSV. Nothing is requested from anywhere but the test's own loopback page server.
+server through a real MCP client session). The campaign view renders campaign_status's counts, follows the ledger
+by its own refresh, and its Pause and Cancel (after its "are you sure", by keyboard) send the app-only tool calls,
+which pause and cancel the campaign in the ledger; it follows the host's dark theme. The reconciliation view draws
+its charts and offers the whole report as CSV. Nothing is requested from anywhere but the test's own loopback page server.
 Screenshots: test-artifacts/app-campaign.png and app-reconcile.png (copies in docs/images/)."""
 
 from __future__ import annotations
@@ -189,6 +190,19 @@ async def test_in_chromium_the_campaign_view_shows_the_counts_and_its_pause_send
                 )
                 assert inner and widths[0] <= widths[1] <= 320
                 await page.screenshot(path=str(artifacts(tmp_path, "app-campaign-320.png")), full_page=True)
+                paused = await rig.ledger.get_campaign(CID)
+
+                # Cancel asks first; "Keep it" changes nothing; the keyboard's Enter on "Yes, cancel it" cancels
+                await view.locator("#cancel").click()
+                await expect(view.locator("#confirm")).to_be_visible()
+                await view.locator("#confirm-no").click()
+                await expect(view.locator("#confirm")).to_be_hidden()
+                kept = await rig.ledger.get_campaign(CID)
+                await view.locator("#cancel").click()
+                await expect(view.locator("#confirm-yes")).to_be_focused()
+                await page.keyboard.press("Enter")
+                await expect(view.locator("#status")).to_have_text("cancelled", timeout=15_000)
+                await expect(view.locator("#cancel")).to_be_disabled()
                 calls = await page.evaluate(
                     "window.hostLog.filter(m => m.method === 'tools/call')"
                     ".map(m => ({name: m.params.name, arguments: m.params.arguments}))"
@@ -198,11 +212,15 @@ async def test_in_chromium_the_campaign_view_shows_the_counts_and_its_pause_send
         campaign = await rig.ledger.get_campaign(CID)
     # the view sent the app-only tool call through the host, with the campaign's id and nothing else
     assert {"name": "app_pause_campaign", "arguments": {"campaign_id": CID}} in calls
-    assert {c["name"] for c in calls} <= {"app_pause_campaign", "campaign_status"}
+    assert {"name": "app_cancel_campaign", "arguments": {"campaign_id": CID}} in calls
+    assert {c["name"] for c in calls} <= {"app_pause_campaign", "app_cancel_campaign", "campaign_status"}
     assert [f["params"]["name"] for f in host.forwarded if f["params"]["name"] != "campaign_status"] == [
-        "app_pause_campaign"
+        "app_pause_campaign",
+        "app_cancel_campaign",
     ]
-    assert campaign is not None and campaign.status == "paused"
+    assert paused is not None and paused.status == "paused"
+    assert kept is not None and kept.status == "paused"
+    assert campaign is not None and campaign.status == "cancelled"
     assert requested and all(url.startswith(host.url) for url in requested)
 
 
