@@ -14,6 +14,9 @@
 
 Pausing a paused campaign, resuming a running one or cancelling a cancelled one changes nothing and says so
 (``changed: false``); an action the status does not allow is a tool error naming the actions it allows.
+
+Pause, cancel and resume while the approval is valid are :mod:`voicing_mcp.guard.campaigns.control`'s, MCP-free and
+shared with the dashboard page; this tool adds asking the human again, token mode and the result's shape.
 """
 
 from __future__ import annotations
@@ -26,7 +29,16 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field, StringConstraints
 
-from voicing_mcp.guard.ledger.campaigns import FINAL_STATUSES, TRANSITIONS, CampaignConflict
+from voicing_mcp.guard.campaigns.control import (
+    PAUSED_BY_REQUEST,
+    ApprovalNeeded,
+    Controlled,
+    ControlRefused,
+    allowed_actions,
+    cancel_campaign,
+    pause_campaign,
+    resume_campaign,
+)
 from voicing_mcp.guard.workflow import batch_mode
 from voicing_mcp.messages import (
     CAMPAIGN_DIALLING_NOTE,
@@ -52,30 +64,14 @@ from voicing_mcp.server.tools.prepare_campaign import (
 )
 
 if TYPE_CHECKING:
-    from voicing_mcp.guard.ledger import Campaign, CampaignStatus
+    from voicing_mcp.guard.ledger import Campaign
     from voicing_mcp.guard.tokens import IssuedToken
 
+__all__ = ["PAUSED_BY_REQUEST", "allowed_actions", "control", "control_campaign", "register_control_campaign"]
+
 Action = Literal["pause", "resume", "cancel", "start", "open_dashboard"]
-#: the pause_reason written by ``pause``
-PAUSED_BY_REQUEST = "paused with control_campaign"
 #: seconds to wait for the human when resume asks again (0: the workflow's own wait for a click)
 RESUME_WAIT_SECONDS = 0
-
-
-def allowed_actions(campaign: Campaign) -> list[str]:
-    """The actions the campaign's status allows now (for an error's "what you can do")."""
-    status = campaign.status
-    if status in FINAL_STATUSES:
-        return []
-    actions: list[str] = []
-    if "paused" in TRANSITIONS[status]:
-        actions.append("pause")
-    if status in ("paused", "awaiting_approval"):
-        actions.append("resume")
-    actions.append("cancel")
-    if status == "awaiting_approval":
-        actions.append("start (token mode, with the token)")
-    return actions
 
 
 class ControlCampaignResult(BaseModel):
@@ -99,35 +95,22 @@ class ControlCampaignResult(BaseModel):
     summary: str = Field(description="What the action did, and what happens next.")
 
 
-async def _set(state: ServerContext, campaign: Campaign, status: CampaignStatus, action: str, **kw: Any) -> Campaign:
-    try:
-        return await state.ledger.set_campaign_status(campaign.id, status, **kw)
-    except CampaignConflict:  # it changed meanwhile (another replica, the dispatcher): say what it is now
-        now = await find_campaign(state.ledger, campaign.id)
-        raise ToolError(campaign_action_refused(now.id, now.status, action, allowed_actions(now))) from None
+def _said(done: Controlled) -> tuple[bool, str]:
+    return done.changed, done.said
 
 
 async def _resume(
     ctx: Context[ServerContext, Any], state: ServerContext, campaign: Campaign
 ) -> tuple[bool, str, IssuedToken | None]:
     """Resume ``campaign``: (changed, a sentence for the summary, the new token in token mode)."""
-    now = state.guard.clock()
-    expires = campaign.approval_expires_at
-    if campaign.status in ("running", "scheduled"):
-        return False, f"It was {campaign.status} already.", None
-    if campaign.status == "paused" and expires is not None and expires > now:
-        await _set(state, campaign, "running", "resume")
-        wake_dispatcher(state)
-        return True, f"Resumed with no new approval: the human's approval holds until {when(expires)}.", None
-    if campaign.status not in ("paused", "awaiting_approval"):
-        raise ToolError(campaign_action_refused(campaign.id, campaign.status, "resume", allowed_actions(campaign)))
-    why = (
-        "it awaits the human's approval"
-        if campaign.status == "awaiting_approval"
-        else f"its approval lapsed at {when(expires)}"
-        if expires is not None
-        else "it has no valid approval"
-    )
+    try:
+        done = await resume_campaign(state.ledger, campaign, state.guard.clock())
+    except ApprovalNeeded as needed:
+        why = needed.why
+    else:
+        if done.changed:
+            wake_dispatcher(state)
+        return done.changed, done.said, None
     # a paused campaign whose approval lapsed awaits approval again; nothing dials until the human decides
     outcome = await ask_campaign_approval(ctx, campaign.id, RESUME_WAIT_SECONDS)
     if batch_mode(state.guard) == "token":
@@ -160,34 +143,25 @@ async def control(
     before = campaign.status
     changed = True
     issued: IssuedToken | None = None
-    match action:
-        case "pause":
-            if before == "paused":
-                changed, said = False, "It was paused already."
-            elif "paused" in TRANSITIONS[before]:
-                await _set(state, campaign, "paused", action, reason=PAUSED_BY_REQUEST)
-                said = "Paused: no row is dialled from now on (a dial already placed goes on)."
-            else:
-                raise ToolError(campaign_action_refused(campaign.id, before, action, allowed_actions(campaign)))
-        case "cancel":
-            if before == "cancelled":
-                changed, said = False, "It was cancelled already."
-            elif "cancelled" in TRANSITIONS[before]:
-                await _set(state, campaign, "cancelled", action)
-                said = "Cancelled: its queued and waiting rows will never be dialled."
-            else:
-                raise ToolError(campaign_action_refused(campaign.id, before, action, allowed_actions(campaign)))
-        case "resume":
-            changed, said, issued = await _resume(ctx, state, campaign)
-        case "start":
-            if batch_mode(state.guard) != "token":
-                raise ToolError(campaign_start_human_mode())
-            if not confirmation_token:
-                raise ToolError(campaign_start_needs_token())
-            if before != "awaiting_approval":
-                raise ToolError(campaign_action_refused(campaign.id, before, action, allowed_actions(campaign)))
-            await start_with_token(state, campaign.id, confirmation_token)  # wakes the dispatcher
-            said = "Started with the token."
+    try:
+        match action:
+            case "pause":
+                changed, said = _said(await pause_campaign(state.ledger, campaign))
+            case "cancel":
+                changed, said = _said(await cancel_campaign(state.ledger, campaign))
+            case "resume":
+                changed, said, issued = await _resume(ctx, state, campaign)
+            case "start":
+                if batch_mode(state.guard) != "token":
+                    raise ToolError(campaign_start_human_mode())
+                if not confirmation_token:
+                    raise ToolError(campaign_start_needs_token())
+                if before != "awaiting_approval":
+                    raise ToolError(campaign_action_refused(campaign.id, before, action, allowed_actions(campaign)))
+                await start_with_token(state, campaign.id, confirmation_token)  # wakes the dispatcher
+                said = "Started with the token."
+    except ControlRefused as refused:
+        raise ToolError(str(refused)) from None
     after = await find_campaign(state.ledger, campaign.id)
     status = await campaign_status_result(state.ledger, after, state.guard.clock())
     return ControlCampaignResult(
