@@ -10,7 +10,9 @@
   ``start`` after the user's yes). The dispatcher is woken.
 * ``start`` — token mode only: the ``confirmation_token`` ``prepare_campaign`` returned starts the campaign
   (``prepare_campaign``'s :func:`start_with_token`). The dispatcher is woken.
-* ``open_dashboard`` — named by the design's public list of actions, not built in this version: a clear error.
+* ``open_dashboard`` — shows the campaign's live dashboard (:mod:`voicing_mcp.server.web.dashboard_page`) to the
+  human as the approval page is shown: URL-mode elicitation, else the browser. The result says where
+  (``dashboard``), never the address. Nothing changes (``changed: false``).
 
 Pausing a paused campaign, resuming a running one or cancelling a cancelled one changes nothing and says so
 (``changed: false``); an action the status does not allow is a tool error naming the actions it allows.
@@ -22,6 +24,7 @@ shared with the dashboard page; this tool adds asking the human again, token mod
 from __future__ import annotations
 
 import inspect
+import logging
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -29,6 +32,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field, StringConstraints
 
+from voicing_mcp.errors import ConfigError
 from voicing_mcp.guard.campaigns.control import (
     PAUSED_BY_REQUEST,
     ApprovalNeeded,
@@ -43,7 +47,8 @@ from voicing_mcp.guard.workflow import batch_mode
 from voicing_mcp.messages import (
     CAMPAIGN_DIALLING_NOTE,
     campaign_action_refused,
-    campaign_dashboard_unavailable,
+    campaign_dashboard_shown,
+    campaign_dashboard_unreachable,
     campaign_start_human_mode,
     campaign_start_needs_token,
     campaign_token_misplaced,
@@ -62,12 +67,16 @@ from voicing_mcp.server.tools.prepare_campaign import (
     start_with_token,
     wake_dispatcher,
 )
+from voicing_mcp.server.web.confirm_flow import McpHuman
+from voicing_mcp.server.web.dashboard_page import dashboard_pages_for
 
 if TYPE_CHECKING:
     from voicing_mcp.guard.ledger import Campaign
     from voicing_mcp.guard.tokens import IssuedToken
 
 __all__ = ["PAUSED_BY_REQUEST", "allowed_actions", "control", "control_campaign", "register_control_campaign"]
+
+logger = logging.getLogger(__name__)
 
 Action = Literal["pause", "resume", "cancel", "start", "open_dashboard"]
 #: seconds to wait for the human when resume asks again (0: the workflow's own wait for a click)
@@ -90,6 +99,11 @@ class ControlCampaignResult(BaseModel):
         default=None, description="Token mode, resume after the approval lapsed: relay it (start) after the user's yes."
     )
     token_expires_at: str | None = None
+    dashboard: str | None = Field(
+        default=None,
+        description="open_dashboard: where the live dashboard was shown (browser or url-elicitation); never its "
+        "address.",
+    )
     resource: str
     dialling: str
     summary: str = Field(description="What the action did, and what happens next.")
@@ -130,21 +144,47 @@ async def _resume(
     return True, asked, None
 
 
+async def _open_dashboard(
+    ctx: Context[ServerContext, Any], state: ServerContext, campaign: Campaign
+) -> tuple[str, str]:
+    """Show the campaign's dashboard to the human as its approval page was (URL-mode elicitation, else the browser):
+    (a sentence for the summary, where it was shown). Its address stays out of the result and the log."""
+    dashboards = dashboard_pages_for(state)
+    try:
+        await dashboards.pages.start()
+    except (ConfigError, OSError) as exc:
+        raise ToolError(campaign_dashboard_unreachable(campaign.id, exc)) from None
+    url = dashboards.url(dashboards.open(campaign.id))
+    human = McpHuman(ctx)
+    name = f" {campaign.name!r}" if campaign.name else ""
+    opened = await human.open_url(url, f"Watch the campaign{name} live, and pause or cancel it, on its dashboard.")
+    if opened is not None:
+        via, accepted = "url-elicitation", opened
+    elif await human.open_browser(url):
+        via, accepted = "browser", True
+    else:
+        raise ToolError(campaign_dashboard_unreachable(campaign.id))
+    logger.info("campaign dashboard shown via %s for %s", via, campaign.id)
+    return campaign_dashboard_shown(via, accepted), via
+
+
 async def control(
     ctx: Context[ServerContext, Any], campaign_id: str, action: Action, confirmation_token: str | None
 ) -> ControlCampaignResult:
     """``control_campaign`` without the result's shaping."""
     state = server_context(ctx)
-    if action == "open_dashboard":
-        raise ToolError(campaign_dashboard_unavailable())
     if confirmation_token is not None and action != "start":
         raise ToolError(campaign_token_misplaced(action))
     campaign = await find_campaign(state.ledger, campaign_id)
     before = campaign.status
     changed = True
     issued: IssuedToken | None = None
+    shown_via: str | None = None
     try:
         match action:
+            case "open_dashboard":
+                changed = False
+                said, shown_via = await _open_dashboard(ctx, state, campaign)
             case "pause":
                 changed, said = _said(await pause_campaign(state.ledger, campaign))
             case "cancel":
@@ -176,6 +216,7 @@ async def control(
         next_dial_at=status.next_dial_at,
         confirmation_token=issued.token if issued is not None else None,
         token_expires_at=when(issued.expires_at) if issued is not None else None,
+        dashboard=shown_via,
         resource=status.resource,
         dialling=CAMPAIGN_DIALLING_NOTE,
         summary=f"{said} {status.summary}",
@@ -188,7 +229,8 @@ async def control_campaign(
         Action,
         Field(
             description="pause, cancel, resume (asks the human again once the approval lapsed); start: token mode, "
-            "with confirmation_token; open_dashboard: not available yet."
+            "with confirmation_token; open_dashboard: shows the campaign's live dashboard to the user (browser or "
+            "their client; its address is never returned)."
         ),
     ],
     ctx: Context[ServerContext, Any],
