@@ -50,6 +50,7 @@ from tests.server.web.test_confirm_page import (
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
 from voicing_mcp.guard.ledger import open_ledger
+from voicing_mcp.redact import hide_confirm_links
 from voicing_mcp.server.app import create_server
 
 DAY = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)
@@ -486,3 +487,15 @@ async def test_as_a_person_would_pause_works_from_the_keyboard(
         status, _ = await status_of(client, campaign_id)
     assert shown.startswith("Paused: no row is dialled from now on")
     assert status["status"] == "paused" and status["pause_reason"] == "paused on the dashboard"
+
+
+def test_the_dashboard_and_approval_page_addresses_are_hidden_in_every_spelling_a_log_line_may_use() -> None:
+    token = "V_yrWzETztBUn7ttiYL9la0Ez_9M7Wu6Ftf4Hp8mnQg"
+    for kind in ("dashboard", "campaign"):
+        for text, shown in [
+            (f"url http://127.0.0.1:5/{kind}/{token} x", f"url http://127.0.0.1:5/{kind}/<hidden> x"),
+            (f'"http:\\/\\/127.0.0.1:5\\/{kind}\\/{token}"', f'"http:\\/\\/127.0.0.1:5\\/{kind}\\/<hidden>"'),
+            (f"http%3A%2F%2F127.0.0.1%3A5%2F{kind}%2f{token}", f"http%3A%2F%2F127.0.0.1%3A5%2F{kind}%2f<hidden>"),
+        ]:
+            assert hide_confirm_links(text) == shown
+    assert hide_confirm_links("voicing://campaigns/cmp_0123456789abcdef") == "voicing://campaigns/cmp_0123456789abcdef"
