@@ -310,10 +310,14 @@ async def test_forged_posts_change_nothing(
 ) -> None:
     log = browser(tmp_path, monkeypatch)
     async with dashboard_client(emu, tmp_path) as client:
-        campaign_id, dashboard, shown = await approve(client, log, 30)
+        campaign_id, dashboard, shown = await approve(client, log, 60)
         csrf = csrf_of(shown.text)
         origin = origin_of(dashboard)
         port = origin.rsplit(":", 1)[1]
+        async with httpx.AsyncClient() as http:
+            second = await http.get(dashboard + "?page=2")
+            second_json = (await http.get(dashboard + "?format=json&page=2")).json()
+            beyond = await http.get(dashboard + "?page=\u00b2")
         codes: dict[str, int] = {}
         for action in ("pause", "cancel"):
             codes[f"{action} without csrf"] = await post(dashboard, action, csrf=None, origin=origin)
@@ -344,6 +348,12 @@ async def test_forged_posts_change_nothing(
     }
     assert status["status"] in {"running", "completed"} and status["pause_reason"] is None
     assert status["counts"]["cancelled"] == 0
+    # the rows, 50 a page: the first page shows rows 1-50, the second 51-60 (also in the JSON the page polls)
+    assert 'id="row-1" ' in shown.text and 'id="row-50" ' in shown.text and 'id="row-51" ' not in shown.text
+    assert "Rows 51–60 of 60" in second.text and "Page 2 of 2" in second.text and 'id="row-60" ' in second.text
+    assert second_json["page"] == 2 and 'id="row-51" ' in second_json["html"]["rows"]
+    assert 'id="row-1" ' not in second_json["html"]["rows"]
+    assert beyond.status_code == 200 and "Page 1 of 2" in beyond.text
 
 
 # ----- 4. open_dashboard ---------------------------------------------------------------------------------------
