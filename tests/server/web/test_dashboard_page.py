@@ -457,7 +457,11 @@ async def test_as_a_person_would_the_approved_page_turns_into_the_dashboard_and_
                 state: int((await page.inner_text(f"#count-{state} dd")).replace(",", ""))
                 for state in ("completed", "queued", "in_progress", "dialling", "removed")
             }
-            await page.wait_for_function("document.getElementById('pause').hidden")  # nothing left to pause
+            # nothing left to pause or cancel: the buttons and their note go, without a reload
+            await page.wait_for_function(
+                "document.getElementById('pause').hidden && document.getElementById('cancel').hidden "
+                "&& document.getElementById('controls-note').hidden"
+            )
             shown_status = await page.inner_text("#status")
             await page.emulate_media(color_scheme="dark")
             await page.screenshot(path=str(artifacts(tmp_path, "dashboard-1280-dark.png")), full_page=True)
