@@ -767,8 +767,26 @@ def campaign_start_human_mode() -> str:
     )
 
 
-def campaign_dashboard_unavailable() -> str:
-    return (
-        "open_dashboard is not available in this version: campaign_status gives the counts and what happens next, "
-        "and the resource voicing://campaigns/{campaign_id} lists every row"
+def campaign_dashboard_unreachable(campaign_id: str, error: object = None) -> str:
+    """``open_dashboard`` found no way to show the page to a human (its address is never given to the model);
+    ``error``: why the page server could not start, if it could not."""
+    why = (
+        f"the page server could not start ({error})"
+        if error is not None
+        else "this MCP client cannot show the user a link (no URL elicitation) and no browser could be opened on "
+        "this machine"
     )
+    return (
+        f"open_dashboard: no way to show campaign {campaign_id}'s dashboard to a human here — {why}. "
+        "campaign_status gives the same counts and what happens next, and the resource "
+        f"voicing://campaigns/{campaign_id} lists every row"
+    )
+
+
+def campaign_dashboard_shown(via: str, accepted: bool) -> str:
+    """Where ``open_dashboard`` showed the dashboard (never its address)."""
+    if via == "browser":
+        return "Its live dashboard was opened in the user's browser (the address is for the human only)."
+    if accepted:
+        return "Its live dashboard was shown to the user through the client (the address is for the human only)."
+    return "The user was offered its live dashboard through the client and did not open it."

@@ -67,15 +67,20 @@ class RedactSecretFilter(logging.Filter):
         return True
 
 
-#: a confirm page's address (``/confirm/<id>``, also URL- or JSON-escaped): only the human may have it. The SDK's
-#: transports log whole messages at DEBUG, the URL-mode elicitation that carries it to the human included.
-_CONFIRM_LINK = re.compile(r"(confirm(?:/|\\/|%2[fF]))[A-Za-z0-9_\-]{16,}")
+#: a page's address (a confirm page ``/confirm/<id>``, a campaign's approval page ``/campaign/<id>`` or dashboard
+#: ``/dashboard/<id>``; also URL- or JSON-escaped): only the human may have it. The SDK's transports log whole
+#: messages at DEBUG, the URL-mode elicitation that carries it to the human included.
+_CONFIRM_LINK = re.compile(r"((?:confirm|campaign|dashboard)(?:/|\\/|%2[fF]))[A-Za-z0-9_\-]{16,}")
+_PAGE_KINDS = ("confirm", "campaign", "dashboard")
 HIDDEN_LINK = "<hidden>"
 
 
 def hide_confirm_links(text: str) -> str:
-    """``text`` with the secret id of every confirm-page address replaced by ``<hidden>``."""
-    return _CONFIRM_LINK.sub(lambda m: m.group(1) + HIDDEN_LINK, text) if "confirm" in text else text
+    """``text`` with the secret id of every page address (confirm, campaign approval, dashboard) replaced by
+    ``<hidden>``."""
+    if not any(kind in text for kind in _PAGE_KINDS):
+        return text
+    return _CONFIRM_LINK.sub(lambda m: m.group(1) + HIDDEN_LINK, text)
 
 
 class SafeFormatter(logging.Formatter):

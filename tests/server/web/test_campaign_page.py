@@ -50,11 +50,15 @@ async def test_non_ascii_digits_in_row_and_page_values_change_nothing_and_never_
                 url, data={**base, "page": "\u00b2", "goto": "\u00b2"}, headers={"origin": origin}
             )
             started = await http.post(
-                url, data={**base, "choice": "start", "row": ["1", "\u00b3"]}, headers={"origin": origin}
+                url,
+                data={**base, "choice": "start", "row": ["1", "\u00b3"]},
+                headers={"origin": origin},
+                follow_redirects=True,  # the approval page turns into the campaign's dashboard
             )
         campaign, counts = await campaign_in(tmp_path, data["campaign_id"])
     assert shown.status_code == 200
     assert [superscript.status_code, arabic.status_code, bad_page.status_code] == [303, 303, 303]
     assert started.status_code == 200 and "Approved: 1 call " in started.text
+    assert started.url.path.startswith("/dashboard/")
     assert campaign.status == "running"
     assert counts.get("removed") == 2 and counts.get("excluded", 0) == 0

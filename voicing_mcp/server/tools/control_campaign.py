@@ -10,15 +10,21 @@
   ``start`` after the user's yes). The dispatcher is woken.
 * ``start`` — token mode only: the ``confirmation_token`` ``prepare_campaign`` returned starts the campaign
   (``prepare_campaign``'s :func:`start_with_token`). The dispatcher is woken.
-* ``open_dashboard`` — named by the design's public list of actions, not built in this version: a clear error.
+* ``open_dashboard`` — shows the campaign's live dashboard (:mod:`voicing_mcp.server.web.dashboard_page`) to the
+  human as the approval page is shown: URL-mode elicitation, else the browser. The result says where
+  (``dashboard``), never the address. Nothing changes (``changed: false``).
 
 Pausing a paused campaign, resuming a running one or cancelling a cancelled one changes nothing and says so
 (``changed: false``); an action the status does not allow is a tool error naming the actions it allows.
+
+Pause, cancel and resume while the approval is valid are :mod:`voicing_mcp.guard.campaigns.control`'s, MCP-free and
+shared with the dashboard page; this tool adds asking the human again, token mode and the result's shape.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -26,12 +32,23 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field, StringConstraints
 
-from voicing_mcp.guard.ledger.campaigns import FINAL_STATUSES, TRANSITIONS, CampaignConflict
+from voicing_mcp.errors import ConfigError
+from voicing_mcp.guard.campaigns.control import (
+    PAUSED_BY_REQUEST,
+    ApprovalNeeded,
+    Controlled,
+    ControlRefused,
+    allowed_actions,
+    cancel_campaign,
+    pause_campaign,
+    resume_campaign,
+)
 from voicing_mcp.guard.workflow import batch_mode
 from voicing_mcp.messages import (
     CAMPAIGN_DIALLING_NOTE,
     campaign_action_refused,
-    campaign_dashboard_unavailable,
+    campaign_dashboard_shown,
+    campaign_dashboard_unreachable,
     campaign_start_human_mode,
     campaign_start_needs_token,
     campaign_token_misplaced,
@@ -50,32 +67,20 @@ from voicing_mcp.server.tools.prepare_campaign import (
     start_with_token,
     wake_dispatcher,
 )
+from voicing_mcp.server.web.confirm_flow import McpHuman
+from voicing_mcp.server.web.dashboard_page import dashboard_pages_for
 
 if TYPE_CHECKING:
-    from voicing_mcp.guard.ledger import Campaign, CampaignStatus
+    from voicing_mcp.guard.ledger import Campaign
     from voicing_mcp.guard.tokens import IssuedToken
 
+__all__ = ["PAUSED_BY_REQUEST", "allowed_actions", "control", "control_campaign", "register_control_campaign"]
+
+logger = logging.getLogger(__name__)
+
 Action = Literal["pause", "resume", "cancel", "start", "open_dashboard"]
-#: the pause_reason written by ``pause``
-PAUSED_BY_REQUEST = "paused with control_campaign"
 #: seconds to wait for the human when resume asks again (0: the workflow's own wait for a click)
 RESUME_WAIT_SECONDS = 0
-
-
-def allowed_actions(campaign: Campaign) -> list[str]:
-    """The actions the campaign's status allows now (for an error's "what you can do")."""
-    status = campaign.status
-    if status in FINAL_STATUSES:
-        return []
-    actions: list[str] = []
-    if "paused" in TRANSITIONS[status]:
-        actions.append("pause")
-    if status in ("paused", "awaiting_approval"):
-        actions.append("resume")
-    actions.append("cancel")
-    if status == "awaiting_approval":
-        actions.append("start (token mode, with the token)")
-    return actions
 
 
 class ControlCampaignResult(BaseModel):
@@ -94,40 +99,32 @@ class ControlCampaignResult(BaseModel):
         default=None, description="Token mode, resume after the approval lapsed: relay it (start) after the user's yes."
     )
     token_expires_at: str | None = None
+    dashboard: str | None = Field(
+        default=None,
+        description="open_dashboard: where the live dashboard was shown (browser or url-elicitation); never its "
+        "address.",
+    )
     resource: str
     dialling: str
     summary: str = Field(description="What the action did, and what happens next.")
 
 
-async def _set(state: ServerContext, campaign: Campaign, status: CampaignStatus, action: str, **kw: Any) -> Campaign:
-    try:
-        return await state.ledger.set_campaign_status(campaign.id, status, **kw)
-    except CampaignConflict:  # it changed meanwhile (another replica, the dispatcher): say what it is now
-        now = await find_campaign(state.ledger, campaign.id)
-        raise ToolError(campaign_action_refused(now.id, now.status, action, allowed_actions(now))) from None
+def _said(done: Controlled) -> tuple[bool, str]:
+    return done.changed, done.said
 
 
 async def _resume(
     ctx: Context[ServerContext, Any], state: ServerContext, campaign: Campaign
 ) -> tuple[bool, str, IssuedToken | None]:
     """Resume ``campaign``: (changed, a sentence for the summary, the new token in token mode)."""
-    now = state.guard.clock()
-    expires = campaign.approval_expires_at
-    if campaign.status in ("running", "scheduled"):
-        return False, f"It was {campaign.status} already.", None
-    if campaign.status == "paused" and expires is not None and expires > now:
-        await _set(state, campaign, "running", "resume")
-        wake_dispatcher(state)
-        return True, f"Resumed with no new approval: the human's approval holds until {when(expires)}.", None
-    if campaign.status not in ("paused", "awaiting_approval"):
-        raise ToolError(campaign_action_refused(campaign.id, campaign.status, "resume", allowed_actions(campaign)))
-    why = (
-        "it awaits the human's approval"
-        if campaign.status == "awaiting_approval"
-        else f"its approval lapsed at {when(expires)}"
-        if expires is not None
-        else "it has no valid approval"
-    )
+    try:
+        done = await resume_campaign(state.ledger, campaign, state.guard.clock())
+    except ApprovalNeeded as needed:
+        why = needed.why
+    else:
+        if done.changed:
+            wake_dispatcher(state)
+        return done.changed, done.said, None
     # a paused campaign whose approval lapsed awaits approval again; nothing dials until the human decides
     outcome = await ask_campaign_approval(ctx, campaign.id, RESUME_WAIT_SECONDS)
     if batch_mode(state.guard) == "token":
@@ -147,47 +144,64 @@ async def _resume(
     return True, asked, None
 
 
+async def _open_dashboard(
+    ctx: Context[ServerContext, Any], state: ServerContext, campaign: Campaign
+) -> tuple[str, str]:
+    """Show the campaign's dashboard to the human as its approval page was (URL-mode elicitation, else the browser):
+    (a sentence for the summary, where it was shown). Its address stays out of the result and the log."""
+    dashboards = dashboard_pages_for(state)
+    try:
+        await dashboards.pages.start()
+    except (ConfigError, OSError) as exc:
+        raise ToolError(campaign_dashboard_unreachable(campaign.id, exc)) from None
+    url = dashboards.url(dashboards.open(campaign.id))
+    human = McpHuman(ctx)
+    name = f" {campaign.name!r}" if campaign.name else ""
+    opened = await human.open_url(url, f"Watch the campaign{name} live, and pause or cancel it, on its dashboard.")
+    if opened is not None:
+        via, accepted = "url-elicitation", opened
+    elif await human.open_browser(url):
+        via, accepted = "browser", True
+    else:
+        raise ToolError(campaign_dashboard_unreachable(campaign.id))
+    logger.info("campaign dashboard shown via %s for %s", via, campaign.id)
+    return campaign_dashboard_shown(via, accepted), via
+
+
 async def control(
     ctx: Context[ServerContext, Any], campaign_id: str, action: Action, confirmation_token: str | None
 ) -> ControlCampaignResult:
     """``control_campaign`` without the result's shaping."""
     state = server_context(ctx)
-    if action == "open_dashboard":
-        raise ToolError(campaign_dashboard_unavailable())
     if confirmation_token is not None and action != "start":
         raise ToolError(campaign_token_misplaced(action))
     campaign = await find_campaign(state.ledger, campaign_id)
     before = campaign.status
     changed = True
     issued: IssuedToken | None = None
-    match action:
-        case "pause":
-            if before == "paused":
-                changed, said = False, "It was paused already."
-            elif "paused" in TRANSITIONS[before]:
-                await _set(state, campaign, "paused", action, reason=PAUSED_BY_REQUEST)
-                said = "Paused: no row is dialled from now on (a dial already placed goes on)."
-            else:
-                raise ToolError(campaign_action_refused(campaign.id, before, action, allowed_actions(campaign)))
-        case "cancel":
-            if before == "cancelled":
-                changed, said = False, "It was cancelled already."
-            elif "cancelled" in TRANSITIONS[before]:
-                await _set(state, campaign, "cancelled", action)
-                said = "Cancelled: its queued and waiting rows will never be dialled."
-            else:
-                raise ToolError(campaign_action_refused(campaign.id, before, action, allowed_actions(campaign)))
-        case "resume":
-            changed, said, issued = await _resume(ctx, state, campaign)
-        case "start":
-            if batch_mode(state.guard) != "token":
-                raise ToolError(campaign_start_human_mode())
-            if not confirmation_token:
-                raise ToolError(campaign_start_needs_token())
-            if before != "awaiting_approval":
-                raise ToolError(campaign_action_refused(campaign.id, before, action, allowed_actions(campaign)))
-            await start_with_token(state, campaign.id, confirmation_token)  # wakes the dispatcher
-            said = "Started with the token."
+    shown_via: str | None = None
+    try:
+        match action:
+            case "open_dashboard":
+                changed = False
+                said, shown_via = await _open_dashboard(ctx, state, campaign)
+            case "pause":
+                changed, said = _said(await pause_campaign(state.ledger, campaign))
+            case "cancel":
+                changed, said = _said(await cancel_campaign(state.ledger, campaign))
+            case "resume":
+                changed, said, issued = await _resume(ctx, state, campaign)
+            case "start":
+                if batch_mode(state.guard) != "token":
+                    raise ToolError(campaign_start_human_mode())
+                if not confirmation_token:
+                    raise ToolError(campaign_start_needs_token())
+                if before != "awaiting_approval":
+                    raise ToolError(campaign_action_refused(campaign.id, before, action, allowed_actions(campaign)))
+                await start_with_token(state, campaign.id, confirmation_token)  # wakes the dispatcher
+                said = "Started with the token."
+    except ControlRefused as refused:
+        raise ToolError(str(refused)) from None
     after = await find_campaign(state.ledger, campaign.id)
     status = await campaign_status_result(state.ledger, after, state.guard.clock())
     return ControlCampaignResult(
@@ -202,6 +216,7 @@ async def control(
         next_dial_at=status.next_dial_at,
         confirmation_token=issued.token if issued is not None else None,
         token_expires_at=when(issued.expires_at) if issued is not None else None,
+        dashboard=shown_via,
         resource=status.resource,
         dialling=CAMPAIGN_DIALLING_NOTE,
         summary=f"{said} {status.summary}",
@@ -214,7 +229,8 @@ async def control_campaign(
         Action,
         Field(
             description="pause, cancel, resume (asks the human again once the approval lapsed); start: token mode, "
-            "with confirmation_token; open_dashboard: not available yet."
+            "with confirmation_token; open_dashboard: shows the campaign's live dashboard to the user (browser or "
+            "their client; its address is never returned)."
         ),
     ],
     ctx: Context[ServerContext, Any],

@@ -69,6 +69,7 @@ from voicing_mcp.server.web.campaign_page import (
     RowView,
 )
 from voicing_mcp.server.web.confirm_flow import McpHuman, pages_for
+from voicing_mcp.server.web.dashboard_page import dashboard_pages_for
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +212,8 @@ def campaign_pages_for(state: ServerContext) -> CampaignPages:
         return campaign.status
 
     board.on_decision = decide
+    dashboards = dashboard_pages_for(state)
+    board.dashboard_path = lambda pending: dashboards.path(dashboards.open(pending.campaign_id))
     state.extras["campaign_pages"] = board
     return board
 

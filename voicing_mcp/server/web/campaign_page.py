@@ -24,6 +24,9 @@ saved), then does what its button says: a page button (``name="goto"``, the page
 (303), which draws its boxes from the saved ticks; ``start`` approves every row ticked on any page; ``decline``
 declines. A tick is saved only with a valid CSRF token, Origin and Host, like a decision.
 
+Once approved, the page turns into the campaign's live dashboard (:mod:`voicing_mcp.server.web.dashboard_page`):
+the approving POST answers 303 to it (:attr:`CampaignPages.dashboard_path`), and so does a later load of the page.
+
 The decision is applied by the page's POST itself (:attr:`CampaignPages.on_decision`: the workflow binds it to the
 manifest's hash and the ticked rows in the ledger) before the page answers, so the campaign starts whether or not
 the tool that asked is still waiting; the tool then reads the outcome from the pending page.
@@ -138,6 +141,9 @@ class CampaignPages:
         #: applies a decision (``start`` with the ticked rows, or ``decline``) in the ledger before the page says
         #: so; returns the campaign's new status; a GuardRefusal's text is shown and nothing changes
         self.on_decision: Callable[[PendingCampaign, Choice], Awaitable[str]] | None = None
+        #: the path of the campaign's dashboard on this server: once approved, the approval page turns into it
+        #: (a 303 after the decision, and on a later load of the page); None: the page says "Approved" itself
+        self.dashboard_path: Callable[[PendingCampaign], str] | None = None
         self._by_id: dict[str, PendingCampaign] = {}
         pages.sub_pages["campaign"] = self.handle
 
@@ -241,6 +247,8 @@ class CampaignPages:
         pending.state = "approved" if choice == "start" else "declined"
         pending.decided.set()
         logger.info("campaign page: a campaign was %s by the human", pending.state)
+        if pending.state == "approved" and self.dashboard_path is not None:
+            return RedirectResponse(f"{self.dashboard_path(pending)}?did=approved", status_code=303)
         if pending.state == "approved":
             n = len(pending.ticked)
             return message_page(
@@ -253,6 +261,8 @@ class CampaignPages:
         return message_page(200, "Not started", "Not started. Nothing will be dialled. You can close this tab.", "no")
 
     def _render(self, pending: PendingCampaign, page: int) -> Response:
+        if pending.state == "approved" and self.dashboard_path is not None:
+            return RedirectResponse(self.dashboard_path(pending), status_code=303)
         if pending.state != "pending":
             return _already(pending)
         now = self.pages.clock()
@@ -276,7 +286,7 @@ class CampaignPages:
             rows=[
                 (
                     r.position,
-                    one_line(_international(r.phone_e164)),
+                    one_line(international(r.phone_e164)),
                     one_line(r.country),
                     _local_time(r.time_zones, now),
                     one_line(r.opening_line) if r.opening_line is not None else "—",
@@ -313,7 +323,7 @@ def _is_number(value: str) -> bool:
     return value.isascii() and value.isdigit() and len(value) <= 6
 
 
-def _international(e164: str) -> str:
+def international(e164: str) -> str:
     """The number as people read it; the E.164 text if it does not parse (it did when the row was accepted)."""
     try:
         return parse_number_cached(e164, default_region=None).international
