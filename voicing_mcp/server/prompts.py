@@ -189,7 +189,7 @@ async def test_assistant(
         f"Test assistant {one_line(assistant_id)} in text before a campaign. No phone rings: use "
         "chat_with_assistant only, never initiate_outbound_call.",
         _assistant_facts(state, assistant_id, for_dial=False),
-        f"Scenario to try: {one_line(scenario)}" if scenario else "Scenario: a typical callee, then edge cases.",
+        f"Scenario to try: {_shown(scenario)}" if scenario else "Scenario: a typical callee, then edge cases.",
         "Steps:",
         f"1. Call list_assistants(assistant_id={assistant_id!r}) if you need the variables again.",
         "2. Choose realistic sample values for every required variable (obviously fictional, e.g. name 'Test "
@@ -241,13 +241,13 @@ async def reconcile_campaign(
         find = f"1. Call reconcile_calls(call_ids={ids!r}{expected}) once ({len(ids)} ids)."
     else:
         find = (
-            f"1. Find the campaign's calls: {one_line(campaign or '')}. Use list_calls with its filters (assistant_id, "
+            f"1. Find the campaign's calls: {_shown(campaign or '')}. Use list_calls with its filters (assistant_id, "
             "status, filters for dates) and all_pages=true to collect the call ids; tell the user how many you found "
             f"and the date range, then call reconcile_calls(call_ids=[...]{expected}) once with all of them."
         )
     steps = [
         "Reconcile a campaign's call outcomes. This workflow only reads: it never places a call.",
-        f"Campaign: {one_line(campaign)}" if campaign and ids else "",
+        f"Campaign: {_shown(campaign)}" if campaign and ids else "",
         "Steps:",
         find,
         "2. Read its answer: by_status and by_ended_reason (what happened), missing (ids the API does not know: a "
