@@ -7,6 +7,9 @@ untick one row, POST the form with ``choice=start`` (its CSRF token, the page's 
 campaign_status until the campaign completes, every ticked number dialled exactly once (the built-in emulator's
 request log, read at the address the server announced on stderr, and the campaign's call ids through
 bulk_call_details), reconcile_calls on those ids; and pause, resume and cancel on a second campaign.
+
+The client speaks 2025-11-25 ("legacy"): URL elicitation is a request the server sends mid-call, which the
+2026-07-28 protocol has no channel for (there the server opens the user's browser instead; docs/guard.md).
 """
 
 from __future__ import annotations
