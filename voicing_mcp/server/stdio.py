@@ -241,16 +241,22 @@ def claimed_stdin() -> Generator[io.TextIOWrapper]:
             in_place.detach()  # sys.stdin's buffer is not ours to close
         return
     os.set_inheritable(private, False)
-    null = os.open(os.devnull, os.O_RDONLY)
+    diverted = False
     try:
-        os.dup2(null, 0)
-    finally:
-        os.close(null)
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            os.dup2(null, 0)
+            diverted = True
+        finally:
+            os.close(null)
+    except OSError:  # fd 0 stays as it is; the wire is still read from the duplicate
+        pass
     try:
         # never closed: a worker thread may still block on it after the transport exits
         yield io.TextIOWrapper(os.fdopen(private, "rb", closefd=False), encoding="utf-8", errors="replace")
     finally:
-        os.dup2(private, 0)
+        if diverted:
+            os.dup2(private, 0)
 
 
 async def run_stdio(server: MCPServer[Any]) -> None:
