@@ -201,12 +201,12 @@ async def test_a_campaign_is_approved_on_its_page_and_dialled_once_per_ticked_nu
     assert prepared["status"] == "running" and prepared["asked_via"] == "url-elicitation"
     assert prepared["submitted"] == 10 and prepared["accepted"] == 8 and prepared["excluded"]["count"] == 2
     by_position = {row["position"]: row["reason"] for row in prepared["excluded"]["sample"]}
-    assert by_position[10] == "duplicate-in-list" and 4 in by_position, prepared["excluded"]
+    assert by_position == {4: "emergency-number", 10: "duplicate-in-list"}, prepared["excluded"]
     assert status["status"] == "completed", status
     assert status["counts"]["completed"] == 7 and status["counts"]["removed"] == 1, status["counts"]
     assert status["counts"]["excluded"] == 2 and status["done"] == status["total"] == 10
     # each ticked number dialled exactly once; the unticked and the excluded rows never
-    assert sorted(dialled(emulator)) == sorted(ticked)
+    assert sorted(n for n in dialled(emulator) if n in QUICK) == sorted(ticked)  # (the other test dials LONG)
     assert sorted(c["phone_number"] for c in bulk["calls"]) == sorted(ticked) and bulk["found"] == 7
     assert len(call_ids) == 7 == len(set(call_ids))
     assert reconciled["found"] == 7 and reconciled["by_status"] == {"completed": 7}
