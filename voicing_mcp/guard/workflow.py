@@ -402,21 +402,16 @@ async def apply_batch_approval(
 ) -> Campaign:
     """Spend the approval's nonce (one decision, whichever replica or tab gives it), then bind it in the ledger
     (:meth:`~voicing_mcp.guard.ledger.DialLedger.approve_campaign`: the campaign must await approval with this
-    manifest; the unticked rows become ``removed``). A refusal (GuardRefusal) changes nothing in the campaign; the
-    nonce is spent only for a campaign that awaited this approval when it was read, and a spent one is refused
-    saying what the campaign is now (decided already, or still waiting after an attempt that did not apply)."""
+    manifest; the unticked rows become ``removed``). A refusal (GuardRefusal) changes nothing; the nonce is spent
+    only for a campaign that awaited this approval, and a spent one is refused saying what the campaign is now."""
     if approval.rows is None or not approval.rows:
         raise refusal("campaign-approval-refused", campaign_id=campaign_id, why="no row was ticked")
-    campaign = await guard.ledger.get_campaign(campaign_id)
     try:  # a campaign this approval cannot decide is refused before the nonce is spent: it stays usable
-        check_approval(campaign, campaign_id, approval.digest)
+        check_approval(await guard.ledger.get_campaign(campaign_id), campaign_id, approval.digest)
     except CampaignConflict as exc:
-        raise _batch_refusal(campaign_id, exc, campaign) from None
+        raise _batch_refusal(campaign_id, await guard.ledger.get_campaign(campaign_id), exc) from None
     if not await guard.ledger.spend_nonce(approval.nonce, expires_at=approval.expires_at):
-        now = await guard.ledger.get_campaign(campaign_id)
-        if now is not None and now.status != "awaiting_approval":
-            raise refusal("campaign-decided", campaign_id=campaign_id, status=now.status)
-        raise refusal("campaign-token-replayed", campaign_id=campaign_id)
+        raise _batch_refusal(campaign_id, await guard.ledger.get_campaign(campaign_id))
     try:  # decided meanwhile (another tab, replica or token): the ledger's own check, in its transaction
         return await guard.ledger.approve_campaign(
             campaign_id,
@@ -426,13 +421,15 @@ async def apply_batch_approval(
             status=status,
         )
     except CampaignConflict as exc:
-        raise _batch_refusal(campaign_id, exc, await guard.ledger.get_campaign(campaign_id)) from None
+        raise _batch_refusal(campaign_id, await guard.ledger.get_campaign(campaign_id), exc) from None
 
 
-def _batch_refusal(campaign_id: str, conflict: CampaignConflict, campaign: Campaign | None) -> GuardRefusal:
-    """A decision the campaign's state refuses: "decided already" says what it is now, anything else why not."""
-    if conflict.reason == "decided" and campaign is not None:
-        return refusal("campaign-decided", campaign_id=campaign_id, status=campaign.status)
+def _batch_refusal(campaign_id: str, now: Campaign | None, conflict: CampaignConflict | None = None) -> GuardRefusal:
+    """A refused decision (a conflict, or no conflict: a spent approval), saying what the campaign is ``now``."""
+    if now is not None and now.status != "awaiting_approval" and (conflict is None or conflict.reason == "decided"):
+        return refusal("campaign-decided", campaign_id=campaign_id, status=now.status)
+    if conflict is None:  # spent by an earlier attempt that did not apply (the ledger failed in between)
+        return refusal("campaign-token-replayed", campaign_id=campaign_id)
     return refusal("campaign-approval-refused", campaign_id=campaign_id, why=str(conflict))
 
 
@@ -441,7 +438,7 @@ async def decline_batch(guard: DialGuard, campaign_id: str) -> Campaign:
     try:
         return await guard.ledger.set_campaign_status(campaign_id, "declined", reason="declined by the user")
     except CampaignConflict as exc:
-        raise _batch_refusal(campaign_id, exc, await guard.ledger.get_campaign(campaign_id)) from None
+        raise _batch_refusal(campaign_id, await guard.ledger.get_campaign(campaign_id), exc) from None
 
 
 async def reach_human_for_batch(human: HumanChannel, url: str, pending: PendingPage) -> AskedVia | None:
