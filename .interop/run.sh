@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Interop with independent MCP clients (run by .ci/run):
-#   (a) the official TypeScript SDK client drives the stdio server through every tool (ts-client.mjs);
+#   (a) the official TypeScript SDK client drives the stdio server through every tool, then a campaign over
+#       streamable HTTP approved on its page by URL elicitation (ts-client.mjs);
 #   (b) the official conformance suite runs its server scenarios against the streamable HTTP transport,
 #       with Node 22 from the pinned `node` npm package; expected-failures.yml lists the fixture-only ones.
 # Packages come from package-lock.json (npm ci, once); after that the run is offline.
@@ -17,7 +18,7 @@ fi
 NODE22="$HERE/node_modules/node/bin/node"
 "$NODE22" --version | grep -q '^v22\.' || { echo "interop: $NODE22 is not Node 22" >&2; exit 1; }
 
-echo "interop (a): TypeScript SDK client over stdio ($(node --version))"
+echo "interop (a): TypeScript SDK client over stdio and streamable HTTP ($(node --version))"
 node ts-client.mjs "$SERVER"
 
 echo "interop (b): conformance suite against streamable HTTP ($("$NODE22" --version))"

@@ -1,7 +1,9 @@
 // Interop: the official TypeScript MCP SDK client drives the voicing-mcp stdio server (local mode,
-// built-in emulator, no real phone) through every tool, the prompts, the resources and completion.
+// built-in emulator, no real phone) through every tool, the prompts, the resources and completion; then a campaign
+// over streamable HTTP (`voicing-mcp --transport http` as a child process), approved on its page by URL elicitation.
 // Usage: node ts-client.mjs [path/to/voicing-mcp]   (default: ../.venv/bin/voicing-mcp)
 // Prints one line per step; exits 1 on the first failure, 0 when every step passed.
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -9,6 +11,8 @@ import { fileURLToPath } from "node:url";
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport, getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const command = resolve(process.argv[2] ?? join(here, "..", ".venv", "bin", "voicing-mcp"));
@@ -270,22 +274,127 @@ async function main() {
   ok(`completion/complete: ${completion.completion.values.join(", ")}`);
 }
 
+// A campaign over streamable HTTP: `voicing-mcp --transport http` (local mode, human confirmation) as a child
+// process, this client declaring URL elicitation. The approval page's address comes by URL elicitation; the handler
+// plays the user's browser: GET the page, untick row 2, POST the form with choice=start (its CSRF token, the page's
+// own Origin). Then campaign_status until it completes, each ticked number dialled once (the campaign's call ids
+// through bulk_call_details).
+const httpServer = { proc: null, stderr: "", stateDir: mkdtempSync(join(tmpdir(), "voicing-interop-http-")) };
+
+async function startHttpServer() {
+  const env = {
+    ...getDefaultEnvironment(),
+    XDG_STATE_HOME: httpServer.stateDir, // a ledger of its own: the stdio server's dispatcher stays out of it
+    VOICING_ENV: "local",
+    VOICING_CONFIRMATION: "human",
+    VOICING_QUIET_HOURS: "off",
+  };
+  const proc = spawn(command, ["--transport", "http", "--host", "127.0.0.1", "--port", "0"], {
+    env,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  httpServer.proc = proc;
+  return new Promise((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error("the HTTP server did not announce its URL in 60 s")), 60_000);
+    proc.stderr.on("data", (chunk) => {
+      httpServer.stderr += chunk.toString();
+      const found = httpServer.stderr.match(/http:\/\/127\.0\.0\.1:\d+\/mcp/);
+      if (found) {
+        clearTimeout(timer);
+        resolveUrl(found[0]);
+      }
+    });
+    proc.on("exit", (code) => reject(new Error(`the HTTP server exited (${code})`)));
+  });
+}
+
+async function approveInTheBrowser(url, untick) {
+  const origin = new URL(url).origin;
+  const page = await fetch(url);
+  const html = await page.text();
+  check(page.status === 200, "the approval page opens", html.slice(0, 300));
+  const csrf = html.match(/name="csrf" value="([^"]+)"/)?.[1];
+  const rows = [...html.matchAll(/name="row" value="(\d+)"/g)].map((m) => m[1]);
+  check(csrf && rows.length > 0, "the page is a form with a CSRF token and a checkbox per row", html.slice(0, 300));
+  const form = new URLSearchParams({ csrf, page: "1", choice: "start" });
+  for (const row of rows) if (!untick.includes(Number(row))) form.append("row", row);
+  const answer = await fetch(url, { method: "POST", body: form, headers: { origin } });
+  // followed as a browser does: the approved page turns into the campaign's dashboard (303)
+  return { status: answer.status, text: await answer.text(), dashboard: answer.url.includes("/dashboard/") };
+}
+
+async function campaignOverHttp() {
+  const url = await startHttpServer();
+  const asked = [];
+  const http = new Client(
+    { name: "voicing-interop-ts-http", version: "1.0.0" },
+    { capabilities: { elicitation: { form: {}, url: {} } } },
+  );
+  http.setRequestHandler(ElicitRequestSchema, async (request) => {
+    check(request.params.mode === "url", "the approval page comes by URL elicitation", request.params);
+    asked.push({ url: request.params.url, answer: await approveInTheBrowser(request.params.url, [2]) });
+    return { action: "accept" };
+  });
+  await http.connect(new StreamableHTTPClientTransport(new URL(url)));
+  try {
+    const numbers = ["+12015550191", "+12015550192", "+12015550193", "+12015550194", "+12015550192"];
+    const prepared = await http.callTool(
+      {
+        name: "prepare_campaign",
+        arguments: {
+          assistant_id: ASSISTANT,
+          recipients: numbers.map((phone_number, i) => ({ phone_number, input_variables: { name: `Http ${i}`, plan_type: "Gold" } })),
+          name: "interop over http",
+          max_concurrent: 3,
+          wait_seconds: 30,
+        },
+      },
+      undefined,
+      { timeout: 60_000 },
+    );
+    const cp = prepared.structuredContent;
+    check(!prepared.isError && cp?.status === "running" && cp.asked_via === "url-elicitation", "approved by URL elicitation", prepared);
+    check(cp.accepted === 4 && cp.excluded.count === 1, "4 rows accepted, the repeated number excluded", cp);
+    check(asked.length === 1 && asked[0].answer.status === 200 && asked[0].answer.dashboard && /Approved: 3 calls/.test(asked[0].answer.text), "the page approved 3 calls", asked);
+    check(!JSON.stringify(prepared).includes(asked[0].url), "the page's address never reaches the model", cp);
+    let status;
+    for (let i = 0; i < 120; i += 1) {
+      status = (await http.callTool({ name: "campaign_status", arguments: { campaign_id: cp.campaign_id } })).structuredContent;
+      if (status?.status !== "running") break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    check(status.status === "completed" && status.counts.completed === 3 && status.counts.removed === 1, "the campaign completes: 3 dialled, 1 unticked", status);
+    const part = JSON.parse((await http.readResource({ uri: status.resource })).contents[0].text);
+    const callIds = part.rows.map((row) => row[part.columns.indexOf("call_id")]).filter(Boolean);
+    const bulk = (await http.callTool({ name: "bulk_call_details", arguments: { call_ids: callIds } })).structuredContent;
+    const dialled = bulk.calls.map((c) => c.phone_number).sort();
+    check(JSON.stringify(dialled) === JSON.stringify(["+12015550191", "+12015550193", "+12015550194"]), "each ticked number dialled once", dialled);
+    ok(`campaign over streamable HTTP ${cp.campaign_id}: approved on its page by URL elicitation (1 row unticked), 3 dialled once each, ${status.status}`);
+  } finally {
+    await http.close().catch(() => {});
+  }
+}
+
 const deadline = setTimeout(() => {
-  console.error("FAIL: the interop run took longer than 120 s");
+  console.error("FAIL: the interop run took longer than 180 s");
   process.exit(1);
-}, 120_000);
+}, 180_000);
 
 let code = 0;
 try {
   await main();
-  console.log(`PASS: ${step} steps with the TypeScript SDK client over stdio`);
+  await campaignOverHttp();
+  console.log(`PASS: ${step} steps with the TypeScript SDK client over stdio and streamable HTTP`);
 } catch (err) {
   code = 1;
   console.error(`FAIL after ${step} steps: ${err?.message ?? err}`);
   if (stderrText) console.error(`--- server stderr (last lines) ---\n${stderrText.split("\n").slice(-15).join("\n")}`);
+  if (httpServer.stderr) console.error(`--- HTTP server stderr (last lines) ---\n${httpServer.stderr.split("\n").slice(-15).join("\n")}`);
 } finally {
   clearTimeout(deadline);
   await client.close().catch(() => {});
+  httpServer.proc?.kill();
+  rmSync(httpServer.stateDir, { recursive: true, force: true });
   rmSync(stateDir, { recursive: true, force: true });
 }
 process.exit(code);

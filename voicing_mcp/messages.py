@@ -578,8 +578,12 @@ def _campaign_token_not_accepted() -> str:
 
 
 @_refusal("campaign-token-replayed", rule="token-replayed")
-def _campaign_token_replayed() -> str:
-    return "confirmation token: already used — a campaign token starts its campaign once"
+def _campaign_token_replayed(*, campaign_id: str) -> str:
+    return (
+        f"approval: already used by an earlier attempt that did not start {campaign_id} (it still awaits "
+        "approval); ask the user again: control_campaign(action='resume') opens a new approval page (token mode: "
+        "gives a new token)"
+    )
 
 
 #: a refused campaign token's next step (a single call's is "initiate_outbound_call again"): this campaign's
@@ -592,6 +596,14 @@ _CAMPAIGN_AGAIN = (
 def campaign_token_refusal(exc: GuardRefusal) -> GuardRefusal:
     """A token refusal met while starting a campaign, with the campaign's next step instead of a single call's."""
     return GuardRefusal(str(exc).replace(_AGAIN, _CAMPAIGN_AGAIN), rule=exc.rule, reason=exc.reason, fields=exc.fields)
+
+
+@_refusal("campaign-decided", rule="campaign")
+def _campaign_decided(*, campaign_id: str, status: str) -> str:
+    return (
+        f"campaign: {campaign_id} was decided already and is {status} now (one decision per approval, given here "
+        "or elsewhere); this changed nothing — campaign_status says what happens next"
+    )
 
 
 @_refusal("campaign-approval-refused", rule="campaign")

@@ -23,7 +23,7 @@ from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.guard import workflow
 from voicing_mcp.guard.decision import CheckedDial, Preview
-from voicing_mcp.guard.ledger import DialRow, Ledger
+from voicing_mcp.guard.ledger import DialRow, Ledger, NewCampaign, NewCampaignRow
 from voicing_mcp.guard.policy import DialGuard
 from voicing_mcp.guard.request import Approval, BatchRequest, DialRequest, manifest_digest, request_digest
 from voicing_mcp.guard.templates import TemplateStore
@@ -344,3 +344,36 @@ async def test_the_lookups_given_to_the_workflow_reach_the_checks(tmp_path: Path
         await flow.prepare(REQUEST, Human(Board()))
     assert seen == [row] and (await guard.ledger.open_unknown(NUMBER)) is None
     assert refused.value.rule == "duplicate" and "call_id call-1" in refused.value.message
+
+
+async def test_a_spent_batch_approval_says_what_the_campaign_is_and_a_conflict_spends_nothing(tmp_path: Path) -> None:
+    guard = make_guard(tmp_path)
+    new = NewCampaign(
+        id="cmp_00000000000000ab",
+        environment=guard.environment,
+        assistant_id=PAYMENT,
+        telephony_provider="default",
+        manifest_sha256="m" * 64,
+    )
+    rows = [NewCampaignRow(position=i, phone_e164=f"+1701811000{i}", input_variables=VARS) for i in (1, 2)]
+    await guard.ledger.create_campaign(new, rows)
+    now = datetime.now(UTC)
+    approval = workflow.batch_approval(guard, "m" * 64, "nonce-a", (1, 2), now=now)
+    other_list = workflow.batch_approval(guard, "x" * 64, "nonce-b", (1, 2), now=now)
+    # an attempt that spent its nonce and then could not apply (the ledger failed in between)
+    assert await guard.ledger.spend_nonce("nonce-a", expires_at=approval.expires_at)
+    with pytest.raises(GuardRefusal) as waiting:
+        await workflow.apply_batch_approval(guard, new.id, approval)
+    with pytest.raises(GuardRefusal) as conflict:
+        await workflow.apply_batch_approval(guard, new.id, other_list)
+    fresh = workflow.batch_approval(guard, "m" * 64, "nonce-c", (1, 2), now=now)
+    started = await workflow.apply_batch_approval(guard, new.id, fresh)
+    with pytest.raises(GuardRefusal) as decided:
+        await workflow.apply_batch_approval(guard, new.id, fresh)
+    assert waiting.value.rule == "token-replayed" and "still awaits approval" in str(waiting.value)
+    assert "did not start cmp_00000000000000ab" in str(waiting.value) and "resume" in str(waiting.value)
+    assert conflict.value.rule == "campaign" and "manifest hash differs" in str(conflict.value)
+    assert await guard.ledger.spend_nonce("nonce-b", expires_at=approval.expires_at), "the refused list spent nothing"
+    assert started.status == "running"
+    assert decided.value.rule == "campaign" and "was decided already and is running now" in str(decided.value)
+    assert "token" not in str(decided.value) and "not started" not in str(decided.value)

@@ -9,6 +9,8 @@ from pathlib import Path
 from server_support import ASSISTANT
 from tests.server.test_prompts import prompt_text, refused
 from tests.server.tools.campaigns_support import CID, campaign_server, make_campaign
+from voicing_mcp.config import PACKAGE_PROMPTS_DIR
+from voicing_mcp.server.prompts import MAX_ARGUMENT
 
 
 async def test_run_campaign_walks_prepare_approval_status_and_reconcile_with_the_real_tool_names(
@@ -44,3 +46,25 @@ async def test_run_campaign_refuses_an_unknown_campaign_or_assistant_naming_the_
         other = await refused(rig.client, "run_campaign", {"campaign": "x"})
     assert campaign.startswith("campaign_id: no campaign 'cmp_0123456789abcdeX'") and CID in campaign
     assert other.startswith("campaign: prompt run_campaign has no such argument")
+
+
+async def test_run_campaign_quotes_a_purpose_within_its_bound_even_when_its_control_characters_are_spelled_out(
+    tmp_path: Path,
+) -> None:
+    async with campaign_server(tmp_path) as rig:
+        text = await prompt_text(rig.client, "run_campaign", {"purpose": "\x07" * MAX_ARGUMENT})
+    [line] = [line for line in text.splitlines() if line.startswith("Purpose: ")]
+    assert len(line) <= len("Purpose: ") + MAX_ARGUMENT and line.endswith("…")
+    assert len(text) < 2 * MAX_ARGUMENT + 4_000  # the workflow's own steps and the purpose, nothing more
+
+
+async def test_run_campaign_names_a_missing_template_by_its_file_name_never_a_folder_of_the_server(
+    tmp_path: Path,
+) -> None:
+    async with campaign_server(tmp_path) as strict:
+        refusal = await refused(strict.client, "run_campaign", {"assistant_id": "nobody"})
+    async with campaign_server(tmp_path / "lenient", strict_templates=False) as lenient:
+        text = await prompt_text(lenient.client, "run_campaign", {"assistant_id": "nobody"})
+    for shown in (refusal, text):
+        assert "nobody.j2 in the prompts folder (VOICING_PROMPTS_DIR)" in shown, shown
+        assert str(PACKAGE_PROMPTS_DIR) not in shown and str(PACKAGE_PROMPTS_DIR.parent) not in shown, shown

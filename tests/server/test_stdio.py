@@ -20,7 +20,7 @@ from mcp.client.stdio import StdioServerParameters, get_default_environment
 
 from server_support import ASSISTANT, MODES
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR
-from voicing_mcp.server.stdio import request_id
+from voicing_mcp.server.stdio import has_bad_id, request_id
 
 READ_LIMIT = 30.0  # a bound against a hung server, not a speed expectation
 
@@ -70,6 +70,11 @@ class RawSession:
             answer = await self._read_message()
             if answer.get("id") == request_id and "method" not in answer:
                 return answer
+
+    async def send_raw(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((line + "\n").encode())
+        await self.proc.stdin.drain()
 
     async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
         await self.send({"jsonrpc": "2.0", "method": method, **({"params": params} if params else {})})
@@ -304,3 +309,59 @@ def test_the_readme_shows_the_same_configuration() -> None:
 )
 def test_the_request_id_is_found_without_parsing_the_values(line: str, expected: str | int | None) -> None:
     assert request_id(line) == expected
+
+
+async def test_a_request_whose_id_is_neither_a_string_nor_an_integer_is_answered_with_id_null(tmp_path: Path) -> None:
+    """The SDK would read these as notifications and drop them: the client would wait forever. A real notification
+    (no id) still gets no answer, and integer ids of any length are served."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "voicing_mcp",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=clean_env(tmp_path),
+        cwd=tmp_path,
+    )
+    s = RawSession(proc)
+    assert proc.stdin is not None
+    try:
+        await s.request(
+            "initialize",
+            {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}},
+        )
+        await s.notify("notifications/initialized")
+        answers: list[dict[str, Any]] = []
+        for bad in ("1.5", "null", '{"n": 1}', "[1]", "true", "1e3"):
+            await s.send_raw(f'{{"jsonrpc": "2.0", "id": {bad}, "method": "ping"}}')
+            answers.append(await s._read_message())  # pyright: ignore[reportPrivateUsage]
+        await s.send_raw('{"jsonrpc": "2.0", "method": "ping"}')  # a notification: no answer
+        await s.send_raw('{"jsonrpc": "2.0", "id": ' + "1" * 40 + ', "method": "ping"}')
+        long_id = await s._read_message()  # pyright: ignore[reportPrivateUsage]
+        pong = await s.request("ping")
+    finally:
+        await s.drain()
+    for answer in answers:
+        assert answer["id"] is None and answer["error"]["code"] == -32600, answer
+        assert "id must be a string or an integer" in answer["error"]["message"]
+    assert long_id == {"jsonrpc": "2.0", "id": int("1" * 40), "result": {}}, "the notification got no answer"
+    assert pong["result"] == {}
+
+
+@pytest.mark.parametrize(
+    ("line", "bad"),
+    [
+        ('{"jsonrpc": "2.0", "id": 1.5, "method": "ping"}', True),
+        ('{"jsonrpc": "2.0", "id": null, "method": "ping"}', True),
+        ('{"method": "ping", "id": {"a": 1}}', True),
+        ('{"jsonrpc": "2.0", "id": 7, "method": "ping"}', False),
+        ('{"jsonrpc": "2.0", "id": -7, "method": "ping"}', False),
+        ('{"jsonrpc": "2.0", "id": "x", "method": "ping"}', False),
+        ('{"jsonrpc": "2.0", "method": "ping"}', False),  # a notification
+        ('{"jsonrpc": "2.0", "id": 1.5, "result": {}}', False),  # a response: never answered
+        ('{"method": "x", "params": {"id": 1.5}}', False),  # a nested id is not the request's
+    ],
+)
+def test_an_id_that_is_neither_a_string_nor_an_integer_is_found_in_the_raw_line(line: str, bad: bool) -> None:
+    assert has_bad_id(line) is bad

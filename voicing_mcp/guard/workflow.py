@@ -35,7 +35,7 @@ from typing import Literal, Protocol, TypeVar
 import anyio
 
 from voicing_mcp.api.models import OutboundCallRequest, OutboundCallResponse
-from voicing_mcp.errors import ConfigError
+from voicing_mcp.errors import ConfigError, GuardRefusal
 from voicing_mcp.guard.decision import CheckedDial, Preview
 from voicing_mcp.guard.ledger import (
     Campaign,
@@ -43,6 +43,7 @@ from voicing_mcp.guard.ledger import (
     Confirmation,
     DialRow,
 )
+from voicing_mcp.guard.ledger.campaigns import check_approval
 from voicing_mcp.guard.policy import DialClient, DialGuard
 from voicing_mcp.guard.request import Approval, DialRequest, request_digest
 from voicing_mcp.guard.scope import scope_key
@@ -401,12 +402,17 @@ async def apply_batch_approval(
 ) -> Campaign:
     """Spend the approval's nonce (one decision, whichever replica or tab gives it), then bind it in the ledger
     (:meth:`~voicing_mcp.guard.ledger.DialLedger.approve_campaign`: the campaign must await approval with this
-    manifest; the unticked rows become ``removed``). A refusal (GuardRefusal) changes nothing in the campaign."""
+    manifest; the unticked rows become ``removed``). A refusal (GuardRefusal) changes nothing; the nonce is spent
+    only for a campaign that awaited this approval, and a spent one is refused saying what the campaign is now."""
     if approval.rows is None or not approval.rows:
         raise refusal("campaign-approval-refused", campaign_id=campaign_id, why="no row was ticked")
+    try:  # a campaign this approval cannot decide is refused before the nonce is spent: it stays usable
+        check_approval(await guard.ledger.get_campaign(campaign_id), campaign_id, approval.digest)
+    except CampaignConflict as exc:
+        raise _batch_refusal(campaign_id, await guard.ledger.get_campaign(campaign_id), exc) from None
     if not await guard.ledger.spend_nonce(approval.nonce, expires_at=approval.expires_at):
-        raise refusal("campaign-token-replayed")
-    try:
+        raise _batch_refusal(campaign_id, await guard.ledger.get_campaign(campaign_id))
+    try:  # decided meanwhile (another tab, replica or token): the ledger's own check, in its transaction
         return await guard.ledger.approve_campaign(
             campaign_id,
             manifest_sha256=approval.digest,
@@ -415,7 +421,16 @@ async def apply_batch_approval(
             status=status,
         )
     except CampaignConflict as exc:
-        raise refusal("campaign-approval-refused", campaign_id=campaign_id, why=str(exc)) from None
+        raise _batch_refusal(campaign_id, await guard.ledger.get_campaign(campaign_id), exc) from None
+
+
+def _batch_refusal(campaign_id: str, now: Campaign | None, conflict: CampaignConflict | None = None) -> GuardRefusal:
+    """A refused decision (a conflict, or no conflict: a spent approval), saying what the campaign is ``now``."""
+    if now is not None and now.status != "awaiting_approval" and (conflict is None or conflict.reason == "decided"):
+        return refusal("campaign-decided", campaign_id=campaign_id, status=now.status)
+    if conflict is None:  # spent by an earlier attempt that did not apply (the ledger failed in between)
+        return refusal("campaign-token-replayed", campaign_id=campaign_id)
+    return refusal("campaign-approval-refused", campaign_id=campaign_id, why=str(conflict))
 
 
 async def decline_batch(guard: DialGuard, campaign_id: str) -> Campaign:
@@ -423,7 +438,7 @@ async def decline_batch(guard: DialGuard, campaign_id: str) -> Campaign:
     try:
         return await guard.ledger.set_campaign_status(campaign_id, "declined", reason="declined by the user")
     except CampaignConflict as exc:
-        raise refusal("campaign-approval-refused", campaign_id=campaign_id, why=str(exc)) from None
+        raise _batch_refusal(campaign_id, await guard.ledger.get_campaign(campaign_id), exc) from None
 
 
 async def reach_human_for_batch(human: HumanChannel, url: str, pending: PendingPage) -> AskedVia | None:

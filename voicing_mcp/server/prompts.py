@@ -16,6 +16,7 @@ answer "Missing required arguments" as an internal error in the 2026-07-28 proto
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 #: call ids a prompt argument may carry (the prompt's text holds them all); more: describe the campaign instead
 MAX_PROMPT_CALL_IDS = 1_000
 MAX_ARGUMENT = 2_000
+#: a recipients_file as the prompt quotes it (a file name in the campaigns folder)
+MAX_FILE_NAME = 255
 MAX_FACTS = 3_000
 MAX_CALL_IDS_TEXT = 300_000
 _ID_SEPARATORS = re.compile(r"[\s,;]+")
@@ -75,6 +78,18 @@ def _text(value: str | None) -> str | None:
     return value or None
 
 
+def _shown(value: str, limit: int = MAX_ARGUMENT) -> str:
+    """An argument as the prompt quotes it: on one line, and at most ``limit`` characters once made visible (an
+    argument within its length can grow when its control characters are spelled out)."""
+    text = one_line(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _without_paths(text: str, path: Path) -> str:
+    """``text`` naming ``path`` by its file name only: a prompt shows no folder of the server's machine."""
+    return text.replace(str(path), path.name)
+
+
 def _assistant_facts(state: ServerContext, assistant_id: str, *, for_dial: bool) -> str:
     """What the templates say about ``assistant_id``, as lines for the prompt; a dial that cannot pass: -32602.
     The id (an argument) and the path made of it are shown on one line: a newline in it cannot start a step."""
@@ -82,11 +97,12 @@ def _assistant_facts(state: ServerContext, assistant_id: str, *, for_dial: bool)
     try:
         template = state.templates.get(assistant_id)
     except TemplateProblem as exc:
+        problem = _without_paths(str(exc), exc.path)
         if for_dial:
-            raise invalid("assistant_id", f"{exc}; a dial with it is refused until the file is fixed") from None
-        return f"Its local template does not parse ({one_line(str(exc))}): ask the user for the variables."
+            raise invalid("assistant_id", f"{problem}; a dial with it is refused until the file is fixed") from None
+        return f"Its local template does not parse ({one_line(problem)}): ask the user for the variables."
     if template is None:
-        where = one_line(str(state.templates.path_for(assistant_id)))
+        where = f"{one_line(state.templates.path_for(assistant_id).name)} in the prompts folder (VOICING_PROMPTS_DIR)"
         if for_dial and state.settings.strict_templates:
             raise invalid(
                 "assistant_id",
@@ -132,7 +148,7 @@ async def place_call_safely(
     )
     steps = [
         f"Place one phone call to {number.international} ({number.e164}). A REAL PHONE RINGS (except in local mode).",
-        f"Purpose: {one_line(purpose)}" if purpose else "Ask the user what the call is for if it is not clear.",
+        f"Purpose: {_shown(purpose)}" if purpose else "Ask the user what the call is for if it is not clear.",
         facts,
         "Steps:",
         f"1. The variables above come from the local template; list_assistants(assistant_id={assistant_id!r}) "
@@ -173,7 +189,7 @@ async def test_assistant(
         f"Test assistant {one_line(assistant_id)} in text before a campaign. No phone rings: use "
         "chat_with_assistant only, never initiate_outbound_call.",
         _assistant_facts(state, assistant_id, for_dial=False),
-        f"Scenario to try: {one_line(scenario)}" if scenario else "Scenario: a typical callee, then edge cases.",
+        f"Scenario to try: {_shown(scenario)}" if scenario else "Scenario: a typical callee, then edge cases.",
         "Steps:",
         f"1. Call list_assistants(assistant_id={assistant_id!r}) if you need the variables again.",
         "2. Choose realistic sample values for every required variable (obviously fictional, e.g. name 'Test "
@@ -225,13 +241,13 @@ async def reconcile_campaign(
         find = f"1. Call reconcile_calls(call_ids={ids!r}{expected}) once ({len(ids)} ids)."
     else:
         find = (
-            f"1. Find the campaign's calls: {one_line(campaign or '')}. Use list_calls with its filters (assistant_id, "
+            f"1. Find the campaign's calls: {_shown(campaign or '')}. Use list_calls with its filters (assistant_id, "
             "status, filters for dates) and all_pages=true to collect the call ids; tell the user how many you found "
             f"and the date range, then call reconcile_calls(call_ids=[...]{expected}) once with all of them."
         )
     steps = [
         "Reconcile a campaign's call outcomes. This workflow only reads: it never places a call.",
-        f"Campaign: {one_line(campaign)}" if campaign and ids else "",
+        f"Campaign: {_shown(campaign)}" if campaign and ids else "",
         "Steps:",
         find,
         "2. Read its answer: by_status and by_ended_reason (what happened), missing (ids the API does not know: a "
@@ -279,14 +295,14 @@ async def run_campaign(
         facts.append(_assistant_facts(state, assistant_id, for_dial=True))
     cid = campaign_id or "<campaign_id>"
     source = (
-        f"recipients_file={one_line(recipients_file)!r}"
+        f"recipients_file={_shown(recipients_file, MAX_FILE_NAME)!r}"
         if recipients_file
         else "recipients=[{phone_number, input_variables}, ...] (or recipients_file, a CSV in the campaigns folder)"
     )
     steps = [
         "Run a calling campaign: many REAL phones ring (except in local mode), each call through the dial guard, "
         "after ONE approval by the human of the exact list.",
-        f"Purpose: {one_line(purpose)}" if purpose else "Ask the user what the calls are for and who is on the list.",
+        f"Purpose: {_shown(purpose)}" if purpose else "Ask the user what the calls are for and who is on the list.",
         *facts,
         "Steps:",
         "1. Choose the assistant (list_assistants) and its required input_variables for every recipient; never invent "

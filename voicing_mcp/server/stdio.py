@@ -5,15 +5,26 @@ parser goes, an integer too long to convert, not a JSON-RPC message) reaches the
 it logs at DEBUG and drops: the client waits for an answer forever. :func:`run_stdio` reads the SDK's stream
 through :class:`AnsweringReadStream`, which answers such a line with a JSON-RPC error carrying the request's id
 when it can be found in the line (``null`` otherwise), as JSON-RPC 2.0 asks.
+
+A request whose ``id`` is neither a string nor an integer (``1.5``, ``null``, an object) is another case: the SDK
+reads it as a *notification* (its schema drops the unknown member), which is never answered. Only the raw line
+tells the two apart, so :func:`run_stdio` reads stdin itself (:class:`CheckedLines`, on a private duplicate of fd
+0 with fd 0 pointed at the null device while serving, as the SDK's own claim does) and answers such a line with
+``Invalid Request`` and id ``null`` instead of passing it on.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import os
 import re
+import sys
+from collections.abc import AsyncIterator, Generator
+from contextlib import contextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 from mcp.server.stdio import stdio_server
@@ -37,6 +48,8 @@ _MAX_ID_DIGITS = 19
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]]')
 _ID_VALUE = re.compile(rf'\s*:\s*("(?:[^"\\]|\\.)*"|-?\d{{1,{_MAX_ID_DIGITS}}}(?![\d.eE]))')
 _KEY_END = re.compile(r"\s*:")
+#: an id value JSON-RPC allows: a string, or an integer (no fraction, no exponent)
+_GOOD_ID = re.compile(r'\s*:\s*(?:"|-?\d+(?![\d.eE]))')
 
 
 def request_id(line: str) -> str | int | None:
@@ -61,6 +74,35 @@ def request_id(line: str) -> str | int | None:
                 except ValueError:
                     found = None
     return found if isinstance(found, str | int) and not isinstance(found, bool) else None
+
+
+def has_bad_id(line: str) -> bool:
+    """True for a JSON object with a top-level ``method`` and a top-level ``id`` that is neither a string nor an
+    integer: a request the SDK would take for a notification (found without parsing the values, as
+    :func:`request_id`)."""
+    if '"id"' not in line or '"method"' not in line:
+        return False
+    depth = 0
+    bad = method = False
+    for token in _TOKENS.finditer(line):
+        text = token.group(0)
+        if text in "{[":
+            depth += 1
+        elif text in "}]":
+            depth -= 1
+        elif depth == 1 and _KEY_END.match(line, token.end()):
+            if text == '"method"':
+                method = True
+            elif text == '"id"':
+                bad = _GOOD_ID.match(line, token.end()) is None
+    return bad and method
+
+
+BAD_ID = JSONRPCError(
+    jsonrpc="2.0",
+    id=None,
+    error=ErrorData(code=INVALID_REQUEST, message="Invalid Request: a request's id must be a string or an integer"),
+)
 
 
 def answer_for(error: ValidationError) -> JSONRPCError | None:
@@ -158,9 +200,71 @@ def answer_every_message(server: MCPServer[Any]) -> None:
     lowlevel.run = run  # pyright: ignore[reportAttributeAccessIssue]
 
 
+class CheckedLines:
+    """stdin's lines for the SDK's reader, less the requests with an id the SDK would take for a notification:
+    those are answered here (:data:`BAD_ID`) once the write stream is attached."""
+
+    def __init__(self, lines: anyio.AsyncFile[str]) -> None:
+        self._lines = lines
+        self._answers: WriteStream[SessionMessage] | None = None
+        self._attached = anyio.Event()
+
+    def attach(self, answers: WriteStream[SessionMessage]) -> None:
+        self._answers = answers
+        self._attached.set()
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        async for line in self._lines:
+            if not has_bad_id(line):
+                yield line
+                continue
+            await self._attached.wait()
+            assert self._answers is not None
+            logger.warning("stdin: a request whose id is neither a string nor an integer answered with Invalid Request")
+            await self._answers.send(SessionMessage(BAD_ID))
+
+
+@contextmanager
+def claimed_stdin() -> Generator[io.TextIOWrapper]:
+    """stdin as text, read from a private duplicate of fd 0 while fd 0 points at the null device (a child process
+    or a stray read gets EOF, never protocol bytes); fd 0 is restored on exit. Where descriptors cannot be
+    duplicated (not a real fd, Windows), ``sys.stdin``'s buffer is read in place."""
+    try:
+        if sys.platform == "win32" or sys.stdin.fileno() != 0:
+            raise OSError("no descriptor claim here")
+        private = os.dup(0)
+    except (OSError, ValueError, AttributeError):
+        in_place = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+        try:
+            yield in_place
+        finally:
+            in_place.detach()  # sys.stdin's buffer is not ours to close
+        return
+    os.set_inheritable(private, False)
+    diverted = False
+    try:
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            os.dup2(null, 0)
+            diverted = True
+        finally:
+            os.close(null)
+    except OSError:  # fd 0 stays as it is; the wire is still read from the duplicate
+        pass
+    try:
+        # never closed: a worker thread may still block on it after the transport exits
+        yield io.TextIOWrapper(os.fdopen(private, "rb", closefd=False), encoding="utf-8", errors="replace")
+    finally:
+        if diverted:
+            os.dup2(private, 0)
+
+
 async def run_stdio(server: MCPServer[Any]) -> None:
-    """:meth:`MCPServer.run_stdio_async`, every line answered (:class:`AnsweringReadStream`)."""
+    """:meth:`MCPServer.run_stdio_async`, every line answered (:class:`AnsweringReadStream`, :class:`CheckedLines`)."""
     lowlevel = server._lowlevel_server  # pyright: ignore[reportPrivateUsage]
-    async with stdio_server() as (read_stream, write_stream):
-        answering = AnsweringReadStream(read_stream, write_stream)
-        await lowlevel.run(answering, write_stream, lowlevel.create_initialization_options())
+    with claimed_stdin() as text:
+        lines = CheckedLines(anyio.wrap_file(text))
+        async with stdio_server(stdin=cast("anyio.AsyncFile[str]", lines)) as (read_stream, write_stream):
+            lines.attach(write_stream)
+            answering = AnsweringReadStream(read_stream, write_stream)
+            await lowlevel.run(answering, write_stream, lowlevel.create_initialization_options())

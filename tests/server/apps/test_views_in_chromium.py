@@ -4,7 +4,8 @@ loaded in headless Chromium inside a small host page that speaks the MCP Apps po
 server through a real MCP client session). The campaign view renders campaign_status's counts, follows the ledger
 by its own refresh, and its Pause and Cancel (after its "are you sure", by keyboard) send the app-only tool calls,
 which pause and cancel the campaign in the ledger; it follows the host's dark theme. The reconciliation view draws
-its charts and offers the whole report as CSV. Nothing is requested from anywhere but the test's own loopback page server.
+its charts and offers the whole report as CSV. Nothing is requested from anywhere but the test's own loopback page
+server.
 Screenshots: test-artifacts/app-campaign.png and app-reconcile.png (copies in docs/images/)."""
 
 from __future__ import annotations

@@ -182,3 +182,15 @@ async def test_a_pause_refuses_the_dial_of_a_row_a_dispatcher_had_already_claime
             )
         dials = await rig.ledger.recent(10)
     assert refused.value.rule == "campaign" and dials == []  # no intent written: nothing can be POSTed
+
+
+async def test_resuming_a_campaign_that_awaits_approval_changes_nothing_and_says_so_with_a_fresh_token(
+    tmp_path: Path,
+) -> None:
+    async with campaign_server(tmp_path, confirmation="token") as rig:
+        await make_campaign(rig, 2, approve=False)
+        resumed = structured(await rig.client.call_tool("control_campaign", {"campaign_id": CID, "action": "resume"}))
+        left = await claimable(rig.ledger)
+    assert resumed["changed"] is False and resumed["previous_status"] == resumed["status"] == "awaiting_approval"
+    assert resumed["confirmation_token"] and "only if they say yes" in resumed["summary"]
+    assert left == 0

@@ -15,7 +15,9 @@
   (``dashboard``), never the address. Nothing changes (``changed: false``).
 
 Pausing a paused campaign, resuming a running one or cancelling a cancelled one changes nothing and says so
-(``changed: false``); an action the status does not allow is a tool error naming the actions it allows.
+(``changed: false``), as does resuming a campaign that awaits approval and still does after the human was asked
+again (a new page or token is not a change of the campaign); an action the status does not allow is a tool error
+naming the actions it allows.
 
 Pause, cancel and resume while the approval is valid are :mod:`voicing_mcp.guard.campaigns.control`'s, MCP-free and
 shared with the dashboard page; this tool adds asking the human again, token mode and the result's shape.
@@ -88,7 +90,10 @@ class ControlCampaignResult(BaseModel):
 
     campaign_id: str
     action: str
-    changed: bool = Field(description="false: the campaign was already in the state asked for.")
+    changed: bool = Field(
+        description="true: the campaign's status changed; false: it was already in the state asked for, or (resume) "
+        "it still awaits the human's approval."
+    )
     previous_status: str
     status: str = Field(description="The campaign's status now.")
     pause_reason: str | None = None
@@ -127,10 +132,13 @@ async def _resume(
         return done.changed, done.said, None
     # a paused campaign whose approval lapsed awaits approval again; nothing dials until the human decides
     outcome = await ask_campaign_approval(ctx, campaign.id, RESUME_WAIT_SECONDS)
+    # changed: the status moved (paused → awaiting_approval, or the human decided at once); a campaign that
+    # awaited approval and still does is as it was, whatever was handed out meanwhile (a page, a token)
+    changed = outcome != campaign.status
     if batch_mode(state.guard) == "token":
         issued = issue_campaign_token(state, await find_campaign(state.ledger, campaign.id))
         return (
-            True,
+            changed,
             f"It needs the user's approval again ({why}): show them campaign_status, and only if they say yes call "
             "control_campaign(action='start') with the confirmation_token below.",
             issued,
@@ -141,7 +149,7 @@ async def _resume(
         if outcome == "awaiting_approval"
         else f"The human was asked to approve it again ({why}): it is {outcome} now."
     )
-    return True, asked, None
+    return changed, asked, None
 
 
 async def _open_dashboard(

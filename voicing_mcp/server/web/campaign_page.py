@@ -114,6 +114,8 @@ class PendingCampaign:
     ticked: set[int] = field(default_factory=set[int])
     state: State = "pending"
     deciding: bool = False
+    attempts: int = 0
+    """Decisions tried on this page that could not be applied (the next one spends a nonce of its own)."""
     asked_via: str | None = None
     outcome: str | None = None
     """The campaign's status after the decision (``running``, ``scheduled``, ``declined``)."""
@@ -122,8 +124,10 @@ class PendingCampaign:
 
     @property
     def nonce(self) -> str:
-        """What the ledger's nonce table spends when this page's decision is applied."""
-        return f"campaign-page:{self.id}"
+        """What the ledger's nonce table spends when this page's decision is applied: one per attempt, since an
+        attempt that failed (the ledger unavailable) may have spent its nonce with nothing applied. A second
+        decision is still refused: by this page's state, and by the ledger's one-decision check."""
+        return f"campaign-page:{self.id}" if not self.attempts else f"campaign-page:{self.id}:{self.attempts}"
 
     @property
     def pages(self) -> int:
@@ -240,8 +244,16 @@ class CampaignPages:
             if self.on_decision is not None:
                 pending.outcome = await self.on_decision(pending, choice)
         except GuardRefusal as exc:
+            pending.attempts += 1
             logger.warning("campaign page: the decision could not be applied (%s)", exc.rule)
-            return message_page(409, "Not started", f"{one_line(str(exc))}. Nothing was changed.")
+            if exc.rule == "ledger":
+                return _not_recorded(pending, LEDGER_TROUBLE.get(str(exc.fields.get("cause")), LEDGER_TROUBLE[""]))
+            title = "Already decided" if exc.reason == "campaign-decided" else "Not started"
+            return message_page(409, title, f"{one_line(str(exc))}. Nothing was changed.")
+        except Exception:  # the page's request is a top level: the human gets an answer, never a bare 500
+            pending.attempts += 1
+            logger.exception("campaign page: the decision could not be recorded")
+            return _not_recorded(pending, LEDGER_TROUBLE[""])
         finally:
             pending.deciding = False
         pending.state = "approved" if choice == "start" else "declined"
@@ -339,6 +351,25 @@ def _local_time(zones: tuple[str, ...], now: datetime) -> str:
     local = now.astimezone(ZoneInfo(zone)).strftime("%a %H:%M")
     more = f", +{len(zones) - 1} zones" if len(zones) > 1 else ""
     return f"{local} ({zone}{more})"
+
+
+#: why a decision could not be recorded, by the ledger refusal's ``cause`` (its details go to the log, not the page)
+LEDGER_TROUBLE = {
+    "file-locked": "the server's call ledger is busy (another process holds it locked)",
+    "database-locked": "the server's call ledger is busy (its database is locked)",
+    "": "the server could not write it to its call ledger",
+}
+
+
+def _not_recorded(pending: PendingCampaign, why: str) -> Response:
+    """The decision was not applied for a reason that is not the campaign's: it still waits, the page still works."""
+    until = pending.expires_at.astimezone(UTC).strftime("%H:%M UTC")
+    return message_page(
+        503,
+        "Not recorded",
+        f"Your decision was not recorded: {why}. Nothing was started or declined: the campaign still waits for your "
+        f"decision. Go back and try again in a moment (this page works until {until}).",
+    )
 
 
 def _already(pending: PendingCampaign) -> Response:
