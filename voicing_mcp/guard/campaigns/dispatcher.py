@@ -271,6 +271,8 @@ class CampaignDispatcher:
                 await self._finish_if_done(campaign, report)
                 return
             campaign = await self.ledger.set_campaign_status(campaign.id, "running")
+        if in_flight >= campaign.max_concurrent:
+            return  # no free slot: nothing to claim, and nothing can be done (its calls are still in progress)
         reason = pause_reason(await self.ledger.campaign_recent_outcomes(campaign.id, limit=FAILURE_WINDOW))
         if reason is not None:
             await self._pause(campaign, reason, report)
