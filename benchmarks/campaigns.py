@@ -402,7 +402,7 @@ async def main_async(args: argparse.Namespace) -> None:
     )
     out.append(
         [
-            "  our code per dial (dispatcher, guard, ledger)",
+            f"our code per dial (dispatcher, guard, ledger), {n:,} rows",
             str(len(runs2)),
             f"{med(ours) * 1000:.2f} ms",
             f"{min(ours) * 1000:.2f} ms",
