@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pg-workers", type=int, default=3)
     p.add_argument("--no-sqlite", action="store_true")
     p.add_argument("--tick-seconds", type=float, default=0.05, help="each dispatcher's tick interval (server: 1 s)")
-    p.add_argument("--postgres", help="a postgresql:// URL of an empty database (each run's tables are dropped)")
+    p.add_argument("--postgres", help="a postgresql:// URL of an empty database (one run: the campaign's id is fixed)")
     p.add_argument("--throwaway-postgres", action="store_true", help="start a PostgreSQL cluster in a temp folder")
     args = p.parse_args(argv)
     if args.worker:
