@@ -49,6 +49,8 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
         ["--repeat", "1", "--claim-samples", "5"],
         _TINY_CAMPAIGNS,
     ),
+    # SQLite here (three PostgreSQL replicas: --throwaway-postgres, see benchmarks/README.md)
+    ("campaign_replicas", "campaign_replicas", ["--rows", "1000"], ["--rows", "20"]),
 ]
 
 

@@ -52,6 +52,7 @@ def test_every_benchmark_runs_with_tiny_counts_and_prints_its_table() -> None:
         "reconcile_calls",
         "replicas",
         "campaigns",
+        "campaign_replicas",
     )
     for name in names:
         assert re.search(rf"^=== {name}: exit 0 after [\d.]+ s$", out, re.MULTILINE), name
@@ -111,8 +112,13 @@ def test_every_benchmark_runs_with_tiny_counts_and_prints_its_table() -> None:
         "prepare_campaign, token mode, 20 rows",
         "approval page first GET, 30 rows",
         "prepare_campaign before it, human mode, 30 rows",
-        "dispatcher CPU per dial, 20 rows",
+        "dispatcher CPU per dial, whole process, 20 rows",
+        "our code per dial (dispatcher, guard, ledger), 20 rows",
         "campaign end to end, 20 rows, SQLite",
     ]
     assert re.search(r"last campaign: completed, rows \{'completed': 20\}, 20 dials", out)
+    # the campaign with its dispatchers in processes of their own (SQLite here): every row completed, each once
+    replicas = _table_rows(out, "A 20-row campaign end to end")
+    assert [row.split("  ")[0] for row in replicas] == ["SQLite, 1 process(es) on one file"]
+    assert "completed, {'completed': 20}, 20 dial rows" in replicas[0]
     assert re.search(r"^sqlite\s+100\s+same\s", out, re.MULTILINE)  # ledger_claim's table, 100 dials in the window

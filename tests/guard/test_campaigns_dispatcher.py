@@ -330,12 +330,6 @@ async def test_three_failed_calls_in_a_row_pause_the_campaign(emu: RunningEmulat
         assert await w.ledger.campaign_row_counts(CID) == {"failed": 3, "queued": 2}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hostile review: the auto-pause counts live in each dispatcher's memory (_Health), so two dispatchers "
-    "on one ledger (two processes on one SQLite file, PostgreSQL replicas) each see every other failure and the "
-    "campaign pauses after 5 failed dials, not 3; the fix reads the campaign's recent outcomes from the ledger",
-)
 async def test_three_failed_calls_in_a_row_pause_the_campaign_with_two_dispatchers_taking_turns(
     emu: RunningEmulator, ledger_store: LedgerStore
 ) -> None:
@@ -352,6 +346,42 @@ async def test_three_failed_calls_in_a_row_pause_the_campaign_with_two_dispatche
         campaign = await w.get()
         assert campaign.status == "paused"
         assert dialled(emu) == numbers[:3]
+
+
+async def test_more_than_a_fifth_of_the_last_ten_dials_failing_pauses_the_campaign_with_two_dispatchers(
+    emu: RunningEmulator, ledger_store: LedgerStore
+) -> None:
+    # failed, completed, failed, completed, failed, then completed: never 3 in a row, 3 of 10 after the tenth
+    numbers = [fictional(dd) for dd in (70, 1, 71, 2, 72, 3, 4, 5, 6, 7, 8, 9)]
+    async with world(emu, ledger_store) as w:
+        other = CampaignDispatcher(w.guard, w.dispatcher.client, worker_id="test:2", clock=w.clock)
+        await w.campaign(numbers, max_concurrent=1)
+        for _ in range(20):
+            for d in (w.dispatcher, other):
+                await anyio.sleep(0.03)
+                await d.tick()
+            if (await w.get()).status != "running":
+                break
+        campaign = await w.get()
+        assert (campaign.status, campaign.pause_reason) == ("paused", "3 of the last 10 dials failed (more than 20%)")
+        assert dialled(emu) == numbers[:10]
+
+
+async def test_a_resumed_campaign_counts_its_failed_dials_afresh(
+    emu: RunningEmulator, ledger_store: LedgerStore
+) -> None:
+    numbers = [fictional(70), fictional(71), fictional(72), fictional(73), fictional(1), fictional(2)]
+    async with world(emu, ledger_store) as w:
+        await w.campaign(numbers, max_concurrent=1)
+        await w.until_settled()
+        assert (await w.get()).status == "paused"
+        assert dialled(emu) == numbers[:3]
+        await w.ledger.set_campaign_status(CID, "running")  # the human resumes it
+        await w.until_settled()
+        # one more failed dial is one in a row, not four: the campaign goes on and completes
+        assert (await w.get()).status == "completed"
+        assert dialled(emu) == numbers
+        assert await w.ledger.campaign_row_counts(CID) == {"failed": 4, "completed": 2}
 
 
 async def test_an_expired_approval_pauses_the_campaign_and_nothing_more_is_dialled(

@@ -27,6 +27,7 @@ from voicing_mcp.guard.ledger import (
 from voicing_mcp.guard.ledger import postgres as pg_ledger
 from voicing_mcp.guard.ledger import sqlite as sqlite_ledger
 from voicing_mcp.guard.ledger.base import PRUNE_EVERY, PRUNE_GRACE
+from voicing_mcp.guard.ledger.campaigns import INTERRUPTED, RowOutcome
 
 ENV = "production"
 LEASE = timedelta(minutes=5)
@@ -377,6 +378,84 @@ async def test_a_campaign_dial_records_the_campaign_on_its_intent_row_and_counts
                 "SELECT campaign_id, campaign_position FROM dials WHERE id = %s", (dial_id,)
             ).fetchone()
     assert tuple(link or ()) == ("cmp_1", 1)
+
+
+async def test_a_started_campaign_dial_moves_its_row_to_in_progress_with_the_record_of_its_outcome(
+    ledger_store: LedgerStore,
+) -> None:
+    ledger = ledger_store.open(environment=ENV)
+    await running(ledger, 2)
+    await ledger.claim_next_rows(worker_id="w", lease=LEASE, limit=2)
+    dial_id = await ledger.claim_dial(
+        REQ, confirmation="campaign", environment=ENV, max_per_hour=10, campaign=CampaignDial("cmp_1", 1)
+    )
+    await ledger.record_outcome(dial_id, status="started", call_id="call-1")
+    row, other = await ledger.campaign_rows("cmp_1")
+    assert (row.state, row.call_id, row.worker_id, row.lease_until, row.attempts) == (
+        "in_progress",
+        "call-1",
+        None,
+        None,
+        1,
+    )
+    assert other.state == "dialling"  # the other claimed row is untouched
+    dial = await ledger.get(dial_id)
+    assert dial is not None and (dial.status, dial.call_id) == ("started", "call-1")
+    # a single call's outcome moves no campaign row
+    single = await ledger.claim_dial(
+        OutboundCallRequest(assistant_id="a1", phone_number=number(2), input_variables={"name": "N2"}),
+        confirmation="token",
+        environment=ENV,
+        max_per_hour=10,
+    )
+    await ledger.record_outcome(single, status="started", call_id="call-2")
+    assert [r.state for r in await ledger.campaign_rows("cmp_1")] == ["in_progress", "dialling"]
+
+
+async def test_the_outcome_log_holds_each_dials_outcome_newest_first_for_every_store_and_starts_afresh_on_resume(
+    ledger_store: LedgerStore,
+) -> None:
+    ledger = ledger_store.open(environment=ENV)
+    await running(ledger, 7, max_concurrent=7)
+    await ledger.claim_next_rows(worker_id="w", lease=LEASE, limit=7)
+    await ledger.record_row_outcome("cmp_1", 1, state="failed", last_outcome="HTTP 400")
+    await ledger.record_row_outcome("cmp_1", 2, state="in_progress", call_id="call-2")  # not an outcome yet
+    written = await ledger.record_row_outcomes(
+        "cmp_1",
+        [
+            RowOutcome(2, "queued", next_attempt_at=datetime(2026, 5, 4, 18, 0, tzinfo=UTC), last_outcome="busy"),
+            RowOutcome(1, "queued"),  # failed is final: skipped, not refused
+            RowOutcome(3, "unknown", last_outcome=INTERRUPTED),  # our process stopped: not the API's outcome
+            RowOutcome(4, "excluded", last_outcome="do-not-call"),  # never dialled
+            RowOutcome(5, "unknown", last_outcome="outcome unknown"),
+            RowOutcome(6, "waiting", last_outcome="rate limit"),  # not dialled yet
+            RowOutcome(7, "completed", last_outcome="completed"),
+        ],
+    )
+    assert written == [2, 3, 4, 5, 6, 7]
+    counts = await ledger.campaign_row_counts("cmp_1")
+    assert counts == {"failed": 1, "queued": 1, "unknown": 2, "excluded": 1, "waiting": 1, "completed": 1}
+    expected = ["completed", "unknown", "busy", "failed"]
+    assert await ledger.campaign_recent_outcomes("cmp_1", limit=20) == expected
+    # another store object (another process, another replica) reads the same log
+    other = ledger_store.open(environment=ENV)
+    assert await other.campaign_recent_outcomes("cmp_1", limit=2) == expected[:2]
+    assert await other.campaign_recent_outcomes("cmp_2", limit=20) == []
+    await ledger.set_campaign_status("cmp_1", "paused", reason="3 unknown outcomes or failed dials in a row")
+    assert await other.campaign_recent_outcomes("cmp_1", limit=20) == expected  # kept while paused
+    await other.set_campaign_status("cmp_1", "running")
+    assert await ledger.campaign_recent_outcomes("cmp_1", limit=20) == []  # resumed: counted afresh
+    if isinstance(ledger_store.target, Path):
+        with sqlite3.connect(ledger_store.target) as conn:
+            plan = " ".join(
+                str(r[3])
+                for r in conn.execute(
+                    "EXPLAIN QUERY PLAN SELECT outcome FROM campaign_outcomes WHERE campaign_id = ? "
+                    "ORDER BY seq DESC LIMIT ?",
+                    ("cmp_1", 20),
+                )
+            )
+        assert "USING INDEX campaign_outcomes_recent" in plan and "TEMP B-TREE" not in plan, plan
 
 
 async def test_a_campaign_row_is_dialled_only_while_claimed_and_its_campaign_running(

@@ -11,19 +11,24 @@ makes them ``unknown`` (``mark_interrupted``), never dialled again.
 One :meth:`CampaignDispatcher.tick` (the background loop runs one every ``tick_seconds``, or at once after
 :meth:`~CampaignDispatcher.wake`):
 
-1. rows left ``dialling`` past their lease → ``unknown`` (``interrupted``);
+1. rows left ``dialling`` past their lease → ``unknown`` (``interrupted``; looked for at most every quarter of
+   the lease: a lease runs that long anyway before its row is given up);
 2. for every campaign of the server's scope that may have calls in progress (running, scheduled, paused, recently
    cancelled): the ``in_progress`` rows' calls read in bulk (``bulk_call_details``' client path) → their final
-   state; ``busy``/``no_answer`` queued again after ``retry_after_minutes`` while ``attempts < max_attempts``;
+   state, written in one transaction; ``busy``/``no_answer`` queued again after ``retry_after_minutes`` while
+   ``attempts < max_attempts``;
 3. a ``scheduled`` campaign whose first row is due becomes ``running``; a running campaign whose approval
    expired is paused ("approval expired");
-4. free slots (``max_concurrent`` minus its ``dialling``/``in_progress`` rows, counted by the ledger) are claimed
+4. auto-pause, before any new dial: 3 unknown outcomes or failed dials in a row, or more than 20% of the last 20
+   (at least 10) dials failed → ``paused`` with the reason. The outcomes are the campaign's outcome log in the
+   ledger (``campaign_recent_outcomes``: every dispatcher's dials, one indexed read), so the rule holds across
+   processes and replicas; it counts afresh when the campaign is resumed;
+5. free slots (``max_concurrent`` minus its ``dialling``/``in_progress`` rows, counted by the ledger) are claimed
    and each claimed row dialled (:func:`~voicing_mcp.guard.campaigns.row_dial.dial_campaign_row`: the re-check
-   at dial time and one POST), concurrently, the leases renewed while POSTs are in flight; the result is written to
-   the row (``in_progress``, ``waiting`` until a time, ``excluded`` with its reason, ``failed``, ``unknown``);
-5. auto-pause: 3 unknown outcomes or failed dials in a row, or more than 20% of the last 20 (at least 10)
-   dials failed → ``paused`` with the reason; a problem of the whole campaign (its template, the do-not-call
-   file) pauses it too;
+   at dial time and one POST), concurrently, the leases renewed while POSTs are in flight; a started call's row
+   becomes ``in_progress`` in the ledger's own record of the dial's outcome (one write after the POST), any other
+   result is written to the row (``waiting`` until a time, ``excluded`` with its reason, ``failed``,
+   ``unknown``); a problem of the whole campaign (its template, the do-not-call file) pauses it;
 6. a campaign with no row left to dial or in progress becomes ``completed``.
 
 An error in one campaign is logged (stderr, numbers masked) and the others go on.
@@ -35,7 +40,6 @@ import logging
 import os
 import secrets
 import socket
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -47,6 +51,7 @@ from voicing_mcp.api.models import BulkResult, OutboundCallRequest, OutboundCall
 from voicing_mcp.errors import VoicingError
 from voicing_mcp.guard.campaigns.row_dial import RowDial, dial_campaign_row
 from voicing_mcp.guard.ledger import Campaign, CampaignConflict, CampaignRow, CampaignStatus, Ledger, RowState
+from voicing_mcp.guard.ledger.campaigns import INTERRUPTED, RowOutcome
 from voicing_mcp.guard.policy import Clock, DialGuard
 from voicing_mcp.redact import mask_numbers_in
 
@@ -60,6 +65,7 @@ __all__ = [
     "CampaignClient",
     "CampaignDispatcher",
     "TickReport",
+    "pause_reason",
     "worker_name",
 ]
 
@@ -98,6 +104,8 @@ FINAL_STATES: Final[dict[str, RowState]] = {
     "cancelled": "failed",
 }
 RETRIED: Final = frozenset({"busy", "no_answer"})
+#: the outcome log's entries the auto-pause rules count against a campaign (a failed dial, an unknown outcome)
+_BAD: Final = frozenset({"failed", "unknown"})
 _DIALLING: Final[tuple[CampaignStatus, ...]] = ("running", "scheduled")
 _SETTLING: Final[tuple[CampaignStatus, ...]] = ("paused", "cancelled")
 
@@ -124,23 +132,21 @@ class TickReport:
     errors: int = 0
 
 
-@dataclass(slots=True)
-class _Health:
-    """The campaign's recent dials as this dispatcher saw them: the auto-pause rules."""
-
-    in_a_row: int = 0
-    recent: deque[bool] = field(default_factory=lambda: deque[bool](maxlen=FAILURE_WINDOW))
-
-    def note(self, *, failed: bool, unknown: bool = False) -> str | None:
-        """Count one dial's outcome; the reason to pause, if the rules say so."""
-        self.in_a_row = self.in_a_row + 1 if failed or unknown else 0
-        self.recent.append(failed)
-        if self.in_a_row >= FAILURES_IN_A_ROW:
-            return f"{self.in_a_row} unknown outcomes or failed dials in a row"
-        failures = sum(self.recent)
-        if len(self.recent) >= FAILURE_MIN_DIALS and failures > FAILURE_SHARE * len(self.recent):
-            return f"{failures} of the last {len(self.recent)} dials failed (more than {FAILURE_SHARE:.0%})"
-        return None
+def pause_reason(outcomes: Sequence[str]) -> str | None:
+    """The auto-pause rules on a campaign's latest dial outcomes (newest first, at most FAILURE_WINDOW, as
+    ``campaign_recent_outcomes`` reads them): the reason to pause, or None."""
+    in_a_row = 0
+    for outcome in outcomes:
+        if outcome not in _BAD:
+            break
+        in_a_row += 1
+    if in_a_row >= FAILURES_IN_A_ROW:
+        return f"{in_a_row} unknown outcomes or failed dials in a row"
+    recent = outcomes[:FAILURE_WINDOW]
+    failures = sum(1 for o in recent if o == "failed")
+    if len(recent) >= FAILURE_MIN_DIALS and failures > FAILURE_SHARE * len(recent):
+        return f"{failures} of the last {len(recent)} dials failed (more than {FAILURE_SHARE:.0%})"
+    return None
 
 
 class CampaignDispatcher:
@@ -168,7 +174,8 @@ class CampaignDispatcher:
         self.clock: Clock = clock or guard.clock
         self.tick_seconds = tick_seconds
         self.lease = lease
-        self._health: dict[str, _Health] = {}
+        #: when this dispatcher last looked for rows whose lease ran out (its clock)
+        self._marked_at: datetime | None = None
         self._wake = anyio.Event()
         self._scope: anyio.CancelScope | None = None
         self._stopped: anyio.Event | None = None
@@ -236,7 +243,10 @@ class CampaignDispatcher:
         ]
         if not dialling and not settling:
             return report
-        report.interrupted = len(await self.ledger.mark_interrupted())
+        now = self.clock()
+        if self._marked_at is None or not timedelta(0) <= now - self._marked_at < self.lease / 4:
+            report.interrupted = len(await self.ledger.mark_interrupted())
+            self._marked_at = now
         if report.interrupted:
             logger.warning("campaigns: %d row(s) interrupted mid-dial are now unknown", report.interrupted)
         for campaign in [*dialling, *settling]:
@@ -248,7 +258,7 @@ class CampaignDispatcher:
         return report
 
     async def _campaign_pass(self, campaign: Campaign, report: TickReport) -> None:
-        await self._read_outcomes(campaign, report)
+        in_flight = await self._read_outcomes(campaign, report)
         if campaign.status not in _DIALLING:
             return
         now = self.clock()
@@ -261,49 +271,62 @@ class CampaignDispatcher:
                 await self._finish_if_done(campaign, report)
                 return
             campaign = await self.ledger.set_campaign_status(campaign.id, "running")
+        if in_flight >= campaign.max_concurrent:
+            return  # no free slot: nothing to claim, and nothing can be done (its calls are still in progress)
+        reason = pause_reason(await self.ledger.campaign_recent_outcomes(campaign.id, limit=FAILURE_WINDOW))
+        if reason is not None:
+            await self._pause(campaign, reason, report)
+            return
         rows = await self.ledger.claim_next_rows(
             worker_id=self.worker_id, lease=self.lease, limit=campaign.max_concurrent, campaign_id=campaign.id
         )
         report.claimed += len(rows)
-        if rows:
+        if rows:  # not done: these rows are being dialled (a later tick finishes it)
             await self._dial_rows(campaign, rows, report)
-        await self._finish_if_done(campaign, report)
+        elif not in_flight:
+            await self._finish_if_done(campaign, report)
 
     async def _finish_if_done(self, campaign: Campaign, report: TickReport) -> None:
         if await self.ledger.finish_campaign_if_done(campaign.id) is not None:
             report.completed.append(campaign.id)
-            self._health.pop(campaign.id, None)
             logger.info("campaign %s: completed", campaign.id)
 
     # ----- outcomes of calls in progress ------------------------------------------------------------------
-    async def _read_outcomes(self, campaign: Campaign, report: TickReport) -> None:
+    async def _read_outcomes(self, campaign: Campaign, report: TickReport) -> int:
+        """The final states of the campaign's calls in progress, written in one transaction; how many calls are
+        still in progress (this dispatcher's view: a finished campaign is then decided by the ledger)."""
         rows = await self.ledger.campaign_rows(campaign.id, limit=1000, states=("in_progress",))
         ids = [r.call_id for r in rows if r.call_id]
         if not ids:
-            return
+            return len(rows)
         result = await self.client.bulk_call_details(ids)
         status_of = {c.call_id: (c.status or "").strip().lower() for c in result.calls}
         now = self.clock()
+        outcomes: list[RowOutcome] = []
         for row in rows:
             state = FINAL_STATES.get(status_of.get(row.call_id or "", ""))
             if state is None:
                 if now - row.updated_at > CALL_STALE:
-                    await self._write(campaign, row, "unknown", report, last_outcome="no final status")
+                    outcomes.append(RowOutcome(row.position, "unknown", last_outcome="no final status"))
                 continue
             retry = (
                 state in RETRIED and row.attempts < campaign.max_attempts and campaign.status in (*_DIALLING, "paused")
             )
             if retry:
                 again = now + timedelta(minutes=campaign.retry_after_minutes)
-                if await self._write(campaign, row, "queued", report, next_attempt_at=again, last_outcome=state):
-                    report.outcomes += 1
-                    self._note(campaign, failed=False)
-                continue
-            if await self._write(campaign, row, state, report, last_outcome=state):
-                report.outcomes += 1
-                reason = self._note(campaign, failed=state == "failed")
-                if reason is not None:
-                    await self._pause(campaign, reason, report)
+                outcomes.append(RowOutcome(row.position, "queued", next_attempt_at=again, last_outcome=state))
+            else:
+                outcomes.append(RowOutcome(row.position, state, last_outcome=state))
+        if not outcomes:
+            return len(rows)
+        try:
+            written = await self.ledger.record_row_outcomes(campaign.id, outcomes)
+        except VoicingError as exc:
+            report.errors += 1
+            logger.error("campaign %s: %d outcome(s) not recorded: %s", campaign.id, len(outcomes), _masked(str(exc)))
+            return len(rows)
+        report.outcomes += sum(1 for o in outcomes if o.position in written and o.last_outcome != "no final status")
+        return len(rows) - len(written)
 
     # ----- dials ------------------------------------------------------------------------------------------
     async def _dial_rows(self, campaign: Campaign, rows: list[CampaignRow], report: TickReport) -> None:
@@ -343,16 +366,15 @@ class CampaignDispatcher:
         if not now or now[0].position != row.position or now[0].state != "dialling":
             return
         if now[0].attempts > row.attempts:
-            await self._write(campaign, row, "unknown", report, last_outcome="interrupted")
+            await self._write(campaign, row, "unknown", report, last_outcome=INTERRUPTED)
         else:
             await self._write(campaign, row, "queued", report, next_attempt_at=row.next_attempt_at or self.clock())
 
     async def _apply(self, campaign: Campaign, row: CampaignRow, result: RowDial, report: TickReport) -> None:
         """Write what a row's dial came to."""
         match result.result:
-            case "in_progress":
+            case "in_progress":  # the ledger moved the row with the dial's record (``record_outcome``)
                 report.dialled += 1
-                await self._write(campaign, row, "in_progress", report, call_id=result.call_id)
             case "waiting":
                 report.waiting += 1
                 await self._write(
@@ -370,9 +392,6 @@ class CampaignDispatcher:
             case "failed" | "unknown":
                 state: RowState = "failed" if result.result == "failed" else "unknown"
                 await self._write(campaign, row, state, report, last_outcome=result.reason)
-                reason = self._note(campaign, failed=state == "failed", unknown=state == "unknown")
-                if reason is not None:
-                    await self._pause(campaign, reason, report)
             case "paused":
                 await self._write(campaign, row, "queued", report, next_attempt_at=row.next_attempt_at or self.clock())
                 await self._pause(campaign, result.reason or "a problem of the whole campaign", report)
@@ -417,16 +436,12 @@ class CampaignDispatcher:
             return False
         return True
 
-    # ----- auto-pause ---------------------------------------------------------------------------------------
-    def _note(self, campaign: Campaign, *, failed: bool, unknown: bool = False) -> str | None:
-        return self._health.setdefault(campaign.id, _Health()).note(failed=failed, unknown=unknown)
-
+    # ----- pause ----------------------------------------------------------------------------------------------
     async def _pause(self, campaign: Campaign, reason: str, report: TickReport) -> None:
         try:
             await self.ledger.set_campaign_status(campaign.id, "paused", reason=reason)
         except CampaignConflict:
             return  # paused, cancelled or completed meanwhile
-        self._health.pop(campaign.id, None)
         report.paused.append(campaign.id)
         logger.warning("campaign %s: paused: %s", campaign.id, _masked(reason))
 

@@ -71,14 +71,16 @@ def campaign_request(campaign: Campaign, row: CampaignRow) -> DialRequest:
 async def dial_campaign_row(guard: DialGuard, client: DialClient, campaign: Campaign, row: CampaignRow) -> RowDial:
     """Dial one claimed row of an approved campaign through the same guard as a single call.
 
-    Checks 1-4 run again now (:meth:`DialGuard.check`; an open unknown outcome is not looked up in the API: the
-    row is excluded), then :meth:`DialGuard.place_call` with the campaign's approval as the confirmation: the
-    ledger's claim re-checks the rules and that the row is still claimed and its campaign running (a pause or a
-    cancel takes effect before the POST), commits the intent, POSTs once and records the outcome.
+    Checks 1-3 run again now (:meth:`DialGuard.check`: the number, do-not-call, countries, the template, quiet
+    hours in the callee's zone), then :meth:`DialGuard.place_call` with the campaign's approval as the
+    confirmation: the ledger's claim checks the ledger's rules (check 4: an open unknown outcome — not looked up in
+    the API: the row is excluded —, the hourly rate cap, the per-number cap, a recent dial, a dial in flight) and
+    that the row is still claimed and its campaign running (a pause or a cancel takes effect before the POST) in
+    one transaction with the intent, POSTs once and records the outcome (the row ``in_progress`` with it).
     """
     now = guard.clock()
     try:
-        decision = await guard.check(campaign_request(campaign, row))
+        decision = await guard.check(campaign_request(campaign, row), ledger_rules=False)
         response, _ = await guard.place_call(
             decision,
             client,

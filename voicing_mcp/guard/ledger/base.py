@@ -21,6 +21,7 @@ from voicing_mcp.guard.ledger.campaigns import (
     CampaignStatus,
     NewCampaign,
     NewCampaignRow,
+    RowOutcome,
     RowState,
 )
 from voicing_mcp.guard.scope import shown_environment
@@ -168,7 +169,13 @@ class DialLedger(Protocol):
 
     async def record_outcome(
         self, row_id: int, *, status: Status, call_id: str | None = None, detail: str | None = None
-    ) -> None: ...
+    ) -> None:
+        """Store a dial's outcome after its POST. A campaign row's dial that ``started`` also moves its row
+        (still ``dialling`` with this dial) to ``in_progress`` with the call_id, its lease released, in the same
+        transaction: one round trip after the POST, and no moment where the call exists but its row does not
+        say so."""
+        ...
+
     async def resolve(self, row_id: int, *, resolution: str, call_id: str | None = None) -> bool: ...
     async def prepare(self) -> None:
         """At server start (in the background): a PostgreSQL ledger connects and creates or migrates its schema,
@@ -211,7 +218,8 @@ class DialLedger(Protocol):
     ) -> Campaign:
         """Move a campaign along :data:`~voicing_mcp.guard.ledger.campaigns.TRANSITIONS` (CampaignConflict if
         not allowed). ``reason`` is stored as ``pause_reason`` (cleared when it runs again). Cancelled, declined
-        and expired campaigns' ``queued``/``waiting`` rows become ``cancelled`` in the same transaction."""
+        and expired campaigns' ``queued``/``waiting`` rows become ``cancelled`` in the same transaction. Leaving
+        ``paused`` or ending drops the campaign's outcome log (the auto-pause rules count afresh)."""
         ...
 
     async def claim_next_rows(
@@ -241,7 +249,20 @@ class DialLedger(Protocol):
     ) -> CampaignRow:
         """Store a row's new state (see ROW_UPDATES: from ``dialling``/``in_progress``, or a final outcome over
         ``unknown``). The lease is released; ``call_id`` and ``last_outcome`` are kept when None is given. A
-        retry is ``queued``/``waiting`` with ``next_attempt_at``. CampaignConflict if not allowed."""
+        retry is ``queued``/``waiting`` with ``next_attempt_at``. CampaignConflict if not allowed. A dial's outcome
+        is appended to the campaign's outcome log in the same transaction (``campaign_recent_outcomes``)."""
+        ...
+
+    async def record_row_outcomes(self, campaign_id: str, outcomes: Sequence[RowOutcome]) -> list[int]:
+        """:meth:`record_row_outcome` for many rows of one campaign in one transaction (the outcomes a tick read):
+        a row whose change is not allowed (another worker wrote it first) is skipped, not refused. Returns the
+        positions written."""
+        ...
+
+    async def campaign_recent_outcomes(self, campaign_id: str, *, limit: int) -> list[str]:
+        """The campaign's latest ``limit`` dial outcomes, newest first, from its outcome log (every dispatcher's,
+        one indexed range; see :func:`~voicing_mcp.guard.ledger.campaigns.logged_outcome`): since it last left
+        ``paused``. The auto-pause rules read them."""
         ...
 
     async def mark_interrupted(self) -> list[CampaignRow]:

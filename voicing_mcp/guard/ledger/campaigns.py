@@ -19,6 +19,11 @@ process (another replica, a restarted server, a second server on the same SQLite
   a retry is ``queued``/``waiting`` with a later ``next_attempt_at`` and ``last_outcome`` ``busy``/``no_answer``).
 - ``mark_interrupted`` turns rows left ``dialling`` past their lease (their process died) into ``unknown``:
   never claimed again (an ``unknown`` row never goes back to ``queued``/``waiting``).
+- Every dial's outcome (a row moving from ``dialling``/``in_progress`` to an outcome, or back to ``queued`` for a
+  retry) is appended to the campaign's outcome log in the same transaction; ``campaign_recent_outcomes`` reads its
+  newest entries (one indexed range), so the auto-pause rules hold across dispatchers, processes and replicas.
+  The log starts afresh when a paused campaign runs again (and is dropped when the campaign ends); a row made
+  ``unknown`` as :data:`INTERRUPTED` (our own process stopped mid-dial) is not a dial's outcome and is not logged.
 
 Times are aware UTC datetimes in the API, stored as epoch seconds.
 """
@@ -80,6 +85,9 @@ ROW_UPDATES: dict[RowState, frozenset[RowState]] = {
     "in_progress": frozenset({"queued", "waiting", *_OUTCOMES}),
     "unknown": _OUTCOMES,
 }
+#: ``last_outcome`` of a row made ``unknown`` because the process dialling it stopped (its lease ran out, or it was
+#: shut down mid-POST): not an outcome of the API's, so not in the campaign's outcome log (the auto-pause rules)
+INTERRUPTED = "interrupted"
 
 
 class CampaignConflict(Exception):
@@ -266,11 +274,46 @@ def missing_row(campaign_id: str, position: int) -> CampaignConflict:
 
 def check_row_update(campaign_id: str, position: int, current: str, state: RowState) -> None:
     """Raise CampaignConflict unless ``record_row_outcome`` may move a row from ``current`` to ``state``."""
-    allowed = ROW_UPDATES.get(current, frozenset[RowState]())  # type: ignore[call-overload]
-    if state not in allowed:
+    if not row_update_allowed(current, state):
         raise CampaignConflict(
             f"campaign {campaign_id} row {position} is {current}: it cannot become {state}", reason="transition"
         )
+
+
+def logged_outcome(current: str, state: RowState, last_outcome: str | None) -> str | None:
+    """The campaign outcome log's entry for a row moving from ``current`` to ``state`` (None: no entry): a dial's
+    outcome (``completed``, ``busy``, ``no_answer``, ``voicemail``, ``failed``, ``unknown``) from ``dialling`` or
+    ``in_progress``, or a retry (``in_progress`` back to ``queued``/``waiting``: its ``last_outcome``, e.g.
+    ``busy``). A row not dialled after all (``dialling`` back to due, ``excluded``, ``cancelled``), a final outcome
+    found later over ``unknown`` and an :data:`INTERRUPTED` row are not logged."""
+    if current not in ACTIVE_STATES:
+        return None
+    if state in _OUTCOMES:
+        return None if state == "unknown" and last_outcome == INTERRUPTED else state
+    if current == "in_progress" and state in DUE_STATES:
+        return last_outcome or "retry"
+    return None
+
+
+def drops_outcome_log(current: CampaignStatus, status: CampaignStatus) -> bool:
+    """A campaign's outcome log is dropped when it leaves ``paused`` (resumed, or asked again: the auto-pause rules
+    count afresh) and when it ends."""
+    return current == "paused" or status in FINAL_STATUSES
+
+
+def row_update_allowed(current: str, state: RowState) -> bool:
+    return state in ROW_UPDATES.get(current, frozenset[RowState]())  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True, slots=True)
+class RowOutcome:
+    """One row's new state for ``record_row_outcomes`` (the arguments of ``record_row_outcome``)."""
+
+    position: int
+    state: RowState
+    call_id: str | None = None
+    next_attempt_at: datetime | None = None
+    last_outcome: str | None = None
 
 
 def due_ts(state: RowState, next_attempt_at: datetime | None, now: float) -> float | None:

@@ -53,15 +53,19 @@ from voicing_mcp.guard.ledger.campaigns import (
     CampaignStatus,
     NewCampaign,
     NewCampaignRow,
+    RowOutcome,
     RowState,
     campaign_from,
     campaign_row_from,
     check_approval,
     check_row_update,
     check_transition,
+    drops_outcome_log,
     due_ts,
+    logged_outcome,
     missing,
     missing_row,
+    row_update_allowed,
     ts,
     when,
 )
@@ -540,9 +544,22 @@ class PostgresLedger:
         now = self._clock()
 
         async def update(conn: AsyncConnection[Any]) -> None:
+            # one statement: a campaign row's started dial moves its row to in_progress (no-op for a single call)
             await conn.execute(
-                "UPDATE dials SET status = %s, call_id = %s, detail = %s, updated_at = %s WHERE id = %s",
-                (status, call_id, detail, iso(now), row_id),
+                "WITH d AS (UPDATE dials SET status = %(status)s, call_id = %(call_id)s, detail = %(detail)s, "
+                "updated_at = %(at)s WHERE id = %(id)s RETURNING id, campaign_id, campaign_position) "
+                "UPDATE campaign_rows r SET state = 'in_progress', call_id = %(call_id)s, next_attempt_ts = NULL, "
+                "worker_id = NULL, lease_ts = NULL, updated_ts = %(now)s FROM d WHERE %(status)s::text = 'started' "
+                "AND r.campaign_id = d.campaign_id AND r.position = d.campaign_position AND r.dial_id = d.id "
+                "AND r.state = 'dialling'",
+                {
+                    "status": status,
+                    "call_id": call_id,
+                    "detail": detail,
+                    "at": iso(now),
+                    "id": row_id,
+                    "now": now.timestamp(),
+                },
             )
 
         await self._run(update)
@@ -705,6 +722,8 @@ class PostgresLedger:
                     "UPDATE campaigns SET status = %s, pause_reason = %s, updated_ts = %s WHERE id = %s",
                     (status, reason, now, campaign_id),
                 )
+                if drops_outcome_log(campaign.status, status):
+                    await conn.execute("DELETE FROM campaign_outcomes WHERE campaign_id = %s", (campaign_id,))
                 if status in ("cancelled", "declined", "expired"):
                     await conn.execute(
                         "UPDATE campaign_rows SET state = 'cancelled', next_attempt_ts = NULL, updated_ts = %s "
@@ -802,30 +821,50 @@ class PostgresLedger:
                 if found is None:
                     raise missing_row(campaign_id, position)
                 check_row_update(campaign_id, position, str(found[0]), state)
-                await conn.execute(
-                    "UPDATE campaign_rows SET state = %s, call_id = COALESCE(%s, call_id), next_attempt_ts = %s, "
-                    "last_outcome = COALESCE(%s, last_outcome), exclusion_reason = CASE WHEN %s::text = 'excluded' "
-                    "THEN COALESCE(%s, exclusion_reason) ELSE exclusion_reason END, worker_id = NULL, lease_ts = NULL, "
-                    "updated_ts = %s "
-                    "WHERE campaign_id = %s AND position = %s",
-                    (
-                        state,
-                        call_id,
-                        due_ts(state, next_attempt_at, now),
-                        last_outcome,
-                        state,
-                        last_outcome,
-                        now,
-                        campaign_id,
-                        position,
-                    ),
-                )
+                outcome = RowOutcome(position, state, call_id, next_attempt_at, last_outcome)
+                await _write_rows(conn, campaign_id, [(str(found[0]), outcome)], now)
                 cur = await conn.execute(_ROW, {"id": campaign_id, "position": position})
                 row = await cur.fetchone()
                 assert row is not None
                 return campaign_row_from(row[0])
 
         return await self._run(record)
+
+    async def record_row_outcomes(self, campaign_id: str, outcomes: Sequence[RowOutcome]) -> list[int]:
+        now = self._clock().timestamp()
+        wanted = list(outcomes)
+
+        async def record(conn: AsyncConnection[Any]) -> list[int]:
+            async with conn.transaction():
+                cur = await conn.execute(
+                    "SELECT position, state FROM campaign_rows WHERE campaign_id = %s AND position = ANY(%s) "
+                    "ORDER BY position FOR UPDATE",
+                    (campaign_id, [o.position for o in wanted]),
+                )
+                current = {int(r[0]): str(r[1]) for r in await cur.fetchall()}
+                changes: list[tuple[str, RowOutcome]] = []
+                for o in wanted:
+                    state = current.get(o.position)
+                    if state is None or not row_update_allowed(state, o.state):
+                        continue
+                    changes.append((state, o))
+                    current[o.position] = o.state
+                await _write_rows(conn, campaign_id, changes, now)
+                return [o.position for _, o in changes]
+
+        if not wanted:
+            return []
+        return await self._run(record)
+
+    async def campaign_recent_outcomes(self, campaign_id: str, *, limit: int) -> list[str]:
+        async def recent(conn: AsyncConnection[Any]) -> list[str]:
+            cur = await conn.execute(
+                "SELECT outcome FROM campaign_outcomes WHERE campaign_id = %s ORDER BY seq DESC LIMIT %s",
+                (campaign_id, limit),
+            )
+            return [str(r[0]) for r in await cur.fetchall()]
+
+        return await self._run(recent)
 
     async def mark_interrupted(self) -> list[CampaignRow]:
         now = self._clock().timestamp()
@@ -904,9 +943,47 @@ class PostgresLedger:
                 await conn.execute(
                     "UPDATE campaigns SET status = 'completed', updated_ts = %s WHERE id = %s", (now, campaign_id)
                 )
+                await conn.execute("DELETE FROM campaign_outcomes WHERE campaign_id = %s", (campaign_id,))
                 return await self._campaign_of(conn, campaign_id)
 
         return await self._run(finish)
+
+
+async def _write_rows(
+    conn: AsyncConnection[Any], campaign_id: str, changes: Sequence[tuple[str, RowOutcome]], now: float
+) -> None:
+    """Rows' new states (each change checked by the caller, from the row's current state), and the outcome log's
+    entries of those that are a dial's outcome, in the caller's transaction."""
+    if not changes:
+        return
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "UPDATE campaign_rows SET state = %s, call_id = COALESCE(%s, call_id), next_attempt_ts = %s, "
+            "last_outcome = COALESCE(%s, last_outcome), exclusion_reason = CASE WHEN %s::text = 'excluded' "
+            "THEN COALESCE(%s, exclusion_reason) ELSE exclusion_reason END, worker_id = NULL, lease_ts = NULL, "
+            "updated_ts = %s "
+            "WHERE campaign_id = %s AND position = %s",
+            [
+                (
+                    o.state,
+                    o.call_id,
+                    due_ts(o.state, o.next_attempt_at, now),
+                    o.last_outcome,
+                    o.state,
+                    o.last_outcome,
+                    now,
+                    campaign_id,
+                    o.position,
+                )
+                for _, o in changes
+            ],
+        )
+        logged = [(c, o.position, e) for c, o in changes if (e := logged_outcome(c, o.state, o.last_outcome))]
+        if logged:
+            await cur.executemany(
+                "INSERT INTO campaign_outcomes (campaign_id, position, outcome, ts) VALUES (%s, %s, %s, %s)",
+                [(campaign_id, position, entry, now) for _, position, entry in logged],
+            )
 
 
 async def _nothing(_: AsyncConnection[Any]) -> None:

@@ -54,15 +54,19 @@ from voicing_mcp.guard.ledger.campaigns import (
     CampaignStatus,
     NewCampaign,
     NewCampaignRow,
+    RowOutcome,
     RowState,
     campaign_from,
     campaign_row_from,
     check_approval,
     check_row_update,
     check_transition,
+    drops_outcome_log,
     due_ts,
+    logged_outcome,
     missing,
     missing_row,
+    row_update_allowed,
     ts,
     when,
 )
@@ -151,6 +155,14 @@ CREATE INDEX IF NOT EXISTS campaign_rows_by_state ON campaign_rows (campaign_id,
 CREATE INDEX IF NOT EXISTS campaign_rows_due ON campaign_rows (campaign_id, next_attempt_ts)
     WHERE state IN ('queued', 'waiting');
 CREATE INDEX IF NOT EXISTS campaign_rows_leased ON campaign_rows (lease_ts) WHERE state = 'dialling';
+CREATE TABLE IF NOT EXISTS campaign_outcomes (
+    seq INTEGER PRIMARY KEY,
+    campaign_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS campaign_outcomes_recent ON campaign_outcomes (campaign_id, seq);
 """
 #: after the migration (the scope column exists): the indexes the scoped counts use, and one of the rows an older
 #: voicing-mcp inserts into this file with no scope (Claude Desktop and Claude Code may share it with different
@@ -456,8 +468,16 @@ class Ledger:
                 "UPDATE dials SET status = ?, call_id = ?, detail = ?, updated_at = ? WHERE id = ?",
                 (status, call_id, detail, iso(now), row_id),
             )
+            if status == "started":  # a campaign row's dial: its row is in progress (no-op for a single call)
+                conn.execute(
+                    "UPDATE campaign_rows SET state = 'in_progress', call_id = ?, next_attempt_ts = NULL, "
+                    "worker_id = NULL, lease_ts = NULL, updated_ts = ? WHERE campaign_id = "
+                    "(SELECT campaign_id FROM dials WHERE id = ?) AND position = "
+                    "(SELECT campaign_position FROM dials WHERE id = ?) AND dial_id = ? AND state = 'dialling'",
+                    (call_id, now.timestamp(), row_id, row_id, row_id),
+                )
 
-        await self._arun(update)
+        await self._arun(self._tx(update) if status == "started" else update)
 
     async def resolve(self, row_id: int, *, resolution: str, call_id: str | None = None) -> bool:
         """Close an ``unknown``/``pending`` row after a check (a found call_id, or a human's word)."""
@@ -615,11 +635,14 @@ class Ledger:
             r = conn.execute("SELECT * FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
             if r is None:
                 raise missing(campaign_id)
-            check_transition(campaign_from(r), status)
+            current = campaign_from(r)
+            check_transition(current, status)
             conn.execute(
                 "UPDATE campaigns SET status = ?, pause_reason = ?, updated_ts = ? WHERE id = ?",
                 (status, reason, now, campaign_id),
             )
+            if drops_outcome_log(current.status, status):
+                conn.execute("DELETE FROM campaign_outcomes WHERE campaign_id = ?", (campaign_id,))
             if status in ("cancelled", "declined", "expired"):
                 conn.execute(
                     "UPDATE campaign_rows SET state = 'cancelled', next_attempt_ts = NULL, updated_ts = ? "
@@ -705,27 +728,49 @@ class Ledger:
             if r is None:
                 raise missing_row(campaign_id, position)
             check_row_update(campaign_id, position, r["state"], state)
-            conn.execute(
-                "UPDATE campaign_rows SET state = ?, call_id = COALESCE(?, call_id), next_attempt_ts = ?, "
-                "last_outcome = COALESCE(?, last_outcome), exclusion_reason = CASE WHEN ? = 'excluded' "
-                "THEN COALESCE(?, exclusion_reason) ELSE exclusion_reason END, worker_id = NULL, lease_ts = NULL, "
-                "updated_ts = ? "
-                "WHERE campaign_id = ? AND position = ?",
-                (
-                    state,
-                    call_id,
-                    due_ts(state, next_attempt_at, now),
-                    last_outcome,
-                    state,
-                    last_outcome,
-                    now,
-                    campaign_id,
-                    position,
-                ),
+            _write_row(
+                conn, campaign_id, r["state"], RowOutcome(position, state, call_id, next_attempt_at, last_outcome), now
             )
             return _campaign_row(conn, campaign_id, position)
 
         return await self._arun(self._tx(record))
+
+    async def record_row_outcomes(self, campaign_id: str, outcomes: Sequence[RowOutcome]) -> list[int]:
+        now = self._clock().timestamp()
+        wanted = list(outcomes)
+
+        def record(conn: sqlite3.Connection) -> list[int]:
+            marks = ", ".join("?" * len(wanted))
+            current = {
+                int(r[0]): str(r[1])
+                for r in conn.execute(
+                    f"SELECT position, state FROM campaign_rows WHERE campaign_id = ? AND position IN ({marks})",
+                    (campaign_id, *(o.position for o in wanted)),
+                )
+            }
+            written: list[int] = []
+            for o in wanted:
+                state = current.get(o.position)
+                if state is None or not row_update_allowed(state, o.state):
+                    continue
+                _write_row(conn, campaign_id, state, o, now)
+                current[o.position] = o.state
+                written.append(o.position)
+            return written
+
+        if not wanted:
+            return []
+        return await self._arun(self._tx(record))
+
+    async def campaign_recent_outcomes(self, campaign_id: str, *, limit: int) -> list[str]:
+        def recent(conn: sqlite3.Connection) -> list[str]:
+            cur = conn.execute(
+                "SELECT outcome FROM campaign_outcomes WHERE campaign_id = ? ORDER BY seq DESC LIMIT ?",
+                (campaign_id, limit),
+            )
+            return [str(r[0]) for r in cur.fetchall()]
+
+        return await self._arun(recent)
 
     async def mark_interrupted(self) -> list[CampaignRow]:
         now = self._clock().timestamp()
@@ -796,7 +841,10 @@ class Ledger:
                 "campaign_id = ? AND state IN ('queued', 'waiting', 'dialling', 'in_progress'))",
                 (now, campaign_id, campaign_id),
             )
-            return _campaign(conn, campaign_id) if cur.rowcount == 1 else None
+            if cur.rowcount != 1:
+                return None
+            conn.execute("DELETE FROM campaign_outcomes WHERE campaign_id = ?", (campaign_id,))
+            return _campaign(conn, campaign_id)
 
         return await self._arun(self._tx(finish))
 
@@ -878,6 +926,35 @@ def _in_flight(conn: sqlite3.Connection, phone: str, assistant_id: str, scope: s
         {"scope": scope, "phone": phone, "assistant": assistant_id},
     ).fetchone()
     return row_from(r) if r is not None else None
+
+
+def _write_row(conn: sqlite3.Connection, campaign_id: str, current: str, o: RowOutcome, now: float) -> None:
+    """A row's new state (its change checked by the caller), and the outcome log's entry if it is a dial's
+    outcome."""
+    conn.execute(
+        "UPDATE campaign_rows SET state = ?, call_id = COALESCE(?, call_id), next_attempt_ts = ?, "
+        "last_outcome = COALESCE(?, last_outcome), exclusion_reason = CASE WHEN ? = 'excluded' "
+        "THEN COALESCE(?, exclusion_reason) ELSE exclusion_reason END, worker_id = NULL, lease_ts = NULL, "
+        "updated_ts = ? "
+        "WHERE campaign_id = ? AND position = ?",
+        (
+            o.state,
+            o.call_id,
+            due_ts(o.state, o.next_attempt_at, now),
+            o.last_outcome,
+            o.state,
+            o.last_outcome,
+            now,
+            campaign_id,
+            o.position,
+        ),
+    )
+    logged = logged_outcome(current, o.state, o.last_outcome)
+    if logged is not None:
+        conn.execute(
+            "INSERT INTO campaign_outcomes (campaign_id, position, outcome, ts) VALUES (?, ?, ?, ?)",
+            (campaign_id, o.position, logged, now),
+        )
 
 
 def _campaign(conn: sqlite3.Connection, campaign_id: str) -> Campaign:
