@@ -484,3 +484,27 @@ def test_the_one_scan_for_hidden_characters_finds_every_character_check_variable
         ch = chr(code)
         refusable = unicodedata.category(ch) in ("Cc", "Cs") or ch in BIDI_CONTROLS
         assert (_SUSPECT.fullmatch(ch) is not None) == refusable, hex(code)
+
+
+async def test_the_estimate_waits_for_a_number_whose_earlier_dials_reached_the_per_number_cap(tmp_path: Path) -> None:
+    """Dials by other assistants, outside the duplicate window, delay the row (never exclude it) until the oldest of
+    them leaves the cap's window; the ledger is asked once for all the numbers."""
+    guard = make_guard(tmp_path, max_calls_per_number="2/24h", quiet_hours="off")
+    for hours in (3, 2):
+        writer = Ledger(tmp_path / "ledger.sqlite3", clock=lambda hours=hours: DAY - timedelta(hours=hours))
+        row_id = await writer.claim_dial(
+            OutboundCallRequest(assistant_id="other", phone_number=NEW_YORK),
+            confirmation="page",
+            environment="production",
+            max_per_hour=30,
+        )
+        await writer.record_outcome(row_id, status="started", call_id=f"call-{hours}")
+        await writer.aclose()
+    result = await plan(guard, [row(NEW_YORK), row(KOLKATA)])
+    assert [r.position for r in result.accepted] == [1, 2]
+    assert result.schedule.waiting_for_number_cap == 1
+    assert result.schedule.earliest_dial == DAY  # Kolkata now
+    # New York once its 3 hours old dial is 24 hours old, plus the call
+    assert result.schedule.estimated_finish == DAY + timedelta(hours=21, minutes=2)
+    once = await plan(make_guard(tmp_path, max_calls_per_number="3/24h", quiet_hours="off"), [row(NEW_YORK)])
+    assert once.schedule.waiting_for_number_cap == 0 and once.schedule.estimated_finish == DAY + timedelta(minutes=2)

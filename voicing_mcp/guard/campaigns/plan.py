@@ -183,8 +183,8 @@ class LedgerHistory:
     A ledger of more than :data:`LEDGER_ROWS_READ_AT_ONCE` rows is asked about every number (a ledger method
     answering for many numbers in one indexed query would make both cases cheap).
 
-    ``DialLedger`` has no per-number dial-times query yet, so :meth:`dial_times` answers "none" (the per-number cap
-    is then not in the estimate) until the campaign ledger adds one.
+    :meth:`dial_times` is the ledger's one query for all the numbers
+    (:meth:`~voicing_mcp.guard.ledger.DialLedger.dial_times`): the dials the per-number cap counts.
     """
 
     def __init__(self, ledger: DialLedger, *, limit: int = 8, read_at_once: int = LEDGER_ROWS_READ_AT_ONCE) -> None:
@@ -245,7 +245,7 @@ class LedgerHistory:
         return found
 
     async def dial_times(self, numbers: Sequence[str], *, since: datetime) -> Mapping[str, Sequence[datetime]]:
-        return {}
+        return await self.ledger.dial_times(numbers, since=since)  # one query for all the numbers
 
     async def dials_since(self, since: datetime) -> int:
         return await self.ledger.count_since(since)
