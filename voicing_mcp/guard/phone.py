@@ -561,6 +561,14 @@ def _international(nsn: str, code: int, metadata: PhoneMetadata) -> str | None:
     return f"+{code} {nsn}"
 
 
+@functools.cache
+def _library() -> tuple[dict[int, tuple[str, ...]], type[PhoneNumber]]:
+    """phonenumbers' calling codes and number class, imported on the first number (not at every one)."""
+    from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumber  # noqa: PLC0415 (on the first number parsed)
+
+    return COUNTRY_CODE_TO_REGION_CODE, PhoneNumber
+
+
 def parse_e164(raw: str) -> PhoneInfo | None:
     """:func:`parse_number`'s answer for a number written exactly as E.164 — ``+`` and 8-20 ASCII digits, nothing
     else — that it accepts, computed without phonenumbers' parser and with each of its tests made once; None for
@@ -574,11 +582,10 @@ def parse_e164(raw: str) -> PhoneInfo | None:
     parses, then finds the number's region three times): a 10,000-row campaign's numbers are mostly such."""
     if _E164_WRITTEN.fullmatch(raw) is None:
         return None
-    from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumber  # noqa: PLC0415 (on the first number parsed)
-
+    codes, phone_number = _library()
     digits = raw[1:]
     # the library's _extract_country_code: the first 1-3 digits that are a calling code (no code is another's prefix)
-    code = next((int(digits[:n]) for n in (1, 2, 3) if int(digits[:n]) in COUNTRY_CODE_TO_REGION_CODE), 0)
+    code = next((int(digits[:n]) for n in (1, 2, 3) if int(digits[:n]) in codes), 0)
     facts = _calling_code(code) if code else None
     if facts is None:
         return None
@@ -596,7 +603,7 @@ def parse_e164(raw: str) -> PhoneInfo | None:
     if found is None or international is None:
         return None  # invalid: refused by parse_number
     region, line_type = found
-    parsed = PhoneNumber(country_code=code, national_number=int(nsn))
+    parsed = phone_number(country_code=code, national_number=int(nsn))
     return PhoneInfo(
         e164=raw,
         international=international,

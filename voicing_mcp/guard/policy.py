@@ -238,6 +238,7 @@ class DialGuard:
             )
             return None
         missing = [name for name in template.required if name not in variables]
+        unused = set(variables).difference(template.required, template.optional)  # a campaign's every row: no sort
         if missing:
             raise refusal(
                 "template-variables-missing",
@@ -245,9 +246,9 @@ class DialGuard:
                 assistant_id=assistant_id,
                 template=template.path.name,
                 optional=list(template.optional),
-                given=sorted(set(variables) - set(template.placeholders)),
+                given=sorted(unused),
             )
-        extra = sorted(set(variables) - set(template.placeholders))
+        extra = sorted(unused)
         if extra:
             known = ", ".join(template.placeholders) or "none"
             warnings.append(
