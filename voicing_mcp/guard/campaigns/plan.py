@@ -10,14 +10,20 @@ copied here; each is the function :meth:`~voicing_mcp.guard.policy.DialGuard.che
    unknown), :func:`~voicing_mcp.guard.phone.check_fictional` (outside local mode),
    :func:`~voicing_mcp.guard.phone.check_country` (``VOICING_ALLOWED_COUNTRIES``) and the do-not-call file
    (:class:`~voicing_mcp.guard.dnc.DoNotCallList`, read once per plan). Each distinct number is checked once
-   per plan, and parsed once per process (:func:`parse_number_cached`, the last 50,000 numbers: parsing is
-   most of a plan's cost, about 0.5-1.5 ms a number).
+   per plan, and parsed once per process (:func:`parse_number_cached`, the last 50,000 numbers); a number written
+   as E.164 is read by :func:`~voicing_mcp.guard.phone.parse_e164` (parse_number's answer, ~5x cheaper), any other
+   by parse_number.
 2. **Duplicate in the list** — the same E.164 number a second time is excluded (``duplicate-in-list``, "duplicate
    in list, row N", N the first row with it). The first row with a number owns it, whatever its own fate: a list
    that names a number twice is ambiguous, and the second row is never dialled instead of the first.
 3. **Template** — :func:`~voicing_mcp.guard.variables.check_variables`, then
    :meth:`~voicing_mcp.guard.policy.DialGuard.check_template` (a missing required variable is named; the opening
-   line is rendered in the sandbox) and :func:`~voicing_mcp.guard.variables.check_sendable`.
+   line is rendered in the sandbox) and :func:`~voicing_mcp.guard.variables.check_sendable`. The template is looked
+   up once per plan (:meth:`~voicing_mcp.guard.policy.DialGuard.template_of`); one regex search over all the rows
+   finds those whose variables hold a character check_variables may refuse (they, and any row outside its limits,
+   go through it whole; the others are what it would return); the body is encoded once for the plan's ids (variables
+   that passed are always sendable). tests/guard/test_campaigns_plan.py compares the result with these checks
+   composed row by row.
 4. **The ledger** — an open unknown outcome for the number, or a dial of the same number and assistant within
    the duplicate window, through an injected :class:`DialHistory` (:class:`LedgerHistory` over the dial ledger),
    with the ledger's own refusal texts (``outcome-unknown``, ``duplicate``).
