@@ -13,7 +13,7 @@ the CSV parse of the same list and the ledger's share; "again" is the same list 
 process (its numbers already parsed: a corrected list submitted again). The load average is printed before and
 after: the machine is shared, so read the medians with it.
 
-Where the time goes (profiles of 2,000 rows): the first plan is mostly
+Where the time went (profiles of 2,000 rows, before parse_e164): the first plan was mostly
 :func:`~voicing_mcp.guard.phone.parse_number` — phonenumbers' own parse (twice: the short-number test parses the
 raw digits), its type test and formatting; the emergency test is skipped for numbers longer than any short number
 of their country code, and names and zones are kept per code or region — about 170 µs of CPU a number; then the
@@ -22,7 +22,9 @@ rest of each row, about as much again ("again ms"): the variables' hidden-charac
 rows (about 30 ms for 2,000) where it was one ``open_unknown`` query per number.
 
 Measured on the shared 2-core machine (load average about 4), 10,000 rows, median of 3-5 runs: 10,653 ms
-(10,109 ms CPU, ledger 2,456 ms) before, 3,207 ms (3,173 ms CPU, ledger 32 ms) after.
+(10,109 ms CPU, ledger 2,456 ms) before, 3,207 ms (3,173 ms CPU, ledger 32 ms) after. Then (load average ~8,
+2026-12-07): 12,032 ms (5,133 ms CPU) on main at 4325a77, 3,141 ms (1,372 ms CPU) with parse_e164 for numbers written
+as E.164, the template looked up once, one scan for hidden characters and the body checked once for the plan's ids.
 """
 
 from __future__ import annotations

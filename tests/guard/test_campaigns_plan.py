@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,17 @@ import pytest
 from voicing_mcp.api.models import OutboundCallRequest
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR, Settings, load_settings
 from voicing_mcp.errors import GuardRefusal
+from voicing_mcp.guard import phone as ph
 from voicing_mcp.guard.campaigns import (
+    CAMPAIGN_WIDE_RULES,
+    DUPLICATE_IN_LIST,
     AcceptedRow,
     CampaignPlan,
+    ExcludedRow,
     LedgerHistory,
     Recipient,
+    check_rows,
+    forget_parsed_numbers,
     manifest_bytes,
     manifest_sha256,
     plan_campaign,
@@ -25,6 +32,7 @@ from voicing_mcp.guard.campaigns import (
 from voicing_mcp.guard.ledger import DUPLICATE_WINDOW, Ledger, duplicate_refusal, unknown_refusal
 from voicing_mcp.guard.policy import DialGuard
 from voicing_mcp.guard.templates import TemplateStore
+from voicing_mcp.guard.variables import check_ids, check_sendable, check_variables
 
 PAYMENT = "019addcc-b878-7b10-85f1-49f21342f947"
 # 15:00 UTC: 11:00 in New York, 20:30 in Kolkata (both outside the default quiet hours 21:00-08:00)
@@ -315,3 +323,188 @@ async def test_the_ledger_is_asked_in_bulk_and_blocks_exactly_the_numbers_its_pe
         found = await history.blocks(numbers, assistant_id=PAYMENT, now=now)
         assert {n: (r.rule, r.message) for n, r in found.items()} == expected
     await ledger.aclose()
+
+
+# ----- the planner's shortcuts (parse_e164, the template once, one scan for hidden characters, the ids' body checked
+# once) answer exactly as the single-call guard's checks composed row by row -----
+
+
+def _reference_rows(
+    recipients: list[Recipient], guard: DialGuard, assistant_id: str
+) -> tuple[list[AcceptedRow], list[ExcludedRow], list[str]]:
+    """Checks 1-3 the plain way: for every row, the functions DialGuard.check calls, in its order (the number parsed
+    by parse_number, the do-not-call file's own check, the template looked up, the body encoded)."""
+    assistant_id, provider = check_ids(assistant_id, "default")
+    accepted: list[AcceptedRow] = []
+    excluded: list[ExcludedRow] = []
+    warnings: dict[str, None] = {}
+    first_row: dict[str, int] = {}
+    for position, recipient in enumerate(recipients, start=1):
+        raw = recipient.phone_number
+        row_warnings: list[str] = []
+        try:
+            number = ph.parse_number(raw, default_region=guard.settings.default_region)
+            ph.check_line_type(number)
+            ph.check_fictional(number, local=guard.local)
+            ph.check_country(number, guard.settings.allowed_countries)
+            guard.dnc.check(number)
+            if number.extension:
+                warnings.setdefault(
+                    f"extensions are not dialled (E.164 has none): row {position} and any others with one"
+                )
+            first = first_row.setdefault(number.e164, position)
+            if first != position:
+                excluded.append(ExcludedRow(position, raw, DUPLICATE_IN_LIST, f"duplicate in list, row {first}"))
+                continue
+            variables = check_variables(recipient.input_variables)
+            opening_line = guard.check_template(assistant_id, variables, row_warnings)
+            check_sendable(
+                OutboundCallRequest(
+                    assistant_id=assistant_id,
+                    phone_number=number.e164,
+                    input_variables=variables,
+                    telephony_provider=provider,
+                )
+            )
+        except GuardRefusal as exc:
+            if exc.rule in CAMPAIGN_WIDE_RULES:
+                raise
+            excluded.append(ExcludedRow(position, raw, exc.rule, exc.message))
+            continue
+        for text in row_warnings:
+            warnings.setdefault(text)
+        accepted.append(
+            AcceptedRow(
+                position, number.e164, number.region, number.country, number.time_zones, opening_line, variables
+            )
+        )
+    return accepted, excluded, list(warnings)[:20]
+
+
+def _mixed_rows() -> list[Recipient]:
+    """Numbers of every kind (plain E.164 of several countries, formatted, with an extension, emergency, short,
+    national without a region, premium-rate, shared-cost, UAN, toll-free, fictional, on the do-not-call list, twice in
+    the list) and variables of every kind (missing, unused, control and bidi characters where allowed and where not, a
+    lone surrogate, too long, too many, not finite, not a plain value, an opening line that does not render)."""
+    ok: dict[str, object] = {"name": "Ann"}
+    numbers = [
+        "+12127365000", "+919876543210", "+442079460001", "+4915123456789", "+33112345678", "+5511961234567",
+        "+61212345678", "+6281234567890", "+390612345678", "+8613800000000", "+1 (212) 736-5001",
+        "tel:+12127365002", "+1 212 736 5003 x12", "+12127365000", "+1 212 736 5000", "911", "+1 911", "112",
+        "+44 123", "12127365004", "not a number", "+19002345678", "+33884012345", "+445512345678", "+18002345678",
+        "+12125550123", "+17018112582", "+442079460000", "+1 701 811 2582",
+    ]  # fmt: skip
+    rows = [Recipient(n, dict(ok)) for n in numbers]
+    variables: list[dict[str, object]] = [
+        {},
+        {"name": "Ann", "unused": "x"},
+        {"name": "Ann\nSmith\tJr"},
+        {"name": "Ann\r\nSmith"},
+        {"name": "Ann\rSmith"},
+        {"name": "\x1b[31mAnn"},
+        {"name": "Ann\x85"},
+        {"name": "Ann\u202e"},
+        {"name": "Ann\u200f"},
+        {"name": "Ann\ud800"},
+        {"na\u2066me": "Ann"},
+        {"name": "x" * 2001},
+        {"name": "x" * 2000},
+        {"name": "Ann", **{f"v{i}": i for i in range(50)}},
+        {"name": float("inf")},
+        {"name": float("nan")},
+        {"name": 1.5, "amount": 2},
+        {"name": True},
+        {"name": ["Ann"]},
+        {"name": "Ann", "": "x"},
+        {"name": "Ann", "k" * 65: "x"},
+        {"name": "Ann", "amount": "5"},
+        {"name": "Zoë 😀", "amount": 7},
+    ]
+    rows += [Recipient(f"+1212736{6000 + i:04d}", v) for i, v in enumerate(variables)]
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("assistant", "settings"),
+    [
+        ("acme-reminder", {}),
+        ("acme-reminder", {"allowed_countries": "US,IN"}),
+        (PAYMENT.upper(), {}),
+        ("no-template-here", {"strict_templates": "false"}),
+        ("no-template-here", {}),
+    ],
+)
+def test_the_planners_checks_exclude_accept_and_warn_exactly_as_the_single_call_checks_row_by_row(
+    tmp_path: Path, assistant: str, settings: dict[str, str]
+) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    for name in ("acme-reminder", PAYMENT):
+        (prompts / f"{name}.j2").write_text(
+            "{# name: Reminder #}\nHi {{ name }}{% if amount is defined %}, you owe {{ amount + 1 }}{% endif %}.\n",
+            encoding="utf-8",
+        )
+    dnc = tmp_path / "dnc.txt"
+    dnc.write_text("+1 701 811 2582\n+44 20 7946 0000\n", encoding="utf-8")
+    guard = DialGuard(
+        load_settings(api_key="k", dnc_file=str(dnc), **settings),
+        TemplateStore(prompts),
+        Ledger(tmp_path / "ledger.sqlite3", clock=lambda: DAY),
+        clock=lambda: DAY,
+    )
+    rows = _mixed_rows()
+    forget_parsed_numbers()
+
+    try:
+        expected = _reference_rows(rows, guard, assistant)
+    except GuardRefusal as exc:  # a missing template in strict mode refuses the whole campaign
+        assert exc.rule == "template-missing"
+        with pytest.raises(GuardRefusal) as refused:
+            check_rows(rows, guard=guard, assistant_id=assistant)
+        assert (refused.value.rule, refused.value.reason, refused.value.message) == (exc.rule, exc.reason, exc.message)
+        return
+    assert check_rows(rows, guard=guard, assistant_id=assistant) == expected
+    assert check_rows(rows, guard=guard, assistant_id=assistant) == expected  # numbers cached, refusals too
+    accepted, excluded, warnings = expected
+    reasons = {e.reason for e in excluded}
+    assert {"number", "emergency-number", "short-number", "line-type", "fictional-number", "do-not-call"} <= reasons
+    assert {"duplicate-in-list", "template-variables", "control-characters"} <= reasons
+    assert len(accepted) > 10 and warnings
+    if assistant != "no-template-here":
+        assert "(could not be rendered)" in {r.opening_line for r in accepted}
+
+
+def test_the_one_scan_for_hidden_characters_finds_every_character_check_variables_may_refuse() -> None:
+    """Its pattern matches exactly the C0/C1 controls (category Cc), the bidi embeddings, overrides and isolates,
+    and the lone surrogates: a row it finds nothing in has nothing check_variables' character rules refuse."""
+    from voicing_mcp.guard.campaigns.plan import _SUSPECT  # pyright: ignore[reportPrivateUsage]  # noqa: PLC0415
+    from voicing_mcp.guard.variables import BIDI_CONTROLS  # noqa: PLC0415
+
+    for code in range(0x110000):
+        ch = chr(code)
+        refusable = unicodedata.category(ch) in ("Cc", "Cs") or ch in BIDI_CONTROLS
+        assert (_SUSPECT.fullmatch(ch) is not None) == refusable, hex(code)
+
+
+async def test_the_estimate_waits_for_a_number_whose_earlier_dials_reached_the_per_number_cap(tmp_path: Path) -> None:
+    """Dials by other assistants, outside the duplicate window, delay the row (never exclude it) until the oldest of
+    them leaves the cap's window; the ledger is asked once for all the numbers."""
+    guard = make_guard(tmp_path, max_calls_per_number="2/24h", quiet_hours="off")
+    for hours in (3, 2):
+        writer = Ledger(tmp_path / "ledger.sqlite3", clock=lambda hours=hours: DAY - timedelta(hours=hours))
+        row_id = await writer.claim_dial(
+            OutboundCallRequest(assistant_id="other", phone_number=NEW_YORK),
+            confirmation="page",
+            environment="production",
+            max_per_hour=30,
+        )
+        await writer.record_outcome(row_id, status="started", call_id=f"call-{hours}")
+        await writer.aclose()
+    result = await plan(guard, [row(NEW_YORK), row(KOLKATA)])
+    assert [r.position for r in result.accepted] == [1, 2]
+    assert result.schedule.waiting_for_number_cap == 1
+    assert result.schedule.earliest_dial == DAY  # Kolkata now
+    # New York once its 3 hours old dial is 24 hours old, plus the call
+    assert result.schedule.estimated_finish == DAY + timedelta(hours=21, minutes=2)
+    once = await plan(make_guard(tmp_path, max_calls_per_number="3/24h", quiet_hours="off"), [row(NEW_YORK)])
+    assert once.schedule.waiting_for_number_cap == 0 and once.schedule.estimated_finish == DAY + timedelta(minutes=2)

@@ -536,6 +536,64 @@ async def test_dials_to_a_number_are_counted_across_campaigns_and_single_calls_w
     await dial(number(1), number_cap=cap)
 
 
+async def test_the_dial_times_of_many_numbers_are_the_dials_their_per_number_counts_count(
+    ledger_store: LedgerStore,
+) -> None:
+    """One query for all the numbers gives, per number, the times of exactly the dials count_dials_to counts:
+    campaigns and single calls, not failed ones nor ones released without a call, not another scope's, not older."""
+    clock = Clock()
+    ledger = ledger_store.open(clock=clock, environment=ENV)
+    assistants = iter(f"a{i}" for i in range(20))
+
+    async def dial(phone: str, *, status: str = "started", released: bool = False, env: str = ENV) -> datetime:
+        writer = ledger if env == ENV else ledger_store.open(clock=clock, environment=env)
+        req = REQ.model_copy(update={"phone_number": phone, "assistant_id": next(assistants)})
+        row_id = await writer.claim_dial(req, confirmation="token", environment=env, max_per_hour=100)
+        call_id = f"c{row_id}" if status == "started" else None
+        await writer.record_outcome(row_id, status=status, call_id=call_id)  # type: ignore[arg-type]
+        if released:
+            await writer.resolve(row_id, resolution="checked: no call")
+        at = clock.now
+        clock.now += timedelta(minutes=30)
+        return at
+
+    await running(ledger, 1)
+    await ledger.claim_next_rows(worker_id="w", lease=LEASE, limit=1)
+    req = REQ.model_copy(update={"assistant_id": "campaign"})
+    first = await ledger.claim_dial(
+        req, confirmation="campaign", environment=ENV, max_per_hour=100, campaign=CampaignDial("cmp_1", 1)
+    )
+    await ledger.record_outcome(first, status="started", call_id="c-campaign")
+    campaign_dial = clock.now
+    clock.now += timedelta(hours=1)
+    before_window = await dial(number(2))
+    clock.now += timedelta(hours=1)
+    since = clock.now
+    started = await dial(number(1))
+    await dial(number(1), status="failed")
+    times = {number(1): [started, await dial(number(1), status="unknown")], number(2): [await dial(number(2))]}
+    await dial(number(2), status="unknown", released=True)
+    await dial(number(3), env="local")
+    await dial(number(4))  # not asked about
+    assert before_window < since <= min(t for ts in times.values() for t in ts)  # since itself is in the window
+
+    asked = [number(1), number(2), number(3), number(5), number(1)]
+    assert await ledger.dial_times(asked, since=since) == times
+    for phone in asked:
+        assert len(times.get(phone, [])) == await ledger.count_dials_to(phone, since=since)
+    everything = await ledger.dial_times(asked, since=campaign_dial)
+    assert everything[number(1)] == [campaign_dial, *times[number(1)]]  # the campaign's dial counts too
+    assert everything[number(2)] == [before_window, *times[number(2)]]
+    assert await ledger.dial_times([], since=since) == {}
+    if isinstance(ledger_store.target, Path):
+        with sqlite3.connect(ledger_store.target) as conn:
+            params = {"scope": ENV, "since": 0.0, "numbers": "[]"}
+            plan = " ".join(
+                str(r[3]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sqlite_ledger.dial_times_sql(ENV)}", params)
+            )
+        assert "USING INDEX dials_by_scope_number" in plan, plan
+
+
 # ----- the counts on their indexes ------------------------------------------------------------------
 async def test_the_rate_and_per_number_counts_read_the_scope_indexes(ledger_store: LedgerStore) -> None:
     ledger = ledger_store.open(environment=ENV)

@@ -215,20 +215,37 @@ class DialGuard:
         )
 
     def check_template(self, assistant_id: str, variables: Mapping[str, object], warnings: list[str]) -> str | None:
+        return self.check_template_of(self.template_of(assistant_id), assistant_id, variables, warnings)
+
+    def template_of(self, assistant_id: str) -> AssistantTemplate | None:
+        """The template :meth:`check_template` checks against (None: none, and VOICING_STRICT_TEMPLATES is off).
+        Raises the refusal of a template that does not parse, or of a missing one in strict mode. A campaign looks
+        it up once for all its rows."""
         try:
             template = self.templates.get(assistant_id)
         except TemplateProblem as exc:
             raise refusal("template-unreadable", error=exc) from None
+        if template is None and self.settings.strict_templates:
+            raise refusal("template-missing", assistant_id=assistant_id, where=self.templates.path_for(assistant_id))
+        return template
+
+    def check_template_of(
+        self,
+        template: AssistantTemplate | None,
+        assistant_id: str,
+        variables: Mapping[str, object],
+        warnings: list[str],
+    ) -> str | None:
+        """:meth:`check_template` with the template already looked up (:meth:`template_of`)."""
         if template is None:
             where = self.templates.path_for(assistant_id)
-            if self.settings.strict_templates:
-                raise refusal("template-missing", assistant_id=assistant_id, where=where)
             warnings.append(
                 f"assistant {assistant_id!r} has no local template ({where}); placeholders were not checked "
                 "(VOICING_STRICT_TEMPLATES=false)"
             )
             return None
         missing = [name for name in template.required if name not in variables]
+        unused = set(variables).difference(template.required, template.optional)  # a campaign's every row: no sort
         if missing:
             raise refusal(
                 "template-variables-missing",
@@ -236,9 +253,9 @@ class DialGuard:
                 assistant_id=assistant_id,
                 template=template.path.name,
                 optional=list(template.optional),
-                given=sorted(set(variables) - set(template.placeholders)),
+                given=sorted(unused),
             )
-        extra = sorted(set(variables) - set(template.placeholders))
+        extra = sorted(unused)
         if extra:
             known = ", ".join(template.placeholders) or "none"
             warnings.append(

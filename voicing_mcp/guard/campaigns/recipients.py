@@ -37,6 +37,7 @@ import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from voicing_mcp.errors import GuardRefusal
 
@@ -88,14 +89,21 @@ def recipients_from_list(items: Sequence[Mapping[str, object]]) -> tuple[Recipie
                 f"recipients: row {position}'s input_variables is a {type(variables).__name__}; it must be an object "
                 '{"name": "value", …}'
             )
-        unknown = sorted(str(k) for k in item if k not in ("phone_number", "input_variables"))
-        if unknown:
+        if len(item) != ("phone_number" in item) + ("input_variables" in item):  # a key of another name
+            unknown = sorted(str(k) for k in item if k not in ("phone_number", "input_variables"))
             raise RecipientsError(
                 f"recipients: row {position} has {', '.join(repr(k) for k in unknown)}; a row has only phone_number "
                 "and input_variables (put the values for the template in input_variables)"
             )
-        out.append(Recipient(number, {str(k): v for k, v in variables.items()}))  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+        out.append(Recipient(number, _named(variables)))
     return tuple(out)
+
+
+def _named(variables: Mapping[object, object]) -> dict[str, object]:
+    """A row's variables, copied, their names as strings (they are already, from JSON)."""
+    if all(type(k) is str for k in variables):
+        return cast("dict[str, object]", dict(variables))
+    return {str(k): v for k, v in variables.items()}
 
 
 def resolve_recipients_file(recipients_file: str, campaigns_dir: Path) -> Path:

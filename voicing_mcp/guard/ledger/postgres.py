@@ -128,6 +128,16 @@ def count_to_sql(scoped: bool) -> LiteralString:
     )
 
 
+def dial_times_sql(scoped: bool) -> LiteralString:
+    """The dials :func:`count_to_sql` counts, of every number in the array ``numbers`` (``scope``, ``since``), oldest
+    first: a range on dials_by_scope_number (or dials_by_number) per number."""
+    return (
+        f"SELECT phone_e164, created_ts FROM dials WHERE {_in_scope(scoped)}phone_e164 = ANY(%(numbers)s) "
+        "AND created_ts >= %(since)s AND status != 'failed' AND NOT (resolved_at IS NOT NULL AND call_id IS NULL) "
+        "ORDER BY created_ts"
+    )
+
+
 def _last(scoped: bool) -> LiteralString:
     return (
         f"SELECT * FROM dials WHERE {_in_scope(scoped)}phone_e164 = %(phone)s AND assistant_id = %(assistant)s "
@@ -420,6 +430,19 @@ class PostgresLedger:
         scope = self._scope
         params = {"scope": scope, "phone": phone_e164, "cap_since": since.timestamp(), "cap_at_most": at_most}
         return await self._scalar(count_to_sql(scope is not None), params)
+
+    async def dial_times(self, numbers: Collection[str], *, since: datetime) -> dict[str, list[datetime]]:
+        scope = self._scope
+        params = {"scope": scope, "numbers": sorted(set(numbers)), "since": since.timestamp()}
+
+        async def times(conn: AsyncConnection[Any]) -> dict[str, list[datetime]]:
+            cur = await conn.execute(dial_times_sql(scope is not None), params)
+            found: dict[str, list[datetime]] = {}
+            for phone, created in await cur.fetchall():
+                found.setdefault(str(phone), []).append(datetime.fromtimestamp(float(created), UTC))
+            return found
+
+        return await self._run(times)
 
     async def last_dial(self, phone_e164: str, assistant_id: str, *, since: datetime) -> DialRow | None:
         scope = self._scope

@@ -347,6 +347,17 @@ class Ledger:
     async def count_dials_to(self, phone_e164: str, *, since: datetime, at_most: int | None = None) -> int:
         return await self._arun(lambda conn: _count_to(conn, phone_e164, since, self._scope, at_most))
 
+    async def dial_times(self, numbers: Collection[str], *, since: datetime) -> dict[str, list[datetime]]:
+        params = {"scope": self._scope, "numbers": json.dumps(sorted(set(numbers))), "since": since.timestamp()}
+
+        def times(conn: sqlite3.Connection) -> dict[str, list[datetime]]:
+            found: dict[str, list[datetime]] = {}
+            for phone, created in conn.execute(dial_times_sql(self._scope), params):
+                found.setdefault(str(phone), []).append(datetime.fromtimestamp(float(created), UTC))
+            return found
+
+        return await self._arun(times)
+
     async def last_dial(self, phone_e164: str, assistant_id: str, *, since: datetime) -> DialRow | None:
         """The newest dial of this number with this assistant since ``since``: not a failed one, nor an uncertain
         one a human released without a call_id (they checked: no call was placed)."""
@@ -872,6 +883,18 @@ def count_to_sql(scope: str | None) -> str:
         f"SELECT COUNT(*) FROM (SELECT 1 FROM dials WHERE {_in_scope(scope)}phone_e164 = :phone "
         "AND created_ts >= :since AND status != 'failed' AND NOT (resolved_at IS NOT NULL AND call_id IS NULL) "
         "LIMIT :at_most)"
+    )
+
+
+def dial_times_sql(scope: str | None) -> str:
+    """The dials :func:`count_to_sql` counts, of every number in the JSON array ``:numbers`` (``:scope``,
+    ``:since``), oldest first: for each number a range on dials_by_scope_number (or dials_by_number) — the CROSS JOIN
+    keeps the numbers the outer loop, so the cost follows the numbers asked about, not the dials in the window."""
+    in_scope = "d.scope = :scope AND " if scope is not None else ""
+    return (
+        "SELECT d.phone_e164, d.created_ts FROM json_each(:numbers) AS n CROSS JOIN dials AS d "
+        f"WHERE {in_scope}d.phone_e164 = n.value AND d.created_ts >= :since "
+        "AND d.status != 'failed' AND NOT (d.resolved_at IS NOT NULL AND d.call_id IS NULL) ORDER BY d.created_ts"
     )
 
 

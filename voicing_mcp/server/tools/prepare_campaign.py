@@ -309,7 +309,10 @@ async def prepare(
         if mode == "page" and campaign_pages_for(state).undecided() >= MAX_PENDING_BATCH_PAGES:
             raise refusal("campaign-pages-pending", pages=MAX_PENDING_BATCH_PAGES)
         if recipients is not None:
-            rows = recipients_from_list([r.model_dump() for r in recipients])
+            # the validated rows' fields as given (model_dump would copy each row's variables deeply first)
+            rows = recipients_from_list(
+                [{"phone_number": r.phone_number, "input_variables": r.input_variables} for r in recipients]
+            )
         else:
             assert recipients_file is not None
             rows = read_recipients_file(recipients_file, state.settings.resolved_campaigns_dir)
@@ -512,12 +515,21 @@ async def _fields_from_ledger(state: ServerContext, campaign: Campaign) -> dict[
     ledger = guard.ledger
     rows: list[RowView] = []
     offset = 0
+    try:
+        template = guard.template_of(campaign.assistant_id)  # once for all the rows
+        readable = True
+    except GuardRefusal:
+        template, readable = None, False
     while True:
         page = await ledger.campaign_rows(campaign.id, offset=offset, limit=1000, states=APPROVABLE)
         for row in page:
             number = parse_number_cached(row.phone_e164, default_region=None)
             try:
-                line = guard.check_template(campaign.assistant_id, row.input_variables, [])
+                line = (
+                    guard.check_template_of(template, campaign.assistant_id, row.input_variables, [])
+                    if readable
+                    else None
+                )
             except GuardRefusal:
                 line = None  # the template changed since: the row is checked again before it is dialled
             rows.append(RowView(row.position, number.e164, number.country, number.time_zones, line))
