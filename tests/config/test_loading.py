@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicing_mcp.config import load_settings
+from voicing_mcp.config.loading import load_settings
 from voicing_mcp.errors import ConfigError
 
 

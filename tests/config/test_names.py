@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from voicing_mcp.config import load_settings, setting_names, unknown_settings
+from voicing_mcp.config import load_settings
+from voicing_mcp.config.names import did_you_mean, setting_names, unknown_settings
 from voicing_mcp.server.app import announce_confirmation
 
 
@@ -59,3 +60,16 @@ def test_the_startup_log_names_a_misspelt_setting(
 def test_a_misspelt_setting_is_named_with_the_one_meant(typo: str, meant: str) -> None:
     [note] = unknown_settings({typo: "x"})
     assert note == f"{typo} is not a voicing-mcp setting and is ignored (did you mean {meant}?)"
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        ("VOICING_DNC", "VOICING_DNC_FILE"),  # the start of one setting beats a closer spelling (VOICING_ENV)
+        ("VOICING_CONFIRM", "VOICING_CONFIRMATION or VOICING_CONFIRM_PORT"),
+        ("VOICING_QUIET_HOUR", "VOICING_QUIET_HOURS"),
+        ("VOICING_COMPLETELY_DIFFERENT", None),
+    ],
+)
+def test_did_you_mean_prefers_the_settings_a_name_starts_then_a_close_spelling(written: str, meant: str | None) -> None:
+    assert did_you_mean(written, setting_names()) == meant

@@ -4,7 +4,8 @@ from datetime import time
 
 import pytest
 
-from voicing_mcp.config import load_settings, parse_quiet_hours
+from voicing_mcp.config import load_settings
+from voicing_mcp.config.parsing import is_loopback_url, parse_quiet_hours, secret_problem
 from voicing_mcp.errors import ConfigError
 
 
@@ -62,3 +63,26 @@ def test_a_bad_per_number_cap_is_named_with_the_form_to_write(
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert f"VOICING_MAX_CALLS_PER_NUMBER: {says}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:8000", True),
+        ("http://127.8.9.10", True),
+        ("http://[::1]:9000/x", True),
+        ("http://LocalHost.", True),
+        ("http://127.0.0.1.evil.example", False),
+        ("https://api.voicing.ai", False),
+        ("http://[not-an-address", False),
+    ],
+)
+def test_only_this_machine_is_loopback(url: str, loopback: bool) -> None:
+    assert is_loopback_url(url) is loopback
+
+
+def test_a_weak_token_secret_is_refused_without_quoting_it() -> None:
+    short, pattern = "s3cret-but-short", "ab" * 20
+    assert "needs at least 32" in (secret_problem(short) or "") and short not in (secret_problem(short) or "")
+    assert "repeated pattern" in (secret_problem(pattern) or "") and pattern not in (secret_problem(pattern) or "")
+    assert secret_problem("kQ3v9Zr7Xw2Lp8Hn5Tb1Yc6Md4Fg0Js_Ua-Ve") is None

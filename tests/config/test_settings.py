@@ -6,6 +6,7 @@ import pytest
 
 from voicing_mcp import config, paths
 from voicing_mcp.config import load_settings, unknown_settings
+from voicing_mcp.config.settings import Settings
 from voicing_mcp.errors import ConfigError
 
 
@@ -232,3 +233,13 @@ def test_the_campaigns_folder_is_the_setting_else_the_users_data_folder(
     monkeypatch.setenv("VOICING_CAMPAIGNS_DIR", "lists")
     with pytest.raises(ConfigError, match=r"VOICING_CAMPAIGNS_DIR: must be an absolute path \(got 'lists'\)"):
         load_settings()
+
+
+def test_settings_are_frozen_once_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOICING_MAX_CALLS_PER_HOUR", "12")
+    s = load_settings()
+    assert isinstance(s, Settings) and s.max_calls_per_hour == 12
+    with pytest.raises(ValueError, match="frozen"):
+        s.max_calls_per_hour = 99  # type: ignore[misc]
+    monkeypatch.setenv("VOICING_MAX_CALLS_PER_HOUR", "40")  # a later change of the environment is a new read
+    assert s.max_calls_per_hour == 12 and load_settings().max_calls_per_hour == 40
