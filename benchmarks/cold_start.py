@@ -9,17 +9,31 @@ with a temporary ``VOICING_LEDGER``; the same for the baselines ``python -c pass
 SDK with one trivial tool (``benchmarks/_bare_server.py``; "x bare" is the ratio to it). Then one more
 start of each server under ``-X importtime`` lists the slowest imports on the start-up path and the
 modules the server imports beyond the bare one, so a lost lazy import shows up as a new name.
+
+Bytecode: the package's modules are compiled first (``compileall``, as ``pip install`` does and as any start without
+``PYTHONDONTWRITEBYTECODE`` leaves them), so every case loads cached bytecode, as the SDK's installed modules always
+do. Where ``PYTHONDONTWRITEBYTECODE=1`` is set and nothing compiled them, each start would compile voicing_mcp's
+modules from source (~0.1 s on 2 loaded cores) while the bare server, all in site-packages, would not: ``--no-bytecode``
+measures that case (every case with an empty bytecode cache of its own, so nothing of the repository is cached).
+
+Columns: wall time (median, p95, min), the ratios of the medians, "paired x bare" (the median over rounds of
+voicing-mcp's time / the bare server's in the same round: the cases are interleaved, so drifting load cancels), and
+"CPU ms" (the child's user + system time, ``getrusage``: what load does not stretch).
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -70,6 +84,26 @@ def _run_once(cmd: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of every child this process has waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(run: Callable[[], float], cpu: list[float]) -> float:
+    """``run()``'s wall seconds; the CPU seconds of the child it started and reaped appended to ``cpu``."""
+    before = _children_cpu()
+    elapsed = run()
+    cpu.append(_children_cpu() - before)
+    return elapsed
+
+
+def compile_package() -> None:
+    """Compile voicing_mcp and benchmarks/ to bytecode (as ``pip install`` does), even under PYTHONDONTWRITEBYTECODE."""
+    for folder in ("voicing_mcp", "benchmarks"):
+        compileall.compile_dir(REPO / folder, quiet=1)
+
+
 def parse_importtime(text: str) -> list[ImportLine]:
     """The ``import time: self | cumulative | name`` lines of ``-X importtime`` output."""
     out: list[ImportLine] = []
@@ -110,11 +144,20 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Cold start of the stdio MCP server, with baselines and import times.")
     p.add_argument("--repeat", type=int, default=5, help="runs of each case (default 5)")
     p.add_argument("--top", type=int, default=10, help="slowest imports to list (default 10)")
+    p.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="no cached bytecode of the repository: each start compiles voicing_mcp (default: compile it first)",
+    )
     args = p.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="voicing-bench-") as tmp:
         tmpdir = Path(tmp)
         env = child_env(VOICING_LEDGER=str(tmpdir / "ledger.sqlite3"), XDG_STATE_HOME=str(tmpdir / "state"))
+        if args.no_bytecode:  # an empty cache that is never written: the repository's modules compile at each start
+            env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONPYCACHEPREFIX=str(tmpdir / "no-pycache"))
+        else:
+            compile_package()
         stderr_log = tmpdir / "server-stderr.log"
         cases: list[tuple[str, list[float]]] = [
             ("python -c pass", []),
@@ -127,11 +170,13 @@ def main(argv: list[str] | None = None) -> int:
             [sys.executable, "-c", "import voicing_mcp.cli"],
             _version_cmd(),
         ]
+        cpu: list[list[float]] = [[] for _ in cases]
         for _ in range(args.repeat):  # interleaved, so drifting machine load hits every case alike
-            for (_, samples), cmd in zip(cases[:3], commands, strict=True):
-                samples.append(_run_once(cmd, env))
-            for (_, samples), (_, module, extra) in zip(cases[3:], STDIO_CASES, strict=True):
-                samples.append(anyio.run(partial(_stdio_start, {**env, **extra}, stderr_log, module=module)))
+            for (_, samples), used, cmd in zip(cases[:3], cpu[:3], commands, strict=True):
+                samples.append(_timed(partial(_run_once, cmd, env), used))
+            for (_, samples), used, (_, module, extra) in zip(cases[3:], cpu[3:], STDIO_CASES, strict=True):
+                start = partial(_stdio_start, {**env, **extra}, stderr_log, module=module)
+                samples.append(_timed(partial(anyio.run, start), used))
 
         imports = _imports(env, tmpdir / "importtime.log", SERVER)
         bare_imports = _imports(env, tmpdir / "importtime-bare.log", BARE)
@@ -139,9 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     base = Stats.of(cases[0][1]).median
     cli_base = Stats.of(cases[1][1]).median
     bare = Stats.of(cases[3][1]).median
+    bare_cpu = statistics.median(cpu[3])
     rows: list[list[str]] = []
-    for name, samples in cases:
+    for i, (name, samples) in enumerate(cases):
         s = Stats.of(samples)
+        paired = statistics.median(a / b for a, b in zip(samples, cases[3][1], strict=True)) if i >= 3 else None
         rows.append(
             [
                 name,
@@ -152,13 +199,33 @@ def main(argv: list[str] | None = None) -> int:
                 ratio(s.median, base),
                 ratio(s.median, cli_base),
                 ratio(s.median, bare),
+                "-" if paired is None else f"{paired:.2f}x",
+                ms(statistics.median(cpu[i])),
+                ratio(statistics.median(cpu[i]), bare_cpu),
             ]
         )
     print(machine_line())
+    print(
+        "bytecode: none cached, each start compiles the repository's modules (--no-bytecode)"
+        if args.no_bytecode
+        else "bytecode: voicing_mcp and benchmarks compiled first (as pip install does)"
+    )
     print()
     print(
         table(
-            ["case", "runs", "median ms", "p95 ms", "min ms", "x python", "x import cli", "x bare"],
+            [
+                "case",
+                "runs",
+                "median ms",
+                "p95 ms",
+                "min ms",
+                "x python",
+                "x import cli",
+                "x bare",
+                "paired x bare",
+                "CPU ms",
+                "CPU x bare",
+            ],
             rows,
             title=(
                 "Cold start (wall time from process start to the answer of tools/list over stdio, initialize "

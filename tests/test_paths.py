@@ -1,6 +1,6 @@
 """Where voicing-mcp's files are on disk (paths.py): template files read safely, the user's config folder per
 platform, the state folder, the checkout's prompts folder. Real files in a temporary folder; platform and
-environment passed in, not patched. (How the settings choose among these is pinned in test_config.py.)"""
+environment passed in, not patched. (How the settings choose among these is pinned in config/test_settings.py.)"""
 
 from __future__ import annotations
 

@@ -3,12 +3,17 @@ resource subscriptions — through a real client session against a server pointe
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import PromptReference, ResourceTemplateReference
 
-from server_support import ASSISTANT, CLINIC, connect, seeded_calls
+from server_support import ASSISTANT, CLINIC, connect, seeded_calls, session
+from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
+from voicing_mcp.server.app import create_server
+from voicing_mcp.server.protocol_extras import ASSISTANT_TEMPLATE, MAX_COMPLETIONS
 
 
 async def test_the_extras_are_advertised_in_the_handshake_capabilities(emu: RunningEmulator) -> None:
@@ -62,3 +67,17 @@ async def test_logging_set_level_and_subscriptions_are_accepted(emu: RunningEmul
             assert (await client.unsubscribe_resource(uri)).model_dump(exclude_none=True) == {}
         # the connection stays usable afterwards
         assert (await client.list_tools()).tools
+
+
+async def test_completion_answers_at_most_the_protocols_hundred_values_and_says_there_are_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [f"019addcc-0000-7000-8000-{i:012d}" for i in range(MAX_COMPLETIONS + 50)]
+    for assistant_id in ids:
+        (tmp_path / f"{assistant_id}.j2").write_text("Hi {{ name }}, this is a reminder.\n", encoding="utf-8")
+    monkeypatch.setenv("VOICING_PROMPTS_DIR", str(tmp_path))
+    ref = ResourceTemplateReference(uri=ASSISTANT_TEMPLATE)
+    async with session(create_server(load_settings()), "legacy") as client:
+        result = await client.complete(ref, {"name": "assistant_id", "value": "019addcc-0000"})
+    assert len(result.completion.values) == MAX_COMPLETIONS and set(result.completion.values) <= set(ids)
+    assert result.completion.total == len(ids) and result.completion.has_more is True

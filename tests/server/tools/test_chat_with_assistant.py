@@ -1,11 +1,11 @@
-"""chat_with_assistant through a real MCP client session (both protocol modes), and the
-ChatSessions bookkeeping (idle sweep, bound, shutdown) against the emulator's real WebSocket."""
+"""chat_with_assistant through a real MCP client session (both protocol modes); the ChatSessions bookkeeping
+(idle sweep, bound, shutdown) is pinned in test_chat_sessions.py."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,10 @@ from mcp_types import CallToolResult
 from websockets.asyncio.server import ServerConnection, serve
 
 from server_support import ASSISTANT, CLINIC, connect, helper, session, structured, text_of
-from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.config import load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.render.results import RESULT_BUDGET
-from voicing_mcp.server.tools.chat_sessions import ChatLike, ChatSessions, ConversationError, Variables
 from voicing_mcp.server.tools.chat_with_assistant import MAX_REPLY_CHARS
 
 
@@ -292,70 +290,7 @@ async def test_a_reply_that_never_comes_is_a_clear_error_and_closes_the_conversa
         assert "no reply from the chatbot" in text and "start a new one" in text
 
 
-# ----- ChatSessions bookkeeping against the emulator ---------------------------------------
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Recorder:
-    """Opens real chat sessions through the client and remembers them, to look at them afterwards."""
-
-    def __init__(self, client: VoicingClient) -> None:
-        self.client = client
-        self.opened: list[Any] = []
-
-    def __call__(self, assistant_id: str, variables: Variables) -> AbstractAsyncContextManager[ChatLike]:
-        session = self.client.chat(assistant_id, reply_timeout=10, input_variables=variables)
-        self.opened.append(session)
-        return session
-
-
-async def test_idle_conversations_are_closed_by_the_sweep_and_cannot_be_continued(emu: RunningEmulator) -> None:
-    clock = Clock()
-    async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as client:
-        opener = Recorder(client)
-        chats = ChatSessions(opener, idle_timeout=300, clock=clock)
-        old = await chats.send(ASSISTANT, "hi")
-        clock.now += 200
-        fresh = await chats.send(CLINIC, "hi")
-        clock.now += 150  # old: 350 s idle, fresh: 150 s
-        assert await chats.sweep() == 1
-        assert not chats.is_open(old.conversation_id) and chats.is_open(fresh.conversation_id)
-        assert opener.opened[0].is_open is False and opener.opened[1].is_open is True
-        with pytest.raises(ConversationError, match="not found"):
-            await chats.send(ASSISTANT, "still there?", old.conversation_id)
-        again = await chats.send(CLINIC, "thanks", fresh.conversation_id)
-        assert again.turn == 2
-        await chats.aclose()
-
-
-async def test_every_turn_sweeps_idle_conversations_first(emu: RunningEmulator) -> None:
-    clock = Clock()
-    async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as client:
-        chats = ChatSessions(Recorder(client), idle_timeout=300, max_sessions=1, clock=clock)
-        await chats.send(ASSISTANT, "hi")
-        clock.now += 301
-        turn = await chats.send(ASSISTANT, "hi")  # the idle one is closed first, freeing the only slot
-        assert turn.new and len(chats) == 1
-        await chats.aclose()
-
-
-async def test_shutdown_closes_every_conversation_and_refuses_new_turns(emu: RunningEmulator) -> None:
-    async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as client:
-        opener = Recorder(client)
-        chats = ChatSessions(opener)
-        await chats.send(ASSISTANT, "hi")
-        await chats.send(CLINIC, "hi")
-        await chats.aclose()
-        assert len(chats) == 0 and [s.is_open for s in opener.opened] == [False, False]
-        with pytest.raises(ConversationError, match="shutting down"):
-            await chats.send(ASSISTANT, "hi")
-
-
+# ----- the server's conversations at shutdown ----------------------------------------------------
 async def test_server_shutdown_closes_the_conversations_it_opened(mode: str) -> None:
     closed = anyio.Event()
 
@@ -375,23 +310,6 @@ async def test_server_shutdown_closes_the_conversations_it_opened(mode: str) -> 
             assert data["reply"].startswith("echo ") and not closed.is_set()
         with anyio.fail_after(10):
             await closed.wait()
-
-
-async def test_the_background_reaper_closes_idle_conversations(emu: RunningEmulator) -> None:
-    clock = Clock()
-    async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as client:
-        opener = Recorder(client)
-        chats = ChatSessions(opener, idle_timeout=300, clock=clock)
-        turn = await chats.send(ASSISTANT, "hi")
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(chats.run_reaper, 0.01)
-            clock.now += 301
-            with anyio.fail_after(10):
-                while chats.is_open(turn.conversation_id):
-                    await anyio.sleep(0.01)
-            tg.cancel_scope.cancel()
-        assert opener.opened[0].is_open is False
-        await chats.aclose()
 
 
 # ----------------------------------------------------------------------------------------------------

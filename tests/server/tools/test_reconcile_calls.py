@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, ResourceLink, TextContent
 
@@ -22,6 +23,7 @@ from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
 from voicing_mcp.server.render.reports import COLUMNS, ReportStore, Row
 from voicing_mcp.server.render.results import RESULT_BUDGET, result_size
+from voicing_mcp.server.tools.reconcile_calls import expectations
 
 HISTORY = 10_000
 OPEN_STATUSES = {"queued", "initiated", "ringing", "in-progress"}
@@ -378,3 +380,22 @@ async def test_an_api_status_is_compared_as_an_expectation_is_read(emu: RunningE
     assert data["still_open"] == {"count": 1, "sample": ["d"]}
     assert data["by_status"] == {"NO_ANSWER": 1, "No Answer": 1, "cancelled": 1, "In_Progress": 1}  # API text kept
     assert [row[COLUMNS.index("mismatch")] for row in doc["rows"]] == [False] * 4
+
+
+# ----- the expectations, checked before any request ------------------------------------------------
+def test_expectations_are_one_status_for_all_a_status_per_id_or_none_and_never_both() -> None:
+    ids = ["call-1", "call-2"]
+    assert expectations(ids, " Completed ", None) == "completed"
+    assert expectations(ids, None, {" call-1 ": "no_answer"}) == {"call-1": "no-answer"}
+    assert expectations(ids, None, None) is None
+    with pytest.raises(ToolError, match="not both"):
+        expectations(ids, "completed", {"call-1": "busy"})
+
+
+def test_an_expectation_for_an_id_not_in_call_ids_is_named_before_any_request() -> None:
+    with pytest.raises(ToolError) as info:
+        expectations(["call-1"], None, {"call-9": "busy", "call-8": "busy", "call-7": "busy", "call-6": "busy"})
+    text = str(info.value)
+    assert text.startswith("expected names 4 id(s) that are not in call_ids ('call-9', 'call-8', 'call-7' …)")
+    with pytest.raises(ToolError, match=r"expected\['call-1'\]: 'bussy' is not a call status.*did you mean 'busy'"):
+        expectations(["call-1"], None, {"call-1": "bussy"})

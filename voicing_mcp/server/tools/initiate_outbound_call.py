@@ -44,7 +44,6 @@ from voicing_mcp.server.render.preview import DialResult, dial_result, dial_tool
 from voicing_mcp.server.render.results import tool_error
 from voicing_mcp.server.resources import recent_dials_document
 from voicing_mcp.server.tools.follow import current_status, find_uncertain_call, follow_call
-from voicing_mcp.server.web.confirm_flow import McpHuman, pages_for
 
 MAX_WAIT_SECONDS = 120
 
@@ -140,6 +139,8 @@ def _workflow(state: ServerContext) -> DialWorkflow:
 
 async def ask_the_human(ctx: Context[ServerContext, Any], request: DialRequest) -> Elicit[ConfirmCall] | NoQuestion:
     """Resolver body: the workflow's first decision point; the question is asked when the mode is the form."""
+    from voicing_mcp.server.web.confirm_flow import McpHuman  # noqa: PLC0415 (the confirm page's server: off the cold start)
+
     state = server_context(ctx)
     try:
         prepared = await _workflow(state).prepare(request, McpHuman(ctx))
@@ -173,6 +174,8 @@ async def dial(
     confirmation: ElicitationResult[ConfirmCall],
 ) -> CallToolResult:
     """The tool body: the workflow confirms (form / page / token / allow-list) and dials once; then follows."""
+    from voicing_mcp.server.web.confirm_flow import McpHuman, pages_for  # noqa: PLC0415 (the confirm page's server: off the cold start)
+
     state = server_context(ctx)
     # the resolver's NoQuestion comes back as an accepted outcome carrying it (the SDK wraps plain values)
     data: object = cast(object, confirmation.data) if isinstance(confirmation, AcceptedElicitation) else None

@@ -23,27 +23,20 @@ For ``control_campaign``: :func:`ask_campaign_approval` (ask again about a campa
 approval expired) and :func:`start_with_token` / :func:`issue_campaign_token` (token mode).
 """
 
+from __future__ import annotations
+
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from voicing_mcp.errors import ConfigError, GuardRefusal
-from voicing_mcp.guard.campaigns import (
-    MAX_RECIPIENTS,
-    AcceptedRow,
-    CampaignPlan,
-    LedgerHistory,
-    parse_number_cached,
-    plan_campaign,
-    read_recipients_file,
-    recipients_from_list,
-)
+from voicing_mcp.guard.campaigns import MAX_RECIPIENTS  # the planner itself on the first call
 from voicing_mcp.guard.ledger import Campaign, NewCampaign, NewCampaignRow, RowState
 from voicing_mcp.guard.tokens import IssuedToken
 from voicing_mcp.guard.workflow import (
@@ -60,16 +53,10 @@ from voicing_mcp.messages import campaign_token_refusal, refusal
 from voicing_mcp.redact import mask_number, one_line
 from voicing_mcp.server.context import ServerContext, server_context
 from voicing_mcp.server.render.results import as_tool_result, tool_error
-from voicing_mcp.server.web.campaign_page import (
-    EXCLUDED_SHOWN,
-    CampaignPages,
-    Choice,
-    ExcludedView,
-    PendingCampaign,
-    RowView,
-)
-from voicing_mcp.server.web.confirm_flow import McpHuman, pages_for
-from voicing_mcp.server.web.dashboard_page import dashboard_pages_for
+
+if TYPE_CHECKING:  # the planner and the approval page are imported on the first call, off the cold start
+    from voicing_mcp.guard.campaigns import AcceptedRow, CampaignPlan
+    from voicing_mcp.server.web.campaign_page import CampaignPages, Choice, PendingCampaign, RowView
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +184,10 @@ class CampaignPrepared(BaseModel):
 # ----- the human's pages ---------------------------------------------------------------------------
 def campaign_pages_for(state: ServerContext) -> CampaignPages:
     """The server's campaign approval pages (on its confirm page server), whose decisions the workflow applies."""
+    from voicing_mcp.server.web.campaign_page import CampaignPages  # noqa: PLC0415 (off the cold start)
+    from voicing_mcp.server.web.confirm_flow import pages_for  # noqa: PLC0415 (off the cold start)
+    from voicing_mcp.server.web.dashboard_page import dashboard_pages_for  # noqa: PLC0415 (off the cold start)
+
     found = state.extras.get("campaign_pages")
     if isinstance(found, CampaignPages):
         return found
@@ -229,6 +220,8 @@ async def _ask_on_page(
     ctx: Context[ServerContext, Any], state: ServerContext, fields: dict[str, Any], wait_seconds: int
 ) -> tuple[str, AskedVia]:
     """Open the approval page, hand it to the human, wait up to ``wait_seconds``: (status, where asked)."""
+    from voicing_mcp.server.web.confirm_flow import McpHuman  # noqa: PLC0415 (off the cold start)
+
     board = campaign_pages_for(state)
     if board.undecided() >= MAX_PENDING_BATCH_PAGES:
         raise refusal("campaign-pages-pending", pages=MAX_PENDING_BATCH_PAGES)
@@ -283,6 +276,8 @@ def _rules(state: ServerContext, campaign: Campaign | NewCampaign, plan: Campaig
 
 
 def _row_view(row: AcceptedRow) -> RowView:
+    from voicing_mcp.server.web.campaign_page import RowView  # noqa: PLC0415 (off the cold start)
+
     return RowView(row.position, row.phone_number, row.country, row.time_zones, row.opening_line)
 
 
@@ -300,6 +295,13 @@ async def prepare(
     telephony_provider: str,
     wait_seconds: int,
 ) -> CallToolResult:
+    from voicing_mcp.guard.campaigns import (  # noqa: PLC0415 (off the cold start)
+        LedgerHistory,
+        plan_campaign,
+        read_recipients_file,
+        recipients_from_list,
+    )
+
     state = server_context(ctx)
     guard = state.guard
     try:
@@ -370,6 +372,8 @@ async def prepare(
 
 
 def _page_fields(state: ServerContext, new: NewCampaign, plan: CampaignPlan) -> dict[str, Any]:
+    from voicing_mcp.server.web.campaign_page import EXCLUDED_SHOWN, ExcludedView  # noqa: PLC0415 (off the cold start)
+
     return {
         "campaign_id": new.id,
         "digest": plan.manifest_sha256,
@@ -511,6 +515,9 @@ async def ask_campaign_approval(ctx: Context[ServerContext, Any], campaign_id: s
 
 
 async def _fields_from_ledger(state: ServerContext, campaign: Campaign) -> dict[str, Any]:
+    from voicing_mcp.guard.campaigns import parse_number_cached  # noqa: PLC0415 (off the cold start)
+    from voicing_mcp.server.web.campaign_page import EXCLUDED_SHOWN, ExcludedView, RowView  # noqa: PLC0415 (off the cold start)
+
     guard = state.guard
     ledger = guard.ledger
     rows: list[RowView] = []
