@@ -32,6 +32,7 @@ from mcp.client.context import ClientRequestContext
 from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult
 
 from server_support import DIAL_PATH, PAYMENT, helper, structured, text_of
+from tests.server.tools.campaigns_support import CID, campaign_server, dial_rows, make_campaign
 from tests.server.tools.test_prepare_campaign import (
     MODE,
     browser,
@@ -52,6 +53,9 @@ from voicing_mcp.emulator.state import EmulatorConfig
 from voicing_mcp.guard.ledger import CampaignRow, open_ledger
 from voicing_mcp.redact import hide_confirm_links
 from voicing_mcp.server.app import create_server
+from voicing_mcp.server.web import dashboard_page
+from voicing_mcp.server.web.confirm_page import ConfirmPages
+from voicing_mcp.server.web.dashboard_page import STATUS_MIN_AGE, DashboardPages
 from voicing_mcp.server.web.dashboard_view import outcome_chart
 
 DAY = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)
@@ -547,3 +551,63 @@ def test_the_chart_has_at_most_24_bars_of_a_round_width_and_its_bars_add_up_to_t
     assert len({bar.x for bar in chart.bars}) <= 24 and "One bar per 5 min, from 15:55:00" in chart.caption
     assert all(0 <= bar.y and bar.y + bar.height <= 120.01 for bar in chart.bars)
     assert outcome_chart([], None).caption.startswith("No outcome yet")
+
+
+# ----- 6. many tabs on one big campaign ---------------------------------------------------------------------
+@asynccontextmanager
+async def loose_dashboard(ledger: Any, clock: Any) -> AsyncGenerator[tuple[ConfirmPages, DashboardPages]]:
+    """The dashboards of a ledger on their own loopback page server (no MCP server: the tests drive the ledger)."""
+    pages = ConfirmPages(port=None, clock=clock)
+    await pages.start()
+    try:
+        yield pages, DashboardPages(pages, ledger, local_mode=True)
+    finally:
+        await pages.aclose()
+
+
+async def test_tabs_polling_one_running_campaign_read_its_whole_status_once_together_and_at_most_once_a_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """campaign_status reads every row (0.3 s at 10,000 rows, on the one ledger connection every dial and tool waits
+    for): ten tabs polling a running campaign, whose counts change between polls, must not read it ten times."""
+    reads: list[str] = []
+    charts: list[str] = []
+    real_status, real_chart = dashboard_page.campaign_status_result, dashboard_page.outcome_chart
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append("status")
+        return await real_status(*args, **kwargs)
+
+    def drawn(*args: Any, **kwargs: Any) -> Any:
+        charts.append("chart")
+        return real_chart(*args, **kwargs)
+
+    monkeypatch.setattr(dashboard_page, "campaign_status_result", counted)
+    monkeypatch.setattr(dashboard_page, "outcome_chart", drawn)
+    async with campaign_server(tmp_path) as rig, loose_dashboard(rig.ledger, rig.clock) as (_, boards):
+        await make_campaign(rig, 60)
+        await dial_rows(rig.ledger, CID, ["completed", "busy"])
+        url = boards.url(boards.open(CID)) + "?format=json"
+        async with httpx.AsyncClient() as http:
+            together: list[dict[str, Any]] = []
+
+            async def tab() -> None:
+                together.append((await http.get(url)).json()["campaign"]["counts"])
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(10):
+                    tg.start_soon(tab)
+            read_together, drawn_together = len(reads), len(charts)
+            started = time.monotonic()
+            for _ in range(10):  # a row ends between every two polls
+                await dial_rows(rig.ledger, CID, ["completed"])
+                await http.get(url)
+            polled_for = time.monotonic() - started
+            read_polling = len(reads) - read_together
+            await anyio.sleep(STATUS_MIN_AGE)
+            latest = (await http.get(url)).json()["campaign"]["counts"]
+    assert read_together == drawn_together == 1 and len(together) == 10 and all(c == together[0] for c in together)
+    assert read_polling <= polled_for / STATUS_MIN_AGE + 1, (read_polling, polled_for)
+    assert (
+        latest["completed"] == 11 and latest["busy"] == 1 and latest["queued"] == 48
+    )  # a second later the page is up to date

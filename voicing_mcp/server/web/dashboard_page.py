@@ -38,6 +38,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import parse_qs
 
+import anyio
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from voicing_mcp.errors import GuardRefusal
@@ -94,6 +95,9 @@ MAX_FORM_BYTES: Final = 4096
 STATUS_MAX_AGE: Final = 10.0
 """Seconds a campaign's ``campaign_status`` result is reused while its record and counts are unchanged (it reads
 every row: 0.3 s of CPU at 10,000 rows; the counts alone are one cheap query)."""
+STATUS_MIN_AGE: Final = 1.0
+"""Seconds a campaign's ``campaign_status`` result is reused even though its counts changed (its record unchanged):
+however many tabs poll a running campaign, its rows are read at most once a second, one read at a time."""
 #: pause_reason written when the human pauses on the dashboard
 PAUSED_ON_DASHBOARD: Final = "paused on the dashboard"
 
@@ -139,6 +143,7 @@ class DashboardPages:
         self._by_campaign: dict[str, Dashboard] = {}
         self._charts: dict[str, tuple[tuple[int, ...], Chart]] = {}
         self._statuses: dict[str, tuple[tuple[Any, ...], float, CampaignStatusResult]] = {}
+        self._reading: dict[str, anyio.Lock] = {}
         pages.sub_pages["dashboard"] = self.handle
 
     # ----- the addresses --------------------------------------------------------------------------
@@ -165,6 +170,7 @@ class DashboardPages:
         self._by_campaign.pop(board.campaign_id, None)
         self._charts.pop(board.campaign_id, None)
         self._statuses.pop(board.campaign_id, None)
+        self._reading.pop(board.campaign_id, None)
 
     def path(self, board: Dashboard) -> str:
         """The page's path on this server (for a redirect of this server's own pages)."""
@@ -282,11 +288,13 @@ class DashboardPages:
     # ----- what the page shows --------------------------------------------------------------------
     async def _view(self, board: Dashboard, campaign: Campaign, page: int) -> dict[str, Any]:
         now = self.pages.clock()
-        status = await self._status(campaign, now)
+        # one read of the whole campaign at a time: tabs polling together share it
+        async with self._reading.setdefault(campaign.id, anyio.Lock()):
+            status = await self._status(campaign, now)
+            chart = await self._chart(campaign, status)
         pages = max(1, -(-status.total // PAGE_ROWS))
         page = min(page, pages)
         rows = await self.ledger.campaign_rows(campaign.id, offset=(page - 1) * PAGE_ROWS, limit=PAGE_ROWS)
-        chart = await self._chart(campaign, status)
         counts = status.counts
         live = campaign.status not in FINAL_STATUSES or any(counts.get(s, 0) for s in ACTIVE_STATES)
         pct = 100 if status.done >= status.total else status.done * 100 // max(status.total, 1)
@@ -327,19 +335,17 @@ class DashboardPages:
         }
 
     async def _status(self, campaign: Campaign, now: datetime) -> CampaignStatusResult:
-        """``campaign_status``'s result, read again when the campaign's record or counts changed, or after
-        :data:`STATUS_MAX_AGE` seconds (what depends on the time alone: the next dial)."""
+        """``campaign_status``'s result, read again when the campaign's record changed, when its counts changed
+        and the last read is :data:`STATUS_MIN_AGE` seconds old, or after :data:`STATUS_MAX_AGE` seconds (what
+        depends on the time alone: the next dial)."""
         counts = await self.ledger.campaign_row_counts(campaign.id)
-        key = (
-            campaign.status,
-            campaign.updated_at,
-            campaign.pause_reason,
-            campaign.approval_expires_at,
-            tuple(counts.get(s, 0) for s in ROW_STATES),
-        )
+        record = (campaign.status, campaign.updated_at, campaign.pause_reason, campaign.approval_expires_at)
+        key = (record, tuple(counts.get(s, 0) for s in ROW_STATES))
         cached = self._statuses.get(campaign.id)
-        if cached is not None and cached[0] == key and time.monotonic() - cached[1] < STATUS_MAX_AGE:
-            return cached[2]
+        if cached is not None:
+            age = time.monotonic() - cached[1]
+            if (cached[0] == key and age < STATUS_MAX_AGE) or (cached[0][0] == record and age < STATUS_MIN_AGE):
+                return cached[2]
         status = await campaign_status_result(self.ledger, campaign, now)
         self._statuses[campaign.id] = (key, time.monotonic(), status)
         return status
