@@ -55,7 +55,7 @@ from voicing_mcp.redact import hide_confirm_links
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.web import dashboard_page
 from voicing_mcp.server.web.confirm_page import ConfirmPages
-from voicing_mcp.server.web.dashboard_page import STATUS_MIN_AGE, DashboardPages
+from voicing_mcp.server.web.dashboard_page import MAX_DASHBOARDS, STATUS_MIN_AGE, DashboardPages
 from voicing_mcp.server.web.dashboard_view import outcome_chart
 
 DAY = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)
@@ -611,3 +611,31 @@ async def test_tabs_polling_one_running_campaign_read_its_whole_status_once_toge
     assert (
         latest["completed"] == 11 and latest["busy"] == 1 and latest["queued"] == 48
     )  # a second later the page is up to date
+
+
+async def test_a_dashboard_whose_tab_still_polls_outlives_200_others_opened_after_it_the_least_used_is_forgotten(
+    tmp_path: Path,
+) -> None:
+    """The cap of MAX_DASHBOARDS addresses forgets the least recently used: dashboards opened for 200 other
+    campaigns (a model calling open_dashboard in a loop) do not take away the page a human is watching, and its
+    Pause button with it."""
+    async with campaign_server(tmp_path) as rig, loose_dashboard(rig.ledger, rig.clock) as (pages, boards):
+        await make_campaign(rig, 3)
+        watched = boards.open(CID)
+        others: list[Any] = []
+        async with httpx.AsyncClient() as http:
+            shown: list[int] = []
+            for batch in range(0, MAX_DASHBOARDS + 50, 50):  # the watched tab polls while the others are opened
+                shown.append((await http.get(boards.url(watched) + "?format=json")).status_code)
+                others += [boards.open(f"cmp_{k:016x}") for k in range(batch, batch + 50)]
+            still = await http.get(boards.url(watched) + "?format=json")
+            paused = await http.post(
+                boards.url(watched), data={"csrf": watched.csrf, "action": "pause"}, headers={"origin": pages.origin}
+            )
+            oldest_other = await http.get(boards.url(others[0]))
+        campaign = await rig.ledger.get_campaign(CID)
+    assert (
+        shown == [200] * 5 and len(others) > MAX_DASHBOARDS and still.status_code == 200 and paused.status_code == 303
+    )
+    assert campaign is not None and campaign.status == "paused"
+    assert oldest_other.status_code == 404  # never polled: forgotten first

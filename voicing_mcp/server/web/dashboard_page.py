@@ -5,7 +5,7 @@ server's :class:`~voicing_mcp.server.web.confirm_page.ConfirmPages`), ``<id>`` a
 is a capability. It reaches the human only — the approval page redirects to it once the human approved, and
 ``control_campaign(action="open_dashboard")`` hands it over by URL-mode elicitation or the browser — and is never
 put in a tool result, a resource or a log line. It lives as long as the server (at most :data:`MAX_DASHBOARDS`,
-the oldest forgotten first).
+the least recently used forgotten first: a tab that polls keeps its page).
 
 What it shows is ``campaign_status``'s result (:func:`~voicing_mcp.server.tools.campaign_status.
 campaign_status_result`): the progress (``done`` of ``total``), the counts by row state, next dial, why it paused,
@@ -90,7 +90,8 @@ PAGE_ROWS: Final = 50
 POLL_MS: Final = 1500
 """How often the page asks for fresh numbers (at least every 2 s, as the issue asks)."""
 MAX_DASHBOARDS: Final = 200
-"""Dashboard addresses kept at once (one per campaign); the oldest is forgotten first."""
+"""Dashboard addresses kept at once (one per campaign); the least recently used (opened, shown or polled) is
+forgotten first, so opening others never takes away a page a human is watching."""
 MAX_FORM_BYTES: Final = 4096
 STATUS_MAX_AGE: Final = 10.0
 """Seconds a campaign's ``campaign_status`` result is reused while its record and counts are unchanged (it reads
@@ -151,10 +152,10 @@ class DashboardPages:
         """The dashboard of ``campaign_id`` (created on first need; the same address afterwards)."""
         found = self._by_campaign.get(campaign_id)
         if found is not None:
+            self._used(found)
             return found
-        while len(self._by_id) >= MAX_DASHBOARDS:
-            oldest = min(self._by_id.values(), key=lambda d: d.opened_at)
-            self._forget(oldest)
+        while len(self._by_id) >= MAX_DASHBOARDS:  # in order of last use: the first is the least recently used
+            self._forget(next(iter(self._by_id.values())))
         board = Dashboard(
             id=secrets.token_urlsafe(32),
             csrf=secrets.token_urlsafe(32),
@@ -164,6 +165,10 @@ class DashboardPages:
         self._by_id[board.id] = board
         self._by_campaign[campaign_id] = board
         return board
+
+    def _used(self, board: Dashboard) -> None:
+        """``board`` is the most recently used now (``_by_id`` is kept in order of last use)."""
+        self._by_id[board.id] = self._by_id.pop(board.id)
 
     def _forget(self, board: Dashboard) -> None:
         self._by_id.pop(board.id, None)
@@ -200,6 +205,7 @@ class DashboardPages:
                 "This dashboard link is unknown (a link lasts while the server runs): ask the assistant to open "
                 "the campaign's dashboard again. Nothing was changed.",
             )
+        self._used(board)  # its tab polls it: forgotten last
         try:
             campaign = await self.ledger.get_campaign(board.campaign_id)
             if campaign is None:
