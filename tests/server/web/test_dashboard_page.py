@@ -50,6 +50,7 @@ from tests.server.web.test_confirm_page import (
 )
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
+from voicing_mcp.guard.campaigns.control import resume_campaign
 from voicing_mcp.guard.ledger import CampaignRow, open_ledger
 from voicing_mcp.redact import hide_confirm_links
 from voicing_mcp.server.app import create_server
@@ -501,11 +502,18 @@ async def test_as_a_person_would_pause_works_from_the_keyboard(
             await page.keyboard.press("Enter")
             await page.wait_for_url(re.compile(r"did=paused"))
             shown = await page.inner_text("#flash")
+            # the assistant resumes it: the page follows without a reload, and "Paused: …" goes with the pause
+            resumed = await client.call_tool("control_campaign", {"campaign_id": campaign_id, "action": "resume"})
+            with anyio.fail_after(30):  # (wait_for_function polls by eval, which the page's CSP forbids)
+                while await page.inner_text("#status") == "Paused":
+                    await anyio.sleep(0.1)
+            flash_gone = await page.evaluate("document.getElementById('flash').hidden")
         finally:
             await chromium.close()
         status, _ = await status_of(client, campaign_id)
     assert shown.startswith("Paused: no row is dialled from now on")
-    assert status["status"] == "paused" and status["pause_reason"] == "paused on the dashboard"
+    assert structured(resumed)["previous_status"] == "paused" and flash_gone is True
+    assert status["status"] in {"running", "scheduled", "completed"}
 
 
 def test_the_dashboard_and_approval_page_addresses_are_hidden_in_every_spelling_a_log_line_may_use() -> None:
@@ -639,3 +647,34 @@ async def test_a_dashboard_whose_tab_still_polls_outlives_200_others_opened_afte
     )
     assert campaign is not None and campaign.status == "paused"
     assert oldest_other.status_code == 404  # never polled: forgotten first
+
+
+async def test_a_reloaded_did_address_says_paused_or_approved_only_while_the_campaign_still_is(tmp_path: Path) -> None:
+    """The page's address keeps ``?did=`` after an action (and ``?did=approved`` after the approval page): reloaded
+    after the campaign moved on, it must not tell the human "no row is dialled from now on" while rows are dialled,
+    nor "calls will be placed" about a cancelled campaign."""
+    async with campaign_server(tmp_path) as rig, loose_dashboard(rig.ledger, rig.clock) as (pages, boards):
+        await make_campaign(rig, 4)
+        board = boards.open(CID)
+        url = boards.url(board)
+        async with httpx.AsyncClient() as http:
+            paused = await http.post(
+                url, data={"csrf": board.csrf, "action": "pause"}, headers={"origin": pages.origin}
+            )
+            after_pause = await http.get(pages.origin + paused.headers["location"])
+            campaign = await rig.ledger.get_campaign(CID)
+            assert campaign is not None
+            await resume_campaign(rig.ledger, campaign, rig.clock())  # the assistant resumed it meanwhile
+            reloaded = await http.get(pages.origin + paused.headers["location"])
+            approved_running = await http.get(url + "?did=approved")
+            await rig.ledger.set_campaign_status(CID, "cancelled")
+            approved_cancelled = await http.get(url + "?did=approved")
+            paused_cancelled = await http.get(pages.origin + paused.headers["location"])
+    assert 'id="flash">Paused: no row is dialled' in after_pause.text
+    assert 'id="status">Running<' in reloaded.text and 'id="flash"' not in reloaded.text
+    assert 'id="flash">Approved: 4 calls will be placed' in approved_running.text
+    assert 'id="status">Cancelled<' in approved_cancelled.text and 'id="flash"' not in approved_cancelled.text
+    assert 'id="flash"' not in paused_cancelled.text
+    assert (
+        '<div id="dashboard" data-state="cancelled" ' in paused_cancelled.text
+    )  # the script hides a flash the campaign left behind

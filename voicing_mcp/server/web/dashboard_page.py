@@ -112,6 +112,14 @@ DID: Final[dict[str, str]] = {
     "cancelled": "Cancelled: its queued and waiting rows will never be dialled.",
     "unchanged": "Nothing changed: the campaign was already in that state.",
 }
+#: the statuses a ``?did=`` sentence is still true of: the address keeps it, and a reload after the campaign moved on
+#: must not say "paused" of a campaign that dials again, or "will be placed" of a cancelled one
+DID_WHILE: Final[dict[str, frozenset[str]]] = {
+    "approved": frozenset({"running", "scheduled"}),
+    "paused": frozenset({"paused"}),
+    "resumed": frozenset({"running", "scheduled"}),
+    "cancelled": frozenset({"cancelled"}),
+}
 
 
 @dataclass(slots=True)
@@ -266,6 +274,8 @@ class DashboardPages:
 
     async def _render(self, board: Dashboard, campaign: Campaign, page: int, did: str | None) -> Response:
         view = await self._view(board, campaign, page)
+        if did in DID_WHILE and campaign.status not in DID_WHILE[did]:
+            did = None  # the address kept it; the campaign moved on since
         flash = DID.get(did or "")
         if did == "approved":
             n = sum(v for state, v in view["status"].counts.items() if state not in ("excluded", "removed"))
