@@ -32,6 +32,7 @@ from mcp.client.context import ClientRequestContext
 from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult
 
 from server_support import DIAL_PATH, PAYMENT, helper, structured, text_of
+from tests.server.tools.campaigns_support import CID, campaign_server, dial_rows, make_campaign
 from tests.server.tools.test_prepare_campaign import (
     MODE,
     browser,
@@ -49,9 +50,13 @@ from tests.server.web.test_confirm_page import (
 )
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
+from voicing_mcp.guard.campaigns.control import resume_campaign
 from voicing_mcp.guard.ledger import CampaignRow, open_ledger
 from voicing_mcp.redact import hide_confirm_links
 from voicing_mcp.server.app import create_server
+from voicing_mcp.server.web import dashboard_page
+from voicing_mcp.server.web.confirm_page import ConfirmPages
+from voicing_mcp.server.web.dashboard_page import MAX_DASHBOARDS, STATUS_MIN_AGE, DashboardPages
 from voicing_mcp.server.web.dashboard_view import outcome_chart
 
 DAY = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)
@@ -497,11 +502,18 @@ async def test_as_a_person_would_pause_works_from_the_keyboard(
             await page.keyboard.press("Enter")
             await page.wait_for_url(re.compile(r"did=paused"))
             shown = await page.inner_text("#flash")
+            # the assistant resumes it: the page follows without a reload, and "Paused: …" goes with the pause
+            resumed = await client.call_tool("control_campaign", {"campaign_id": campaign_id, "action": "resume"})
+            with anyio.fail_after(30):  # (wait_for_function polls by eval, which the page's CSP forbids)
+                while await page.inner_text("#status") == "Paused":
+                    await anyio.sleep(0.1)
+            flash_gone = await page.evaluate("document.getElementById('flash').hidden")
         finally:
             await chromium.close()
         status, _ = await status_of(client, campaign_id)
     assert shown.startswith("Paused: no row is dialled from now on")
-    assert status["status"] == "paused" and status["pause_reason"] == "paused on the dashboard"
+    assert structured(resumed)["previous_status"] == "paused" and flash_gone is True
+    assert status["status"] in {"running", "scheduled", "completed"}
 
 
 def test_the_dashboard_and_approval_page_addresses_are_hidden_in_every_spelling_a_log_line_may_use() -> None:
@@ -547,3 +559,122 @@ def test_the_chart_has_at_most_24_bars_of_a_round_width_and_its_bars_add_up_to_t
     assert len({bar.x for bar in chart.bars}) <= 24 and "One bar per 5 min, from 15:55:00" in chart.caption
     assert all(0 <= bar.y and bar.y + bar.height <= 120.01 for bar in chart.bars)
     assert outcome_chart([], None).caption.startswith("No outcome yet")
+
+
+# ----- 6. many tabs on one big campaign ---------------------------------------------------------------------
+@asynccontextmanager
+async def loose_dashboard(ledger: Any, clock: Any) -> AsyncGenerator[tuple[ConfirmPages, DashboardPages]]:
+    """The dashboards of a ledger on their own loopback page server (no MCP server: the tests drive the ledger)."""
+    pages = ConfirmPages(port=None, clock=clock)
+    await pages.start()
+    try:
+        yield pages, DashboardPages(pages, ledger, local_mode=True)
+    finally:
+        await pages.aclose()
+
+
+async def test_tabs_polling_one_running_campaign_read_its_whole_status_once_together_and_at_most_once_a_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """campaign_status reads every row (0.3 s at 10,000 rows, on the one ledger connection every dial and tool waits
+    for): ten tabs polling a running campaign, whose counts change between polls, must not read it ten times."""
+    reads: list[str] = []
+    charts: list[str] = []
+    real_status, real_chart = dashboard_page.campaign_status_result, dashboard_page.outcome_chart
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append("status")
+        return await real_status(*args, **kwargs)
+
+    def drawn(*args: Any, **kwargs: Any) -> Any:
+        charts.append("chart")
+        return real_chart(*args, **kwargs)
+
+    monkeypatch.setattr(dashboard_page, "campaign_status_result", counted)
+    monkeypatch.setattr(dashboard_page, "outcome_chart", drawn)
+    async with campaign_server(tmp_path) as rig, loose_dashboard(rig.ledger, rig.clock) as (_, boards):
+        await make_campaign(rig, 60)
+        await dial_rows(rig.ledger, CID, ["completed", "busy"])
+        url = boards.url(boards.open(CID)) + "?format=json"
+        async with httpx.AsyncClient() as http:
+            together: list[dict[str, Any]] = []
+
+            async def tab() -> None:
+                together.append((await http.get(url)).json()["campaign"]["counts"])
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(10):
+                    tg.start_soon(tab)
+            read_together, drawn_together = len(reads), len(charts)
+            started = time.monotonic()
+            for _ in range(10):  # a row ends between every two polls
+                await dial_rows(rig.ledger, CID, ["completed"])
+                await http.get(url)
+            polled_for = time.monotonic() - started
+            read_polling = len(reads) - read_together
+            await anyio.sleep(STATUS_MIN_AGE)
+            latest = (await http.get(url)).json()["campaign"]["counts"]
+    assert read_together == drawn_together == 1 and len(together) == 10 and all(c == together[0] for c in together)
+    assert read_polling <= polled_for / STATUS_MIN_AGE + 1, (read_polling, polled_for)
+    assert (
+        latest["completed"] == 11 and latest["busy"] == 1 and latest["queued"] == 48
+    )  # a second later the page is up to date
+
+
+async def test_a_dashboard_whose_tab_still_polls_outlives_200_others_opened_after_it_the_least_used_is_forgotten(
+    tmp_path: Path,
+) -> None:
+    """The cap of MAX_DASHBOARDS addresses forgets the least recently used: dashboards opened for 200 other
+    campaigns (a model calling open_dashboard in a loop) do not take away the page a human is watching, and its
+    Pause button with it."""
+    async with campaign_server(tmp_path) as rig, loose_dashboard(rig.ledger, rig.clock) as (pages, boards):
+        await make_campaign(rig, 3)
+        watched = boards.open(CID)
+        others: list[Any] = []
+        async with httpx.AsyncClient() as http:
+            shown: list[int] = []
+            for batch in range(0, MAX_DASHBOARDS + 50, 50):  # the watched tab polls while the others are opened
+                shown.append((await http.get(boards.url(watched) + "?format=json")).status_code)
+                others += [boards.open(f"cmp_{k:016x}") for k in range(batch, batch + 50)]
+            still = await http.get(boards.url(watched) + "?format=json")
+            paused = await http.post(
+                boards.url(watched), data={"csrf": watched.csrf, "action": "pause"}, headers={"origin": pages.origin}
+            )
+            oldest_other = await http.get(boards.url(others[0]))
+        campaign = await rig.ledger.get_campaign(CID)
+    assert (
+        shown == [200] * 5 and len(others) > MAX_DASHBOARDS and still.status_code == 200 and paused.status_code == 303
+    )
+    assert campaign is not None and campaign.status == "paused"
+    assert oldest_other.status_code == 404  # never polled: forgotten first
+
+
+async def test_a_reloaded_did_address_says_paused_or_approved_only_while_the_campaign_still_is(tmp_path: Path) -> None:
+    """The page's address keeps ``?did=`` after an action (and ``?did=approved`` after the approval page): reloaded
+    after the campaign moved on, it must not tell the human "no row is dialled from now on" while rows are dialled,
+    nor "calls will be placed" about a cancelled campaign."""
+    async with campaign_server(tmp_path) as rig, loose_dashboard(rig.ledger, rig.clock) as (pages, boards):
+        await make_campaign(rig, 4)
+        board = boards.open(CID)
+        url = boards.url(board)
+        async with httpx.AsyncClient() as http:
+            paused = await http.post(
+                url, data={"csrf": board.csrf, "action": "pause"}, headers={"origin": pages.origin}
+            )
+            after_pause = await http.get(pages.origin + paused.headers["location"])
+            campaign = await rig.ledger.get_campaign(CID)
+            assert campaign is not None
+            await resume_campaign(rig.ledger, campaign, rig.clock())  # the assistant resumed it meanwhile
+            reloaded = await http.get(pages.origin + paused.headers["location"])
+            approved_running = await http.get(url + "?did=approved")
+            await rig.ledger.set_campaign_status(CID, "cancelled")
+            approved_cancelled = await http.get(url + "?did=approved")
+            paused_cancelled = await http.get(pages.origin + paused.headers["location"])
+    assert 'id="flash">Paused: no row is dialled' in after_pause.text
+    assert 'id="status">Running<' in reloaded.text and 'id="flash"' not in reloaded.text
+    assert 'id="flash">Approved: 4 calls will be placed' in approved_running.text
+    assert 'id="status">Cancelled<' in approved_cancelled.text and 'id="flash"' not in approved_cancelled.text
+    assert 'id="flash"' not in paused_cancelled.text
+    assert (
+        '<div id="dashboard" data-state="cancelled" ' in paused_cancelled.text
+    )  # the script hides a flash the campaign left behind

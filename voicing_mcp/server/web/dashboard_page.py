@@ -5,7 +5,7 @@ server's :class:`~voicing_mcp.server.web.confirm_page.ConfirmPages`), ``<id>`` a
 is a capability. It reaches the human only — the approval page redirects to it once the human approved, and
 ``control_campaign(action="open_dashboard")`` hands it over by URL-mode elicitation or the browser — and is never
 put in a tool result, a resource or a log line. It lives as long as the server (at most :data:`MAX_DASHBOARDS`,
-the oldest forgotten first).
+the least recently used forgotten first: a tab that polls keeps its page).
 
 What it shows is ``campaign_status``'s result (:func:`~voicing_mcp.server.tools.campaign_status.
 campaign_status_result`): the progress (``done`` of ``total``), the counts by row state, next dial, why it paused,
@@ -38,6 +38,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import parse_qs
 
+import anyio
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from voicing_mcp.errors import GuardRefusal
@@ -89,11 +90,15 @@ PAGE_ROWS: Final = 50
 POLL_MS: Final = 1500
 """How often the page asks for fresh numbers (at least every 2 s, as the issue asks)."""
 MAX_DASHBOARDS: Final = 200
-"""Dashboard addresses kept at once (one per campaign); the oldest is forgotten first."""
+"""Dashboard addresses kept at once (one per campaign); the least recently used (opened, shown or polled) is
+forgotten first, so opening others never takes away a page a human is watching."""
 MAX_FORM_BYTES: Final = 4096
 STATUS_MAX_AGE: Final = 10.0
 """Seconds a campaign's ``campaign_status`` result is reused while its record and counts are unchanged (it reads
 every row: 0.3 s of CPU at 10,000 rows; the counts alone are one cheap query)."""
+STATUS_MIN_AGE: Final = 1.0
+"""Seconds a campaign's ``campaign_status`` result is reused even though its counts changed (its record unchanged):
+however many tabs poll a running campaign, its rows are read at most once a second, one read at a time."""
 #: pause_reason written when the human pauses on the dashboard
 PAUSED_ON_DASHBOARD: Final = "paused on the dashboard"
 
@@ -106,6 +111,14 @@ DID: Final[dict[str, str]] = {
     "resumed": "Resumed: dialling continues within the rules you approved.",
     "cancelled": "Cancelled: its queued and waiting rows will never be dialled.",
     "unchanged": "Nothing changed: the campaign was already in that state.",
+}
+#: the statuses a ``?did=`` sentence is still true of: the address keeps it, and a reload after the campaign moved on
+#: must not say "paused" of a campaign that dials again, or "will be placed" of a cancelled one
+DID_WHILE: Final[dict[str, frozenset[str]]] = {
+    "approved": frozenset({"running", "scheduled"}),
+    "paused": frozenset({"paused"}),
+    "resumed": frozenset({"running", "scheduled"}),
+    "cancelled": frozenset({"cancelled"}),
 }
 
 
@@ -139,6 +152,7 @@ class DashboardPages:
         self._by_campaign: dict[str, Dashboard] = {}
         self._charts: dict[str, tuple[tuple[int, ...], Chart]] = {}
         self._statuses: dict[str, tuple[tuple[Any, ...], float, CampaignStatusResult]] = {}
+        self._reading: dict[str, anyio.Lock] = {}
         pages.sub_pages["dashboard"] = self.handle
 
     # ----- the addresses --------------------------------------------------------------------------
@@ -146,10 +160,10 @@ class DashboardPages:
         """The dashboard of ``campaign_id`` (created on first need; the same address afterwards)."""
         found = self._by_campaign.get(campaign_id)
         if found is not None:
+            self._used(found)
             return found
-        while len(self._by_id) >= MAX_DASHBOARDS:
-            oldest = min(self._by_id.values(), key=lambda d: d.opened_at)
-            self._forget(oldest)
+        while len(self._by_id) >= MAX_DASHBOARDS:  # in order of last use: the first is the least recently used
+            self._forget(next(iter(self._by_id.values())))
         board = Dashboard(
             id=secrets.token_urlsafe(32),
             csrf=secrets.token_urlsafe(32),
@@ -160,11 +174,16 @@ class DashboardPages:
         self._by_campaign[campaign_id] = board
         return board
 
+    def _used(self, board: Dashboard) -> None:
+        """``board`` is the most recently used now (``_by_id`` is kept in order of last use)."""
+        self._by_id[board.id] = self._by_id.pop(board.id)
+
     def _forget(self, board: Dashboard) -> None:
         self._by_id.pop(board.id, None)
         self._by_campaign.pop(board.campaign_id, None)
         self._charts.pop(board.campaign_id, None)
         self._statuses.pop(board.campaign_id, None)
+        self._reading.pop(board.campaign_id, None)
 
     def path(self, board: Dashboard) -> str:
         """The page's path on this server (for a redirect of this server's own pages)."""
@@ -194,6 +213,7 @@ class DashboardPages:
                 "This dashboard link is unknown (a link lasts while the server runs): ask the assistant to open "
                 "the campaign's dashboard again. Nothing was changed.",
             )
+        self._used(board)  # its tab polls it: forgotten last
         try:
             campaign = await self.ledger.get_campaign(board.campaign_id)
             if campaign is None:
@@ -254,6 +274,8 @@ class DashboardPages:
 
     async def _render(self, board: Dashboard, campaign: Campaign, page: int, did: str | None) -> Response:
         view = await self._view(board, campaign, page)
+        if did in DID_WHILE and campaign.status not in DID_WHILE[did]:
+            did = None  # the address kept it; the campaign moved on since
         flash = DID.get(did or "")
         if did == "approved":
             n = sum(v for state, v in view["status"].counts.items() if state not in ("excluded", "removed"))
@@ -282,11 +304,13 @@ class DashboardPages:
     # ----- what the page shows --------------------------------------------------------------------
     async def _view(self, board: Dashboard, campaign: Campaign, page: int) -> dict[str, Any]:
         now = self.pages.clock()
-        status = await self._status(campaign, now)
+        # one read of the whole campaign at a time: tabs polling together share it
+        async with self._reading.setdefault(campaign.id, anyio.Lock()):
+            status = await self._status(campaign, now)
+            chart = await self._chart(campaign, status)
         pages = max(1, -(-status.total // PAGE_ROWS))
         page = min(page, pages)
         rows = await self.ledger.campaign_rows(campaign.id, offset=(page - 1) * PAGE_ROWS, limit=PAGE_ROWS)
-        chart = await self._chart(campaign, status)
         counts = status.counts
         live = campaign.status not in FINAL_STATUSES or any(counts.get(s, 0) for s in ACTIVE_STATES)
         pct = 100 if status.done >= status.total else status.done * 100 // max(status.total, 1)
@@ -327,19 +351,17 @@ class DashboardPages:
         }
 
     async def _status(self, campaign: Campaign, now: datetime) -> CampaignStatusResult:
-        """``campaign_status``'s result, read again when the campaign's record or counts changed, or after
-        :data:`STATUS_MAX_AGE` seconds (what depends on the time alone: the next dial)."""
+        """``campaign_status``'s result, read again when the campaign's record changed, when its counts changed
+        and the last read is :data:`STATUS_MIN_AGE` seconds old, or after :data:`STATUS_MAX_AGE` seconds (what
+        depends on the time alone: the next dial)."""
         counts = await self.ledger.campaign_row_counts(campaign.id)
-        key = (
-            campaign.status,
-            campaign.updated_at,
-            campaign.pause_reason,
-            campaign.approval_expires_at,
-            tuple(counts.get(s, 0) for s in ROW_STATES),
-        )
+        record = (campaign.status, campaign.updated_at, campaign.pause_reason, campaign.approval_expires_at)
+        key = (record, tuple(counts.get(s, 0) for s in ROW_STATES))
         cached = self._statuses.get(campaign.id)
-        if cached is not None and cached[0] == key and time.monotonic() - cached[1] < STATUS_MAX_AGE:
-            return cached[2]
+        if cached is not None:
+            age = time.monotonic() - cached[1]
+            if (cached[0] == key and age < STATUS_MAX_AGE) or (cached[0][0] == record and age < STATUS_MIN_AGE):
+                return cached[2]
         status = await campaign_status_result(self.ledger, campaign, now)
         self._statuses[campaign.id] = (key, time.monotonic(), status)
         return status
