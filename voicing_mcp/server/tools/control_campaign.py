@@ -69,8 +69,6 @@ from voicing_mcp.server.tools.prepare_campaign import (
     start_with_token,
     wake_dispatcher,
 )
-from voicing_mcp.server.web.confirm_flow import McpHuman
-from voicing_mcp.server.web.dashboard_page import dashboard_pages_for
 
 if TYPE_CHECKING:
     from voicing_mcp.guard.ledger import Campaign
@@ -157,6 +155,9 @@ async def _open_dashboard(
 ) -> tuple[str, str]:
     """Show the campaign's dashboard to the human as its approval page was (URL-mode elicitation, else the browser):
     (a sentence for the summary, where it was shown). Its address stays out of the result and the log."""
+    from voicing_mcp.server.web.confirm_flow import McpHuman  # noqa: PLC0415 (off the cold start)
+    from voicing_mcp.server.web.dashboard_page import dashboard_pages_for  # noqa: PLC0415 (off the cold start)
+
     dashboards = dashboard_pages_for(state)
     try:
         await dashboards.pages.start()
