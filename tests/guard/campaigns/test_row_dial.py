@@ -1,5 +1,5 @@
 """guard/campaigns/row_dial.py: what a refusal at dial time makes of a campaign row (a new file; the dispatcher's
-themed tests, which dial rows end to end, stay in tests/guard/test_campaigns_dispatcher.py)."""
+themed tests, which dial rows end to end, are in tests/guard/campaigns/test_dispatcher.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from voicing_mcp.config import load_settings
 from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.guard.campaigns.row_dial import LEDGER_RETRY, UNKNOWN_OPEN, campaign_request, row_after_refusal
-from voicing_mcp.guard.ledger import DUPLICATE_WINDOW, PENDING_STALE, Campaign, CampaignRow, Ledger
+from voicing_mcp.guard.ledger import PENDING_STALE, Campaign, CampaignRow, Ledger
 from voicing_mcp.guard.policy import DialGuard
 from voicing_mcp.guard.templates import TemplateStore
 from voicing_mcp.paths import PACKAGE_PROMPTS_DIR
@@ -58,7 +58,6 @@ async def test_quiet_hours_make_the_row_wait_for_the_callees_morning(tmp_path: P
 @pytest.mark.parametrize(
     ("rule", "reason", "wait"),
     [
-        ("duplicate", "dialled recently", DUPLICATE_WINDOW),
         ("dial-in-progress", "another dial in flight", PENDING_STALE),
         ("ledger", "ledger unavailable", LEDGER_RETRY),
     ],
@@ -68,6 +67,16 @@ async def test_a_passing_obstacle_makes_the_row_wait_and_try_again(
 ) -> None:
     fate = await row_after_refusal(make_guard(tmp_path), campaign_row(), GuardRefusal("x", rule=rule), NIGHT)
     assert (fate.result, fate.reason, fate.next_attempt_at) == ("waiting", reason, NIGHT + wait)
+
+
+async def test_a_number_dialled_minutes_ago_by_another_call_is_excluded_not_called_again_after_the_window(
+    tmp_path: Path,
+) -> None:
+    """Two overlapping campaigns of one list (or a single call meanwhile): the second does not ring the person again
+    10 minutes later (a new user saw it, within the per-number cap); it excludes the row, as prepare_campaign does."""
+    fate = await row_after_refusal(make_guard(tmp_path), campaign_row(), GuardRefusal("x", rule="duplicate"), NIGHT)
+    assert (fate.result, fate.next_attempt_at, fate.rule) == ("excluded", None, "duplicate")
+    assert fate.reason is not None and "dialled recently" in fate.reason
 
 
 async def test_the_per_number_cap_waits_until_the_time_the_refusal_names(tmp_path: Path) -> None:

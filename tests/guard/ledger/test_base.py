@@ -1,5 +1,5 @@
 """guard/ledger/base.py: what both ledger backends share — a dial row as shown, times as stored, and the refusals
-built from what the ledger found (a new file; the backends' themed tests stay in tests/guard/test_ledger*.py)."""
+built from what the ledger found (what both backends share is in tests/guard/test_ledger*.py)."""
 
 from __future__ import annotations
 

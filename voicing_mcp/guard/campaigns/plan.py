@@ -22,7 +22,7 @@ copied here; each is the function :meth:`~voicing_mcp.guard.policy.DialGuard.che
    up once per plan (:meth:`~voicing_mcp.guard.policy.DialGuard.template_of`); one regex search over all the rows
    finds those whose variables hold a character check_variables may refuse (they, and any row outside its limits,
    go through it whole; the others are what it would return); the body is encoded once for the plan's ids (variables
-   that passed are always sendable). tests/guard/test_campaigns_plan.py compares the result with these checks
+   that passed are always sendable). tests/guard/campaigns/test_plan.py compares the result with these checks
    composed row by row.
 4. **The ledger** — an open unknown outcome for the number, or a dial of the same number and assistant within
    the duplicate window, through an injected :class:`DialHistory` (:class:`LedgerHistory` over the dial ledger),
