@@ -15,7 +15,6 @@ from typing import Literal
 from voicing_mcp.errors import DialFailedError, GuardRefusal, OutcomeUnknownError
 from voicing_mcp.guard import phone as ph
 from voicing_mcp.guard.ledger import (
-    DUPLICATE_WINDOW,
     PENDING_STALE,
     Campaign,
     CampaignDial,
@@ -112,7 +111,9 @@ async def row_after_refusal(guard: DialGuard, row: CampaignRow, exc: GuardRefusa
             frees = await guard.number_cap_frees_at(row.phone_e164, now)
         return RowDial("waiting", reason="per-number cap", next_attempt_at=frees, rule=rule)
     if rule == "duplicate":
-        return RowDial("waiting", reason="dialled recently", next_attempt_at=now + DUPLICATE_WINDOW, rule=rule)
+        # the person was called with this assistant minutes ago (another campaign, a single call): a campaign does
+        # not call them again 10 minutes later, as prepare_campaign excludes a recently dialled number up front
+        return RowDial("excluded", reason="duplicate: dialled recently by another call", rule=rule)
     if rule == "dial-in-progress":
         return RowDial("waiting", reason="another dial in flight", next_attempt_at=now + PENDING_STALE, rule=rule)
     if rule == "ledger":

@@ -255,8 +255,9 @@ def _rules(state: ServerContext, campaign: Campaign | NewCampaign, plan: Campaig
         if s.quiet_hours is not None
         else "Quiet hours: off (VOICING_QUIET_HOURS=off)."
     )
+    concurrent = f"{campaign.max_concurrent} call{'s' if campaign.max_concurrent != 1 else ''}"
     caps = (
-        f"At most {campaign.max_concurrent} calls of this campaign at once, {s.max_calls_per_hour} dials an hour by "
+        f"At most {concurrent} of this campaign at once, {s.max_calls_per_hour} dials an hour by "
         f"this server, and {s.max_calls_per_number.calls} calls to one number in "
         f"{int(s.max_calls_per_number.window.total_seconds() // 3600)} hours (campaigns and single calls)."
     )
