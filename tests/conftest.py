@@ -116,3 +116,35 @@ def ledger_setting(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "ledger.sqlite3")
     return str(request.getfixturevalue("pg_url"))
+
+
+# ----- the order modules are handed to the parallel workers ---------------------------------------------------
+#: modules of few tests that take longest (subprocess suites, clusters, browsers): handed out first. pytest-xdist's
+#: loadscope orders modules by their number of tests, so these went last and one worker ended the run alone with
+#: them (the benchmarks' smoke test alone ~80 s); ./test passes --no-loadscope-reorder and this order is used instead
+SLOW_MODULES = (
+    "tests/test_benchmarks_smoke.py",
+    "tests/guard/test_campaigns_replicas.py",
+    "tests/test_replicas.py",
+    "tests/server/web/test_dashboard_page.py",
+    "tests/guard/ledger/test_postgres.py",
+    "tests/test_packaging.py",
+    "tests/server/apps/test_views_in_chromium.py",
+    "tests/server/web/test_campaign_over_http.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow modules first, then the others by their number of tests (most first), each module's tests in their
+    own order: the same order on every worker, as pytest-xdist requires."""
+    modules = [item.nodeid.split("::", 1)[0] for item in items]
+    sizes: dict[str, int] = {}
+    for module in modules:
+        sizes[module] = sizes.get(module, 0) + 1
+    slow = {module: rank for rank, module in enumerate(SLOW_MODULES)}
+    first_seen = {module: index for index, module in enumerate(dict.fromkeys(modules))}
+    keyed = sorted(
+        zip(modules, items, strict=True),
+        key=lambda pair: (pair[0] not in slow, slow.get(pair[0], 0), -sizes[pair[0]], first_seen[pair[0]]),
+    )
+    items[:] = [item for _, item in keyed]
