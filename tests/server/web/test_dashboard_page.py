@@ -51,13 +51,12 @@ from tests.server.web.test_confirm_page import (
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
 from voicing_mcp.guard.campaigns.control import resume_campaign
-from voicing_mcp.guard.ledger import CampaignRow, open_ledger
+from voicing_mcp.guard.ledger import open_ledger
 from voicing_mcp.redact import hide_confirm_links
 from voicing_mcp.server.app import create_server
 from voicing_mcp.server.web import dashboard_page
 from voicing_mcp.server.web.confirm_page import ConfirmPages
 from voicing_mcp.server.web.dashboard_page import MAX_DASHBOARDS, STATUS_MIN_AGE, DashboardPages
-from voicing_mcp.server.web.dashboard_view import outcome_chart
 
 DAY = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)
 #: every campaign here dials fast enough for a test and slowly enough to pause it midway: one row at a time
@@ -526,39 +525,6 @@ def test_the_dashboard_and_approval_page_addresses_are_hidden_in_every_spelling_
         ]:
             assert hide_confirm_links(text) == shown
     assert hide_confirm_links("voicing://campaigns/cmp_0123456789abcdef") == "voicing://campaigns/cmp_0123456789abcdef"
-
-
-def test_the_chart_has_at_most_24_bars_of_a_round_width_and_its_bars_add_up_to_the_outcome_counts() -> None:
-    outcomes = ["completed", "busy", "no_answer", "voicemail", "failed", "unknown", "completed"]
-    rows = [
-        CampaignRow(
-            campaign_id="cmp_0123456789abcdef",
-            position=i,
-            phone_e164=f"+1701811{i:04d}",
-            phone_masked="",
-            input_variables={},
-            state=outcomes[i % len(outcomes)],  # type: ignore[arg-type]
-            exclusion_reason=None,
-            attempts=1,
-            next_attempt_at=None,
-            call_id=f"call-{i}",
-            dial_id=None,
-            last_outcome=None,
-            worker_id=None,
-            lease_until=None,
-            updated_at=DAY + timedelta(minutes=90 * i / 299),
-        )
-        for i in range(300)
-    ]
-    chart = outcome_chart(rows, DAY - timedelta(minutes=3))
-    drawn: dict[str, int] = {}
-    for bar in chart.bars:
-        drawn[bar.state] = drawn.get(bar.state, 0) + int(bar.title.rsplit(": ", 1)[1].split()[0])
-    expected = {s: sum(1 for r in rows if r.state == s) for s in set(outcomes)}
-    assert drawn == expected and {s: n for s, _, n in chart.totals} == expected
-    assert len({bar.x for bar in chart.bars}) <= 24 and "One bar per 5 min, from 15:55:00" in chart.caption
-    assert all(0 <= bar.y and bar.y + bar.height <= 120.01 for bar in chart.bars)
-    assert outcome_chart([], None).caption.startswith("No outcome yet")
 
 
 # ----- 6. many tabs on one big campaign ---------------------------------------------------------------------
