@@ -50,7 +50,7 @@ from starlette.responses import RedirectResponse
 from voicing_mcp.errors import GuardRefusal
 from voicing_mcp.guard.campaigns import parse_number_cached
 from voicing_mcp.redact import one_line
-from voicing_mcp.server.web.confirm_page import ConfirmPages, message_page, render_response
+from voicing_mcp.server.web.confirm_page import ConfirmPages, message_page, read_form, render_response
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -189,12 +189,9 @@ class CampaignPages:
     # ----- the page ------------------------------------------------------------------------------------
     async def handle(self, request: Request) -> Response:
         post = request.method == "POST"
-        body = b""
-        if post:
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > MAX_FORM_BYTES:
-                    return message_page(413, "Too large", "That request was too large. Nothing was changed.")
+        body = await read_form(request, MAX_FORM_BYTES) if post else b""
+        if not isinstance(body, bytes):
+            return body
         refused = self.pages.refuse_foreign(request, post=False)
         if refused is not None:
             return refused

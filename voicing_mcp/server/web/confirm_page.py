@@ -253,11 +253,9 @@ class ConfirmPages:
             return self._handle(request, None)
 
         async def decide(request: Request) -> Response:
-            body = b""
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > MAX_FORM_BYTES:
-                    return _page(413, "Too large", "That request was too large. Nothing was changed.")
+            body = await read_form(request, MAX_FORM_BYTES)
+            if not isinstance(body, bytes):
+                return body
             pending = self._by_id.get(str(request.path_params["id"]))
             undecided = pending is not None and pending.state == "pending"
             response = self._handle(request, body)
@@ -377,6 +375,17 @@ def _bind(host: str, port: int) -> socket.socket:
 def _already(pending: PendingDial) -> Response:
     what = "approved (call now)" if pending.state == "approved" else "declined (not called)"
     return _page(409, "Already decided", f"This call was already decided: {what}. Nothing was changed.")
+
+
+async def read_form(request: Request, limit: int) -> bytes | Response:
+    """A POST's body, read up to ``limit`` bytes: the bytes, or the 413 page that answers a larger one (shared by the
+    confirm, approval and dashboard pages)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return message_page(413, "Too large", "That request was too large. Nothing was changed.")
+    return body
 
 
 def message_page(status: int, title: str, message: str, kind: str = "") -> Response:

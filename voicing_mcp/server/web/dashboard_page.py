@@ -57,7 +57,7 @@ from voicing_mcp.pages import environment, render_page, security_headers
 from voicing_mcp.redact import one_line
 from voicing_mcp.server.tools.campaign_status import CampaignStatusResult, campaign_status_result
 from voicing_mcp.server.web.confirm_flow import pages_for
-from voicing_mcp.server.web.confirm_page import message_page
+from voicing_mcp.server.web.confirm_page import message_page, read_form
 from voicing_mcp.server.web.dashboard_view import (
     CHART_H,
     CHART_W,
@@ -196,12 +196,9 @@ class DashboardPages:
     # ----- the page ---------------------------------------------------------------------------------
     async def handle(self, request: Request) -> Response:
         post = request.method == "POST"
-        body = b""
-        if post:
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > MAX_FORM_BYTES:
-                    return message_page(413, "Too large", "That request was too large. Nothing was changed.")
+        body = await read_form(request, MAX_FORM_BYTES) if post else b""
+        if not isinstance(body, bytes):
+            return body
         refused = self.pages.refuse_foreign(request, post=post)
         if refused is not None:
             return refused
