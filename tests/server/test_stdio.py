@@ -35,6 +35,22 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+async def start_server(tmp_path: Path, *args: str, limit: int = 2**16) -> asyncio.subprocess.Process:
+    """``python -m voicing_mcp [args]`` over pipes, in a clean environment (``limit``: the longest line read back)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "voicing_mcp",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=clean_env(tmp_path),
+        cwd=tmp_path,
+        limit=limit,
+    )
+
+
 class RawSession:
     """JSON-RPC over the pipes of a real subprocess, recording every stdout line."""
 
@@ -91,18 +107,7 @@ class RawSession:
 
 
 async def test_stdout_carries_only_json_rpc_through_a_whole_debug_session(tmp_path: Path) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "voicing_mcp",
-        "--log-level",
-        "DEBUG",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=clean_env(tmp_path),
-        cwd=tmp_path,
-    )
+    proc = await start_server(tmp_path, "--log-level", "DEBUG")
     s = RawSession(proc)
     try:
         init = await s.request(
@@ -200,17 +205,7 @@ def nested_call(request_id: object, arguments: str) -> str:
 async def test_every_stdio_request_is_answered_even_nested_50000_deep_or_with_a_5000_digit_integer(
     tmp_path: Path,
 ) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "voicing_mcp",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=clean_env(tmp_path),
-        cwd=tmp_path,
-        limit=2**20,
-    )
+    proc = await start_server(tmp_path, limit=2**20)
     s = RawSession(proc)
     assert proc.stdin is not None
     try:
@@ -314,16 +309,7 @@ def test_the_request_id_is_found_without_parsing_the_values(line: str, expected:
 async def test_a_request_whose_id_is_neither_a_string_nor_an_integer_is_answered_with_id_null(tmp_path: Path) -> None:
     """The SDK would read these as notifications and drop them: the client would wait forever. A real notification
     (no id) still gets no answer, and integer ids of any length are served."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "voicing_mcp",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=clean_env(tmp_path),
-        cwd=tmp_path,
-    )
+    proc = await start_server(tmp_path)
     s = RawSession(proc)
     assert proc.stdin is not None
     try:
