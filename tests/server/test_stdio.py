@@ -325,9 +325,14 @@ async def test_a_request_whose_id_is_neither_a_string_nor_an_integer_is_answered
         await s.send_raw('{"jsonrpc": "2.0", "method": "ping"}')  # a notification: no answer
         await s.send_raw('{"jsonrpc": "2.0", "id": ' + "1" * 40 + ', "method": "ping"}')
         long_id = await s._read_message()  # pyright: ignore[reportPrivateUsage]
+        # a line of 30,000 escaped quotes and no closing one (hostile review: the id scan restarted at every quote and
+        # held the server for minutes): answered as a parse error, and the next request is answered too
+        await s.send_raw('{"jsonrpc": "2.0", "id": 9, "method": "ping", "x": ' + '\\"' * 30_000)
+        unclosed = await s._read_message()  # pyright: ignore[reportPrivateUsage]
         pong = await s.request("ping")
     finally:
         await s.drain()
+    assert unclosed["id"] == 9 and unclosed["error"]["code"] == -32700, unclosed
     for answer in answers:
         assert answer["id"] is None and answer["error"]["code"] == -32600, answer
         assert "id must be a string or an integer" in answer["error"]["message"]
@@ -347,6 +352,9 @@ async def test_a_request_whose_id_is_neither_a_string_nor_an_integer_is_answered
         ('{"jsonrpc": "2.0", "method": "ping"}', False),  # a notification
         ('{"jsonrpc": "2.0", "id": 1.5, "result": {}}', False),  # a response: never answered
         ('{"method": "x", "params": {"id": 1.5}}', False),  # a nested id is not the request's
+        ('{"jsonrpc": "2.0", "i\\u0064": 1.5, "method": "ping"}', True),  # keys the SDK reads decoded
+        ('{"jsonrpc": "2.0", "id": 2.5, "m\\u0065thod": "ping"}', True),
+        ('{"jsonrpc": "2.0", "i\\u0064": 2, "method": "ping"}', False),
     ],
 )
 def test_an_id_that_is_neither_a_string_nor_an_integer_is_found_in_the_raw_line(line: str, bad: bool) -> None:

@@ -45,7 +45,9 @@ INVALID_REQUEST = -32600
 #: a JSON-RPC id is a string or a number; a longer number is not taken for one (answered with id null)
 _MAX_ID_DIGITS = 19
 #: the tokens that matter when looking for the id: strings (skipped whole) and brackets (depth)
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]]')
+#: a string runs to its closing quote, or (possessive, unclosed) to the end of the line: one pass over any line (a
+#: line of escaped quotes with no closing one made the scan restart at every quote: seconds at 10 KB)
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*+"?|[{}\[\]]')
 _ID_VALUE = re.compile(rf'\s*:\s*("(?:[^"\\]|\\.)*"|-?\d{{1,{_MAX_ID_DIGITS}}}(?![\d.eE]))')
 _KEY_END = re.compile(r"\s*:")
 #: an id value JSON-RPC allows: a string, or an integer (no fraction, no exponent)
@@ -76,11 +78,21 @@ def request_id(line: str) -> str | int | None:
     return found if isinstance(found, str | int) and not isinstance(found, bool) else None
 
 
+def _key(text: str) -> str | None:
+    """A key token's name, escapes decoded (None when it is no valid JSON string)."""
+    try:
+        key = json.loads(text)
+    except ValueError:
+        return None
+    return key if isinstance(key, str) else None
+
+
 def has_bad_id(line: str) -> bool:
     """True for a JSON object with a top-level ``method`` and a top-level ``id`` that is neither a string nor an
     integer: a request the SDK would take for a notification (found without parsing the values, as
     :func:`request_id`)."""
-    if '"id"' not in line or '"method"' not in line:
+    escaped = "\\u" in line  # a key may be spelt with escapes ("i\u0064"): the SDK reads it decoded
+    if not escaped and ('"id"' not in line or '"method"' not in line):
         return False
     depth = 0
     bad = method = False
@@ -91,9 +103,10 @@ def has_bad_id(line: str) -> bool:
         elif text in "}]":
             depth -= 1
         elif depth == 1 and _KEY_END.match(line, token.end()):
-            if text == '"method"':
+            key = _key(text) if escaped else text[1:-1]
+            if key == "method":
                 method = True
-            elif text == '"id"':
+            elif key == "id":
                 bad = _GOOD_ID.match(line, token.end()) is None
     return bad and method
 
