@@ -288,3 +288,35 @@ async def test_in_local_mode_the_word_emulator_in_an_answer_is_not_taken_for_the
     text = "".join(b.text for b in result.content if b.type == "text")
     assert not result.is_error, text
     assert "emulator" in text and "[redacted]" not in text
+
+
+async def test_a_second_server_of_the_process_lists_the_same_tools_and_keeps_its_own_key_out(
+    emu: RunningEmulator,
+) -> None:
+    """The SDK's tools are built once a process (VoicingServer.add_tool) and copied for the next server: the copy
+    lists the same schemas and runs on the second server (its ledger, its key; the key is removed both by the
+    tool's wrapper and by call_tool, so either alone keeps it out)."""
+
+    def echo(path: str, code: int, body: Any) -> Response | None:
+        return JSONResponse({"detail": ECHO}, status_code=400)
+
+    first_settings = load_settings(base_url=emu.base_url, api_key="sk-first-server-key-0123", env="development")
+    async with session(create_server(first_settings), MODE) as first:
+        first_tools = [t.model_dump(mode="json") for t in (await first.list_tools()).tools]
+        first_page = await first.call_tool("list_calls", {"limit": 1})  # a wrong key for the emulator
+    async with proxy(emu, echo) as proxied:
+        settings = load_settings(base_url=proxied.base_url, api_key=KEY, env="development")
+        async with session(create_server(settings), MODE) as second:
+            second_tools = [t.model_dump(mode="json") for t in (await second.list_tools()).tools]
+            results = [
+                await second.call_tool("list_calls", {"limit": 1}),
+                await second.call_tool("get_call_details", {"call_id": "c-1"}),
+                await second.call_tool("list_campaigns", {}),
+            ]
+    assert first_page.is_error and "key" in text_of(first_page)
+    assert second_tools == first_tools and len(second_tools) >= 11
+    for result in results[:2]:
+        assert result.is_error and "HTTP 400" in text_of(result) and "[redacted]" in text_of(result), text_of(result)
+    assert not results[2].is_error, text_of(results[2])  # the copied tool runs on the second server's ledger
+    for result in results:
+        assert leaks(json.dumps(result.model_dump(mode="json"), ensure_ascii=False)) == []

@@ -19,6 +19,7 @@ so two servers in one process are independent.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import logging
@@ -30,6 +31,7 @@ import anyio
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, Icon, InputRequiredResult, ToolAnnotations
 from pydantic import AnyUrl, SecretStr, ValidationError
@@ -194,6 +196,10 @@ def as_tool_errors(fn: ToolFn, secret: SecretStr | None) -> ToolFn:
     return run
 
 
+#: the SDK's Tool of each module-level tool function (and its options), built by the first server of the process
+_BUILT_TOOLS: dict[tuple[ToolFn, str], Tool] = {}
+
+
 class VoicingServer(MCPServer[ServerContext]):
     """The SDK's ``MCPServer`` with the two rules every tool of this server follows, applied where tools are
     registered, so a tool added later by any ``register_*`` follows them without a line of its own:
@@ -225,17 +231,34 @@ class VoicingServer(MCPServer[ServerContext]):
         meta: dict[str, Any] | None = None,
         structured_output: bool | None = None,
     ) -> None:
-        """Add a tool whose product errors reach the model as written text, without the API key."""
-        super().add_tool(
-            as_tool_errors(fn, self._voicing_secret),
-            name=name,
-            title=title,
-            description=description,
-            annotations=annotations,
-            icons=icons,
-            meta=meta,
-            structured_output=structured_output,
-        )
+        """Add a tool whose product errors reach the model as written text, without the API key.
+
+        The SDK's ``Tool`` (its argument model, input and output schemas: pydantic's work, ~20 ms a tool) is built
+        once per process for a module-level function and the same options; another server of the same process gets
+        a copy with its own wrapper (tests build hundreds of servers; one server per process pays it once).
+        """
+        wrapped = as_tool_errors(fn, self._voicing_secret)
+        options = (name, title, description, annotations, icons, meta, structured_output)
+        key = (fn, repr(options)) if getattr(fn, "__closure__", True) is None else None  # a closure: built each time
+        manager = self._tool_manager  # pyright: ignore[reportPrivateUsage]  # no public way to add a built Tool
+        built = _BUILT_TOOLS.get(key) if key is not None else None
+        if built is None:
+            super().add_tool(
+                wrapped,
+                name=name,
+                title=title,
+                description=description,
+                annotations=annotations,
+                icons=icons,
+                meta=meta,
+                structured_output=structured_output,
+            )
+            tool = manager.get_tool(name or wrapped.__name__)
+            if key is not None and tool is not None and tool.fn is wrapped:  # not another tool of that name
+                _BUILT_TOOLS[key] = tool.model_copy(update={"parameters": copy.deepcopy(tool.parameters)})
+        elif manager.get_tool(built.name) is None:  # the SDK keeps the first of two tools of one name
+            tool = built.model_copy(update={"fn": wrapped, "parameters": copy.deepcopy(built.parameters)})
+            manager._tools[tool.name] = tool  # pyright: ignore[reportPrivateUsage]
         self._voicing_arguments = None
 
     def remove_tool(self, name: str) -> None:

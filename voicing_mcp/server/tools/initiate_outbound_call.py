@@ -230,38 +230,38 @@ def _result(result: DialResult) -> CallToolResult:
     return dial_tool_result(result)  # within the result budget (long variable values shown cut)
 
 
-# ----- registration ------------------------------------------------------------------------------
+# ----- the tool ----------------------------------------------------------------------------------
+# Both are module functions (no closure): the server registers the same function object every time, so a process
+# that builds several servers builds the tool's schemas once (VoicingServer.add_tool). Their annotations are real
+# objects (this module has no ``from __future__ import annotations``), which the SDK reads to find ``Resolve``.
+async def confirm_with_human(
+    ctx: Context[ServerContext, Any],
+    assistant_id: str,
+    phone_number: str,
+    input_variables: dict[str, Any],
+    telephony_provider: str,
+    confirmation_token: str | None,
+) -> Elicit[ConfirmCall] | NoQuestion:
+    request = DialRequest.of(assistant_id, phone_number, input_variables, telephony_provider, confirmation_token)
+    return await ask_the_human(ctx, request)
+
+
+async def initiate_outbound_call(
+    assistant_id: AssistantIdArg,
+    phone_number: PhoneArg,
+    ctx: Context[ServerContext, Any],
+    confirmation: Annotated[ElicitationResult[ConfirmCall], Resolve(confirm_with_human)],
+    input_variables: VariablesArg = {},  # noqa: B006 - pydantic copies defaults; the public signature says {}
+    telephony_provider: ProviderArg = "default",
+    confirmation_token: TokenArg = None,
+    wait_seconds: WaitArg = 0,
+) -> Annotated[CallToolResult, DialResult]:
+    request = DialRequest.of(assistant_id, phone_number, input_variables, telephony_provider, confirmation_token)
+    return await dial(ctx, request, wait_seconds=wait_seconds, confirmation=confirmation)
+
+
 def register_dial_tool(server: MCPServer[ServerContext], settings: Settings, *, resource: bool = True) -> None:
-    """Add ``initiate_outbound_call`` (and the ``voicing://ledger/recent`` resource) to ``server``.
-
-    The tool's and its resolver's annotations are real objects (this module has no
-    ``from __future__ import annotations``), which the SDK reads to find ``Resolve``.
-    """
-
-    async def confirm_with_human(
-        ctx: Context[ServerContext, Any],
-        assistant_id: str,
-        phone_number: str,
-        input_variables: dict[str, Any],
-        telephony_provider: str,
-        confirmation_token: str | None,
-    ) -> Elicit[ConfirmCall] | NoQuestion:
-        request = DialRequest.of(assistant_id, phone_number, input_variables, telephony_provider, confirmation_token)
-        return await ask_the_human(ctx, request)
-
-    async def initiate_outbound_call(
-        assistant_id: AssistantIdArg,
-        phone_number: PhoneArg,
-        ctx: Context[ServerContext, Any],
-        confirmation: Annotated[ElicitationResult[ConfirmCall], Resolve(confirm_with_human)],
-        input_variables: VariablesArg = {},  # noqa: B006 - pydantic copies defaults; the public signature says {}
-        telephony_provider: ProviderArg = "default",
-        confirmation_token: TokenArg = None,
-        wait_seconds: WaitArg = 0,
-    ) -> Annotated[CallToolResult, DialResult]:
-        request = DialRequest.of(assistant_id, phone_number, input_variables, telephony_provider, confirmation_token)
-        return await dial(ctx, request, wait_seconds=wait_seconds, confirmation=confirmation)
-
+    """Add ``initiate_outbound_call`` (and the ``voicing://ledger/recent`` resource) to ``server``."""
     server.add_tool(
         initiate_outbound_call,
         title="Place a phone call",

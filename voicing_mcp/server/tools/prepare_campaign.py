@@ -618,34 +618,35 @@ confirmation_token: show the user the summary, and only if they say yes call con
 it. REAL PHONES RING (except in local mode). Follow it with campaign_status."""
 
 
+# a module function (no closure): every server registers the same object, its schemas built once a process
+async def prepare_campaign(
+    assistant_id: AssistantIdArg,
+    ctx: Context[ServerContext, Any],
+    recipients: RecipientsArg = None,
+    recipients_file: RecipientsFileArg = None,
+    name: NameArg = None,
+    max_attempts: AttemptsArg = 1,
+    retry_after_minutes: RetryArg = 120,
+    max_concurrent: ConcurrentArg = 2,
+    telephony_provider: ProviderArg = "default",
+    wait_seconds: WaitArg = DEFAULT_WAIT_SECONDS,
+) -> Annotated[CallToolResult, CampaignPrepared]:
+    return await prepare(
+        ctx,
+        assistant_id=assistant_id,
+        recipients=recipients,
+        recipients_file=recipients_file,
+        name=name,
+        max_attempts=max_attempts,
+        retry_after_minutes=retry_after_minutes,
+        max_concurrent=max_concurrent,
+        telephony_provider=telephony_provider,
+        wait_seconds=wait_seconds,
+    )
+
+
 def register_prepare_campaign(server: MCPServer[ServerContext]) -> None:
     """Add ``prepare_campaign`` to ``server``."""
-
-    async def prepare_campaign(
-        assistant_id: AssistantIdArg,
-        ctx: Context[ServerContext, Any],
-        recipients: RecipientsArg = None,
-        recipients_file: RecipientsFileArg = None,
-        name: NameArg = None,
-        max_attempts: AttemptsArg = 1,
-        retry_after_minutes: RetryArg = 120,
-        max_concurrent: ConcurrentArg = 2,
-        telephony_provider: ProviderArg = "default",
-        wait_seconds: WaitArg = DEFAULT_WAIT_SECONDS,
-    ) -> Annotated[CallToolResult, CampaignPrepared]:
-        return await prepare(
-            ctx,
-            assistant_id=assistant_id,
-            recipients=recipients,
-            recipients_file=recipients_file,
-            name=name,
-            max_attempts=max_attempts,
-            retry_after_minutes=retry_after_minutes,
-            max_concurrent=max_concurrent,
-            telephony_provider=telephony_provider,
-            wait_seconds=wait_seconds,
-        )
-
     server.add_tool(
         prepare_campaign,
         title="Prepare a calling campaign",
