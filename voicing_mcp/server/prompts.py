@@ -15,6 +15,7 @@ answer "Missing required arguments" as an internal error in the 2026-07-28 proto
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -336,11 +337,20 @@ PROMPTS = (
 )
 
 
+@functools.cache
+def built_prompts() -> tuple[Prompt, ...]:
+    """The prompts, built once a process (the SDK's pydantic work, ~5 ms each; a prompt holds no server state, so
+    every server of the process adds the same objects)."""
+    return tuple(
+        CheckedPrompt.from_function(fn, title=title, description=" ".join((fn.__doc__ or "").split()))
+        for fn, title in PROMPTS
+    )
+
+
 def register_prompts(server: MCPServer[ServerContext]) -> None:
     """Add the workflow prompts to ``server``, and answer an unknown prompt name with a ``-32602`` error naming
     the prompts there are (the SDK answers error code 0, or -32603 'Internal server error' in 2026-07-28)."""
-    for fn, title in PROMPTS:
-        prompt = CheckedPrompt.from_function(fn, title=title, description=" ".join((fn.__doc__ or "").split()))
+    for prompt in built_prompts():
         server.add_prompt(prompt)
     names = [fn.__name__ for fn, _ in PROMPTS]
     render = server.get_prompt
