@@ -30,6 +30,7 @@ from voicing_mcp.guard.ledger import Campaign, DialLedger, NewCampaign, NewCampa
 from voicing_mcp.guard.policy import DialGuard, ledger_environment
 from voicing_mcp.guard.request import DialRequest
 from voicing_mcp.guard.templates import TemplateStore
+from voicing_mcp.messages import refusal
 from voicing_mcp.server.app import create_server
 
 START = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)  # 10:00-12:00 across the continental US, 06:00 in Honolulu
@@ -522,3 +523,38 @@ async def test_a_running_server_dials_an_approved_campaign_and_a_restarted_one_r
 
 def _target(setting: str) -> Path | SecretStr:
     return SecretStr(setting) if "://" in setting else Path(setting)
+
+
+class CapLookupFails(DialGuard):
+    """A real guard whose ledger goes away while it works out when a capped number frees (the bisection's reads):
+    the refusal the ledger raises then (``ledger-unusable``)."""
+
+    async def number_cap_frees_at(self, phone_e164: str, now: datetime) -> datetime:
+        await anyio.sleep(0.05)  # the other row's POST is in flight by now
+        raise refusal(
+            "ledger-unusable", ledger="ledger.sqlite3", error="OperationalError: disk I/O error", cause="file"
+        )
+
+
+async def test_a_ledger_error_on_one_row_does_not_interrupt_the_other_rows_dials_in_flight(
+    emu: RunningEmulator, ledger_store: LedgerStore
+) -> None:
+    capped, free = fictional(5), fictional(6)
+    async with world(emu, ledger_store, guard_class=CapLookupFails, max_calls_per_number="1/24h") as w:
+        w.clock.advance(timedelta(hours=-1))  # the capped number was dialled by a single call an hour ago
+        checked = await w.guard.check(DialRequest.of(PAYMENT, capped, VARS))
+        await w.guard.place_call(checked, w.dispatcher.client, confirmation="page")
+        w.clock.advance(timedelta(hours=1))
+        await w.campaign([capped, free], max_concurrent=2)
+        emu.state.config.latency_ms = 300  # the free row's POST takes a while
+        try:
+            report = await w.tick()
+        finally:
+            emu.state.config.latency_ms = 0
+        rows = {r.position: r for r in await w.ledger.campaign_rows(CID)}
+        # the free row's call was placed and is followed; the capped row is due again, not lost
+        assert rows[2].state == "in_progress" and rows[2].call_id, rows[2]
+        assert rows[1].state in ("queued", "waiting") and rows[1].attempts == 0, rows[1]
+        assert report.dialled == 1 and report.errors == 1
+        assert Counter(dialled(emu)) == {capped: 1, free: 1}
+        assert await w.ledger.open_unknown(free) is None  # no uncertain dial blocks the number

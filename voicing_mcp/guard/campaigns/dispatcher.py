@@ -347,13 +347,20 @@ class CampaignDispatcher:
                 logger.warning("campaigns: leases not renewed: %s", _masked(str(exc)))
 
     async def _dial_one(self, campaign: Campaign, row: CampaignRow, report: TickReport) -> None:
+        """Dial one claimed row and write what came of it. A ledger error of this row (reading when a cap frees,
+        writing its state) is this row's alone: logged and counted, never raised into the task group, where it
+        would cancel the other rows' POSTs in flight and leave their outcomes unknown."""
         try:
-            result = await dial_campaign_row(self.guard, self.client, campaign, row)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self._release_interrupted(campaign, row, report)
-            raise
-        await self._apply(campaign, row, result, report)
+            try:
+                result = await dial_campaign_row(self.guard, self.client, campaign, row)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self._release_interrupted(campaign, row, report)
+                raise
+            await self._apply(campaign, row, result, report)
+        except (VoicingError, CampaignConflict) as exc:
+            report.errors += 1
+            logger.warning("campaign %s row %d: %s", campaign.id, row.position, _masked(str(exc)))
 
     async def _release_interrupted(self, campaign: Campaign, row: CampaignRow, report: TickReport) -> None:
         """A dial stopped by shutdown or an error: if its claim was committed (the POST may have left) the row is
