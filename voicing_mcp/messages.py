@@ -265,6 +265,11 @@ def _variable_not_finite(*, name: str, value: float) -> str:
     )
 
 
+@_refusal("variable-number-too-long", rule="template-variables")
+def _variable_number_too_long(*, name: str, limit: int) -> str:
+    return f"template: input variable {name!r} is a number of {limit} digits or more; shorten it"
+
+
 @_refusal("variable-surrogate", rule="template-variables")
 def _variable_surrogate(*, name: str) -> str:
     return (

@@ -81,8 +81,10 @@ def test_a_name_that_is_empty_or_too_long_is_refused() -> None:
         (float("nan"), "is nan, a number JSON cannot carry"),
         ("half \ud800", "contains an unpaired surrogate"),
         ("x" * (MAX_VALUE_LENGTH + 1), f"is {MAX_VALUE_LENGTH + 1} characters, at most {MAX_VALUE_LENGTH}"),
+        (10**MAX_VALUE_LENGTH, f"is a number of {MAX_VALUE_LENGTH} digits or more"),
+        (-(10**4400), f"is a number of {MAX_VALUE_LENGTH} digits or more"),  # past what JSON can be written with
     ],
-    ids=["list", "dict", "none", "inf", "nan", "surrogate", "too-long"],
+    ids=["list", "dict", "none", "inf", "nan", "surrogate", "too-long", "long-number", "unwritable-number"],
 )
 def test_a_value_that_cannot_be_sent_is_refused_naming_the_variable_and_why(value: object, says: str) -> None:
     refused = refusal({"amount": value})
@@ -93,6 +95,8 @@ def test_a_value_that_cannot_be_sent_is_refused_naming_the_variable_and_why(valu
 
 def test_a_value_at_the_length_cap_passes() -> None:
     assert check_variables({"note": "x" * MAX_VALUE_LENGTH}) == {"note": "x" * MAX_VALUE_LENGTH}
+    longest = 10**MAX_VALUE_LENGTH - 1  # MAX_VALUE_LENGTH nines
+    assert check_variables({"n": longest, "m": -longest}) == {"n": longest, "m": -longest}
 
 
 @pytest.mark.parametrize(

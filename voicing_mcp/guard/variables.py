@@ -22,6 +22,9 @@ from voicing_mcp.redact import one_line
 MAX_VARIABLES = 50
 MAX_KEY_LENGTH = 64
 MAX_VALUE_LENGTH = 2000
+#: a whole number is sent as its digits: fewer than MAX_VALUE_LENGTH of them, as a text value's characters (a longer
+#: one cannot even be written as JSON past Python's 4,300 digits)
+INT_LIMIT = 10**MAX_VALUE_LENGTH
 
 
 def shown_value(value: object) -> str:
@@ -72,6 +75,8 @@ def check_variables(variables: Mapping[str, object]) -> dict[str, str | int | fl
             raise refusal("variable-name-length", name=key[:80], limit=MAX_KEY_LENGTH)
         if not isinstance(value, str | int | float | bool):
             raise refusal("variable-type", name=key, type_name=type(value).__name__)
+        if isinstance(value, int) and not isinstance(value, bool) and not -INT_LIMIT < value < INT_LIMIT:
+            raise refusal("variable-number-too-long", name=key, limit=MAX_VALUE_LENGTH)
         if isinstance(value, float) and not math.isfinite(value):  # JSON has no NaN/Infinity (1e400 reads as inf)
             raise refusal("variable-not-finite", name=key, value=value)
         if _has_surrogate(key) or (isinstance(value, str) and _has_surrogate(value)):

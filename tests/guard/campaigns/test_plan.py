@@ -104,6 +104,19 @@ async def test_a_missing_variable_is_named_for_its_row_and_the_others_are_accept
     assert result.by_reason == {"template-variables": 1}
 
 
+async def test_a_number_too_long_to_send_excludes_its_row_and_the_plan_goes_on(tmp_path: Path) -> None:
+    # 4,400 digits cannot even be written as JSON: the manifest's hash raised on it and the tool crashed
+    rows = [
+        row(NEW_YORK, name=10**4400, plan_type="Gold"),
+        row(DAKOTA, name=-(10**2000), plan_type="Gold"),
+        row(KOLKATA),
+    ]
+    result = await plan(make_guard(tmp_path), rows)
+    assert [r.position for r in result.accepted] == [3]
+    assert [(e.position, e.reason) for e in result.excluded] == [(1, "template-variables"), (2, "template-variables")]
+    assert all("'name' is a number of 2000 digits or more" in e.message for e in result.excluded)
+
+
 async def test_a_do_not_call_row_is_excluded_with_the_guards_reason(tmp_path: Path) -> None:
     dnc = tmp_path / "dnc.txt"
     dnc.write_text("+1 701 811 2582  # asked not to be called\n", encoding="utf-8")

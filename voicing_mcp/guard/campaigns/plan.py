@@ -81,6 +81,7 @@ from voicing_mcp.guard.ledger import DUPLICATE_WINDOW, DialLedger, duplicate_ref
 from voicing_mcp.guard.policy import DialGuard
 from voicing_mcp.guard.templates import AssistantTemplate, TemplateProblem
 from voicing_mcp.guard.variables import (
+    INT_LIMIT,
     MAX_KEY_LENGTH,
     MAX_VALUE_LENGTH,
     MAX_VARIABLES,
@@ -435,6 +436,7 @@ def _variables(given: Mapping[str, object], *, suspect: bool) -> dict[str, str |
             or len(key) > MAX_KEY_LENGTH
             or type(value) not in _PLAIN_VALUES  # exactly these types (so isinstance below is exact too)
             or (isinstance(value, float) and not math.isfinite(value))
+            or (type(value) is int and not -INT_LIMIT < value < INT_LIMIT)
             or (isinstance(value, str) and len(value) > MAX_VALUE_LENGTH)
         ):
             return check_variables(given)
