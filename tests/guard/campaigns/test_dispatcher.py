@@ -558,3 +558,21 @@ async def test_a_ledger_error_on_one_row_does_not_interrupt_the_other_rows_dials
         assert report.dialled == 1 and report.errors == 1
         assert Counter(dialled(emu)) == {capped: 1, free: 1}
         assert await w.ledger.open_unknown(free) is None  # no uncertain dial blocks the number
+
+
+async def test_the_outcome_of_a_call_in_progress_is_recorded_after_its_campaign_was_asked_again_and_declined(
+    emu: RunningEmulator, ledger_store: LedgerStore
+) -> None:
+    async with world(emu, ledger_store) as w:
+        await w.campaign([fictional(1), fictional(2)], max_concurrent=1, valid_for=timedelta(hours=1))
+        await w.tick()
+        assert (await w.ledger.campaign_row_counts(CID)) == {"in_progress": 1, "queued": 1}
+        # the approval lapses with the call under way; the human is asked again (resume) and declines
+        w.clock.advance(timedelta(hours=1))
+        await w.ledger.set_campaign_status(CID, "paused", reason=APPROVAL_EXPIRED)
+        await w.ledger.set_campaign_status(CID, "awaiting_approval")
+        await w.ledger.set_campaign_status(CID, "declined", reason="declined by the user")
+        for _ in range(3):
+            await w.tick()
+        assert await w.ledger.campaign_row_counts(CID) == {"completed": 1, "cancelled": 1}
+        assert dialled(emu) == [fictional(1)]

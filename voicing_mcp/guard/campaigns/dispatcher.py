@@ -13,10 +13,11 @@ One :meth:`CampaignDispatcher.tick` (the background loop runs one every ``tick_s
 
 1. rows left ``dialling`` past their lease → ``unknown`` (``interrupted``; looked for at most every quarter of
    the lease: a lease runs that long anyway before its row is given up);
-2. for every campaign of the server's scope that may have calls in progress (running, scheduled, paused, recently
-   cancelled): the ``in_progress`` rows' calls read in bulk (``bulk_call_details``' client path) → their final
-   state, written in one transaction; ``busy``/``no_answer`` queued again after ``retry_after_minutes`` while
-   ``attempts < max_attempts``;
+2. for every campaign of the server's scope that may have calls in progress (running, scheduled, and recently
+   paused, cancelled, or asked again after a lapsed approval and then declined or expired): the ``in_progress``
+   rows' calls read in bulk (``bulk_call_details``' client path) → their final state, written in one transaction;
+   ``busy``/``no_answer`` queued again after ``retry_after_minutes`` while ``attempts < max_attempts`` (and the
+   campaign is running, scheduled or paused);
 3. a ``scheduled`` campaign whose first row is due becomes ``running``; a running campaign whose approval
    expired is paused ("approval expired");
 4. auto-pause, before any new dial: 3 unknown outcomes or failed dials in a row, or more than 20% of the last 20
@@ -86,7 +87,8 @@ FAILURE_WINDOW: Final = 20
 FAILURE_MIN_DIALS: Final = 10
 #: a call with no final status this long after its row went ``in_progress`` is given up as ``unknown``
 CALL_STALE: Final = timedelta(hours=6)
-#: cancelled and paused campaigns are still read for the outcome of their calls in progress this long
+#: campaigns that dial no more (paused, cancelled, asked again, declined or expired after a lapsed approval) are still
+#: read for the outcome of their calls in progress this long
 SETTLE_WINDOW: Final = timedelta(days=1)
 #: campaigns read per tick (running and scheduled; then paused/cancelled ones with calls to settle)
 MAX_CAMPAIGNS: Final = 500
@@ -107,7 +109,7 @@ RETRIED: Final = frozenset({"busy", "no_answer"})
 #: the outcome log's entries the auto-pause rules count against a campaign (a failed dial, an unknown outcome)
 _BAD: Final = frozenset({"failed", "unknown"})
 _DIALLING: Final[tuple[CampaignStatus, ...]] = ("running", "scheduled")
-_SETTLING: Final[tuple[CampaignStatus, ...]] = ("paused", "cancelled")
+_SETTLING: Final[tuple[CampaignStatus, ...]] = ("paused", "cancelled", "awaiting_approval", "declined", "expired")
 
 
 class CampaignClient(Protocol):
