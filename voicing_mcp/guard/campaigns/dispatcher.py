@@ -109,7 +109,11 @@ RETRIED: Final = frozenset({"busy", "no_answer"})
 #: the outcome log's entries the auto-pause rules count against a campaign (a failed dial, an unknown outcome)
 _BAD: Final = frozenset({"failed", "unknown"})
 _DIALLING: Final[tuple[CampaignStatus, ...]] = ("running", "scheduled")
-_SETTLING: Final[tuple[CampaignStatus, ...]] = ("paused", "cancelled", "awaiting_approval", "declined", "expired")
+_SETTLING: Final[tuple[CampaignStatus, ...]] = ("paused", "cancelled")
+#: a campaign asked again after its approval lapsed, and then declined or expired, may have calls in progress too (only
+#: one approved before: ``approved_at`` is set); listed apart, so that new campaigns awaiting approval crowd no paused
+#: or cancelled one out of MAX_SETTLING
+_ASKED_AGAIN: Final[tuple[CampaignStatus, ...]] = ("awaiting_approval", "declined", "expired")
 
 
 class CampaignClient(Protocol):
@@ -242,6 +246,11 @@ class CampaignDispatcher:
         since = self.clock() - SETTLE_WINDOW
         settling = [
             c for c in await self.ledger.list_campaigns(statuses=_SETTLING, limit=MAX_SETTLING) if c.updated_at >= since
+        ]
+        settling += [
+            c
+            for c in await self.ledger.list_campaigns(statuses=_ASKED_AGAIN, limit=MAX_SETTLING)
+            if c.updated_at >= since and c.approved_at is not None
         ]
         if not dialling and not settling:
             return report
