@@ -139,6 +139,7 @@ async def world(
     *,
     local: bool = True,
     guard_class: type[DialGuard] = DialGuard,
+    prompts: Path = PACKAGE_PROMPTS_DIR,
     **settings: Any,
 ) -> AsyncGenerator[World]:
     if local:  # the built-in emulator's mode (no key): its fictional 555 numbers are dialled
@@ -152,7 +153,7 @@ async def world(
     s = load_settings(**settings)
     clock = Clock()
     ledger = store.open(clock=clock, environment=ledger_environment(s))
-    guard = guard_class(s, TemplateStore(PACKAGE_PROMPTS_DIR), ledger, clock=clock)
+    guard = guard_class(s, TemplateStore(prompts), ledger, clock=clock)
     async with VoicingClient(base_url=emu.base_url, api_key=emu.api_key) as client:
         dispatcher = CampaignDispatcher(guard, client, worker_id="test:1", clock=clock)
         try:
@@ -576,3 +577,29 @@ async def test_the_outcome_of_a_call_in_progress_is_recorded_after_its_campaign_
             await w.tick()
         assert await w.ledger.campaign_row_counts(CID) == {"completed": 1, "cancelled": 1}
         assert dialled(emu) == [fictional(1)]
+
+
+async def test_a_template_that_came_to_need_a_variable_after_approval_pauses_the_campaign_and_excludes_no_row(
+    emu: RunningEmulator, ledger_store: LedgerStore, tmp_path: Path
+) -> None:
+    template = tmp_path / f"{PAYMENT}.j2"
+    template.write_text((PACKAGE_PROMPTS_DIR / f"{PAYMENT}.j2").read_text())
+    numbers = [fictional(i) for i in range(1, 5)]
+    async with world(emu, ledger_store, prompts=tmp_path) as w:
+        await w.campaign(numbers, max_concurrent=1)
+        await w.tick()
+        assert dialled(emu) == numbers[:1]
+        # after the human's approval the template is edited: it needs a value no row of the list has
+        template.write_text("Hi {{ name }}, about account {{ account_id }}.\n")
+        await w.until_settled()
+        campaign = await w.get()
+        assert campaign.status == "paused"
+        assert campaign.pause_reason is not None and "account_id" in campaign.pause_reason
+        assert await w.ledger.campaign_row_counts(CID) == {"completed": 1, "queued": 3}  # none lost
+        assert dialled(emu) == numbers[:1]
+        # the template fixed, the human resumes it: every row is dialled
+        template.write_text((PACKAGE_PROMPTS_DIR / f"{PAYMENT}.j2").read_text())
+        await w.ledger.set_campaign_status(CID, "running")
+        await w.until_settled()
+        assert sorted(dialled(emu)) == numbers
+        assert (await w.get()).status == "completed"

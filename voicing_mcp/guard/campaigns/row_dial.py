@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 # ----- a campaign row's dial ------------------------------------------------------------------------
 #: refusals about the whole campaign, not the row (as the planner's CAMPAIGN_WIDE_RULES): the campaign pauses
 CAMPAIGN_WIDE_RULES = frozenset({"assistant", "provider", "template", "template-missing", "do-not-call-file"})
+#: refusals that only a change of the template since the approval can cause at dial time (a row's variables are
+#: the approved ones, and a row missing a placeholder was excluded when the list was prepared): the template is
+#: the campaign's, so the campaign pauses until it is fixed, instead of every row being excluded in turn
+TEMPLATE_CHANGED = frozenset({"template-variables-missing"})
 #: a row whose number has an open unknown outcome is excluded with this reason (never dialled by the campaign)
 UNKNOWN_OPEN = "unknown outcome open"
 #: how long a row waits when the ledger could not be used (it is tried again then)
@@ -122,7 +126,7 @@ async def row_after_refusal(guard: DialGuard, row: CampaignRow, exc: GuardRefusa
         return RowDial("not_dialled", reason=_short(exc.message), rule=rule)
     if rule == "outcome-unknown":
         return RowDial("excluded", reason=UNKNOWN_OPEN, rule=rule)
-    if rule in CAMPAIGN_WIDE_RULES:
+    if rule in CAMPAIGN_WIDE_RULES or exc.reason in TEMPLATE_CHANGED:
         return RowDial("paused", reason=_short(f"{rule}: {exc.message}"), rule=rule)
     return RowDial("excluded", reason=rule, rule=rule)
 
