@@ -576,3 +576,57 @@ async def test_a_refused_campaign_token_says_how_to_get_a_new_one_for_the_campai
     assert "expired" in text_of(expired)
     campaign, _ = await campaign_in(tmp_path, cid)
     assert campaign.status == "awaiting_approval"
+
+
+async def test_asking_again_about_a_campaign_cancelled_meanwhile_says_it_is_cancelled_and_asks_nobody(
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume read the campaign paused with its approval lapsed; before it moved it back to awaiting approval,
+    another replica cancelled it. The transition is refused by the ledger: the model reads what the campaign is
+    now (it was a bare tool error and a traceback on stderr), nobody is asked, nothing is dialled."""
+    log = browser(tmp_path, monkeypatch)
+    clock = Clock()
+    settings = campaign_settings(emu, tmp_path)
+    ledger = open_ledger(tmp_path / "ledger.sqlite3", clock=clock, environment=ledger_environment(settings))
+    try:
+        new = NewCampaign(
+            id="cmp_00000000000000ab",
+            environment=ledger_environment(settings),
+            assistant_id=PAYMENT,
+            telephony_provider="default",
+            manifest_sha256="m" * 64,
+        )
+        await ledger.create_campaign(
+            new, [NewCampaignRow(position=1, phone_e164=number(1), input_variables={"name": "A", "plan_type": "Gold"})]
+        )
+        await ledger.approve_campaign(
+            new.id, manifest_sha256="m" * 64, ticked_positions=(1,), expires_at=clock() + timedelta(minutes=1)
+        )
+        clock.now += timedelta(minutes=2)
+        await ledger.set_campaign_status(new.id, "paused", reason="approval expired")
+    finally:
+        await ledger.aclose()
+    server = create_server(settings, clock=clock)
+
+    async def ask_after_a_cancel(campaign_id: str, ctx: Context[ServerContext, Any]) -> str:
+        shared = server_context(ctx).ledger
+        stale = await shared.get_campaign(campaign_id)
+        await shared.set_campaign_status(campaign_id, "cancelled")  # another replica, between the read and the move
+        real_read = shared.get_campaign
+        reads: list[str] = []
+
+        async def first_read_before_the_cancel(cid: str) -> Campaign | None:
+            reads.append(cid)
+            return stale if len(reads) == 1 else await real_read(cid)
+
+        monkeypatch.setattr(shared, "get_campaign", first_read_before_the_cancel)
+        return await ask_campaign_approval(ctx, campaign_id, 0)
+
+    server.add_tool(ask_after_a_cancel)
+    async with Client(server, mode=MODE) as client:
+        asked = await client.call_tool("ask_after_a_cancel", {"campaign_id": new.id})
+    campaign, _ = await campaign_in(tmp_path, new.id)
+    assert asked.is_error and f"{new.id} is cancelled, not awaiting approval" in text_of(asked), text_of(asked)
+    assert campaign.status == "cancelled"
+    assert not log.exists() or log.read_text(encoding="utf-8") == ""  # no page was opened
+    assert dialled(emu) == []

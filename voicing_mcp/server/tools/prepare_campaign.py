@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from voicing_mcp.errors import ConfigError, GuardRefusal
 from voicing_mcp.guard.campaigns import MAX_RECIPIENTS  # the planner itself on the first call
-from voicing_mcp.guard.ledger import Campaign, NewCampaign, NewCampaignRow, RowState
+from voicing_mcp.guard.ledger import Campaign, CampaignConflict, NewCampaign, NewCampaignRow, RowState
 from voicing_mcp.guard.tokens import IssuedToken
 from voicing_mcp.guard.workflow import (
     MAX_PENDING_BATCH_PAGES,
@@ -503,7 +503,10 @@ async def ask_campaign_approval(ctx: Context[ServerContext, Any], campaign_id: s
         raise refusal("campaign-unknown", campaign_id=campaign_id)
     expired = campaign.approval_expires_at is not None and campaign.approval_expires_at <= guard.clock()
     if campaign.status == "paused" and expired:
-        campaign = await guard.ledger.set_campaign_status(campaign_id, "awaiting_approval")
+        try:
+            campaign = await guard.ledger.set_campaign_status(campaign_id, "awaiting_approval")
+        except CampaignConflict:  # it changed meanwhile (cancelled, another replica asked): say what it is now
+            campaign = await guard.ledger.get_campaign(campaign_id) or campaign
     if campaign.status != "awaiting_approval":
         raise refusal("campaign-not-awaiting", campaign_id=campaign_id, status=campaign.status)
     if batch_mode(guard) == "token":
