@@ -258,7 +258,7 @@ async def crash(fleet_state: Fleet, *, numbers: int) -> CrashReport:
         await asyncio.gather(held, return_exceptions=True)
     await http.aclose()
     fleet_state.replicas[0] = fleet.ready(fleet.launch_replica(fleet_state.env))
-    row = fleet.ledger_list(fleet_state.env)[0]  # the newest row: the killed dial's
+    row = (await read_rows(fleet_state.ledger))[0]  # the newest row: the killed dial's
     # the restarted replica (and another one) asked again: refused, nothing dialled
     again_ports = [fleet_state.replicas[0].port, fleet_state.replicas[-1].port]
     http, balancer = fleet.balanced_client(again_ports)
@@ -295,15 +295,24 @@ class Fleet:
 
 
 async def run(
-    ledger: str | None, *, replicas: int, sessions: int, attempts: int, numbers: int, seed: int = 1, work: Path
+    ledger: str | None,
+    *,
+    replicas: int,
+    sessions: int,
+    attempts: int,
+    numbers: int,
+    seed: int = 1,
+    work: Path,
+    emulator: str = "process",
 ) -> tuple[RaceReport, CrashReport]:
-    """Start the fleet, race, crash, and stop everything."""
-    from benchmarks._common import emulator_process  # noqa: PLC0415
+    """Start the fleet, race, crash, and stop everything. The emulator runs in a process of its own (``process``),
+    or on a thread of this one (``thread``: the test, one interpreter start fewer; the replicas are processes)."""
+    from benchmarks._common import start_emulator  # noqa: PLC0415
 
     timings = work / "timings"
     timings.mkdir(parents=True, exist_ok=True)
     ledger = ledger or str(work / "ledger.sqlite3")
-    with emulator_process(seed_calls=0) as emu:
+    with start_emulator(emulator, seed_calls=0) as emu:
         allowed = [number(i) for i in range(0, numbers, 10)]
         env = fleet.fleet_env(
             base_url=emu.base_url,
