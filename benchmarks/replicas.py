@@ -1,12 +1,12 @@
 """Replicas under load and crashes: N server replicas on one ledger, M concurrent MCP sessions racing dials.
 
 ``python benchmarks/replicas.py [--ledger URL_OR_PATH] [--replicas 3] [--sessions 50] [--attempts 1000]
-[--numbers 100]``: one emulator process, the replicas (``--transport http --http-stateless``, one
-VOICING_TOKEN_SECRET), and sessions whose every HTTP request goes to the next replica (a load balancer without
-sticky sessions, so a token issued by one replica is redeemed on another). Attempts: a preview and its token,
-then the dial with it; some replay the token afterwards; a tenth of the numbers are allow-listed and dial
-directly; the emulator fails some dials (proven not placed, and placed with the answer lost). Then a replica is
-killed (SIGKILL) while its dial is held by the emulator, and restarted.
+[--numbers 100] [--emulator process|thread]``: one emulator process (or thread), the replicas (``--transport
+http --http-stateless``, one VOICING_TOKEN_SECRET), and sessions whose every HTTP request goes to the next
+replica (a load balancer without sticky sessions, so a token issued by one replica is redeemed on another).
+Attempts: a preview and its token, then the dial with it; some replay the token afterwards; a tenth of the
+numbers are allow-listed and dial directly; the emulator fails some dials (proven not placed, and placed with
+the answer lost). Then a replica is killed (SIGKILL) while its dial is held by the emulator, and restarted.
 
 Prints the verdict (at most one call per number, every call from one spent confirmation, no error other than
 the guard's refusals and the gateway's faults) and a table: dials/s, p50/p99 tool latency, the ledger's share.
@@ -410,6 +410,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--numbers", type=int, default=100)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
+        "--emulator",
+        choices=["process", "thread"],
+        default="process",
+        help="the emulator in a process of its own (default) or on a thread of this one",
+    )
+    p.add_argument(
         "--throwaway-postgres",
         action="store_true",
         help="also run on a throwaway PostgreSQL cluster (the tests' tests/pg_support.py: initdb/pg_ctl needed)",
@@ -449,6 +455,7 @@ def _main(args: argparse.Namespace, ledgers: list[str | None]) -> int:
                     numbers=args.numbers,
                     seed=args.seed,
                     work=Path(tmp),
+                    emulator=args.emulator,
                 )
             )
         name = "postgresql" if ledger and ledger.startswith("postgres") else "sqlite"
