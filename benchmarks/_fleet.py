@@ -159,21 +159,6 @@ def balanced_client(ports: list[int], start: int = 0) -> tuple[httpx2.AsyncClien
     return httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(60.0, read=300.0)), transport
 
 
-def ledger_list(env: dict[str, str]) -> list[dict[str, Any]]:
-    """``voicing-mcp ledger list`` as the operator runs it: the newest rows first, numbers masked."""
-    done = subprocess.run(
-        [sys.executable, "-m", "voicing_mcp", "ledger", "list"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        check=True,
-    )
-    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
-
-
 # ----- the emulator's record -----------------------------------------------------------------------------
 #: faults after which the emulator has placed the call (the answer was lost or replaced)
 PLACING_FAULTS = ("drop-after-accept", "accept-then-500", "accept-then-503", "accept-then-524", "accept-then-408")

@@ -1,12 +1,12 @@
 """Replicas under load and crashes: N server replicas on one ledger, M concurrent MCP sessions racing dials.
 
 ``python benchmarks/replicas.py [--ledger URL_OR_PATH] [--replicas 3] [--sessions 50] [--attempts 1000]
-[--numbers 100]``: one emulator process, the replicas (``--transport http --http-stateless``, one
-VOICING_TOKEN_SECRET), and sessions whose every HTTP request goes to the next replica (a load balancer without
-sticky sessions, so a token issued by one replica is redeemed on another). Attempts: a preview and its token,
-then the dial with it; some replay the token afterwards; a tenth of the numbers are allow-listed and dial
-directly; the emulator fails some dials (proven not placed, and placed with the answer lost). Then a replica is
-killed (SIGKILL) while its dial is held by the emulator, and restarted.
+[--numbers 100] [--emulator process|thread]``: one emulator process (or thread), the replicas (``--transport
+http --http-stateless``, one VOICING_TOKEN_SECRET), and sessions whose every HTTP request goes to the next
+replica (a load balancer without sticky sessions, so a token issued by one replica is redeemed on another).
+Attempts: a preview and its token, then the dial with it; some replay the token afterwards; a tenth of the
+numbers are allow-listed and dial directly; the emulator fails some dials (proven not placed, and placed with
+the answer lost). Then a replica is killed (SIGKILL) while its dial is held by the emulator, and restarted.
 
 Prints the verdict (at most one call per number, every call from one spent confirmation, no error other than
 the guard's refusals and the gateway's faults) and a table: dials/s, p50/p99 tool latency, the ledger's share.
@@ -258,7 +258,7 @@ async def crash(fleet_state: Fleet, *, numbers: int) -> CrashReport:
         await asyncio.gather(held, return_exceptions=True)
     await http.aclose()
     fleet_state.replicas[0] = fleet.ready(fleet.launch_replica(fleet_state.env))
-    row = fleet.ledger_list(fleet_state.env)[0]  # the newest row: the killed dial's
+    row = (await read_rows(fleet_state.ledger))[0]  # the newest row: the killed dial's
     # the restarted replica (and another one) asked again: refused, nothing dialled
     again_ports = [fleet_state.replicas[0].port, fleet_state.replicas[-1].port]
     http, balancer = fleet.balanced_client(again_ports)
@@ -295,15 +295,24 @@ class Fleet:
 
 
 async def run(
-    ledger: str | None, *, replicas: int, sessions: int, attempts: int, numbers: int, seed: int = 1, work: Path
+    ledger: str | None,
+    *,
+    replicas: int,
+    sessions: int,
+    attempts: int,
+    numbers: int,
+    seed: int = 1,
+    work: Path,
+    emulator: str = "process",
 ) -> tuple[RaceReport, CrashReport]:
-    """Start the fleet, race, crash, and stop everything."""
-    from benchmarks._common import emulator_process  # noqa: PLC0415
+    """Start the fleet, race, crash, and stop everything. The emulator runs in a process of its own (``process``),
+    or on a thread of this one (``thread``: the test, one interpreter start fewer; the replicas are processes)."""
+    from benchmarks._common import start_emulator  # noqa: PLC0415
 
     timings = work / "timings"
     timings.mkdir(parents=True, exist_ok=True)
     ledger = ledger or str(work / "ledger.sqlite3")
-    with emulator_process(seed_calls=0) as emu:
+    with start_emulator(emulator, seed_calls=0) as emu:
         allowed = [number(i) for i in range(0, numbers, 10)]
         env = fleet.fleet_env(
             base_url=emu.base_url,
@@ -401,6 +410,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--numbers", type=int, default=100)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
+        "--emulator",
+        choices=["process", "thread"],
+        default="process",
+        help="the emulator in a process of its own (default) or on a thread of this one",
+    )
+    p.add_argument(
         "--throwaway-postgres",
         action="store_true",
         help="also run on a throwaway PostgreSQL cluster (the tests' tests/pg_support.py: initdb/pg_ctl needed)",
@@ -440,6 +455,7 @@ def _main(args: argparse.Namespace, ledgers: list[str | None]) -> int:
                     numbers=args.numbers,
                     seed=args.seed,
                     work=Path(tmp),
+                    emulator=args.emulator,
                 )
             )
         name = "postgresql" if ledger and ledger.startswith("postgres") else "sqlite"

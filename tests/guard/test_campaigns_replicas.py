@@ -13,27 +13,36 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from pydantic import SecretStr
 
-from pg_support import LedgerStore
-from server_support import PAYMENT, VARS
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR, load_settings
-from voicing_mcp.emulator.runner import RunningEmulator
-from voicing_mcp.emulator.state import EmulatorConfig
 from voicing_mcp.guard.ledger import DialLedger, NewCampaign, NewCampaignRow
 from voicing_mcp.guard.policy import ledger_environment
+
+# what only the test's process needs, imported where it is used: each dispatcher process imports this module, and
+# the test helpers pull in the MCP SDK (~3 s of CPU on 2 loaded cores at every worker start; a worker needs ~1 s)
+if TYPE_CHECKING:
+    from pg_support import LedgerStore
+    from voicing_mcp.emulator.runner import RunningEmulator
+    from voicing_mcp.emulator.state import EmulatorConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 CID = "cmp_replicas000001"
 MANIFEST = "r" * 64
 LEASE_SECONDS = 5.0  # a cold worker under load may hold the event loop for a second or more (first parse)
+#: rows of the campaigns the replicas race on: 30 rounds of claims at max_concurrent 10, every worker ticking from the
+#: first row on (they are ready before the approval), so claims collide hundreds of times (1,000 rows proved no more
+#: and cost ~20 s of CPU more; benchmarks/campaign_replicas.py runs 10,000)
+ROWS = 300
 
 
 @pytest.fixture(scope="module")
 def emu_config() -> EmulatorConfig:
+    from voicing_mcp.emulator.state import EmulatorConfig  # noqa: PLC0415 (the test's process only)
+
     return EmulatorConfig(speed=100_000.0, seed_calls=0, latency_ms=20.0)
 
 
@@ -88,9 +97,18 @@ def start_worker(emu: RunningEmulator, ledger: str) -> subprocess.Popen[bytes]:
         [sys.executable, "-c", "from tests.guard.test_campaigns_replicas import worker_main; worker_main()"],
         env=environ(emu, ledger),
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+
+
+async def started(workers: list[subprocess.Popen[bytes]]) -> None:
+    """Until every worker says it is ready (its dispatcher ticking): the race starts with all of them in it."""
+    with anyio.fail_after(60):
+        for w in workers:
+            assert w.stdout is not None
+            line = await anyio.to_thread.run_sync(w.stdout.readline)
+            assert line.strip() == b"ready", (line, w.poll())
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
@@ -115,6 +133,8 @@ def numbers(n: int) -> list[str]:
 
 
 async def approved(ledger: DialLedger, env: str, phones: list[str], *, max_concurrent: int) -> None:
+    from server_support import PAYMENT, VARS  # noqa: PLC0415 (the test's process only)
+
     await ledger.create_campaign(
         NewCampaign(
             id=CID,
@@ -141,6 +161,10 @@ async def wait_until_finished(ledger: DialLedger, seconds: float) -> None:
 
 
 def store_for(setting: str) -> LedgerStore:
+    from pydantic import SecretStr  # noqa: PLC0415 (the test's process only)
+
+    from pg_support import LedgerStore  # noqa: PLC0415 (the test's process only)
+
     if "://" in setting:
         return LedgerStore("postgresql", SecretStr(setting))
     return LedgerStore("sqlite", Path(setting))
@@ -158,6 +182,7 @@ async def test_a_dispatcher_killed_mid_dial_leaves_its_row_unknown_and_the_next_
     try:
         await approved(ledger, env, phones, max_concurrent=3)
         workers.append(start_worker(emu, setting))
+        await started(workers)
         interrupted: set[int] = set()
         with anyio.fail_after(30):
             while not interrupted:  # kill it while a row is claimed and being dialled, after a few dials
@@ -193,19 +218,21 @@ async def test_two_dispatchers_on_one_sqlite_file_dial_every_number_of_a_campaig
     env = ledger_environment(load_settings(base_url=emu.base_url, api_key="k", env="development"))
     store = store_for(setting)
     ledger = store.open(environment=env)
-    phones = numbers(1000)
+    phones = numbers(ROWS)
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        await approved(ledger, env, phones, max_concurrent=10)
+        await ledger.prepare()
         workers = [start_worker(emu, setting) for _ in range(2)]
-        started = time.monotonic()
+        await started(workers)  # both claim from the campaign's first row on
+        await approved(ledger, env, phones, max_concurrent=10)
+        begun = time.monotonic()
         await wait_until_finished(ledger, 120)
-        elapsed = time.monotonic() - started
+        elapsed = time.monotonic() - begun
         calls = Counter(dialled(emu))
-        missing = [r for r in await ledger.campaign_rows(CID, limit=1000) if r.phone_e164 not in calls]
+        missing = [r for r in await ledger.campaign_rows(CID, limit=ROWS) if r.phone_e164 not in calls]
         assert not missing, (elapsed, missing[:2], await ledger.campaign_row_counts(CID))
         assert sorted(calls) == sorted(phones) and set(calls.values()) == {1}, elapsed
-        assert await ledger.campaign_row_counts(CID) == {"completed": 1000}
+        assert await ledger.campaign_row_counts(CID) == {"completed": ROWS}
     finally:
         for w in workers:
             stop(w)
@@ -219,23 +246,24 @@ async def test_three_dispatchers_on_postgresql_one_killed_midway_dial_every_numb
     store = store_for(pg_url)
     ledger = store.open(environment=env)
     await ledger.prepare()
-    phones = numbers(1000)
+    phones = numbers(ROWS)
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        await approved(ledger, env, phones, max_concurrent=10)
         workers = [start_worker(emu, pg_url) for _ in range(3)]
+        await started(workers)  # all three claim from the campaign's first row on
+        await approved(ledger, env, phones, max_concurrent=10)
         with anyio.fail_after(60):
-            while len(dialled(emu)) < 300:
+            while len(dialled(emu)) < ROWS // 3:
                 await anyio.sleep(0.05)
         workers[0].send_signal(signal.SIGKILL)
         await wait_until_finished(ledger, 120)
         calls = Counter(dialled(emu))
         assert set(calls.values()) == {1}  # no number twice
-        rows = await ledger.campaign_rows(CID, limit=1000)
+        rows = await ledger.campaign_rows(CID, limit=ROWS)
         completed = {r.phone_e164 for r in rows if r.state == "completed"}
         unknown = [r for r in rows if r.state == "unknown"]
         # every accepted number dialled once; only the rows the killed replica was dialling are unknown
-        assert len(completed) + len(unknown) == 1000 and completed <= set(calls)
+        assert len(completed) + len(unknown) == ROWS and completed <= set(calls)
         # unknown: a row the killed replica was dialling ("interrupted"), or, on a loaded machine, a POST whose answer
         # did not come in time ("outcome unknown"); either way never dialled again (each number at most once above)
         outcomes = [r.last_outcome for r in unknown]

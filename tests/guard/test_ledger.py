@@ -159,6 +159,9 @@ async def test_a_pending_row_left_by_a_crash_blocks_like_an_unknown_outcome(ledg
         await ledger.claim_dial(REQ, confirmation="token", environment="local", max_per_hour=9)
 
 
+# on SQLite only: the module is an alias (voicing_mcp/guard/ledger/__main__.py runs voicing_mcp.cli.ledger's main),
+# and the next test runs every command of `voicing-mcp ledger` on both backends (4 interpreter starts fewer)
+@pytest.mark.parametrize("ledger_store", ["sqlite"], indirect=True)
 async def test_the_ledger_module_lists_and_resolves_rows_for_the_operator(ledger_store: LedgerStore) -> None:
     env = {**os.environ, "VOICING_LEDGER": ledger_store.setting}
     ledger = ledger_store.open()

@@ -277,16 +277,18 @@ async def test_a_server_creates_the_postgresql_schema_at_start_before_any_dial(
 async def test_a_ledger_is_usable_at_the_first_use_after_its_database_comes_back_from_a_long_outage(
     pg_cluster: Cluster, pg_url: str
 ) -> None:
-    # the pool retries a lost connection 1, 2, 4, 8, 16 s apart: after an outage of ~18 s its next try would be
-    # at 31 s, long after the 5 s a request waits; the database is back, so the request must be served
-    ledger = PostgresLedger(pg_url, environment="production")
+    # the pool retries a lost connection 1, 2, 4, 8 s apart (at ~1, 3, 7, 15 s, each delay +-10%): after an outage
+    # of ~9-11 s its next try would be at ~15 s, after the 2 s a request waits here; the database is back, so the
+    # request must be served. A request waits pool_timeout (5 s in a server, 2 s here: the same rule, bounded by
+    # it, in half the outage)
+    ledger = PostgresLedger(pg_url, environment="production", pool_timeout=2.0)
     try:
         await ledger.recent()
         pg_cluster.stop()
         try:
             with pytest.raises(GuardRefusal):
-                await ledger.recent()
-            await anyio.sleep(12)  # the outage goes on (the pool's retries back off meanwhile)
+                await ledger.recent()  # ~2 s
+            await anyio.sleep(6.5)  # the outage goes on (the pool's retries back off meanwhile)
         finally:
             pg_cluster.start()  # the same port
         assert await ledger.recent() == []

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -111,7 +112,11 @@ _NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e\n]")
 
 
 def _json_escape(match: re.Match[str]) -> str:
-    ch = match.group(0)
+    return _escaped(match.group(0))
+
+
+@functools.lru_cache(maxsize=4096)  # per distinct character: 4,000 escapes in a field cost one check each, not 4,000
+def _escaped(ch: str) -> str:
     if visible(ch) == ch:  # readable text in any script stays as it is
         return ch
     data = ch.encode("utf-16-be", "surrogatepass")
