@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
 import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import anyio
 import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from server_support import ASSISTANT, session, structured, text_of
 from voicing_mcp.api.models import CallPage
@@ -106,35 +107,17 @@ async def test_a_chat_as_the_first_call_starts_the_emulator(mode: str, capsys: p
     assert len(_ports(capsys.readouterr().err)) == 1
 
 
-def test_the_stdio_server_answers_tools_list_without_starting_the_emulator(tmp_path: Path) -> None:
+async def test_the_stdio_server_answers_tools_list_without_starting_the_emulator(tmp_path: Path) -> None:
     """The command a client starts: after the tool list its stderr says that local mode starts the emulator on
     the first API call (no real phone rings) but has no emulator line; after a call it has one."""
-    script = """
-import sys, anyio
-from mcp import Client
-from mcp.client.stdio import StdioServerParameters, stdio_client
-
-async def main() -> None:
-    env = {"VOICING_LEDGER": sys.argv[1]}
+    err = tmp_path / "server.err"
+    env = {"VOICING_LEDGER": str(tmp_path / "ledger.sqlite3")}
     params = StdioServerParameters(command=sys.executable, args=["-m", "voicing_mcp"], env=env)
-    with open(sys.argv[2], "w", encoding="utf-8") as errlog:
+    with err.open("w", encoding="utf-8") as errlog:
         async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
             await client.list_tools()
-            errlog.flush()
-            print("after tools/list:", open(sys.argv[2], encoding="utf-8").read().count("local emulator —"))
+            after_tools_list = err.read_text(encoding="utf-8").count("local emulator —")
             await client.call_tool("get_call_details", {"call_id": "nope"})
-    print("after a call:", open(sys.argv[2], encoding="utf-8").read().count("local emulator —"))
-
-anyio.run(main)
-"""
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "ledger.sqlite3"), str(tmp_path / "server.err")],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "after tools/list: 0" in done.stdout and "after a call: 1" in done.stdout, done.stdout
+    after_a_call = err.read_text(encoding="utf-8").count("local emulator —")
+    assert (after_tools_list, after_a_call) == (0, 1)
     assert LAZY_BANNER in (tmp_path / "server.err").read_text(encoding="utf-8")  # said at once: no phone rings

@@ -11,10 +11,12 @@ import json
 import os
 import re
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, get_default_environment
 
@@ -202,32 +204,42 @@ def nested_call(request_id: object, arguments: str) -> str:
     return head + f'{{"name":"list_calls","arguments":{{"limit":{arguments}}}}}}}\n'
 
 
-async def test_every_stdio_request_is_answered_even_nested_50000_deep_or_with_a_5000_digit_integer(
-    tmp_path: Path,
-) -> None:
-    proc = await start_server(tmp_path, limit=2**20)
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def hostile_lines(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RawSession]:
+    """One default stdio server, initialized, for the module's tests of lines no client should send (each test
+    ends with a ping the server must still answer); stdin closed and stdout read to the end after them."""
+    proc = await start_server(tmp_path_factory.mktemp("hostile"), limit=2**20)
     s = RawSession(proc)
-    assert proc.stdin is not None
     try:
         await s.request(
             "initialize",
             {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}},
         )
         await s.notify("notifications/initialized")
-        answers: list[dict[str, Any]] = []
-        for line in (
-            nested_call(41, "[" * 50_000 + "]" * 50_000),
-            nested_call("big-42", "9" * 5_000),
-            '{"jsonrpc":"2.0","id":43,"method":"tools/call","params":{"name":',  # cut short: not JSON
-            '{"jsonrpc":"2.0","id":44,"method":5}\n',  # JSON, not JSON-RPC
-            "[[[[" * 20_000 + "\n",  # no id to be found
-        ):
-            proc.stdin.write(line.encode() if line.endswith("\n") else (line + "\n").encode())
-            await proc.stdin.drain()
-            answers.append(await s._read_message())  # pyright: ignore[reportPrivateUsage]
-        pong = await s.request("ping")  # the server still serves
+        yield s
     finally:
         await s.drain()
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_every_stdio_request_is_answered_even_nested_50000_deep_or_with_a_5000_digit_integer(
+    hostile_lines: RawSession,
+) -> None:
+    s = hostile_lines
+    proc = s.proc
+    assert proc.stdin is not None
+    answers: list[dict[str, Any]] = []
+    for line in (
+        nested_call(41, "[" * 50_000 + "]" * 50_000),
+        nested_call("big-42", "9" * 5_000),
+        '{"jsonrpc":"2.0","id":43,"method":"tools/call","params":{"name":',  # cut short: not JSON
+        '{"jsonrpc":"2.0","id":44,"method":5}\n',  # JSON, not JSON-RPC
+        "[[[[" * 20_000 + "\n",  # no id to be found
+    ):
+        proc.stdin.write(line.encode() if line.endswith("\n") else (line + "\n").encode())
+        await proc.stdin.drain()
+        answers.append(await s._read_message())  # pyright: ignore[reportPrivateUsage]
+    pong = await s.request("ping")  # the server still serves
     deep, big, cut, not_rpc, anonymous = answers
     assert (deep["id"], deep["error"]["code"]) == (41, -32700) and "input too deep" in deep["error"]["message"]
     assert (big["id"], big["error"]["code"]) == ("big-42", -32700) and "number too large" in big["error"]["message"]
@@ -306,32 +318,25 @@ def test_the_request_id_is_found_without_parsing_the_values(line: str, expected:
     assert request_id(line) == expected
 
 
-async def test_a_request_whose_id_is_neither_a_string_nor_an_integer_is_answered_with_id_null(tmp_path: Path) -> None:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_request_whose_id_is_neither_a_string_nor_an_integer_is_answered_with_id_null(
+    hostile_lines: RawSession,
+) -> None:
     """The SDK would read these as notifications and drop them: the client would wait forever. A real notification
     (no id) still gets no answer, and integer ids of any length are served."""
-    proc = await start_server(tmp_path)
-    s = RawSession(proc)
-    assert proc.stdin is not None
-    try:
-        await s.request(
-            "initialize",
-            {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}},
-        )
-        await s.notify("notifications/initialized")
-        answers: list[dict[str, Any]] = []
-        for bad in ("1.5", "null", '{"n": 1}', "[1]", "true", "1e3"):
-            await s.send_raw(f'{{"jsonrpc": "2.0", "id": {bad}, "method": "ping"}}')
-            answers.append(await s._read_message())  # pyright: ignore[reportPrivateUsage]
-        await s.send_raw('{"jsonrpc": "2.0", "method": "ping"}')  # a notification: no answer
-        await s.send_raw('{"jsonrpc": "2.0", "id": ' + "1" * 40 + ', "method": "ping"}')
-        long_id = await s._read_message()  # pyright: ignore[reportPrivateUsage]
-        # a line of 30,000 escaped quotes and no closing one (hostile review: the id scan restarted at every quote and
-        # held the server for minutes): answered as a parse error, and the next request is answered too
-        await s.send_raw('{"jsonrpc": "2.0", "id": 9, "method": "ping", "x": ' + '\\"' * 30_000)
-        unclosed = await s._read_message()  # pyright: ignore[reportPrivateUsage]
-        pong = await s.request("ping")
-    finally:
-        await s.drain()
+    s = hostile_lines
+    answers: list[dict[str, Any]] = []
+    for bad in ("1.5", "null", '{"n": 1}', "[1]", "true", "1e3"):
+        await s.send_raw(f'{{"jsonrpc": "2.0", "id": {bad}, "method": "ping"}}')
+        answers.append(await s._read_message())  # pyright: ignore[reportPrivateUsage]
+    await s.send_raw('{"jsonrpc": "2.0", "method": "ping"}')  # a notification: no answer
+    await s.send_raw('{"jsonrpc": "2.0", "id": ' + "1" * 40 + ', "method": "ping"}')
+    long_id = await s._read_message()  # pyright: ignore[reportPrivateUsage]
+    # a line of 30,000 escaped quotes and no closing one (hostile review: the id scan restarted at every quote and
+    # held the server for minutes): answered as a parse error, and the next request is answered too
+    await s.send_raw('{"jsonrpc": "2.0", "id": 9, "method": "ping", "x": ' + '\\"' * 30_000)
+    unclosed = await s._read_message()  # pyright: ignore[reportPrivateUsage]
+    pong = await s.request("ping")
     assert unclosed["id"] == 9 and unclosed["error"]["code"] == -32700, unclosed
     for answer in answers:
         assert answer["id"] is None and answer["error"]["code"] == -32600, answer

@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import anyio
@@ -26,12 +26,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from browser_support import IN_CHROMIUM, close_pages
 from server_support import structured
 from tests.server.apps.apps_support import apps_server
 from tests.server.tools.campaigns_support import CID, dial_rows, make_campaign
-from tests.server.web.test_confirm_page import CHROMIUM, CHROMIUM_ARGS, artifacts, chromium_or_skip, contrast
+from tests.server.web.test_confirm_page import artifacts, contrast
 from voicing_mcp.emulator.runner import bind_socket
 from voicing_mcp.server.apps import CAMPAIGN_VIEW, RECONCILE_VIEW
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 HOST_PAGE = Path(__file__).with_name("host.html")
 
@@ -143,13 +147,13 @@ def call_ids(data: Any) -> list[str]:
     return found
 
 
+@IN_CHROMIUM
 async def test_in_chromium_the_campaign_view_shows_the_counts_and_its_pause_sends_the_app_only_tool_call(
-    tmp_path: Path,
+    tmp_path: Path, chromium: Browser
 ) -> None:
-    async_playwright = chromium_or_skip()
-    from playwright.async_api import expect  # noqa: PLC0415 (optional: chromium_or_skip skipped without it)
+    from playwright.async_api import expect  # noqa: PLC0415 (optional: the chromium fixture skips without it)
 
-    async with apps_server(tmp_path, "legacy", apps=True) as rig, async_playwright() as pw:
+    async with apps_server(tmp_path, "legacy", apps=True) as rig:
         await make_campaign(rig, 6)
         await dial_rows(rig.ledger, CID, ["completed", "completed", "voicemail", "busy", "in_progress"])
         case = await view_case(
@@ -157,9 +161,8 @@ async def test_in_chromium_the_campaign_view_shows_the_counts_and_its_pause_send
         )
         counts = case.result["structuredContent"]["counts"]
         async with host_server(rig.client, {"campaign": case}) as host:
-            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
-                page = await browser.new_page(viewport={"width": 760, "height": 1000})
+                page = await chromium.new_page(viewport={"width": 760, "height": 1000})
                 requested: list[str] = []
                 page.on("request", lambda r: requested.append(r.url))
                 await page.goto(f"{host.url}/host?case=campaign")
@@ -209,7 +212,7 @@ async def test_in_chromium_the_campaign_view_shows_the_counts_and_its_pause_send
                     ".map(m => ({name: m.params.name, arguments: m.params.arguments}))"
                 )
             finally:
-                await browser.close()
+                await close_pages(chromium)
         campaign = await rig.ledger.get_campaign(CID)
     # the view sent the app-only tool call through the host, with the campaign's id and nothing else
     assert {"name": "app_pause_campaign", "arguments": {"campaign_id": CID}} in calls
@@ -225,13 +228,13 @@ async def test_in_chromium_the_campaign_view_shows_the_counts_and_its_pause_send
     assert requested and all(url.startswith(host.url) for url in requested)
 
 
+@IN_CHROMIUM
 async def test_in_chromium_the_reconciliation_view_draws_its_charts_and_offers_the_whole_report_as_csv(
-    tmp_path: Path,
+    tmp_path: Path, chromium: Browser
 ) -> None:
-    async_playwright = chromium_or_skip()
-    from playwright.async_api import expect  # noqa: PLC0415 (optional: chromium_or_skip skipped without it)
+    from playwright.async_api import expect  # noqa: PLC0415 (optional: the chromium fixture skips without it)
 
-    async with apps_server(tmp_path, "legacy", apps=True) as rig, async_playwright() as pw:
+    async with apps_server(tmp_path, "legacy", apps=True) as rig:
         listed = structured(await rig.client.call_tool("list_calls", {"limit": 30}))
         ids = [*list(dict.fromkeys(call_ids(listed)))[:30], "call_not_there_1"]
         arguments = {"call_ids": ids, "expected_status": "completed"}
@@ -243,9 +246,8 @@ async def test_in_chromium_the_reconciliation_view_draws_its_charts_and_offers_t
         [csv_content] = csv_read.contents
         assert isinstance(csv_content, TextResourceContents)
         async with host_server(rig.client, {"reconcile": case}) as host:
-            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
-                page = await browser.new_page(viewport={"width": 760, "height": 1000})
+                page = await chromium.new_page(viewport={"width": 760, "height": 1000})
                 requested: list[str] = []
                 page.on("request", lambda r: requested.append(r.url))
                 await page.goto(f"{host.url}/host?case=reconcile")
@@ -265,7 +267,7 @@ async def test_in_chromium_the_reconciliation_view_draws_its_charts_and_offers_t
                 await page.screenshot(path=str(artifacts(tmp_path, "app-reconcile.png")), full_page=True)
                 log = await page.evaluate("window.hostLog.map(m => m.method).filter(Boolean)")
             finally:
-                await browser.close()
+                await close_pages(chromium)
     assert data["mismatches"]["count"] >= 1 and data["missing"]["count"] == 1
     assert href.startswith("data:text/csv;charset=utf-8,")
     assert unquote(href.split(",", 1)[1]) == csv_content.text  # the whole report, as the CSV resource has it
@@ -274,20 +276,19 @@ async def test_in_chromium_the_reconciliation_view_draws_its_charts_and_offers_t
     assert all(url.startswith(host.url) for url in requested)
 
 
+@IN_CHROMIUM
 async def test_in_chromium_the_campaign_view_follows_the_hosts_dark_theme_with_readable_contrast(
-    tmp_path: Path,
+    tmp_path: Path, chromium: Browser
 ) -> None:
-    async_playwright = chromium_or_skip()
-    from playwright.async_api import expect  # noqa: PLC0415 (optional: chromium_or_skip skipped without it)
+    from playwright.async_api import expect  # noqa: PLC0415 (optional: the chromium fixture skips without it)
 
-    async with apps_server(tmp_path, "legacy", apps=True) as rig, async_playwright() as pw:
+    async with apps_server(tmp_path, "legacy", apps=True) as rig:
         await make_campaign(rig, 3)
         case = await view_case(rig.client, CAMPAIGN_VIEW, "campaign_status", {"campaign_id": CID}, "dark host")
         case.theme = "dark"
         async with host_server(rig.client, {"campaign": case}) as host:
-            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
-                page = await browser.new_page(viewport={"width": 760, "height": 1000})
+                page = await chromium.new_page(viewport={"width": 760, "height": 1000})
                 await page.goto(f"{host.url}/host?case=campaign")
                 view = page.frame_locator("#view")
                 await expect(view.locator("#done")).to_have_text("0 of 3 rows done (0%)", timeout=15_000)
@@ -307,7 +308,7 @@ async def test_in_chromium_the_campaign_view_follows_the_hosts_dark_theme_with_r
                 )
                 await page.screenshot(path=str(artifacts(tmp_path, "app-campaign-dark.png")), full_page=True)
             finally:
-                await browser.close()
+                await close_pages(chromium)
     assert colours["theme"] == "dark"
     assert contrast(colours["bg"], "rgb(0, 0, 0)") < 2  # a dark background
     assert contrast(colours["text"], colours["bg"]) >= 7

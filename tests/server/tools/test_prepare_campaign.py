@@ -19,7 +19,7 @@ from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
@@ -28,16 +28,9 @@ from mcp import Client
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 
+from browser_support import IN_CHROMIUM, close_pages
 from server_support import DIAL_PATH, PAYMENT, Clock, dials, helper, structured, text_of
-from tests.server.web.test_confirm_page import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    artifacts,
-    chromium_or_skip,
-    everything_the_model_got,
-    recorded_url,
-    recorder,
-)
+from tests.server.web.test_confirm_page import artifacts, everything_the_model_got, recorded_url, recorder
 from voicing_mcp.api.client import VoicingClient
 from voicing_mcp.config import Settings, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
@@ -51,6 +44,9 @@ from voicing_mcp.server.context import ServerContext, server_context
 from voicing_mcp.server.render.results import RESULT_BUDGET, result_size
 from voicing_mcp.server.tools.prepare_campaign import ask_campaign_approval, start_with_token
 from voicing_mcp.server.web.campaign_page import PAGE_TTL
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 MODE = "legacy"
 
@@ -416,14 +412,13 @@ async def test_in_token_mode_the_token_starts_its_campaign_once_with_every_accep
 
 
 # ----- 4. as a person would: headless Chromium ----------------------------------------------------------
+@IN_CHROMIUM
 async def test_as_a_person_would_two_unticked_rows_of_fifty_leave_48_approved_and_2_removed(
-    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chromium: Browser
 ) -> None:
-    async_playwright = chromium_or_skip()
     log = browser(tmp_path, monkeypatch)
     results: list[CallToolResult] = []
-    async with campaign_client(emu, tmp_path, max_calls_per_hour=1000) as client, async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    async with campaign_client(emu, tmp_path, max_calls_per_hour=1000) as client:
         try:
 
             async def ask() -> None:
@@ -448,7 +443,7 @@ async def test_as_a_person_would_two_unticked_rows_of_fifty_leave_48_approved_an
                 await page.click("#start")
                 assert "Approved: 48 calls" in await page.inner_text("body")
         finally:
-            await chromium.close()
+            await close_pages(chromium)
     data = structured(results[0])
     assert data["status"] == "running" and data["asked_via"] == "browser"
     campaign, counts = await campaign_in(tmp_path, data["campaign_id"])
@@ -465,15 +460,14 @@ async def test_as_a_person_would_two_unticked_rows_of_fifty_leave_48_approved_an
     assert (await campaign_in(tmp_path, data["campaign_id"]))[1] == {"completed": 48, "removed": 2}
 
 
+@IN_CHROMIUM
 async def test_as_a_person_would_dont_start_declines_and_dials_nothing(
-    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chromium: Browser
 ) -> None:
-    async_playwright = chromium_or_skip()
     log = browser(tmp_path, monkeypatch)
     results: list[CallToolResult] = []
     before = dials(emu)
-    async with campaign_client(emu, tmp_path) as client, async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    async with campaign_client(emu, tmp_path) as client:
         try:
 
             async def ask() -> None:
@@ -487,7 +481,7 @@ async def test_as_a_person_would_dont_start_declines_and_dials_nothing(
                 await page.click("#decline")
                 assert "Not started" in await page.inner_text("body")
         finally:
-            await chromium.close()
+            await close_pages(chromium)
         await anyio.sleep(0.5)
     data = structured(results[0])
     assert data["status"] == "declined"

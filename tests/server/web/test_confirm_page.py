@@ -25,7 +25,7 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
@@ -46,6 +46,7 @@ from mcp_types import (
     UrlElicitationCapability,
 )
 
+from browser_support import IN_CHROMIUM, close_pages
 from server_support import NUMBER, PAYMENT, VARS, Clock, Human, call, dials, helper, refusal, structured, text_of
 from tests.server.web.test_transports import Served, clean_env, stop
 from voicing_mcp.api.models import OutboundCallRequest
@@ -59,19 +60,11 @@ from voicing_mcp.server.app import create_server
 from voicing_mcp.server.render.preview import DialResult, preview_rows, preview_text, text_for_dial
 from voicing_mcp.server.web.confirm_page import ConfirmPages, PendingDial
 
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
+
 ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 NOW = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)
 HOSTILE = "Ann\x1b[31m +1 999\u202e<script>alert(1)</script>"
 
@@ -753,19 +746,6 @@ async def test_a_debug_log_never_carries_the_confirm_link_that_url_elicitation_s
 
 
 # ----- 3. as a person would: stdio server, headless Chromium -----------------------------------------
-def chromium_or_skip() -> Any:
-    if not CHROMIUM.exists():
-        pytest.skip(
-            f"{CHROMIUM} is missing: install Debian's chromium (`sudo apt-get install -y chromium`; .ci/run does) "
-            "to run the confirm page in a real browser"
-        )
-    try:
-        from playwright.async_api import async_playwright  # noqa: PLC0415 (optional: the test skips without it)
-    except ImportError:
-        pytest.skip("playwright is missing: `.venv/bin/pip install -e '.[dev]'` installs it")
-    return async_playwright
-
-
 def artifacts(tmp_path: Path, name: str) -> Path:
     """Screenshots go to tmp_path and to test-artifacts/ (ignored by git) for CI to keep."""
     try:
@@ -798,14 +778,13 @@ async def stdio_server(emu: RunningEmulator, tmp_path: Path, mode: str, browser:
         yield client
 
 
+@IN_CHROMIUM
 async def test_as_a_person_would_the_page_opens_in_chromium_and_call_now_dials_once(
-    emu: RunningEmulator, tmp_path: Path, mode: str
+    emu: RunningEmulator, tmp_path: Path, mode: str, chromium: Browser
 ) -> None:
-    async_playwright = chromium_or_skip()
     script, log = recorder(tmp_path)
     results: list[CallToolResult] = []
-    async with stdio_server(emu, tmp_path, mode, script) as client, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    async with stdio_server(emu, tmp_path, mode, script) as client:
         try:
 
             async def dial() -> None:
@@ -815,7 +794,7 @@ async def test_as_a_person_would_the_page_opens_in_chromium_and_call_now_dials_o
                 tg.start_soon(dial)
                 url = await recorded_url(log)
                 assert dials(emu) == 0
-                page = await browser.new_page()
+                page = await chromium.new_page()
                 await page.goto(url)
                 shown = await page.inner_text("body")
                 assert "+1 701-811-2582" in shown and "United States" in shown
@@ -823,7 +802,7 @@ async def test_as_a_person_would_the_page_opens_in_chromium_and_call_now_dials_o
                 assert "A real phone will ring" in shown
                 await page.screenshot(path=str(artifacts(tmp_path, f"confirm-page-{mode}.png")), full_page=True)
                 csrf = await page.get_attribute("input[name=csrf]", "value")
-                second_tab = await browser.new_page()
+                second_tab = await chromium.new_page()
                 await second_tab.goto(url)  # the same page, open twice
                 await page.click("#call")
                 assert "Approved" in await page.inner_text("body")
@@ -839,7 +818,7 @@ async def test_as_a_person_would_the_page_opens_in_chromium_and_call_now_dials_o
             assert dials(emu) == 1
             again = await call(client)
         finally:
-            await browser.close()
+            await close_pages(chromium)
     data = structured(results[0])
     assert data["status"] == "started" and data["confirmed_by"] == "page"
     refusal(again, "duplicate")
@@ -853,14 +832,13 @@ async def test_as_a_person_would_the_page_opens_in_chromium_and_call_now_dials_o
     assert page_id not in logs
 
 
+@IN_CHROMIUM
 async def test_as_a_person_would_dont_call_in_chromium_dials_nothing_and_the_tool_answers_declined(
-    emu: RunningEmulator, tmp_path: Path
+    emu: RunningEmulator, tmp_path: Path, chromium: Browser
 ) -> None:
-    async_playwright = chromium_or_skip()
     script, log = recorder(tmp_path)
     results: list[CallToolResult] = []
-    async with stdio_server(emu, tmp_path, "legacy", script) as client, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    async with stdio_server(emu, tmp_path, "legacy", script) as client:
         try:
 
             async def dial() -> None:
@@ -868,13 +846,13 @@ async def test_as_a_person_would_dont_call_in_chromium_dials_nothing_and_the_too
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(dial)
-                page = await browser.new_page()
+                page = await chromium.new_page()
                 await page.goto(await recorded_url(log))
                 await page.click("#decline")
                 assert "Not called" in await page.inner_text("body")
                 await page.screenshot(path=str(artifacts(tmp_path, "confirm-page-declined.png")))
         finally:
-            await browser.close()
+            await close_pages(chromium)
     data = structured(results[0])
     assert data["status"] == "declined" and not results[0].is_error
     assert dials(emu) == 0
@@ -898,22 +876,21 @@ def contrast(fg: str, bg: str) -> float:
     return (high + 0.05) / (low + 0.05)
 
 
+@IN_CHROMIUM
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width", [320, 1280])
 async def test_as_a_person_would_the_page_reads_at_320_px_and_on_a_desktop_in_light_and_dark_with_the_keyboard(
-    tmp_path: Path, width: int, scheme: str
+    tmp_path: Path, width: int, scheme: str, chromium: Browser
 ) -> None:
     """In Chromium: no sideways scrolling at 320 px, "Call now" filled and "Don't call" outlined, text and buttons at
     WCAG AA contrast, the expiry in the browser's zone, Tab reaching "Call now" first with a visible focus ring and
     Enter deciding, and no request leaving the page's own origin."""
-    async_playwright = chromium_or_skip()
     store = TemplateStore(PACKAGE_PROMPTS_DIR)
     warning = f"quiet hours: it is 22:10 in America/Chicago for {mask_number(NUMBER)}; calls allowed from 08:00"
-    async with running_pages(Clock(NOW), assistant_name=store.display_name) as pages, async_playwright() as pw:
+    async with running_pages(Clock(NOW), assistant_name=store.display_name) as pages:
         pending = pages.create(REQUEST, preview(), [warning])
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            context = await browser.new_context(
+            context = await chromium.new_context(
                 viewport={"width": width, "height": 900}, color_scheme=scheme, timezone_id="America/Chicago"
             )
             page = await context.new_page()
@@ -950,26 +927,25 @@ async def test_as_a_person_would_the_page_reads_at_320_px_and_on_a_desktop_in_li
             await page.screenshot(path=str(artifacts(tmp_path, f"confirm-page-approved-{width}px-{scheme}.png")))
             assert requested and all(url.startswith(pages.origin + "/confirm/") for url in requested), requested
         finally:
-            await browser.close()
+            await close_pages(chromium)
 
 
+@IN_CHROMIUM
 async def test_without_javascript_the_expiry_reads_in_the_serving_machines_zone_and_utc(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chromium: Browser
 ) -> None:
-    async_playwright = chromium_or_skip()
     monkeypatch.setenv("TZ", "Europe/Berlin")
     time.tzset()
     try:
-        async with running_pages(Clock(NOW)) as pages, async_playwright() as pw:
+        async with running_pages(Clock(NOW)) as pages:
             pending = pages.create(REQUEST, preview(), [])
-            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
-                context = await browser.new_context(java_script_enabled=False, timezone_id="America/Chicago")
+                context = await chromium.new_context(java_script_enabled=False, timezone_id="America/Chicago")
                 page = await context.new_page()
                 await page.goto(pages.url(pending))
                 assert "expires at 18:05:00 CEST (16:05:00 UTC)." in await page.inner_text("body")
             finally:
-                await browser.close()
+                await close_pages(chromium)
     finally:
         monkeypatch.undo()
         time.tzset()

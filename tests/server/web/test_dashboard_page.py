@@ -22,7 +22,7 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
@@ -31,6 +31,7 @@ from mcp import Client
 from mcp.client.context import ClientRequestContext
 from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult
 
+from browser_support import IN_CHROMIUM, close_pages
 from server_support import DIAL_PATH, PAYMENT, helper, structured, text_of
 from tests.server.tools.campaigns_support import CID, campaign_server, dial_rows, make_campaign
 from tests.server.tools.test_prepare_campaign import (
@@ -41,13 +42,7 @@ from tests.server.tools.test_prepare_campaign import (
     origin_of,
     rows,
 )
-from tests.server.web.test_confirm_page import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    artifacts,
-    chromium_or_skip,
-    everything_the_model_got,
-)
+from tests.server.web.test_confirm_page import artifacts, everything_the_model_got
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
 from voicing_mcp.guard.campaigns.control import resume_campaign
@@ -57,6 +52,9 @@ from voicing_mcp.server.app import create_server
 from voicing_mcp.server.web import dashboard_page
 from voicing_mcp.server.web.confirm_page import ConfirmPages
 from voicing_mcp.server.web.dashboard_page import MAX_DASHBOARDS, STATUS_MIN_AGE, DashboardPages
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 DAY = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)
 #: every campaign here dials fast enough for a test and slowly enough to pause it midway: one row at a time
@@ -411,14 +409,13 @@ async def test_open_dashboard_without_a_way_to_the_human_says_so_and_names_campa
 
 
 # ----- 5. as a person would: headless Chromium ---------------------------------------------------------------
+@IN_CHROMIUM
 async def test_as_a_person_would_the_approved_page_turns_into_the_dashboard_and_rises_to_100_percent_without_a_reload(
-    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chromium: Browser
 ) -> None:
-    async_playwright = chromium_or_skip()
     log = browser(tmp_path, monkeypatch)
     seen: list[int] = []
-    async with dashboard_client(emu, tmp_path) as client, async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    async with dashboard_client(emu, tmp_path) as client:
         try:
             prepared = await client.call_tool(
                 "prepare_campaign",
@@ -426,7 +423,7 @@ async def test_as_a_person_would_the_approved_page_turns_into_the_dashboard_and_
                     "assistant_id": PAYMENT,
                     "recipients": rows(24),
                     "wait_seconds": 0,
-                    "max_concurrent": 2,
+                    "max_concurrent": 6,  # 4 dispatcher ticks (1 s each) from 0% to 100%, as the page polls (1.5 s)
                     "name": "Overdue payments, May",
                 },
             )
@@ -471,7 +468,7 @@ async def test_as_a_person_would_the_approved_page_turns_into_the_dashboard_and_
             await page.emulate_media(color_scheme="dark")
             await page.screenshot(path=str(artifacts(tmp_path, "dashboard-1280-dark.png")), full_page=True)
         finally:
-            await chromium.close()
+            await close_pages(chromium)
         status, _ = await status_of(client, campaign_id)
     assert seen[0] < 100 and seen[-1] == 100 and seen == sorted(seen), seen
     assert any(0 < p < 100 for p in seen), seen  # it rose while the page was open
@@ -483,13 +480,12 @@ async def test_as_a_person_would_the_approved_page_turns_into_the_dashboard_and_
         assert artifacts(tmp_path, f"dashboard-{width}.png").stat().st_size > 10_000
 
 
+@IN_CHROMIUM
 async def test_as_a_person_would_pause_works_from_the_keyboard(
-    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chromium: Browser
 ) -> None:
-    async_playwright = chromium_or_skip()
     log = browser(tmp_path, monkeypatch)
-    async with dashboard_client(emu, tmp_path) as client, async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    async with dashboard_client(emu, tmp_path) as client:
         try:
             campaign_id, dashboard, _ = await approve(client, log, 20)
             page = await chromium.new_page(viewport={"width": 320, "height": 800})
@@ -508,7 +504,7 @@ async def test_as_a_person_would_pause_works_from_the_keyboard(
                     await anyio.sleep(0.1)
             flash_gone = await page.evaluate("document.getElementById('flash').hidden")
         finally:
-            await chromium.close()
+            await close_pages(chromium)
         status, _ = await status_of(client, campaign_id)
     assert shown.startswith("Paused: no row is dialled from now on")
     assert structured(resumed)["previous_status"] == "paused" and flash_gone is True
