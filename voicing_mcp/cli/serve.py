@@ -68,5 +68,5 @@ def run_server(args: argparse.Namespace) -> int:
     policy = policy_for(host, settings.mcp_token)  # refuses non-loopback without a token, before anything binds
     kind: HttpTransport = "sse" if transport == "sse" else "http"
     app = build_http_app(create_server(settings), kind, policy, stateless=stateless)
-    anyio.run(serve_http, app, host, port, kind, stateless)
-    return 0
+    interrupted = anyio.run(serve_http, app, host, port, kind, stateless)
+    return 130 if interrupted else 0  # Ctrl-C: 128 + SIGINT, as a KeyboardInterrupt would give

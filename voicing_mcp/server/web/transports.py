@@ -10,6 +10,7 @@ once per process (one API client, one local emulator, one chat registry for ever
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import sys
 from collections.abc import AsyncGenerator
@@ -22,6 +23,8 @@ from voicing_mcp.errors import ConfigError, VoicingError
 from voicing_mcp.server.web.security import SecurityMiddleware
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from mcp.server.mcpserver import MCPServer
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -155,13 +158,22 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve_http(app: ASGIApp, host: str, port: int, transport: HttpTransport, stateless: bool = False) -> None:
-    """Serve ``app`` with uvicorn (logs to stderr only) and announce the URL once bound."""
+async def serve_http(app: ASGIApp, host: str, port: int, transport: HttpTransport, stateless: bool = False) -> bool:
+    """Serve ``app`` with uvicorn (logs to stderr only) and announce the URL once bound. True when it stopped
+    for a Ctrl-C (SIGINT): uvicorn shuts down gracefully and raises the signal again, but whether that reaches
+    the caller as a KeyboardInterrupt depends on where asyncio's own SIGINT handler cancels the main task (a
+    cancel that lands in a cleanup is absorbed, under load), so the caller decides the exit status from this."""
     sock = bind(host, port)
     bound = int(sock.getsockname()[1])
     url = display_url(host, bound, transport)
 
     class _Server(uvicorn.Server):
+        interrupted = False
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            self.interrupted = self.interrupted or sig == signal.SIGINT
+            super().handle_exit(sig, frame)
+
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if self.started:
@@ -183,3 +195,4 @@ async def serve_http(app: ASGIApp, host: str, port: int, transport: HttpTranspor
         sock.close()
     if not server.started:
         raise ConfigError(f"the server could not start on {host}:{bound} (see the messages above)")
+    return server.interrupted
