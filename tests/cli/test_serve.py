@@ -107,6 +107,24 @@ def test_a_bad_setting_stops_the_start_before_the_mcp_sdk_is_imported(tmp_path: 
     assert "VOICING_QUIET_HOURS" in done.stderr
 
 
+def test_the_server_starts_with_the_garbage_collector_paused_and_serves_with_it_on_and_the_start_frozen(
+    tmp_path: Path,
+) -> None:
+    """The start's ~140,000 long-lived objects (the SDK's modules, the tools' schemas) are frozen once built, so
+    the collector neither traverses them during the start nor on every later full collection; it is on again
+    for everything the server does after."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICING_")}
+    env.update(XDG_STATE_HOME=str(tmp_path / "state"))
+    probe = (
+        "import gc; from voicing_mcp.cli import main; status = main([]); "
+        "print(status, gc.isenabled(), gc.get_freeze_count() > 50_000)"
+    )
+    done = subprocess.run(  # stdin at its end: the stdio server starts, reads EOF and stops
+        [sys.executable, "-c", probe], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.split() == ["0", "True", "True"], done.stderr
+
+
 def test_stateless_http_from_the_environment_refuses_the_sse_transport(tmp_path: Path) -> None:
     done = serve(tmp_path, "--transport", "sse", "--port", "0", VOICING_HTTP_STATELESS="true")
     assert done.returncode == 2, done.stderr

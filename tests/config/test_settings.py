@@ -243,3 +243,24 @@ def test_settings_are_frozen_once_read(monkeypatch: pytest.MonkeyPatch) -> None:
         s.max_calls_per_hour = 99  # type: ignore[misc]
     monkeypatch.setenv("VOICING_MAX_CALLS_PER_HOUR", "40")  # a later change of the environment is a new read
     assert s.max_calls_per_hour == 12 and load_settings().max_calls_per_hour == 40
+
+
+def test_a_variable_is_read_whatever_the_case_of_its_name_and_a_keyword_argument_replaces_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("VOICING_MAX_CALLS_PER_HOUR", raising=False)
+    monkeypatch.setenv("voicing_max_calls_per_hour", "7")
+    monkeypatch.setenv("VOICING_ALLOWED_NUMBERS", "+17015550123, +1702*")  # comma-separated, not JSON
+    s = load_settings()
+    assert s.max_calls_per_hour == 7 and s.allowed_numbers == ["+17015550123", "+1702*"]
+    assert load_settings(max_calls_per_hour=3).max_calls_per_hour == 3
+
+
+def test_an_empty_variable_is_a_value_its_setting_reads_not_an_absent_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOICING_STRICT_TEMPLATES", "")
+    with pytest.raises(ConfigError, match=r"VOICING_STRICT_TEMPLATES: .*use true or false"):
+        load_settings()
+    monkeypatch.setenv("VOICING_STRICT_TEMPLATES", "false")
+    monkeypatch.setenv("VOICING_QUIET_HOURS", "")  # set and empty: no quiet hours, not the default 21:00-08:00
+    s = load_settings()
+    assert s.strict_templates is False and s.quiet_hours is None

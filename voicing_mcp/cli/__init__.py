@@ -79,7 +79,7 @@ class _Parser(argparse.ArgumentParser):
 
 def settings_help() -> str:
     """One line per setting: ``VOICING_NAME  meaning (default …)``, from the Settings model."""
-    from voicing_mcp.config import setting_lines  # noqa: PLC0415 (pydantic + pydantic-settings ~0.3 s: --help only)
+    from voicing_mcp.config import setting_lines  # noqa: PLC0415 (pydantic ~0.3 s: --help only)
 
     lines = ["settings (environment variables; a flag of the same name wins):"]
     for name, meaning in setting_lines():

@@ -14,8 +14,11 @@ Settings are loaded first; a bad setting stops the start with one line per probl
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
+from collections.abc import Generator
+from contextlib import contextmanager
 
 import anyio
 
@@ -28,6 +31,24 @@ STDIO_AT_A_TERMINAL = (
     "so nothing more happens here; Ctrl-C stops. To try it: 'voicing-mcp demo'; to test the settings: "
     "'voicing-mcp check'; for a client's config see README, Client setup"
 )
+
+
+@contextmanager
+def start_up_without_gc() -> Generator[None]:
+    """Run the block (the MCP SDK's import, the server's construction) with the cyclic garbage collector paused,
+    then freeze what is alive (``gc.freeze``) and resume it. The start builds ~140,000 objects that live as long
+    as the process (modules, classes, schemas); the collector spent ~130 ms of CPU of a ~1.6 s start traversing
+    them again and again, and a full pass at exit. Frozen, no later collection visits them. The price: the few
+    cycles the start left as garbage (~4,000 objects, under 1 MB) stay until the process ends. Nothing changes
+    if the collector was off already."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.freeze()
+            gc.enable()
 
 
 def run_server(args: argparse.Namespace) -> int:
@@ -46,27 +67,35 @@ def run_server(args: argparse.Namespace) -> int:
             "VOICING_HTTP_STATELESS=true applies to --transport http only (streamable HTTP): an SSE session lives "
             "in the replica that opened it; serve --transport http, or unset VOICING_HTTP_STATELESS"
         )
-    from voicing_mcp.server.app import create_server  # noqa: PLC0415 (the MCP SDK, after the settings are checked)
-
     transport: str = args.transport
     if transport == "stdio":
         if sys.stdin.isatty():  # started by hand in a terminal, not by a client: say why nothing happens
             print(STDIO_AT_A_TERMINAL, file=sys.stderr, flush=True)
-        from voicing_mcp.server.stdio import run_stdio  # noqa: PLC0415 (the SDK's stdio transport: stdio only)
+        with start_up_without_gc():
+            from voicing_mcp.server.app import create_server  # noqa: PLC0415 (the MCP SDK, after the settings)
+            from voicing_mcp.server.stdio import run_stdio  # noqa: PLC0415 (the SDK's stdio transport: stdio only)
 
-        anyio.run(run_stdio, create_server(settings))
+            server = create_server(settings)
+        anyio.run(run_stdio, server)
         return 0
     if transport not in ("sse", "http"):
         raise ConfigError(f"unknown transport {transport!r}: use stdio, sse or http")
 
-    # uvicorn and the security middleware: sse/http only
-    from voicing_mcp.server.web.security import policy_for  # noqa: PLC0415 (sse/http only)
-    from voicing_mcp.server.web.transports import HttpTransport, build_http_app, serve_http  # noqa: PLC0415 (uvicorn)
+    with start_up_without_gc():
+        from voicing_mcp.server.app import create_server  # noqa: PLC0415 (the MCP SDK, after the settings)
 
-    host: str = args.host
-    port: int = args.port
-    policy = policy_for(host, settings.mcp_token)  # refuses non-loopback without a token, before anything binds
-    kind: HttpTransport = "sse" if transport == "sse" else "http"
-    app = build_http_app(create_server(settings), kind, policy, stateless=stateless)
+        # uvicorn and the security middleware: sse/http only
+        from voicing_mcp.server.web.security import policy_for  # noqa: PLC0415 (sse/http only)
+        from voicing_mcp.server.web.transports import (  # noqa: PLC0415 (uvicorn)
+            HttpTransport,
+            build_http_app,
+            serve_http,
+        )
+
+        host: str = args.host
+        port: int = args.port
+        policy = policy_for(host, settings.mcp_token)  # refuses non-loopback without a token, before anything binds
+        kind: HttpTransport = "sse" if transport == "sse" else "http"
+        app = build_http_app(create_server(settings), kind, policy, stateless=stateless)
     interrupted = anyio.run(serve_http, app, host, port, kind, stateless)
     return 130 if interrupted else 0  # Ctrl-C: 128 + SIGINT, as a KeyboardInterrupt would give

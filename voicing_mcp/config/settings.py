@@ -6,13 +6,14 @@ Over 300 lines: one field, validator and description per setting, kept in one pl
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterable
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from voicing_mcp.config.parsing import (
     MAKE_A_SECRET,
@@ -49,10 +50,28 @@ TOKEN_MODE_WARNING = (
 _E164_OR_PREFIX = re.compile(r"^\+\d{1,15}\*?$")
 
 
-class Settings(BaseSettings):
-    """Every ``VOICING_*`` setting (docs/settings.md). :func:`load_settings` gives friendly errors."""
+ENV_PREFIX = "VOICING_"
 
-    model_config = SettingsConfigDict(env_prefix="VOICING_", extra="ignore", frozen=True)
+
+def environment_values(fields: Iterable[str]) -> dict[str, str]:
+    """The ``VOICING_<NAME>`` environment variables of ``fields``, by field name, their text as it is: a name
+    matches in any case (``voicing_env`` is ``VOICING_ENV``; of two spellings of one name, the later in the
+    environment wins), an empty value is a value, nothing is decoded from JSON (lists are comma-separated)."""
+    lowered = {name.lower(): value for name, value in os.environ.items()}
+    prefix = ENV_PREFIX.lower()
+    return {name: lowered[prefix + name] for name in fields if prefix + name in lowered}
+
+
+class Settings(BaseModel):
+    """Every ``VOICING_*`` setting (docs/settings.md), read from the environment when constructed; a keyword
+    argument replaces the variable. :func:`load_settings` gives friendly errors."""
+
+    # the defaults go through the validators too; a keyword argument or a variable that is no field is ignored
+    model_config = ConfigDict(extra="ignore", frozen=True, validate_default=True, arbitrary_types_allowed=True)
+
+    def __init__(self, **values: Any) -> None:
+        # read here, not with pydantic-settings: importing it (python-dotenv and its sources) took ~30 ms of every start
+        super().__init__(**{**environment_values(type(self).model_fields), **values})
 
     api_key: SecretStr | None = Field(
         default=None, description="the 'Rest APIs' key, sent as x-api-key (none: the built-in emulator answers)"
@@ -68,18 +87,18 @@ class Settings(BaseSettings):
         description="folder of your <assistant_id>.j2 templates (default: the checkout's prompts/ when run from a "
         "clone, else your config folder; never the working directory; local mode adds the shipped examples)",
     )
-    quiet_hours: Annotated[QuietHours | None, NoDecode] = Field(
+    quiet_hours: QuietHours | None = Field(
         default=QuietHours(time(21, 0), time(8, 0)),
         description="no dialling in this window, callee's local time, HH:MM-HH:MM or off (default 21:00-08:00)",
     )
-    allowed_numbers: Annotated[list[str], NoDecode] = Field(
+    allowed_numbers: list[str] = Field(
         default_factory=list,
         description="comma-separated E.164 numbers or +prefix* dialled without confirmation (default: none)",
     )
     default_region: str | None = Field(
         default=None, description="ISO country code for national-format numbers, e.g. US (default: none)"
     )
-    allowed_countries: Annotated[list[str], NoDecode] = Field(
+    allowed_countries: list[str] = Field(
         default_factory=list, description="comma-separated ISO codes that may be dialled (default: all)"
     )
     strict_templates: bool = Field(
@@ -104,7 +123,7 @@ class Settings(BaseSettings):
         default="warning", description="debug, info, warning or error; logs go to stderr (default warning)"
     )
     max_calls_per_hour: int = Field(default=30, ge=0, description="dial rate limit of this server (default 30)")
-    max_calls_per_number: Annotated[CallsPerNumber, NoDecode] = Field(
+    max_calls_per_number: CallsPerNumber = Field(
         default=CallsPerNumber(3, timedelta(hours=24)),
         description="calls to one number in a window, across campaigns and single calls, N/<hours>h (default 3/24h)",
     )
