@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from voicing_mcp.cli import demo
 from voicing_mcp.config import Settings
+from voicing_mcp.config.settings import ENV_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p.name for p in (ROOT / "voicing_mcp" / "examples").glob("*.j2"))
@@ -184,8 +185,7 @@ def test_server_json_names_this_package_at_pyprojects_version_in_the_registrys_f
 
 
 def test_server_json_offers_only_real_settings_and_marks_the_secret_ones() -> None:
-    prefix = Settings.model_config.get("env_prefix", "")
-    settings = {f"{prefix}{name}".upper(): field for name, field in Settings.model_fields.items()}
+    settings = {f"{ENV_PREFIX}{name}".upper(): field for name, field in Settings.model_fields.items()}
     [package] = SERVER_JSON["packages"]
     offered = {var["name"]: var for var in package["environmentVariables"]}
     assert set(offered) <= set(settings), set(offered) - set(settings)

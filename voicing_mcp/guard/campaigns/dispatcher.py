@@ -33,6 +33,9 @@ One :meth:`CampaignDispatcher.tick` (the background loop runs one every ``tick_s
 6. a campaign with no row left to dial or in progress becomes ``completed``.
 
 An error in one campaign is logged (stderr, numbers masked) and the others go on.
+
+Over 450 lines: the tick's steps and what each does when the ledger or the API fails (a row's error stays that
+row's) are read together; split apart, one row's path through a tick would run across files.
 """
 
 from __future__ import annotations
