@@ -81,7 +81,9 @@ def structured(result: CallToolResult) -> dict[str, Any]:
 
 #: one client for every helper call: ``httpx.request`` builds a new client, and with it an SSL context that
 #: loads the CA bundle (80 ms each on 2 cores), per call — most of the property test's time went there
-_HTTP = httpx.Client(timeout=10)
+#: idle connections are dropped after 1 s, well before the emulator's uvicorn closes them (its keep-alive is 5 s,
+#: httpx's default expiry too): reusing one at the moment the server closed it was a "connection reset" under load
+_HTTP = httpx.Client(timeout=10, limits=httpx.Limits(keepalive_expiry=1.0))
 
 
 def helper(emu: RunningEmulator, method: str, path: str, body: Any = None) -> Any:
