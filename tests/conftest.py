@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from jsonschema.validators import Draft202012Validator
 from pydantic import SecretStr
 
 import pg_support
@@ -14,6 +17,28 @@ from server_support import MODES, helper
 from voicing_mcp.config import PACKAGE_PROMPTS_DIR
 from voicing_mcp.emulator.runner import RunningEmulator, emulator_in_thread
 from voicing_mcp.emulator.state import EmulatorConfig
+
+
+def _check_each_schema_once() -> None:
+    """The SDK's client checks a tool's output schema against the JSON Schema metaschema once per session, before it
+    validates the tool's first result (``ClientSession._output_schema_validator``); our output schemas are large
+    and a test opens a session of its own, so that check of the same few schemas was ~15% of the CPU of an
+    in-process test. Here a schema that passed the check passes again without being walked again (a pure function
+    of the schema; one that fails is checked, and fails, every time). Every result is still validated against its
+    schema, as before."""
+    check = Draft202012Validator.check_schema
+    passed: set[str] = set()
+
+    def check_once(schema: Any, *args: Any, **kwargs: Any) -> None:
+        key = json.dumps(schema, sort_keys=True, default=repr)
+        if key not in passed:
+            check(schema, *args, **kwargs)
+            passed.add(key)
+
+    Draft202012Validator.check_schema = staticmethod(check_once)  # type: ignore[method-assign]
+
+
+_check_each_schema_once()
 
 
 @pytest.fixture(autouse=True)

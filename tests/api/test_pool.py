@@ -6,13 +6,16 @@ from __future__ import annotations
 import http.server
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 
+import certifi
 import httpx
 import pytest
 from pydantic import SecretStr
 
+from voicing_mcp.api import pool
 from voicing_mcp.api.constants import DETAILS_PATH
 from voicing_mcp.api.pool import ApiKeyAuth, connection_error, error_reason, has_request, http_pool
 from voicing_mcp.emulator.runner import RunningEmulator
@@ -140,3 +143,17 @@ def test_an_error_without_its_request_names_no_url() -> None:
     )
     assert error.url is None
     assert "at api.voicing.ai" in error.message and "2 attempts" in error.message
+
+
+def test_the_tls_context_verifies_certificates_and_host_names_and_is_made_once_per_ca_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = pool.tls_context()
+    assert pool.tls_context() is first  # the CA bundle is loaded once a process
+    assert first.verify_mode == ssl.CERT_REQUIRED and first.check_hostname is True
+    assert first.cert_store_stats()["x509_ca"] > 0  # certifi's bundle is loaded
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())  # the variable httpx honours makes a context of its own
+    other = pool.tls_context()
+    assert other is not first and other.verify_mode == ssl.CERT_REQUIRED
+    client = http_pool("https://api.example.test", SecretStr("k"), "ua", 4)
+    assert client._transport._pool._ssl_context is other  # pyright: ignore  # the client uses it

@@ -6,7 +6,10 @@ of httpcore/h11 cost a server's start ~50-150 ms before its first answer, and a 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import os
+import ssl
 import sys
 from collections.abc import Generator
 
@@ -56,7 +59,20 @@ def http_pool(
         ),
         transport=transport,
         follow_redirects=False,
+        verify=tls_context(),
     )
+
+
+def tls_context() -> ssl.SSLContext:
+    """httpx's default TLS context (certifi's CA bundle, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``), made once a
+    process for each of those settings: loading the CA bundle costs ~40 ms of CPU for every client otherwise (a
+    process that opens several clients: a restart of the API client, the tests). Verification is unchanged."""
+    return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.cache
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:  # the arguments: the cache key
+    return httpx.create_ssl_context()  # reads SSL_CERT_FILE / SSL_CERT_DIR itself, as a client with verify=True
 
 
 def sniffio_known() -> None:
