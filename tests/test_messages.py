@@ -73,3 +73,8 @@ def test_the_key_never_survives_describe_whatever_the_api_echoed_and_the_text_is
 def test_an_exception_without_text_still_gets_a_sentence() -> None:
     assert describe(RuntimeError()) == "unexpected RuntimeError"
     assert describe(ValueError("plain words")) == "plain words"
+
+
+def test_a_rate_limit_of_zero_says_no_number_is_dialled_not_to_wait() -> None:
+    text = describe(refusal("rate-limit", count=0, max_per_hour=0))
+    assert "VOICING_MAX_CALLS_PER_HOUR is 0, so this server dials no number" in text and "wait" not in text

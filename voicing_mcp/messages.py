@@ -462,6 +462,8 @@ def _outcome_unknown(*, phone_masked: str, ledger_id: int, created_at: str, assi
 
 @_refusal("rate-limit")
 def _rate_limit(*, count: int, max_per_hour: int) -> str:
+    if max_per_hour == 0:  # waiting never helps: the setting stops every dial
+        return "rate limit: VOICING_MAX_CALLS_PER_HOUR is 0, so this server dials no number; raise the setting to dial"
     return (
         f"rate limit: {count} dials in the last hour, VOICING_MAX_CALLS_PER_HOUR is {max_per_hour}; wait until the "
         "oldest of them is an hour old, or raise the setting"

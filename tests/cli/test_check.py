@@ -430,6 +430,10 @@ async def test_check_prints_the_guard_settings_in_effect(tmp_path: Path, check_h
     off = await check_here(VOICING_QUIET_HOURS="off", VOICING_STRICT_TEMPLATES="false")
     guard = next(ln for ln in off.stdout.splitlines() if ln.split()[1:2] == ["guard"])
     assert "no quiet hours" in guard and "do-not-call file: none" in guard and "dialled with a warning" in guard
+    empty = await check_here(VOICING_QUIET_HOURS="", VOICING_MAX_CALLS_PER_HOUR="0")
+    guard = next(ln for ln in empty.stdout.splitlines() if ln.split()[1:2] == ["guard"])
+    assert "quiet hours 21:00-08:00 in the callee's time" in guard  # empty is the default, never "off"
+    assert guard.startswith("warn") and "no dial at all (VOICING_MAX_CALLS_PER_HOUR=0)" in guard
 
 
 async def test_check_prints_the_per_number_cap_and_the_campaigns_folder(tmp_path: Path, check_here: CheckHere) -> None:

@@ -261,6 +261,8 @@ def test_an_empty_variable_is_a_value_its_setting_reads_not_an_absent_one(monkey
     with pytest.raises(ConfigError, match=r"VOICING_STRICT_TEMPLATES: .*use true or false"):
         load_settings()
     monkeypatch.setenv("VOICING_STRICT_TEMPLATES", "false")
-    monkeypatch.setenv("VOICING_QUIET_HOURS", "")  # set and empty: no quiet hours, not the default 21:00-08:00
+    monkeypatch.setenv("VOICING_QUIET_HOURS", "")  # set and empty: the default window; only "off" switches it off
     s = load_settings()
-    assert s.strict_templates is False and s.quiet_hours is None
+    assert s.strict_templates is False and str(s.quiet_hours) == "21:00-08:00"
+    monkeypatch.setenv("VOICING_QUIET_HOURS", " Off ")
+    assert load_settings().quiet_hours is None

@@ -222,11 +222,16 @@ def check_guard(settings: Settings, report: Report) -> None:
     templates = "refused" if settings.strict_templates else "dialled with a warning"
     per_number = settings.max_calls_per_number
     hours = int(per_number.window.total_seconds() // 3600)
+    hourly = (
+        f"at most {settings.max_calls_per_hour} dial(s) an hour"
+        if settings.max_calls_per_hour
+        else "no dial at all (VOICING_MAX_CALLS_PER_HOUR=0)"
+    )
     report.add(
-        "ok",
+        "warn" if settings.max_calls_per_hour == 0 else "ok",
         "guard",
-        f"env={settings.resolved_env}; {quiet}; the same number and assistant refused for {window} min; at most "
-        f"{settings.max_calls_per_hour} dial(s) an hour and {per_number.calls} to one number in {hours} h "
+        f"env={settings.resolved_env}; {quiet}; the same number and assistant refused for {window} min; {hourly} "
+        f"and {per_number.calls} to one number in {hours} h "
         f"(VOICING_MAX_CALLS_PER_NUMBER={per_number}); countries: {countries}; allow-listed numbers: "
         f"{len(settings.allowed_numbers)}; do-not-call file: {dnc}; an assistant without a template: {templates}; "
         f"ledger {settings.ledger_shown}",

@@ -51,6 +51,10 @@ class QuietHours:
         return f"{self.start:%H:%M}-{self.end:%H:%M}"
 
 
+#: ``VOICING_QUIET_HOURS`` unset or empty: no dialling 21:00-08:00 in the callee's local time (US rules: 8:00-21:00)
+DEFAULT_QUIET_HOURS = QuietHours(time(21, 0), time(8, 0))
+
+
 def _parse_hhmm(text: str, which: str) -> time:
     m = _HHMM.match(text.strip())
     if not m:
@@ -64,9 +68,12 @@ def _parse_hhmm(text: str, which: str) -> time:
 
 
 def parse_quiet_hours(value: str) -> QuietHours | None:
-    """``"21:00-08:00"`` → QuietHours; ``"off"`` (or empty) → None."""
+    """``"21:00-08:00"`` → QuietHours; ``"off"`` → None; empty → the default window (a client's ``env`` left with
+    ``""`` must not switch a safety rule off: only a word that says so does)."""
     text = value.strip()
-    if text.lower() in {"", "off", "none", "false", "0"}:
+    if not text:
+        return DEFAULT_QUIET_HOURS
+    if text.lower() in {"off", "none", "false", "0"}:
         return None
     parts = text.split("-")
     if len(parts) != 2:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from datetime import time, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from voicing_mcp.config.parsing import (
+    DEFAULT_QUIET_HOURS,
     MAKE_A_SECRET,
     MIN_SECRET_CHARS,
     CallsPerNumber,
@@ -88,7 +89,7 @@ class Settings(BaseModel):
         "clone, else your config folder; never the working directory; local mode adds the shipped examples)",
     )
     quiet_hours: QuietHours | None = Field(
-        default=QuietHours(time(21, 0), time(8, 0)),
+        default=DEFAULT_QUIET_HOURS,
         description="no dialling in this window, callee's local time, HH:MM-HH:MM or off (default 21:00-08:00)",
     )
     allowed_numbers: list[str] = Field(
