@@ -156,6 +156,9 @@ SLOW_MODULES = (
     "tests/test_packaging.py",
     "tests/server/apps/test_views_in_chromium.py",
     "tests/server/web/test_campaign_over_http.py",
+    "tests/server/test_dial_property.py",  # 2 tests, ~15 s: last, it alone kept one worker busy for its 15 s
+    "tests/server/web/test_campaign_page.py",  # 3 tests, ~11 s
+    "tests/cli/test_demo.py",  # 5 tests, ~12 s
 )
 
 
