@@ -30,8 +30,9 @@ def test_a_window_within_one_day_holds_its_start_but_not_its_end() -> None:
 
 
 def test_off_means_no_window_and_an_empty_window_holds_no_minute() -> None:
-    for spelling in ("off", "OFF", " none ", ""):
+    for spelling in ("off", "OFF", " none ", "false", "0"):
         assert parse_quiet_hours(spelling) is None, spelling
+    assert str(parse_quiet_hours(" ")) == "21:00-08:00"  # empty is the default window, never off
     empty = QuietHours(time(9, 0), time(9, 0))
     now = datetime(2026, 5, 4, 14, 0, tzinfo=UTC)  # 09:00 in Chicago
     assert zones_in_window((CHICAGO,), empty, now) == []
