@@ -321,3 +321,12 @@ def due_ts(state: RowState, next_attempt_at: datetime | None, now: float) -> flo
     if state not in DUE_STATES:
         return None
     return next_attempt_at.timestamp() if next_attempt_at is not None else now
+
+
+def row_write_params(campaign_id: str, o: RowOutcome, now: float) -> tuple[object, ...]:
+    """The parameters of both backends' row update (``UPDATE campaign_rows SET state, call_id, next_attempt_ts,
+    last_outcome, exclusion_reason (when excluded), … WHERE campaign_id AND position``), in its placeholders'
+    order: the state, the call id, when it is due, the outcome, the state and outcome again for the exclusion
+    reason, the time, the row's campaign and position."""
+    due = due_ts(o.state, o.next_attempt_at, now)
+    return (o.state, o.call_id, due, o.last_outcome, o.state, o.last_outcome, now, campaign_id, o.position)

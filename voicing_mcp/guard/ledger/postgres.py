@@ -61,11 +61,11 @@ from voicing_mcp.guard.ledger.campaigns import (
     check_row_update,
     check_transition,
     drops_outcome_log,
-    due_ts,
     logged_outcome,
     missing,
     missing_row,
     row_update_allowed,
+    row_write_params,
     ts,
     when,
 )
@@ -986,20 +986,7 @@ async def _write_rows(
             "THEN COALESCE(%s, exclusion_reason) ELSE exclusion_reason END, worker_id = NULL, lease_ts = NULL, "
             "updated_ts = %s "
             "WHERE campaign_id = %s AND position = %s",
-            [
-                (
-                    o.state,
-                    o.call_id,
-                    due_ts(o.state, o.next_attempt_at, now),
-                    o.last_outcome,
-                    o.state,
-                    o.last_outcome,
-                    now,
-                    campaign_id,
-                    o.position,
-                )
-                for _, o in changes
-            ],
+            [row_write_params(campaign_id, o, now) for _, o in changes],
         )
         logged = [(c, o.position, e) for c, o in changes if (e := logged_outcome(c, o.state, o.last_outcome))]
         if logged:

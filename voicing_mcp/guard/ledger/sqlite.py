@@ -62,11 +62,11 @@ from voicing_mcp.guard.ledger.campaigns import (
     check_row_update,
     check_transition,
     drops_outcome_log,
-    due_ts,
     logged_outcome,
     missing,
     missing_row,
     row_update_allowed,
+    row_write_params,
     ts,
     when,
 )
@@ -960,17 +960,7 @@ def _write_row(conn: sqlite3.Connection, campaign_id: str, current: str, o: RowO
         "THEN COALESCE(?, exclusion_reason) ELSE exclusion_reason END, worker_id = NULL, lease_ts = NULL, "
         "updated_ts = ? "
         "WHERE campaign_id = ? AND position = ?",
-        (
-            o.state,
-            o.call_id,
-            due_ts(o.state, o.next_attempt_at, now),
-            o.last_outcome,
-            o.state,
-            o.last_outcome,
-            now,
-            campaign_id,
-            o.position,
-        ),
+        row_write_params(campaign_id, o, now),
     )
     logged = logged_outcome(current, o.state, o.last_outcome)
     if logged is not None:
