@@ -332,6 +332,16 @@ async def test_three_failed_calls_in_a_row_pause_the_campaign(emu: RunningEmulat
         assert await w.ledger.campaign_row_counts(CID) == {"failed": 3, "queued": 2}
 
 
+async def take_turns(w: World, other: CampaignDispatcher, *, rounds: int) -> None:
+    """The world's dispatcher and ``other`` tick in turn until the campaign stops running (at most ``rounds``)."""
+    for _ in range(rounds):
+        for d in (w.dispatcher, other):
+            await anyio.sleep(0.03)
+            await d.tick()
+        if (await w.get()).status != "running":
+            return
+
+
 async def test_three_failed_calls_in_a_row_pause_the_campaign_with_two_dispatchers_taking_turns(
     emu: RunningEmulator, ledger_store: LedgerStore
 ) -> None:
@@ -339,12 +349,7 @@ async def test_three_failed_calls_in_a_row_pause_the_campaign_with_two_dispatche
     async with world(emu, ledger_store) as w:
         other = CampaignDispatcher(w.guard, w.dispatcher.client, worker_id="test:2", clock=w.clock)
         await w.campaign(numbers, max_concurrent=1)
-        for _ in range(12):
-            for d in (w.dispatcher, other):
-                await anyio.sleep(0.03)
-                await d.tick()
-            if (await w.get()).status != "running":
-                break
+        await take_turns(w, other, rounds=12)
         campaign = await w.get()
         assert campaign.status == "paused"
         assert dialled(emu) == numbers[:3]
@@ -358,12 +363,7 @@ async def test_more_than_a_fifth_of_the_last_ten_dials_failing_pauses_the_campai
     async with world(emu, ledger_store) as w:
         other = CampaignDispatcher(w.guard, w.dispatcher.client, worker_id="test:2", clock=w.clock)
         await w.campaign(numbers, max_concurrent=1)
-        for _ in range(20):
-            for d in (w.dispatcher, other):
-                await anyio.sleep(0.03)
-                await d.tick()
-            if (await w.get()).status != "running":
-                break
+        await take_turns(w, other, rounds=20)
         campaign = await w.get()
         assert (campaign.status, campaign.pause_reason) == ("paused", "3 of the last 10 dials failed (more than 20%)")
         assert dialled(emu) == numbers[:10]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -36,7 +36,7 @@ from voicing_mcp.config import Settings, load_settings
 from voicing_mcp.emulator.runner import RunningEmulator
 from voicing_mcp.emulator.state import EmulatorConfig
 from voicing_mcp.guard.campaigns.dispatcher import CampaignDispatcher
-from voicing_mcp.guard.ledger import Campaign, NewCampaign, NewCampaignRow, open_ledger
+from voicing_mcp.guard.ledger import Campaign, DialLedger, NewCampaign, NewCampaignRow, open_ledger
 from voicing_mcp.guard.policy import ledger_environment
 from voicing_mcp.runtime import open_guard, template_store
 from voicing_mcp.server.app import create_server
@@ -117,6 +117,42 @@ async def campaign_in(tmp_path: Path, campaign_id: str) -> tuple[Campaign, dict[
         return campaign, counts
     finally:
         await ledger.aclose()
+
+
+async def campaign_whose_approval_lapsed(
+    settings: Settings,
+    tmp_path: Path,
+    clock: Clock,
+    campaign_id: str,
+    positions: tuple[int, ...],
+    *,
+    before_it_lapses: Callable[[DialLedger, str], Awaitable[None]] | None = None,
+) -> NewCampaign:
+    """A campaign of ``positions`` in the test's ledger, approved for a minute, ``before_it_lapses`` done, then paused
+    two minutes later because its approval expired (as the dispatcher pauses it)."""
+    ledger = open_ledger(tmp_path / "ledger.sqlite3", clock=clock, environment=ledger_environment(settings))
+    try:
+        new = NewCampaign(
+            id=campaign_id,
+            environment=ledger_environment(settings),
+            assistant_id=PAYMENT,
+            telephony_provider="default",
+            manifest_sha256="m" * 64,
+        )
+        variables = {"name": "A", "plan_type": "Gold"}
+        await ledger.create_campaign(
+            new, [NewCampaignRow(position=i, phone_e164=number(i), input_variables=variables) for i in positions]
+        )
+        await ledger.approve_campaign(
+            new.id, manifest_sha256="m" * 64, ticked_positions=positions, expires_at=clock() + timedelta(minutes=1)
+        )
+        if before_it_lapses is not None:
+            await before_it_lapses(ledger, new.id)
+        clock.now += timedelta(minutes=2)
+        await ledger.set_campaign_status(new.id, "paused", reason="approval expired")
+    finally:
+        await ledger.aclose()
+    return new
 
 
 def dialled(emu: RunningEmulator) -> list[str]:
@@ -498,37 +534,20 @@ async def test_asking_again_after_the_approval_lapsed_shows_the_waiting_rows_too
     log = browser(tmp_path, monkeypatch)
     clock = Clock()
     settings = campaign_settings(emu, tmp_path)
-    ledger = open_ledger(tmp_path / "ledger.sqlite3", clock=clock, environment=ledger_environment(settings))
-    try:
-        new = NewCampaign(
-            id="cmp_00000000000000aa",
-            environment=ledger_environment(settings),
-            assistant_id=PAYMENT,
-            telephony_provider="default",
-            manifest_sha256="m" * 64,
-        )
-        await ledger.create_campaign(
-            new,
-            [
-                NewCampaignRow(position=i, phone_e164=number(i), input_variables={"name": "A", "plan_type": "Gold"})
-                for i in (1, 2, 3)
-            ],
-        )
-        await ledger.approve_campaign(
-            new.id, manifest_sha256="m" * 64, ticked_positions=(1, 2, 3), expires_at=clock() + timedelta(minutes=1)
-        )
-        [row] = await ledger.claim_next_rows(worker_id="w", lease=timedelta(minutes=5), limit=1, campaign_id=new.id)
+
+    async def row_1_waits(ledger: DialLedger, cid: str) -> None:
+        [row] = await ledger.claim_next_rows(worker_id="w", lease=timedelta(minutes=5), limit=1, campaign_id=cid)
         await ledger.record_row_outcome(
-            new.id,
+            cid,
             row.position,
             state="waiting",
             next_attempt_at=clock() + timedelta(hours=2),
             last_outcome="quiet hours",
         )
-        clock.now += timedelta(minutes=2)
-        await ledger.set_campaign_status(new.id, "paused", reason="approval expired")
-    finally:
-        await ledger.aclose()
+
+    new = await campaign_whose_approval_lapsed(
+        settings, tmp_path, clock, "cmp_00000000000000aa", (1, 2, 3), before_it_lapses=row_1_waits
+    )
     async with campaign_client(emu, tmp_path, clock=clock) as client:
         asked = await client.call_tool("ask_again", {"campaign_id": new.id})
         url = await recorded_url(log)
@@ -581,25 +600,7 @@ async def test_asking_again_about_a_campaign_cancelled_meanwhile_says_it_is_canc
     log = browser(tmp_path, monkeypatch)
     clock = Clock()
     settings = campaign_settings(emu, tmp_path)
-    ledger = open_ledger(tmp_path / "ledger.sqlite3", clock=clock, environment=ledger_environment(settings))
-    try:
-        new = NewCampaign(
-            id="cmp_00000000000000ab",
-            environment=ledger_environment(settings),
-            assistant_id=PAYMENT,
-            telephony_provider="default",
-            manifest_sha256="m" * 64,
-        )
-        await ledger.create_campaign(
-            new, [NewCampaignRow(position=1, phone_e164=number(1), input_variables={"name": "A", "plan_type": "Gold"})]
-        )
-        await ledger.approve_campaign(
-            new.id, manifest_sha256="m" * 64, ticked_positions=(1,), expires_at=clock() + timedelta(minutes=1)
-        )
-        clock.now += timedelta(minutes=2)
-        await ledger.set_campaign_status(new.id, "paused", reason="approval expired")
-    finally:
-        await ledger.aclose()
+    new = await campaign_whose_approval_lapsed(settings, tmp_path, clock, "cmp_00000000000000ab", (1,))
     server = create_server(settings, clock=clock)
 
     async def ask_after_a_cancel(campaign_id: str, ctx: Context[ServerContext, Any]) -> str:
