@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -335,6 +336,21 @@ def test_ctrl_c_with_an_sse_client_connected_stops_cleanly(tmp_path: Path) -> No
     out = served.proc.stdout.read() if served.proc.stdout else ""
     assert code == 130  # uvicorn shuts down gracefully, then re-raises the SIGINT; the CLI exits 128+2
     assert out == ""
+    log = "".join(served.stderr)
+    assert "Traceback" not in log and "ERROR" not in log, log
+
+
+def test_a_second_ctrl_c_force_quits_with_130_and_no_traceback(tmp_path: Path) -> None:
+    served = serve(tmp_path, "http")
+    served.proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)  # the second Ctrl-C while the first one's shutdown runs: uvicorn's force exit
+    served.proc.send_signal(signal.SIGINT)
+    code = served.proc.wait(timeout=60)
+    seen = -1
+    while seen != len(served.stderr):  # what the process wrote before it ended, read by the pump thread
+        seen = len(served.stderr)
+        time.sleep(0.2)
+    assert code == 130
     log = "".join(served.stderr)
     assert "Traceback" not in log and "ERROR" not in log, log
 

@@ -9,6 +9,7 @@ once per process (one API client, one local emulator, one chat registry for ever
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import socket
@@ -158,6 +159,29 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+_CANCELLED_TEXT = f"{asyncio.CancelledError.__module__}.{asyncio.CancelledError.__qualname__}"
+"""The last line of a traceback's text when a task was cancelled."""
+
+
+class _ForcedExitCancel(logging.Filter):
+    """Drops uvicorn's report of the lifespan cancelled by a second Ctrl-C. A second SIGINT is uvicorn's force
+    exit: it skips the lifespan's shutdown, and the app's lifespan (the server's own cleanup runs in it) is then
+    cancelled as the event loop ends; uvicorn logged that expected cancel as an ERROR with a traceback. Any other
+    record, and every record before a second Ctrl-C, passes."""
+
+    def __init__(self, server: uvicorn.Server) -> None:
+        super().__init__()
+        self._server = server
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._server.force_exit:
+            return True
+        if record.exc_info is not None and isinstance(record.exc_info[1], asyncio.CancelledError):
+            return False
+        # Starlette reports it as 'lifespan.shutdown.failed' with the traceback's text as the message
+        return not record.getMessage().rstrip().endswith(_CANCELLED_TEXT)
+
+
 async def serve_http(app: ASGIApp, host: str, port: int, transport: HttpTransport, stateless: bool = False) -> bool:
     """Serve ``app`` with uvicorn (logs to stderr only) and announce the URL once bound. True when it stopped
     for a Ctrl-C (SIGINT): uvicorn shuts down gracefully and raises the signal again, but whether that reaches
@@ -189,6 +213,7 @@ async def serve_http(app: ASGIApp, host: str, port: int, transport: HttpTranspor
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     server = _Server(config)
+    logging.getLogger("uvicorn.error").addFilter(_ForcedExitCancel(server))
     try:
         await server.serve(sockets=[sock])
     finally:
