@@ -266,3 +266,16 @@ def test_an_empty_variable_is_a_value_its_setting_reads_not_an_absent_one(monkey
     assert s.strict_templates is False and str(s.quiet_hours) == "21:00-08:00"
     monkeypatch.setenv("VOICING_QUIET_HOURS", " Off ")
     assert load_settings().quiet_hours is None
+
+
+@pytest.mark.parametrize("url", ["ftp://user:hunter2pw@example.com/", "user:hunter2pw@example.com", "hunter2pw@host"])
+def test_a_base_url_that_is_not_http_is_refused_without_showing_its_credentials(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("VOICING_BASE_URL", url)
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    text = str(refused.value)
+    assert "is not an http(s) URL" in text
+    assert "hunter2pw" not in text
+    assert "•••@" in text

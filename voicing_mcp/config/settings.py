@@ -201,7 +201,10 @@ class Settings(BaseModel):
             if not v:
                 return None
             if not re.match(r"^https?://[^/\s]+", v):
-                raise ValueError(f"{v!r} is not an http(s) URL")
+                shown = redact_url(v)  # a URL's user:password is never shown, nor what precedes an '@' in any text
+                if "@" in shown and "•••@" not in shown:
+                    shown = "•••@" + shown.rsplit("@", 1)[1]
+                raise ValueError(f"{shown!r} is not an http(s) URL")
             return v
         return value
 
