@@ -255,7 +255,8 @@ class VoicingServer(MCPServer[ServerContext]):
             )
             tool = manager.get_tool(name or wrapped.__name__)
             if key is not None and tool is not None and tool.fn is wrapped:  # not another tool of that name
-                _BUILT_TOOLS[key] = tool.model_copy(update={"parameters": copy.deepcopy(tool.parameters)})
+                # kept without this server's wrapper: the cache holds no server's key
+                _BUILT_TOOLS[key] = tool.model_copy(update={"fn": fn, "parameters": copy.deepcopy(tool.parameters)})
         elif manager.get_tool(built.name) is None:  # the SDK keeps the first of two tools of one name
             tool = built.model_copy(update={"fn": wrapped, "parameters": copy.deepcopy(built.parameters)})
             manager._tools[tool.name] = tool  # pyright: ignore[reportPrivateUsage]
